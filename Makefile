@@ -1,0 +1,38 @@
+# Set-up and entry points. `make demo` and `make test` work on a fresh machine (Python 3.11, root, registries only).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := apertium apertium-eng-spa wordnet-base wordnet-sense-index chromium chromium-driver
+
+.PHONY: demo test bench system-deps venv clean
+
+# Debian packages: Apertium (back-translation), WordNet (synonyms), Chromium (the report test).
+system-deps:
+	@if dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PACKAGES); \
+	else echo "missing Debian packages; run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; fi
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: system-deps $(STAMP)
+	rm -rf demo-out
+	$(BIN)/augment validate pipelines/flip_zoom_noise.yaml
+	$(BIN)/augment run pipelines/flip_zoom_noise.yaml samples/digits demo-out/digits --include-originals
+	$(BIN)/augment preview pipelines/photometric.yaml samples/digits/3/digit_0013.png -o demo-out/preview.png
+	@echo "demo outputs are in demo-out/"
+
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: system-deps $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache

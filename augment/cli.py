@@ -1,0 +1,163 @@
+"""The ``augment`` command line: the only module that imports click.
+
+Errors the user can fix (bad spec, missing input, a refused OUTPUT) print one line to stderr and exit non-zero;
+results go to stdout as JSON so the tool composes in scripts and pipelines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from augment._version import __version__
+from augment.spec import SpecError, dump_spec, load_spec
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(path: str, **overrides):
+    from augment.compile.pipeline import Pipeline
+
+    try:
+        spec = load_spec(path)
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides:
+            spec = spec.with_overrides(**overrides)
+    except SpecError as exc:
+        _fail(exc.render())
+    return Pipeline(spec)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="augment")
+def main() -> None:
+    """Declarative data augmentation for images and text."""
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option("--dump", is_flag=True, help="Print the canonical spec (defaults filled in).")
+def validate(pipeline: str, dump: bool) -> None:
+    """Check a pipeline spec; print its canonical hash, or every problem with its key."""
+    pipe = _load(pipeline)
+    if dump:
+        click.echo(dump_spec(pipe.spec), nl=False)
+    else:
+        click.echo(json.dumps({"valid": True, "name": pipe.spec.name, "modality": pipe.modality, "hash": pipe.spec_hash}))
+
+
+@main.command()
+@click.option("--modality", type=click.Choice(["image", "text"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
+def ops(modality: str | None, as_json: bool) -> None:
+    """List every op with its parameters, types, ranges and defaults (generated from the registry)."""
+    from augment.ops.describe import describe_ops, format_ops
+
+    listing = describe_ops(modality)
+    click.echo(json.dumps(listing, indent=2) if as_json else format_ops(listing))
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--copies", type=click.IntRange(1, 10000), default=None, help="Augmented copies per item (overrides the spec).")
+@click.option("--include-originals", is_flag=True, help="Also copy each source item into OUTPUT.")
+@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: all cores).")
+@click.option("--engine", type=click.Choice(["local", "serial", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) for --engine dask.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Pipeline seed (overrides the spec).")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP output quality.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run of another spec or seed in OUTPUT.")
+@click.option("--strict", is_flag=True, help="Exit non-zero if any item failed.")
+@click.option("--max-errors", type=click.IntRange(0), default=None, help="Exit non-zero if more items than this failed.")
+@click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
+@click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
+        strict, max_errors, text_column, label_column, quiet) -> None:
+    """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl."""
+    from augment.run.expander import RunError, RunOptions, expand
+    from augment.run.job import OutputWriteError
+
+    pipe = _load(pipeline, copies=copies, seed=seed)
+    text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
+    opts = RunOptions(
+        input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
+        scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
+    )
+    bar = None
+    show_bar = not quiet and sys.stderr.isatty()
+
+    def on_total(total: int) -> None:
+        nonlocal bar
+        if show_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
+
+    try:
+        summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
+    except (RunError, OutputWriteError) as exc:
+        _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to resume", 130)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(json.dumps(summary.as_dict()))
+    if (strict and summary.errors) or (max_errors is not None and summary.errors > max_errors):
+        _fail(f"{summary.errors} items failed (see {output / 'errors.jsonl'})", 3)
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-n", "--count", type=click.IntRange(1, 100), default=11, show_default=True, help="Augmented versions.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None)
+@click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True)
+def preview(pipeline, image, output, count, seed, columns) -> None:
+    """Write a grid of augmented versions of IMAGE (the original first) to see what PIPELINE does."""
+    from augment.io.images import ImageReadError, read_image
+    from augment.preview import preview_grid
+
+    pipe = _load(pipeline, seed=seed)
+    if pipe.modality != "image":
+        _fail("preview works on image pipelines")
+    try:
+        arr, _ = read_image(image)
+    except ImageReadError as exc:
+        _fail(f"{image}: {exc}")
+    preview_grid(pipe, arr, count, columns).save(output)
+    click.echo(json.dumps({"output": str(output), "versions": count}))
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("output_file")
+@click.option("-o", "--to", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the reproduced file here.")
+def replay(output_dir, output_file, target) -> None:
+    """Reproduce OUTPUT_FILE of a run in OUTPUT_DIR from its manifest record and check the bytes match."""
+    from augment.replay import ReplayError, replay_output
+
+    try:
+        result = replay_output(output_dir, output_file)
+    except ReplayError as exc:
+        _fail(str(exc), 1)
+    if target is not None:
+        target.write_bytes(result.data)
+    click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256}))
+    if not result.identical:
+        sys.exit(4)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

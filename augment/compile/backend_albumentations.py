@@ -1,0 +1,158 @@
+"""The albumentations backend: applies drawn values with albumentations' own kernels.
+
+This is the only module that imports albumentations (pinned <2.1: the project is archived and its successor is
+AGPL, so a swap must touch one file). Kernels receive the values the pipeline drew; nothing here is random.
+Images are HxWxC uint8 numpy arrays; kernels never modify their input in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+from albucore import hflip, vflip
+from albumentations.augmentations.blur import functional as fblur
+from albumentations.augmentations.crops import functional as fcrops
+from albumentations.augmentations.dropout import functional as fdropout
+from albumentations.augmentations.geometric import functional as fgeometric
+from albumentations.augmentations.pixel import functional as fpixel
+
+from augment.compile.geometry import affine_matrix, perspective_points
+from augment.ops import image_ops as ops
+
+NAME = "albumentations"
+
+_BORDER = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}
+_INTERP = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+# The smoothing kernel PIL and torchvision use for sharpness; blending away from it sharpens.
+_SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13.0
+
+
+def _warp(img: np.ndarray, matrix: np.ndarray, p: Any) -> np.ndarray:
+    h, w = img.shape[:2]
+    return fgeometric.warp_affine(img, matrix, _INTERP[p.interpolation], p.fill, _BORDER[p.border], (h, w))
+
+
+def _rotate(img, d, p):
+    return _warp(img, affine_matrix(*img.shape[:2], angle=d["angle"]), p)
+
+
+def _zoom(img, d, p):
+    return _warp(img, affine_matrix(*img.shape[:2], scale=d["scale"]), p)
+
+
+def _affine(img, d, p):
+    return _warp(img, affine_matrix(*img.shape[:2], **d), p)
+
+
+def _perspective(img, d, p):
+    h, w = img.shape[:2]
+    src, dst = perspective_points(h, w, d["corners"])
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return fgeometric.perspective(img, matrix, w, h, p.fill, _BORDER[p.border], True, _INTERP[p.interpolation])
+
+
+def _random_resized_crop(img, d, p):
+    top, left = d["top"], d["left"]
+    crop = fcrops.crop(img, left, top, left + d["width"], top + d["height"])
+    size = tuple(p.size) if p.size is not None else img.shape[:2]
+    return fgeometric.resize(crop, size, _INTERP[p.interpolation])
+
+
+def _crop(img, d, p):
+    return fcrops.crop(img, d["left"], d["top"], d["left"] + p.width, d["top"] + p.height)
+
+
+def _elastic(img, d, p):
+    h, w = img.shape[:2]
+    dx, dy = ops.elastic_displacement(h, w, d["alpha"], d["sigma"], d["field_seed"])
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return fgeometric.remap(img, xs + dx, ys + dy, _INTERP[p.interpolation], _BORDER[p.border], p.fill)
+
+
+def _gaussian_noise(img, d, p):
+    noise = ops.gaussian_noise_field(img.shape, d["sigma"], d["noise_seed"], p.per_channel)
+    return fpixel.add_noise(img, noise)
+
+
+def _salt_pepper(img, d, p):
+    salt, pepper = ops.salt_pepper_masks(*img.shape[:2], d["amount"], d["salt_vs_pepper"], d["noise_seed"])
+    return fpixel.apply_salt_and_pepper(img, salt, pepper)
+
+
+def _brightness_contrast(img, d, p):
+    out = fpixel.adjust_brightness_torchvision(img, np.array([d["brightness"]]))
+    return fpixel.adjust_contrast_torchvision(out, d["contrast"])
+
+
+def _hsv(img, d, p):
+    out = fpixel.adjust_hue_torchvision(img, d["hue"])
+    out = fpixel.adjust_saturation_torchvision(out, d["saturation"])
+    return fpixel.adjust_brightness_torchvision(out, np.array([d["value"]]))
+
+
+def _gamma(img, d, p):
+    return fpixel.gamma_transform(img, d["gamma"])
+
+
+def _grayscale(img, d, p):
+    return fpixel.to_gray(img, 3 if p.keep_channels else 1, "weighted_average")
+
+
+def _gaussian_blur(img, d, p):
+    return fpixel.convolve(img, fblur.create_gaussian_kernel(d["sigma"], d["kernel_size"]))
+
+
+def _motion_blur(img, d, p):
+    return fpixel.convolve(img, ops.motion_kernel(d["kernel_size"], d["angle"]))
+
+
+def _sharpen(img, d, p):
+    smooth = fpixel.convolve(img, _SMOOTH)
+    factor = d["factor"]
+    blended = smooth.astype(np.float32) + factor * (img.astype(np.float32) - smooth.astype(np.float32))
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def _jpeg(img, d, p):
+    return fpixel.image_compression(img, d["quality"], ".jpg")
+
+
+def _cutout(img, d, p):
+    holes = np.array([[left, top, left + w, top + h] for top, left, h, w in d["boxes"]], dtype=np.int32)
+    if len(holes) == 0:
+        return img.copy()
+    # fill is a fixed value here, so the generator albumentations asks for is never drawn from.
+    return fdropout.cutout(img, holes, d["fill"], np.random.default_rng(0))
+
+
+KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
+    "horizontal_flip": lambda img, d, p: hflip(img),
+    "vertical_flip": lambda img, d, p: vflip(img),
+    "rotate": _rotate,
+    "zoom": _zoom,
+    "affine": _affine,
+    "perspective": _perspective,
+    "random_resized_crop": _random_resized_crop,
+    "crop": _crop,
+    "elastic": _elastic,
+    "gaussian_noise": _gaussian_noise,
+    "salt_pepper": _salt_pepper,
+    "brightness_contrast": _brightness_contrast,
+    "hsv": _hsv,
+    "gamma": _gamma,
+    "grayscale": _grayscale,
+    "gaussian_blur": _gaussian_blur,
+    "motion_blur": _motion_blur,
+    "sharpen": _sharpen,
+    "jpeg": _jpeg,
+    "cutout": _cutout,
+}
+
+
+def apply(op: str, image: np.ndarray, drawn: dict, params: Any) -> np.ndarray:
+    out = KERNELS[op](image, drawn, params)
+    if out.ndim == 2:  # cv2 drops a single channel axis
+        out = out[:, :, None]
+    return np.ascontiguousarray(out)

@@ -1,0 +1,1 @@
+"""Reading and writing datasets, images, manifests and run records."""

@@ -1,0 +1,72 @@
+"""Finding the images of an input folder (ImageFolder layout, nested folders, or flat).
+
+The walk is sorted, never follows directory symlinks (no loops), and reports instead of raising: a file symlink
+that points outside INPUT, an unsupported file, an unreadable folder each become a per-item problem. The output
+folder is excluded when it lies inside the input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augment.io.images import IMAGE_EXTENSIONS
+from augment.io.paths import is_within
+
+
+@dataclass
+class FolderScan:
+    images: list[str] = field(default_factory=list)  # relative POSIX paths, sorted
+    folders: list[str] = field(default_factory=list)  # every sub-folder, so empty classes are mirrored too
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+
+
+def scan_image_folder(root: Path, exclude: Path | None = None) -> FolderScan:
+    scan = FolderScan()
+    real_root = os.path.realpath(root)
+
+    def walk(folder: Path, rel: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except PermissionError:
+            scan.problems.append((rel or ".", "folder not readable: permission denied"))
+            return
+        except OSError as exc:
+            scan.problems.append((rel or ".", f"folder not readable: {exc.strerror or exc}"))
+            return
+        for entry in entries:
+            child_rel = f"{rel}/{entry.name}" if rel else entry.name
+            path = Path(entry.path)
+            if exclude is not None and is_within(path, exclude):
+                continue
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(path)
+                    if not os.path.exists(target):
+                        scan.problems.append((child_rel, "broken or looping symlink"))
+                        continue
+                    if os.path.commonpath([target, real_root]) != real_root:
+                        scan.problems.append((child_rel, "symlink points outside INPUT; skipped"))
+                        continue
+                    if os.path.isdir(target):
+                        scan.problems.append((child_rel, "symlink to a folder; not followed"))
+                        continue
+                elif entry.is_dir(follow_symlinks=False):
+                    scan.folders.append(child_rel)
+                    walk(path, child_rel)
+                    continue
+                elif not entry.is_file(follow_symlinks=False):
+                    scan.problems.append((child_rel, "not a regular file"))
+                    continue
+            except OSError as exc:
+                scan.problems.append((child_rel, f"cannot inspect: {exc.strerror or exc}"))
+                continue
+            ext = os.path.splitext(entry.name)[1].lower()
+            if ext in IMAGE_EXTENSIONS:
+                scan.images.append(child_rel)
+            else:
+                scan.problems.append((child_rel, f"not an image file (extension {ext or 'none'!r}); skipped"))
+
+    walk(root, "")
+    return scan

@@ -1,0 +1,149 @@
+"""Decoding and encoding image files, defensively.
+
+Colour modes (documented in the README):
+- RGB, RGBA and L (gray) are kept as they are.
+- Palette (P) images become RGBA when they carry transparency, else RGB; LA becomes RGBA; CMYK and YCbCr become
+  RGB; 1-bit becomes L; 16- and 32-bit gray (I;16, I, F) are scaled to 8-bit L (the ops work on 8-bit images).
+- The EXIF orientation is applied (as viewers do) and not written back, so outputs look like their sources.
+- Animated images (GIF, APNG, WebP): the first frame is used.
+Outputs are written in the format of their source; a format that cannot hold the mode (JPEG with alpha) gets the
+alpha dropped. Image size is checked from the header before any pixel is decoded (decompression bombs).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 100_000_000  # about 10000 x 10000; larger images are refused before decoding
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_FORMAT_BY_EXT = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF",
+    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
+}
+
+
+class ImageReadError(ValueError):
+    """A file that is not a usable image; the message is one line, fit for errors.jsonl."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # the format the file really holds (not what its name says)
+    source_mode: str  # the mode as stored, before conversion
+    frames: int
+
+
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """Convert to one of L, RGB, RGBA (see the module notes) and return HxWxC uint8."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return arr[:, :, None]
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("LA", "PA", "La"):
+        img = img.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+        img = img.convert("RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return np.ascontiguousarray(arr)
+
+
+def array_to_pil(arr: np.ndarray, mode_hint: str | None = None) -> Image.Image:
+    channels = arr.shape[2] if arr.ndim == 3 else 1
+    data = arr[:, :, 0] if arr.ndim == 3 and channels == 1 else arr
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+    return Image.fromarray(np.ascontiguousarray(data), mode=mode)
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
+    """Decode a file to HxWxC uint8; raises ``ImageReadError`` with a one-line reason for anything unusable."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except PermissionError:
+        raise ImageReadError("permission denied") from None
+    except IsADirectoryError:
+        raise ImageReadError("is a directory") from None
+    except OSError as exc:
+        raise ImageReadError(f"cannot read file: {exc.strerror or exc}") from None
+    return decode_image(data)
+
+
+def decode_image(data: bytes) -> tuple[np.ndarray, ImageInfo]:
+    if not data:
+        raise ImageReadError("empty file (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width < 1 or height < 1:
+                raise ImageReadError(f"image declares no pixels ({width}x{height})")
+            if width * height > MAX_PIXELS:
+                raise ImageReadError(
+                    f"image declares {width}x{height} pixels, over the limit of {MAX_PIXELS} "
+                    "(possible decompression bomb); not decoded"
+                )
+            fmt = img.format or "unknown"
+            source_mode = img.mode
+            frames = getattr(img, "n_frames", 1)
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            arr = pil_to_array(img)
+        except ImageReadError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageReadError("not a recognised image format") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageReadError(f"decompression bomb refused: {exc}".splitlines()[0]) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error()) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ImageReadError(f"corrupt or truncated image: {reason}") from None
+    return arr, ImageInfo(fmt, source_mode, frames)
+
+
+def struct_error():
+    import struct
+
+    return struct.error
+
+
+def output_format(path: str | Path, info: ImageInfo | None = None) -> str:
+    """The Pillow format to write: the one the file's extension names, else the one it really holds."""
+    fmt = _FORMAT_BY_EXT.get(Path(path).suffix.lower())
+    if fmt is None and info is not None:
+        fmt = info.format
+    return fmt or "PNG"
+
+
+def encode_image(arr: np.ndarray, fmt: str, quality: int = 95) -> bytes:
+    """Encode deterministically (no timestamps, fixed settings): same array, same bytes."""
+    img = array_to_pil(arr)
+    if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    if fmt == "BMP" and img.mode == "LA":
+        img = img.convert("L")
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        img.save(buf, "JPEG", quality=quality)
+    elif fmt == "WEBP":
+        img.save(buf, "WEBP", quality=quality, method=4)
+    elif fmt == "PNG":
+        img.save(buf, "PNG", compress_level=6)
+    else:
+        img.save(buf, fmt)
+    return buf.getvalue()

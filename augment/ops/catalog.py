@@ -1,0 +1,16 @@
+"""The one place where the registry is filled: every op the spec may name is listed here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from augment.ops.image_ops import IMAGE_OPS
+from augment.ops.registry import Registry
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    reg = Registry()
+    for op in IMAGE_OPS:
+        reg.add(op)
+    return reg

@@ -1,0 +1,59 @@
+"""The op listing printed by ``augment ops``, generated from the registry and the param schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from augment.ops.catalog import registry
+
+
+def _field_info(name: str, prop: dict, required: bool) -> dict:
+    info: dict[str, Any] = {"name": name}
+    if "prefixItems" in prop or prop.get("range"):
+        item = (prop.get("prefixItems") or [prop.get("items", {})])[0]
+        info["type"] = f"[{item.get('type', 'number')}, {item.get('type', 'number')}] range or a fixed {item.get('type', 'number')}"
+        bounds = {k: item[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in item}
+    elif "enum" in prop:
+        info["type"] = "one of " + ", ".join(map(str, prop["enum"]))
+        bounds = {}
+    elif "anyOf" in prop:
+        info["type"] = " or ".join(p.get("type", "?") if "prefixItems" not in p else "[int, int]" for p in prop["anyOf"])
+        bounds = {}
+    else:
+        info["type"] = prop.get("type", "any")
+        bounds = {k: prop[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in prop}
+    if bounds:
+        info["bounds"] = bounds
+    info["default"] = "required" if required else prop.get("default")
+    if prop.get("description"):
+        info["description"] = prop["description"]
+    return info
+
+
+def describe_ops(modality: str | None = None) -> list[dict]:
+    listing = []
+    for op in registry().ops(modality):
+        schema = op.params.model_json_schema()
+        required = set(schema.get("required", []))
+        params = [_field_info(n, p, n in required) for n, p in schema.get("properties", {}).items()]
+        listing.append({"op": op.name, "modality": op.modality, "summary": op.summary, "params": params})
+    return listing
+
+
+def _bounds_text(bounds: dict) -> str:
+    sym = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    return ", ".join(f"{sym[k]} {v}" for k, v in bounds.items())
+
+
+def format_ops(listing: list[dict]) -> str:
+    lines = []
+    for op in listing:
+        lines.append(f"{op['op']}  ({op['modality']}) - {op['summary']}")
+        if not op["params"]:
+            lines.append("    (no parameters)")
+        for p in op["params"]:
+            extra = f"; {_bounds_text(p['bounds'])}" if p.get("bounds") else ""
+            desc = f"  - {p['description']}" if p.get("description") else ""
+            lines.append(f"    {p['name']}: {p['type']}{extra}; default {p['default']!r}{desc}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""The closed registry of ops.
+
+Op names in a spec resolve here and nowhere else: a spec can never name an import path. The registry is
+filled explicitly by ``augment.ops.catalog`` (no registration as a side effect of importing arbitrary modules),
+so the listing printed by ``augment ops`` is exactly what the validator accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+Modality = Literal["image", "text"]
+
+
+class OpParams(BaseModel):
+    """Base of every op's parameter schema: unknown keys are errors, values are immutable after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ImageContext:
+    """What an image op may know about its input when drawing parameters."""
+
+    height: int
+    width: int
+    channels: int
+
+
+# sample(params, rng, ctx) -> JSON-serialisable dict of drawn values (what the manifest records)
+ImageSampler = Callable[[Any, np.random.Generator, ImageContext], dict]
+
+
+@dataclass(frozen=True)
+class TextOpResult:
+    """A text op's output and its token-level change log (action, position, before, after)."""
+
+    text: str
+    changes: list[dict] = field(default_factory=list)
+
+
+# apply(text, params, rng) -> TextOpResult. Text ops choose positions from the text itself, so drawing
+# and applying cannot be separated; the change log is what gets recorded, and replay re-runs from the seed.
+TextApplier = Callable[[str, Any, np.random.Generator], TextOpResult]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    modality: Modality
+    params: type[OpParams]
+    summary: str
+    sample: ImageSampler | None = None  # image ops
+    apply_text: TextApplier | None = None  # text ops
+    batch_text: Callable[[list[str], Any, list[np.random.Generator]], list[TextOpResult]] | None = None
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._ops: dict[str, OpDef] = {}
+
+    def add(self, op: OpDef) -> OpDef:
+        if op.name in self._ops:
+            raise ValueError(f"op {op.name!r} registered twice")
+        if op.modality == "image" and op.sample is None:
+            raise ValueError(f"image op {op.name!r} needs a sampler")
+        if op.modality == "text" and op.apply_text is None:
+            raise ValueError(f"text op {op.name!r} needs an apply_text function")
+        self._ops[op.name] = op
+        return op
+
+    def get(self, name: str) -> OpDef:
+        return self._ops[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ops
+
+    def names(self, modality: Modality | None = None) -> list[str]:
+        return sorted(n for n, op in self._ops.items() if modality is None or op.modality == modality)
+
+    def ops(self, modality: Modality | None = None) -> list[OpDef]:
+        return [self._ops[n] for n in self.names(modality)]

@@ -1,0 +1,61 @@
+"""Reproducing one output of a run from its manifest record, byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from augment.compile.pipeline import Pipeline
+from augment.io.images import decode_image, encode_image, output_format
+from augment.io.manifest import MANIFEST, read_jsonl, read_run_record
+from augment.spec import SpecError, parse_spec
+
+
+class ReplayError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReplayResult:
+    data: bytes
+    sha256: str
+    identical: bool
+
+
+def find_record(output_dir: Path, output_file: str) -> dict:
+    for rec in read_jsonl(Path(output_dir) / MANIFEST):
+        if rec.get("output") == output_file:
+            return rec
+    raise ReplayError(f"{output_file} has no record in {Path(output_dir) / MANIFEST}")
+
+
+def replay_output(output_dir: Path, output_file: str) -> ReplayResult:
+    """Re-apply the recorded ops and values to the recorded source (images; text rows re-run from their seed)."""
+    output_dir = Path(output_dir)
+    run = read_run_record(output_dir)
+    if not run or "spec" not in run:
+        raise ReplayError(f"{output_dir} holds no readable run.json")
+    try:
+        pipe = Pipeline(parse_spec(run["spec"]))
+    except SpecError as exc:
+        raise ReplayError(f"run.json spec is invalid: {exc}") from None
+    rec = find_record(output_dir, output_file)
+    source = Path(run["input"])
+    if pipe.modality == "image":
+        path = source / rec["source"]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReplayError(f"cannot read source {path}: {exc.strerror or exc}") from None
+        if rec.get("copy") is None:
+            out = data
+        else:
+            image, info = decode_image(data)
+            out = encode_image(pipe.replay(image, rec["ops"]), output_format(rec["source"], info), run.get("quality", 95))
+    else:
+        from augment.run.text_expand import replay_text_record
+
+        out = replay_text_record(pipe, run, rec)
+    digest = hashlib.sha256(out).hexdigest()
+    return ReplayResult(out, digest, digest == rec.get("sha256"))

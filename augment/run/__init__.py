@@ -1,0 +1,1 @@
+"""Running pipelines over datasets: the unit of work, and the engines that run it."""

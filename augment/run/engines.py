@@ -1,0 +1,126 @@
+"""Engines: different ways to run ``process_chunk`` over chunks of tasks, with one contract.
+
+``engine.run(config, chunks)`` yields ``ChunkResult``s in completion order. Outputs never depend on the engine,
+because every item's seed derives from its identity. Per-item errors come back inside results; a worker process
+that dies (segfault, ``os._exit``, out of memory) costs nothing but the item that killed it: its chunk is retried
+item by item, each alone, and only the item that kills a worker on its own is reported as failed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator, Protocol
+
+from augment.run.job import ChunkResult, JobConfig, process_chunk
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]: ...
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class SerialEngine:
+    """In-process, in order: for debugging, tests and tiny inputs."""
+
+    name = "serial"
+
+    def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
+        for chunk in chunks:
+            yield process_chunk(config, chunk)
+
+
+def task_source(task) -> str:
+    return getattr(task, "source", None) or getattr(task, "key", "?")
+
+
+def died_result(task, detail: str) -> ChunkResult:
+    return ChunkResult(errors=[{"source": task_source(task), "error": f"worker process died on this item ({detail})"}], items=1)
+
+
+class LocalEngine:
+    """A process pool with a bounded number of chunks in flight, so memory stays flat for any dataset size."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, in_flight_per_worker: int = 2) -> None:
+        self.workers = max(1, workers or available_cores())
+        self.max_in_flight = self.workers * in_flight_per_worker
+
+    def _pool(self) -> ProcessPoolExecutor:
+        # forkserver: workers start clean (no inherited threads or locks), and still start fast.
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+
+    def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
+        source = iter(chunks)
+        suspects: deque = deque()  # single items from chunks whose worker died
+        pool = self._pool()
+        try:
+            inflight: dict = {}
+            exhausted = False
+            while True:
+                while not suspects and not exhausted and len(inflight) < self.max_in_flight:
+                    chunk = next(source, None)
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    inflight[pool.submit(process_chunk, config, chunk)] = chunk
+                if not inflight:
+                    if suspects:
+                        pool = yield from self._isolate(config, suspects, pool)
+                        continue
+                    if exhausted:
+                        return
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                broken = False
+                for fut in done:
+                    chunk = inflight.pop(fut)
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        suspects.extend(chunk)
+                if broken:
+                    for fut, chunk in inflight.items():
+                        suspects.extend(chunk)
+                    inflight.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._pool()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _isolate(self, config: JobConfig, suspects: deque, pool: ProcessPoolExecutor):
+        """Run each suspect item alone; the one that kills its worker alone is the poisoned one."""
+        while suspects:
+            task = suspects.popleft()
+            fut = pool.submit(process_chunk, config, [task])
+            try:
+                yield fut.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = self._pool()
+                yield died_result(task, "the process exited abnormally")
+        return pool
+
+
+def make_engine(name: str, workers: int | None = None, scheduler: str | None = None) -> Engine:
+    if name == "serial":
+        return SerialEngine()
+    if name == "local":
+        return LocalEngine(workers)
+    if name == "dask":
+        from augment.run.dask_engine import DaskEngine
+
+        return DaskEngine(workers=workers, scheduler=scheduler)
+    raise ValueError(f"unknown engine {name!r}; choose serial, local or dask")

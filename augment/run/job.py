@@ -1,0 +1,135 @@
+"""The engine-neutral unit of work: process a chunk of items into written files, manifest records and errors.
+
+Every engine (serial, process pool, Dask) ships the same picklable ``JobConfig`` and lists of tasks to
+``process_chunk`` and gets a ``ChunkResult`` back. Workers write output files themselves (atomically); manifest
+records travel back to the one process that writes the manifest. A bad item becomes an error record; only a
+problem with the output location (disk full, permission) stops the run.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from augment.compile.pipeline import Pipeline
+from augment.io.atomic import atomic_write_bytes
+from augment.io.images import ImageReadError, decode_image, encode_image, output_format
+from augment.io.paths import UnsafePathError, confined
+from augment.seeding import derive_seed
+from augment.spec import parse_spec
+
+
+class OutputWriteError(RuntimeError):
+    """Writing to OUTPUT failed (disk full, permissions): the run stops, nothing half-written is left behind."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    spec: dict  # canonical spec dict: picklable and cheap to ship
+    spec_hash: str
+    input_root: str
+    output_root: str
+    quality: int = 95
+    text_format: dict | None = None
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    source: str  # relative POSIX path under INPUT
+    copies: tuple[int, ...]  # copy indices still to write
+    original: bool = False  # also copy the source file itself
+
+
+@dataclass
+class ChunkResult:
+    records: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    items: int = 0
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+def pipeline_for(config: JobConfig) -> Pipeline:
+    """One compiled pipeline per worker process and spec (compiling per chunk would dominate small images)."""
+    pipe = _PIPELINES.get(config.spec_hash)
+    if pipe is None:
+        pipe = _PIPELINES[config.spec_hash] = Pipeline(parse_spec(config.spec))
+    return pipe
+
+
+def output_name(source: str, copy: int) -> str:
+    pure = PurePosixPath(source)
+    return str(pure.with_name(f"{pure.stem}__aug{copy}{pure.suffix}"))
+
+
+def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
+    result = ChunkResult()
+    for task in tasks:
+        result.items += 1
+        if isinstance(task, ImageTask):
+            _process_image(config, task, result)
+        else:
+            from augment.run.text_job import process_text_task
+
+            process_text_task(config, task, result)
+    return result
+
+
+def write_output(root: Path, rel: str, data: bytes) -> None:
+    path = confined(root, rel)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise OutputWriteError(f"cannot write {rel}: {exc.strerror}") from None
+        raise
+
+
+def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> None:
+    pipe = pipeline_for(config)
+    out_root = Path(config.output_root)
+    try:
+        with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
+            data = fh.read()
+        image, info = decode_image(data)
+    except ImageReadError as exc:
+        result.errors.append({"source": task.source, "error": str(exc)})
+        return
+    except PermissionError:
+        result.errors.append({"source": task.source, "error": "permission denied"})
+        return
+    except OSError as exc:
+        result.errors.append({"source": task.source, "error": f"cannot read file: {exc.strerror or exc}"})
+        return
+    fmt = output_format(task.source, info)
+    try:
+        if task.original:
+            write_output(out_root, task.source, data)
+            result.records.append(_record(config, task.source, task.source, None, None, [], data))
+        for copy in task.copies:
+            seed = derive_seed(pipe.spec.seed, task.source, copy)
+            out = pipe.run(image, seed=seed)
+            encoded = encode_image(out.output, fmt, config.quality)
+            rel = output_name(task.source, copy)
+            write_output(out_root, rel, encoded)
+            result.records.append(_record(config, task.source, rel, copy, seed, out.applied, encoded))
+    except (OutputWriteError, UnsafePathError):
+        raise
+    except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
+        result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+
+
+def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes) -> dict:
+    return {
+        "source": source,
+        "output": output,
+        "copy": copy,
+        "seed": seed,
+        "pipeline_hash": config.spec_hash,
+        "ops": ops,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }

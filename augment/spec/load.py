@@ -1,0 +1,225 @@
+"""Loading, validating, dumping and hashing specs.
+
+Loading is defensive because specs come from other people: YAML is read with a safe loader that also refuses
+aliases (no "billion laughs"), files are capped in size, nesting is capped in depth, and op names resolve only
+through the closed registry. Every problem is reported with its full key path, e.g. ``steps[2].params.scale``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from augment.ops.catalog import registry
+from augment.spec.errors import SpecError, SpecIssue, did_you_mean, join_path, show
+from augment.spec.schema import (
+    GROUP_KINDS,
+    MAX_DEPTH,
+    MAX_STEPS,
+    STEP_KINDS,
+    GroupFields,
+    GroupStep,
+    OpFields,
+    OpStep,
+    PipelineSpec,
+    Step,
+    TopFields,
+)
+
+MAX_SPEC_BYTES = 1_000_000
+DEFAULT_BACKEND = {"image": "albumentations", "text": "native"}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that rejects anchors/aliases: a spec has no use for them and they enable expansion bombs."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed in a spec", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SpecError([SpecIssue("", f"cannot read spec: {exc.strerror or exc}")], str(path)) from None
+    if size > MAX_SPEC_BYTES:
+        raise SpecError([SpecIssue("", f"spec is {size} bytes; the limit is {MAX_SPEC_BYTES}")], str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([SpecIssue("", f"spec is not UTF-8 text ({exc.reason} at byte {exc.start})")], str(path))
+    except OSError as exc:
+        raise SpecError([SpecIssue("", f"cannot read spec: {exc.strerror or exc}")], str(path)) from None
+
+
+def parse_text(text: str, source: str | None = None) -> Any:
+    """Parse YAML or JSON text (JSON is YAML) into plain data, safely."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError([SpecIssue("", f"spec is larger than {MAX_SPEC_BYTES} bytes")], source)
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError([SpecIssue("", f"invalid YAML: {where}{problem}")], source) from None
+    except RecursionError:
+        raise SpecError([SpecIssue("", "invalid YAML: nested too deeply")], source) from None
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read, parse and validate a spec file (YAML or JSON)."""
+    path = Path(path)
+    return parse_spec(parse_text(_read_text(path), str(path)), source=str(path))
+
+
+def parse_spec(data: Any, source: str | None = None) -> PipelineSpec:
+    """Validate already-parsed data; raises ``SpecError`` listing every problem with its key path."""
+    issues: list[SpecIssue] = []
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue("", f"a spec must be a mapping of keys, got {type(data).__name__}")], source)
+    top = _validate(TopFields, data, "", issues)
+    modality = top.modality if top else data.get("modality")
+    raw_steps = top.steps if top else data.get("steps")
+    counter = [0]
+    steps = []
+    if modality in ("image", "text") and isinstance(raw_steps, list):
+        # Check the steps even when a top-level key is wrong, so one run of `validate` shows every problem.
+        steps = [_parse_step(raw, f"steps[{i}]", modality, 1, counter, issues) for i, raw in enumerate(raw_steps)]
+    if issues:
+        raise SpecError(issues, source)
+    return PipelineSpec(
+        version=top.version,
+        name=top.name,
+        description=top.description,
+        modality=top.modality,
+        backend=top.backend or DEFAULT_BACKEND[top.modality],
+        seed=top.seed,
+        copies=top.copies,
+        steps=tuple(steps),
+    )
+
+
+def _parse_step(raw: Any, path: str, modality: str, depth: int, counter: list[int], issues: list) -> Step | None:
+    counter[0] += 1
+    if counter[0] > MAX_STEPS:
+        if counter[0] == MAX_STEPS + 1:
+            issues.append(SpecIssue(path, f"too many steps: a spec may hold at most {MAX_STEPS}"))
+        return None
+    if depth > MAX_DEPTH:
+        issues.append(SpecIssue(path, f"groups nested more than {MAX_DEPTH} deep"))
+        return None
+    if not isinstance(raw, dict):
+        issues.append(SpecIssue(path, f"a step must be a mapping with one of the keys {', '.join(STEP_KINDS)}; "
+                                      f"got {show(raw)}"))
+        return None
+    kinds = [k for k in STEP_KINDS if k in raw]
+    if len(kinds) != 1:
+        if kinds:
+            issues.append(SpecIssue(path, f"a step has exactly one of {', '.join(STEP_KINDS)}; got {', '.join(kinds)}"))
+        else:
+            keys = ", ".join(map(str, raw)) or "none"
+            hint = next((did_you_mean(k, STEP_KINDS) for k in map(str, raw) if did_you_mean(k, STEP_KINDS)), "")
+            issues.append(SpecIssue(path, f"a step needs one of the keys {', '.join(STEP_KINDS)}; got keys: {keys}{hint}"))
+        return None
+    if kinds[0] == "op":
+        return _parse_op(raw, path, modality, issues)
+    kind = kinds[0]
+    fields = dict(raw)
+    fields["steps"] = fields.pop(kind)
+    fields["kind"] = kind
+    group = _validate(GroupFields, fields, path, issues, rename={"steps": kind})
+    if group is None:
+        return None
+    children = [
+        _parse_step(child, f"{path}.{kind}[{i}]", modality, depth + 1, counter, issues)
+        for i, child in enumerate(group.steps)
+    ]
+    if any(c is None for c in children):
+        return None
+    n = None
+    if kind == "some_of":
+        n = (group.n, group.n) if isinstance(group.n, int) else tuple(group.n or (1, len(children)))
+    return GroupStep(
+        kind=kind, steps=tuple(children), p=group.p,
+        weights=tuple(group.weights) if group.weights is not None else None, n=n,
+    )
+
+
+def _parse_op(raw: dict, path: str, modality: str, issues: list) -> OpStep | None:
+    fields = _validate(OpFields, raw, path, issues)
+    if fields is None:
+        return None
+    reg = registry()
+    if fields.op not in reg:
+        names = reg.names(modality)
+        if fields.op in reg.names():
+            issues.append(SpecIssue(f"{path}.op", f"op {fields.op!r} is a {reg.get(fields.op).modality} op; "
+                                                  f"this is a {modality} pipeline"))
+        else:
+            issues.append(SpecIssue(f"{path}.op", f"unknown op {fields.op!r}{did_you_mean(fields.op, names)} "
+                                                  f"(`augment ops --modality {modality}` lists them all)"))
+        return None
+    opdef = reg.get(fields.op)
+    if opdef.modality != modality:
+        issues.append(SpecIssue(f"{path}.op", f"op {fields.op!r} is a {opdef.modality} op; this is a {modality} pipeline"))
+        return None
+    params = _validate(opdef.params, fields.params, f"{path}.params", issues)
+    if params is None:
+        return None
+    return OpStep(op=fields.op, p=fields.p, params=params)
+
+
+def _validate(model: type[BaseModel], data: Any, path: str, issues: list, rename: dict | None = None):
+    if not isinstance(data, dict):
+        issues.append(SpecIssue(path, f"expected a mapping, got {show(data)}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            issues.append(_issue_from_pydantic(model, err, path, rename or {}))
+        return None
+
+
+def _issue_from_pydantic(model: type[BaseModel], err: dict, prefix: str, rename: dict) -> SpecIssue:
+    loc = [rename.get(part, part) if isinstance(part, str) else part for part in err["loc"]]
+    # pydantic reports tuple-typed ranges' union members and function validators in loc; keep only real keys
+    loc = [part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))]
+    path = join_path(prefix, loc)
+    kind = err["type"]
+    allowed = [rename.get(name, name) for name in model.model_fields if name != "kind"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        return SpecIssue(path, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed) or 'none'}")
+    if kind == "missing":
+        return SpecIssue(path, "required key is missing")
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    given = "" if kind.startswith("value_error") or "input" not in err else f" (given {show(err['input'])})"
+    return SpecIssue(path, f"{msg}{given}")
+
+
+def dump_spec(spec: PipelineSpec, fmt: str = "yaml") -> str:
+    """The canonical text of a spec; loading it gives an equal spec with the same hash."""
+    data = spec.to_dict()
+    if fmt == "json":
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def spec_hash(spec: PipelineSpec) -> str:
+    """A canonical hash: the same for every file that validates to the same spec (defaults filled in)."""
+    canonical = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

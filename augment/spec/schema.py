@@ -1,0 +1,155 @@
+"""Typed pipeline spec.
+
+A spec is a tree: the top level holds the run settings and a list of steps; a step is either an op (``op``, ``p``,
+``params``) or a group (``sequence``, ``one_of`` with optional ``weights``, ``some_of`` with ``n``), and groups nest.
+Every model forbids unknown keys and is immutable once validated. Op parameters are validated against the op's own
+schema from the registry (see ``augment.spec.load``), so the same spec cannot mean two things.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from augment.ops.registry import OpParams
+
+SPEC_VERSION = 1
+MAX_DEPTH = 8
+MAX_STEPS = 1000
+GROUP_KINDS = ("sequence", "one_of", "some_of")
+STEP_KINDS = ("op", *GROUP_KINDS)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class OpStep(_Frozen):
+    op: str
+    p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    params: OpParams
+
+    def to_dict(self) -> dict:
+        return {"op": self.op, "p": self.p, "params": self.params.model_dump(mode="json")}
+
+
+class GroupStep(_Frozen):
+    kind: Literal["sequence", "one_of", "some_of"]
+    steps: tuple["Step", ...]
+    p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    weights: tuple[float, ...] | None = None
+    n: tuple[int, int] | None = None
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {self.kind: [s.to_dict() for s in self.steps], "p": self.p}
+        if self.weights is not None:
+            out["weights"] = list(self.weights)
+        if self.n is not None:
+            out["n"] = list(self.n)
+        return out
+
+
+Step = Union[OpStep, GroupStep]
+
+
+class GroupFields(_Frozen):
+    """The keys a group accepts besides its list of steps (validated before the children)."""
+
+    kind: Literal["sequence", "one_of", "some_of"]
+    steps: list[Any] = Field(..., min_length=1)
+    p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    weights: list[float] | None = None
+    n: int | tuple[int, int] | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_positive(cls, value):
+        if value is not None and (any(w < 0 for w in value) or sum(value) <= 0):
+            raise ValueError("weights must be non-negative with a positive sum")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_rules(self):
+        if self.weights is not None:
+            if self.kind != "one_of":
+                raise ValueError(f"'weights' is only allowed in one_of, not in {self.kind}")
+            if len(self.weights) != len(self.steps):
+                raise ValueError(f"one_of has {len(self.steps)} steps but {len(self.weights)} weights")
+        if self.n is not None and self.kind != "some_of":
+            raise ValueError(f"'n' is only allowed in some_of, not in {self.kind}")
+        if self.kind == "some_of":
+            lo, hi = (self.n, self.n) if isinstance(self.n, int) else (self.n or (1, len(self.steps)))
+            if not 0 <= lo <= hi <= len(self.steps):
+                raise ValueError(
+                    f"n must satisfy 0 <= low <= high <= {len(self.steps)} (the number of steps), got {self.n}"
+                )
+        return self
+
+
+class OpFields(_Frozen):
+    op: str
+    p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TopFields(_Frozen):
+    version: Literal[1] = 1
+    name: str = Field(..., min_length=1, max_length=200)
+    description: str = ""
+    modality: Literal["image", "text"]
+    backend: Literal["albumentations", "torchvision", "native"] | None = None
+    seed: int = Field(0, ge=0, lt=2**63)
+    copies: int = Field(1, ge=1, le=10000)
+    steps: list[Any] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _backend_fits_modality(self):
+        if self.modality == "text" and self.backend not in (None, "native"):
+            raise ValueError(f"backend {self.backend!r} is for images; text pipelines use 'native' (or omit it)")
+        if self.modality == "image" and self.backend == "native":
+            raise ValueError("image pipelines use backend 'albumentations' or 'torchvision'")
+        return self
+
+
+class PipelineSpec(_Frozen):
+    version: int = SPEC_VERSION
+    name: str
+    description: str = ""
+    modality: Literal["image", "text"]
+    backend: str
+    seed: int
+    copies: int
+    steps: tuple[Step, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "modality": self.modality,
+            "backend": self.backend,
+            "seed": self.seed,
+            "copies": self.copies,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    def model_dump(self, **kwargs) -> dict:  # the canonical dict form, identical to what the file would hold
+        return self.to_dict()
+
+    def with_overrides(self, *, seed: int | None = None, copies: int | None = None, backend: str | None = None):
+        """A copy with run-time overrides applied (CLI flags); validated like the file itself."""
+        from augment.spec.load import parse_spec
+
+        data = self.to_dict()
+        if seed is not None:
+            data["seed"] = seed
+        if copies is not None:
+            data["copies"] = copies
+        if backend is not None:
+            data["backend"] = backend
+        return parse_spec(data)
+
+
+GroupStep.model_rebuild()
+PipelineSpec.model_rebuild()
