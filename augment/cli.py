@@ -143,13 +143,15 @@ def preview(pipeline, image, output, count, seed, columns) -> None:
 @click.argument("output_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("output_file")
 @click.option("-o", "--to", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the reproduced file here.")
-def replay(output_dir, output_file, target) -> None:
+              help="Write the reproduced file (or text row) here.")
+@click.option("--row", type=click.IntRange(0), default=None, help="Text datasets: the 0-based data row.")
+@click.option("--copy", "copy_index", type=click.IntRange(0), default=None, help="Text datasets: the copy index.")
+def replay(output_dir, output_file, target, row, copy_index) -> None:
     """Reproduce OUTPUT_FILE of a run in OUTPUT_DIR from its manifest record and check the bytes match."""
     from augment.replay import ReplayError, replay_output
 
     try:
-        result = replay_output(output_dir, output_file)
+        result = replay_output(output_dir, output_file, row, copy_index)
     except ReplayError as exc:
         _fail(str(exc), 1)
     if target is not None:

@@ -23,15 +23,20 @@ class ReplayResult:
     identical: bool
 
 
-def find_record(output_dir: Path, output_file: str) -> dict:
+def find_record(output_dir: Path, output_file: str, row: int | None = None, copy: int | None = None) -> dict:
+    """The manifest record of an output file (images) or of one row and copy of an output file (text)."""
     for rec in read_jsonl(Path(output_dir) / MANIFEST):
-        if rec.get("output") == output_file:
+        if rec.get("output") == output_file and (row is None or (rec.get("row") == row and rec.get("copy") == copy)):
             return rec
-    raise ReplayError(f"{output_file} has no record in {Path(output_dir) / MANIFEST}")
+    what = output_file if row is None else f"{output_file} row {row} copy {copy}"
+    raise ReplayError(f"{what} has no record in {Path(output_dir) / MANIFEST}")
 
 
-def replay_output(output_dir: Path, output_file: str) -> ReplayResult:
-    """Re-apply the recorded ops and values to the recorded source (images; text rows re-run from their seed)."""
+def replay_output(output_dir: Path, output_file: str, row: int | None = None, copy: int | None = None) -> ReplayResult:
+    """Re-apply the recorded ops and values to the recorded source (images; text rows re-run from their seed).
+
+    Text outputs share one file, so a text record is named by ``row`` (0-based data row) and ``copy``.
+    """
     output_dir = Path(output_dir)
     run = read_run_record(output_dir)
     if not run or "spec" not in run:
@@ -40,7 +45,7 @@ def replay_output(output_dir: Path, output_file: str) -> ReplayResult:
         pipe = Pipeline(parse_spec(run["spec"]))
     except SpecError as exc:
         raise ReplayError(f"run.json spec is invalid: {exc}") from None
-    rec = find_record(output_dir, output_file)
+    rec = find_record(output_dir, output_file, row, copy)
     source = Path(run["input"])
     if pipe.modality == "image":
         path = source / rec["source"]

@@ -7,6 +7,7 @@ spec or seed into a non-empty OUTPUT is refused unless ``overwrite``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
@@ -126,7 +127,7 @@ def _prepare_output(pipe: Pipeline, opts: RunOptions) -> list[dict]:
 def _done_outputs(records: list[dict], out: Path) -> set[tuple]:
     done = set()
     for rec in records:
-        output = rec.get("output")
+        output = rec.get("part") or rec.get("output")  # text rows live in part files until assembled
         if output and (out / output).is_file():
             done.add((rec.get("source"), rec.get("row"), rec.get("copy")))
     return done
@@ -167,9 +168,15 @@ def expand(
     records = _prepare_output(pipe, opts)
     remove_stale_temporaries(opts.output)
     done = _done_outputs(records, opts.output)
+    text_format = None
+    if pipe.modality == "text":
+        from augment.run.text_expand import resolve_text_format
+
+        text_format = resolve_text_format(opts.input, opts.text_format)
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
-        output_root=str(opts.output), quality=opts.quality, text_format=opts.text_format,
+        output_root=str(opts.output), quality=opts.quality,
+        text_format=dataclasses.asdict(text_format) if text_format else None,
     )
     run_record = {
         "status": "running",
@@ -180,6 +187,7 @@ def expand(
         "input": str(opts.input.resolve()),
         "include_originals": opts.include_originals,
         "quality": opts.quality,
+        "text_format": config.text_format,
         "versions": library_versions(),
     }
     write_run_record(opts.output, run_record)
@@ -187,18 +195,19 @@ def expand(
     manifest = JsonlAppender(opts.output / MANIFEST)
     summary = RunSummary(status="running", output=str(opts.output))
     try:
+        counts = {"rows": 0, "problems": 0}
         if pipe.modality == "image":
-            tasks, n_items, n_problems = _image_tasks(pipe, opts, done, errors)
+            tasks, summary.items, summary.errors = _image_tasks(pipe, opts, done, errors)
             chunk_iter = _chunks(tasks, opts.chunk_size)
+            total = len(tasks)
         else:
-            from augment.run.text_expand import text_tasks
+            from augment.run.text_expand import text_chunks
 
-            tasks, n_items, n_problems, chunk_iter = text_tasks(pipe, opts, done, errors)
-        summary.items = n_items
-        summary.errors = n_problems
+            chunk_iter = text_chunks(pipe, opts, text_format, done, errors, counts)
+            total = None  # rows are streamed; the bar counts them without a total
         summary.resumed_skipped = len(done)
         if on_total:
-            on_total(len(tasks))
+            on_total(total)
         engine = make_engine(opts.engine, opts.workers, opts.scheduler)
         for result in engine.run(config, chunk_iter):
             _collect(result, manifest, errors, summary, records)
@@ -207,7 +216,11 @@ def expand(
         if pipe.modality == "text":
             from augment.run.text_expand import assemble_text_output
 
-            assemble_text_output(pipe, opts, records)
+            summary.items = counts["rows"]
+            summary.errors += counts["problems"]
+            if summary.items == 0:
+                raise RunError(f"no readable rows in {opts.input}")
+            assemble_text_output(opts, text_format)
     finally:
         manifest.close()
         errors.close()

