@@ -173,14 +173,21 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2000, help="sentences to use (0 = all)")
     parser.add_argument("--rate", type=float, default=0.1)
     args = parser.parse_args()
-    os.environ.setdefault("AUGMENT_CACHE_DIR", tempfile.mkdtemp(prefix="bench-augment-cache-"))
-    sentences = read_sentences(args.tsv, args.limit)
-    print(f"{len(sentences)} sentences from {args.tsv}")
-    bench_wordnet()
-    bench_synonyms(sentences, args.rate)
-    bench_other_word_ops(sentences)
-    bench_chars(sentences)
-    bench_apertium(sentences[:1000])
+    own_cache = "AUGMENT_CACHE_DIR" not in os.environ
+    if own_cache:  # never leave a benchmark index in the user's cache
+        os.environ["AUGMENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-augment-cache-")
+    try:
+        sentences = read_sentences(args.tsv, args.limit)
+        print(f"{len(sentences)} sentences from {args.tsv}; load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPUs (busy machines skew every number)")
+        bench_wordnet()
+        bench_synonyms(sentences, args.rate)
+        bench_other_word_ops(sentences)
+        bench_chars(sentences)
+        bench_apertium(sentences[:1000])
+    finally:
+        if own_cache:
+            shutil.rmtree(os.environ["AUGMENT_CACHE_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SAMPLES = REPO / "samples"
 PIPELINES = REPO / "pipelines"
+
+# The WordNet index cache of the tests (and of the CLI processes they start) stays inside the checkout.
+os.environ.setdefault("AUGMENT_CACHE_DIR", str(REPO / ".cache" / "augment"))
 
 
 @pytest.fixture

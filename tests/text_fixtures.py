@@ -35,7 +35,10 @@ needs_apertium = pytest.mark.skipif(
 def text_cache(tmp_path_factory) -> Path:
     """A private index cache for the whole test session, so tests never touch ~/.cache/augment; the ops find
     it through $AUGMENT_CACHE_DIR like in production."""
-    directory = tmp_path_factory.mktemp("augment-cache")
+    # A fixed name under the session's base temp dir: each test module that imports this fixture gets its
+    # own copy of it (pytest registers imported fixtures per module), and they must all share one index.
+    directory = tmp_path_factory.getbasetemp() / "augment-text-cache"
+    directory.mkdir(exist_ok=True)
     old = os.environ.get("AUGMENT_CACHE_DIR")
     os.environ["AUGMENT_CACHE_DIR"] = str(directory)
     yield directory
