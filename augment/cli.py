@@ -161,5 +161,43 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         sys.exit(4)
 
 
+@main.command("eval")
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Training data: an image folder or a label<TAB>text file.")
+@click.option("--test", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Held-out data; without it TRAIN is split once (stratified, seeded).")
+@click.option("--train-sizes", default="100,500,full", show_default=True, help="Comma-separated sizes or 'full'.")
+@click.option("--copies", default="1,4", show_default=True, help="Comma-separated augmented copies per item.")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--model", default="auto", show_default=True,
+              help="auto | cnn | ngram | tfidf-logreg | module:function (bring your own).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option("--budget", type=click.Choice(["epochs", "steps"]), default="epochs", show_default=True,
+              help="epochs: same epochs over the larger set (EDA paper); steps: same optimiser steps.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"), show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, budget, out, quiet) -> None:
+    """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out."""
+    from pydantic import ValidationError
+
+    from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report
+
+    _load(pipeline)  # one-line spec errors before any data is read
+    try:
+        config = EvalConfig(pipeline=pipeline, train=train, test=test, train_sizes=train_sizes, copies=copies,
+                            repeats=repeats, model=model, seed=seed, budget=budget, out=out, quiet=quiet)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:
+        result = run_evaluation(config, progress=not quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
+    paths = write_report(result, out)
+    if not quiet:
+        click.echo(format_summary(result), err=True)
+    click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

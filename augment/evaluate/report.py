@@ -1,0 +1,435 @@
+"""report.json and a self-contained report.html.
+
+The HTML page loads nothing from anywhere: plots are matplotlib (Agg) PNGs inlined as base64 data URIs, image
+samples likewise, CSS is inline, and there is no script. Every piece of data inserted into the page (class
+names, ids, texts, paths, op names) goes through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+import io
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+
+from .protocol import EvalResult
+
+_COLOURS = ["#59636e", "#0969da", "#bf3989", "#9a6700", "#1a7f37", "#8250df"]
+
+
+def e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# --------------------------------------------------------------------------------------------- json
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def report_json(result: EvalResult) -> str:
+    return json.dumps(_clean(result.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+# --------------------------------------------------------------------------------------------- plots
+
+
+def _png_data_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    return Figure(figsize=(width, height))
+
+
+def _size_ticks(result: EvalResult) -> tuple[list[str], list[str]]:
+    sizes = [s for s in result.protocol["sizes"]]
+    return [s["label"] for s in sizes], [f"all ({s['n']})" if s["label"] == "full" else str(s["n"]) for s in sizes]
+
+
+def plot_accuracy(result: EvalResult) -> str:
+    labels, ticks = _size_ticks(result)
+    x = np.arange(len(labels))
+    copies = result.protocol["copies"]
+    arms = ["baseline"] + [f"copies={k}" for k in copies]
+    fig = _figure(9.5, 3.6)
+    for col, metric, title in ((0, "accuracy", "Accuracy"), (1, "macro_f1", "Macro-F1")):
+        ax = fig.add_subplot(1, 2, col + 1)
+        width = 0.08
+        for j, arm in enumerate(arms):
+            means, stds = [], []
+            for lab in labels:
+                if arm == "baseline":
+                    row = next(s for s in result.summary if s["size"] == lab)
+                    m = row["metrics"].get(metric, {}).get("baseline")
+                else:
+                    row = next(s for s in result.summary if s["size"] == lab and s["arm"] == arm)
+                    m = row["metrics"].get(metric, {}).get("augmented")
+                means.append(100 * m["mean"] if m else np.nan)
+                stds.append(100 * m["std"] if m else 0.0)
+            off = (j - (len(arms) - 1) / 2) * width
+            ax.errorbar(x + off, means, yerr=stds, marker="o", capsize=4, linewidth=1.6,
+                        color=_COLOURS[j % len(_COLOURS)], label=arm if arm != "baseline" else "baseline (no aug.)")
+        ax.set_xticks(x, ticks)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_xlabel("training examples")
+        ax.set_ylabel(f"{title} (%)")
+        ax.set_title(f"{title} on the held-out set (mean ± std over repeats)", fontsize=9)
+        ax.grid(alpha=0.3)
+        if col == 0:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png_data_uri(fig)
+
+
+def plot_difference(result: EvalResult) -> str:
+    labels, ticks = _size_ticks(result)
+    x = np.arange(len(labels))
+    copies = result.protocol["copies"]
+    fig = _figure(9.5, 3.4)
+    for col, metric, title in ((0, "accuracy", "accuracy"), (1, "macro_f1", "macro-F1")):
+        ax = fig.add_subplot(1, 2, col + 1)
+        ax.axhline(0, color="#000", linewidth=0.8)
+        extent = [1.0]  # points; the axis covers every bootstrap interval, t intervals may be clipped
+        for j, k in enumerate(copies):
+            off = (j - (len(copies) - 1) / 2) * 0.15
+            for i, lab in enumerate(labels):
+                row = next(s for s in result.summary if s["size"] == lab and s["copies"] == k)
+                m = row["metrics"].get(metric)
+                if not m:
+                    continue
+                mean = 100 * m["diff_mean"]
+                lo, hi = (100 * v for v in m["bootstrap_ci"])
+                extent += [abs(lo), abs(hi), abs(mean)]
+                colour = _COLOURS[(j + 1) % len(_COLOURS)]
+                ax.errorbar([x[i] + off], [mean], yerr=[[mean - lo], [hi - mean]], marker="o", capsize=5,
+                            color=colour, linewidth=2, label=f"copies={k}" if i == 0 else None)
+                if m.get("t_ci"):
+                    tlo, thi = (100 * v for v in m["t_ci"])
+                    ax.plot([x[i] + off + 0.04] * 2, [tlo, thi], color=colour, linewidth=0.8, linestyle=":")
+        lim = 1.35 * max(extent)
+        ax.set_ylim(-lim, lim)
+        ax.set_xticks(x, ticks)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_xlabel("training examples")
+        ax.set_ylabel("augmented − baseline (points)")
+        ax.set_title(f"Paired difference in {title}: bootstrap 95% CI (bar), t CI (dotted)", fontsize=9)
+        ax.grid(alpha=0.3)
+        if col == 0:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png_data_uri(fig)
+
+
+def plot_per_class(result: EvalResult, copies: int) -> str | None:
+    rows = [p for p in result.per_class if p["copies"] == copies]
+    if not rows:
+        return None
+    classes = [c["class"] for c in rows[0]["classes"]]
+    x = np.arange(len(classes))
+    fig = _figure(min(2.0 + 0.55 * len(classes) * max(1, len(rows)) / 2, 14), 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(rows)
+    for j, p in enumerate(rows):
+        diffs = [100 * c["diff_recall"] for c in p["classes"]]
+        label = f"all ({p['n']})" if p["size"] == "full" else str(p["n"])
+        ax.bar(x + (j - (len(rows) - 1) / 2) * width, diffs, width=width, label=f"{label} examples",
+               color=_COLOURS[(j + 1) % len(_COLOURS)])
+    ax.axhline(0, color="#000", linewidth=0.8)
+    ax.set_xticks(x, [c if len(c) <= 14 else c[:13] + "…" for c in classes], rotation=45 if len(classes) > 6 else 0,
+                  ha="right" if len(classes) > 6 else "center")
+    ax.set_ylabel("recall change (points)")
+    ax.set_title(f"Per-class recall change with {copies} augmented cop{'y' if copies == 1 else 'ies'} per example "
+                 "(mean over repeats)", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png_data_uri(fig)
+
+
+# --------------------------------------------------------------------------------------------- samples
+
+
+def _thumbnail_uri(arr: np.ndarray, max_side: int = 128) -> str:
+    from PIL import Image
+
+    a = np.asarray(arr)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    im = Image.fromarray(np.ascontiguousarray(a))
+    if im.mode not in ("RGB", "RGBA", "L"):
+        im = im.convert("RGB")
+    if max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _image_grid(samples: list[dict]) -> str:
+    n = max(len(s["copies"]) for s in samples)
+    head = "".join(f"<th>copy {i + 1}</th>" for i in range(n))
+    rows = []
+    for s in samples:
+        cells = [f'<td><img class="sample-original" src="{_thumbnail_uri(s["original"])}" '
+                 f'alt="original {e(s["id"])}"><div class="cap">{e(s["label"])}<br>{e(s["id"])}</div></td>']
+        for c, copy in enumerate(s["copies"]):
+            ops = s.get("ops", [None] * n)[c]
+            cap = e(", ".join(ops)) if ops else ("(unchanged)" if ops == [] else "")
+            cells.append(f'<td><img class="sample-copy" src="{_thumbnail_uri(copy)}" alt="copy {c + 1}">'
+                         f'<div class="cap">{cap}</div></td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="grid" id="sample-grid"><tr><th>original</th>{head}</tr>' + "".join(rows) + "</table>")
+
+
+def highlight_changes(original: str, augmented: str) -> tuple[str, str]:
+    """HTML for (original, augmented): removed/replaced words in <del>, inserted/replacing words in <mark>."""
+    a, b = original.split(), augmented.split()
+    sm = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    left, right = [], []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            left.append(e(" ".join(a[i1:i2])))
+            right.append(e(" ".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            left.append(f"<del>{e(' '.join(a[i1:i2]))}</del>")
+        if j2 > j1:
+            right.append(f"<mark>{e(' '.join(b[j1:j2]))}</mark>")
+    return " ".join(p for p in left if p), " ".join(p for p in right if p)
+
+
+def _text_list(samples: list[dict]) -> str:
+    items = []
+    for s in samples:
+        copies = []
+        for c, text in enumerate(s["copies"]):
+            _, right = highlight_changes(s["original"], text)
+            ops = s.get("ops", [None] * len(s["copies"]))[c]
+            op_note = f' <span class="ops">[{e(", ".join(ops) if ops else "no op applied")}]</span>' if ops is not None else ""
+            copies.append(f"<li>{right or '<em>(empty)</em>'}{op_note}</li>")
+        items.append(f'<li><div class="orig"><strong>{e(s["label"])}</strong> · {e(s["id"])}: {e(s["original"])}</div>'
+                     f"<ol>{''.join(copies)}</ol></li>")
+    return f'<ul class="texts" id="sample-texts">{"".join(items)}</ul>'
+
+
+# --------------------------------------------------------------------------------------------- page
+
+
+def _fmt_ms(m: dict) -> str:
+    return f"{100 * m['mean']:.1f} ± {100 * m['std']:.1f}"
+
+
+def _fmt_ci(ci) -> str:
+    if not ci:
+        return "–"
+    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
+def _signed(v: float) -> str:
+    cls = "pos" if v > 0 else "neg" if v < 0 else ""
+    return f'<span class="{cls}">{100 * v:+.1f}</span>'
+
+
+def _summary_table(result: EvalResult) -> str:
+    rows = []
+    for s in result.summary:
+        acc = s["metrics"]["accuracy"]
+        f1 = s["metrics"].get("macro_f1")
+        size = f"all ({s['n']})" if s["size"] == "full" else str(s["n"])
+        rows.append(
+            f'<tr><td>{e(size)}</td><td>{s["copies"]}</td><td>{s["repeats"]}</td>'
+            f"<td>{_fmt_ms(acc['baseline'])}</td><td>{_fmt_ms(acc['augmented'])}</td>"
+            f"<td>{_signed(acc['diff_mean'])}</td><td>{_fmt_ci(acc['bootstrap_ci'])}</td><td>{_fmt_ci(acc['t_ci'])}</td>"
+            + (f"<td>{_fmt_ms(f1['baseline'])}</td><td>{_fmt_ms(f1['augmented'])}</td><td>{_signed(f1['diff_mean'])}</td>"
+               f"<td>{_fmt_ci(f1['bootstrap_ci'])}</td>" if f1 else "<td>–</td>" * 4)
+            + f'<td class="l"><span class="badge {_verdict_class(s["verdict"])}">{e(s["verdict"])}</span></td></tr>')
+    return ('<div class="scroll"><table id="summary-table"><tr><th>training examples</th><th>copies</th><th>repeats</th>'
+            "<th>baseline acc. %</th><th>augmented acc. %</th><th>Δ acc.</th><th>bootstrap CI</th><th>t CI</th>"
+            "<th>baseline F1 %</th><th>augmented F1 %</th><th>Δ F1</th><th>F1 bootstrap CI</th>"
+            '<th class="l">verdict</th></tr>' + "".join(rows) + "</table></div>")
+
+
+def _verdict_class(v: str) -> str:
+    return {"helps": "helps", "hurts": "hurts"}.get(v, "none")
+
+
+def _per_class_table(result: EvalResult, copies: int) -> str:
+    rows = [p for p in result.per_class if p["copies"] == copies]
+    if not rows:
+        return ""
+    classes = [c["class"] for c in rows[0]["classes"]]
+    head = "".join(f"<th>{e('all (%d)' % p['n'] if p['size'] == 'full' else p['n'])}: recall base → aug.</th>"
+                   for p in rows)
+    body = []
+    for ci, cname in enumerate(classes):
+        cells = []
+        for p in rows:
+            c = p["classes"][ci]
+            cells.append(f"<td>{100 * c['baseline_recall']:.1f} → {100 * c['augmented_recall']:.1f} "
+                         f"({_signed(c['diff_recall'])})</td>")
+        body.append(f'<tr><td class="l">{e(cname)}</td><td>{rows[0]["classes"][ci]["support"]}</td>{"".join(cells)}</tr>')
+    return (f'<table class="per-class"><tr><th class="l">class</th><th>test support</th>{head}</tr>'
+            + "".join(body) + "</table>")
+
+
+def _runs_table(result: EvalResult) -> str:
+    rows = []
+    for r in result.runs:
+        m = r["metrics"]
+        info = r.get("model_info", {})
+        acc = f"{100 * m['accuracy']:.2f}" if "accuracy" in m else "–"
+        f1 = f"{100 * m['macro_f1']:.2f}" if "macro_f1" in m else "–"
+        rows.append(
+            f"<tr><td>{e(r['size'])}</td><td>{r['repeat']}</td><td>{e(r['arm'])}</td><td>{r['n_train']}</td>"
+            f"<td>{r['n_val']}</td><td>{r['n_copies_unchanged_dropped']}</td><td>{acc}</td><td>{f1}</td>"
+            f"<td>{e(info.get('epochs_run', '–'))}</td><td>{e(info.get('best_epoch', '–'))}</td>"
+            f"<td>{r['timings']['train_predict_seconds']:.2f}</td>"
+            f"<td>{'yes' if r.get('reused_baseline') else ''}</td></tr>")
+    return ("<div class=\"scroll\"><table id=\"runs-table\"><tr><th>size</th><th>repeat</th><th>arm</th><th>train n</th><th>val n</th>"
+            "<th>unchanged copies dropped</th><th>acc. %</th><th>macro-F1 %</th><th>epochs</th><th>best epoch</th>"
+            "<th>seconds</th><th>reused baseline</th></tr>" + "".join(rows) + "</table></div>")
+
+
+def _json_block(obj: Any) -> str:
+    return f"<pre>{e(json.dumps(_clean(obj), indent=2, ensure_ascii=False))}</pre>"
+
+
+def render_html(result: EvalResult) -> str:
+    name = result.pipeline.get("name") or "pipeline"
+    title = f"augment eval — {name}"
+    d = result.data
+    ov = d["overlap"]
+    model = result.model
+    parts = [
+        f"<h1>{e(title)}</h1>",
+        f'<p class="sub">{e(result.modality)} data · model <strong>{e(model.get("name"))}</strong> · '
+        f'{len(result.classes)} classes · training pool {d["train_pool"]["n"]} · held-out {d["test"]["n"]} · '
+        f'spec hash <code>{e(result.pipeline.get("spec_hash") or "–")}</code> · '
+        f'{result.timings["wall_seconds"]:.0f} s</p>',
+        "<h2>Verdicts</h2>",
+        '<ul class="verdicts" id="verdicts">'
+        + "".join(f'<li class="{_verdict_class(s["verdict"])}">{e(s["sentence"])}</li>' for s in result.summary)
+        + "</ul>",
+        '<p class="note">"helps"/"hurts": both the paired-bootstrap and the paired-t '
+        f'{result.protocol["statistics"]["confidence"]:.0%} intervals of the accuracy difference lie above/below '
+        'zero. Otherwise the data cannot tell the arms apart: "no detectable effect" (which is not proof of no '
+        "effect; more repeats or a larger held-out set narrow the interval).</p>",
+        "<h2>Accuracy versus training-set size</h2>",
+        f'<figure><img class="plot" id="plot-accuracy" src="{plot_accuracy(result)}" '
+        'alt="accuracy and macro-F1 versus training-set size"><figcaption>Error bars: standard deviation over '
+        "repeats (different training subsets, same held-out set).</figcaption></figure>",
+        "<h2>Difference with its interval</h2>",
+        f'<figure><img class="plot" id="plot-difference" src="{plot_difference(result)}" '
+        'alt="paired difference with confidence interval"><figcaption>Solid bars: two-level paired bootstrap '
+        "interval; dotted lines: paired t interval over repeats (wide with few repeats; may run off the plot)."
+        "</figcaption></figure>",
+        _summary_table(result),
+        "<h2>Per-class changes</h2>",
+    ]
+    for k in result.protocol["copies"]:
+        uri = plot_per_class(result, k)
+        if uri:
+            parts.append(f'<figure><img class="plot plot-per-class" src="{uri}" '
+                         f'alt="per-class recall change, {k} copies"></figure>')
+            parts.append(_per_class_table(result, k))
+    if not result.per_class:
+        parts.append('<p class="note">The model reported only aggregate scores: no per-class breakdown.</p>')
+    parts.append("<h2>Augmented samples</h2>")
+    if result.samples:
+        if result.modality == "image":
+            parts.append('<p class="note">Training examples (left) beside augmented copies; captions name the ops '
+                         "applied.</p>")
+            parts.append(_image_grid(result.samples))
+        else:
+            parts.append('<p class="note">Training sentences with augmented copies; <mark>highlighted</mark> words '
+                         "are inserted or replaced.</p>")
+            parts.append(_text_list(result.samples))
+    else:
+        parts.append('<p class="note">No samples requested.</p>')
+    split = d["split"]
+    split_text = (f"given test set {e(split['test'])}" if split["kind"] == "given" else
+                  f"held out {split['fraction']:.0%} of {e(split['train'])} once (stratified, seed {split['seed']})")
+    reg = model.get("regularisation")
+    parts += [
+        "<h2>Protocol</h2>",
+        "<ul>",
+        f"<li>Held-out set: {split_text}; {d['test']['n']} examples.</li>",
+        f"<li>Train/test overlap found in the input (exact content hash): {ov['train_examples_equal_to_test']} "
+        f"training examples equal a held-out example; all were dropped from training. Duplicates within the "
+        f"training pool: {ov['duplicates_within_training_pool']}.</li>",
+        f"<li>Budget rule: {e(result.protocol['budget_rule'])}.</li>",
+        f"<li>Validation / early stopping: {e(result.protocol['validation'])}.</li>",
+        f"<li>Augmented copies identical to their source dropped: "
+        f"{'yes' if result.protocol['drop_unchanged_copies'] else 'no'}; copies equal to a held-out example "
+        "are always dropped.</li>",
+        f"<li>Model: {e(model.get('kind', model.get('name')))}.</li>",
+        "</ul>",
+        "<details><summary>Regularisation and model settings</summary>" + _json_block(
+            {"model": model, "regularisation": reg}) + "</details>",
+        "<details><summary>Every run</summary>" + _runs_table(result) + "</details>",
+        "<details><summary>Pipeline spec</summary>" + _json_block(result.pipeline) + "</details>",
+        "<details><summary>Configuration, seeds and versions</summary>" + _json_block(
+            {"config": result.config, "protocol": result.protocol, "versions": result.versions,
+             "timings": result.timings}) + "</details>",
+    ]
+    template = Template(resources.files("augment.evaluate").joinpath("templates/report.html").read_text("utf-8"))
+    return template.substitute(title=e(title), body="\n".join(parts))
+
+
+def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json`` and ``report.html`` into ``out_dir`` (created if needed); return their paths."""
+    from augment.io.atomic import atomic_write_bytes
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "html": out / "report.html"}
+    atomic_write_bytes(paths["json"], report_json(result).encode("utf-8"))
+    atomic_write_bytes(paths["html"], render_html(result).encode("utf-8"))
+    return paths
+
+
+def format_summary(result: EvalResult) -> str:
+    """A plain-text table of the verdicts (for the CLI)."""
+    lines = [f"{'size':>10} {'copies':>6} {'baseline acc':>14} {'augmented acc':>14} {'diff':>7} "
+             f"{'95% CI':>16}  verdict"]
+    for s in result.summary:
+        acc = s["metrics"]["accuracy"]
+        size = f"all({s['n']})" if s["size"] == "full" else str(s["n"])
+        lines.append(f"{size:>10} {s['copies']:>6} {_fmt_ms(acc['baseline']):>14} {_fmt_ms(acc['augmented']):>14} "
+                     f"{100 * acc['diff_mean']:>+7.1f} {_fmt_ci(acc['bootstrap_ci']):>16}  {s['verdict']}")
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""One deterministic training loop for the torch benchmark models, with early stopping.
+
+Determinism: inside :func:`deterministic` torch uses deterministic algorithms, a fixed number of threads and a
+forked global RNG seeded from the model seed (weight init, dropout); batches are shuffled by a numpy
+generator from the same seed. The previous global torch settings are restored on exit.
+
+Budget: training runs in "periods". A period is one pass over ``epoch_size`` examples (the arm's own size by
+default: same number of epochs over the larger set, as in the EDA paper; or the baseline's size: the same
+number of optimiser steps for both arms). Validation loss is checked after each period; training stops after
+``patience`` periods without improvement and the best weights are restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_epochs: int = Field(30, ge=1)
+    patience: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    min_delta: float = Field(1e-4, ge=0)
+
+
+@contextmanager
+def deterministic(seed: int, threads: int) -> Iterator[None]:
+    import torch
+
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.use_deterministic_algorithms(prev_det)
+        torch.set_num_threads(prev_threads)
+
+
+def train_classifier(
+    net,
+    n_train: int,
+    train_batch: Callable[[np.ndarray], tuple],
+    y_train: np.ndarray,
+    val_inputs: tuple | None,
+    y_val: np.ndarray | None,
+    opts: TrainOptions,
+    seed: int,
+    epoch_size: int | None = None,
+) -> dict:
+    """Train ``net`` in place (call inside :func:`deterministic`). ``train_batch(indices)`` returns the
+    positional inputs of ``net`` for those training examples; ``val_inputs`` those of the whole validation
+    slice. Returns what happened, for the report."""
+    import torch
+    import torch.nn.functional as F
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    y_train_t = torch.as_tensor(y_train, dtype=torch.long)
+    has_val = val_inputs is not None and y_val is not None and len(y_val) > 0
+    y_val_t = torch.as_tensor(y_val, dtype=torch.long) if has_val else None
+    period_examples = int(epoch_size or n_train)
+    steps_per_period = max(1, math.ceil(period_examples / opts.batch_size))
+    max_steps = opts.max_epochs * steps_per_period
+    optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+
+    def batches() -> Iterator[np.ndarray]:
+        while True:
+            perm = rng.permutation(n_train)
+            for i in range(0, n_train, opts.batch_size):
+                yield perm[i:i + opts.batch_size]
+
+    best_loss, best_state, best_period, bad = math.inf, None, 0, 0
+    history: list[float] = []
+    stream = batches()
+    step = 0
+    period = 0
+    stopped_early = False
+    while step < max_steps:
+        net.train()
+        for _ in range(steps_per_period):
+            idx = next(stream)
+            logits = net(*train_batch(idx))
+            loss = F.cross_entropy(logits, y_train_t[idx])
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            step += 1
+            if step >= max_steps:
+                break
+        period += 1
+        if has_val:
+            net.eval()
+            with torch.no_grad():
+                vloss = float(F.cross_entropy(net(*val_inputs), y_val_t))
+            history.append(round(vloss, 6))
+            if vloss < best_loss - opts.min_delta:
+                best_loss, best_period, bad = vloss, period, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad += 1
+                if bad >= opts.patience:
+                    stopped_early = True
+                    break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return {
+        "epochs_run": period,
+        "best_epoch": best_period if has_val else period,
+        "steps": step,
+        "steps_per_epoch": steps_per_period,
+        "stopped_early": stopped_early,
+        "best_val_loss": None if not has_val else round(best_loss, 6),
+        "val_loss_history": history,
+        "train_seconds": round(time.perf_counter() - t0, 4),
+    }
+
+
+def predict(net, n: int, batch_inputs: Callable[[np.ndarray], tuple], batch_size: int = 512) -> np.ndarray:
+    import torch
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            idx = np.arange(i, min(n, i + batch_size))
+            out.append(net(*batch_inputs(idx)).argmax(dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def regularisation_summary(opts: TrainOptions, has_val: bool = True) -> dict:
+    return {
+        "dropout": opts.dropout,
+        "weight_decay": opts.weight_decay,
+        "weight_decay_kind": "decoupled (AdamW)",
+        "early_stopping": {
+            "monitor": "validation loss",
+            "patience_epochs": opts.patience,
+            "min_delta": opts.min_delta,
+            "restore_best_weights": True,
+            "validation": "a stratified slice of each training subset (originals only, never augmented)",
+        } if has_val else None,
+    }

@@ -1,0 +1,158 @@
+"""Benchmark models: determinism, input handling, learning on tiny synthetic data, custom-model contract."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from augment.evaluate.image_model import SmallCNNModel, preprocess_images
+from augment.evaluate.models import TrainSet, make_model
+from augment.evaluate.text_models import NgramModel, NgramOptions, TfidfLogRegModel, tokenize
+
+FAST_CNN = {"image_size": 12, "width": 8, "max_epochs": 8, "patience": 3}
+
+
+def blobs(n_per_class: int, seed: int, size: int = 12) -> tuple[list[np.ndarray], np.ndarray]:
+    """Two classes: a bright square in the top half or in the bottom half."""
+    rng = np.random.default_rng(seed)
+    items, labels = [], []
+    for c in (0, 1):
+        for _ in range(n_per_class):
+            img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+            x = rng.integers(0, size - 4)
+            y = rng.integers(0, size // 2 - 4) + (0 if c == 0 else size // 2)
+            img[y:y + 4, x:x + 4] = 230
+            items.append(img)
+            labels.append(c)
+    return items, np.array(labels)
+
+
+def sentences(n_per_class: int, seed: int) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cue = [["good", "great", "fine", "lovely"], ["bad", "awful", "dull", "poor"]]
+    filler = ["the", "film", "was", "a", "plot", "story", "and", "very", "acting", "it"]
+    texts, labels = [], []
+    for c in (0, 1):
+        for _ in range(n_per_class):
+            words = list(rng.choice(filler, 3)) + list(rng.choice(cue[c], 3))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(c)
+    return texts, np.array(labels)
+
+
+def _trainset(items, labels, n_val_per_class=4):
+    val = np.concatenate([np.flatnonzero(labels == c)[:n_val_per_class] for c in np.unique(labels)])
+    fit = np.setdiff1d(np.arange(len(items)), val)
+    return TrainSet([items[i] for i in fit], labels[fit], [items[i] for i in val], labels[val], ["a", "b"])
+
+
+def test_cnn_is_deterministic_and_learns():
+    items, labels = blobs(30, seed=0)
+    test_items, test_labels = blobs(20, seed=1)
+    model = make_model("cnn", "image", FAST_CNN)
+    out1 = model.fit_predict(_trainset(items, labels), test_items, seed=5)
+    out2 = model.fit_predict(_trainset(items, labels), test_items, seed=5)
+    assert np.array_equal(out1.predictions, out2.predictions)
+    assert out1.info["val_loss_history"] == out2.info["val_loss_history"]
+    assert (out1.predictions == test_labels).mean() >= 0.9
+    assert out1.info["epochs_run"] >= 1 and 1 <= out1.info["best_epoch"] <= out1.info["epochs_run"]
+    desc = model.describe()
+    assert desc["regularisation"]["dropout"] > 0 and desc["regularisation"]["early_stopping"]["patience_epochs"] == 3
+    import torch
+
+    assert not torch.are_deterministic_algorithms_enabled()  # global state restored
+
+
+def test_cnn_budget_rule_changes_steps_not_results_shape():
+    items, labels = blobs(20, seed=0)
+    ts = _trainset(items, labels)
+    ts_big = TrainSet(ts.items * 3, np.concatenate([ts.labels] * 3), ts.val_items, ts.val_labels, ts.classes)
+    model = SmallCNNModel(make_model("cnn", "image", {**FAST_CNN, "patience": 50}).options)
+    epochs = model.fit_predict(ts_big, items[:3], seed=1).info
+    ts_big.epoch_size = len(ts.items)
+    steps = model.fit_predict(ts_big, items[:3], seed=1).info
+    assert epochs["steps_per_epoch"] == 3 * steps["steps_per_epoch"]
+    assert steps["steps"] == FAST_CNN["max_epochs"] * steps["steps_per_epoch"]
+
+
+def test_preprocess_handles_gray_rgba_and_size_outliers():
+    imgs = [np.zeros((10, 10), np.uint8), np.full((300, 200, 4), 255, np.uint8), np.zeros((7, 9, 1), np.uint8)]
+    x = preprocess_images(imgs, 16)
+    assert x.shape == (3, 3, 16, 16) and x.dtype == np.float32
+    assert x[0].max() == -1.0 and x[1].min() == 1.0
+
+
+def test_text_models_learn_synthetic_cues():
+    texts, labels = sentences(40, seed=0)
+    test_texts, test_labels = sentences(30, seed=1)
+    ngram = NgramModel(NgramOptions(max_epochs=30, dim=16))
+    a = ngram.fit_predict(_trainset(texts, labels), test_texts, seed=0)
+    b = ngram.fit_predict(_trainset(texts, labels), test_texts, seed=0)
+    assert np.array_equal(a.predictions, b.predictions)
+    assert (a.predictions == test_labels).mean() >= 0.9
+    tfidf = TfidfLogRegModel()
+    c = tfidf.fit_predict(_trainset(texts, labels), test_texts, seed=0)
+    assert (c.predictions == test_labels).mean() >= 0.9
+    assert tfidf.needs_validation is False and ngram.needs_validation is True
+    assert tokenize("It's GOOD!") == ["it", "'", "s", "good", "!"]
+
+
+def test_make_model_rejects_unknown_names_options_and_modalities():
+    assert make_model("auto", "image").name == "cnn"
+    assert make_model("auto", "text").name == "ngram"
+    with pytest.raises(ValueError, match="unknown model"):
+        make_model("resnet", "image")
+    with pytest.raises(ValueError, match="for image data"):
+        make_model("cnn", "text")
+    with pytest.raises(Exception, match="imagesize"):
+        make_model("cnn", "image", {"imagesize": 32})  # a typo is an error, never a silent default
+
+
+@pytest.fixture()
+def custom_module(tmp_path, monkeypatch):
+    (tmp_path / "my_eval_models.py").write_text(textwrap.dedent('''
+        from collections import Counter
+
+        def centroid(train, test, *, seed):
+            """Nearest word-count centroid."""
+            sums = {}
+            for text, label in train:
+                sums.setdefault(label, Counter()).update(text.split())
+            def score(text, label):
+                c = sums[label]
+                return sum(c[w] for w in text.split()) / (sum(c.values()) or 1)
+            return {"predictions": [max(sorted(sums), key=lambda lab: score(t, lab)) for t, _ in test],
+                    "n_seen": len(train)}
+
+        def scores_only(train, test, *, seed):
+            return {"accuracy": 0.5, "macro_f1": 0.4}
+
+        def wrong_length(train, test, *, seed):
+            return {"predictions": ["a"]}
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_eval_models"
+    sys.modules.pop("my_eval_models", None)
+
+
+def test_custom_model_contract(custom_module):
+    texts, labels = sentences(20, seed=0)
+    test_texts, test_labels = sentences(10, seed=1)
+    ts = TrainSet(texts, labels, [], np.zeros(0, np.int64), ["a", "b"])
+    model = make_model(f"{custom_module}:centroid", "text")
+    out = model.fit_predict(ts, test_texts, seed=0, test_labels=test_labels)
+    assert (out.predictions == test_labels).mean() >= 0.9
+    assert out.info["extra"] == {"n_seen": 40.0}
+    assert model.describe()["doc"] == "Nearest word-count centroid."
+    only = make_model(f"{custom_module}:scores_only", "text").fit_predict(ts, test_texts, seed=0, test_labels=test_labels)
+    assert only.predictions is None and only.metrics == {"accuracy": 0.5, "macro_f1": 0.4}
+    with pytest.raises(ValueError, match="1 predictions"):
+        make_model(f"{custom_module}:wrong_length", "text").fit_predict(ts, test_texts, seed=0, test_labels=test_labels)
+    with pytest.raises(ValueError, match="no attribute"):
+        make_model(f"{custom_module}:missing", "text")
+    with pytest.raises(ValueError, match="cannot import"):
+        make_model("no_such_module_xyz:f", "text")
