@@ -29,8 +29,6 @@ demo: system-deps $(STAMP)
 	$(BIN)/augment run pipelines/eda.yaml samples/text/reviews.tsv demo-out/text --include-originals
 	$(BIN)/augment eval pipelines/eda.yaml --train samples/text/reviews.tsv --train-sizes full --copies 4 \
 		--repeats 3 --out demo-out/eval-text
-	$(BIN)/augment eval pipelines/digits_safe.yaml --train samples/digits --train-sizes full --copies 2 \
-		--repeats 2 --out demo-out/eval-digits
 	@echo "demo outputs are in demo-out/"
 
 test: system-deps $(STAMP)

@@ -106,6 +106,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
+    except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)
+        _fail(f"cannot write to {exc.filename or output}: {exc.strerror or exc}", 1)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
     finally:

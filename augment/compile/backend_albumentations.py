@@ -97,7 +97,9 @@ def _gamma(img, d, p):
 
 
 def _grayscale(img, d, p):
-    return fpixel.to_gray(img, 3 if p.keep_channels else 1, "weighted_average")
+    # The same weighted average as albumentations' to_gray, which squeezes 1-pixel-high images away.
+    gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY).reshape(img.shape[0], img.shape[1], 1)
+    return np.repeat(gray, 3, axis=2) if p.keep_channels else gray
 
 
 def _gaussian_blur(img, d, p):

@@ -30,7 +30,10 @@ def _with_border(t: torch.Tensor, p: Any, warp: Callable[[torch.Tensor, int], to
         return warp(t, 0)
     h, w = t.shape[-2:]
     margin = max(1, min(h, w) - 1)  # reflect padding must be smaller than the side
-    padded = F.pad(t, [margin, margin, margin, margin], padding_mode=_PAD_MODE[p.border])
+    mode = _PAD_MODE[p.border]
+    if mode == "reflect" and min(h, w) < 2:
+        mode = "edge"  # a 1-pixel side reflects onto itself
+    padded = F.pad(t, [margin] * 4, padding_mode=mode)
     return F.crop(warp(padded, margin), margin, margin, h, w)
 
 
@@ -63,6 +66,8 @@ def _perspective(t, d, p):
     import cv2
 
     h, w = t.shape[-2:]
+    if min(h, w) < 2:  # the corners of a 1-pixel line are collinear: no perspective transform exists
+        return t.clone()
     src, dst = perspective_points(h, w, d["corners"])
     return _matrix_warp(t, cv2.getPerspectiveTransform(src, dst), p)
 

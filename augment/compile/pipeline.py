@@ -278,12 +278,12 @@ def _to_array(x: Any):
         raise ImageInputError(f"image pipelines take a numpy array or PIL image, got {type(x).__name__}")
     if x.dtype != np.uint8:
         raise ImageInputError(f"images must be uint8 arrays (0-255), got dtype {x.dtype}")
-    if x.ndim == 2:
-        return np.ascontiguousarray(x[:, :, None]), lambda arr: arr[:, :, 0] if arr.shape[2] == 1 else arr
-    if x.ndim != 3 or x.shape[2] not in (1, 3, 4):
+    if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] not in (1, 3, 4)):
         raise ImageInputError(f"images must be HxW or HxWxC with C in 1, 3, 4; got shape {x.shape}")
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ImageInputError(f"image has no pixels (shape {x.shape})")
+    if x.ndim == 2:
+        return np.ascontiguousarray(x[:, :, None]), lambda arr: arr[:, :, 0] if arr.shape[2] == 1 else arr
     return np.ascontiguousarray(x), lambda arr: arr
 
 

@@ -43,7 +43,8 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
     """Convert to one of L, RGB, RGBA (see the module notes) and return HxWxC uint8."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+        # NaN/inf (float TIFFs) would make the uint8 cast undefined: NaN and -inf become black, +inf white
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=65535.0, neginf=0.0)
         top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return arr[:, :, None]

@@ -79,7 +79,10 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
 
 
 def write_output(root: Path, rel: str, data: bytes) -> None:
-    path = confined(root, rel)
+    try:
+        path = confined(root, rel)
+    except UnsafePathError as exc:  # e.g. a folder of OUTPUT replaced by a symlink to elsewhere: stop the run
+        raise OutputWriteError(f"refusing to write {rel!r}: {exc}") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -32,13 +33,19 @@ class SpecError(ValueError):
         return "\n".join(lines)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
 def join_path(prefix: str, loc: Iterable[Any]) -> str:
+    """``steps[2].params.scale``; odd keys (empty, newlines, non-strings) are quoted so the path stays one line."""
     path = prefix
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+            path += f".{part}" if path else part
         else:
-            path += f".{part}" if path else str(part)
+            path += f"[{str(part)!r}]"
     return path
 
 

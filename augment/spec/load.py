@@ -46,6 +46,20 @@ class _NoAliasLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):
+        # A repeated key would silently keep the last value: a pasted-over key must be an error, not a no-op.
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
 
 def _read_text(path: Path) -> str:
     try:
@@ -88,6 +102,9 @@ def parse_spec(data: Any, source: str | None = None) -> PipelineSpec:
     issues: list[SpecIssue] = []
     if not isinstance(data, dict):
         raise SpecError([SpecIssue("", f"a spec must be a mapping of keys, got {type(data).__name__}")], source)
+    _odd_keys(data, "", issues)
+    if issues:
+        raise SpecError(issues, source)
     top = _validate(TopFields, data, "", issues)
     modality = top.modality if top else data.get("modality")
     raw_steps = top.steps if top else data.get("steps")
@@ -108,6 +125,21 @@ def parse_spec(data: Any, source: str | None = None) -> PipelineSpec:
         copies=top.copies,
         steps=tuple(steps),
     )
+
+
+def _odd_keys(node: Any, path: str, issues: list, depth: int = 0) -> None:
+    """Every mapping key must be a string: YAML allows numbers, nulls and lists as keys, a spec does not."""
+    if depth > 2 * MAX_DEPTH + 4:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str):
+                _odd_keys(value, join_path(path, [key]), issues, depth + 1)
+            else:
+                issues.append(SpecIssue(path, f"keys must be strings; got {show(key)}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _odd_keys(value, join_path(path, [i]), issues, depth + 1)
 
 
 def _parse_step(raw: Any, path: str, modality: str, depth: int, counter: list[int], issues: list) -> Step | None:

@@ -1,0 +1,130 @@
+"""The Dask distributed engine: the same ``process_chunk`` unit of work, run on a Dask cluster.
+
+``DaskEngine(scheduler="tcp://host:port")`` connects to an existing cluster (Kubernetes, SLURM, a cloud Dask
+service); without a scheduler it starts a ``LocalCluster`` of ``workers`` single-threaded processes and closes it
+when the run ends.
+
+Cluster users, note:
+- Workers import ``augment`` themselves (tasks ship a reference to ``augment.run.job.process_chunk``, not its
+  code), so every worker must have the same ``augment`` version installed as the client, with the same
+  albumentations/OpenCV/Pillow versions if outputs are to be byte-identical to a local run.
+- Workers read INPUT and write OUTPUT themselves: both paths must mean the same place on every worker (a shared
+  file system).
+- A worker that dies on an item is detected through ``KilledWorker``. On a ``LocalCluster`` made here the
+  scheduler's ``allowed-failures`` is 0, so a poisoned chunk fails at once; an existing cluster keeps its own
+  setting (Dask's default is 3), so a poisoned item may kill a few workers (their nannies restart them) before
+  it is reported.
+
+Chunks are submitted here, a bounded number at a time (the executor's ``map`` would ignore chunk size and
+queue everything), and results come back in completion order. A chunk whose worker died is retried item by
+item, one at a time, and only an item that kills a worker on its own is reported failed, with the same error
+as the local engine.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from typing import Iterable, Iterator
+
+from augment.run.engines import available_cores, died_result
+from augment.run.job import ChunkResult, JobConfig, process_chunk
+
+
+class DaskEngine:
+    """Runs chunks on a Dask cluster; see the module notes for what cluster workers need."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        in_flight_per_worker: int = 2,
+    ) -> None:
+        self.workers = max(1, workers or available_cores())
+        self.scheduler = scheduler
+        self.in_flight_per_worker = in_flight_per_worker
+
+    def _connect(self):
+        """A client and, when we made it, the LocalCluster to close afterwards."""
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            return Client(self.scheduler), None
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}), warnings.catch_warnings():
+            # the scheduler's HTTP routes move to a free port when 8787 is taken (another cluster): not news
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            )
+        try:
+            return Client(cluster), cluster
+        except BaseException:
+            cluster.close()
+            raise
+
+    def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
+        client, cluster = self._connect()
+        try:
+            yield from self._run(client, config, chunks)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _max_in_flight(self, client) -> int:
+        if self.scheduler:  # an existing cluster: size the window to the threads it has now
+            threads = sum(client.nthreads().values()) or 1
+        else:
+            threads = self.workers
+        return max(1, threads * self.in_flight_per_worker)
+
+    def _run(self, client, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
+        from distributed import KilledWorker, as_completed
+
+        max_in_flight = self._max_in_flight(client)
+        source = iter(chunks)
+        suspects: deque = deque()
+        inflight: dict = {}
+        pending = as_completed()
+
+        def submit_more() -> None:
+            while len(inflight) < max_in_flight:
+                chunk = next(source, None)
+                if chunk is None:
+                    return
+                fut = client.submit(process_chunk, config, chunk, pure=False)
+                inflight[fut.key] = chunk
+                pending.add(fut)
+
+        submit_more()
+        while inflight:
+            fut = next(pending)
+            chunk = inflight.pop(fut.key)
+            if fut.status == "error":
+                exc = fut.exception()
+                if isinstance(exc, KilledWorker):
+                    suspects.extend(chunk)
+                else:
+                    fut.result()  # a real failure (e.g. OUTPUT not writable) stops the run, as in the local engine
+            else:
+                yield fut.result()
+            fut.release()
+            submit_more()
+        yield from self._isolate(client, config, suspects)
+
+    def _isolate(self, client, config: JobConfig, suspects: deque) -> Iterator[ChunkResult]:
+        """Run each suspect item alone, one at a time, so a death can only be blamed on the item that caused it."""
+        from distributed import KilledWorker
+
+        while suspects:
+            task = suspects.popleft()
+            fut = client.submit(process_chunk, config, [task], pure=False)
+            try:
+                yield fut.result()
+            except KilledWorker:
+                yield died_result(task, "the process exited abnormally")
+            finally:
+                fut.release()

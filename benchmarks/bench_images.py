@@ -1,0 +1,311 @@
+"""Image expansion speed and memory, every contender measured side by side in one run (not a test).
+
+    .venv/bin/python benchmarks/bench_images.py [--dataset ../shared/datasets/images/sign_digits] [--copies 5]
+
+Work for every contender: JPEG in -> horizontal flip (p=0.5) + zoom -> JPEG out (quality 95), same files, same
+number of outputs. Each contender runs as a fresh process and is timed from outside, start-up and imports
+included (albumentations imports torch, ~2.5 s, paid once per process), so throughput = outputs / wall seconds.
+
+- ``plain``: one process, a loop of PIL decode -> ``A.Compose([A.HorizontalFlip(), A.Affine(scale=...)])`` ->
+  PIL encode -> write; the floor our per-item overhead (seeding, manifest, atomic writes) is measured against.
+- ``augmentor``: ``Augmentor.Pipeline(...).flip_left_right(0.5).zoom(...)``, ``.sample(n, multi_threaded=True)``
+  (Augmentor's zoom only zooms in, so its range is [1.0, 1.15]).
+- ``ours``: ``augment run`` (the CLI) with the local engine at 1 and 2 workers, and the Dask engine on a 2-worker
+  LocalCluster (cluster start-up included).
+- Larger images: the same on 512x512 JPEGs generated here. Memory: peak RSS summed over the whole process tree
+  (psutil, sampled every 20 ms) for 1x and 10x the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "images" / "sign_digits"
+ZOOM = (0.85, 1.15)
+QUALITY = 95
+
+SPEC = """\
+version: 1
+name: bench-flip-zoom
+modality: image
+backend: albumentations
+seed: 7
+copies: {copies}
+steps:
+  - op: horizontal_flip
+    p: 0.5
+  - op: zoom
+    params:
+      scale: [{lo}, {hi}]
+"""
+
+
+# ---------------------------------------------------------------- contenders run in their own process
+
+
+def plain_loop(src: Path, out: Path, copies: int) -> int:
+    import albumentations as A
+    import numpy as np
+    from PIL import Image
+
+    transform = A.Compose([A.HorizontalFlip(p=0.5), A.Affine(scale=ZOOM, p=1.0)], seed=7)
+    written = 0
+    for path in sorted(p for p in src.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg")):
+        rel = path.relative_to(src)
+        (out / rel.parent).mkdir(parents=True, exist_ok=True)
+        image = np.asarray(Image.open(io.BytesIO(path.read_bytes())).convert("RGB"))
+        for k in range(copies):
+            augmented = transform(image=image)["image"]
+            buf = io.BytesIO()
+            Image.fromarray(augmented).save(buf, "JPEG", quality=QUALITY)
+            (out / rel.parent / f"{rel.stem}__aug{k}{rel.suffix}").write_bytes(buf.getvalue())
+            written += 1
+    return written
+
+
+def augmentor_run(src: Path, out: Path, n: int) -> int:
+    import Augmentor
+
+    for sub in [src, *(p for p in src.rglob("*") if p.is_dir())]:  # Augmentor writes per class, never mkdirs
+        (out / sub.relative_to(src)).mkdir(parents=True, exist_ok=True)
+    pipe = Augmentor.Pipeline(str(src), output_directory=str(out), save_format="JPEG")
+    pipe.flip_left_right(probability=0.5)
+    pipe.zoom(probability=1.0, min_factor=1.0, max_factor=ZOOM[1])
+    pipe.sample(n, multi_threaded=True)
+    return n
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def measure(cmd: list[str], log: Path) -> dict:
+    """Run ``cmd``: wall seconds; CPU seconds and the peak summed RSS of it and all its descendants (psutil,
+    sampled every 20 ms: a process's last 20 ms escape, and pool workers are not always reaped by the process
+    that timed them, so ``RUSAGE_CHILDREN`` would miss them); the 1-minute load average before it started."""
+    import psutil
+
+    load = os.getloadavg()[0]
+    cpu_by_pid: dict[tuple[int, float], float] = {}
+    start = time.perf_counter()
+    with open(log, "wb") as fh:
+        proc = psutil.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        peak = 0
+        while proc.poll() is None:
+            total = 0
+            try:
+                tree = [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            for p in tree:
+                try:
+                    with p.oneshot():
+                        total += p.memory_info().rss
+                        times = p.cpu_times()
+                        cpu_by_pid[(p.pid, p.create_time())] = times.user + times.system
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    pass
+            peak = max(peak, total)
+            time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}:\n{log.read_text()[-2000:]}")
+    return {"seconds": seconds, "cpu_seconds": sum(cpu_by_pid.values()), "peak_rss_mb": peak / 2**20, "load_before": load}
+
+
+def count_outputs(out: Path) -> int:
+    return sum(1 for p in out.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"))
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.py = sys.executable
+        self.runs = 0
+
+    def _out(self, label: str) -> Path:
+        self.runs += 1
+        out = self.work / f"out{self.runs}_{label}"
+        return out
+
+    def ours(self, src: Path, spec: Path, workers: int, engine: str = "local", label: str = "") -> dict:
+        out = self._out(label or f"ours_{engine}{workers}")
+        cmd = [self.py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", str(workers),
+               "--engine", engine, "-q"]
+        res = measure(cmd, self.work / f"{out.name}.log")
+        res["outputs"] = count_outputs(out)
+        shutil.rmtree(out)
+        return res
+
+    def plain(self, src: Path, copies: int) -> dict:
+        out = self._out("plain")
+        res = measure([self.py, __file__, "_plain", str(src), str(out), str(copies)], self.work / f"{out.name}.log")
+        res["outputs"] = count_outputs(out)
+        shutil.rmtree(out)
+        return res
+
+    def augmentor(self, src: Path, n: int) -> dict:
+        out = self._out("augmentor")
+        res = measure([self.py, __file__, "_augmentor", str(src), str(out), str(n)], self.work / f"{out.name}.log")
+        res["outputs"] = count_outputs(out)
+        shutil.rmtree(out)
+        return res
+
+
+def rate(res: dict) -> float:
+    return res["outputs"] / res["seconds"]
+
+
+def cpu_rate(res: dict) -> float:
+    """Outputs per CPU-second: robust to other load on the machine, blind to parallel speed-up."""
+    return res["outputs"] / res["cpu_seconds"]
+
+
+def write_spec(path: Path, copies: int) -> Path:
+    path.write_text(SPEC.format(copies=copies, lo=ZOOM[0], hi=ZOOM[1]))
+    return path
+
+
+def make_large_images(dst: Path, count: int, size: int = 512) -> Path:
+    """Photo-like 512x512 JPEGs (smooth gradients, shapes and noise, so they compress like photos)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    for i in range(count):
+        cls = dst / f"class{i % 4}"
+        cls.mkdir(parents=True, exist_ok=True)
+        base = np.stack([xx * rng.uniform(80, 255), yy * rng.uniform(80, 255), (xx + yy) * rng.uniform(40, 127)], -1)
+        base += rng.normal(0, 8, base.shape)
+        img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(img)
+        for _ in range(6):
+            x0, y0 = rng.integers(0, size - 64, 2)
+            w, h = rng.integers(32, 200, 2)
+            draw.ellipse([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        img.save(cls / f"img{i:04d}.jpg", quality=90)
+    return dst
+
+
+def replicate(src: Path, dst: Path, times: int) -> Path:
+    """``times`` copies of ``src`` side by side (hard links where possible)."""
+    for k in range(times):
+        for path in src.rglob("*"):
+            if path.is_file():
+                target = dst / f"rep{k}" / path.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copyfile(path, target)
+    return dst
+
+
+def fmt_rate(res: dict) -> str:
+    return (f"{rate(res):8.0f} img/s  ({res['outputs']} outputs in {res['seconds']:.2f} s wall, "
+            f"{res['cpu_seconds']:.2f} s CPU, peak RSS {res['peak_rss_mb']:.0f} MB, load before {res['load_before']:.1f})")
+
+
+def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: Path | None = None) -> dict:
+    """Run every comparison; returns the measurements and the ratios (printed as they come)."""
+    tmp = Path(tempfile.mkdtemp(prefix="augbench-", dir=work))
+    bench = Bench(tmp)
+    results: dict = {"dataset": str(dataset), "copies": copies, "measurements": {}, "ratios": {}}
+    m, r = results["measurements"], results["ratios"]
+    n_files = sum(1 for p in dataset.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    results["files"] = n_files
+
+    def record(name: str, res: dict) -> None:
+        m[name] = res
+        print(f"  {name:<28} {fmt_rate(res)}", flush=True)
+
+    try:
+        spec = write_spec(tmp / "spec.yaml", copies)
+        print(f"sign_digits: {n_files} JPEGs x {copies} copies", flush=True)
+        record("plain_loop", bench.plain(dataset, copies))
+        record("ours_local_w1", bench.ours(dataset, spec, 1))
+        record("ours_local_w2", bench.ours(dataset, spec, 2))
+        record("augmentor", bench.augmentor(dataset, n_files * copies))
+        record("ours_dask_w2", bench.ours(dataset, spec, 2, engine="dask"))
+        r["w1_vs_plain"] = rate(m["ours_local_w1"]) / rate(m["plain_loop"])
+        r["w2_vs_plain"] = rate(m["ours_local_w2"]) / rate(m["plain_loop"])
+        r["w2_vs_augmentor"] = rate(m["ours_local_w2"]) / rate(m["augmentor"])
+        r["dask_vs_local_w2"] = rate(m["ours_dask_w2"]) / rate(m["ours_local_w2"])
+        r["cpu_w1_vs_plain"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["plain_loop"])
+        r["cpu_w1_vs_augmentor"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["augmentor"])
+
+        large = make_large_images(tmp / "large", large_count)
+        large_spec = write_spec(tmp / "large_spec.yaml", large_copies)
+        print(f"512x512: {large_count} JPEGs x {large_copies} copies", flush=True)
+        record("large_plain_loop", bench.plain(large, large_copies))
+        record("large_ours_local_w1", bench.ours(large, large_spec, 1))
+        record("large_ours_local_w2", bench.ours(large, large_spec, 2))
+        record("large_augmentor", bench.augmentor(large, large_count * large_copies))
+        r["large_w1_vs_plain"] = rate(m["large_ours_local_w1"]) / rate(m["large_plain_loop"])
+        r["large_w2_vs_plain"] = rate(m["large_ours_local_w2"]) / rate(m["large_plain_loop"])
+        r["large_w2_vs_augmentor"] = rate(m["large_ours_local_w2"]) / rate(m["large_augmentor"])
+        r["large_cpu_w1_vs_plain"] = cpu_rate(m["large_ours_local_w1"]) / cpu_rate(m["large_plain_loop"])
+
+        print("memory: 1x and 10x the files, local engine, 2 workers, 1 copy", flush=True)
+        one_spec = write_spec(tmp / "one_spec.yaml", 1)
+        ten = replicate(dataset, tmp / "ten", 10)
+        record("memory_1x", bench.ours(dataset, one_spec, 2, label="mem1x"))
+        record("memory_10x", bench.ours(ten, one_spec, 2, label="mem10x"))
+        r["memory_10x_vs_1x"] = m["memory_10x"]["peak_rss_mb"] / m["memory_1x"]["peak_rss_mb"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+TARGETS = {  # ratio name -> (minimum or maximum, bound)
+    "w1_vs_plain": (">=", 0.9),
+    "w2_vs_plain": (">=", 1.7),
+    "w2_vs_augmentor": (">=", 3.0),
+    "dask_vs_local_w2": (">=", 0.8),
+    "large_w1_vs_plain": (">=", 0.9),
+    "large_w2_vs_plain": (">=", 1.7),
+    "large_w2_vs_augmentor": (">=", 3.0),
+    "memory_10x_vs_1x": ("<=", 1.2),
+}
+
+
+def verdict(name: str, value: float) -> str:
+    if name not in TARGETS:
+        return ""
+    op, bound = TARGETS[name]
+    ok = value >= bound if op == ">=" else value <= bound
+    return f"target {op} {bound}: {'met' if ok else 'MISSED'}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--copies", type=int, default=3, help="copies per sign_digits image (default 3)")
+    parser.add_argument("--large-count", type=int, default=200, help="512x512 images to generate")
+    parser.add_argument("--large-copies", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not args.dataset.is_dir():
+        sys.exit(f"dataset {args.dataset} not found")
+    results = run(args.dataset, args.copies, args.large_count, args.large_copies)
+    print("ratios:")
+    for name, value in results["ratios"].items():
+        print(f"  {name:<24} {value:6.2f}x  {verdict(name, value)}")
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_plain":
+        plain_loop(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_augmentor":
+        augmentor_run(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()

@@ -1,0 +1,106 @@
+"""Run every benchmark and write ``benchmarks/results.md`` (machine, versions, measurements, ratios).
+
+    .venv/bin/python benchmarks/run_all.py [--skip-text] [--copies 5]
+
+The image benchmark is ``bench_images.py``; the text benchmark (``bench_text.py``, owned with the text ops) is run
+as its own process when present and its printed report is copied into the results verbatim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_images  # noqa: E402
+
+DISTS = ("augment", "numpy", "pillow", "opencv-python-headless", "albumentations", "albucore", "torch", "Augmentor",
+         "dask", "distributed", "psutil")
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu": cpu,
+        "cores usable": usable,
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict:
+    out = {}
+    for dist in DISTS:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def images_section(res: dict) -> list[str]:
+    lines = [
+        "## Images",
+        "",
+        f"sign_digits: {res['files']} JPEGs (100x100) x {res['copies']} copies; 512x512: generated JPEGs. "
+        "Each contender is a fresh process timed from outside, start-up and imports included.",
+        "",
+        "| run | outputs | wall s | images/s | CPU s (all processes) | images/CPU-s | peak RSS (all processes) | load avg before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in res["measurements"].items():
+        lines.append(f"| {name} | {m['outputs']} | {m['seconds']:.2f} | {bench_images.rate(m):.0f} | {m['cpu_seconds']:.2f} "
+                     f"| {bench_images.cpu_rate(m):.0f} | {m['peak_rss_mb']:.0f} MB | {m['load_before']:.1f} |")
+    lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+    for name, value in res["ratios"].items():
+        lines.append(f"| {name} | {value:.2f}x | {bench_images.verdict(name, value)} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-text", action="store_true", help="only the image benchmark")
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    args = parser.parse_args()
+
+    lines = [f"# Benchmark results ({dt.date.today().isoformat()})", "", "Command: `.venv/bin/python benchmarks/run_all.py`", ""]
+    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine().items()]
+    lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in versions().items()] + [""]
+
+    images = bench_images.run(bench_images.DEFAULT_DATASET, args.copies, 200, 3)
+    lines += images_section(images)
+
+    text_script = HERE / "bench_text.py"
+    if not args.skip_text and text_script.exists():
+        proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)
+        lines += ["", "## Text", "", "```", (proc.stdout or proc.stderr).rstrip(), "```"]
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Engine conformance: serial, local (2 processes) and Dask (a real 2-worker LocalCluster) give the same results.
+
+Same inputs, spec and seed -> byte-identical output files and the same manifest and error records (compared as
+sets: engines finish chunks in different orders). A worker process that dies on one item loses nothing else.
+
+The crash is injected without a production hook: ``PoisonedTask`` is an ``ImageTask`` whose ``source`` kills the
+process that reads it, unless that process is the test process itself. Workers read it in the middle of a chunk,
+after the items before it were processed, exactly where a segfaulting kernel would die.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PIPELINES
+from augment.compile.pipeline import Pipeline
+from augment.run.engines import LocalEngine, SerialEngine
+from augment.run.expander import RunOptions, expand
+from augment.run.job import ImageTask, JobConfig, output_name
+from augment.spec import load_spec
+
+pytestmark = pytest.mark.slow
+
+FLIP_ZOOM = PIPELINES / "flip_zoom_noise.yaml"
+# Set once, in the test process, before any worker starts; workers inherit it and so know they are workers.
+PARENT_PID_ENV = "AUGMENT_TEST_ENGINES_PARENT_PID"
+os.environ.setdefault(PARENT_PID_ENV, str(os.getpid()))
+
+
+class PoisonedTask(ImageTask):
+    """Kills any process but the test process that reads its ``source`` (as a crashing C kernel would)."""
+
+    @property
+    def source(self) -> str:
+        if str(os.getpid()) != os.environ.get(PARENT_PID_ENV):
+            os._exit(1)
+        return self.__dict__["_source"]
+
+    @source.setter
+    def source(self, value: str) -> None:
+        self.__dict__["_source"] = value
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def engine_options(name: str, cluster) -> dict:
+    if name == "serial":
+        return {"engine": "serial"}
+    if name == "local":
+        return {"engine": "local", "workers": 2}
+    return {"engine": "dask", "workers": 2, "scheduler": cluster.scheduler_address}
+
+
+def make_engine_under_test(name: str, cluster):
+    from augment.run.dask_engine import DaskEngine
+
+    return {"local": lambda: LocalEngine(2), "dask": lambda: DaskEngine(workers=2, scheduler=cluster.scheduler_address)}[name]()
+
+
+def run_expand(src: Path, out: Path, **engine) -> None:
+    pipe = Pipeline(load_spec(FLIP_ZOOM).with_overrides(copies=1))
+    expand(pipe, RunOptions(input=src, output=out, chunk_size=8, **engine))
+
+
+def files(root: Path) -> dict[str, bytes]:
+    skip = {"run.json", "manifest.jsonl", "errors.jsonl"}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name not in skip}
+
+
+def jsonl_set(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {json.dumps(json.loads(line), sort_keys=True) for line in path.read_text().splitlines() if line.strip()}
+
+
+@pytest.fixture
+def inputs(digits_folder: Path) -> Path:
+    """The 200 sample digits plus a corrupt PNG and a truncated copy of a real one."""
+    (digits_folder / "3" / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 8)
+    real = next((digits_folder / "5").glob("*.png")).read_bytes()
+    (digits_folder / "5" / "truncated.png").write_bytes(real[: len(real) // 2])
+    return digits_folder
+
+
+def test_all_engines_write_identical_files_manifests_and_errors(inputs, tmp_path, dask_cluster):
+    results = {}
+    for name in ("serial", "local", "dask"):
+        out = tmp_path / f"out_{name}"
+        run_expand(inputs, out, **engine_options(name, dask_cluster))
+        results[name] = (files(out), jsonl_set(out / "manifest.jsonl"), jsonl_set(out / "errors.jsonl"))
+    ref_files, ref_manifest, ref_errors = results["serial"]
+    assert len([k for k in ref_files if "__aug0" in k]) == 200 and len(ref_manifest) == 200
+    assert {json.loads(e)["source"] for e in ref_errors} == {"3/garbage.png", "5/truncated.png"}
+    assert all("corrupt" in json.loads(e)["error"] or "recognised" in json.loads(e)["error"] for e in ref_errors)
+    for name in ("local", "dask"):
+        got_files, got_manifest, got_errors = results[name]
+        assert got_files.keys() == ref_files.keys(), name
+        assert [k for k in ref_files if got_files[k] != ref_files[k]] == [], name
+        assert got_manifest == ref_manifest, name
+        assert got_errors == ref_errors, name
+
+
+@pytest.mark.parametrize("engine_name", ["local", "dask"])
+def test_a_worker_dying_on_one_item_loses_only_that_item(engine_name, digits_folder, tmp_path, dask_cluster):
+    sources = sorted(str(p.relative_to(digits_folder)) for p in digits_folder.rglob("*.png"))[:24]
+    poisoned = sources[10]  # in the middle of the second chunk of 8
+    tasks = [PoisonedTask(s, (0,)) if s == poisoned else ImageTask(s, (0,)) for s in sources]
+    chunks = [tasks[i : i + 8] for i in range(0, len(tasks), 8)]
+    spec = load_spec(FLIP_ZOOM).with_overrides(copies=1)
+    pipe = Pipeline(spec)
+
+    def config(out: Path) -> JobConfig:
+        return JobConfig(spec=spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(digits_folder), output_root=str(out))
+
+    ref_out, out = tmp_path / "serial", tmp_path / engine_name
+    clean = [[ImageTask(t.source, t.copies) for t in chunk] for chunk in chunks]
+    list(SerialEngine().run(config(ref_out), clean))
+
+    results = list(make_engine_under_test(engine_name, dask_cluster).run(config(out), chunks))
+    errors = [e for r in results for e in r.errors]
+    records = [rec for r in results for rec in r.records]
+    assert errors == [{"source": poisoned, "error": "worker process died on this item (the process exited abnormally)"}]
+    assert sum(r.items for r in results) == len(sources)
+    assert sorted(rec["source"] for rec in records) == [s for s in sources if s != poisoned]
+    for s in sources:
+        name = output_name(s, 0)
+        if s == poisoned:
+            assert not (out / name).exists()
+        else:
+            assert (out / name).read_bytes() == (ref_out / name).read_bytes(), name
+    assert not [p for p in out.rglob("*") if p.is_file() and "__aug" not in p.name]  # no temporaries left behind
+
+
+def cluster_processes() -> set[int]:
+    """Our descendant processes, leaving out multiprocessing's long-lived helpers (forkserver, resource tracker)."""
+    psutil = pytest.importorskip("psutil")
+    found = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if not any(h in " ".join(proc.cmdline()) for h in ("forkserver", "resource_tracker")):
+                found.add(proc.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_dask_engine_starts_and_closes_its_own_local_cluster(image_folder, tmp_path):
+    pytest.importorskip("distributed")
+    before = cluster_processes()
+    out_dask, out_serial = tmp_path / "dask", tmp_path / "serial"
+    run_expand(image_folder, out_dask, engine="dask", workers=1)
+    deadline = time.monotonic() + 20
+    while cluster_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster_processes() - before == set(), "the engine's LocalCluster left processes behind"
+    run_expand(image_folder, out_serial, engine="serial")
+    assert files(out_dask) == files(out_serial)
+    assert jsonl_set(out_dask / "manifest.jsonl") == jsonl_set(out_serial / "manifest.jsonl")
