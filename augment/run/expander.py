@@ -30,7 +30,7 @@ from augment.io.manifest import (
 )
 from augment.io.paths import is_within
 from augment.run.engines import make_engine
-from augment.run.job import ChunkResult, ImageTask, JobConfig
+from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError
 
 
 class RunError(RuntimeError):
@@ -245,3 +245,5 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender
         summary.errors += 1
         if len(summary.error_examples) < 5:
             summary.error_examples.append(err)
+    if result.fatal:
+        raise OutputWriteError(result.fatal)

@@ -47,6 +47,9 @@ class ChunkResult:
     records: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     items: int = 0
+    # Set when OUTPUT could not be written: the run must stop, but the records of the files this chunk did
+    # write travel back with it, so a resumed run does not redo them.
+    fatal: str | None = None
 
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -68,13 +71,17 @@ def output_name(source: str, copy: int) -> str:
 def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
     result = ChunkResult()
     for task in tasks:
-        result.items += len(getattr(task, "rows", ())) or 1
-        if isinstance(task, ImageTask):
-            _process_image(config, task, result)
-        else:
-            from augment.run.text_job import process_text_task
+        try:
+            if isinstance(task, ImageTask):
+                _process_image(config, task, result)
+            else:
+                from augment.run.text_job import process_text_task
 
-            process_text_task(config, task, result)
+                process_text_task(config, task, result)
+        except OutputWriteError as exc:
+            result.fatal = str(exc)
+            break
+        result.items += len(getattr(task, "rows", ())) or 1
     return result
 
 

@@ -58,19 +58,22 @@ def process_text_task(config, task: TextTask, result) -> None:
             res = outs[i]
         by_row.setdefault(row.index, []).append((k, res, None))
     pieces: list[str] = []
+    records: list[dict] = []  # reported only once the part file is safely written
     for row in task.rows:
         if task.original:
-            _emit(config, task, row, None, None, row, pieces, result)
+            _emit(config, task, row, None, None, row, pieces, records, result)
         for k, res, err in by_row.get(row.index, []):
             if err is not None:
                 result.errors.append({"source": task.source, "row": row.index, "line": row.line, "error": err})
                 continue
             seed = row_seed(pipe.spec.seed, task.source, row.index, k)
-            _emit(config, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, result, res.applied)
+            _emit(config, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
+                  res.applied)
     write_output(Path(config.output_root), task.part, "".join(pieces).encode("utf-8"))
+    result.records.extend(records)
 
 
-def _emit(config, task, row, copy, seed, out_row, pieces, result, ops=()) -> None:
+def _emit(config, task, row, copy, seed, out_row, pieces, records, result, ops=()) -> None:
     fmt = TextFormat(**config.text_format)
     try:
         text = format_row(out_row, fmt)
@@ -79,7 +82,7 @@ def _emit(config, task, row, copy, seed, out_row, pieces, result, ops=()) -> Non
                               "error": f"cannot write row: {exc}"})
         return
     pieces.append(text)
-    result.records.append({
+    records.append({
         "source": task.source, "row": row.index, "line": row.line, "copy": copy, "seed": seed,
         "pipeline_hash": config.spec_hash, "ops": list(ops), "output": task.source, "part": task.part,
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
