@@ -85,6 +85,9 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl."""
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
+    from augment.run.worker import init_worker
+
+    init_worker()  # this process is ours too: with --engine serial it does the work itself
 
     pipe = _load(pipeline, copies=copies, seed=seed)
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}

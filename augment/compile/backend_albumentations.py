@@ -7,11 +7,15 @@ Images are HxWxC uint8 numpy arrays; kernels never modify their input in place.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
-import cv2
-import numpy as np
-from albucore import hflip, vflip
+# albumentations asks PyPI for a newer version on import (2 s timeout) unless told not to: never phone home.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from albucore import hflip, vflip  # noqa: E402
 from albumentations.augmentations.blur import functional as fblur
 from albumentations.augmentations.crops import functional as fcrops
 from albumentations.augmentations.dropout import functional as fdropout

@@ -60,7 +60,11 @@ class DaskEngine:
                 n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
             )
         try:
-            return Client(cluster), cluster
+            client = Client(cluster)
+            from augment.run.worker import init_worker
+
+            client.run(init_worker)  # these workers are ours: spare them albumentations' torch import
+            return client, cluster
         except BaseException:
             cluster.close()
             raise

@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
 from augment.run.job import ChunkResult, JobConfig, process_chunk
+from augment.run.worker import init_worker
 
 
 class Engine(Protocol):
@@ -60,7 +61,9 @@ class LocalEngine:
 
     def _pool(self) -> ProcessPoolExecutor:
         # forkserver: workers start clean (no inherited threads or locks), and still start fast.
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        return ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker
+        )
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
         source = iter(chunks)
