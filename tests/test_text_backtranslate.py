@@ -121,3 +121,18 @@ def test_param_object_loads_nothing():
     OP.params(backend="marian", model_dir="/does/not/exist")  # validation only; no model, no error
     assert bt.get_translator.cache_info().currsize == before
     assert os.environ.get("HF_HUB_OFFLINE") in (None, "", "0", "1")
+
+
+def test_match_style_lowercases_lowercase_sources_and_collapses_spaces():
+    assert bt.match_style("a plain lower case source", "If  you want   it ") == "if you want it"
+    assert bt.match_style("A Title Case source", "If  you Want") == "If you Want"
+
+
+@needs_apertium
+def test_apertium_round_trip_keeps_a_lowercase_corpus_lowercase():
+    params = OP.params(batch_size=10)
+    texts = ["if you love reading and or poetry then by all means check it out",
+             "the film is a comedy full of gentle humor"]
+    out = [r.text for r in OP.batch_text(texts, params, [np.random.default_rng(0)] * 2)]
+    assert out != texts
+    assert all(t == t.lower() and "  " not in t for t in out)

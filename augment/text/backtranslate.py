@@ -309,7 +309,21 @@ def back_translate(texts: Sequence[str], translator: Translator, *, source: str,
         if len(translated) != len(chunk):  # a backend broke the contract: fail loudly, never misalign
             raise RuntimeError(f"{translator.name} returned {len(translated)} texts for {len(chunk)}")
         for i, new in zip(chunk, translated):
+            new = match_style(parts[i][1], new)
             if new:
                 lead, _, trail = parts[i]
                 out[i] = lead + new + trail
+    return out
+
+
+def match_style(source: str, translated: str) -> str:
+    """Give a translation the surface style of its source.
+
+    Translation engines capitalise sentence starts and leave double spaces where they drop a word; corpora like
+    the EDA datasets are lower-cased with single spaces, and an augmented copy that differs from its source in
+    casing alone teaches a model nothing but a shortcut.
+    """
+    out = " ".join(translated.split())
+    if source == source.lower():
+        out = out.lower()
     return out
