@@ -66,7 +66,7 @@ def ops(modality: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(path_type=Path))
-@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("output", metavar="OUTPUT")  # a folder or an fsspec URL (s3://bucket/prefix, memory://...)
 @click.option("--copies", type=click.IntRange(1, 10000), default=None, help="Augmented copies per item (overrides the spec).")
 @click.option("--include-originals", is_flag=True, help="Also copy each source item into OUTPUT.")
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: all cores).")
@@ -82,13 +82,19 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
         strict, max_errors, text_column, label_column, quiet) -> None:
-    """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl."""
+    """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
+
+    OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
+    $AUGMENT_STORAGE_OPTIONS (JSON) and, for S3, $AWS_ENDPOINT_URL (see augment.io.store).
+    """
+    from augment.io.store import join_location, output_location
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
     from augment.run.worker import init_worker
 
     init_worker()  # this process is ours too: with --engine serial it does the work itself
 
+    output = output_location(output)  # a Path, or the URL string
     pipe = _load(pipeline, copies=copies, seed=seed)
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     opts = RunOptions(
@@ -118,7 +124,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
             bar.close()
     click.echo(json.dumps(summary.as_dict()))
     if (strict and summary.errors) or (max_errors is not None and summary.errors > max_errors):
-        _fail(f"{summary.errors} items failed (see {output / 'errors.jsonl'})", 3)
+        _fail(f"{summary.errors} items failed (see {join_location(output, 'errors.jsonl')})", 3)
 
 
 @main.command()

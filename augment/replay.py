@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from augment.compile.pipeline import Pipeline
 from augment.io.images import decode_image, encode_image, output_format
-from augment.io.manifest import MANIFEST, read_jsonl, read_run_record
+from augment.io.manifest import MANIFEST, RUN_RECORD, read_jsonl, read_run_record
+from augment.io.store import is_url, join_location, open_store, storage_options_for
 from augment.spec import SpecError, parse_spec
 
 
@@ -23,22 +25,45 @@ class ReplayResult:
     identical: bool
 
 
-def find_record(output_dir: Path, output_file: str, row: int | None = None, copy: int | None = None) -> dict:
-    """The manifest record of an output file (images) or of one row and copy of an output file (text)."""
-    for rec in read_jsonl(Path(output_dir) / MANIFEST):
+def _manifest_records(output_dir):
+    if is_url(output_dir):  # a run into an fsspec URL: its uploaded manifest and any segments of a killed run
+        from augment.run.expander import remote_manifest
+
+        return remote_manifest(open_store(output_dir, storage_options_for(output_dir)))
+    return read_jsonl(Path(output_dir) / MANIFEST)
+
+
+def _run_record(output_dir) -> dict | None:
+    if not is_url(output_dir):
+        return read_run_record(Path(output_dir))
+    try:
+        return json.loads(open_store(output_dir, storage_options_for(output_dir)).read_bytes(RUN_RECORD))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"status": "unreadable"}
+
+
+def find_record(output_dir: Path | str, output_file: str, row: int | None = None, copy: int | None = None) -> dict:
+    """The manifest record of an output file (images) or of one row and copy of an output file (text).
+    ``output_dir`` is the run's OUTPUT: a folder or an fsspec URL."""
+    for rec in _manifest_records(output_dir):
         if rec.get("output") == output_file and (row is None or (rec.get("row") == row and rec.get("copy") == copy)):
             return rec
     what = output_file if row is None else f"{output_file} row {row} copy {copy}"
-    raise ReplayError(f"{what} has no record in {Path(output_dir) / MANIFEST}")
+    raise ReplayError(f"{what} has no record in {join_location(output_dir, MANIFEST)}")
 
 
-def replay_output(output_dir: Path, output_file: str, row: int | None = None, copy: int | None = None) -> ReplayResult:
+def replay_output(
+    output_dir: Path | str, output_file: str, row: int | None = None, copy: int | None = None
+) -> ReplayResult:
     """Re-apply the recorded ops and values to the recorded source (images; text rows re-run from their seed).
 
     Text outputs share one file, so a text record is named by ``row`` (0-based data row) and ``copy``.
     """
-    output_dir = Path(output_dir)
-    run = read_run_record(output_dir)
+    if not is_url(output_dir):
+        output_dir = Path(output_dir)
+    run = _run_record(output_dir)
     if not run or "spec" not in run:
         raise ReplayError(f"{output_dir} holds no readable run.json")
     try:

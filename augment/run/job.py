@@ -1,28 +1,25 @@
 """The engine-neutral unit of work: process a chunk of items into written files, manifest records and errors.
 
 Every engine (serial, process pool, Dask) ships the same picklable ``JobConfig`` and lists of tasks to
-``process_chunk`` and gets a ``ChunkResult`` back. Workers write output files themselves (atomically); manifest
-records travel back to the one process that writes the manifest. A bad item becomes an error record; only a
-problem with the output location (disk full, permission) stops the run.
+``process_chunk`` and gets a ``ChunkResult`` back. Workers write output files themselves (atomically, into the
+output store that ``store_for`` rebuilds from the config: a folder or an fsspec URL); manifest records travel back
+to the one process that writes the manifest. A bad item becomes an error record; only a problem with the output
+location (disk full, permission, an unreachable store) stops the run.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from augment.compile.pipeline import Pipeline
-from augment.io.atomic import atomic_write_bytes
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import UnsafePathError, confined
+from augment.io.paths import UnsafePathError
+from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_store  # noqa: F401 (re-exported)
 from augment.seeding import derive_seed
 from augment.spec import parse_spec
-
-
-class OutputWriteError(RuntimeError):
-    """Writing to OUTPUT failed (disk full, permissions): the run stops, nothing half-written is left behind."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +27,10 @@ class JobConfig:
     spec: dict  # canonical spec dict: picklable and cheap to ship
     spec_hash: str
     input_root: str
-    output_root: str
+    output_root: str  # a local folder or an fsspec URL; workers open the store themselves (``store_for``)
     quality: int = 95
     text_format: dict | None = None
+    storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,18 @@ class ChunkResult:
 
 
 _PIPELINES: dict[str, Pipeline] = {}
+
+
+_STORES: dict[tuple, OutputStore] = {}
+
+
+def store_for(config: JobConfig) -> OutputStore:
+    """One output store per worker process and location, rebuilt from the config (stores are never shipped open)."""
+    key = (config.output_root, json.dumps(config.storage_options or {}, sort_keys=True, default=str))
+    store = _STORES.get(key)
+    if store is None:
+        store = _STORES[key] = open_store(config.output_root, config.storage_options)
+    return store
 
 
 def pipeline_for(config: JobConfig) -> Pipeline:
@@ -85,23 +95,15 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
     return result
 
 
-def write_output(root: Path, rel: str, data: bytes) -> None:
-    try:
-        path = confined(root, rel)
-    except UnsafePathError as exc:  # e.g. a folder of OUTPUT replaced by a symlink to elsewhere: stop the run
-        raise OutputWriteError(f"refusing to write {rel!r}: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
-            raise OutputWriteError(f"cannot write {rel}: {exc.strerror}") from None
-        raise
+def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
+    """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError."""
+    store = LocalStore(root) if isinstance(root, (str, Path)) else root
+    store.write_bytes(rel, data)
 
 
 def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
-    out_root = Path(config.output_root)
+    out_root = store_for(config)
     try:
         with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
             data = fh.read()

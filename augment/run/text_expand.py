@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from augment.io.atomic import atomic_write_bytes
+from augment.io.store import LocalStore, OutputStore, matching
 from augment.io.text_formats import (
     RowError,
     TextFormat,
@@ -64,12 +64,13 @@ def text_chunks(pipe, opts, fmt: TextFormat, done: set, errors, counts: dict) ->
         yield [TextTask(source, chunk, tuple(rows), copies, opts.include_originals)]
 
 
-def assemble_text_output(opts, fmt: TextFormat) -> tuple[int, int]:
-    """Join the part files in chunk order, behind the header, into OUTPUT/<input file name>."""
-    out = Path(opts.output)
-    parts = sorted((out / PARTS_DIR).glob("chunk-*.part")) if (out / PARTS_DIR).is_dir() else []
-    body = b"".join(p.read_bytes() for p in parts)
-    atomic_write_bytes(out / opts.input.name, write_header(fmt).encode("utf-8") + body, fsync=True)
+def assemble_text_output(opts, fmt: TextFormat, store: OutputStore | None = None) -> tuple[int, int]:
+    """Join the part files in chunk order, behind the header, into OUTPUT/<input file name> (one atomic write,
+    to the folder or to the store of a URL OUTPUT)."""
+    store = store if store is not None else LocalStore(Path(opts.output))
+    parts = matching(store.list(PARTS_DIR), "chunk-*.part")
+    body = b"".join(store.read_bytes(rel) for rel in parts)
+    store.write_bytes(opts.input.name, write_header(fmt).encode("utf-8") + body, fsync=True)
     return len(parts), len(body)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
 from augment.seeding import derive_seed
@@ -37,7 +36,7 @@ def row_seed(spec_seed: int, source: str, row_index: int, copy: int) -> int:
 
 
 def process_text_task(config, task: TextTask, result) -> None:
-    from augment.run.job import pipeline_for, write_output
+    from augment.run.job import pipeline_for, store_for, write_output
 
     pipe = pipeline_for(config)
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
@@ -69,7 +68,7 @@ def process_text_task(config, task: TextTask, result) -> None:
             seed = row_seed(pipe.spec.seed, task.source, row.index, k)
             _emit(config, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
                   res.applied)
-    write_output(Path(config.output_root), task.part, "".join(pieces).encode("utf-8"))
+    write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"))
     result.records.extend(records)
 
 
