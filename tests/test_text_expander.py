@@ -98,3 +98,16 @@ def test_eda_on_sst2_writes_four_copies_per_row(shared_dir, tmp_path):
     summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", "2").stdout)
     assert summary["items"] == 7447 and summary["written"] == 4 * 7447 and summary["errors"] == 0
     assert len(rows(out / "train.tsv")) == 4 * 7447
+
+
+def test_chunks_are_as_large_as_a_batch_op_wants():
+    from augment.compile import Pipeline
+    from augment.run.text_expand import CHUNK_ROWS, chunk_rows
+    from augment.spec import parse_spec
+
+    def pipe(steps):
+        return Pipeline(parse_spec({"name": "t", "modality": "text", "steps": steps}))
+
+    assert chunk_rows(pipe([{"op": "eda"}])) == CHUNK_ROWS
+    bt = {"op": "back_translate", "params": {"batch_size": 700}}
+    assert chunk_rows(pipe([{"op": "random_swap"}, {"one_of": [bt, {"op": "eda"}]}])) == 700

@@ -154,6 +154,10 @@ class Pipeline:
                 self._stream_owner = owner
             return int(self._stream.integers(0, 2**63 - 1))
 
+    def leaves(self) -> list[_Leaf]:
+        """Every op step of the spec, in spec order (each with its op definition and validated params)."""
+        return list(_leaves(self._nodes))
+
     def plan(self, seed: int) -> list[tuple[_Leaf, np.random.Generator]]:
         return _plan(self._nodes, seed, [])
 

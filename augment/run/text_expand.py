@@ -22,6 +22,12 @@ from augment.run.text_job import PARTS_DIR, TextTask, row_seed
 CHUNK_ROWS = 128
 
 
+def chunk_rows(pipe) -> int:
+    """Rows per chunk: at least an op's batch size, so back-translation pays its process start-up once a batch."""
+    sizes = [getattr(leaf.params, "batch_size", 0) for leaf in pipe.leaves() if leaf.op.batch_text is not None]
+    return max([CHUNK_ROWS, *sizes])
+
+
 def resolve_text_format(path: Path, options: dict | None) -> TextFormat:
     from augment.run.expander import RunError
 
@@ -48,7 +54,7 @@ def text_chunks(pipe, opts, fmt: TextFormat, done: set, errors, counts: dict) ->
                 return False
         return True
 
-    rows, chunk = [], 0
+    rows, chunk, size = [], 0, chunk_rows(pipe)
     for item in read_text_dataset(opts.input, fmt):
         if isinstance(item, RowError):
             errors.write({"source": source, "row": item.index, "line": item.line, "error": item.reason})
@@ -56,7 +62,7 @@ def text_chunks(pipe, opts, fmt: TextFormat, done: set, errors, counts: dict) ->
             continue
         counts["rows"] += 1
         rows.append(item)
-        if len(rows) == CHUNK_ROWS:
+        if len(rows) == size:
             if not chunk_done(rows):
                 yield [TextTask(source, chunk, tuple(rows), copies, opts.include_originals)]
             rows, chunk = [], chunk + 1
