@@ -9,7 +9,7 @@ per (training size x repeat), so that the cost of an evaluation can be tracked o
 * ``sst2-eda-steps``    the same under the "steps" budget rule (no extra optimiser steps for the augmented arm);
 * ``sign-digits-fzn``   flip/zoom/noise (pipelines/flip_zoom_noise.yaml) on shared/datasets/images/sign_digits,
                         held-out split, sizes 300 and 1000, 3 repeats, the small CNN;
-* ``cifar10-fzn``       the same pipeline on cifar10_small (train/test given), sizes 1000 and full, 3 repeats;
+* ``cifar10-fzn``       the same pipeline on cifar10_small (train/test given), sizes 500 and 1500, 3 repeats;
 * ``digits-vflip``      a vertical flip on samples/digits (digit images): an op that should hurt.
 
 Usage::
@@ -65,7 +65,7 @@ def experiments(quick: bool, out: Path) -> dict[str, dict]:
                                 repeats=3, model="cnn"),
         "cifar10-fzn": dict(pipeline=ROOT / "pipelines" / "flip_zoom_noise.yaml",
                             train=SHARED / "images" / "cifar10_small" / "train",
-                            test=SHARED / "images" / "cifar10_small" / "test", train_sizes=[1000, "full"],
+                            test=SHARED / "images" / "cifar10_small" / "test", train_sizes=[500, 1500],
                             copies=[2], repeats=3, model="cnn"),
         "digits-vflip": dict(pipeline=vflip, train=ROOT / "samples" / "digits", train_sizes=["full"], copies=[1],
                              repeats=5, model="cnn"),

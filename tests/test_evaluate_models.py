@@ -12,7 +12,7 @@ from augment.evaluate.image_model import SmallCNNModel, preprocess_images
 from augment.evaluate.models import TrainSet, make_model
 from augment.evaluate.text_models import NgramModel, NgramOptions, TfidfLogRegModel, tokenize
 
-FAST_CNN = {"image_size": 12, "width": 8, "max_epochs": 8, "patience": 3}
+FAST_CNN = {"image_size": 12, "width": 8, "max_epochs": 8, "patience": 3, "min_steps": 0}
 
 
 def blobs(n_per_class: int, seed: int, size: int = 12) -> tuple[list[np.ndarray], np.ndarray]:
@@ -156,3 +156,15 @@ def test_custom_model_contract(custom_module):
         make_model(f"{custom_module}:missing", "text")
     with pytest.raises(ValueError, match="cannot import"):
         make_model("no_such_module_xyz:f", "text")
+
+
+def test_small_training_sets_get_enough_steps_and_both_arms_share_the_rule():
+    items, labels = blobs(10, seed=0)  # 12 fit examples, batches of 4: three steps per epoch
+    ts = _trainset(items, labels)
+    opts = {**FAST_CNN, "min_steps": 40, "patience": 1000, "batch_size": 4}
+    info = make_model("cnn", "image", opts).fit_predict(ts, items[:2], seed=0).info
+    assert (info["max_epochs"], info["steps"]) == (16, 48)  # 8 epochs x 2: at least 40 steps
+    assert info["patience_epochs"] == 2000
+    ts.items, ts.labels, ts.base_size = ts.items * 2, np.concatenate([ts.labels] * 2), len(ts.items)
+    info2 = make_model("cnn", "image", opts).fit_predict(ts, items[:2], seed=0).info
+    assert (info2["max_epochs"], info2["steps"]) == (16, 96)  # same epochs over the larger set

@@ -12,7 +12,7 @@ from PIL import Image
 import augment
 from augment.evaluate import EvalConfig, run_evaluation, write_report
 
-TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3}
+TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3, "min_steps": 0}
 
 
 def _blobs(root: Path, n_per_class: int = 80, size: int = 12) -> Path:

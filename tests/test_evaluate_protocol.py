@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from augment.evaluate import EvalConfig, FunctionAugmenter, format_summary, run_evaluation, write_report
 from augment.evaluate.data import content_hash
 
-TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3}
+TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3, "min_steps": 0}
 
 
 def make_blob_folder(root: Path, n_per_class: int = 40, size: int = 12, seed: int = 0) -> Path:
@@ -161,7 +161,7 @@ def test_text_eval_records_everything_report_json_needs(tmp_path):
     doc = json.loads(paths["json"].read_text())
     assert doc["versions"].keys() >= {"python", "torch", "numpy", "sklearn", "augment"}
     assert doc["protocol"]["budget"] == "steps"
-    assert doc["model"]["regularisation"]["early_stopping"]["monitor"] == "validation loss"
+    assert doc["model"]["regularisation"]["early_stopping"]["monitor"] == "validation accuracy (ties: lower loss)"
     assert len(doc["runs"]) == 12 and len(doc["summary"]) == 4
     assert doc["samples"][0]["original"] and len(doc["samples"][0]["copies"]) == 3
     assert len(doc["timings"]["per_size_repeat"]) == 4
@@ -209,3 +209,11 @@ def test_config_validation(tmp_path):
                        augmenter=FunctionAugmenter(drop_word, "text", "drop"))
     with pytest.raises(ValueError, match="pipeline is for image"):
         run_evaluation(EvalConfig(train=train), progress=False, augmenter=identity)
+
+
+def test_public_api():
+    import augment.evaluate as ev
+
+    assert sorted(ev.__all__) == sorted(["Augmenter", "EvalConfig", "EvalResult", "FunctionAugmenter",
+                                         "PipelineAugmenter", "format_summary", "run_evaluation", "write_report"])
+    assert all(hasattr(ev, name) for name in ev.__all__)

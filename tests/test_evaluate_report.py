@@ -42,7 +42,7 @@ def image_report(tmp_path_factory) -> dict[str, Path]:
         return np.clip(out, 0, 255).astype(np.uint8)
 
     cfg = EvalConfig(train=root, train_sizes=[12, "full"], copies=[1, 2], repeats=2, n_bootstrap=200, n_samples=4,
-                     model_options={"image_size": 12, "width": 8, "max_epochs": 6, "patience": 2})
+                     model_options={"image_size": 12, "width": 8, "max_epochs": 6, "patience": 2, "min_steps": 0})
     res = run_evaluation(cfg, progress=False, augmenter=FunctionAugmenter(shift_and_noise, "image", "shift <&> noise"))
     return write_report(res, base / "out")
 

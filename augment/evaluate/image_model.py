@@ -97,7 +97,7 @@ class SmallCNNModel:
             net = build_cnn(len(train.classes), o.width, o.dropout)
             info = train_classifier(
                 net, len(train.items), lambda idx: (x_train[torch.as_tensor(idx)],), train.labels,
-                (x_val,) if x_val is not None else None, train.val_labels, o, seed, train.epoch_size,
+                (x_val,) if x_val is not None else None, train.val_labels, o, seed, train.epoch_size, train.base_size,
             )
             preds = predict(net, len(test_items), lambda idx: (x_test[torch.as_tensor(idx)],))
         return ModelOutput(predictions=preds, info=info)

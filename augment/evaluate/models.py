@@ -38,6 +38,7 @@ class TrainSet:
     # budget: the number of examples one "epoch" means. None: the arm's own size (same epochs over the
     # larger set, the EDA rule); the baseline's size: the same number of optimiser steps for both arms.
     epoch_size: int | None = None
+    base_size: int | None = None  # the baseline arm's training-set size (for rules both arms must share)
 
 
 @dataclass

@@ -447,7 +447,8 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
                     else:
                         ts = TrainSet(items, y_train, list(val.items), val.labels, classes,
                                       is_copy=np.arange(len(items)) >= len(fit),
-                                      epoch_size=len(fit) if config.budget == "steps" else None)
+                                      epoch_size=len(fit) if config.budget == "steps" else None,
+                                      base_size=len(fit))
                         output = model.fit_predict(ts, test.items, seed=s_model, test_labels=y_test)
                         record["reused_baseline"] = False
                     if k == 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +36,8 @@ class NgramOptions(TrainOptions):
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     dropout: float = Field(0.4, ge=0, lt=1)
-    patience: int = Field(4, ge=1)
+    patience: int = Field(8, ge=1)
+    monitor: Literal["loss", "accuracy"] = "accuracy"  # steadier than loss on small validation slices
     max_epochs: int = Field(40, ge=1)
     dim: int = Field(64, ge=2, le=1024)
     ngram: int = Field(2, ge=1, le=3)
@@ -112,7 +113,8 @@ class NgramModel:
             net = Net(len(vocab) + 1, len(train.classes))
             val_inputs = bag(enc_val, np.arange(len(enc_val))) if enc_val else None
             info = train_classifier(net, len(enc_train), lambda idx: bag(enc_train, idx), train.labels,
-                                    val_inputs, train.val_labels, o, seed, train.epoch_size)
+                                    val_inputs, train.val_labels, o, seed, train.epoch_size,
+                                    train.base_size)
             preds = predict(net, len(enc_test), lambda idx: bag(enc_test, idx))
         info["vocabulary"] = len(vocab)
         return ModelOutput(predictions=preds, info=info)

@@ -16,7 +16,7 @@ import copy
 import math
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,13 @@ class TrainOptions(BaseModel):
     weight_decay: float = Field(1e-4, ge=0)
     dropout: float = Field(0.3, ge=0, lt=1)
     min_delta: float = Field(1e-4, ge=0)
+    # Small training sets: an epoch of 50 examples is 2 steps, too few to learn anything in max_epochs. The
+    # epoch cap and the patience are both multiplied by the smallest integer that gives the baseline at least
+    # min_steps optimiser steps; the factor comes from the baseline's size, so both arms share it.
+    min_steps: int = Field(300, ge=0)
+    # what early stopping watches on the validation slice: "loss", or "accuracy" (ties broken by lower loss),
+    # which is steadier on small slices where an over-confident model's loss rises while its accuracy improves
+    monitor: Literal["loss", "accuracy"] = "loss"
 
 
 @contextmanager
@@ -61,6 +68,7 @@ def train_classifier(
     opts: TrainOptions,
     seed: int,
     epoch_size: int | None = None,
+    base_size: int | None = None,
 ) -> dict:
     """Train ``net`` in place (call inside :func:`deterministic`). ``train_batch(indices)`` returns the
     positional inputs of ``net`` for those training examples; ``val_inputs`` those of the whole validation
@@ -75,7 +83,10 @@ def train_classifier(
     y_val_t = torch.as_tensor(y_val, dtype=torch.long) if has_val else None
     period_examples = int(epoch_size or n_train)
     steps_per_period = max(1, math.ceil(period_examples / opts.batch_size))
-    max_steps = opts.max_epochs * steps_per_period
+    base_steps = max(1, math.ceil(int(base_size or period_examples) / opts.batch_size))
+    scale = max(1, math.ceil(opts.min_steps / (opts.max_epochs * base_steps)))
+    max_epochs, patience = opts.max_epochs * scale, opts.patience * scale
+    max_steps = max_epochs * steps_per_period
     optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
 
     def batches() -> Iterator[np.ndarray]:
@@ -84,7 +95,7 @@ def train_classifier(
             for i in range(0, n_train, opts.batch_size):
                 yield perm[i:i + opts.batch_size]
 
-    best_loss, best_state, best_period, bad = math.inf, None, 0, 0
+    best_loss, best_acc, best_state, best_period, bad = math.inf, -1.0, None, 0, 0
     history: list[float] = []
     stream = batches()
     step = 0
@@ -106,14 +117,20 @@ def train_classifier(
         if has_val:
             net.eval()
             with torch.no_grad():
-                vloss = float(F.cross_entropy(net(*val_inputs), y_val_t))
+                vlogits = net(*val_inputs)
+                vloss = float(F.cross_entropy(vlogits, y_val_t))
+                vacc = float((vlogits.argmax(dim=1) == y_val_t).float().mean())
             history.append(round(vloss, 6))
-            if vloss < best_loss - opts.min_delta:
-                best_loss, best_period, bad = vloss, period, 0
+            if opts.monitor == "loss":
+                better = vloss < best_loss - opts.min_delta
+            else:
+                better = vacc > best_acc or (vacc == best_acc and vloss < best_loss - opts.min_delta)
+            if better:
+                best_loss, best_acc, best_period, bad = vloss, vacc, period, 0
                 best_state = copy.deepcopy(net.state_dict())
             else:
                 bad += 1
-                if bad >= opts.patience:
+                if bad >= patience:
                     stopped_early = True
                     break
     if best_state is not None:
@@ -124,8 +141,11 @@ def train_classifier(
         "best_epoch": best_period if has_val else period,
         "steps": step,
         "steps_per_epoch": steps_per_period,
+        "max_epochs": max_epochs,
+        "patience_epochs": patience,
         "stopped_early": stopped_early,
         "best_val_loss": None if not has_val else round(best_loss, 6),
+        "best_val_accuracy": None if not has_val else round(best_acc, 6),
         "val_loss_history": history,
         "train_seconds": round(time.perf_counter() - t0, 4),
     }
@@ -149,8 +169,9 @@ def regularisation_summary(opts: TrainOptions, has_val: bool = True) -> dict:
         "weight_decay": opts.weight_decay,
         "weight_decay_kind": "decoupled (AdamW)",
         "early_stopping": {
-            "monitor": "validation loss",
+            "monitor": f"validation {opts.monitor}" + (" (ties: lower loss)" if opts.monitor == "accuracy" else ""),
             "patience_epochs": opts.patience,
+            "small_set_rule": f"epoch cap and patience scaled up so the baseline can take >= {opts.min_steps} steps",
             "min_delta": opts.min_delta,
             "restore_best_weights": True,
             "validation": "a stratified slice of each training subset (originals only, never augmented)",
