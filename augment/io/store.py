@@ -122,6 +122,9 @@ class LocalStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        # Folders already checked to resolve inside OUTPUT and created. Thousands of outputs share a folder:
+        # resolving every component of every path again cost more than encoding the image.
+        self._ready: set[str] = set()
 
     def __reduce__(self):
         return (LocalStore, (self.root,))
@@ -130,13 +133,26 @@ class LocalStore:
         return self.root.joinpath(*safe_relative(rel).parts)
 
     def write_bytes(self, rel: str, data: bytes, fsync: bool = False) -> None:
+        folder = rel.rpartition("/")[0]
         try:
-            path = confined(self.root, rel)
+            if folder in self._ready:
+                path = self._path(rel)
+            else:
+                path = confined(self.root, rel)
         except UnsafePathError as exc:  # e.g. a folder of OUTPUT replaced by a symlink to elsewhere: stop the run
             raise OutputWriteError(f"refusing to write {rel!r}: {exc}") from None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data, fsync=fsync)
+            if folder not in self._ready:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                confined(self.root, rel)  # again, now that the folder exists: it must still resolve inside
+                self._ready.add(folder)
+            try:
+                atomic_write_bytes(path, data, fsync=fsync)
+            except FileNotFoundError:  # the folder went away since it was checked (e.g. --overwrite): redo it
+                if folder not in self._ready:
+                    raise
+                self._ready.discard(folder)
+                return self.write_bytes(rel, data, fsync)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
                 raise OutputWriteError(f"cannot write {rel}: {exc.strerror}") from None
