@@ -132,7 +132,7 @@ class LocalStore:
     def _path(self, rel: str) -> Path:
         return self.root.joinpath(*safe_relative(rel).parts)
 
-    def write_bytes(self, rel: str, data: bytes, fsync: bool = False) -> None:
+    def write_bytes(self, rel: str, data: bytes, fsync: bool = False, _retry: bool = True) -> None:
         folder = rel.rpartition("/")[0]
         try:
             if folder in self._ready:
@@ -148,11 +148,11 @@ class LocalStore:
                 self._ready.add(folder)
             try:
                 atomic_write_bytes(path, data, fsync=fsync)
-            except FileNotFoundError:  # the folder went away since it was checked (e.g. --overwrite): redo it
-                if folder not in self._ready:
-                    raise
+            except FileNotFoundError:  # the folder went away since it was checked (e.g. --overwrite): redo it once
                 self._ready.discard(folder)
-                return self.write_bytes(rel, data, fsync)
+                if not _retry:
+                    raise
+                return self.write_bytes(rel, data, fsync, _retry=False)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
                 raise OutputWriteError(f"cannot write {rel}: {exc.strerror}") from None
