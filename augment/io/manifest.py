@@ -23,6 +23,19 @@ def dumps(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def parse_jsonl_lines(lines: Iterable[str]) -> Iterator[dict]:
+    """Records of JSONL lines (with their line ends); stops at a torn last line, skips corrupt ones."""
+    for line in lines:
+        if not line.endswith("\n"):
+            break  # torn last line, from a killed writer
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            yield rec
+
+
 def read_jsonl(path: Path) -> Iterator[dict]:
     """Records of a JSONL file; a torn or corrupt line (from a killed writer) is skipped."""
     try:
@@ -30,15 +43,7 @@ def read_jsonl(path: Path) -> Iterator[dict]:
     except FileNotFoundError:
         return
     with fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break  # torn last line
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                yield rec
+        yield from parse_jsonl_lines(fh)
 
 
 class JsonlAppender:

@@ -39,6 +39,7 @@ from augment.io.manifest import (
     JsonlAppender,
     dumps,
     finalize_manifest,
+    parse_jsonl_lines,
     read_jsonl,
     read_run_record,
     write_run_record,
@@ -227,17 +228,7 @@ def _prepare_output(pipe: Pipeline, opts: RunOptions, where: _Output | None = No
 
 
 def _jsonl_bytes(data: bytes) -> list[dict]:
-    records = []
-    for line in data.decode("utf-8", errors="replace").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break  # torn last line
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
+    return list(parse_jsonl_lines(data.decode("utf-8", errors="replace").splitlines(keepends=True)))
 
 
 def remote_manifest(store: OutputStore) -> list[dict]:
