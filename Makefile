@@ -27,6 +27,8 @@ demo: system-deps $(STAMP)
 	$(BIN)/augment run pipelines/flip_zoom_noise.yaml samples/digits demo-out/digits --include-originals
 	$(BIN)/augment preview pipelines/photometric.yaml samples/digits/3/digit_0013.png -o demo-out/preview.png
 	$(BIN)/augment run pipelines/eda.yaml samples/text/reviews.tsv demo-out/text --include-originals
+	$(BIN)/augment eval pipelines/digits_safe.yaml --train samples/digits --train-sizes full --copies 2 \
+		--repeats 2 --out demo-out/eval-digits
 	$(BIN)/augment eval pipelines/eda.yaml --train samples/text/reviews.tsv --train-sizes full --copies 4 \
 		--repeats 3 --out demo-out/eval-text
 	@echo "demo outputs are in demo-out/"
