@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from augment.io.atomic import atomic_write_bytes
+from augment.io.atomic import TMP_MARK, atomic_write_bytes
 
 MANIFEST = "manifest.jsonl"
 ERRORS = "errors.jsonl"
@@ -53,9 +53,12 @@ class JsonlAppender:
             _drop_torn_tail(path)
         self._fh = open(path, "w" if truncate else "a", encoding="utf-8")
 
-    def write(self, record: dict) -> None:
-        self._fh.write(dumps(record) + "\n")
+    def write(self, record: dict) -> str:
+        """Append one record and flush it; returns the line written (without its newline)."""
+        line = dumps(record)
+        self._fh.write(line + "\n")
         self._fh.flush()
+        return line
 
     def close(self) -> None:
         self._fh.flush()
@@ -78,14 +81,43 @@ def record_key(rec: dict) -> tuple:
     return (rec.get("source", ""), rec.get("row", -1), -1 if rec.get("copy") is None else rec["copy"])
 
 
-def finalize_manifest(path: Path, records: Iterable[dict]) -> int:
+class RecordIndex:
+    """A run's manifest records held as their serialised lines, keyed and de-duplicated by (source, row, copy).
+
+    Lines take a fraction of the memory of the dicts they come from, so a run of millions of outputs can still
+    sort its manifest at the end.
+    """
+
+    def __init__(self, records: Iterable[dict] = ()) -> None:
+        self._lines: dict[tuple, str] = {}
+        for rec in records:
+            self.add(rec)
+
+    def add(self, rec: dict, line: str | None = None) -> None:
+        self._lines[record_key(rec)] = line if line is not None else dumps(rec)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def sorted_lines(self) -> Iterator[str]:
+        for key in sorted(self._lines):
+            yield self._lines[key]
+
+
+def finalize_manifest(path: Path, index: RecordIndex) -> int:
     """Rewrite the manifest sorted and de-duplicated by (source, row, copy); returns the record count."""
-    unique = {}
-    for rec in records:
-        unique[record_key(rec)] = rec
-    ordered = [unique[k] for k in sorted(unique)]
-    atomic_write_bytes(path, "".join(dumps(r) + "\n" for r in ordered).encode("utf-8"), fsync=True)
-    return len(ordered)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_MARK}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for line in index.sorted_lines():
+                fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(index)
 
 
 def write_run_record(out_dir: Path, record: dict) -> None:

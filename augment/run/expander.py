@@ -38,6 +38,7 @@ from augment.io.manifest import (
     RUN_RECORD,
     JsonlAppender,
     dumps,
+    RecordIndex,
     finalize_manifest,
     parse_jsonl_lines,
     read_jsonl,
@@ -329,9 +330,11 @@ def expand(
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
     out = _open_output(opts)
     try:
-        records = _prepare_output(pipe, opts, out)
+        previous = _prepare_output(pipe, opts, out)
         out.store.remove_stale_temporaries()
-        done = _done_outputs(records, out)
+        done = _done_outputs(previous, out)
+        records = RecordIndex(previous)
+        del previous
     except BaseException:
         if out.remote:  # a refused or unreachable OUTPUT leaves no staging folder behind
             shutil.rmtree(out.meta, ignore_errors=True)
@@ -422,11 +425,10 @@ def expand(
     return summary
 
 
-def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender, summary: RunSummary, records: list,
-             sync: _ManifestSync | None = None) -> None:
+def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender, summary: RunSummary,
+             records: RecordIndex, sync: _ManifestSync | None = None) -> None:
     for rec in result.records:
-        manifest.write(rec)
-        records.append(rec)
+        records.add(rec, manifest.write(rec))
     summary.written += len(result.records)
     for err in result.errors:
         errors.write(err)
