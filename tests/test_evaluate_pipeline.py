@@ -11,21 +11,13 @@ from PIL import Image
 
 import augment
 from augment.evaluate import EvalConfig, run_evaluation, write_report
+from test_evaluate_protocol import make_blob_folder
 
 TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3, "min_steps": 0}
 
 
 def _blobs(root: Path, n_per_class: int = 80, size: int = 12) -> Path:
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["top", "bottom"]):
-        (root / name).mkdir(parents=True)
-        for i in range(n_per_class):
-            img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
-            x = rng.integers(0, size - 4)
-            y = rng.integers(0, size // 2 - 4) + (0 if c == 0 else size // 2)
-            img[y:y + 4, x:x + 4] = 230
-            Image.fromarray(img).save(root / name / f"{i:03d}.png")
-    return root
+    return make_blob_folder(root, n_per_class=n_per_class, size=size)
 
 
 def _spec(path: Path, body: str) -> Path:

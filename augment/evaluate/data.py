@@ -205,10 +205,14 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     labels = np.asarray(labels)
     n_classes = int(labels.max()) + 1 if len(labels) else 0
     sizes = np.bincount(labels, minlength=n_classes)
-    alloc = _allocate(sizes, n)
+    return _draw_per_class(labels, _allocate(sizes, n), seed)
+
+
+def _draw_per_class(labels: np.ndarray, alloc: np.ndarray, seed: int) -> np.ndarray:
+    """Sorted indices: ``alloc[c]`` members of each class c, drawn without replacement from ``seed``."""
     rng = np.random.default_rng(seed)
     chosen = []
-    for c in range(n_classes):
+    for c in range(len(alloc)):
         members = np.flatnonzero(labels == c)
         if alloc[c]:
             chosen.append(rng.choice(members, size=int(alloc[c]), replace=False))
@@ -231,14 +235,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, min_rest_pe
     n_out = min(n_out, int(available.sum()))
     if n_out <= 0:
         raise ValueError(f"too few examples ({n}) to hold any out")
-    alloc = _allocate(available, n_out)
-    rng = np.random.default_rng(seed)
-    held = []
-    for c in range(n_classes):
-        members = np.flatnonzero(labels == c)
-        if alloc[c]:
-            held.append(rng.choice(members, size=int(alloc[c]), replace=False))
-    held_idx = np.sort(np.concatenate(held).astype(np.int64))
+    held_idx = _draw_per_class(labels, _allocate(available, n_out), seed)
     mask = np.ones(n, dtype=bool)
     mask[held_idx] = False
     return np.flatnonzero(mask), held_idx
