@@ -78,6 +78,18 @@ def _size_ticks(result: EvalResult) -> tuple[list[str], list[str]]:
     return [s["label"] for s in sizes], [f"all ({s['n']})" if s["label"] == "full" else str(s["n"]) for s in sizes]
 
 
+def _size_axis(ax, x, ticks, ylabel: str, title: str, legend: bool) -> None:
+    """The training-size x axis and labels shared by the accuracy and difference plots."""
+    ax.set_xticks(x, ticks)
+    ax.set_xlim(-0.5, len(x) - 0.5)
+    ax.set_xlabel("training examples")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8)
+
+
 def plot_accuracy(result: EvalResult) -> str:
     labels, ticks = _size_ticks(result)
     x = np.arange(len(labels))
@@ -101,14 +113,8 @@ def plot_accuracy(result: EvalResult) -> str:
             off = (j - (len(arms) - 1) / 2) * width
             ax.errorbar(x + off, means, yerr=stds, marker="o", capsize=4, linewidth=1.6,
                         color=_COLOURS[j % len(_COLOURS)], label=arm if arm != "baseline" else "baseline (no aug.)")
-        ax.set_xticks(x, ticks)
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_xlabel("training examples")
-        ax.set_ylabel(f"{title} (%)")
-        ax.set_title(f"{title} on the held-out set (mean ± std over repeats)", fontsize=9)
-        ax.grid(alpha=0.3)
-        if col == 0:
-            ax.legend(fontsize=8)
+        _size_axis(ax, x, ticks, f"{title} (%)", f"{title} on the held-out set (mean ± std over repeats)",
+                   legend=col == 0)
     fig.tight_layout()
     return _png_data_uri(fig)
 
@@ -140,14 +146,8 @@ def plot_difference(result: EvalResult) -> str:
                     ax.plot([x[i] + off + 0.04] * 2, [tlo, thi], color=colour, linewidth=0.8, linestyle=":")
         lim = 1.35 * max(extent)
         ax.set_ylim(-lim, lim)
-        ax.set_xticks(x, ticks)
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_xlabel("training examples")
-        ax.set_ylabel("augmented − baseline (points)")
-        ax.set_title(f"Paired difference in {title}: bootstrap 95% CI (bar), t CI (dotted)", fontsize=9)
-        ax.grid(alpha=0.3)
-        if col == 0:
-            ax.legend(fontsize=8)
+        _size_axis(ax, x, ticks, "augmented − baseline (points)",
+                   f"Paired difference in {title}: bootstrap 95% CI (bar), t CI (dotted)", legend=col == 0)
     fig.tight_layout()
     return _png_data_uri(fig)
 
