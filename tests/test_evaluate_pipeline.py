@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import augment
 from augment.evaluate import EvalConfig, run_evaluation, write_report

@@ -21,7 +21,6 @@ augmented arm identical to the baseline; its results are then taken from the bas
 
 from __future__ import annotations
 
-import math
 import platform
 import sys
 import time

@@ -13,6 +13,7 @@ alpha dropped. Image size is checked from the header before any pixel is decoded
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,16 +112,10 @@ def decode_image(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             raise ImageReadError("not a recognised image format") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageReadError(f"decompression bomb refused: {exc}".splitlines()[0]) from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error()) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ImageReadError(f"corrupt or truncated image: {reason}") from None
     return arr, ImageInfo(fmt, source_mode, frames)
-
-
-def struct_error():
-    import struct
-
-    return struct.error
 
 
 def output_format(path: str | Path, info: ImageInfo | None = None) -> str:

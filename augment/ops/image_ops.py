@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from augment.ops.params import FloatRange, IntRange, integer, uniform
-from augment.ops.registry import ImageContext, OpDef, OpParams
+from augment.ops.registry import OpDef, OpParams
 from augment.seeding import child_seed
 
 Border = Literal["constant", "reflect", "replicate"]

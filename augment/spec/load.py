@@ -18,7 +18,6 @@ from pydantic import BaseModel, ValidationError
 from augment.ops.catalog import registry
 from augment.spec.errors import SpecError, SpecIssue, did_you_mean, join_path, show
 from augment.spec.schema import (
-    GROUP_KINDS,
     MAX_DEPTH,
     MAX_STEPS,
     STEP_KINDS,
