@@ -56,24 +56,24 @@ def process_text_task(config, task: TextTask, result) -> None:
         else:
             res = outs[i]
         by_row.setdefault(row.index, []).append((k, res, None))
+    fmt = TextFormat(**config.text_format)  # once per chunk: building it validates the format
     pieces: list[str] = []
     records: list[dict] = []  # reported only once the part file is safely written
     for row in task.rows:
         if task.original:
-            _emit(config, task, row, None, None, row, pieces, records, result)
+            _emit(config, fmt, task, row, None, None, row, pieces, records, result)
         for k, res, err in by_row.get(row.index, []):
             if err is not None:
                 result.errors.append({"source": task.source, "row": row.index, "line": row.line, "error": err})
                 continue
             seed = row_seed(pipe.spec.seed, task.source, row.index, k)
-            _emit(config, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
+            _emit(config, fmt, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
                   res.applied)
     write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"))
     result.records.extend(records)
 
 
-def _emit(config, task, row, copy, seed, out_row, pieces, records, result, ops=()) -> None:
-    fmt = TextFormat(**config.text_format)
+def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, ops=()) -> None:
     try:
         text = format_row(out_row, fmt)
     except UnrepresentableRowError as exc:
