@@ -119,3 +119,60 @@ def test_same_seed_same_output_different_seed_differs(wn_index):  # noqa: F811
     assert a == b
     outs = {eda.synonym_replace(SENTENCE, rng(s), rate=0.3, index=wn_index).text for s in range(10)}
     assert len(outs) > 5
+
+
+# Texts for the two replacement paths: prose (one word per space-delimited chunk, the fast path) and texts
+# with several words in a chunk ("and/or", tabs, line breaks), which take the general path.
+PATH_TEXTS = [
+    SENTENCE, "", " ", "good", "Good.", "GOOD FILM", "  double  spaced  good film  ", "good\tfilm and\nbad movie",
+    "an and/or film", "end.Start of a good film", "naïve café film, très bon",
+    ("it 's a charming and often affecting journey . "), "O’Brien's well-known film -- a good one!", "(good) [film] {movie} \"great\"",
+]
+
+
+@pytest.mark.parametrize("text", PATH_TEXTS)
+def test_fast_and_general_replacement_paths_agree_draw_for_draw(text, wn_index):  # noqa: F811
+    tables = eda._tables(wn_index, "synonyms")
+    for seed in range(10):
+        for rate in (0.1, 0.5, 1.0):
+            fast = eda._replace_with(text, rng(seed), rate, tables)
+            general = eda._replace_words(text, rng(seed), rate, tables[0])
+            assert fast == general
+            tokens = Tokens.parse(text)
+            for change in fast.changes:  # positions index the input's words, whichever path ran
+                assert tokens.word(change["position"]) == change["before"]
+
+
+def test_batch_form_equals_one_call_per_text(wn_index):  # noqa: F811
+    seeds = range(len(PATH_TEXTS))
+    many = eda.synonym_replace_many(PATH_TEXTS, [rng(s) for s in seeds], rate=0.3, index=wn_index)
+    assert many == [eda.synonym_replace(t, rng(s), rate=0.3, index=wn_index) for t, s in zip(PATH_TEXTS, seeds)]
+
+
+@pytest.mark.parametrize("n, m", [(1, 4), (2, 5), (3, 6), (20, 40)])
+def test_choose_draws_uniform_subsets_and_independent_uniforms(n, m):
+    """Every k-subset equally likely (k = 3 and 20: the general walk and the long-text shuffle), and the
+    replacement uniform independent of the chosen index."""
+    from itertools import combinations
+    from math import comb
+
+    trials = 20_000
+    counts: dict[tuple, int] = {}
+    fractions = {i: [] for i in range(m)}
+    for seed in range(trials):
+        picks = eda._choose(rng(seed), n, m)
+        indices = tuple(i for i, _ in picks)
+        assert list(indices) == sorted(set(indices)) and len(indices) == min(n, m)
+        assert all(0 <= i < m and 0.0 <= u < 1.0 for i, u in picks)
+        counts[indices] = counts.get(indices, 0) + 1
+        for i, u in picks:
+            fractions[i].append(u)
+    for i in range(m):  # each index chosen n/m of the time, its uniform spread over [0, 1)
+        share = len(fractions[i]) / trials
+        assert abs(share - n / m) < 0.02
+        assert abs(np.mean(fractions[i]) - 0.5) < 0.03 and abs(np.mean(np.asarray(fractions[i]) < 0.25) - 0.25) < 0.03
+    if comb(m, n) <= 20:  # chi-square over all subsets, 0.1% level
+        from scipy.stats import chisquare
+
+        observed = [counts.get(c, 0) for c in combinations(range(m), n)]
+        assert chisquare(observed).pvalue > 0.001

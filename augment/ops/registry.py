@@ -7,8 +7,8 @@ so the listing printed by ``augment ops`` is exactly what the validator accepts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -35,12 +35,15 @@ class ImageContext:
 ImageSampler = Callable[[Any, np.random.Generator, ImageContext], dict]
 
 
-@dataclass(frozen=True)
-class TextOpResult:
-    """A text op's output and its token-level change log (action, position, before, after)."""
+class TextOpResult(NamedTuple):
+    """A text op's output and its token-level change log (action, position, before, after).
+
+    A named tuple rather than a frozen dataclass: building one is 3x cheaper, which shows on ops that take
+    a few microseconds a sentence.
+    """
 
     text: str
-    changes: list[dict] = field(default_factory=list)
+    changes: list[dict]
 
 
 # apply(text, params, rng) -> TextOpResult. Text ops choose positions from the text itself, so drawing

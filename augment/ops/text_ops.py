@@ -70,6 +70,13 @@ def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generato
     return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank)
 
 
+def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
+                           rngs: list[np.random.Generator]) -> list[TextOpResult]:
+    if p.rate == 0:
+        return [TextOpResult(text, []) for text in texts]
+    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), max_rank=p.max_rank)
+
+
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
@@ -220,7 +227,8 @@ def _back_translate(text: str, p: BackTranslateParams, rng: np.random.Generator)
 
 TEXT_OPS: list[OpDef] = [
     OpDef("synonym_replace", "text", SynonymReplaceParams,
-          "EDA: replace content words with a random WordNet synonym (case kept)", apply_text=_synonym_replace),
+          "EDA: replace content words with a random WordNet synonym (case kept)", apply_text=_synonym_replace,
+          batch_text=_synonym_replace_batch),
     OpDef("random_insert", "text", RandomInsertParams,
           "EDA: insert synonyms of random content words at random places", apply_text=_random_insert),
     OpDef("random_swap", "text", RandomSwapParams, "EDA: swap random pairs of content words",

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
+from math import floor
 from typing import Callable
 
 import numpy as np
 
 from augment.ops.registry import TextOpResult
-from augment.text.tokens import Tokens, match_case
+from augment.text.tokens import WORD_RE, Tokens, match_case
 from augment.text.wordnet import WordNetIndex
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "is_stop_word",
     "n_changes",
     "synonym_replace",
+    "synonym_replace_many",
     "random_insert",
     "random_swap",
     "random_delete",
@@ -53,7 +56,7 @@ def n_changes(rate: float, n_words: int) -> int:
     """How many words a rate changes: ``max(1, round(rate * n_words))`` (half up) when rate > 0, else 0."""
     if rate <= 0 or n_words <= 0:
         return 0
-    return max(1, int(np.floor(rate * n_words + 0.5)))
+    return max(1, floor(rate * n_words + 0.5))  # math, not numpy: a numpy scalar op costs ~1 us
 
 
 def _content_positions(tokens: Tokens) -> list[int]:
@@ -102,10 +105,34 @@ class _Alternatives(dict):
         return value
 
 
-_TABLES: dict[tuple[int, str, int], tuple[WordNetIndex, _Alternatives]] = {}
+class _ChunkAlternatives(dict):
+    """Space-delimited chunk ("journey", "good,", "it's") -> the alternatives of its one word, filled on first
+    sight from a word table: ``0`` for a chunk without a word ("," "--"), ``None`` for one with several
+    ("and/or", "a\tb"), which send the text down the general path.
+
+    Splitting on single spaces is lossless (``" ".join`` undoes it) and, unlike the word regex, runs in C at
+    a few hundred ns a sentence; the regex then runs once per distinct chunk, not once per text. Together
+    with C-level ``map``/``count``/``compress`` over the lookups this halves synonym replacement's cost.
+    """
+
+    def __init__(self, words: _Alternatives):
+        super().__init__()
+        self.words = words
+
+    def __missing__(self, chunk: str) -> tuple[str, ...] | int | None:
+        pieces = WORD_RE.split(chunk)
+        value = 0 if len(pieces) == 1 else self.words[pieces[1]] if len(pieces) == 3 else None
+        if len(self) > 500_000:
+            self.clear()
+        self[chunk] = value
+        return value
 
 
-def _table(index: WordNetIndex, kind: str, max_rank: int = 0) -> _Alternatives:
+_TABLES: dict[tuple[int, str, int], tuple[WordNetIndex, _Alternatives, _ChunkAlternatives]] = {}
+
+
+def _tables(index: WordNetIndex, kind: str, max_rank: int = 0) -> tuple[_Alternatives, _ChunkAlternatives]:
+    """The word and chunk tables of one index, kind ("synonyms" or "antonyms") and rank limit."""
     key = (id(index), kind, max_rank)
     hit = _TABLES.get(key)
     if hit is None or hit[0] is not index:
@@ -115,46 +142,140 @@ def _table(index: WordNetIndex, kind: str, max_rank: int = 0) -> _Alternatives:
             table = _Alternatives(index.antonyms)
         if len(_TABLES) > 64:
             _TABLES.clear()
-        hit = _TABLES[key] = (index, table)
-    return hit[1]
+        hit = _TABLES[key] = (index, table, _ChunkAlternatives(table))
+    return hit[1], hit[2]
 
 
-def _replace_with(text: str, rng: np.random.Generator, rate: float, table: _Alternatives) -> TextOpResult:
-    """Replace ``n_changes(rate, n_words)`` content words that have alternatives by a random alternative."""
-    tokens = Tokens.parse(text)
-    n = n_changes(rate, len(tokens))
-    if n == 0:
+def _table(index: WordNetIndex, kind: str, max_rank: int = 0) -> _Alternatives:
+    return _tables(index, kind, max_rank)[0]
+
+
+def _choose(rng: np.random.Generator, n: int, m: int) -> list[tuple[int, float]]:
+    """``min(n, m)`` distinct indices below ``m`` in increasing order, each with a uniform in [0, 1) to pick
+    its replacement, from one generator call (a numpy call costs as much as the rest of a sentence's work).
+
+    Draw ``j`` takes the ``floor(u * (m - j))``-th index not taken yet (a uniform random subset, as a partial
+    Fisher-Yates shuffle gives), and the fractional part of ``u * (m - j)``, uniform and independent of that
+    index, picks the replacement.
+    """
+    if n == 1 or m == 1:  # the common case on sentences: one word changes
+        x = rng.random() * m
+        i = int(x)
+        return [(i, x - i)]
+    if n == 2:  # the next most common: two scalar draws beat an array draw and the general walk
+        x, y = rng.random() * m, rng.random() * (m - 1)
+        i, j = int(x), int(y)
+        if j >= i:
+            return [(i, x - i), (j + 1, y - j)]
+        return [(j, y - j), (i, x - i)]
+    k = min(n, m)
+    uniforms = rng.random(k).tolist()
+    if k > 16:  # long texts: O(k) swaps instead of the O(k^2) walk below
+        order = list(range(m))
+        picks = []
+        for j, u in enumerate(uniforms):
+            x = u * (m - j)
+            r = j + int(x)
+            order[j], order[r] = order[r], order[j]
+            picks.append((order[j], x - int(x)))
+        picks.sort()
+        return picks
+    picks = []  # kept sorted by index
+    for j, u in enumerate(uniforms):
+        x = u * (m - j)
+        i = int(x)
+        at = 0
+        for taken, _ in picks:  # step over the indices taken already, in increasing order
+            if taken > i:
+                break
+            i += 1
+            at += 1
+        picks.insert(at, (i, x - int(x)))
+    return picks
+
+
+def _replace_with(text: str, rng: np.random.Generator, rate: float,
+                  tables: tuple[_Alternatives, _ChunkAlternatives]) -> TextOpResult:
+    """Replace ``n_changes(rate, n_words)`` content words that have alternatives by a random alternative.
+
+    The hot path of synonym replacement. Texts whose space-delimited chunks hold at most one word each (nearly
+    all prose) never meet the word regex here: per-chunk work is C-level lookups in the chunk table, and
+    Python-level work is per *change*, of which a sentence has one or two. Other texts take the general path
+    over the word pieces; both give the same result, draw for draw.
+    """
+    words_table, chunk_table = tables
+    parts = text.split(" ")
+    found = list(map(chunk_table.__getitem__, parts))
+    if None in found:
+        return _replace_words(text, rng, rate, words_table)
+    candidates = list(compress(range(len(parts)), found))
+    if not candidates or rate <= 0:
         return TextOpResult(text, [])
-    candidates, options = [], []
-    for p, word in enumerate(tokens.word_list()):
-        found = table[word]
-        if found:
-            candidates.append(p)
-            options.append(found)
-    if not candidates:
-        return TextOpResult(text, [])
-    k = min(n, len(candidates))
-    uniforms = rng.random(2 * k).tolist()  # k to choose the words, k to choose their replacements
+    n = max(1, floor(rate * (len(found) - found.count(0)) + 0.5))  # n_changes, inlined: this is the hot path
+    if n == 1:  # one change, as in most sentences: _choose's first case, inlined
+        x = rng.random() * len(candidates)
+        c = int(x)
+        picks = ((c, x - c),)
+    else:
+        picks = _choose(rng, n, len(candidates))
     changes = []
-    for c, u in zip(sorted(_sample(len(candidates), uniforms[:k])), uniforms[k:]):
-        p, found = candidates[c], options[c]
-        before = tokens.word(p)
-        after = match_case(before, found[int(u * len(found))])
-        tokens.set_word(p, after)
+    done = n_empty = 0  # chunks before ``done`` without a word: they hold no word position
+    for c, u in picks:
+        at = candidates[c]
+        options = found[at]
+        chunk = parts[at]
+        after = options[int(u * len(options))]
+        if chunk.isalpha() and chunk.islower():  # most chunks: a bare lower-case word
+            before = chunk
+            parts[at] = after
+        else:
+            lead, before, trail = WORD_RE.split(chunk)
+            after = match_case(before, after)
+            parts[at] = lead + after + trail
+        n_empty += found[done:at].count(0)
+        done = at
+        changes.append({"action": "substitute", "position": at - n_empty, "before": before, "after": after})
+    return TextOpResult(" ".join(parts), changes)
+
+
+def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alternatives) -> TextOpResult:
+    """:func:`_replace_with` over the word pieces: for texts with several words in one space-delimited chunk."""
+    pieces = WORD_RE.split(text)
+    words = pieces[1::2]
+    n = n_changes(rate, len(words))
+    found = list(map(table.__getitem__, words))
+    candidates = list(compress(range(len(words)), found))
+    if n == 0 or not candidates:
+        return TextOpResult(text, [])
+    changes = []
+    for c, u in _choose(rng, n, len(candidates)):
+        p = candidates[c]
+        options = found[p]
+        before = words[p]
+        after = match_case(before, options[int(u * len(options))])
+        pieces[2 * p + 1] = after
         changes.append({"action": "substitute", "position": p, "before": before, "after": after})
-    return TextOpResult(str(tokens), changes)
+    return TextOpResult("".join(pieces), changes)
 
 
 def synonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
                     max_rank: int = 0) -> TextOpResult:
     """EDA synonym replacement: content words with WordNet synonyms get a random synonym."""
-    return _replace_with(text, rng, rate, _table(index, "synonyms", max_rank))
+    return _replace_with(text, rng, rate, _tables(index, "synonyms", max_rank))
+
+
+def synonym_replace_many(texts: list[str], rngs: list[np.random.Generator], *, rate: float, index: WordNetIndex,
+                         max_rank: int = 0) -> list[TextOpResult]:
+    """:func:`synonym_replace` over many texts, one generator each, with the lookup table resolved once;
+    text ``i`` gets exactly what ``synonym_replace(texts[i], rngs[i], ...)`` gives."""
+    tables = _tables(index, "synonyms", max_rank)
+    return [_replace_with(text, rng, rate, tables) for text, rng in zip(texts, rngs)]
 
 
 def antonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex) -> TextOpResult:
     """Content words with a WordNet antonym get a random antonym ("good" -> "bad"): a label-flipping op,
     meant for contrast sets or negative examples rather than label-preserving expansion."""
-    return _replace_with(text, rng, rate, _table(index, "antonyms"))
+    return _replace_with(text, rng, rate, _tables(index, "antonyms"))
 
 
 def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,

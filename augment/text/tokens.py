@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 # A word is a run of letters/digits (``\w`` minus underscore), optionally joined by inner apostrophes or
 # hyphens ("don't", "well-known", "O’Brien"). The capturing group makes ``split`` return the separators too.
-_WORD_RE = re.compile(r"([^\W_]+(?:['’\-][^\W_]+)*)")
+WORD_RE = re.compile(r"([^\W_]+(?:['’\-][^\W_]+)*)")
 _LEADING_SPACE = re.compile(r"^[^\S\r\n]+")  # spaces and tabs, never a line break
 _TRAILING_SPACE = re.compile(r"[^\S\r\n]+$")
 
@@ -32,7 +32,7 @@ class Tokens:
 
     @classmethod
     def parse(cls, text: str) -> "Tokens":
-        return cls(_WORD_RE.split(text))
+        return cls(WORD_RE.split(text))
 
     @property
     def words(self) -> range:
@@ -89,7 +89,7 @@ def is_word(piece: str) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """The alternating separator/word pieces of ``text``; ``"".join`` restores it."""
-    return _WORD_RE.split(text)
+    return WORD_RE.split(text)
 
 
 def detokenize(pieces: list[str]) -> str:
