@@ -76,7 +76,7 @@ def test_nltk_data_dir_and_zip_are_found(tmp_path, monkeypatch, text_cache):  # 
     zipped = tmp_path / "zipped" / "corpora"
     zipped.mkdir(parents=True)
     with zipfile.ZipFile(zipped / "wordnet.zip", "w", compression=zipfile.ZIP_STORED) as zf:
-        for name in wordnet._REQUIRED:
+        for name in wordnet._REQUIRED + wordnet._OPTIONAL:  # nltk's zip has the exception lists too
             zf.write(DEBIAN_WORDNET / name, f"wordnet/{name}")
     monkeypatch.setenv("NLTK_DATA", str(tmp_path / "zipped"))
     found = locate_wordnet()
@@ -113,3 +113,39 @@ def test_damaged_cache_file_is_rebuilt(tmp_path):
     index = load_index(DEBIAN_WORDNET, cache=tmp_path)
     assert index.meta["cache"] == "miss" and len(index) > 80_000
     assert os.path.getsize(target) > 1_000_000
+
+
+@needs_debian_wordnet
+def test_a_source_without_exception_lists_still_inflects_by_rule(tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in wordnet._REQUIRED:
+        (bare / name).symlink_to(DEBIAN_WORDNET / name)
+    index = load_index(bare, cache=tmp_path / "cache")
+    assert index.morphology.noun_exceptions == {}
+    assert "hounds" in index.inflected_synonyms("dogs")  # rules need no list
+    assert "mice" not in index.inflected_synonyms("computer mouse")  # irregular plurals need the list
+    assert index.meta["cache"] == "miss"
+    full = load_index(DEBIAN_WORDNET, cache=tmp_path / "cache")
+    assert full.meta["path"] != index.meta["path"]  # the lists are part of the cache key
+
+
+def test_offensive_synonyms_are_never_offered(wn_index):  # noqa: F811
+    # on our list: WordNet puts "fuck" in a sense of "love" without any usage mark
+    assert "fuck" in wn_index.synonyms("love", offensive=True) and "fuck" not in wn_index.synonyms("love")
+    assert "fucked" not in wn_index.inflected_synonyms("loved")
+    # marked by WordNet itself (usage domain "disparagement"), not on our list
+    assert "blackamoor" not in wordnet.offensive_words()
+    assert "blackamoor" in wn_index.synonyms("black", offensive=True)
+    assert "blackamoor" not in wn_index.synonyms("black") and "blackness" in wn_index.synonyms("black")
+    # the rest keep their order (most frequent sense first)
+    kept = set(wn_index.synonyms("love"))
+    assert wn_index.synonyms("love") == tuple(s for s in wn_index.synonyms("love", offensive=True) if s in kept)
+
+
+@needs_debian_wordnet
+def test_the_offensive_list_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    source = WordNetSource("debian", DEBIAN_WORDNET)
+    before = wordnet.index_path(source, tmp_path)
+    monkeypatch.setattr(wordnet, "offensive_words", lambda: frozenset({"darn"}))
+    assert wordnet.index_path(source, tmp_path) != before

@@ -24,16 +24,22 @@ _RATE_DOC = "fraction of the words to change: max(1, round(rate * n_words)) word
 # ------------------------------------------------------------------------------------------ word level
 
 
+_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (dogs -> hounds, walked -> "
+                "strolled); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
+
+
 class SynonymReplaceParams(OpParams):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
     max_rank: int = Field(0, ge=0, le=255, description="only synonyms from the word's first N senses per "
                           "part of speech (frequent senses give more natural replacements); 0 = all senses")
+    inflect: bool = Field(True, description=_INFLECT_DOC)
 
 
 class RandomInsertParams(OpParams):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="fraction of the word count to insert: "
                         "max(1, round(rate * n_words)) synonyms of random content words, at random places")
     max_rank: int = Field(0, ge=0, le=255, description="as for synonym_replace")
+    inflect: bool = Field(True, description="as for synonym_replace")
 
 
 class RandomSwapParams(OpParams):
@@ -62,25 +68,27 @@ class EdaParams(OpParams):
     alpha_rs: float = Field(0.1, ge=0.0, le=1.0, description="random swap: share of words swapped")
     p_rd: float = Field(0.1, ge=0.0, le=1.0, description="random deletion: each content word is deleted "
                         "with this probability (the paper's p, not a count)")
+    inflect: bool = Field(True, description="synonym replacement and insertion: " + _INFLECT_DOC)
 
 
 def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank)
+    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
 
 
 def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
                            rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
         return [TextOpResult(text, []) for text in texts]
-    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), max_rank=p.max_rank)
+    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), max_rank=p.max_rank,
+                                    inflect=p.inflect)
 
 
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank)
+    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
 
 
 def _random_swap(text: str, p: RandomSwapParams, rng: np.random.Generator) -> TextOpResult:
@@ -108,9 +116,9 @@ def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
         return TextOpResult(text, [])
     which = enabled[int(rng.integers(len(enabled)))]
     if which == "sr":
-        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index())
+        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), inflect=p.inflect)
     if which == "ri":
-        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index())
+        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), inflect=p.inflect)
     if which == "rs":
         return eda.random_swap(text, rng, rate=p.alpha_rs)
     return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True)

@@ -132,12 +132,15 @@ _TABLES: dict[tuple[int, str, int], tuple[WordNetIndex, _Alternatives, _ChunkAlt
 
 
 def _tables(index: WordNetIndex, kind: str, max_rank: int = 0) -> tuple[_Alternatives, _ChunkAlternatives]:
-    """The word and chunk tables of one index, kind ("synonyms" or "antonyms") and rank limit."""
+    """The word and chunk tables of one index, kind ("synonyms", "inflected" synonyms or "antonyms") and
+    rank limit."""
     key = (id(index), kind, max_rank)
     hit = _TABLES.get(key)
     if hit is None or hit[0] is not index:
         if kind == "synonyms":
             table = _Alternatives(lambda w: index.synonyms(w, max_rank=max_rank))
+        elif kind == "inflected":
+            table = _Alternatives(lambda w: index.inflected_synonyms(w, max_rank=max_rank))
         else:
             table = _Alternatives(index.antonyms)
         if len(_TABLES) > 64:
@@ -259,16 +262,21 @@ def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alt
 
 
 def synonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                    max_rank: int = 0) -> TextOpResult:
-    """EDA synonym replacement: content words with WordNet synonyms get a random synonym."""
-    return _replace_with(text, rng, rate, _tables(index, "synonyms", max_rank))
+                    max_rank: int = 0, inflect: bool = True) -> TextOpResult:
+    """EDA synonym replacement: content words with WordNet synonyms get a random synonym.
+
+    With ``inflect`` (the default) an inflected word also gets its lemma's synonyms in its own form ("dogs"
+    -> "hounds", "walked" -> "strolled"; :mod:`augment.text.morphology`); without it, only words that are
+    WordNet lemmas themselves are replaced, as in the EDA reference code.
+    """
+    return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", max_rank))
 
 
 def synonym_replace_many(texts: list[str], rngs: list[np.random.Generator], *, rate: float, index: WordNetIndex,
-                         max_rank: int = 0) -> list[TextOpResult]:
+                         max_rank: int = 0, inflect: bool = True) -> list[TextOpResult]:
     """:func:`synonym_replace` over many texts, one generator each, with the lookup table resolved once;
     text ``i`` gets exactly what ``synonym_replace(texts[i], rngs[i], ...)`` gives."""
-    tables = _tables(index, "synonyms", max_rank)
+    tables = _tables(index, "inflected" if inflect else "synonyms", max_rank)
     return [_replace_with(text, rng, rate, tables) for text, rng in zip(texts, rngs)]
 
 
@@ -279,7 +287,7 @@ def antonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: 
 
 
 def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                  max_rank: int = 0) -> TextOpResult:
+                  max_rank: int = 0, inflect: bool = True) -> TextOpResult:
     """EDA random insertion: ``n`` times, a synonym of a random content word goes after a random word.
 
     ``position`` in the log is where the new word goes in the input's word list (inserted *before* that
@@ -291,7 +299,7 @@ def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: Wo
     n = n_changes(rate, n_words)
     if n == 0:
         return TextOpResult(text, [])
-    table = _table(index, "synonyms", max_rank)
+    table = _table(index, "inflected" if inflect else "synonyms", max_rank)
     sources = [p for p, word in enumerate(tokens.word_list()) if table[word]]
     if not sources:
         return TextOpResult(text, [])

