@@ -113,31 +113,58 @@ def bench_wordnet() -> None:
         wordnet._LOADED.clear()
 
 
-def bench_synonyms(sentences: list[str], rate: float) -> None:
-    import nltk
+SYNONYM_FORMS = {  # name -> (batch, inflect)
+    "one call per text": (False, True),
+    "one call for all texts": (True, True),
+    "one call for all texts, inflect=false": (True, False),
+}
 
-    data_dir = nltk_wordnet_dir()
-    nltk.data.path.insert(0, str(data_dir))
-    try:
+
+def synonym_worker(tool: str, form: str, tsv: Path, limit: int, rate: float, nltk_dir: str) -> None:
+    """One contender in a fresh process, printing its (cold, warm) seconds as JSON: every first pass starts
+    from the same state (nothing cached, nothing specialised by the interpreter), whatever ran before."""
+    import json
+
+    sentences = read_sentences(tsv, limit)
+    batch, inflect = SYNONYM_FORMS[form]
+    if tool == "ours":
+        result = run_ours("synonym_replace", sentences, batch=batch, rate=rate, inflect=inflect)
+    else:
+        import nltk
+
+        nltk.data.path.insert(0, nltk_dir)
         import nlpaug.augmenter.word as naw
 
         aug = naw.SynonymAug(aug_src="wordnet", aug_p=rate, aug_min=1, aug_max=None)
         aug.model.pos_tag = lambda tokens: [(t, "") for t in tokens]  # skip the tagger (no data offline)
-        n = len(sentences)
-        from nltk.corpus import wordnet as nltk_wordnet
+        result = run_theirs(aug, sentences, batch=batch)
+    print(json.dumps(result))
 
-        # inflect=True (our default) also finds synonyms for "dogs" or "walked" and puts them in that form,
-        # work nlpaug does not do (it returns bare lemmas); inflect=False looks up lemmas only, as EDA does
-        for form, batch, inflect in (("one call per text", False, True), ("one call for all texts", True, True),
-                                     ("one call for all texts, inflect=false", True, False)):
-            if hasattr(nltk_wordnet, "_unload"):  # a cold first pass for each form: drop nltk's synset caches
-                nltk_wordnet._unload()
-            theirs = run_theirs(aug, sentences, batch=batch)
-            ours = run_ours("synonym_replace", sentences, batch=batch, rate=rate, inflect=inflect)
+
+def bench_synonyms(tsv: Path, limit: int, rate: float) -> None:
+    """Ours (inflect=true, our default, also finds synonyms for "dogs" or "walked" and puts them in that
+    form, which nlpaug does not: it returns bare lemmas; inflect=false looks up lemmas only, as EDA does)
+    against nlpaug, each form and each tool in its own process."""
+    import json
+    import subprocess
+
+    data_dir = nltk_wordnet_dir()
+    try:
+        n = len(read_sentences(tsv, limit))
+        for form in SYNONYM_FORMS:
+            times = {}
+            for tool in ("nlpaug", "ours"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--synonym-worker", tool, form, "--tsv", str(tsv),
+                     "--limit", str(limit), "--rate", str(rate), "--nltk-dir", str(data_dir)],
+                    check=True, capture_output=True, text=True,
+                )
+                times[tool] = json.loads(out.stdout.strip().splitlines()[-1])
             for label, i in (("first pass", 0), (f"warm, best of {REPEATS}", 1)):
+                ours, theirs = times["ours"][i], times["nlpaug"][i]
                 print(f"synonym replacement, {n} sentences, rate {rate}, {form}, {label}: "
-                      f"ours {n / ours[i]:,.0f}/s, nlpaug SynonymAug (no POS) {n / theirs[i]:,.0f}/s "
-                      f"-> {theirs[i] / ours[i]:.1f}x")
+                      f"ours {n / ours:,.0f}/s, nlpaug SynonymAug (no POS) {n / theirs:,.0f}/s "
+                      f"-> {theirs / ours:.1f}x")
     finally:
         shutil.rmtree(data_dir)
 
@@ -192,7 +219,12 @@ def main() -> None:
     parser.add_argument("--tsv", type=Path, default=DEFAULT_TSV)
     parser.add_argument("--limit", type=int, default=2000, help="sentences to use (0 = all)")
     parser.add_argument("--rate", type=float, default=0.1)
+    parser.add_argument("--synonym-worker", nargs=2, metavar=("TOOL", "FORM"), help=argparse.SUPPRESS)
+    parser.add_argument("--nltk-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.synonym_worker:  # a child of bench_synonyms; the parent set AUGMENT_CACHE_DIR
+        synonym_worker(*args.synonym_worker, args.tsv, args.limit, args.rate, args.nltk_dir)
+        return
     own_cache = "AUGMENT_CACHE_DIR" not in os.environ
     if own_cache:  # never leave a benchmark index in the user's cache
         os.environ["AUGMENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-augment-cache-")
@@ -201,7 +233,7 @@ def main() -> None:
         print(f"{len(sentences)} sentences from {args.tsv}; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs (busy machines skew every number)")
         bench_wordnet()
-        bench_synonyms(sentences, args.rate)
+        bench_synonyms(args.tsv, args.limit, args.rate)
         bench_other_word_ops(sentences)
         bench_chars(sentences)
         bench_apertium(sentences[:1000])

@@ -86,3 +86,14 @@ def test_synonym_replace_keeps_the_form_of_plurals_and_pasts(wn_index):  # noqa:
     assert {"dogs", "actors", "barked", "stopped"} <= changed
     plain = eda.synonym_replace(text, np.random.default_rng(0), rate=1.0, index=wn_index, inflect=False)
     assert {c["before"] for c in plain.changes} == {"stopped"}  # the EDA behaviour: lemmas only ("stopped", adj.)
+
+
+def test_precomputed_inflections_equal_the_computed_ones(wn_index):  # noqa: F811
+    """The table filled at build time is a cache of ``_inflected_slow``: same answers, word for word."""
+    rows = sorted(wn_index._inf_rows)
+    assert len(rows) > 30_000 and "dogs" in wn_index._inf_rows
+    sample = rows[::97] + ["dogs", "mice", "stopped", "gas", "is", "movie", "xyzzies", "runnings"]
+    for word in sample:
+        assert wn_index.inflected_synonyms(word) == wn_index._inflected_slow(word), word
+        assert wn_index.inflected_synonyms(word.upper()) == wn_index.inflected_synonyms(word)
+    assert wn_index.inflected_synonyms("dogs", max_rank=1) == wn_index._inflected_slow("dogs", 1)

@@ -15,6 +15,7 @@ updated WordNet builds a new index and an unchanged one never rebuilds.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import importlib.util
 import json
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -43,7 +44,8 @@ __all__ = [
     "build_index",
 ]
 
-INDEX_FORMAT = 3  # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag)
+INDEX_FORMAT = 4  # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive
+# flag, 4: precomputed inflected synonyms)
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar or a slur (see augment/data/offensive_en.txt)
@@ -195,13 +197,20 @@ class WordNetIndex:
                  morphology: Morphology | None = None):
         self.meta = meta
         self.morphology = morphology or Morphology()
-        self._strings = strings
+        # A tuple of str is untracked by the garbage collector after its first pass, and array.array holds
+        # raw C ints, untracked too; as lists these ~1.5M references were re-traversed by every full
+        # collection, a third of the first pass over a new corpus. Slicing either is as cheap as a list's.
+        self._strings = tuple(strings)
         self._key_id = {s: i for i, s in enumerate(strings[:n_keys])}
-        self._syn_indptr = arrays["syn_indptr"].tolist()
-        # plain lists: slicing a list is ~10x cheaper than numpy for the handful of items one word has
-        self._syn_ids = arrays["syn_ids"].tolist()
-        self._syn_pos = arrays["syn_pos"].tolist()
-        self._syn_rank = arrays["syn_rank"].tolist()
+        self._syn_indptr = _ints(arrays["syn_indptr"])
+        self._syn_ids = _ints(arrays["syn_ids"])
+        self._syn_pos = _ints(arrays["syn_pos"])
+        self._syn_rank = _ints(arrays["syn_rank"])
+        # the default lookup (all parts of speech and senses, nothing offensive) as its own CSR, so a word's
+        # first lookup is a slice and a C-level map rather than a filtered zip over three lists
+        allowed = (arrays["syn_pos"] & OFFENSIVE_BIT) == 0
+        self._def_indptr = _ints(np.concatenate([[0], np.cumsum(allowed)])[arrays["syn_indptr"]])
+        self._def_ids = _ints(arrays["syn_ids"][allowed])
         # part-of-speech mask of each key's synonyms: which POS a word is a lemma of, without a lookup
         pos_bits = arrays["syn_pos"] & 0x0F
         indptr = arrays["syn_indptr"]
@@ -209,9 +218,14 @@ class WordNetIndex:
         filled = indptr[:-1] < indptr[1:]
         if filled.any():
             masks[filled] = np.bitwise_or.reduceat(pos_bits, indptr[:-1][filled])
-        self._key_pos = masks.tolist()
-        self._ant_indptr = arrays["ant_indptr"].tolist()
-        self._ant_ids = arrays["ant_ids"].tolist()
+        self._key_pos = _ints(masks)
+        self._ant_indptr = _ints(arrays["ant_indptr"])
+        self._ant_ids = _ints(arrays["ant_ids"])
+        # inflected surface form -> row of the precomputed inflected-synonym CSR (see build_index)
+        inf_keys = arrays.get("inf_keys")
+        self._inf_rows = {} if inf_keys is None else {strings[k]: row for row, k in enumerate(inf_keys.tolist())}
+        self._inf_indptr = _ints(arrays["inf_indptr"]) if inf_keys is not None else array.array("q", [0])
+        self._inf_ids = _ints(arrays["inf_ids"]) if inf_keys is not None else array.array("q")
         self._syn_cache: dict[tuple, tuple[str, ...]] = {}
         # surface form -> all synonyms; bounded by the vocabulary of the texts seen (words, not lemmas)
         self._all_cache: dict[str, tuple[str, ...]] = {}
@@ -237,7 +251,12 @@ class WordNetIndex:
             if hit is None:
                 if len(self._all_cache) > 500_000:  # keep memory bounded on huge vocabularies
                     self._all_cache.clear()
-                hit = self._all_cache[word] = self._synonyms(word, None, 0, False)
+                i = self._key_id.get(word.lower())
+                if i is None:
+                    hit = ()
+                else:
+                    hit = tuple(map(self._strings.__getitem__, self._def_ids[self._def_indptr[i]:self._def_indptr[i + 1]]))
+                self._all_cache[word] = hit
             return hit
         return self._synonyms(word, pos, max_rank, offensive)
 
@@ -269,7 +288,18 @@ class WordNetIndex:
 
         A suffix rule is not applied in a part of speech where the word is itself a lemma ("gas" is a noun,
         so it is not read as the plural of "ga"), and the word's own spelling is never offered.
+
+        The inflected forms of WordNet's nouns and verbs are worked out when the index is built (about 1 s),
+        so on a new word this is a lookup; other words and ``max_rank`` > 0 take :meth:`_inflected_slow`,
+        the function that filled the table.
         """
+        if max_rank == 0:
+            row = self._inf_rows.get(word.lower())
+            if row is not None:
+                return tuple(map(self._strings.__getitem__, self._inf_ids[self._inf_indptr[row]:self._inf_indptr[row + 1]]))
+        return self._inflected_slow(word, max_rank)
+
+    def _inflected_slow(self, word: str, max_rank: int = 0) -> tuple[str, ...]:
         low = word.lower()
         own = self.synonyms(low, max_rank=max_rank)
         analyses = self.morphology.analyses(low)
@@ -300,6 +330,11 @@ class WordNetIndex:
             lo, hi = self._ant_indptr[i], self._ant_indptr[i + 1]
             hit = self._ant_cache[i] = tuple(self._strings[j] for j in self._ant_ids[lo:hi])
         return hit
+
+
+def _ints(values: np.ndarray) -> array.array:
+    """An integer array as ``array.array("q")``: list-speed slicing and indexing, invisible to the GC."""
+    return array.array("q", np.ascontiguousarray(values, dtype=np.int64).tobytes()) if values.size else array.array("q")
 
 
 def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[str], list, list]]:
@@ -456,7 +491,40 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
         "exceptions": np.frombuffer(read_exceptions(source).encode("utf-8"), dtype=np.uint8),
     }
+    arrays.update(_inflection_table(strings, len(keys), arrays, intern))
     return strings, len(keys), arrays
+
+
+def _inflection_table(strings: list[str], n_keys: int, arrays: dict[str, np.ndarray],
+                      intern: Callable[[str], int]) -> dict[str, np.ndarray]:
+    """``inflected_synonyms`` of every surface form it may be asked about, as a CSR (``inf_keys`` string ids,
+    ``inf_indptr``, ``inf_ids``): the plurals and verb forms of WordNet's lemmas, the exception lists' forms,
+    and lemmas that look inflected. Rows equal to the plain lemma lookup are left out (the lookup gives
+    them). Filled by the runtime function itself, so a table hit and a computed answer cannot differ."""
+    index = WordNetIndex(list(strings), n_keys, arrays, {}, _morphology(arrays["exceptions"].tobytes().decode("utf-8")))
+    morphology = index.morphology
+    surfaces = dict.fromkeys([*morphology.noun_exceptions, *morphology.verb_exceptions])
+    for i, key in enumerate(strings[:n_keys]):
+        mask = index._key_pos[i]
+        forms = ([("n", "plural")] if mask & POS_BITS["n"] else []) + \
+                ([("v", "s"), ("v", "ed"), ("v", "ing")] if mask & POS_BITS["v"] else [])
+        for pos, form in forms:
+            inflected = morphology.inflect(key, pos, form)
+            if inflected is not None:
+                surfaces[inflected] = None
+        surfaces[key] = None
+    keys, indptr, ids = [], [0], []
+    for surface in sorted(surfaces):
+        if not morphology.analyses(surface):
+            continue
+        found = index._inflected_slow(surface)
+        if found == index.synonyms(surface):
+            continue
+        keys.append(intern(surface))
+        ids += [intern(word) for word in found]
+        indptr.append(len(ids))
+    return {"inf_keys": np.asarray(keys, dtype=np.int32), "inf_indptr": np.asarray(indptr, dtype=np.int32),
+            "inf_ids": np.asarray(ids, dtype=np.int32)}
 
 
 def _write_atomically(path: Path, strings: list[str], n_keys: int, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -485,7 +553,8 @@ def _read(path: Path) -> WordNetIndex:
         strings = npz["strings"].tobytes().decode("utf-8").split("\n")
         n_keys = int(npz["n_keys"])
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids")}
+        arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
+                                      "inf_keys", "inf_indptr", "inf_ids")}
         exceptions = npz["exceptions"].tobytes().decode("utf-8")
     return WordNetIndex(strings, n_keys, arrays, meta, _morphology(exceptions))
 
