@@ -172,6 +172,28 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         sys.exit(4)
 
 
+def _parse_model_options(pairs: tuple[str, ...]) -> dict:
+    """``("lr=0.001", "max_epochs=60")`` -> ``{"lr": 0.001, "max_epochs": 60}``; values as YAML scalars."""
+    import yaml
+
+    options: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            _fail(f"--model-option {pair!r}: expected KEY=VALUE, e.g. max_epochs=60")
+        if key in options:
+            _fail(f"--model-option {key!r} given twice")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)):
+            _fail(f"--model-option {key}: expected a single value, got {raw!r}")
+        options[key] = value
+    return options
+
+
 @main.command("eval")
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
@@ -186,20 +208,33 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--budget", type=click.Choice(["epochs", "steps"]), default="epochs", show_default=True,
               help="epochs: same epochs over the larger set (EDA paper); steps: same optimiser steps.")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="A built-in model's training option, e.g. max_epochs=60 or lr=0.001 (repeatable; see the docs "
+                   "of cnn / ngram / tfidf-logreg). Values are read as YAML scalars.")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="torch threads per training run (results stay deterministic for a given value).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, budget, out, quiet) -> None:
+def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, budget, model_options, threads, out,
+             quiet) -> None:
     """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out."""
     from pydantic import ValidationError
 
     from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report
 
-    _load(pipeline)  # one-line spec errors before any data is read
+    compiled = _load(pipeline)  # one-line spec errors before any data is read
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, train_sizes=train_sizes, copies=copies,
-                            repeats=repeats, model=model, seed=seed, budget=budget, out=out, quiet=quiet)
+                            repeats=repeats, model=model, seed=seed, budget=budget, out=out, quiet=quiet,
+                            model_options=_parse_model_options(model_options), threads=threads)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:  # model and options checked now, not after the data is read and augmented
+        from augment.evaluate.models import make_model
+
+        make_model(config.model, compiled.modality, config.model_options, threads=config.threads)
+    except (ValueError, ImportError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
         result = run_evaluation(config, progress=not quiet)
     except (ValueError, FileNotFoundError) as exc:

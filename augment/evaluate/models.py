@@ -86,11 +86,32 @@ def make_model(name: str, modality: str, options: Mapping[str, Any] | None = Non
     if name == "cnn":
         from .image_model import CNNOptions, SmallCNNModel
 
-        return SmallCNNModel(CNNOptions(**options), threads=threads)
+        return SmallCNNModel(_options(CNNOptions, name, options), threads=threads)
     if name == "ngram":
         from .text_models import NgramModel, NgramOptions
 
-        return NgramModel(NgramOptions(**options), threads=threads)
+        return NgramModel(_options(NgramOptions, name, options), threads=threads)
     from .text_models import TfidfLogRegModel, TfidfOptions
 
-    return TfidfLogRegModel(TfidfOptions(**options))
+    return TfidfLogRegModel(_options(TfidfOptions, name, options))
+
+
+def _options(schema: type, model: str, options: Mapping[str, Any]):
+    """``schema(**options)`` with one-line errors that name the option and what the model accepts."""
+    from pydantic import ValidationError
+
+    from augment.spec.errors import did_you_mean, show
+
+    try:
+        return schema(**options)
+    except ValidationError as exc:
+        allowed = ", ".join(sorted(schema.model_fields))
+        problems = []
+        for error in exc.errors():
+            key = ".".join(map(str, error["loc"]))
+            if error["type"] == "extra_forbidden":
+                hint = did_you_mean(key, schema.model_fields)
+                problems.append(f"model option {key!r} is not an option of {model}{hint}; allowed: {allowed}")
+            else:
+                problems.append(f"model option {key}={show(error.get('input'))}: {error['msg']}")
+        raise ValueError("; ".join(problems)) from None
