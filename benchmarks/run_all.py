@@ -66,14 +66,18 @@ def images_section(res: dict) -> list[str]:
         "## Images",
         "",
         f"sign_digits: {res['files']} JPEGs (100x100) x {res['copies']} copies; 512x512: generated JPEGs. "
-        "Each contender is a fresh process timed from outside, start-up and imports included.",
+        "Each contender is a fresh process timed from outside, start-up and imports included; wall time is the best "
+        f"of {bench_images.TIMED_REPEATS} unobserved runs (all listed), CPU and memory come from one more, observed run.",
         "",
-        "| run | outputs | wall s | images/s | CPU s (all processes) | images/CPU-s | peak RSS (all processes) | load avg before |",
+        "| run | outputs | wall s (runs) | images/s | CPU s (all processes) | images/CPU-s | peak RSS (all processes) "
+        "| load avg before |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in res["measurements"].items():
-        lines.append(f"| {name} | {m['outputs']} | {m['seconds']:.2f} | {bench_images.rate(m):.0f} | {m['cpu_seconds']:.2f} "
-                     f"| {bench_images.cpu_rate(m):.0f} | {m['peak_rss_mb']:.0f} MB | {m['load_before']:.1f} |")
+        runs = ", ".join(f"{t:.2f}" for t in m["all_seconds"])
+        lines.append(f"| {name} | {m['outputs']} | {m['seconds']:.2f} ({runs}) | {bench_images.rate(m):.0f} "
+                     f"| {m['cpu_seconds']:.2f} | {bench_images.cpu_rate(m):.0f} | {m['peak_rss_mb']:.0f} MB "
+                     f"| {m['load_before']:.1f} |")
     lines += ["", "| ratio | value | target |", "|---|---:|---|"]
     for name, value in res["ratios"].items():
         lines.append(f"| {name} | {value:.2f}x | {bench_images.verdict(name, value)} |")
