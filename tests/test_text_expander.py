@@ -7,7 +7,8 @@ import pytest
 
 from augment.io.text_formats import RowError, detect_format, read_text_dataset
 from conftest import PIPELINES, SAMPLES
-from test_expander import augment_cli, manifest
+from test_expander import augment_cli, manifest, tree_bytes
+from text_fixtures import needs_apertium
 
 EDA = PIPELINES / "eda.yaml"
 
@@ -92,12 +93,49 @@ def test_text_resume_and_replay(tmp_path):
 
 
 @pytest.mark.slow
-def test_eda_on_sst2_writes_four_copies_per_row(shared_dir, tmp_path):
+def test_eda_on_sst2_writes_four_copies_per_row_identically_with_one_or_two_workers(shared_dir, tmp_path):
     src = shared_dir / "datasets" / "text" / "sst2" / "train.tsv"
-    out = tmp_path / "sst2"
-    summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", "2").stdout)
-    assert summary["items"] == 7447 and summary["written"] == 4 * 7447 and summary["errors"] == 0
-    assert len(rows(out / "train.tsv")) == 4 * 7447
+    trees = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"sst2-w{workers}"
+        summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", workers).stdout)
+        assert summary["items"] == 7447 and summary["written"] == 4 * 7447 and summary["errors"] == 0
+        written = rows(out / "train.tsv")
+        assert len(written) == 4 * 7447
+        assert [r.label for r in written] == [r.label for r in rows(src) for _ in range(4)]
+        trees.append(tree_bytes(out))
+    assert trees[0] == trees[1]
+
+
+@needs_apertium
+@pytest.mark.slow
+def test_back_translation_of_a_stratified_sst2_sample_is_identical_across_workers(shared_dir, tmp_path):
+    """The issue's check: the back-translation spec on a 500-row stratified sample, 1 vs 2 workers."""
+    import numpy as np
+
+    lines = (shared_dir / "datasets" / "text" / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    by_label: dict[str, list[str]] = {}
+    for line in lines:
+        by_label.setdefault(line.split("\t", 1)[0], []).append(line)
+    rng = np.random.default_rng(500)
+    share = 500 / len(lines)
+    sample = [line for label in sorted(by_label) for line in
+              rng.choice(by_label[label], size=round(share * len(by_label[label])), replace=False).tolist()]
+    assert len(sample) == 500
+    src = tmp_path / "sample.tsv"
+    src.write_text("\n".join(sample) + "\n", encoding="utf-8")
+    trees = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"bt-w{workers}"
+        summary = json.loads(augment_cli("run", PIPELINES / "back_translate.yaml", src, out, "--workers",
+                                         workers).stdout)
+        assert summary["written"] == 500 and summary["errors"] == 0
+        written = rows(out / "sample.tsv")
+        assert [r.label for r in written] == [line.split("\t", 1)[0] for line in sample]
+        changed = sum(r.text != line.split("\t", 1)[1] for r, line in zip(written, sample))
+        assert changed > 400  # a real round trip through Spanish rewrites nearly every sentence
+        trees.append(tree_bytes(out))
+    assert trees[0] == trees[1]
 
 
 def test_chunks_are_as_large_as_a_batch_op_wants():
