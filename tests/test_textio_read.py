@@ -320,6 +320,18 @@ def test_jsonl_field_missing_from_first_object_is_a_format_error(tmp_path: Path)
     assert pairs(rows) == [("1", "x")]
 
 
+def test_jsonl_first_object_without_the_fields_is_a_bad_row_not_a_bad_file(tmp_path: Path) -> None:
+    """Found by the fuzz test: one bad first row ({}) failed the whole file. Only when none of the first
+    objects has the fields is the configuration wrong."""
+    path = write(tmp_path, "a.jsonl", b'{}\n{"text": "kept", "label": 1}\n{"other": 2}\n')
+    rows, errors = read(path, JSONL)
+    assert pairs(rows) == [("1", "kept")]
+    assert [(e.line, e.reason) for e in errors] == [(1, "missing text field 'text'"), (3, "missing text field 'text'")]
+    only_bad = write(tmp_path, "b.jsonl", b'{}\n{"other": 2}\n')
+    with pytest.raises(TextFormatError, match=r"text field 'text' not found in the first JSON object \(line 1\)"):
+        read_text_dataset(only_bad, JSONL)
+
+
 def test_jsonl_one_megabyte_line(tmp_path: Path) -> None:
     text = "ünïcode " * 150_000
     rows, errors = read(write(tmp_path, "a.jsonl", json.dumps({"text": text, "label": 0}).encode()), JSONL)
@@ -399,6 +411,17 @@ def test_quote_scanner_agrees_with_the_csv_module() -> None:
 
 
 
+def _has_fields(line: bytes) -> bool:
+    from augment.io.text_reader import _parse_json
+
+    try:
+        text = line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    obj, _ = _parse_json(text) if text and "\x00" not in text else (None, None)
+    return obj is not None and "text" in obj and "label" in obj
+
+
 FUZZ_FORMATS = [
     ("a.tsv", b"", TSV),
     ("b.tsv", b"text\tlabel\n", TextFormat(kind="tsv", has_header=True)),
@@ -431,7 +454,12 @@ def test_fuzz_arbitrary_bytes_give_rows_or_row_errors(name: str, header: bytes, 
                 with pytest.raises(TextFormatError, match="UTF-16"):  # a file-level verdict, by design
                     read_text_dataset(path, fmt)
                 return
-            items = list(read_text_dataset(path, fmt, max_row_bytes=64))
+            try:
+                items = list(read_text_dataset(path, fmt, max_row_bytes=64))
+            except TextFormatError as exc:  # allowed only for a JSONL file no object of which has the fields
+                assert fmt.kind == "jsonl" and "not found in the first JSON object" in str(exc)
+                assert not any(_has_fields(line) for line in body.split(b"\n"))
+                return
         assert [i.index for i in items] == list(range(len(items)))
         assert all("\n" not in i.reason for i in items if isinstance(i, RowError))
         if fmt.quoting == "none" or fmt.kind in ("jsonl", "txt"):

@@ -59,7 +59,7 @@ def read_text_dataset(
     """Yield every data row of ``path`` as a ``TextRow``, or a ``RowError`` for a row that cannot be read.
 
     ``fmt=None`` detects the format from the extension (``detect_format`` with no options). The header (or the
-    first JSONL object) is checked now, before this returns, so a wrong column name raises
+    first JSONL objects) is checked now, before this returns, so a wrong column name raises
     ``TextFormatError`` at once rather than at the first ``next``. Rows are then read lazily: the file is
     open only while the iterator is being consumed (close it early with ``.close()``).
 
@@ -94,11 +94,12 @@ def resolve_format(
                 )
             return replace(fmt, columns=header, bom=bom)
         if fmt.kind == "jsonl":
-            first = _first_json_object(lines)
-            if first is None:
+            probe = _json_probe(lines, fmt)
+            if probe is None:
                 return replace(fmt, bom=bom)
-            lineno, obj = first
-            _check_columns(tuple(obj), fmt, path, "field", f"in the first JSON object (line {lineno})")
+            lineno, obj, fits = probe
+            if not fits:  # none of the first objects has the fields: the configuration, not the data, is wrong
+                _check_columns(tuple(obj), fmt, path, "field", f"in the first JSON object (line {lineno})")
             return replace(fmt, columns=fmt.columns or tuple(obj), bom=bom)
         return replace(fmt, bom=bom)
 
@@ -243,8 +244,19 @@ def _unique(columns: tuple[str, ...], path: object) -> tuple[str, ...]:
     return columns
 
 
-def _first_json_object(lines: _PhysicalLines) -> tuple[int, dict[str, Any]] | None:
-    """The first line that is a valid JSON object, skipping bad ones (those are reported by the reader)."""
+JSON_PROBE = 100  # JSON objects looked at to tell a wrong field name from a few bad rows
+
+
+def _json_probe(lines: _PhysicalLines, fmt: TextFormat) -> tuple[int, dict[str, Any], bool] | None:
+    """(line, object, fits): the first of the first ``JSON_PROBE`` valid JSON objects that has the text and
+    label fields (``fits``), else the very first valid object; None when there is no valid object.
+
+    One object without the fields is a bad row, reported by the reader like any other; only when none of the
+    first objects has them is the format wrong (a misspelt field name), which is an error for the whole file.
+    """
+    first = None
+    seen = 0
+    wanted = [name for name in (fmt.text_column, fmt.label_column) if name is not None]
     for lineno, raw in lines:
         if raw is None:
             continue
@@ -252,9 +264,15 @@ def _first_json_object(lines: _PhysicalLines) -> tuple[int, dict[str, Any]] | No
         if not text:
             continue
         obj, _ = _parse_json(text)
-        if obj is not None:
-            return lineno, obj
-    return None
+        if obj is None:
+            continue
+        if all(name in obj for name in wanted):
+            return lineno, obj, True
+        first = first or (lineno, obj)
+        seen += 1
+        if seen >= JSON_PROBE:
+            break
+    return None if first is None else (*first, False)
 
 
 # -------------------------------------------------------------------------------------------------- engines
