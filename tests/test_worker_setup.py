@@ -31,3 +31,27 @@ def test_library_import_never_phones_home_but_leaves_albumentations_whole():
         "print(os.environ.get('NO_ALBUMENTATIONS_UPDATE'), 'albumentations.pytorch' in sys.modules)\n"
     )
     assert out.split() == ["1", "True"]
+
+
+def _worker_threads(_):
+    import os
+
+    import cv2
+
+    return cv2.getNumThreads(), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_pool_workers_get_their_share_of_the_cores_for_native_thread_pools():
+    """One worker per core, each with OpenCV's default thread per core, oversubscribed the machine; the
+    local engine's workers now size OpenCV/OpenMP pools to cores // workers (the user's process is untouched)."""
+    import cv2
+
+    from augment.run.engines import LocalEngine, available_cores
+
+    before = cv2.getNumThreads()
+    engine = LocalEngine(workers=2)
+    with engine._pool() as pool:
+        seen = set(pool.map(_worker_threads, range(8)))
+    share = max(1, available_cores() // 2)
+    assert seen == {(share, str(share))}
+    assert cv2.getNumThreads() == before  # only workers are configured

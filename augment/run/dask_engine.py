@@ -63,7 +63,8 @@ class DaskEngine:
             client = Client(cluster)
             from augment.run.worker import init_worker
 
-            client.run(init_worker)  # these workers are ours: spare them albumentations' torch import
+            # these workers are ours: their share of the cores, and no torch import by albumentations
+            client.run(init_worker, max(1, available_cores() // self.workers))
             return client, cluster
         except BaseException:
             cluster.close()

@@ -62,7 +62,8 @@ class LocalEngine:
     def _pool(self) -> ProcessPoolExecutor:
         # forkserver: workers start clean (no inherited threads or locks), and still start fast.
         return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker,
+            initargs=(max(1, available_cores() // self.workers),),
         )
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
