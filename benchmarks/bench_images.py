@@ -5,8 +5,8 @@
 Work for every contender: JPEG in -> horizontal flip (p=0.5) + zoom -> JPEG out (quality 95), same files, same
 number of outputs. Each contender runs as a fresh process and is timed from outside, start-up and imports
 included (albumentations imports torch, ~2.5 s, paid once per process), so throughput = outputs / wall seconds.
-Timed runs are unobserved, best of ``TIMED_REPEATS``; one more run of the same command gives CPU seconds and
-peak memory.
+Timed runs are unobserved, round-robin over the contenders of a comparison, best of ``TIMED_REPEATS``; one
+more run of the same command gives CPU seconds and peak memory.
 
 - ``plain``: one process, a loop of PIL decode -> ``A.Compose([A.HorizontalFlip(), A.Affine(scale=...)])`` ->
   PIL encode -> write; the floor our per-item overhead (seeding, manifest, atomic writes) is measured against.
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,20 +140,33 @@ def observed_run(cmd: list[str], log: Path) -> dict:
 TIMED_REPEATS = 3  # this VM's wall times vary by +-30% run to run; the best of 3 is the machine's speed
 
 
-def measure(cmd: list[str], log: Path, out: Path) -> dict:
-    """Time ``cmd`` unobserved ``TIMED_REPEATS`` times (best wall time kept, all recorded), then run it once
-    more under observation for CPU and memory; ``out`` is emptied between runs."""
-    runs = []
+@dataclass(frozen=True)
+class Job:
+    cmd: list[str]
+    out: Path
+    log: Path
+
+
+def measure_all(jobs: dict[str, Job]) -> dict[str, dict]:
+    """Time every job unobserved, round-robin ``TIMED_REPEATS`` times (a slow spell of the machine then hits
+    every contender, not the one that happened to run during it), keep each job's best wall time and list
+    them all; then run each once more under observation for CPU and memory. ``out`` is emptied between runs."""
+    runs: dict[str, list[dict]] = {name: [] for name in jobs}
+    outputs: dict[str, int] = {}
     for _ in range(TIMED_REPEATS):
-        runs.append(timed_run(cmd, log))
-        outputs = count_outputs(out)
-        shutil.rmtree(out)
-    res = min(runs, key=lambda r: r["seconds"])
-    res["all_seconds"] = [round(r["seconds"], 3) for r in runs]
-    res["outputs"] = outputs
-    res.update(observed_run(cmd, log.with_suffix(".observed.log")))
-    shutil.rmtree(out, ignore_errors=True)
-    return res
+        for name, job in jobs.items():
+            runs[name].append(timed_run(job.cmd, job.log))
+            outputs[name] = count_outputs(job.out)
+            shutil.rmtree(job.out)
+    results = {}
+    for name, job in jobs.items():
+        res = dict(min(runs[name], key=lambda r: r["seconds"]))
+        res["all_seconds"] = [round(r["seconds"], 3) for r in runs[name]]
+        res["outputs"] = outputs[name]
+        res.update(observed_run(job.cmd, job.log.with_suffix(".observed.log")))
+        shutil.rmtree(job.out, ignore_errors=True)
+        results[name] = res
+    return results
 
 
 def count_outputs(out: Path) -> int:
@@ -170,21 +184,21 @@ class Bench:
         out = self.work / f"out{self.runs}_{label}"
         return out
 
-    def ours(self, src: Path, spec: Path, workers: int, engine: str = "local", label: str = "") -> dict:
+    def _job(self, cmd: list[str], out: Path) -> Job:
+        return Job(cmd, out, self.work / f"{out.name}.log")
+
+    def ours(self, src: Path, spec: Path, workers: int, engine: str = "local", label: str = "") -> Job:
         out = self._out(label or f"ours_{engine}{workers}")
-        cmd = [self.py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", str(workers),
-               "--engine", engine, "-q"]
-        return measure(cmd, self.work / f"{out.name}.log", out)
+        return self._job([self.py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers",
+                          str(workers), "--engine", engine, "-q"], out)
 
-    def plain(self, src: Path, copies: int) -> dict:
+    def plain(self, src: Path, copies: int) -> Job:
         out = self._out("plain")
-        cmd = [self.py, __file__, "_plain", str(src), str(out), str(copies)]
-        return measure(cmd, self.work / f"{out.name}.log", out)
+        return self._job([self.py, __file__, "_plain", str(src), str(out), str(copies)], out)
 
-    def augmentor(self, src: Path, n: int) -> dict:
+    def augmentor(self, src: Path, n: int) -> Job:
         out = self._out("augmentor")
-        return measure([self.py, __file__, "_augmentor", str(src), str(out), str(n)], self.work / f"{out.name}.log",
-                       out)
+        return self._job([self.py, __file__, "_augmentor", str(src), str(out), str(n)], out)
 
 
 def rate(res: dict) -> float:
@@ -252,18 +266,21 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
     n_files = sum(1 for p in dataset.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     results["files"] = n_files
 
-    def record(name: str, res: dict) -> None:
-        m[name] = res
-        print(f"  {name:<28} {fmt_rate(res)}", flush=True)
+    def record(jobs: dict[str, Job]) -> None:
+        for name, res in measure_all(jobs).items():
+            m[name] = res
+            print(f"  {name:<28} {fmt_rate(res)}", flush=True)
 
     try:
         spec = write_spec(tmp / "spec.yaml", copies)
         print(f"sign_digits: {n_files} JPEGs x {copies} copies", flush=True)
-        record("plain_loop", bench.plain(dataset, copies))
-        record("ours_local_w1", bench.ours(dataset, spec, 1))
-        record("ours_local_w2", bench.ours(dataset, spec, 2))
-        record("augmentor", bench.augmentor(dataset, n_files * copies))
-        record("ours_dask_w2", bench.ours(dataset, spec, 2, engine="dask"))
+        record({
+            "plain_loop": bench.plain(dataset, copies),
+            "ours_local_w1": bench.ours(dataset, spec, 1),
+            "ours_local_w2": bench.ours(dataset, spec, 2),
+            "augmentor": bench.augmentor(dataset, n_files * copies),
+            "ours_dask_w2": bench.ours(dataset, spec, 2, engine="dask"),
+        })
         r["w1_vs_plain"] = rate(m["ours_local_w1"]) / rate(m["plain_loop"])
         r["w2_vs_plain"] = rate(m["ours_local_w2"]) / rate(m["plain_loop"])
         r["w2_vs_augmentor"] = rate(m["ours_local_w2"]) / rate(m["augmentor"])
@@ -274,10 +291,12 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
         large = make_large_images(tmp / "large", large_count)
         large_spec = write_spec(tmp / "large_spec.yaml", large_copies)
         print(f"512x512: {large_count} JPEGs x {large_copies} copies", flush=True)
-        record("large_plain_loop", bench.plain(large, large_copies))
-        record("large_ours_local_w1", bench.ours(large, large_spec, 1))
-        record("large_ours_local_w2", bench.ours(large, large_spec, 2))
-        record("large_augmentor", bench.augmentor(large, large_count * large_copies))
+        record({
+            "large_plain_loop": bench.plain(large, large_copies),
+            "large_ours_local_w1": bench.ours(large, large_spec, 1),
+            "large_ours_local_w2": bench.ours(large, large_spec, 2),
+            "large_augmentor": bench.augmentor(large, large_count * large_copies),
+        })
         r["large_w1_vs_plain"] = rate(m["large_ours_local_w1"]) / rate(m["large_plain_loop"])
         r["large_w2_vs_plain"] = rate(m["large_ours_local_w2"]) / rate(m["large_plain_loop"])
         r["large_w2_vs_augmentor"] = rate(m["large_ours_local_w2"]) / rate(m["large_augmentor"])
@@ -286,8 +305,10 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
         print("memory: 1x and 10x the files, local engine, 2 workers, 1 copy", flush=True)
         one_spec = write_spec(tmp / "one_spec.yaml", 1)
         ten = replicate(dataset, tmp / "ten", 10)
-        record("memory_1x", bench.ours(dataset, one_spec, 2, label="mem1x"))
-        record("memory_10x", bench.ours(ten, one_spec, 2, label="mem10x"))
+        record({
+            "memory_1x": bench.ours(dataset, one_spec, 2, label="mem1x"),
+            "memory_10x": bench.ours(ten, one_spec, 2, label="mem10x"),
+        })
         r["memory_10x_vs_1x"] = m["memory_10x"]["peak_rss_mb"] / m["memory_1x"]["peak_rss_mb"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
