@@ -24,8 +24,8 @@ _RATE_DOC = "fraction of the words to change: max(1, round(rate * n_words)) word
 # ------------------------------------------------------------------------------------------ word level
 
 
-_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (dogs -> hounds, walked -> "
-                "strolled); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
+_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (dogs -> hounds, jumped -> "
+                "leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
 
 
 class SynonymReplaceParams(OpParams):

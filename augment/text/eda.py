@@ -266,7 +266,7 @@ def synonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: 
     """EDA synonym replacement: content words with WordNet synonyms get a random synonym.
 
     With ``inflect`` (the default) an inflected word also gets its lemma's synonyms in its own form ("dogs"
-    -> "hounds", "walked" -> "strolled"; :mod:`augment.text.morphology`); without it, only words that are
+    -> "hounds", "jumped" -> "leapt"; :mod:`augment.text.morphology`); without it, only words that are
     WordNet lemmas themselves are replaced, as in the EDA reference code.
     """
     return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", max_rank))

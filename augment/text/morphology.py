@@ -1,5 +1,5 @@
-"""English inflection for WordNet synonyms: "dogs" gets "hounds", "barked" gets "yelped", "walking" gets
-"strolling".
+"""English inflection for WordNet synonyms: "dogs" gets "hounds", "jumped" gets "leapt", "making" gets
+"creating".
 
 WordNet lists lemmas only ("dog", "bark"), so an inflected word finds no synonyms by itself, and a synonym of its
 lemma is the wrong form ("the dogs" -> "the hound"). This module does WordNet's own morphology (morphy(7WN):

@@ -255,7 +255,8 @@ class WordNetIndex:
                 if i is None:
                     hit = ()
                 else:
-                    hit = tuple(map(self._strings.__getitem__, self._def_ids[self._def_indptr[i]:self._def_indptr[i + 1]]))
+                    ids = self._def_ids[self._def_indptr[i]:self._def_indptr[i + 1]]
+                    hit = tuple(map(self._strings.__getitem__, ids))
                 self._all_cache[word] = hit
             return hit
         return self._synonyms(word, pos, max_rank, offensive)
@@ -283,7 +284,7 @@ class WordNetIndex:
 
     def inflected_synonyms(self, word: str, *, max_rank: int = 0) -> tuple[str, ...]:
         """Synonyms of ``word`` as a lemma, then synonyms of its lemmas put into its form: "dogs" ->
-        "hounds", ..., "walked" -> "strolled", ... (see :mod:`augment.text.morphology`). Case-insensitive;
+        "hounds", ..., "jumped" -> "leapt", ... (see :mod:`augment.text.morphology`). Case-insensitive;
         replacements come lower case as WordNet spells them, the caller restores the case.
 
         A suffix rule is not applied in a part of speech where the word is itself a lemma ("gas" is a noun,
@@ -296,7 +297,8 @@ class WordNetIndex:
         if max_rank == 0:
             row = self._inf_rows.get(word.lower())
             if row is not None:
-                return tuple(map(self._strings.__getitem__, self._inf_ids[self._inf_indptr[row]:self._inf_indptr[row + 1]]))
+                ids = self._inf_ids[self._inf_indptr[row]:self._inf_indptr[row + 1]]
+                return tuple(map(self._strings.__getitem__, ids))
         return self._inflected_slow(word, max_rank)
 
     def _inflected_slow(self, word: str, max_rank: int = 0) -> tuple[str, ...]:
