@@ -225,3 +225,37 @@ def test_disk_already_full_gives_a_one_line_error(digits_reference, small_disk):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert "No space left on device" in proc.stderr
+
+
+def test_record_index_spills_to_disk_and_merges_like_an_in_memory_sort(tmp_path):
+    """The manifest index holds at most max_in_memory lines; the rest go to sorted runs on disk. Whatever the
+    limit, the final manifest equals the in-memory answer: every (source, row, copy) once, its last line, in
+    key order; and the spilled runs are gone afterwards."""
+    import random
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from augment.io.manifest import RecordIndex, dumps, finalize_manifest, record_key
+
+    record = st.builds(lambda s, r, c, v: {"source": s, "row": r, "copy": c, "v": v},
+                       st.sampled_from(["a.png", "b/c.png", "é.png", "z"]), st.integers(-1, 3),
+                       st.one_of(st.none(), st.integers(0, 3)), st.integers())
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(record, max_size=80), st.integers(1, 10))
+    def check(records, limit):
+        expected: dict = {}
+        for rec in records:
+            expected[record_key(rec)] = dumps(rec)
+        index = RecordIndex(max_in_memory=limit)
+        for rec in records:
+            index.add(rec, dumps(rec))
+        spill_dir = index._spill_dir
+        path = tmp_path / f"manifest-{random.random()}.jsonl"
+        count = finalize_manifest(path, index)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert lines == [expected[k] for k in sorted(expected)] and count == len(expected)
+        assert spill_dir is None or not spill_dir.exists()
+
+    check()
