@@ -142,7 +142,7 @@ def synonym_worker(tool: str, form: str, tsv: Path, limit: int, rate: float, nlt
 
 
 def bench_synonyms(tsv: Path, limit: int, rate: float) -> None:
-    """Ours (inflect=true, our default, also finds synonyms for "dogs" or "walked" and puts them in that
+    """Ours (inflect=true, our default, also finds synonyms for "dogs" or "jumped" and puts them in that
     form, which nlpaug does not: it returns bare lemmas; inflect=false looks up lemmas only, as EDA does)
     against nlpaug, each form and each tool in its own process."""
     import json

@@ -7,8 +7,11 @@ written; a torn last line is ignored on reading. When a run completes the manife
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -106,8 +109,6 @@ class RecordIndex:
             self._spill()
 
     def _spill(self) -> None:
-        import tempfile
-
         if self._spill_dir is None:
             self._spill_dir = Path(tempfile.mkdtemp(prefix="augment-manifest-sort-"))
         path = self._spill_dir / f"run{len(self._runs):05d}.tsv"
@@ -132,8 +133,6 @@ class RecordIndex:
 
     def sorted_lines(self) -> Iterator[str]:
         """Every key's last line, in key order (a k-way merge of the spilled runs and the buffer)."""
-        import heapq
-
         runs = [self._file_run(p) for p in self._runs] + [self._memory_run()]
         pending: tuple[tuple, int, str] | None = None
         for item in heapq.merge(*runs, key=lambda entry: (entry[0], entry[1])):
@@ -145,8 +144,6 @@ class RecordIndex:
 
     def close(self) -> None:
         """Remove the spilled runs (also done when the index is garbage-collected)."""
-        import shutil
-
         if self._spill_dir is not None:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
             self._spill_dir = None

@@ -15,9 +15,6 @@ def init_worker(threads: int | None = None) -> None:
     100x100 images a plain loop is even faster with OpenCV on one thread (6.1 vs 6.5 s, 1.0 vs 1.3 cores
     busy), since warpAffine's thread pool costs more than it saves on so few rows.
 
-    albumentations also imports its optional ``albumentations.pytorch`` helpers, and with them all of torch,
-    whenever torch is installed: 2 s and ~470 MB per worker that the albumentations backend never uses.
-
     albumentations imports its optional ``albumentations.pytorch`` helpers, and with them all of torch, whenever
     torch is installed: 2 s and ~470 MB per worker that the albumentations backend never uses. Marking that
     module as absent makes albumentations skip it (it guards the import). Only done in processes the engines

@@ -44,8 +44,9 @@ __all__ = [
     "build_index",
 ]
 
-INDEX_FORMAT = 4  # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive
-# flag, 4: precomputed inflected synonyms)
+# bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
+# 4: precomputed inflected synonyms, 5: one array per exception list)
+INDEX_FORMAT = 5
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar or a slur (see augment/data/offensive_en.txt)
@@ -396,25 +397,16 @@ def _is_offensive(word: str, k: int, pos: str, offset: int, marked: set, listed:
     return any(part in listed for part in word.lower().replace("-", " ").split())
 
 
-def read_exceptions(source: WordNetSource) -> str:
-    """The noun and verb exception lists as one text, ``pos<TAB>line`` per line ("" when the source has
-    none): what :class:`Morphology` is built from, kept verbatim in the index file."""
-    lines = []
-    for name in _OPTIONAL:
-        data = source.read_optional(name)
-        if data:
-            pos = name.split(".")[0][0]
-            lines += [f"{pos}\t{line}" for line in data.decode("utf-8", errors="replace").split("\n") if line.strip()]
-    return "\n".join(lines)
+def _exception_arrays(source: WordNetSource) -> dict[str, np.ndarray]:
+    """The noun and verb exception lists, kept verbatim in the index file (empty when the source has none)."""
+    return {f"{name.split('.')[0]}_exc": np.frombuffer(source.read_optional(name) or b"", dtype=np.uint8)
+            for name in _OPTIONAL}
 
 
-def _morphology(exceptions: str) -> Morphology:
-    by_pos: dict[str, list[str]] = {"n": [], "v": []}
-    for line in exceptions.split("\n"):
-        pos, _, rest = line.partition("\t")
-        if pos in by_pos:
-            by_pos[pos].append(rest)
-    return Morphology(parse_exceptions("\n".join(by_pos["n"])), parse_exceptions("\n".join(by_pos["v"])))
+def _morphology(arrays: dict[str, np.ndarray]) -> Morphology:
+    noun, verb = (parse_exceptions(arrays[key].tobytes().decode("utf-8", errors="replace"))
+                  for key in ("noun_exc", "verb_exc"))
+    return Morphology(noun, verb)
 
 
 def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.ndarray]]:
@@ -491,7 +483,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "syn_rank": np.asarray(syn_rank, dtype=np.uint8),
         "ant_indptr": np.asarray(ant_indptr, dtype=np.int32),
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
-        "exceptions": np.frombuffer(read_exceptions(source).encode("utf-8"), dtype=np.uint8),
+        **_exception_arrays(source),
     }
     arrays.update(_inflection_table(strings, len(keys), arrays, intern))
     return strings, len(keys), arrays
@@ -503,7 +495,7 @@ def _inflection_table(strings: list[str], n_keys: int, arrays: dict[str, np.ndar
     ``inf_indptr``, ``inf_ids``): the plurals and verb forms of WordNet's lemmas, the exception lists' forms,
     and lemmas that look inflected. Rows equal to the plain lemma lookup are left out (the lookup gives
     them). Filled by the runtime function itself, so a table hit and a computed answer cannot differ."""
-    index = WordNetIndex(list(strings), n_keys, arrays, {}, _morphology(arrays["exceptions"].tobytes().decode("utf-8")))
+    index = WordNetIndex(list(strings), n_keys, arrays, {}, _morphology(arrays))
     morphology = index.morphology
     surfaces = dict.fromkeys([*morphology.noun_exceptions, *morphology.verb_exceptions])
     for i, key in enumerate(strings[:n_keys]):
@@ -517,10 +509,8 @@ def _inflection_table(strings: list[str], n_keys: int, arrays: dict[str, np.ndar
         surfaces[key] = None
     keys, indptr, ids = [], [0], []
     for surface in sorted(surfaces):
-        if not morphology.analyses(surface):
-            continue
         found = index._inflected_slow(surface)
-        if found == index.synonyms(surface):
+        if found == index.synonyms(surface):  # includes every surface no morphy rule or list applies to
             continue
         keys.append(intern(surface))
         ids += [intern(word) for word in found]
@@ -556,9 +546,8 @@ def _read(path: Path) -> WordNetIndex:
         n_keys = int(npz["n_keys"])
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
-                                      "inf_keys", "inf_indptr", "inf_ids")}
-        exceptions = npz["exceptions"].tobytes().decode("utf-8")
-    return WordNetIndex(strings, n_keys, arrays, meta, _morphology(exceptions))
+                                      "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc")}
+    return WordNetIndex(strings, n_keys, arrays, meta, _morphology(arrays))
 
 
 def index_path(source: WordNetSource, directory: Path | None = None) -> Path:
