@@ -16,6 +16,9 @@ from augment._version import __version__
 from augment.spec import SpecError, dump_spec, load_spec
 
 
+EXIT_OUTPUT_BUSY = 5  # `run`: OUTPUT is owned by another live run (retry when it has finished)
+
+
 def _fail(message: str, code: int = 2) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -79,7 +82,7 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--max-errors", type=click.IntRange(0), default=None, help="Exit non-zero if more items than this failed.")
 @click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
 @click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (the summary is still printed).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
         strict, max_errors, text_column, label_column, quiet) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
@@ -87,6 +90,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
     $AUGMENT_STORAGE_OPTIONS (JSON) and, for S3, $AWS_ENDPOINT_URL (see augment.io.store).
     """
+    from augment.io.lock import OutputBusyError
     from augment.io.store import join_location, output_location
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
@@ -113,6 +117,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 
     try:
         summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
+    except OutputBusyError as exc:  # another live run owns OUTPUT: nothing was touched
+        _fail(str(exc), EXIT_OUTPUT_BUSY)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)
@@ -123,6 +129,9 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         if bar is not None:
             bar.close()
     click.echo(json.dumps(summary.as_dict()))
+    if summary.errors and summary.outputs_in_manifest == 0:  # nothing usable came out of the run
+        _fail(f"every item failed: {summary.errors} errors and no output "
+              f"(see {join_location(output, 'errors.jsonl')})", 3)
     if (strict and summary.errors) or (max_errors is not None and summary.errors > max_errors):
         _fail(f"{summary.errors} items failed (see {join_location(output, 'errors.jsonl')})", 3)
 

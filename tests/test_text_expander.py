@@ -81,9 +81,12 @@ def test_text_resume_and_replay(tmp_path):
     out = tmp_path / "o"
     augment_cli("run", EDA, src, out, "--engine", "serial")
     first = (out / "reviews.tsv").read_bytes()
-    (out / "reviews.tsv").unlink()
+    assert not (out / ".augment-parts").exists()  # joined into the output, then removed
+    same = json.loads(augment_cli("run", EDA, src, out, "--engine", "serial").stdout)
+    assert same["written"] == 0 and (out / "reviews.tsv").read_bytes() == first
+    (out / "reviews.tsv").unlink()  # the parts are gone, so the whole file is made again, byte-identical
     again = json.loads(augment_cli("run", EDA, src, out, "--engine", "serial").stdout)
-    assert again["written"] == 0 and (out / "reviews.tsv").read_bytes() == first
+    assert again["written"] == len(manifest(out)) and (out / "reviews.tsv").read_bytes() == first
     from augment.replay import replay_output
 
     rec = manifest(out)[7]

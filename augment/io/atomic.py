@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from augment.io.lock import pid_alive
+
 TMP_MARK = ".augment-tmp"
 
 
@@ -27,12 +29,33 @@ def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
         raise
 
 
-def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporaries a killed run left behind; returns how many."""
+def temporary_owner(name: str) -> int | None:
+    """The pid written into a temporary's name (``.<name>.<pid>.<token>.augment-tmp``), or None."""
+    if not name.endswith(TMP_MARK):
+        return None
+    parts = name[: -len(TMP_MARK)].rsplit(".", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def remove_stale_temporaries(root: Path, alive=pid_alive) -> int:
+    """Delete temporaries whose writer is dead (a killed run or worker); returns how many.
+
+    A temporary names its writer's pid: one whose process still lives on this host (an orphaned worker of a
+    killed run may still be writing it) is left alone, so clean-up can never pull a file from under a writer.
+    """
     removed = 0
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            if name.endswith(TMP_MARK):
+            if not name.endswith(TMP_MARK):
+                continue
+            owner = temporary_owner(name)
+            if owner is not None and alive(owner):
+                continue
+            try:
                 os.unlink(os.path.join(dirpath, name))
                 removed += 1
+            except FileNotFoundError:
+                pass  # its writer renamed or removed it meanwhile
     return removed

@@ -3,6 +3,12 @@
 The walk is sorted, never follows directory symlinks (no loops), and reports instead of raising: a file symlink
 that points outside INPUT, an unsupported file, an unreadable folder each become a per-item problem. The output
 folder is excluded when it lies inside the input.
+
+Hidden entries are skipped and only counted (``FolderScan.hidden``), never reported as problems: dot-files and
+dot-folders (``.DS_Store``, ``._IMG.jpg`` AppleDouble files, ``.git``, a file named ``..jpg``) and the junk
+other systems leave (``Thumbs.db``, ``desktop.ini``, ``__MACOSX``). A sub-folder holding both ``manifest.jsonl``
+and ``run.json`` is an earlier augment OUTPUT: it is skipped whole (``FolderScan.earlier_outputs``), not read
+as a class.
 """
 
 from __future__ import annotations
@@ -20,6 +26,21 @@ class FolderScan:
     images: list[str] = field(default_factory=list)  # relative POSIX paths, sorted
     folders: list[str] = field(default_factory=list)  # every sub-folder, so empty classes are mirrored too
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    hidden: int = 0  # hidden files and folders skipped (dot-files, Thumbs.db, desktop.ini, ...)
+    earlier_outputs: list[str] = field(default_factory=list)  # sub-folders holding an earlier augment OUTPUT
+
+
+JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r", "__macosx",
+                        "$recycle.bin", "system volume information"})
+
+
+def is_hidden(name: str) -> bool:
+    """Dot-files and dot-folders, and the files operating systems drop into folders (case-insensitive)."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+def is_augment_output(folder: Path) -> bool:
+    return (folder / "manifest.jsonl").is_file() and (folder / "run.json").is_file()
 
 
 def scan_image_folder(root: Path, exclude: Path | None = None) -> FolderScan:
@@ -40,6 +61,9 @@ def scan_image_folder(root: Path, exclude: Path | None = None) -> FolderScan:
             path = Path(entry.path)
             if exclude is not None and is_within(path, exclude):
                 continue
+            if is_hidden(entry.name):
+                scan.hidden += 1
+                continue
             try:
                 if entry.is_symlink():
                     target = os.path.realpath(path)
@@ -53,6 +77,9 @@ def scan_image_folder(root: Path, exclude: Path | None = None) -> FolderScan:
                         scan.problems.append((child_rel, "symlink to a folder; not followed"))
                         continue
                 elif entry.is_dir(follow_symlinks=False):
+                    if is_augment_output(path):
+                        scan.earlier_outputs.append(child_rel)
+                        continue
                     scan.folders.append(child_rel)
                     walk(path, child_rel)
                     continue

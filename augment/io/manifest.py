@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -59,9 +60,13 @@ class JsonlAppender:
     def write(self, record: dict) -> str:
         """Append one record and flush it; returns the line written (without its newline)."""
         line = dumps(record)
+        self.write_line(line)
+        return line
+
+    def write_line(self, line: str) -> None:
+        """Append one serialised record (no newline) and flush it."""
         self._fh.write(line + "\n")
         self._fh.flush()
-        return line
 
     def close(self) -> None:
         self._fh.flush()
@@ -155,7 +160,7 @@ class RecordIndex:
 
 def finalize_manifest(path: Path, index: RecordIndex) -> int:
     """Rewrite the manifest sorted and de-duplicated by (source, row, copy); returns the record count."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_MARK}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_MARK}")
     count = 0
     try:
         with open(tmp, "w", encoding="utf-8") as fh:

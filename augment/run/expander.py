@@ -26,12 +26,14 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from augment._version import __version__
 from augment.compile.pipeline import Pipeline
+from augment.io.fingerprint import compare
 from augment.io.image_folder import scan_image_folder
+from augment.io.lock import FolderLock, OutputBusyError, StoreLease, new_run_id
 from augment.io.manifest import (
     ERRORS,
     MANIFEST,
@@ -45,10 +47,11 @@ from augment.io.manifest import (
     read_run_record,
     write_run_record,
 )
+from augment.io.naming import NAME_MAX, find_collision, name_max, overlong_part, reserved_name
 from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
 from augment.run.engines import make_engine
-from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError
+from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError, output_name
 from augment.run.text_job import PARTS_DIR
 
 SEGMENTS_DIR = ".augment-manifest"  # manifest records uploaded during a run into a URL OUTPUT
@@ -98,7 +101,7 @@ def staging_dir(url: str) -> Path:
     return cache / "staging" / hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-def _open_output(opts: RunOptions) -> _Output:
+def _store_for(opts: RunOptions) -> _Output:
     where = output_location(opts.output)
     if isinstance(where, Path):
         return _Output(LocalStore(where), where, remote=False)
@@ -108,10 +111,15 @@ def _open_output(opts: RunOptions) -> _Output:
         raise RunError(str(exc)) from None
     if where.partition("://")[0].lower() == "memory" and opts.engine != "serial":
         raise RunError("a memory:// OUTPUT lives in one process: use --engine serial with it")
-    meta = staging_dir(where)
-    shutil.rmtree(meta, ignore_errors=True)  # the store holds the truth; staging is scratch space for one run
-    meta.mkdir(parents=True, exist_ok=True)
-    return _Output(FsspecStore(where, options), meta, remote=True)
+    return _Output(FsspecStore(where, options), staging_dir(where), remote=True)
+
+
+def _use_staging(out: _Output) -> None:
+    """A URL OUTPUT's local staging folder, emptied: called once the run owns OUTPUT (another run's staging
+    folder for the same URL on this host is never touched)."""
+    if out.remote:
+        shutil.rmtree(out.meta, ignore_errors=True)  # the store holds the truth; staging is scratch for one run
+        out.meta.mkdir(parents=True, exist_ok=True)
 
 
 class _ManifestSync:
@@ -155,6 +163,13 @@ class RunSummary:
     errors: int = 0
     seconds: float = 0.0
     error_examples: list[dict] = field(default_factory=list)
+    outputs_in_manifest: int = 0
+    skipped_hidden: int = 0  # dot-files, Thumbs.db, desktop.ini...: not errors
+    skipped_earlier_outputs: list[str] = field(default_factory=list)  # sub-folders holding an earlier OUTPUT
+    sources_changed: int = 0  # changed since their outputs were made: redone
+    changed_examples: list[str] = field(default_factory=list)
+    sources_removed: int = 0  # gone from INPUT: their outputs were removed
+    removed_examples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -183,6 +198,9 @@ def _check_locations(pipe: Pipeline, opts: RunOptions, remote: bool = False) -> 
         raise RunError(f"INPUT {src} must be a folder of images (one sub-folder per class, or flat)")
     if pipe.modality == "text" and not src.is_file():
         raise RunError(f"INPUT {src} must be a text dataset file (.tsv, .csv, .jsonl, .txt)")
+    if pipe.modality == "text" and reserved_name(src.name):
+        raise RunError(f"INPUT {src.name!r} would be written over the run's own {src.name} in OUTPUT; "
+                       "rename the input file")
     if remote:
         return
     if out.exists() and not out.is_dir():
@@ -193,39 +211,110 @@ def _check_locations(pipe: Pipeline, opts: RunOptions, remote: bool = False) -> 
         raise RunError(f"OUTPUT {out} contains INPUT {src}: outputs would land among the inputs")
 
 
-def _prepare_output(pipe: Pipeline, opts: RunOptions, where: _Output | None = None) -> list[dict]:
-    """Check the run record, apply --overwrite, and return the manifest records of a resumable earlier run."""
-    if where is not None and where.remote:
-        try:
-            return _prepare_remote(pipe, opts, where.store)
-        except (RunError, OutputWriteError):
+def _take_ownership(out: _Output, opts: RunOptions, run_id: str):
+    """Lock a folder OUTPUT (flock) or lease a URL OUTPUT, before anything in it is read, removed or written."""
+    try:
+        if out.remote:
+            return StoreLease(out.store, run_id).acquire()
+        opts.output.mkdir(parents=True, exist_ok=True)
+        return FolderLock(opts.output, run_id).acquire()
+    except OutputBusyError:
+        raise
+    except OSError as exc:
+        raise RunError(f"cannot take OUTPUT {opts.output}: {exc.strerror or exc}") from None
+    except Exception as exc:  # unreachable endpoint, missing bucket, no credentials: one line for the user
+        raise RunError(f"OUTPUT {opts.output} cannot be used: {type(exc).__name__}: {exc}") from None
+
+
+def run_identity(record: dict) -> dict:
+    """What of a run record decides its output bytes, apart from the number of copies (which may grow on resume):
+    the spec (its seed included), INPUT, --include-originals, and --quality (images) or the text format (text)."""
+    spec = dict(record.get("spec") or {})
+    spec.pop("copies", None)
+    seed = spec.pop("seed", record.get("seed"))
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    ident = {"spec": hashlib.sha256(canonical.encode()).hexdigest()[:16], "seed": seed,
+             "input": record.get("input"), "include_originals": bool(record.get("include_originals"))}
+    if spec.get("modality") == "text":
+        ident["text_format"] = json.loads(json.dumps(record.get("text_format")))  # tuples read back as lists
+    else:
+        ident["quality"] = record.get("quality", 95)
+    return ident
+
+
+def identity_differences(previous: dict, current: dict) -> list[str]:
+    old, new = run_identity(previous), run_identity(current)
+    return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new.get(key)]
+
+
+def _previous_run(out: _Output) -> dict | None:
+    if not out.remote:
+        return read_run_record(out.meta)
+    try:
+        return json.loads(out.store.read_bytes(RUN_RECORD))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {"status": "unreadable"}
+
+
+def _previous_records(out: _Output) -> list[dict]:
+    return remote_manifest(out.store) if out.remote else list(read_jsonl(out.meta / MANIFEST))
+
+
+def _prepare_output(pipe: Pipeline, opts: RunOptions, out: _Output, run_record: dict) -> tuple[list[dict], dict | None]:
+    """Check the earlier run in OUTPUT against this one; return its records (what a resume keeps) and run record.
+
+    Same identity (``run_identity``): a resume, also with more copies. Fewer copies, or another identity:
+    refused with one line, unless ``--overwrite``, which removes the earlier run's outputs and files first.
+    """
+    try:
+        return _prepare(pipe, opts, out, run_record)
+    except (RunError, OutputWriteError):
+        raise
+    except Exception as exc:
+        if not out.remote:
             raise
-        except Exception as exc:  # unreachable endpoint, missing bucket, no credentials: one line for the user
-            raise RunError(f"OUTPUT {opts.output} cannot be used: {type(exc).__name__}: {exc}") from None
-    out = opts.output
-    out.mkdir(parents=True, exist_ok=True)
-    previous = read_run_record(out)
+        raise RunError(f"OUTPUT {opts.output} cannot be used: {type(exc).__name__}: {exc}") from None
+
+
+def _prepare(pipe: Pipeline, opts: RunOptions, out: _Output, run_record: dict) -> tuple[list[dict], dict | None]:
+    where = "location" if out.remote else "folder"
+    previous = _previous_run(out)
     if previous is None:
-        leftovers = [p for p in out.iterdir() if not p.name.startswith(".")]
+        leftovers = [name for name in out.store.top_level() if not name.startswith(".")]
         if leftovers and not opts.overwrite:
-            raise RunError(f"OUTPUT {out} is not empty and holds no augment run; use another folder or --overwrite")
-        return []
-    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve())
-    if same and not opts.overwrite:
-        return list(read_jsonl(out / MANIFEST))
-    if not opts.overwrite:
+            raise RunError(f"OUTPUT {opts.output} is not empty and holds no augment run; use another {where} or "
+                           "--overwrite")
+        return [], None
+    differences = identity_differences(previous, run_record) if "spec" in previous else ["run.json unreadable"]
+    old_copies = (previous.get("spec") or {}).get("copies", previous.get("copies"))
+    if not differences and not opts.overwrite and isinstance(old_copies, int) and pipe.spec.copies < old_copies:
         raise RunError(
-            f"OUTPUT {out} holds a run of another spec, seed or input (hash {previous.get('spec_hash')}, "
-            f"this run {pipe.spec_hash}); use another folder or --overwrite to replace it"
-        )
-    for rec in read_jsonl(out / MANIFEST):
-        target = out / rec.get("output", "")
-        if rec.get("output") and is_within(target, out) and target.is_file():
-            target.unlink()
-    for name in (MANIFEST, ERRORS, "run.json"):
-        (out / name).unlink(missing_ok=True)
-    LocalStore(out).remove_tree(PARTS_DIR)  # parts of the replaced run must not be joined into the new output
-    return []
+            f"OUTPUT {opts.output} holds {old_copies} copies per item and this run asks for {pipe.spec.copies}: "
+            f"use --overwrite to replace the run with {pipe.spec.copies} copies, or another {where}")
+    if differences and not opts.overwrite:
+        raise RunError(
+            f"OUTPUT {opts.output} holds a run of another spec, seed or options ({'; '.join(differences)}); resume "
+            f"with the same ones, use another {where}, or --overwrite to replace it")
+    if not opts.overwrite:
+        records = _previous_records(out)
+        if pipe.modality == "text" and old_copies != pipe.spec.copies:
+            out.store.remove_tree(PARTS_DIR)  # a text output is one file: other copies re-plan it as a whole
+            return [], previous
+        return records, previous
+    for rec in _previous_records(out):
+        try:
+            if rec.get("output"):
+                out.store.remove(rec["output"])
+        except UnsafePathError:
+            continue
+    for name in (MANIFEST, ERRORS, RUN_RECORD):
+        out.store.remove(name)
+    if out.remote:
+        out.store.remove_tree(SEGMENTS_DIR)
+    out.store.remove_tree(PARTS_DIR)  # parts of the replaced run must not be joined into the new output
+    return [], None
 
 
 def _jsonl_bytes(data: bytes) -> list[dict]:
@@ -244,77 +333,119 @@ def remote_manifest(store: OutputStore) -> list[dict]:
     return records
 
 
-def _prepare_remote(pipe: Pipeline, opts: RunOptions, store: OutputStore) -> list[dict]:
-    try:
-        previous = json.loads(store.read_bytes(RUN_RECORD))
-    except FileNotFoundError:
-        previous = None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        previous = {"status": "unreadable"}
-    if previous is None:
-        leftovers = [name for name in store.top_level() if not name.startswith(".")]
-        if leftovers and not opts.overwrite:
-            raise RunError(f"OUTPUT {opts.output} is not empty and holds no augment run; use another location or "
-                           "--overwrite")
-        return []
-    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve())
-    if same and not opts.overwrite:
-        return remote_manifest(store)
-    if not opts.overwrite:
-        raise RunError(
-            f"OUTPUT {opts.output} holds a run of another spec, seed or input (hash {previous.get('spec_hash')}, "
-            f"this run {pipe.spec_hash}); use another location or --overwrite to replace it"
-        )
-    for rec in remote_manifest(store):
-        try:
-            if rec.get("output"):
-                store.remove(rec["output"])
-        except UnsafePathError:
-            continue
-    for name in (MANIFEST, ERRORS, RUN_RECORD):
-        store.remove(name)
-    store.remove_tree(SEGMENTS_DIR)
-    store.remove_tree(PARTS_DIR)
-    return []
-
-
-def _done_outputs(records: list[dict], out: Path | _Output) -> set[tuple]:
+def _done_outputs(records: list[dict], out: Path | _Output, text_complete: str | None = None) -> set[tuple]:
+    """Keys of the records whose output exists. Text rows count as done while their part file exists, or, once
+    a complete run has joined the parts and removed them, when ``text_complete`` (the output's name) exists."""
     if isinstance(out, _Output) and out.remote:
         existing = set(out.store.list())  # one listing, not one request per record
         exists = existing.__contains__
     else:
         root = out.meta if isinstance(out, _Output) else out
         exists = lambda rel: (root / rel).is_file()  # noqa: E731
+    assembled = text_complete is not None and exists(text_complete)
     done = set()
     for rec in records:
         output = rec.get("part") or rec.get("output")  # text rows live in part files until assembled
-        if output and exists(output):
+        if output and (exists(output) or (assembled and rec.get("part") and rec.get("output") == text_complete)):
             done.add((rec.get("source"), rec.get("row"), rec.get("copy")))
     return done
 
 
-def _image_tasks(pipe: Pipeline, opts: RunOptions, done: set, errors: JsonlAppender,
-                 remote: bool = False) -> tuple[list[ImageTask], int, int]:
-    scan = scan_image_folder(opts.input, exclude=None if remote else opts.output)
+class _ErrorLog:
+    """The error log of a run: every skipped item is written, counted and sampled for the summary."""
+
+    def __init__(self, appender: JsonlAppender, summary: "RunSummary") -> None:
+        self.appender, self.summary = appender, summary
+
+    def write(self, record: dict) -> None:
+        self.appender.write(record)
+        self.summary.errors += 1
+        if len(self.summary.error_examples) < 5:
+            self.summary.error_examples.append(record)
+
+
+def _source_changes(scan, previous: list[dict], input_root: Path) -> tuple[set[str], set[str], dict[str, dict]]:
+    """Sources whose file changed since their outputs were made, sources gone from INPUT, and the new
+    fingerprints of sources only touched (same bytes, another mtime)."""
+    recorded: dict[str, dict | None] = {}
+    for rec in previous:
+        source = rec.get("source")
+        if isinstance(source, str) and rec.get("row") is None:
+            fp = rec.get("source_fingerprint")
+            if source in recorded and recorded[source] != fp:
+                fp = {"size": -1}  # records from two versions of the file: redo it
+            recorded[source] = fp
+    present = set(scan.images)
+    unreadable = {rel for rel, _ in scan.problems}
+    changed, touched = set(), {}
+    for src, fp in recorded.items():
+        if src in present:
+            state, current = compare(input_root.joinpath(*PurePosixPath(src).parts), fp)
+            if state == "changed":
+                changed.add(src)
+            elif state == "touched":
+                touched[src] = current
+    gone = {src for src in recorded if src not in present and src not in unreadable
+            and not any(src.startswith(prefix + "/") for prefix in unreadable)}
+    return changed, gone, touched
+
+
+def _drop_outputs_of(sources: set[str], previous: list[dict], out: _Output) -> list[dict]:
+    """Remove the outputs recorded for ``sources`` and return the records of the others."""
+    kept = []
+    for rec in previous:
+        if rec.get("source") in sources:
+            try:
+                if rec.get("output"):
+                    out.store.remove(rec["output"])
+            except UnsafePathError:
+                pass
+        else:
+            kept.append(rec)
+    return kept
+
+
+def _image_plan(pipe: Pipeline, opts: RunOptions, scan, done: set, errors: _ErrorLog,
+                remote: bool = False) -> tuple[list[ImageTask], int]:
     for rel, reason in scan.problems:
         errors.write({"source": rel, "error": reason})
     for folder in scan.folders if not remote else ():  # mirror the layout, empty classes included (object
         (opts.output / folder).mkdir(parents=True, exist_ok=True)  # stores have no empty folders)
-    if not scan.images:
-        raise RunError(f"no images found in {opts.input} (looked for {', '.join(sorted({'.jpg', '.png', '.bmp', '.gif', '.tif', '.webp'}))})")
-    tasks, skipped = [], 0
+    limit = NAME_MAX if remote else name_max(opts.output)
+    tasks = []
     for rel in scan.images:
+        longest = output_name(rel, pipe.spec.copies - 1)
+        if overlong_part(longest, limit) is not None:
+            errors.write({"source": rel, "error": f"output name {PurePosixPath(longest).name[:40]}... would be "
+                          f"{len(PurePosixPath(longest).name.encode('utf-8', 'surrogateescape'))} bytes, over the "
+                          f"{limit}-byte file name limit of OUTPUT; rename the source"})
+            continue
         copies = tuple(k for k in range(pipe.spec.copies) if (rel, None, k) not in done)
         original = opts.include_originals and (rel, None, None) not in done
-        skipped += pipe.spec.copies - len(copies) + (opts.include_originals and not original)
         if copies or original:
             tasks.append(ImageTask(rel, copies, original))
-    return tasks, len(scan.images), len(scan.problems)
+    return tasks, len(scan.images)
+
+
+def _scan_images(pipe: Pipeline, opts: RunOptions, remote: bool):
+    scan = scan_image_folder(opts.input, exclude=None if remote else opts.output)
+    if not scan.images:
+        raise RunError(f"no images found in {opts.input} (looked for {', '.join(sorted({'.jpg', '.png', '.bmp', '.gif', '.tif', '.webp'}))})")
+    clash = find_collision(scan.images, pipe.spec.copies, opts.include_originals, output_name)
+    if clash is not None:
+        path, first, second = clash
+        raise RunError(f"two outputs would be written to {path} ({first} and {second}); INPUT seems to hold an "
+                       "earlier OUTPUT's copies: remove or rename them, or run without --include-originals")
+    return scan
 
 
 def _chunks(tasks: list, size: int) -> Iterator[list]:
     for i in range(0, len(tasks), size):
         yield tasks[i : i + size]
+
+
+def _examples(names: set[str], limit: int = 10) -> list[str]:
+    return sorted(names)[:limit]
 
 
 def expand(
@@ -323,22 +454,29 @@ def expand(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> RunSummary:
-    """Run ``pipe`` over ``opts.input`` into ``opts.output``. ``progress(n)`` is called as items finish."""
+    """Run ``pipe`` over ``opts.input`` into ``opts.output``. ``progress(n)`` is called as items finish.
+
+    The run owns OUTPUT from start to end (``augment.io.lock``): a second run into it fails at once with
+    ``OutputBusyError``.
+    """
     started = time.perf_counter()
     where = output_location(opts.output)
     opts = dataclasses.replace(opts, output=where)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
-    out = _open_output(opts)
+    out = _store_for(opts)
+    lock = _take_ownership(out, opts, new_run_id())
     try:
-        previous = _prepare_output(pipe, opts, out)
-        out.store.remove_stale_temporaries()
-        done = _done_outputs(previous, out)
-        records = RecordIndex(previous)
-        del previous
-    except BaseException:
-        if out.remote:  # a refused or unreachable OUTPUT leaves no staging folder behind
-            shutil.rmtree(out.meta, ignore_errors=True)
-        raise
+        _use_staging(out)
+        try:
+            return _expand_owned(pipe, opts, out, lock, started, progress, on_total)
+        finally:
+            if out.remote:
+                shutil.rmtree(out.meta, ignore_errors=True)  # the store holds what a resume needs
+    finally:
+        lock.release()
+
+
+def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -> RunSummary:
     text_format = None
     if pipe.modality == "text":
         from augment.run.text_expand import resolve_text_format
@@ -352,6 +490,7 @@ def expand(
     )
     run_record = {
         "status": "running",
+        "run_id": lock.run_id,
         "spec": pipe.spec.to_dict(),
         "spec_hash": pipe.spec_hash,
         "seed": pipe.spec.seed,
@@ -362,20 +501,50 @@ def expand(
         "text_format": config.text_format,
         "versions": library_versions(),
     }
-    write_run_record(out.meta, run_record)
-    try:
-        out.publish(RUN_RECORD)
-    except BaseException:  # e.g. the bucket does not exist
-        shutil.rmtree(out.meta, ignore_errors=True)
-        raise
-    errors = JsonlAppender(out.meta / ERRORS, truncate=True)
-    manifest = JsonlAppender(out.meta / MANIFEST)
-    sync = _ManifestSync(out, opts.remote_flush_records, opts.remote_flush_seconds) if out.remote else None
+    run_record["identity"] = run_identity(run_record)
     summary = RunSummary(status="running", output=str(opts.output))
+    scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" else None
+    previous, previous_run = _prepare_output(pipe, opts, out, run_record)
+    out.store.remove_stale_temporaries()
+    changed: set[str] = set()
+    gone: set[str] = set()
+    text_complete = None
+    if scan is not None:
+        changed, gone, touched = _source_changes(scan, previous, opts.input)
+        if changed or gone:
+            previous = _drop_outputs_of(changed | gone, previous, out)
+        for rec in previous:  # checked by content: record the new mtime so the next resume need not hash again
+            if rec.get("source") in touched:
+                rec["source_fingerprint"] = touched[rec["source"]]
+        summary.skipped_hidden = scan.hidden
+        summary.skipped_earlier_outputs = list(scan.earlier_outputs)
+    else:
+        from augment.io.fingerprint import file_fingerprint
+
+        run_record["source_fingerprint"] = fingerprint = file_fingerprint(opts.input)
+        old = (previous_run or {}).get("source_fingerprint")
+        if previous and old is not None and old.get("sha256") != fingerprint["sha256"]:
+            changed = {opts.input.name}  # rows may have moved: the whole file is planned again
+            previous = []
+            out.store.remove_tree(PARTS_DIR)
+        elif (previous_run or {}).get("status") == "complete":
+            text_complete = opts.input.name
+    summary.sources_changed, summary.sources_removed = len(changed), len(gone)
+    summary.changed_examples, summary.removed_examples = _examples(changed), _examples(gone)
+    done = _done_outputs(previous, out, text_complete)
+    records = RecordIndex(previous)
+    del previous
+    write_run_record(out.meta, run_record)
+    out.publish(RUN_RECORD)
+    errors = _ErrorLog(JsonlAppender(out.meta / ERRORS, truncate=True), summary)
+    manifest = JsonlAppender(out.meta / MANIFEST, truncate=True)
+    for line in records.sorted_lines():  # what is kept; records of redone or removed sources must not come back
+        manifest.write_line(line)
+    sync = _ManifestSync(out, opts.remote_flush_records, opts.remote_flush_seconds) if out.remote else None
     try:
         counts = {"rows": 0, "problems": 0}
         if pipe.modality == "image":
-            tasks, summary.items, summary.errors = _image_tasks(pipe, opts, done, errors, out.remote)
+            tasks, summary.items = _image_plan(pipe, opts, scan, done, errors, out.remote)
             chunk_iter = _chunks(tasks, opts.chunk_size)
             total = len(tasks)
         else:
@@ -389,16 +558,17 @@ def expand(
         engine = make_engine(opts.engine, opts.workers, opts.scheduler)
         for result in engine.run(config, chunk_iter):
             _collect(result, manifest, errors, summary, records, sync)
+            lock.check()
             if progress:
                 progress(result.items)
         if pipe.modality == "text":
             from augment.run.text_expand import assemble_text_output
 
             summary.items = counts["rows"]
-            summary.errors += counts["problems"]
             if summary.items == 0:
                 raise RunError(f"no readable rows in {opts.input}")
-            assemble_text_output(opts, text_format, out.store)
+            if out.store.list(PARTS_DIR) or not out.store.exists(opts.input.name):
+                assemble_text_output(opts, text_format, out.store)
     except BaseException:
         if sync is not None:  # keep what this run did: a resumed run then skips it
             try:
@@ -408,33 +578,36 @@ def expand(
         raise
     finally:
         manifest.close()
-        errors.close()
+        errors.appender.close()
+    lock.check()
     count = finalize_manifest(out.meta / MANIFEST, records)
+    if pipe.modality == "text":
+        out.store.remove_tree(PARTS_DIR)  # joined into the output; the manifest keeps every row's record
+    out.store.remove_stale_temporaries()  # e.g. of a worker killed mid-write: no writer of this run is left
     summary.seconds = time.perf_counter() - started
     summary.status = "complete"
+    summary.outputs_in_manifest = count
     run_record.update(status="complete", counts={
         "items": summary.items, "outputs_in_manifest": count, "written_this_run": summary.written,
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
+        "sources_changed": summary.sources_changed, "sources_removed": summary.sources_removed,
+        "skipped_hidden": summary.skipped_hidden,
     })
     write_run_record(out.meta, run_record)
     if out.remote:
         out.publish(MANIFEST, ERRORS)
         out.store.remove_tree(SEGMENTS_DIR)  # all in the manifest now
         out.publish(RUN_RECORD)  # last: "complete" means the manifest above is final
-        shutil.rmtree(out.meta, ignore_errors=True)
     return summary
 
 
-def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender, summary: RunSummary,
+def _collect(result: ChunkResult, manifest: JsonlAppender, errors: _ErrorLog, summary: RunSummary,
              records: RecordIndex, sync: _ManifestSync | None = None) -> None:
     for rec in result.records:
         records.add(rec, manifest.write(rec))
     summary.written += len(result.records)
     for err in result.errors:
         errors.write(err)
-        summary.errors += 1
-        if len(summary.error_examples) < 5:
-            summary.error_examples.append(err)
     if sync is not None:
         sync.add(result.records)
     if result.fatal:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from augment.compile.pipeline import Pipeline
+from augment.io.fingerprint import fingerprint_of
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.paths import UnsafePathError
 from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_store  # noqa: F401 (re-exported)
@@ -107,6 +109,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> N
     try:
         with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
             data = fh.read()
+            fingerprint = fingerprint_of(data, os.fstat(fh.fileno()))  # of the bytes used: a resume compares it
         image, info = decode_image(data)
     except ImageReadError as exc:
         result.errors.append({"source": task.source, "error": str(exc)})
@@ -121,22 +124,24 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> N
     try:
         if task.original:
             write_output(out_root, task.source, data)
-            result.records.append(_record(config, task.source, task.source, None, None, [], data))
+            result.records.append(_record(config, task.source, task.source, None, None, [], data, fingerprint))
         for copy in task.copies:
             seed = derive_seed(pipe.spec.seed, task.source, copy)
             out = pipe.run(image, seed=seed)
             encoded = encode_image(out.output, fmt, config.quality)
             rel = output_name(task.source, copy)
             write_output(out_root, rel, encoded)
-            result.records.append(_record(config, task.source, rel, copy, seed, out.applied, encoded))
+            result.records.append(_record(config, task.source, rel, copy, seed, out.applied, encoded, fingerprint))
     except (OutputWriteError, UnsafePathError):
         raise
     except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
         result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
 
 
-def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes) -> dict:
+def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,
+            fingerprint: dict | None = None) -> dict:
     return {
+        "source_fingerprint": fingerprint,
         "source": source,
         "output": output,
         "copy": copy,
