@@ -279,3 +279,35 @@ def test_overwrite_of_a_text_run_drops_the_old_parts(tmp_path, monkeypatch, wher
         data = fs.cat_file("/augment-overwrite/out/data.tsv")
         fs.rm("/augment-overwrite/out", recursive=True)
     assert data.count(b"\n") == 5 * 2
+
+
+def test_a_live_lease_in_s3_refuses_a_second_run_and_an_expired_one_is_taken_over(image_folder, s3):
+    """Two CLI processes: one holds a lease object (its renewals keep it alive), the other is refused at once
+    with one line naming the holder; once the lease has expired (the holder died), a run takes it over."""
+    client, bucket, env = s3
+    url = f"s3://{bucket}/out"
+    env = dict(env, AUGMENT_LEASE_SECONDS="3")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from augment.io.lock import StoreLease\n"
+        "from augment.io.store import open_store, storage_options_for\n"
+        f"lease = StoreLease(open_store({url!r}, storage_options_for({url!r})), 'holder-run').acquire()\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"  # renewals go on until the test closes stdin
+        "lease.release()\n")], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        time.sleep(4)  # past the first term: only the renewals keep the lease alive
+        proc = subprocess.run([sys.executable, "-m", "augment.cli", "run", str(FLIP_ZOOM), str(image_folder), url,
+                               "--engine", "serial", "-q"], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 5 and proc.stderr.count("\n") == 1, proc.stderr
+        assert f"pid {holder.pid}" in proc.stderr and "holder-run" in proc.stderr
+        assert set(objects(client, bucket, "out")) == {".augment-lock.json"}
+    finally:
+        holder.kill()  # dies without releasing: its lease stays until it expires
+        holder.wait()
+    time.sleep(3.5)
+    summary = augment_cli(env, FLIP_ZOOM, image_folder, url, "--engine", "serial")
+    assert summary["written"] == 24
+    assert ".augment-lock.json" not in objects(client, bucket, "out")
