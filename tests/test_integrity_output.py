@@ -270,6 +270,7 @@ def test_an_earlier_output_inside_input_is_skipped_with_a_note(tmp_path):
     ok(augment_run(src, src / "old_run", "--engine", "serial"))  # an OUTPUT inside INPUT (allowed, excluded)
     summary = ok(augment_run(src, tmp_path / "out", "--engine", "serial"))
     assert summary["skipped_earlier_outputs"] == ["old_run"] and summary["items"] == 4 and summary["errors"] == 0
+    assert any(n.startswith("old_run holds an earlier augment OUTPUT") for n in summary["notes"])
     assert not (tmp_path / "out" / "old_run").exists()
 
 
@@ -294,6 +295,8 @@ def test_resume_redoes_changed_sources_and_removes_outputs_of_deleted_ones(tmp_p
     assert (summary["sources_changed"], summary["changed_examples"]) == (1, ["a/im1.png"])
     assert (summary["sources_removed"], summary["removed_examples"]) == (1, ["b/im2.png"])
     assert summary["written"] == 4  # the original and 3 copies of the replaced image, nothing else
+    assert any("a/im1.png" in n and "changed" in n for n in summary["notes"])
+    assert any("b/im2.png" in n and "no longer in INPUT" in n for n in summary["notes"])
     after = data_files(out)
     assert not [k for k in after if k.startswith("b/im2")]
     assert after["a/im1.png"] == (src / "a" / "im1.png").read_bytes()

@@ -170,6 +170,7 @@ class RunSummary:
     changed_examples: list[str] = field(default_factory=list)
     sources_removed: int = 0  # gone from INPUT: their outputs were removed
     removed_examples: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # one line each: what this run did besides the plain work
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -531,6 +532,14 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             text_complete = opts.input.name
     summary.sources_changed, summary.sources_removed = len(changed), len(gone)
     summary.changed_examples, summary.removed_examples = _examples(changed), _examples(gone)
+    if changed:
+        summary.notes.append(f"{len(changed)} source(s) changed since their outputs were made; their outputs were "
+                             f"made again: {', '.join(_examples(changed, 3))}")
+    if gone:
+        summary.notes.append(f"{len(gone)} source(s) no longer in INPUT; their outputs and records were removed: "
+                             f"{', '.join(_examples(gone, 3))}")
+    for folder in summary.skipped_earlier_outputs:
+        summary.notes.append(f"{folder} holds an earlier augment OUTPUT (manifest.jsonl and run.json); skipped")
     done = _done_outputs(previous, out, text_complete)
     records = RecordIndex(previous)
     del previous
