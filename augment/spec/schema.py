@@ -95,7 +95,7 @@ class OpFields(_Frozen):
 
 class TopFields(_Frozen):
     version: Literal[1] = 1
-    name: str = Field(..., min_length=1, max_length=200)
+    name: str = Field("", max_length=200)  # optional: a Python-built pipeline needs no name
     description: str = ""
     modality: Literal["image", "text"]
     backend: Literal["albumentations", "torchvision", "native"] | None = None
