@@ -247,3 +247,6 @@ def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, b
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+__all__ = ["main", "validate", "ops", "run", "preview", "replay", "evaluate"]

@@ -256,10 +256,10 @@ class Pipeline:
         """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted)."""
         return [r.output for r in self.run_batch(items, seeds)]
 
-    def run_batch(self, texts: Sequence[Any], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
         see all their inputs together; images are augmented one after the other."""
-        texts = list(texts)
+        texts = list(items)
         if seeds is None:
             seeds = [self._next_seed() for _ in texts]
         seeds = list(seeds)

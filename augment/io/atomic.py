@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+__all__ = ["TMP_MARK", "atomic_write_bytes", "remove_stale_temporaries"]
+
 TMP_MARK = ".augment-tmp"
 
 

@@ -439,3 +439,15 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender
         sync.add(result.records)
     if result.fatal:
         raise OutputWriteError(result.fatal)
+
+
+__all__ = [
+    "SEGMENTS_DIR",
+    "RunError",
+    "RunOptions",
+    "staging_dir",
+    "RunSummary",
+    "library_versions",
+    "remote_manifest",
+    "expand",
+]

@@ -21,6 +21,17 @@ from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_sto
 from augment.seeding import derive_seed
 from augment.spec import parse_spec
 
+__all__ = [
+    "JobConfig",
+    "ImageTask",
+    "ChunkResult",
+    "store_for",
+    "pipeline_for",
+    "output_name",
+    "process_chunk",
+    "write_output",
+]
+
 
 @dataclass(frozen=True)
 class JobConfig:

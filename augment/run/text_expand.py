@@ -18,6 +18,15 @@ from augment.io.text_formats import (
 )
 from augment.run.text_job import PARTS_DIR, TextTask, row_seed
 
+__all__ = [
+    "CHUNK_ROWS",
+    "chunk_rows",
+    "resolve_text_format",
+    "text_chunks",
+    "assemble_text_output",
+    "replay_text_record",
+]
+
 CHUNK_ROWS = 128
 
 

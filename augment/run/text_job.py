@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
 from augment.seeding import derive_seed
 
+__all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task"]
+
 PARTS_DIR = ".augment-parts"
 
 

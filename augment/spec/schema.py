@@ -14,6 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from augment.ops.registry import OpParams
 
+__all__ = [
+    "SPEC_VERSION",
+    "MAX_DEPTH",
+    "MAX_STEPS",
+    "GROUP_KINDS",
+    "STEP_KINDS",
+    "OpStep",
+    "GroupStep",
+    "Step",
+    "GroupFields",
+    "OpFields",
+    "TopFields",
+    "PipelineSpec",
+]
+
 SPEC_VERSION = 1
 MAX_DEPTH = 8
 MAX_STEPS = 1000
