@@ -18,7 +18,7 @@ import augment
 from conftest import REPO
 
 # The modules users import; everything else is internal (see README "As a library").
-PUBLIC = ["augment", "augment.ops", "augment.compose", "augment.spec", "augment.compile",
+PUBLIC = ["augment", "augment.ops", "augment.compose", "augment.spec", "augment.compile", "augment.hf",
           "augment.evaluate", "augment.text"]
 SNAPSHOT = REPO / "tests" / "api_surface.txt"
 

@@ -327,6 +327,11 @@ def expand(
     started = time.perf_counter()
     where = output_location(opts.output)
     opts = dataclasses.replace(opts, output=where)
+    hf_kind = _hf_kind(opts.input)
+    if hf_kind is not None:  # a save_to_disk folder or Parquet files: written back in the same kind
+        from augment.run.hf_expand import expand_hf
+
+        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
     out = _open_output(opts)
     try:
@@ -451,3 +456,9 @@ __all__ = [
     "remote_manifest",
     "expand",
 ]
+
+
+def _hf_kind(path: Path) -> str | None:
+    from augment.io.hf_dataset import hf_input_kind
+
+    return hf_input_kind(Path(path))
