@@ -73,6 +73,8 @@ class RunOptions:
     storage_options: dict | None = None  # fsspec options for a URL OUTPUT (merged over $AUGMENT_STORAGE_OPTIONS)
     remote_flush_records: int = 1000  # URL OUTPUT: upload new manifest records after this many...
     remote_flush_seconds: float = 30.0  # ...or this long, whichever comes first
+    output_format: str = "folder"  # or "webdataset" / "parquet": outputs written as shards (augment.run.shard_job)
+    shard_size: int = 1000  # samples per shard (whole sources: rounded up to a multiple of copies per source)
 
 
 @dataclass
@@ -210,7 +212,8 @@ def _prepare_output(pipe: Pipeline, opts: RunOptions, where: _Output | None = No
         if leftovers and not opts.overwrite:
             raise RunError(f"OUTPUT {out} is not empty and holds no augment run; use another folder or --overwrite")
         return []
-    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve())
+    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve()) \
+        and _same_layout(previous, opts)
     if same and not opts.overwrite:
         return list(read_jsonl(out / MANIFEST))
     if not opts.overwrite:
@@ -219,7 +222,7 @@ def _prepare_output(pipe: Pipeline, opts: RunOptions, where: _Output | None = No
             f"this run {pipe.spec_hash}); use another folder or --overwrite to replace it"
         )
     for rec in read_jsonl(out / MANIFEST):
-        target = out / rec.get("output", "")
+        target = out / (rec.get("shard") or rec.get("output", ""))
         if rec.get("output") and is_within(target, out) and target.is_file():
             target.unlink()
     for name in (MANIFEST, ERRORS, "run.json"):
@@ -257,7 +260,8 @@ def _prepare_remote(pipe: Pipeline, opts: RunOptions, store: OutputStore) -> lis
             raise RunError(f"OUTPUT {opts.output} is not empty and holds no augment run; use another location or "
                            "--overwrite")
         return []
-    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve())
+    same = previous.get("spec_hash") == pipe.spec_hash and previous.get("input") == str(opts.input.resolve()) \
+        and _same_layout(previous, opts)
     if same and not opts.overwrite:
         return remote_manifest(store)
     if not opts.overwrite:
@@ -268,7 +272,7 @@ def _prepare_remote(pipe: Pipeline, opts: RunOptions, store: OutputStore) -> lis
     for rec in remote_manifest(store):
         try:
             if rec.get("output"):
-                store.remove(rec["output"])
+                store.remove(rec.get("shard") or rec["output"])
         except UnsafePathError:
             continue
     for name in (MANIFEST, ERRORS, RUN_RECORD):
@@ -287,18 +291,19 @@ def _done_outputs(records: list[dict], out: Path | _Output) -> set[tuple]:
         exists = lambda rel: (root / rel).is_file()  # noqa: E731
     done = set()
     for rec in records:
-        output = rec.get("part") or rec.get("output")  # text rows live in part files until assembled
+        output = rec.get("part") or rec.get("shard") or rec.get("output")  # text rows live in part files until
+        # assembled; sharded outputs live in their shard
         if output and exists(output):
             done.add((rec.get("source"), rec.get("row"), rec.get("copy")))
     return done
 
 
 def _image_tasks(pipe: Pipeline, opts: RunOptions, done: set, errors: JsonlAppender,
-                 remote: bool = False) -> tuple[list[ImageTask], int, int]:
+                 remote: bool = False, mirror: bool = True) -> tuple[list[ImageTask], int, int]:
     scan = scan_image_folder(opts.input, exclude=None if remote else opts.output)
     for rel, reason in scan.problems:
         errors.write({"source": rel, "error": reason})
-    for folder in scan.folders if not remote else ():  # mirror the layout, empty classes included (object
+    for folder in scan.folders if (mirror and not remote) else ():  # mirror the layout, empty classes included (object
         (opts.output / folder).mkdir(parents=True, exist_ok=True)  # stores have no empty folders)
     if not scan.images:
         raise RunError(f"no images found in {opts.input} (looked for {', '.join(sorted({'.jpg', '.png', '.bmp', '.gif', '.tif', '.webp'}))})")
@@ -328,6 +333,7 @@ def expand(
     where = output_location(opts.output)
     opts = dataclasses.replace(opts, output=where)
     hf_kind = _hf_kind(opts.input)
+    _check_output_format(pipe, opts, hf_kind)
     if hf_kind is not None:  # a save_to_disk folder or Parquet files: written back in the same kind
         from augment.run.hf_expand import expand_hf
 
@@ -353,7 +359,7 @@ def expand(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
-        storage_options=out.store.options if out.remote else None,
+        storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
     )
     run_record = {
         "status": "running",
@@ -365,6 +371,8 @@ def expand(
         "include_originals": opts.include_originals,
         "quality": opts.quality,
         "text_format": config.text_format,
+        "output_format": opts.output_format,
+        "shard_size": opts.shard_size if opts.output_format != "folder" else None,
         "versions": library_versions(),
     }
     write_run_record(out.meta, run_record)
@@ -380,9 +388,12 @@ def expand(
     try:
         counts = {"rows": 0, "problems": 0}
         if pipe.modality == "image":
-            tasks, summary.items, summary.errors = _image_tasks(pipe, opts, done, errors, out.remote)
-            chunk_iter = _chunks(tasks, opts.chunk_size)
-            total = len(tasks)
+            if opts.output_format == "folder":
+                tasks, summary.items, summary.errors = _image_tasks(pipe, opts, done, errors, out.remote)
+            else:  # shards: every output of a shard is redone when any is missing (see augment.run.shard_job)
+                tasks, summary.items, summary.errors = _sharded_tasks(pipe, opts, done, errors, out.remote)
+            chunk_iter = _chunks(tasks, opts.chunk_size if opts.output_format == "folder" else 1)
+            total = len(tasks) if opts.output_format == "folder" else sum(len(t.tasks) for t in tasks)
         else:
             from augment.run.text_expand import text_chunks
 
@@ -462,3 +473,34 @@ def _hf_kind(path: Path) -> str | None:
     from augment.io.hf_dataset import hf_input_kind
 
     return hf_input_kind(Path(path))
+
+
+def _same_layout(previous: dict, opts: RunOptions) -> bool:
+    """A run of the same spec into OUTPUT resumes only with the same output format and shard size."""
+    if previous.get("output_format", "folder") != opts.output_format:
+        return False
+    return opts.output_format == "folder" or previous.get("shard_size") == opts.shard_size
+
+
+def _sharded_tasks(pipe: Pipeline, opts: RunOptions, done: set, errors: JsonlAppender, remote: bool):
+    from augment.run.shard_job import items_per_shard, shard_tasks
+
+    tasks, items, problems = _image_tasks(pipe, opts, set(), errors, remote, mirror=False)
+    per_shard = items_per_shard(opts.shard_size, pipe.spec.copies, opts.include_originals)
+    shards, _skipped = shard_tasks(tasks, opts.output_format, per_shard, done)
+    return shards, items, problems
+
+
+def _check_output_format(pipe: Pipeline, opts: RunOptions, hf_kind: str | None) -> None:
+    if opts.output_format == "folder":
+        return
+    if hf_kind is not None:
+        raise RunError(f"INPUT is a Hugging Face dataset or Parquet data: it is written back in the same kind; "
+                       f"drop --output-format {opts.output_format}")
+    if pipe.modality == "text" and opts.output_format == "webdataset":
+        raise RunError("--output-format webdataset is for images; text datasets take --output-format parquet")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        if opts.output_format == "parquet":
+            raise RunError("--output-format parquet needs pyarrow: pip install 'augment[hf]'") from None
