@@ -136,7 +136,8 @@ class Compose(Pipeline):
     def from_spec(cls, spec: PipelineSpec) -> "Compose":
         return cls(
             [_typed(step) for step in spec.steps], seed=spec.seed, copies=spec.copies,
-            modality=spec.modality, backend=spec.backend, name=spec.name, description=spec.description,  # type: ignore[arg-type]
+            modality=spec.modality, backend=spec.backend,  # type: ignore[arg-type]
+            name=spec.name, description=spec.description,
         )
 
     @classmethod

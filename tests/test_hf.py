@@ -161,3 +161,22 @@ def test_cli_reads_and_writes_parquet_images_with_bad_rows_reported(tmp_path, sh
         expected = encode_image(pipe.replay(arr, rec), "JPEG", 95)
         assert value["bytes"] == expected  # what `augment run` writes for the same file and seed
         assert rec["sha256"] == __import__("hashlib").sha256(expected).hexdigest()
+    back = datasets.Dataset.from_parquet(str(out / "train.parquet"), cache_dir=str(tmp_path / "hf-cache"))
+    assert isinstance(back[0]["image"], Image.Image) and back.column_names == ["image", "label", "source_index", "copy"]
+
+
+def test_cli_expands_every_split_of_a_saved_image_dataset_dict(tmp_path):
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)) for _ in range(5)]
+    dd = datasets.DatasetDict({split: datasets.Dataset.from_dict({"image": images[:n], "label": list(range(n))})
+                               .cast_column("image", datasets.Image()) for split, n in (("train", 5), ("test", 2))})
+    src = tmp_path / "dd"
+    dd.save_to_disk(str(src))
+    out = tmp_path / "out"
+    summary = json.loads(augment_cli("run", PIPELINES / "flip_zoom_noise.yaml", src, out, "--copies", "2",
+                                     "--engine", "serial").stdout)
+    assert summary["items"] == 7 and summary["written"] == 14
+    back = datasets.load_from_disk(str(out))
+    assert sorted(back) == ["test", "train"] and len(back["train"]) == 10 and len(back["test"]) == 4
+    assert isinstance(back["train"][0]["image"], Image.Image)
+    assert {r["source"] for r in manifest(out)} == {"train", "test"}

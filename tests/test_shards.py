@@ -73,10 +73,12 @@ def test_parquet_image_shards_read_with_pyarrow_and_datasets(image_folder, tmp_p
     datasets = pytest.importorskip("datasets")
     a, b = tmp_path / "pq1", tmp_path / "pq2"
     run(image_folder, a, "--include-originals", "--output-format", "parquet", "--shard-size", "10", "--workers", "2")
-    run(image_folder, b, "--include-originals", "--output-format", "parquet", "--shard-size", "10", "--engine", "serial")
+    run(image_folder, b, "--include-originals", "--output-format", "parquet", "--shard-size", "10",
+        "--engine", "serial")
     assert shards(a, ".parquet") == shards(b, ".parquet") and len(shards(a, ".parquet")) == 2
     table = pq.read_table(sorted(a.glob("shard-*.parquet")))
-    assert table.num_rows == 24 and {"key", "output", "source", "copy", "seed", "label", "image"} <= set(table.column_names)
+    assert table.num_rows == 24
+    assert {"key", "output", "source", "copy", "seed", "label", "image"} <= set(table.column_names)
     for row in table.to_pylist():
         assert row["image"]["bytes"] == (folder_run / row["output"]).read_bytes()
     ds = datasets.Dataset.from_parquet([str(p) for p in sorted(a.glob("shard-*.parquet"))],

@@ -76,7 +76,8 @@ def image_columns(ds) -> list[str]:
 def text_column_of(ds, requested: str | None) -> str:
     import datasets
 
-    strings = [n for n, f in ds.features.items() if isinstance(f, datasets.Value) and f.dtype in ("string", "large_string")]
+    strings = [n for n, f in ds.features.items()
+               if isinstance(f, datasets.Value) and f.dtype in ("string", "large_string")]
     if requested:
         if requested not in ds.column_names:
             raise HFInputError(f"--text-column {requested!r} is not a column; columns: {', '.join(ds.column_names)}")

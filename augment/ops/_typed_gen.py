@@ -81,7 +81,8 @@ def _render_op(op: OpDef) -> list[str]:
     drawn = f"{name}Drawn" if op.modality == "image" else "NoValues"
     if op.modality == "image":
         fields = drawn_fields(op)
-        lines += ["", "", f"class {name}Drawn(NamedTuple):", f'    """Values drawn by ``{op.name}`` for one output."""', ""]
+        lines += ["", "", f"class {name}Drawn(NamedTuple):",
+                  f'    """Values drawn by ``{op.name}`` for one output."""', ""]
         lines += [f"    {k}: {t}" for k, t in fields.items()] or ["    pass"]
     doc = [f'    """{op.summary[0].upper()}{op.summary[1:]} (``{op.name}``, {op.modality}).']
     for pname, prop in props.items():

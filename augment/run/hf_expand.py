@@ -128,7 +128,8 @@ def expand_hf(pipe: Pipeline, opts, kind: str, library_versions: dict, error_cls
             raise error_cls(f"OUTPUT {out} is not empty and holds no augment run; use another folder or --overwrite")
         if previous is not None and not same and not opts.overwrite:
             raise error_cls(f"OUTPUT {out} holds a run of another spec, seed or input (hash "
-                            f"{previous.get('spec_hash')}, this run {pipe.spec_hash}); use another folder or --overwrite")
+                            f"{previous.get('spec_hash')}, this run {pipe.spec_hash}); use another folder or "
+                            "--overwrite")
     try:
         import datasets  # noqa: F401
     except ImportError:
@@ -190,6 +191,11 @@ def expand_hf(pipe: Pipeline, opts, kind: str, library_versions: dict, error_cls
             }))
             j += 1
         result = expanded.remove_columns(["seed", "augment_ops"])
+        if pipe.modality == "image":  # decoded again when read back, as the input's images were
+            import datasets
+
+            for c in columns:
+                result = result.cast_column(c, datasets.Image())
         target = scratch / "out" / name if name else scratch / "out" / "dataset"
         if kind == "parquet" and not name:
             target = scratch / "out" / src.name
