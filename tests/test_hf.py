@@ -180,3 +180,21 @@ def test_cli_expands_every_split_of_a_saved_image_dataset_dict(tmp_path):
     assert sorted(back) == ["test", "train"] and len(back["train"]) == 10 and len(back["test"]) == 4
     assert isinstance(back["train"][0]["image"], Image.Image)
     assert {r["source"] for r in manifest(out)} == {"train", "test"}
+
+
+def test_cli_errors_on_hf_inputs_are_one_line(tmp_path):
+    src = tmp_path / "ds"
+    datasets.Dataset.from_dict({"title": ["a b c"] * 3, "body": ["d e f"] * 3}).save_to_disk(str(src))
+    eda = PIPELINES / "char_noise.yaml"
+    cases = [
+        (["--engine", "serial"], "cannot tell which column holds the text (string columns: title, body); "
+                                 "name it with --text-column"),
+        (["--text-column", "nope"], "--text-column 'nope' is not a column; columns: title, body"),
+        (["--output-format", "parquet"], "written back in the same kind; drop --output-format parquet"),
+    ]
+    for i, (extra, message) in enumerate(cases):
+        proc = augment_cli("run", eda, src, tmp_path / f"out{i}", *extra, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    ok = augment_cli("run", eda, src, tmp_path / "ok", "--text-column", "body", "--engine", "serial")
+    assert json.loads(ok.stdout)["written"] == 6
