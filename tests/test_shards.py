@@ -164,3 +164,14 @@ def test_the_readme_dvc_stage_is_deterministic(image_folder, tmp_path):
                       if p.is_file()})
     assert trees[0] == trees[1] and "manifest.jsonl" in trees[0] and "run.json" in trees[0]
     assert any(name.endswith(".tar") for name in trees[0])
+
+
+def test_replay_reproduces_a_sample_of_a_shard(image_folder, tmp_path):
+    out = tmp_path / "out"
+    run(image_folder, out, "--output-format", "webdataset", "--engine", "serial")
+    rec = manifest(out)[3]
+    augment_cli("replay", out, rec["output"], "--to", tmp_path / "again.jpg")
+    members = {}
+    for sample in wds.WebDataset(str(out / rec["shard"]), shardshuffle=False, empty_check=False):
+        members[json.loads(sample["json"])["output"]] = next(v for k, v in sample.items() if k in ("jpg", "png"))
+    assert (tmp_path / "again.jpg").read_bytes() == members[rec["output"]]
