@@ -1,25 +1,34 @@
 """augment: declarative data augmentation for images and text.
 
 >>> import augment
->>> pipe = augment.load_pipeline("pipelines/flip_zoom_noise.yaml")
+>>> from augment import ops
+>>> pipe = augment.Compose([ops.HorizontalFlip(p=0.5), ops.Zoom(scale=(0.9, 1.1))], seed=0)
+>>> pipe = augment.load_pipeline("pipelines/flip_zoom_noise.yaml")   # or from a spec file
 >>> out = pipe(image, seed=0)   # numpy HxWxC uint8 or PIL image in, the same kind out
 """
 
+from augment import ops
 from augment._version import __version__
 from augment.compile.pipeline import AugmentResult, ImageInputError, Pipeline, load_pipeline
+from augment.compose import Compose, OneOf, Sequence, SomeOf
 from augment.seeding import derive_seed
 from augment.spec import PipelineSpec, SpecError, dump_spec, load_spec, parse_spec
 
 __all__ = [
     "__version__",
     "AugmentResult",
+    "Compose",
     "ImageInputError",
+    "OneOf",
     "Pipeline",
     "PipelineSpec",
+    "Sequence",
+    "SomeOf",
     "SpecError",
     "derive_seed",
     "dump_spec",
     "load_pipeline",
     "load_spec",
+    "ops",
     "parse_spec",
 ]

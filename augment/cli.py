@@ -83,8 +83,12 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
 @click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (the summary is still printed).")
+@click.option("--output-format", type=click.Choice(["folder", "webdataset", "parquet"]), default="folder",
+              show_default=True, help="Images: files mirroring INPUT, or tar (WebDataset) / Parquet shards.")
+@click.option("--shard-size", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
+              help="Samples per shard (whole sources: rounded up to a multiple of the outputs per source).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
-        strict, max_errors, text_column, label_column, quiet) -> None:
+        strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -104,6 +108,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     opts = RunOptions(
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
         scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
+        output_format=output_format, shard_size=shard_size,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
@@ -256,3 +261,6 @@ def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, b
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+__all__ = ["main", "validate", "ops", "run", "preview", "replay", "evaluate"]

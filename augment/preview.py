@@ -9,6 +9,8 @@ from augment.compile.pipeline import Pipeline
 from augment.io.images import array_to_pil
 from augment.seeding import derive_seed
 
+__all__ = ["preview_grid"]
+
 
 def preview_grid(pipe: Pipeline, image: np.ndarray, count: int = 11, columns: int = 4, cell: int = 160) -> Image.Image:
     """Original first, then ``count`` versions seeded as copies 0..count-1 of a file named "preview"."""

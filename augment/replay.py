@@ -13,6 +13,8 @@ from augment.io.manifest import MANIFEST, RUN_RECORD, read_jsonl, read_run_recor
 from augment.io.store import is_url, join_location, open_store, storage_options_for
 from augment.spec import SpecError, parse_spec
 
+__all__ = ["ReplayError", "ReplayResult", "find_record", "replay_output"]
+
 
 class ReplayError(RuntimeError):
     pass

@@ -12,6 +12,8 @@ import hashlib
 
 import numpy as np
 
+__all__ = ["stable_hash_words", "derive_seed", "step_rng", "child_seed"]
+
 _MASK64 = (1 << 64) - 1
 
 

@@ -102,8 +102,16 @@ def main() -> None:
     if not args.skip_text and text_script.exists():
         proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)
         lines += ["", "## Text", "", "```", (proc.stdout or proc.stderr).rstrip(), "```"]
+    lines += [""] + shards_section(args.copies)
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
+
+
+def shards_section(copies: int) -> list[str]:
+    """Sharded output (WebDataset, Parquet) against folder output and the plain loop: ``bench_shards.py``."""
+    import bench_shards
+
+    return bench_shards.section(bench_shards.run(bench_images.DEFAULT_DATASET, copies))
 
 
 if __name__ == "__main__":

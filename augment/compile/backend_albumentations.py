@@ -25,6 +25,8 @@ from albumentations.augmentations.pixel import functional as fpixel
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
+__all__ = ["NAME", "KERNELS", "apply"]
+
 NAME = "albumentations"
 
 _BORDER = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}

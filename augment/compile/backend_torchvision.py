@@ -18,6 +18,8 @@ from torchvision.transforms import InterpolationMode
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
+__all__ = ["NAME", "KERNELS", "apply"]
+
 NAME = "torchvision"
 
 _INTERP = {"nearest": InterpolationMode.NEAREST, "linear": InterpolationMode.BILINEAR, "cubic": InterpolationMode.BICUBIC}

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+__all__ = ["affine_matrix", "perspective_points"]
+
 
 def affine_matrix(
     height: int, width: int, angle: float = 0.0, scale: float = 1.0, shear: float = 0.0,

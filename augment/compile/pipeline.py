@@ -22,6 +22,8 @@ from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
 from augment.spec.schema import GroupStep, OpStep
 
+__all__ = ["AugmentResult", "ImageInputError", "Pipeline", "load_pipeline"]
+
 _BACKENDS = {
     "albumentations": "augment.compile.backend_albumentations",
     "torchvision": "augment.compile.backend_torchvision",
@@ -60,10 +62,21 @@ class _Group:
 
 @dataclass
 class AugmentResult:
-    """One augmented output and the ops applied to produce it, with their drawn values."""
+    """One augmented output, the ops applied to produce it with their drawn values, and its seed.
+
+    ``applied`` holds plain JSON values (exactly what a manifest records); ``ops`` gives the same entries typed
+    (``AppliedOp`` with the op's ``...Drawn`` named tuple, e.g. ``res.ops[0].values.angle``).
+    """
 
     output: Any
     applied: list[dict] = field(default_factory=list)
+    seed: int | None = None
+
+    @property
+    def ops(self) -> list:
+        from augment.ops._typed_base import typed_applied
+
+        return [typed_applied(entry) for entry in self.applied]
 
 
 def _compile(steps: Sequence, key: tuple[int, ...], path: str) -> tuple:
@@ -137,6 +150,12 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline(name={self.spec.name!r}, modality={self.modality!r}, hash={self.spec_hash})"
 
+    def to_yaml(self) -> str:
+        """The canonical spec text of this pipeline (``load_pipeline`` of it gives the same pipeline and hash)."""
+        from augment.spec import dump_spec
+
+        return dump_spec(self.spec)
+
     # -- pickling: modules, locks and streams are per process ----------------------------------------------
     def __getstate__(self) -> dict:
         return {"spec": self.spec}
@@ -184,12 +203,24 @@ class Pipeline:
             drawn = leaf.op.sample(leaf.params, rng, ctx)
             image = self._apply_image(leaf, image, drawn)
             applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
-        return AugmentResult(restore(image), applied)
+        return AugmentResult(restore(image), applied, seed)
 
-    def replay(self, x: Any, applied: list[dict]) -> Any:
-        """Apply recorded ops with their recorded values (from ``run`` or a manifest record) to ``x``."""
+    def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
+        """Reproduce an output from ``x``: ``applied`` is an ``AugmentResult``, a manifest record (``seed`` and
+        ``ops``), or the list of applied ops.
+
+        Images: the recorded values are applied again (no drawing). Text: text ops choose their positions from
+        the text itself, so a text output is re-run from its seed (taken from the result or record, or passed as
+        ``seed``) and the ops that ran are checked against the recorded ones.
+        """
+        if isinstance(applied, AugmentResult):
+            seed = applied.seed if seed is None else seed
+            applied = applied.applied
+        elif isinstance(applied, dict):
+            seed = applied.get("seed") if seed is None else seed
+            applied = applied.get("ops", [])
         if self.modality == "text":
-            raise ValueError("text outputs are replayed from their seed: use run(text, seed=record['seed'])")
+            return self._replay_text(x, applied, seed)
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
         image, restore = _to_array(x)
         for entry in applied:
@@ -209,19 +240,33 @@ class Pipeline:
             return image.copy()
         return self.backend.apply(name, image, drawn, leaf.params)
 
-    # -- text ----------------------------------------------------------------------------------------------
-    def batch(self, texts: Sequence[str], seeds: Sequence[int] | None = None) -> list[str]:
-        return [r.output for r in self.run_batch(texts, seeds)]
+    def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
+        if seed is None:
+            raise ValueError("text outputs are replayed from their seed: pass the AugmentResult or manifest record "
+                             "(they hold it), or seed=")
+        res = self.run(text, seed=seed)
+        ran = [(a["op"], a["path"]) for a in res.applied]
+        recorded = [(a["op"], a["path"]) for a in applied]
+        if ran != recorded:
+            raise ValueError(f"seed {seed} runs {ran} but the record names {recorded}: another spec or input text")
+        return res.output
 
-    def run_batch(self, texts: Sequence[str], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
-        """Augment many texts at once: ops with a batch form (back-translation) see all their inputs together."""
-        if self.modality != "text":
-            raise ValueError("run_batch is for text pipelines; call the pipeline on each image")
-        texts = list(texts)
+    # -- batches (text and images) ---------------------------------------------------------------------------
+    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[Any]:
+        """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted)."""
+        return [r.output for r in self.run_batch(items, seeds)]
+
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
+        """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
+        see all their inputs together; images are augmented one after the other."""
+        texts = list(items)
         if seeds is None:
             seeds = [self._next_seed() for _ in texts]
+        seeds = list(seeds)
         if len(seeds) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
+            raise ValueError(f"{len(texts)} inputs but {len(seeds)} seeds")
+        if self.modality != "text":
+            return [self.run(x, seed=s) for x, s in zip(texts, seeds)]
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"text pipelines take str, got {type(t).__name__}")
@@ -242,7 +287,7 @@ class Pipeline:
                 assert isinstance(res, TextOpResult)
                 current[i] = res.text
                 applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": {}, "changes": res.changes})
-        return [AugmentResult(out, app) for out, app in zip(current, applied)]
+        return [AugmentResult(out, app, s) for out, app, s in zip(current, applied, seeds)]
 
 
 def _leaves(nodes: tuple):
@@ -274,10 +319,14 @@ def _to_array(x: Any):
     except ImportError:  # pragma: no cover - pillow is a dependency
         Image = None
     if Image is not None and isinstance(x, Image.Image):
+        from PIL import ImageOps
+
         from augment.io.images import array_to_pil, pil_to_array
 
         mode = x.mode
-        return pil_to_array(x), lambda arr: array_to_pil(arr, mode)
+        # As the CLI does when it decodes a file: the pixels the user sees, not the sensor's (orientation 6 is
+        # stored sideways). The output is upright and carries no orientation tag, like the CLI's outputs.
+        return pil_to_array(ImageOps.exif_transpose(x)), lambda arr: array_to_pil(arr, mode)
     if not isinstance(x, np.ndarray):
         raise ImageInputError(f"image pipelines take a numpy array or PIL image, got {type(x).__name__}")
     if x.dtype != np.uint8:

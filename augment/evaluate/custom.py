@@ -48,6 +48,8 @@ import numpy as np
 
 from .models import ModelOutput, TrainSet
 
+__all__ = ["resolve", "CustomModel"]
+
 
 def resolve(spec: str) -> Callable[..., Any]:
     """Import ``module:function`` (dotted attribute paths after the colon are allowed)."""

@@ -22,6 +22,20 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+__all__ = [
+    "Modality",
+    "IMAGE_SUFFIXES",
+    "content_hash",
+    "LabelledData",
+    "load_image_folder",
+    "load_tsv",
+    "load_dataset",
+    "align_classes",
+    "stratified_subset",
+    "stratified_split",
+    "overlap_indices",
+]
+
 Modality = Literal["image", "text"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})

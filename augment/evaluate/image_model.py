@@ -21,6 +21,8 @@ from pydantic import Field
 from .models import ModelOutput, TrainSet
 from .training import TrainOptions, deterministic, predict, regularisation_summary, train_classifier
 
+__all__ = ["CNNOptions", "preprocess_images", "build_cnn", "SmallCNNModel"]
+
 
 class CNNOptions(TrainOptions):
     image_size: int = Field(32, ge=8, le=256)

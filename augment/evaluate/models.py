@@ -22,6 +22,8 @@ from typing import Any, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 
+__all__ = ["Budget", "TrainSet", "ModelOutput", "BenchmarkModel", "BUILTIN_MODELS", "make_model"]
+
 Budget = Literal["epochs", "steps"]
 
 

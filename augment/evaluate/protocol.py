@@ -35,6 +35,20 @@ from . import stats
 from .data import LabelledData, align_classes, content_hash, load_dataset, overlap_indices, stratified_split, stratified_subset
 from .models import BenchmarkModel, TrainSet, make_model
 
+__all__ = [
+    "SizeSpec",
+    "EvalConfig",
+    "Augmenter",
+    "FunctionAugmenter",
+    "PipelineAugmenter",
+    "load_augmenter",
+    "EvalResult",
+    "versions",
+    "run_evaluation",
+    "summarise",
+    "make_samples",
+]
+
 SizeSpec = Union[int, Literal["full"]]
 
 

@@ -22,6 +22,17 @@ import numpy as np
 
 from .protocol import EvalResult
 
+__all__ = [
+    "report_json",
+    "plot_accuracy",
+    "plot_difference",
+    "plot_per_class",
+    "highlight_changes",
+    "render_html",
+    "write_report",
+    "format_summary",
+]
+
 _COLOURS = ["#59636e", "#0969da", "#bf3989", "#9a6700", "#1a7f37", "#8250df"]
 
 

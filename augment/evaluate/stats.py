@@ -28,6 +28,18 @@ from typing import Sequence
 
 import numpy as np
 
+__all__ = [
+    "confusion",
+    "classification_metrics",
+    "mean_std",
+    "paired_t_interval",
+    "paired_bootstrap",
+    "repeat_bootstrap",
+    "verdict",
+    "Comparison",
+    "compare",
+]
+
 HELPS, HURTS, NO_EFFECT = "helps", "hurts", "no detectable effect"
 
 

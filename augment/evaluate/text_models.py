@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import ModelOutput, TrainSet
 from .training import TrainOptions, deterministic, predict, regularisation_summary, train_classifier
 
+__all__ = ["tokenize", "ngrams", "NgramOptions", "NgramModel", "TfidfOptions", "TfidfLogRegModel"]
+
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 

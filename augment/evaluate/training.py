@@ -21,6 +21,8 @@ from typing import Callable, Iterator, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = ["TrainOptions", "deterministic", "train_classifier", "predict", "regularisation_summary"]
+
 
 class TrainOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,1 +1,3 @@
 """Reading and writing datasets, images, manifests and run records."""
+
+__all__ = []

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from augment.io.lock import pid_alive
 
+__all__ = ["TMP_MARK", "atomic_write_bytes", "remove_stale_temporaries"]
+
 TMP_MARK = ".augment-tmp"
 
 

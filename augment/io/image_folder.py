@@ -20,6 +20,8 @@ from pathlib import Path
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import is_within
 
+__all__ = ["FolderScan", "scan_image_folder"]
+
 
 @dataclass
 class FolderScan:

@@ -21,6 +21,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+__all__ = [
+    "MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "ImageInfo",
+    "pil_to_array",
+    "array_to_pil",
+    "read_image",
+    "decode_image",
+    "output_format",
+    "encode_image",
+]
+
 MAX_PIXELS = 100_000_000  # about 10000 x 10000; larger images are refused before decoding
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _FORMAT_BY_EXT = {

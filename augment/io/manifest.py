@@ -18,6 +18,21 @@ from typing import Iterable, Iterator
 
 from augment.io.atomic import TMP_MARK, atomic_write_bytes
 
+__all__ = [
+    "MANIFEST",
+    "ERRORS",
+    "RUN_RECORD",
+    "dumps",
+    "parse_jsonl_lines",
+    "read_jsonl",
+    "JsonlAppender",
+    "record_key",
+    "RecordIndex",
+    "finalize_manifest",
+    "write_run_record",
+    "read_run_record",
+]
+
 MANIFEST = "manifest.jsonl"
 ERRORS = "errors.jsonl"
 RUN_RECORD = "run.json"

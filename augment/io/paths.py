@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+__all__ = ["UnsafePathError", "safe_relative", "confined", "is_within"]
+
 
 class UnsafePathError(ValueError):
     pass

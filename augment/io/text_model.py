@@ -9,6 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+__all__ = [
+    "Kind",
+    "Quoting",
+    "KINDS",
+    "DEFAULT_MAX_ROW_BYTES",
+    "HEADERLESS_COLUMNS",
+    "TextFormatError",
+    "UnrepresentableRowError",
+    "TextFormat",
+    "TextRow",
+    "RowError",
+]
+
 Kind = Literal["tsv", "csv", "jsonl", "txt"]
 Quoting = Literal["csv", "none"]
 

@@ -8,6 +8,8 @@ from augment.ops.image_ops import IMAGE_OPS
 from augment.ops.text_ops import TEXT_OPS
 from augment.ops.registry import Registry
 
+__all__ = ["registry"]
+
 
 @lru_cache(maxsize=1)
 def registry() -> Registry:

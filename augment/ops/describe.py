@@ -6,6 +6,8 @@ from typing import Any
 
 from augment.ops.catalog import registry
 
+__all__ = ["describe_ops", "format_ops"]
+
 
 def _field_info(name: str, prop: dict, required: bool) -> dict:
     info: dict[str, Any] = {"name": name}

@@ -18,6 +18,36 @@ from augment.ops.params import FloatRange, IntRange, integer, uniform
 from augment.ops.registry import OpDef, OpParams
 from augment.seeding import child_seed
 
+__all__ = [
+    "Border",
+    "Interpolation",
+    "NoParams",
+    "RotateParams",
+    "ZoomParams",
+    "AffineParams",
+    "PerspectiveParams",
+    "RandomResizedCropParams",
+    "CropParams",
+    "ElasticParams",
+    "elastic_displacement",
+    "GaussianNoiseParams",
+    "gaussian_noise_field",
+    "SaltPepperParams",
+    "salt_pepper_masks",
+    "BrightnessContrastParams",
+    "HSVParams",
+    "GammaParams",
+    "GrayscaleParams",
+    "GaussianBlurParams",
+    "gaussian_kernel_size",
+    "MotionBlurParams",
+    "motion_kernel",
+    "SharpenParams",
+    "JpegParams",
+    "CutoutParams",
+    "IMAGE_OPS",
+]
+
 Border = Literal["constant", "reflect", "replicate"]
 Interpolation = Literal["nearest", "linear", "cubic"]
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
+__all__ = ["FloatRange", "IntRange", "uniform", "integer"]
+
 
 def _as_range(value: Any) -> Any:
     if isinstance(value, bool):

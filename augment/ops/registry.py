@@ -13,6 +13,8 @@ from typing import Any, Callable, Literal, NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+__all__ = ["Modality", "OpParams", "ImageContext", "ImageSampler", "TextOpResult", "TextApplier", "OpDef", "Registry"]
+
 Modality = Literal["image", "text"]
 
 

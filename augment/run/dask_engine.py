@@ -30,6 +30,8 @@ from typing import Iterable, Iterator
 from augment.run.engines import available_cores, died_result
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 
+__all__ = ["DaskEngine"]
+
 
 class DaskEngine:
     """Runs chunks on a Dask cluster; see the module notes for what cluster workers need."""

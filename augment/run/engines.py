@@ -18,6 +18,8 @@ from typing import Iterable, Iterator, Protocol
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 from augment.run.worker import init_worker
 
+__all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine"]
+
 
 class Engine(Protocol):
     name: str

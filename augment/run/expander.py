@@ -76,6 +76,8 @@ class RunOptions:
     storage_options: dict | None = None  # fsspec options for a URL OUTPUT (merged over $AUGMENT_STORAGE_OPTIONS)
     remote_flush_records: int = 1000  # URL OUTPUT: upload new manifest records after this many...
     remote_flush_seconds: float = 30.0  # ...or this long, whichever comes first
+    output_format: str = "folder"  # or "webdataset" / "parquet": outputs written as shards (augment.run.shard_job)
+    shard_size: int = 1000  # samples per shard (whole sources: rounded up to a multiple of copies per source)
 
 
 @dataclass
@@ -236,6 +238,8 @@ def run_identity(record: dict) -> dict:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     ident = {"spec": hashlib.sha256(canonical.encode()).hexdigest()[:16], "seed": seed,
              "input": record.get("input"), "include_originals": bool(record.get("include_originals"))}
+    ident["output_format"] = record.get("output_format") or "folder"
+    ident["shard_size"] = record.get("shard_size") if ident["output_format"] != "folder" else None
     if spec.get("modality") == "text":
         ident["text_format"] = json.loads(json.dumps(record.get("text_format")))  # tuples read back as lists
     else:
@@ -307,7 +311,7 @@ def _prepare(pipe: Pipeline, opts: RunOptions, out: _Output, run_record: dict) -
     for rec in _previous_records(out):
         try:
             if rec.get("output"):
-                out.store.remove(rec["output"])
+                out.store.remove(rec.get("shard") or rec["output"])
         except UnsafePathError:
             continue
     for name in (MANIFEST, ERRORS, RUN_RECORD):
@@ -346,7 +350,8 @@ def _done_outputs(records: list[dict], out: Path | _Output, text_complete: str |
     assembled = text_complete is not None and exists(text_complete)
     done = set()
     for rec in records:
-        output = rec.get("part") or rec.get("output")  # text rows live in part files until assembled
+        output = rec.get("part") or rec.get("shard") or rec.get("output")  # text rows live in part files until
+        # assembled; sharded outputs live in their shard
         if output and (exists(output) or (assembled and rec.get("part") and rec.get("output") == text_complete)):
             done.add((rec.get("source"), rec.get("row"), rec.get("copy")))
     return done
@@ -407,10 +412,10 @@ def _drop_outputs_of(sources: set[str], previous: list[dict], out: _Output) -> l
 
 
 def _image_plan(pipe: Pipeline, opts: RunOptions, scan, done: set, errors: _ErrorLog,
-                remote: bool = False) -> tuple[list[ImageTask], int]:
+                remote: bool = False, mirror: bool = True) -> tuple[list[ImageTask], int]:
     for rel, reason in scan.problems:
         errors.write({"source": rel, "error": reason})
-    for folder in scan.folders if not remote else ():  # mirror the layout, empty classes included (object
+    for folder in scan.folders if (mirror and not remote) else ():  # mirror the layout, empty classes included (object
         (opts.output / folder).mkdir(parents=True, exist_ok=True)  # stores have no empty folders)
     limit = NAME_MAX if remote else name_max(opts.output)
     tasks = []
@@ -463,6 +468,12 @@ def expand(
     started = time.perf_counter()
     where = output_location(opts.output)
     opts = dataclasses.replace(opts, output=where)
+    hf_kind = _hf_kind(opts.input)
+    _check_output_format(pipe, opts, hf_kind)
+    if hf_kind is not None:  # a save_to_disk folder or Parquet files: written back in the same kind
+        from augment.run.hf_expand import expand_hf
+
+        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
@@ -487,7 +498,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
-        storage_options=out.store.options if out.remote else None,
+        storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
     )
     run_record = {
         "status": "running",
@@ -500,6 +511,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "include_originals": opts.include_originals,
         "quality": opts.quality,
         "text_format": config.text_format,
+        "output_format": opts.output_format,
+        "shard_size": opts.shard_size if opts.output_format != "folder" else None,
         "versions": library_versions(),
     }
     run_record["identity"] = run_identity(run_record)
@@ -553,9 +566,12 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
     try:
         counts = {"rows": 0, "problems": 0}
         if pipe.modality == "image":
-            tasks, summary.items = _image_plan(pipe, opts, scan, done, errors, out.remote)
-            chunk_iter = _chunks(tasks, opts.chunk_size)
-            total = len(tasks)
+            if opts.output_format == "folder":
+                tasks, summary.items = _image_plan(pipe, opts, scan, done, errors, out.remote)
+            else:  # shards: every output of a shard is redone when any is missing (see augment.run.shard_job)
+                tasks, summary.items = _sharded_tasks(pipe, opts, scan, done, errors, out.remote)
+            chunk_iter = _chunks(tasks, opts.chunk_size if opts.output_format == "folder" else 1)
+            total = len(tasks) if opts.output_format == "folder" else sum(len(t.tasks) for t in tasks)
         else:
             from augment.run.text_expand import text_chunks
 
@@ -621,3 +637,45 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: _ErrorLog, su
         sync.add(result.records)
     if result.fatal:
         raise OutputWriteError(result.fatal)
+
+
+__all__ = [
+    "SEGMENTS_DIR",
+    "RunError",
+    "RunOptions",
+    "staging_dir",
+    "RunSummary",
+    "library_versions",
+    "remote_manifest",
+    "expand",
+]
+
+
+def _hf_kind(path: Path) -> str | None:
+    from augment.io.hf_dataset import hf_input_kind
+
+    return hf_input_kind(Path(path))
+
+
+def _sharded_tasks(pipe: Pipeline, opts: RunOptions, scan, done: set, errors: "_ErrorLog", remote: bool):
+    from augment.run.shard_job import items_per_shard, shard_tasks
+
+    tasks, items = _image_plan(pipe, opts, scan, set(), errors, remote, mirror=False)
+    per_shard = items_per_shard(opts.shard_size, pipe.spec.copies, opts.include_originals)
+    shards, _skipped = shard_tasks(tasks, opts.output_format, per_shard, done)
+    return shards, items
+
+
+def _check_output_format(pipe: Pipeline, opts: RunOptions, hf_kind: str | None) -> None:
+    if opts.output_format == "folder":
+        return
+    if hf_kind is not None:
+        raise RunError(f"INPUT is a Hugging Face dataset or Parquet data: it is written back in the same kind; "
+                       f"drop --output-format {opts.output_format}")
+    if pipe.modality == "text" and opts.output_format == "webdataset":
+        raise RunError("--output-format webdataset is for images; text datasets take --output-format parquet")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        if opts.output_format == "parquet":
+            raise RunError("--output-format parquet needs pyarrow: pip install 'augment[hf]'") from None

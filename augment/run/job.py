@@ -23,6 +23,17 @@ from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_sto
 from augment.seeding import derive_seed
 from augment.spec import parse_spec
 
+__all__ = [
+    "JobConfig",
+    "ImageTask",
+    "ChunkResult",
+    "store_for",
+    "pipeline_for",
+    "output_name",
+    "process_chunk",
+    "write_output",
+]
+
 
 @dataclass(frozen=True)
 class JobConfig:
@@ -33,6 +44,7 @@ class JobConfig:
     quality: int = 95
     text_format: dict | None = None
     storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
+    output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a run holds one per input image (~half the memory of a __dict__)
@@ -86,6 +98,11 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
         try:
             if isinstance(task, ImageTask):
                 _process_image(config, task, result)
+            elif hasattr(task, "fmt"):  # a ShardTask
+                from augment.run.shard_job import process_shard_task
+
+                process_shard_task(config, task, result)
+                result.items += len(task.tasks) - 1
             else:
                 from augment.run.text_job import process_text_task
 
@@ -103,9 +120,9 @@ def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
     store.write_bytes(rel, data)
 
 
-def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> None:
+def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, store=None) -> None:
     pipe = pipeline_for(config)
-    out_root = store_for(config)
+    out_root = store if store is not None else store_for(config)
     try:
         with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
             data = fh.read()

@@ -18,6 +18,15 @@ from augment.io.text_formats import (
 )
 from augment.run.text_job import PARTS_DIR, TextTask, row_seed
 
+__all__ = [
+    "CHUNK_ROWS",
+    "chunk_rows",
+    "resolve_text_format",
+    "text_chunks",
+    "assemble_text_output",
+    "replay_text_record",
+]
+
 CHUNK_ROWS = 128
 
 
@@ -74,6 +83,12 @@ def assemble_text_output(opts, fmt: TextFormat, store: OutputStore | None = None
     to the folder or to the store of a URL OUTPUT)."""
     store = store if store is not None else LocalStore(Path(opts.output))
     parts = matching(store.list(PARTS_DIR), "chunk-*.part")
+    if getattr(opts, "output_format", "folder") == "parquet":  # the parts are Parquet tables: one file of them all
+        from augment.run.shard_job import join_text_parquet, text_parquet_name
+
+        data = join_text_parquet([store.read_bytes(rel) for rel in parts])
+        store.write_bytes(text_parquet_name(opts.input.name), data, fsync=True)
+        return len(parts), len(data)
     body = b"".join(store.read_bytes(rel) for rel in parts)
     store.write_bytes(opts.input.name, write_header(fmt).encode("utf-8") + body, fsync=True)
     return len(parts), len(body)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
 from augment.seeding import derive_seed
 
+__all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task"]
+
 PARTS_DIR = ".augment-parts"
 
 
@@ -59,21 +61,29 @@ def process_text_task(config, task: TextTask, result) -> None:
     fmt = TextFormat(**config.text_format)  # once per chunk: building it validates the format
     pieces: list[str] = []
     records: list[dict] = []  # reported only once the part file is safely written
+    emitted: list[tuple] = []  # (output row, copy, seed): what a Parquet part holds
     for row in task.rows:
         if task.original:
-            _emit(config, fmt, task, row, None, None, row, pieces, records, result)
+            _emit(config, fmt, task, row, None, None, row, pieces, records, result, emitted=emitted)
         for k, res, err in by_row.get(row.index, []):
             if err is not None:
                 result.errors.append({"source": task.source, "row": row.index, "line": row.line, "error": err})
                 continue
             seed = row_seed(pipe.spec.seed, task.source, row.index, k)
             _emit(config, fmt, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
-                  res.applied)
-    write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"))
+                  res.applied, emitted=emitted)
+    if getattr(config, "output_format", "folder") == "parquet":  # the part is a Parquet table of the rows
+        from augment.run.shard_job import text_parquet_part, text_parquet_name
+
+        write_output(store_for(config), task.part, text_parquet_part(emitted))
+        for rec in records:
+            rec["output"] = text_parquet_name(task.source)
+    else:
+        write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"))
     result.records.extend(records)
 
 
-def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, ops=()) -> None:
+def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, ops=(), emitted=None) -> None:
     try:
         text = format_row(out_row, fmt)
     except UnrepresentableRowError as exc:
@@ -81,6 +91,8 @@ def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, 
                               "error": f"cannot write row: {exc}"})
         return
     pieces.append(text)
+    if emitted is not None:
+        emitted.append((out_row, copy, seed))
     records.append({
         "source": task.source, "row": row.index, "line": row.line, "copy": copy, "seed": seed,
         "pipeline_hash": config.spec_hash, "ops": list(ops), "output": task.source, "part": task.part,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+__all__ = ["init_worker", "LARGE_BUFFER", "return_large_buffers", "limit_threads"]
+
 
 def init_worker(threads: int | None = None) -> None:
     """Set up a worker process the engines own: native thread pools sized to its share of the cores, and no

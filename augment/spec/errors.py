@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+__all__ = ["SpecIssue", "SpecError", "join_path", "ALIASES", "did_you_mean", "show"]
+
 
 @dataclass(frozen=True)
 class SpecIssue:

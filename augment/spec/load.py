@@ -30,6 +30,8 @@ from augment.spec.schema import (
     TopFields,
 )
 
+__all__ = ["MAX_SPEC_BYTES", "DEFAULT_BACKEND", "parse_text", "load_spec", "parse_spec", "dump_spec", "spec_hash"]
+
 MAX_SPEC_BYTES = 1_000_000
 DEFAULT_BACKEND = {"image": "albumentations", "text": "native"}
 

@@ -14,6 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from augment.ops.registry import OpParams
 
+__all__ = [
+    "SPEC_VERSION",
+    "MAX_DEPTH",
+    "MAX_STEPS",
+    "GROUP_KINDS",
+    "STEP_KINDS",
+    "OpStep",
+    "GroupStep",
+    "Step",
+    "GroupFields",
+    "OpFields",
+    "TopFields",
+    "PipelineSpec",
+]
+
 SPEC_VERSION = 1
 MAX_DEPTH = 8
 MAX_STEPS = 1000
@@ -95,7 +110,7 @@ class OpFields(_Frozen):
 
 class TopFields(_Frozen):
     version: Literal[1] = 1
-    name: str = Field(..., min_length=1, max_length=200)
+    name: str = Field("", max_length=200)  # optional: a Python-built pipeline needs no name
     description: str = ""
     modality: Literal["image", "text"]
     backend: Literal["albumentations", "torchvision", "native"] | None = None

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = ["WORD_RE", "Tokens", "is_word", "tokenize", "detokenize", "match_case"]
+
 # A word is a run of letters/digits (``\w`` minus underscore), optionally joined by inner apostrophes or
 # hyphens ("don't", "well-known", "O’Brien"). The capturing group makes ``split`` return the separators too.
 WORD_RE = re.compile(r"([^\W_]+(?:['’\-][^\W_]+)*)")

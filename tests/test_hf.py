@@ -1,0 +1,200 @@
+"""Hugging Face datasets: the on-the-fly transform, the map expansion, and `augment run` on save_to_disk folders
+and Parquet files (the real `datasets` and `pyarrow` packages, real files, the real CLI)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+datasets = pytest.importorskip("datasets")
+pytest.importorskip("pyarrow")
+
+import augment  # noqa: E402
+from augment import ops  # noqa: E402
+from augment.hf import Expansion, Transform, row_seed, with_row_index  # noqa: E402
+from conftest import PIPELINES  # noqa: E402
+from test_expander import augment_cli, manifest  # noqa: E402
+
+IMAGE_PIPE = augment.Compose([ops.HorizontalFlip(p=0.5), ops.Rotate(degrees=(-20, 20)), ops.GaussianNoise()],
+                             seed=7)
+TEXT_PIPE = augment.Compose([ops.RandomSwap(rate=0.3), ops.CharSwap(word_rate=0.3)], seed=3)
+SENTENCES = [f"the quick brown fox number {i} jumps over the lazy dog near the river bank" for i in range(12)]
+
+
+def _image_dataset(tmp_path, n=10):
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(n):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    return datasets.Dataset.from_dict({"image": files, "label": [i % 3 for i in range(n)]}).cast_column(
+        "image", datasets.Image())
+
+
+def test_transform_seeds_follow_row_index_and_epoch(tmp_path):
+    ds = with_row_index(_image_dataset(tmp_path))
+    tf = Transform(IMAGE_PIPE, "image")
+    view = ds.with_transform(tf)
+    batch = view[0:6]
+    assert set(batch) == {"image", "label"} and len(batch["image"]) == 6
+    for i in range(6):
+        expected = IMAGE_PIPE(ds[i]["image"], seed=row_seed(7, i, 0))
+        assert np.array_equal(np.asarray(batch["image"][i]), np.asarray(expected))
+    # the same row, fetched alone or in another order, gets the same values: seeds come from the index
+    assert np.array_equal(np.asarray(view[4]["image"]), np.asarray(batch["image"][4]))
+    assert np.array_equal(np.asarray(view.select([5, 2])[1]["image"]), np.asarray(batch["image"][2]))
+    tf.set_epoch(1)
+    other = view[0:6]["image"]
+    assert sum(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(other, batch["image"])) >= 4
+    rerun = ds.with_transform(Transform(IMAGE_PIPE, "image", epoch=1))[0:6]["image"]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(other, rerun))
+
+
+def test_transform_needs_the_row_index(tmp_path):
+    ds = _image_dataset(tmp_path).with_transform(Transform(IMAGE_PIPE, "image"))
+    with pytest.raises(KeyError, match="with_row_index"):
+        ds[0:2]
+
+
+def test_text_transform_and_set_transform():
+    ds = with_row_index(datasets.Dataset.from_dict({"text": SENTENCES, "label": [0, 1] * 6}))
+    tf = Transform(TEXT_PIPE, "text", epoch=2)
+    ds.set_transform(tf)
+    got = ds[0:5]["text"]
+    assert got == [TEXT_PIPE(SENTENCES[i], seed=row_seed(3, i, 2)) for i in range(5)]
+    assert got != SENTENCES[:5]
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_expansion_is_the_same_for_any_num_proc_and_batch_size(tmp_path, modality):
+    if modality == "image":
+        ds, pipe, col = _image_dataset(tmp_path), IMAGE_PIPE, "image"
+    else:
+        ds, pipe, col = datasets.Dataset.from_dict({"text": SENTENCES, "label": [0, 1] * 6}), TEXT_PIPE, "text"
+    ex = Expansion(pipe, col, copies=3, include_originals=True, record_ops=True)
+    results = [
+        ds.map(ex, batched=True, with_indices=True, num_proc=num_proc, batch_size=bs, keep_in_memory=True)
+        for num_proc, bs in [(None, 1000), (2, 3), (3, 1)]
+    ]
+    first = results[0]
+    assert len(first) == len(ds) * 4
+    assert first["source_index"][:8] == [0, 0, 0, 0, 1, 1, 1, 1] and first["copy"][:4] == [None, 0, 1, 2]
+    for other in results[1:]:
+        assert other.data.table.equals(first.data.table)  # the same values, row for row
+    # copy k of row i is epoch k of the on-the-fly transform, and what the pipeline gives for that seed
+    tf = Transform(pipe, col, epoch=2)
+    row = first[5 * 4 + 3]  # row 5, copy 2
+    on_the_fly = tf({col: [ds[5][col]], "__augment_index__": [5]})[col][0]
+    assert row["seed"] == row_seed(pipe.spec.seed, 5, 2)
+    if modality == "text":
+        assert row[col] == on_the_fly == pipe(ds[5][col], seed=row["seed"])
+        assert [o["op"] for o in json.loads(row["augment_ops"])] == ["random_swap", "char_swap"]
+    else:
+        assert np.array_equal(np.asarray(row[col]), np.asarray(on_the_fly))
+
+
+def _save_text_dataset(path):
+    datasets.Dataset.from_dict({"text": SENTENCES, "label": [0, 1] * 6}).save_to_disk(str(path))
+
+
+def test_cli_reads_and_writes_a_save_to_disk_dataset(tmp_path):
+    src = tmp_path / "ds"
+    _save_text_dataset(src)
+    before = sorted(p.name for p in src.iterdir())
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        proc = augment_cli("run", PIPELINES / "char_noise.yaml", src, out, "--copies", "2", "--include-originals",
+                           "--workers", workers)
+        summary = json.loads(proc.stdout)
+        assert summary["status"] == "complete" and summary["written"] == 36 and summary["items"] == 12
+        outs.append(out)
+    assert sorted(p.name for p in src.iterdir()) == before  # INPUT untouched (no cache files)
+    a, b = (datasets.load_from_disk(str(o)) for o in outs)
+    assert a.column_names == ["text", "label", "source_index", "copy"]
+    assert a.to_dict() == b.to_dict()
+    assert manifest(outs[0]) == manifest(outs[1])
+    pipe = augment.load_pipeline(PIPELINES / "char_noise.yaml")
+    records = manifest(outs[0])
+    assert len(records) == 36
+    for rec in records:
+        row = a[rec["output_row"]]
+        assert row["source_index"] == rec["row"] and row["copy"] == rec["copy"]
+        if rec["copy"] is not None:
+            assert row["text"] == pipe.replay(SENTENCES[rec["row"]], rec)
+    # the same command again finds the complete run
+    again = json.loads(augment_cli("run", PIPELINES / "char_noise.yaml", src, outs[0], "--copies", "2",
+                                   "--include-originals").stdout)
+    assert again["written"] == 0 and again["resumed_skipped"] == 36
+    refused = augment_cli("run", PIPELINES / "char_noise.yaml", src, outs[0], "--copies", "3", check=False)
+    assert refused.returncode == 1 and "another spec" in refused.stderr
+
+
+def test_cli_reads_and_writes_parquet_images_with_bad_rows_reported(tmp_path, shared_dir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = shared_dir / "datasets" / "images" / "sign_digits" / "3"
+    files = sorted(folder.iterdir())[:6]
+    images = [{"bytes": f.read_bytes(), "path": f.name} for f in files]
+    images.insert(2, {"bytes": b"not an image", "path": "broken.jpg"})
+    table = pa.table({"image": images, "label": [3] * len(images)})
+    src = tmp_path / "parquet"
+    src.mkdir()
+    pq.write_table(table, src / "train.parquet")
+    out = tmp_path / "out"
+    summary = json.loads(augment_cli("run", PIPELINES / "flip_zoom_noise.yaml", src, out, "--copies", "2",
+                                     "--workers", "2").stdout)
+    assert summary["written"] == 12 and summary["errors"] == 1
+    assert json.loads((out / "errors.jsonl").read_text())["row"] == 2
+    result = pq.read_table(out / "train.parquet")
+    assert result.num_rows == 12 and result.column("source_index").to_pylist() == [0, 0, 1, 1, 3, 3, 4, 4, 5, 5, 6, 6]
+    pipe = augment.load_pipeline(PIPELINES / "flip_zoom_noise.yaml")
+    from augment.io.images import decode_image, encode_image
+
+    for rec, value in zip(manifest(out), result.column("image").to_pylist()):
+        arr, _ = decode_image(images[rec["row"]]["bytes"])
+        expected = encode_image(pipe.replay(arr, rec), "JPEG", 95)
+        assert value["bytes"] == expected  # what `augment run` writes for the same file and seed
+        assert rec["sha256"] == __import__("hashlib").sha256(expected).hexdigest()
+    back = datasets.Dataset.from_parquet(str(out / "train.parquet"), cache_dir=str(tmp_path / "hf-cache"))
+    assert isinstance(back[0]["image"], Image.Image) and back.column_names == ["image", "label", "source_index", "copy"]
+
+
+def test_cli_expands_every_split_of_a_saved_image_dataset_dict(tmp_path):
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)) for _ in range(5)]
+    dd = datasets.DatasetDict({split: datasets.Dataset.from_dict({"image": images[:n], "label": list(range(n))})
+                               .cast_column("image", datasets.Image()) for split, n in (("train", 5), ("test", 2))})
+    src = tmp_path / "dd"
+    dd.save_to_disk(str(src))
+    out = tmp_path / "out"
+    summary = json.loads(augment_cli("run", PIPELINES / "flip_zoom_noise.yaml", src, out, "--copies", "2",
+                                     "--engine", "serial").stdout)
+    assert summary["items"] == 7 and summary["written"] == 14
+    back = datasets.load_from_disk(str(out))
+    assert sorted(back) == ["test", "train"] and len(back["train"]) == 10 and len(back["test"]) == 4
+    assert isinstance(back["train"][0]["image"], Image.Image)
+    assert {r["source"] for r in manifest(out)} == {"train", "test"}
+
+
+def test_cli_errors_on_hf_inputs_are_one_line(tmp_path):
+    src = tmp_path / "ds"
+    datasets.Dataset.from_dict({"title": ["a b c"] * 3, "body": ["d e f"] * 3}).save_to_disk(str(src))
+    eda = PIPELINES / "char_noise.yaml"
+    cases = [
+        (["--engine", "serial"], "cannot tell which column holds the text (string columns: title, body); "
+                                 "name it with --text-column"),
+        (["--text-column", "nope"], "--text-column 'nope' is not a column; columns: title, body"),
+        (["--output-format", "parquet"], "written back in the same kind; drop --output-format parquet"),
+    ]
+    for i, (extra, message) in enumerate(cases):
+        proc = augment_cli("run", eda, src, tmp_path / f"out{i}", *extra, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    ok = augment_cli("run", eda, src, tmp_path / "ok", "--text-column", "body", "--engine", "serial")
+    assert json.loads(ok.stdout)["written"] == 6
