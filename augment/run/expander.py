@@ -502,7 +502,6 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
     )
     run_record = {
         "status": "running",
-        "run_id": lock.run_id,
         "spec": pipe.spec.to_dict(),
         "spec_hash": pipe.spec_hash,
         "seed": pipe.spec.seed,

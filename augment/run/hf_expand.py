@@ -221,6 +221,7 @@ def expand_hf(pipe: Pipeline, opts, kind: str, library_versions: dict, error_cls
     shutil.rmtree(scratch, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     summary.status = "complete"
+    summary.outputs_in_manifest = len(manifest_lines)
     run_record.update(status="complete", counts={"items": summary.items, "outputs_in_manifest": len(manifest_lines),
                                                  "written_this_run": summary.written, "skipped_already_done": 0,
                                                  "errors": len(errors)})
