@@ -1,0 +1,234 @@
+"""Integrity of a run's processes and records (issue 10): strict spec types, checked replays, clean shutdown on
+signals, a Dask scheduler that does not answer, images the run would skip, colour profiles, and library code that
+leaves the importing process alone."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from augment.compile import Pipeline
+from augment.ops.catalog import registry
+from augment.ops.drawn import DrawnValueError
+from augment.spec import SpecError, parse_spec
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def cli(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "augment.cli", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=ENV, **kw)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    return err
+
+
+# --- strict, finite spec values (item 8) ----------------------------------------------------------------------
+
+BAD_NUMBERS = [math.nan, math.inf, -math.inf, True, False, "0.5", "1", None, [1]]
+BAD_INTEGERS = [2.0, 2.5, True, "2", math.nan, None]
+
+
+def _spec(step: dict, **top) -> dict:
+    return {"name": "t", "modality": top.pop("modality", "image"), "steps": [step], **top}
+
+
+def _op_cases():
+    """(op, field, bad value) for every numeric field of every op's parameter schema."""
+    cases = []
+    for op in registry().ops():
+        for name, field in op.params.model_fields.items():
+            ann = field.annotation
+            if field.json_schema_extra and field.json_schema_extra.get("range"):
+                item_int = "int" in str(ann).split("[", 1)[1].split(",")[0]
+                bad = BAD_INTEGERS if item_int else BAD_NUMBERS
+                cases += [(op.name, name, v) for v in bad if v is not None]
+                cases += [(op.name, name, [v, v]) for v in bad if not isinstance(v, list)]
+                cases += [(op.name, name, [1e308, 1e308]), (op.name, name, [-1e308, 1e308])]
+            elif ann is float:
+                cases += [(op.name, name, v) for v in BAD_NUMBERS + [1e308]]
+            elif ann is int:
+                cases += [(op.name, name, v) for v in BAD_INTEGERS + [10**30]]
+            elif ann is bool:
+                cases += [(op.name, name, v) for v in (0, 1, "true", "yes", 1.0)]
+    return cases
+
+
+def _required(op: str) -> dict:
+    return {"height": 1, "width": 1} if op == "crop" else {}
+
+
+@pytest.mark.parametrize("op,field,value", _op_cases(), ids=lambda v: repr(v)[:20])
+def test_every_numeric_op_param_is_strict_and_finite(op, field, value):
+    modality = registry().get(op).modality
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec({"op": op, "params": {**_required(op), field: value}}, modality=modality))
+    assert any(issue.path.startswith(f"steps[0].params.{field}") for issue in err.value.issues), err.value.render()
+
+
+TOP_CASES = [("copies", v) for v in (True, 2.0, "2", math.nan, 1e308)] + [("seed", v) for v in (True, 1.5, "3", -1)]
+STEP_CASES = (
+    [("p", v) for v in (math.nan, math.inf, True, "0.5", None, 1e308)]
+    + [("weights", v) for v in ([math.nan, 1], [math.inf, 1], [1e308, 1e308], [True, 1], ["1", 1], [-1, 2], [0, 0])]
+    + [("n", v) for v in (True, 1.0, "1", [1, 2.0], [True, 1], math.nan)]
+)
+
+
+@pytest.mark.parametrize("key,value", TOP_CASES, ids=repr)
+def test_top_level_numbers_are_strict(key, value):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec({"op": "horizontal_flip"}, **{key: value}))
+    assert [i.path for i in err.value.issues] == [key]
+
+
+@pytest.mark.parametrize("key,value", STEP_CASES, ids=repr)
+def test_group_numbers_are_strict(key, value):
+    group = "one_of" if key == "weights" else "some_of" if key == "n" else "sequence"
+    step = {group: [{"op": "horizontal_flip"}, {"op": "vertical_flip"}], key: value}
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(step))
+    assert all(i.path.startswith(f"steps[0].{key}") for i in err.value.issues), err.value.render()
+
+
+def test_valid_numbers_still_load_including_yaml_exponents(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nmodality: image\ncopies: 2\nsteps:\n  - one_of: [{op: horizontal_flip}, {op: zoom, "
+                    "params: {scale: [1e-1, 2E0]}}]\n    weights: [1, 2.5]\n  - some_of: [{op: vertical_flip}]\n"
+                    "    n: 1\n    p: 1\n")
+    proc = cli("validate", path, "--dump")
+    assert proc.returncode == 0, proc.stderr
+    assert "- 0.1\n" in proc.stdout and "n:\n  - 1\n  - 1" in proc.stdout
+
+
+@pytest.mark.parametrize("text,key", [
+    ("weights: [.nan, 1]", "steps[0].weights"), ("weights: [.inf, 1]", "steps[0].weights"),
+    ("weights: [1e308, 1e308]", "steps[0].weights"), ("p: '0.5'", "steps[0].p"),
+])
+def test_validate_cli_names_the_key(tmp_path, text, key):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmodality: image\nsteps:\n  - one_of: [{{op: horizontal_flip}}, {{op: vertical_flip}}]\n"
+                    f"    {text}\n")
+    proc = cli("validate", path)
+    assert proc.returncode == 2 and f"{key}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_copies_true_and_2_0_are_refused_by_the_cli(tmp_path):
+    for value in ("true", "2.0"):
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: t\nmodality: image\ncopies: {value}\nsteps: [{{op: horizontal_flip}}]\n")
+        proc = cli("validate", path)
+        assert proc.returncode == 2 and "copies:" in proc.stderr
+
+
+def test_model_dump_honours_its_arguments():
+    spec = parse_spec(_spec({"op": "horizontal_flip"}))
+    assert set(spec.model_dump(include={"name", "seed"})) == {"name", "seed"}
+    assert "steps" not in spec.model_dump(exclude={"steps"})
+    assert spec.model_dump(mode="json") == spec.to_dict()
+    with pytest.raises(TypeError):
+        spec.model_dump(by_alias=True)
+
+
+def test_with_overrides_is_validated():
+    spec = parse_spec(_spec({"op": "horizontal_flip"}))
+    assert spec.with_overrides(seed=5, copies=3).seed == 5
+    for bad in ({"copies": 0}, {"copies": True}, {"seed": -1}, {"backend": "native"}):
+        with pytest.raises(SpecError):
+            spec.with_overrides(**bad)
+
+
+# --- recorded values checked before they are applied (item 7) -------------------------------------------------
+
+IMAGE_OPS = registry().names("image")
+_PIPES: dict = {}
+
+
+def _op_pipe(op: str) -> Pipeline:
+    if op not in _PIPES:
+        _PIPES[op] = Pipeline(parse_spec(_spec({"op": op, "params": _required(op)})))
+    return _PIPES[op]
+
+
+def _leaf_paths(value, prefix=()):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaf_paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaf_paths(v, prefix + (i,))
+    else:
+        yield prefix
+
+
+def _set(doc, path, value):
+    for part in path[:-1]:
+        doc = doc[part]
+    doc[path[-1]] = value
+
+
+CORRUPT = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 2**64, -(2**40), True, None, "1", [], {}]),
+    st.floats(allow_nan=True, allow_infinity=True).filter(lambda f: not (-1 <= f <= 1)),
+)
+
+
+@pytest.mark.parametrize("op", IMAGE_OPS)
+@settings(max_examples=25, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), data=st.data())
+def test_corrupted_recorded_values_never_hang_or_traceback(op, seed, data):
+    pipe = _op_pipe(op)
+    img = np.random.default_rng(seed).integers(0, 256, size=(17, 23, 3), dtype=np.uint8)
+    res = pipe.run(img, seed=seed)
+    assert np.array_equal(pipe.replay(img, res.applied), res.output)  # an honest record replays exactly
+    record = copy.deepcopy(res.applied)
+    leaves = [p for p in _leaf_paths(record[0]["params"])] if record[0]["params"] else []
+    kind = data.draw(st.sampled_from(["value", "missing", "extra", "params", "path"] if leaves else ["extra", "params", "path"]))
+    if kind == "value":
+        path = data.draw(st.sampled_from(leaves))
+        bad = data.draw(CORRUPT)
+        _set(record[0]["params"], path, bad)
+    elif kind == "missing":
+        record[0]["params"].pop(data.draw(st.sampled_from(sorted(record[0]["params"]))))
+    elif kind == "extra":
+        record[0]["params"]["bogus"] = 1
+    elif kind == "params":
+        record[0]["params"] = data.draw(st.sampled_from([None, [], "x", 3]))
+    else:
+        record[0]["path"] = data.draw(st.sampled_from([None, 3, "steps[9]", ["steps[0]"]]))
+    start = time.monotonic()
+    try:
+        pipe.replay(img, record)
+    except DrawnValueError as exc:
+        assert "\n" not in str(exc)
+    else:  # the corruption happened to be a value the op could have drawn (e.g. another in-range number)
+        assert kind == "value"
+    assert time.monotonic() - start < 5
+
+
+def test_nan_angle_is_refused_at_once():
+    pipe = _op_pipe("rotate")
+    img = np.zeros((8, 8, 3), np.uint8)
+    start = time.monotonic()
+    with pytest.raises(DrawnValueError, match="angle"):
+        pipe.replay(img, [{"op": "rotate", "path": "steps[0]", "params": {"angle": math.nan}}])
+    assert time.monotonic() - start < 1
