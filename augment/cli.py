@@ -164,11 +164,20 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
     try:
         result = replay_output(output_dir, output_file, row, copy_index)
     except ReplayError as exc:
-        _fail(str(exc), 1)
+        _fail(str(exc).splitlines()[0], 1)
     if target is not None:
-        target.write_bytes(result.data)
-    click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256}))
+        try:
+            target.write_bytes(result.data)
+        except OSError as exc:
+            _fail(f"cannot write {target}: {exc.strerror or exc}", 1)
+    click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256,
+                           "on_disk": result.on_disk}))
     if not result.identical:
+        click.echo("error: the replayed bytes differ from the recorded sha256", err=True)
+        sys.exit(4)
+    if result.on_disk in ("differs", "missing"):
+        click.echo(f"error: {output_file} in OUTPUT {'is missing' if result.on_disk == 'missing' else 'differs from its recorded sha256'}"
+                   " (changed or removed after the run)", err=True)
         sys.exit(4)
 
 

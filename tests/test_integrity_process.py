@@ -232,3 +232,165 @@ def test_nan_angle_is_refused_at_once():
     with pytest.raises(DrawnValueError, match="angle"):
         pipe.replay(img, [{"op": "rotate", "path": "steps[0]", "params": {"angle": math.nan}}])
     assert time.monotonic() - start < 1
+
+
+# --- replay of tampered records (item 7 and the tracebacks list) ----------------------------------------------
+
+REPLAY_SPEC = {"name": "replay", "modality": "image", "seed": 3, "copies": 2, "steps": [
+    {"op": "rotate", "params": {"degrees": [-20, 20]}}, {"op": "gaussian_noise", "p": 0.7},
+    {"op": "random_resized_crop", "p": 0.5}, {"op": "cutout"}]}
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.fixture(scope="module")
+def replay_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("replay")
+    src = root / "in"
+    rng = np.random.default_rng(1)
+    for cls in ("a", "b"):
+        (src / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (20, 26, 3), dtype=np.uint8)).save(src / cls / f"x{i}.png")
+    (root / "secret.png").write_bytes((src / "a" / "x0.png").read_bytes())
+    spec = root / "spec.json"
+    spec.write_text(json.dumps(REPLAY_SPEC))
+    out = root / "out"
+    proc = cli("run", spec, src, out, "--engine", "serial", "-q")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def replay_copy(replay_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(replay_run, out)
+    return out
+
+
+def _replay_or_error(out, output):
+    from augment.replay import ReplayError, replay_output
+
+    try:
+        return replay_output(out, output)
+    except ReplayError as exc:
+        assert "\n" not in str(exc)
+        return exc
+
+
+def test_honest_records_replay_and_match_the_files_on_disk(replay_run):
+    from augment.replay import replay_output
+
+    for rec in _records(replay_run):
+        result = replay_output(replay_run, rec["output"])
+        assert result.identical and result.on_disk == "identical"
+
+
+def _mutations(rec: dict):
+    keys = sorted(rec)
+    return st.one_of(
+        st.tuples(st.just("drop"), st.sampled_from(keys), st.none()),
+        st.tuples(st.just("set"), st.sampled_from(keys), JSON_VALUES),
+        st.tuples(st.just("op"), st.sampled_from(["op", "path", "params"]), JSON_VALUES),
+        st.tuples(st.just("value"), st.sampled_from(["angle", "sigma", "noise_seed", "boxes"]),
+                  st.sampled_from([math.nan, math.inf, -1e308, 10**40, True, None, "3", [[0, 0, 99, 99]], [1, 2]])),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_tampered_manifest_records_give_one_line_errors(replay_run, replay_copy, data):
+    records = _records(replay_run)  # the untouched run: every example starts from the same records
+    rec = copy.deepcopy(data.draw(st.sampled_from([r for r in records if r["copy"] is not None])))
+    kind, key, value = data.draw(_mutations(rec))
+    if kind == "drop":
+        rec.pop(key)
+    elif kind == "set":
+        rec[key] = value
+    elif kind == "op" and rec["ops"]:
+        rec["ops"][0][key] = value
+    elif kind == "value":
+        for entry in rec["ops"]:
+            if key in entry["params"]:
+                entry["params"][key] = value
+    output = rec.get("output") if isinstance(rec.get("output"), str) else records[0]["output"]
+    (replay_copy / "manifest.jsonl").write_text(json.dumps(rec, allow_nan=True) + "\n")
+    start = time.monotonic()
+    _replay_or_error(replay_copy, output)
+    assert time.monotonic() - start < 10
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_tampered_run_records_give_one_line_errors(replay_run, replay_copy, data):
+    run = json.loads((replay_run / "run.json").read_text())
+    target = data.draw(st.sampled_from(["input", "quality", "spec", "spec.steps", "spec.seed", "spec.steps.0.params",
+                                        "text_format", "whole"]))
+    value = data.draw(JSON_VALUES)
+    if target == "whole":
+        run = value
+    elif target.startswith("spec."):
+        *path, key = target.split(".")[1:]
+        node = run["spec"]
+        for part in path:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[key] = value
+    else:
+        run[target] = value
+    (replay_copy / "run.json").write_text(json.dumps(run, allow_nan=True))
+    _replay_or_error(replay_copy, _records(replay_run)[0]["output"])
+
+
+def test_replay_cli_tampered_records_and_nan_are_one_line_errors(replay_copy):
+    records = _records(replay_copy)
+    rec = next(r for r in records if r["copy"] is not None and any(o["op"] == "rotate" for o in r["ops"]))
+    rec["ops"][0]["params"]["angle"] = math.nan
+    bad_type = dict(records[1], copy="one")
+    (replay_copy / "manifest.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(bad_type) + "\n")
+    start = time.monotonic()
+    proc = cli("replay", replay_copy, rec["output"], timeout=60)
+    assert proc.returncode == 1 and "angle" in one_line_error(proc)
+    assert time.monotonic() - start < 30
+    proc = cli("replay", replay_copy, bad_type["output"])
+    assert proc.returncode == 1 and "'copy'" in one_line_error(proc)
+    (replay_copy / "run.json").write_text(json.dumps({"spec": REPLAY_SPEC}))  # no input
+    proc = cli("replay", replay_copy, bad_type["output"])
+    assert proc.returncode == 1 and "'input'" in one_line_error(proc)
+
+
+def test_replay_reports_an_output_changed_or_removed_after_the_run(replay_copy):
+    rec = next(r for r in _records(replay_copy) if r["copy"] is not None)
+    target = replay_copy / rec["output"]
+    target.write_bytes(target.read_bytes()[:-1] + b"\0")
+    proc = cli("replay", replay_copy, rec["output"])
+    assert proc.returncode == 4 and json.loads(proc.stdout)["on_disk"] == "differs"
+    assert json.loads(proc.stdout)["identical"] is True and "differs from its recorded sha256" in proc.stderr
+    target.unlink()
+    proc = cli("replay", replay_copy, rec["output"])
+    assert proc.returncode == 4 and json.loads(proc.stdout)["on_disk"] == "missing"
+
+
+@pytest.mark.parametrize("source", ["../secret.png", "/etc/passwd", "a/../../secret.png", "link/secret.png"])
+def test_replay_refuses_a_source_outside_input(replay_copy, source):
+    from augment.replay import ReplayError, replay_output
+
+    run = json.loads((replay_copy / "run.json").read_text())
+    src = Path(run["input"])
+    if source.startswith("link/") and not (src / "link").exists():
+        (src / "link").symlink_to(src.parent, target_is_directory=True)
+    rec = dict(_records(replay_copy)[0], source=source)
+    (replay_copy / "manifest.jsonl").write_text(json.dumps(rec) + "\n")
+    with pytest.raises(ReplayError, match="outside INPUT"):
+        replay_output(replay_copy, rec["output"])

@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from typing import Iterable, Iterator
 
-from augment.run.engines import available_cores, died_result
+from augment.run.engine_base import available_cores, died_result
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 
 

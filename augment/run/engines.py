@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
+from augment.run.engine_base import available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 from augment.run.worker import init_worker
 
@@ -25,13 +26,6 @@ class Engine(Protocol):
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]: ...
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class SerialEngine:
     """In-process, in order: for debugging, tests and tiny inputs."""
 
@@ -40,14 +34,6 @@ class SerialEngine:
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
         for chunk in chunks:
             yield process_chunk(config, chunk)
-
-
-def task_source(task) -> str:
-    return getattr(task, "source", None) or getattr(task, "key", "?")
-
-
-def died_result(task, detail: str) -> ChunkResult:
-    return ChunkResult(errors=[{"source": task_source(task), "error": f"worker process died on this item ({detail})"}], items=1)
 
 
 class LocalEngine:

@@ -48,14 +48,11 @@ from augment.io.manifest import (
 from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
 from augment.run.engines import make_engine
+from augment.run.errors import RunError  # noqa: F401 (re-exported: callers catch expander.RunError)
 from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError
 from augment.run.text_job import PARTS_DIR
 
 SEGMENTS_DIR = ".augment-manifest"  # manifest records uploaded during a run into a URL OUTPUT
-
-
-class RunError(RuntimeError):
-    """The run cannot start or cannot go on; the message is one line for the user."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
+from augment.run.job_base import ChunkResult, JobConfig, pipeline_for, store_for, write_output
 from augment.seeding import derive_seed
 
 PARTS_DIR = ".augment-parts"
@@ -35,9 +36,7 @@ def row_seed(spec_seed: int, source: str, row_index: int, copy: int) -> int:
     return derive_seed(spec_seed, f"{source}#{row_index}", copy)
 
 
-def process_text_task(config, task: TextTask, result) -> None:
-    from augment.run.job import pipeline_for, store_for, write_output
-
+def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
     try:

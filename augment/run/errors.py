@@ -1,0 +1,7 @@
+"""The run's own error, below every module of ``augment.run`` so each can raise it without importing the expander."""
+
+from __future__ import annotations
+
+
+class RunError(RuntimeError):
+    """The run cannot start or cannot go on; the message is one line for the user."""
