@@ -96,7 +96,9 @@ def _check_run(run: Any, output_dir) -> tuple[Pipeline, dict]:
         pipe = Pipeline(parse_spec(run["spec"]))
     except SpecError as exc:
         raise ReplayError(f"{where}: its spec is invalid: {str(exc).splitlines()[0]}") from None
-    _field(run, "input", (str,), where)
+    source = _field(run, "input", (str,), where)
+    if not source or "\x00" in source or not Path(source).is_absolute():
+        raise ReplayError(f"{where}: 'input' should be the absolute path of the run's INPUT, got {source[:80]!r}")
     quality = _field(run, "quality", (int,), where, optional=True) if "quality" in run else None
     if quality is not None and not 1 <= quality <= 100:
         raise ReplayError(f"{where}: 'quality' should be 1..100, got {quality}")
