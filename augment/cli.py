@@ -63,6 +63,18 @@ def ops(modality: str | None, as_json: bool) -> None:
     click.echo(json.dumps(listing, indent=2) if as_json else format_ops(listing))
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (SLURM, Kubernetes, ``docker stop``) stops a run as Ctrl-C does: one line, exit 143, resumable."""
+    import signal
+
+    from augment.run.errors import RunTerminated
+
+    def handler(signum, frame):
+        raise RunTerminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 @main.command()
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(path_type=Path))
@@ -88,6 +100,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     $AUGMENT_STORAGE_OPTIONS (JSON) and, for S3, $AWS_ENDPOINT_URL (see augment.io.store).
     """
     from augment.io.store import join_location, output_location
+    from augment.run.errors import RunTerminated
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
     from augment.run.worker import init_worker
@@ -111,12 +124,15 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 
             bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
 
+    _terminate_like_interrupt()
     try:
         summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)
         _fail(f"cannot write to {exc.filename or output}: {exc.strerror or exc}", 1)
+    except RunTerminated:
+        _fail("terminated (SIGTERM); run the same command again to resume", 143)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
     finally:

@@ -394,3 +394,92 @@ def test_replay_refuses_a_source_outside_input(replay_copy, source):
     (replay_copy / "manifest.jsonl").write_text(json.dumps(rec) + "\n")
     with pytest.raises(ReplayError, match="outside INPUT"):
         replay_output(replay_copy, rec["output"])
+
+
+# --- signals to the run's process: nothing outlives it, and the run resumes (item 5) ---------------------------
+
+SLOW_SPEC = {"name": "slow", "modality": "image", "seed": 1, "copies": 2,
+             "steps": [{"op": "elastic"}, {"op": "rotate"}, {"op": "gaussian_noise"}]}
+
+
+def _marked(mark: str) -> list[int]:
+    """Every process whose environment carries ``mark``: the run and whatever it started, re-parented or not."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f"AUGMENT_TEST_MARK={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def slow_input(tmp_path):
+    src = tmp_path / "in"
+    rng = np.random.default_rng(7)
+    for cls in ("p", "q"):
+        (src / cls).mkdir(parents=True)
+        for i in range(150):
+            Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(src / cls / f"{i:03d}.png",
+                                                                                   compress_level=1)
+    spec = tmp_path / "slow.json"
+    spec.write_text(json.dumps(SLOW_SPEC))
+    return spec, src
+
+
+def _consistent(out: Path, items: int, copies: int) -> None:
+    import hashlib
+
+    records = _records(out)
+    assert len(records) == items * copies
+    assert len({r["output"] for r in records}) == len(records)
+    for rec in records:
+        assert hashlib.sha256((out / rec["output"]).read_bytes()).hexdigest() == rec["sha256"], rec["output"]
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert not [p for p in out.rglob("*") if ".augment-tmp" in p.name]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux-only")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_signal_to_the_run_leaves_no_process_and_the_run_resumes(slow_input, tmp_path, sig):
+    import uuid
+
+    spec, src = slow_input
+    out = tmp_path / "out"
+    mark = uuid.uuid4().hex
+    args = [PY, "-m", "augment.cli", "run", spec, src, out, "--workers", "2", "-q"]
+    proc = subprocess.Popen(args, cwd=REPO, env={**ENV, "AUGMENT_TEST_MARK": mark}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        manifest = out / "manifest.jsonl"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(_marked(mark)) >= 4 and manifest.exists() and manifest.stat().st_size > 0:
+                break  # the forkserver and both workers are up, and outputs are being written
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run ended before it could be signalled"
+        os.kill(proc.pid, sig)  # the run's process only, as SLURM / docker stop / the OOM killer do
+        stdout, stderr = proc.communicate(timeout=60)  # would hang while a worker still holds the pipes
+        deadline = time.monotonic() + 5
+        while _marked(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _marked(mark), "processes of the run outlived it"
+    finally:
+        for pid in _marked(mark):
+            os.kill(pid, signal.SIGKILL)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143
+        assert stderr.strip() == "error: terminated (SIGTERM); run the same command again to resume"
+        assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    again = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "resource_tracker" not in again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["resumed_skipped"] > 0 and summary["errors"] == 0
+    _consistent(out, 300, 2)

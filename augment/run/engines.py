@@ -16,8 +16,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
 from augment.run.engine_base import available_cores, died_result, task_source  # noqa: F401 (re-exported)
+from augment.run.forkserver_guard import PARENT_VAR
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import init_worker
+from augment.run.worker import init_pool_worker
 
 
 class Engine(Protocol):
@@ -47,9 +48,10 @@ class LocalEngine:
 
     def _pool(self) -> ProcessPoolExecutor:
         # forkserver: workers start clean (no inherited threads or locks), and still start fast.
+        start_forkserver()
         return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker,
-            initargs=(max(1, available_cores() // self.workers),),
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_pool_worker,
+            initargs=(max(1, available_cores() // self.workers), os.getpid()),
         )
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
@@ -87,6 +89,9 @@ class LocalEngine:
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop now; a chunk's finished files are redone on resume
+            stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -102,6 +107,34 @@ class LocalEngine:
                 pool = self._pool()
                 yield died_result(task, "the process exited abnormally")
         return pool
+
+
+def start_forkserver() -> None:
+    """Start the forkserver from this thread, tied to this process: it preloads ``forkserver_guard``, which
+    arms a parent-death signal when its parent is the pid in ``PARENT_VAR`` (set only while it starts).
+    A forkserver already running (started earlier in this process) is left as it is."""
+    from multiprocessing import forkserver
+
+    previous = os.environ.get(PARENT_VAR)
+    os.environ[PARENT_VAR] = str(os.getpid())
+    try:
+        forkserver.set_forkserver_preload(["__main__", "augment.run.forkserver_guard"])
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(PARENT_VAR, None)
+        else:
+            os.environ[PARENT_VAR] = previous
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers at once (they ignore SIGINT; a chunk may take a while to finish)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_engine(name: str, workers: int | None = None, scheduler: str | None = None) -> Engine:

@@ -5,3 +5,8 @@ from __future__ import annotations
 
 class RunError(RuntimeError):
     """The run cannot start or cannot go on; the message is one line for the user."""
+
+
+class RunTerminated(KeyboardInterrupt):
+    """SIGTERM (what SLURM, Kubernetes and ``docker stop`` send) reached the run's process. A KeyboardInterrupt,
+    so every clean-up path treats it like Ctrl-C: workers stopped, records kept, the run resumable."""

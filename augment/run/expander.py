@@ -396,7 +396,13 @@ def expand(
             if summary.items == 0:
                 raise RunError(f"no readable rows in {opts.input}")
             assemble_text_output(opts, text_format, out.store)
-    except BaseException:
+    except BaseException as exc:
+        # run.json must not say "running" once this process has stopped (the same command still resumes)
+        run_record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        try:
+            write_run_record(out.meta, run_record)
+        except OSError:
+            pass
         if sync is not None:  # keep what this run did: a resumed run then skips it
             try:
                 sync.flush()
