@@ -63,6 +63,16 @@ def ops(modality: str | None, as_json: bool) -> None:
     click.echo(json.dumps(listing, indent=2) if as_json else format_ops(listing))
 
 
+def _engine_for(engine: str | None, scheduler: str | None) -> str:
+    """--scheduler names a Dask scheduler, so it implies --engine dask; with another engine it is an error
+    (it used to be ignored silently)."""
+    if scheduler is None:
+        return engine or "local"
+    if engine not in (None, "dask"):
+        _fail(f"--scheduler {scheduler} is a Dask scheduler address; it needs --engine dask, not --engine {engine}")
+    return "dask"
+
+
 def _terminate_like_interrupt() -> None:
     """SIGTERM (SLURM, Kubernetes, ``docker stop``) stops a run as Ctrl-C does: one line, exit 143, resumable."""
     import signal
@@ -82,8 +92,11 @@ def _terminate_like_interrupt() -> None:
 @click.option("--copies", type=click.IntRange(1, 10000), default=None, help="Augmented copies per item (overrides the spec).")
 @click.option("--include-originals", is_flag=True, help="Also copy each source item into OUTPUT.")
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: all cores).")
-@click.option("--engine", type=click.Choice(["local", "serial", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) for --engine dask.")
+@click.option("--engine", type=click.Choice(["local", "serial", "dask"]), default=None,
+              help="local (default), serial, or dask (implied by --scheduler).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port); implies --engine dask.")
+@click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0, show_default=True,
+              help="Seconds for the Dask scheduler to answer before the run stops.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Pipeline seed (overrides the spec).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP output quality.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run of another spec or seed in OUTPUT.")
@@ -92,8 +105,8 @@ def _terminate_like_interrupt() -> None:
 @click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
 @click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
-        strict, max_errors, text_column, label_column, quiet) -> None:
+def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
+        overwrite, strict, max_errors, text_column, label_column, quiet) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -107,12 +120,13 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 
     init_worker()  # this process is ours too: with --engine serial it does the work itself
 
+    engine = _engine_for(engine, scheduler)
     output = output_location(output)  # a Path, or the URL string
     pipe = _load(pipeline, copies=copies, seed=seed)
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     opts = RunOptions(
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
-        scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
+        scheduler=scheduler, scheduler_timeout=scheduler_timeout, quality=quality, overwrite=overwrite, text_format=text_format or None,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()

@@ -483,3 +483,74 @@ def test_signal_to_the_run_leaves_no_process_and_the_run_resumes(slow_input, tmp
     summary = json.loads(again.stdout)
     assert summary["resumed_skipped"] > 0 and summary["errors"] == 0
     _consistent(out, 300, 2)
+
+
+# --- a Dask scheduler that does not answer (item 6) ----------------------------------------------------------
+
+@pytest.fixture
+def small_input(tmp_path):
+    src = tmp_path / "in" / "c"
+    src.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src / f"{i}.png")
+    return src.parent
+
+
+@pytest.fixture
+def http_port():
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("target,expected", [("http", "no Dask handshake"), ("closed", "connection refused")])
+def test_an_unusable_scheduler_is_a_one_line_error_within_the_timeout(small_input, tmp_path, http_port, target,
+                                                                        expected):
+    port = http_port if target == "http" else _closed_port()
+    address = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "out"
+    start = time.monotonic()
+    proc = cli("run", REPO / "pipelines" / "flip_zoom_noise.yaml", small_input, out, "--engine", "dask",
+               "--scheduler", address, "--scheduler-timeout", "2", timeout=90)
+    assert time.monotonic() - start < 45
+    err = one_line_error(proc)
+    assert proc.returncode == 1 and address in err and expected in err and "cannot write" not in err
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
+def test_scheduler_implies_dask_and_conflicts_with_another_engine(small_input, tmp_path):
+    proc = cli("run", REPO / "pipelines" / "flip_zoom_noise.yaml", small_input, tmp_path / "o", "--engine", "local",
+               "--scheduler", "tcp://127.0.0.1:1")
+    assert proc.returncode == 2 and "--engine dask" in one_line_error(proc)
+    assert not (tmp_path / "o").exists()
+    proc = cli("run", REPO / "pipelines" / "flip_zoom_noise.yaml", small_input, tmp_path / "o2",
+               "--scheduler", f"tcp://127.0.0.1:{_closed_port()}", "--scheduler-timeout", "1")
+    assert proc.returncode == 1 and "Dask scheduler" in one_line_error(proc)  # dask was used, not ignored
+
+
+def test_scheduler_alone_runs_on_that_cluster(small_input, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        proc = cli("run", REPO / "pipelines" / "flip_zoom_noise.yaml", small_input, tmp_path / "o",
+                   "--scheduler", cluster.scheduler_address, "-q", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["written"] == 3 * 3

@@ -137,7 +137,8 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def make_engine(name: str, workers: int | None = None, scheduler: str | None = None) -> Engine:
+def make_engine(name: str, workers: int | None = None, scheduler: str | None = None,
+                scheduler_timeout: float = 10.0) -> Engine:
     if name == "serial":
         return SerialEngine()
     if name == "local":
@@ -145,5 +146,5 @@ def make_engine(name: str, workers: int | None = None, scheduler: str | None = N
     if name == "dask":
         from augment.run.dask_engine import DaskEngine
 
-        return DaskEngine(workers=workers, scheduler=scheduler)
+        return DaskEngine(workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout)
     raise ValueError(f"unknown engine {name!r}; choose serial, local or dask")

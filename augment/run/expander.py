@@ -63,6 +63,7 @@ class RunOptions:
     workers: int | None = None
     engine: str = "local"
     scheduler: str | None = None
+    scheduler_timeout: float = 10.0  # seconds for a Dask scheduler to answer (--scheduler-timeout)
     quality: int = 95
     overwrite: bool = False
     chunk_size: int = 16
@@ -383,7 +384,7 @@ def expand(
         summary.resumed_skipped = len(done)
         if on_total:
             on_total(total)
-        engine = make_engine(opts.engine, opts.workers, opts.scheduler)
+        engine = make_engine(opts.engine, opts.workers, opts.scheduler, opts.scheduler_timeout)
         for result in engine.run(config, chunk_iter):
             _collect(result, manifest, errors, summary, records, sync)
             if progress:
