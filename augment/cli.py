@@ -166,17 +166,19 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True)
 def preview(pipeline, image, output, count, seed, columns) -> None:
     """Write a grid of augmented versions of IMAGE (the original first) to see what PIPELINE does."""
-    from augment.io.images import ImageReadError, read_image
-    from augment.preview import preview_grid
+    from augment.preview import PreviewError, preview_file
 
     pipe = _load(pipeline, seed=seed)
     if pipe.modality != "image":
         _fail("preview works on image pipelines")
     try:
-        arr, _ = read_image(image)
-    except ImageReadError as exc:
-        _fail(f"{image}: {exc}")
-    preview_grid(pipe, arr, count, columns).save(output)
+        grid = preview_file(pipe, image, count, columns)
+    except PreviewError as exc:
+        _fail(str(exc), 1)
+    try:
+        grid.save(output)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot write {output}: {getattr(exc, 'strerror', None) or exc}", 1)
     click.echo(json.dumps({"output": str(output), "versions": count}))
 
 

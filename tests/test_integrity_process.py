@@ -554,3 +554,125 @@ def test_scheduler_alone_runs_on_that_cluster(small_input, tmp_path):
                    "--scheduler", cluster.scheduler_address, "-q", timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["written"] == 3 * 3
+
+
+# --- colour profiles: non-sRGB sources keep their colours (rough edges) ---------------------------------------
+
+def _s15(v: float) -> bytes:
+    return int(round(v * 65536)).to_bytes(4, "big", signed=True)
+
+
+def wide_gamut_icc() -> bytes:
+    """An ICC v2 matrix/TRC display profile with Adobe RGB (1998) primaries (D50-adapted) and gamma 2.2: a real
+    wide-gamut profile, built here because ImageCms.createProfile only makes sRGB, LAB and XYZ."""
+    import struct
+
+    def xyz(x, y, z):
+        return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
+
+    text = b"augment test Adobe-like RGB"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text + b"\0" + b"\0" * 8 + b"\0\0\0" + b"\0" * 67
+    curve = b"curv\0\0\0\0" + struct.pack(">I", 1) + struct.pack(">H", 563) + b"\0\0"  # gamma 563/256
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+            (b"rXYZ", xyz(0.6097559, 0.3111145, 0.0194702)), (b"gXYZ", xyz(0.2052401, 0.6256560, 0.0608902)),
+            (b"bXYZ", xyz(0.1492240, 0.0632355, 0.7448387)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text\0\0\0\0none\0\0\0\0")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body + b"\0" * (-len(body) % 4)
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
+              + b"APPL" + b"\0" * 4 + b"\0" * 8 + b"\0" * 8 + b"\0" * 4 + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+              + b"lcms" + b"\0" * 44)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def _lab(arr: np.ndarray, profile) -> np.ndarray:
+    from PIL import ImageCms
+
+    lab = ImageCms.profileToProfile(Image.fromarray(arr), profile, ImageCms.createProfile("LAB"), outputMode="LAB")
+    out = np.asarray(lab).astype(np.float64)
+    out[..., 0] *= 100 / 255
+    out[..., 1:] -= 128
+    return out
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_non_srgb_profile_is_converted_and_colours_are_kept(tmp_path, mode):
+    import io as _io
+
+    from PIL import ImageCms
+
+    from augment.io.images import read_image
+
+    icc = wide_gamut_icc()
+    source_profile = ImageCms.ImageCmsProfile(_io.BytesIO(icc))
+    # moderately saturated colours, inside sRGB's gamut once converted
+    colours = np.array([[[150, 90, 70], [90, 150, 90], [80, 100, 160], [128, 128, 128], [200, 170, 120]]], np.uint8)
+    arr = np.repeat(colours, 4, axis=0)
+    img = Image.fromarray(arr)
+    if mode == "RGBA":
+        img = Image.fromarray(np.dstack([arr, np.full(arr.shape[:2], 200, np.uint8)]), "RGBA")
+    path = tmp_path / "wide.png"
+    img.save(path, icc_profile=icc)
+    got, _ = read_image(path)
+    assert got.shape[2] == (4 if mode == "RGBA" else 3)
+    if mode == "RGBA":
+        assert (got[..., 3] == 200).all()
+    want = _lab(arr, source_profile)  # what the file's colours are
+    now = _lab(np.ascontiguousarray(got[..., :3]), ImageCms.createProfile("sRGB"))  # what the decoded pixels show
+    as_is = _lab(arr, ImageCms.createProfile("sRGB"))  # the old behaviour: profile dropped, numbers kept
+    delta_now = np.linalg.norm(now - want, axis=-1).max()
+    delta_old = np.linalg.norm(as_is - want, axis=-1).max()
+    assert delta_now < 3.0 < delta_old, (delta_now, delta_old)
+
+
+def test_srgb_profiles_and_damaged_profiles_leave_pixels_alone(tmp_path):
+    from PIL import ImageCms
+
+    from augment.io.images import read_image
+
+    arr = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, icc in (("srgb.png", srgb), ("bad.png", b"not an icc profile")):
+        Image.fromarray(arr).save(tmp_path / name, icc_profile=icc)
+        assert np.array_equal(read_image(tmp_path / name)[0], arr)
+
+
+# --- preview refuses what the run would skip, in one line (tracebacks list) -----------------------------------
+
+@pytest.mark.parametrize("case", ["wide_jpeg_op", "corrupt", "bomb"])
+def test_preview_is_a_one_line_error_for_images_the_run_skips(tmp_path, case):
+    if case == "wide_jpeg_op":  # JPEG cannot encode more than 65500 pixels a side: the jpeg op fails on it
+        image = tmp_path / "wide.png"
+        Image.fromarray(np.zeros((8, 65535, 3), np.uint8)).save(image)
+        spec = tmp_path / "jpeg.json"
+        spec.write_text(json.dumps({"name": "j", "modality": "image", "steps": [{"op": "jpeg"}]}))
+    elif case == "corrupt":
+        image = tmp_path / "bad.png"
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+        spec = REPO / "pipelines" / "flip_zoom_noise.yaml"
+    else:
+        import struct
+        import zlib
+
+        image = tmp_path / "bomb.png"  # declares 200000 x 200000 pixels
+        ihdr = struct.pack(">IIBBBBB", 200000, 200000, 8, 2, 0, 0, 0)
+        chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+        spec = REPO / "pipelines" / "flip_zoom_noise.yaml"
+    proc = cli("preview", spec, image, "-o", tmp_path / "grid.png", "-n", "2")
+    err = one_line_error(proc)
+    assert proc.returncode == 1 and str(image) in err
+    assert not (tmp_path / "grid.png").exists()
+    # the run skips the same image, with the same reason
+    out = tmp_path / "out"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / image.name).write_bytes(image.read_bytes())
+    run = cli("run", spec, tmp_path / "in", out, "--engine", "serial", "-q", "--copies", "1")
+    assert run.returncode == 0, run.stderr
+    reason = json.loads((out / "errors.jsonl").read_text().splitlines()[0])["error"]
+    assert reason in err

@@ -23,6 +23,8 @@ from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
 from augment.spec.schema import GroupStep, OpStep
 
+JPEG_MAX_SIDE = 65500  # the JPEG format's limit, for the jpeg op's simulated re-encoding
+
 _BACKENDS = {
     "albumentations": "augment.compile.backend_albumentations",
     "torchvision": "augment.compile.backend_torchvision",
@@ -219,6 +221,10 @@ class Pipeline:
             return np.concatenate([out, alpha], axis=2)
         if name in _COLOUR_ONLY and image.shape[2] == 1:
             return image.copy()
+        if name == "jpeg" and max(image.shape[:2]) > JPEG_MAX_SIDE:
+            # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
+            raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
+                             f"most {JPEG_MAX_SIDE} pixels a side")
         return self.backend.apply(name, image, drawn, leaf.params)
 
     # -- text ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_sto
 from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and tests import them from here)
     ChunkResult,
     JobConfig,
+    augmentation_failure,
     pipeline_for,
     store_for,
     write_output,
@@ -86,7 +87,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> N
     except (OutputWriteError, UnsafePathError):
         raise
     except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
-        result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+        result.errors.append({"source": task.source, "error": augmentation_failure(exc)})
 
 
 def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes) -> dict:

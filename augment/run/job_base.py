@@ -60,3 +60,10 @@ def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
     """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError."""
     store = LocalStore(root) if isinstance(root, (str, Path)) else root
     store.write_bytes(rel, data)
+
+
+def augmentation_failure(exc: BaseException) -> str:
+    """The one-line reason an item is skipped when the pipeline fails on it (a crop larger than the image, an
+    image too wide for the jpeg op's encoder...); ``augment preview`` reports the same line."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"augmentation failed: {type(exc).__name__}: {first[:300]}"

@@ -13,7 +13,14 @@ import hashlib
 from dataclasses import dataclass
 
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
-from augment.run.job_base import ChunkResult, JobConfig, pipeline_for, store_for, write_output
+from augment.run.job_base import (
+    ChunkResult,
+    JobConfig,
+    augmentation_failure,
+    pipeline_for,
+    store_for,
+    write_output,
+)
 from augment.seeding import derive_seed
 
 PARTS_DIR = ".augment-parts"
@@ -50,7 +57,7 @@ def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) ->
             try:
                 res = pipe.run(row.text, seed=row_seed(pipe.spec.seed, task.source, row.index, k))
             except Exception as exc:
-                by_row.setdefault(row.index, []).append((k, None, f"augmentation failed: {type(exc).__name__}: {exc}"))
+                by_row.setdefault(row.index, []).append((k, None, augmentation_failure(exc)))
                 continue
         else:
             res = outs[i]
