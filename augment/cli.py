@@ -6,6 +6,7 @@ results go to stdout as JSON so the tool composes in scripts and pipelines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -73,16 +74,26 @@ def _engine_for(engine: str | None, scheduler: str | None) -> str:
     return "dask"
 
 
-def _terminate_like_interrupt() -> None:
-    """SIGTERM (SLURM, Kubernetes, ``docker stop``) stops a run as Ctrl-C does: one line, exit 143, resumable."""
+@contextlib.contextmanager
+def _terminate_like_interrupt():
+    """SIGTERM (SLURM, Kubernetes, ``docker stop``) stops a run as Ctrl-C does: one line, exit 143, resumable.
+    The previous handler is put back afterwards (``main`` may run inside someone else's process)."""
     import signal
+    import threading
 
     from augment.run.errors import RunTerminated
 
     def handler(signum, frame):
         raise RunTerminated()
 
-    signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()
@@ -112,13 +123,11 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
     $AUGMENT_STORAGE_OPTIONS (JSON) and, for S3, $AWS_ENDPOINT_URL (see augment.io.store).
     """
+    from augment.compile.import_guard import without_torch_helpers
     from augment.io.store import join_location, output_location
     from augment.run.errors import RunTerminated
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
-    from augment.run.worker import init_worker
-
-    init_worker()  # this process is ours too: with --engine serial it does the work itself
 
     engine = _engine_for(engine, scheduler)
     output = output_location(output)  # a Path, or the URL string
@@ -126,7 +135,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     opts = RunOptions(
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
-        scheduler=scheduler, scheduler_timeout=scheduler_timeout, quality=quality, overwrite=overwrite, text_format=text_format or None,
+        scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
+        scheduler_timeout=scheduler_timeout,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
@@ -138,9 +148,9 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 
             bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
 
-    _terminate_like_interrupt()
     try:
-        summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
+        with _terminate_like_interrupt(), without_torch_helpers():  # serial: no torch here, nothing left behind
+            summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)

@@ -676,3 +676,59 @@ def test_preview_is_a_one_line_error_for_images_the_run_skips(tmp_path, case):
     assert run.returncode == 0, run.stderr
     reason = json.loads((out / "errors.jsonl").read_text().splitlines()[0])["error"]
     assert reason in err
+
+
+# --- library hygiene: importing and using augment leaves the process as it was (item 7) -----------------------
+
+HYGIENE = r"""
+import csv, json, os, sys
+import numpy as np
+import cv2  # OpenCV's own loader adds to LD_LIBRARY_PATH when imported: not ours to judge
+from threadpoolctl import threadpool_info
+env, limit, pools = dict(os.environ), csv.field_size_limit(), [p["num_threads"] for p in threadpool_info()]
+import augment
+from augment.io.text_formats import TextFormat, read_text_dataset
+pipe = augment.load_pipeline(sys.argv[1])
+pipe(np.zeros((16, 16, 3), np.uint8), seed=0)   # the albumentations backend is imported now
+rows = list(read_text_dataset(sys.argv[2], TextFormat(kind="csv", text_column="text", label_column="label")))
+assert len(rows[0].text) > 200_000, "the big field was read"
+from augment.cli import main
+try:
+    main(["run", sys.argv[1], sys.argv[3], sys.argv[4], "--engine", "serial", "-q"], standalone_mode=False)
+except SystemExit as exc:
+    assert not exc.code, exc.code
+import signal
+changed = {k: (env.get(k), os.environ.get(k)) for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k)}
+print(json.dumps({
+    "env": changed,
+    "csv_limit": [limit, csv.field_size_limit()],
+    "none_markers": [k for k, v in sys.modules.items() if v is None and k.startswith("albumentations")],
+    "pools": [pools, [p["num_threads"] for p in threadpool_info()][: len(pools)]],
+    "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+}))
+import albumentations.pytorch  # still importable by the user
+"""
+
+
+def test_using_augment_leaves_the_importing_process_unchanged(tmp_path, small_input):
+    big = tmp_path / "big.csv"
+    big.write_text("label,text\npos," + "x" * 300_000 + "\n")
+    proc = subprocess.run([PY, "-c", HYGIENE, str(REPO / "pipelines" / "flip_zoom_noise.yaml"), str(big),
+                           str(small_input), str(tmp_path / "out")], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["env"] == {}
+    assert report["csv_limit"][0] == report["csv_limit"][1]
+    assert report["none_markers"] == []
+    assert report["pools"][0] == report["pools"][1]
+    assert report["sigterm_default"]
+
+
+def test_limit_threads_resizes_pools_already_loaded():
+    code = ("import numpy\nfrom threadpoolctl import threadpool_info\nfrom augment.run.worker import limit_threads\n"
+            "limit_threads(1)\nprint(sorted({p['num_threads'] for p in threadpool_info()}))")
+    proc = subprocess.run([PY, "-c", code], cwd=REPO, env={**ENV, "OPENBLAS_NUM_THREADS": "", "OMP_NUM_THREADS": ""},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[1]"

@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 
+from augment.compile.import_guard import TORCH_HELPERS
+
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -72,9 +74,8 @@ def init_worker(threads: int | None = None) -> None:
     own, so library users who want ``albumentations.pytorch`` are unaffected; the torchvision backend imports
     torch itself and is unaffected too.
     """
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    if "albumentations" not in sys.modules:
-        sys.modules.setdefault("albumentations.pytorch", None)
+    if "albumentations" not in sys.modules:  # this process is ours for good: the marker stays
+        sys.modules.setdefault(TORCH_HELPERS, None)
     if threads is not None:
         limit_threads(threads)
     return_large_buffers()
@@ -104,14 +105,19 @@ def return_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
 
 
 def limit_threads(threads: int) -> None:
-    """Size OpenCV's, torch's and the BLAS thread pools to ``threads`` in this process (workers only).
+    """Size OpenCV's, torch's and the BLAS/OpenMP thread pools to ``threads`` in this process (workers only).
 
-    Environment variables cover libraries not imported yet (torch and OpenBLAS read them at import);
-    OpenCV, which albumentations needs anyway, is set directly.
+    Libraries already loaded (numpy's OpenBLAS is, before any initializer runs) read their environment
+    variables only at load time, so setting ``OPENBLAS_NUM_THREADS`` afterwards did nothing: threadpoolctl
+    resizes the pools that are loaded, the variables cover libraries loaded later (torch reads them at import),
+    and OpenCV and torch are set directly.
     """
+    from threadpoolctl import threadpool_limits
+
     threads = max(1, int(threads))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    threadpool_limits(limits=threads)
     try:
         import cv2
 
