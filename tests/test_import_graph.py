@@ -143,3 +143,70 @@ def test_known_cycles_are_still_cycles():
     found = cycles(import_graph()) + cycles(package_graph(import_graph()))
     stale = [sorted(c) for c in KNOWN_CYCLES if c not in found]
     assert not stale, f"no longer cycles, remove from KNOWN_CYCLES: {stale}"
+
+
+# --- declared dependencies match what augment/ imports ---------------------------------------------------------
+
+# distribution name -> the top-level modules it provides, where they differ
+PROVIDES = {
+    "opencv-python-headless": {"cv2"},
+    "pillow": {"PIL"},
+    "pyyaml": {"yaml"},
+    "scikit-learn": {"sklearn"},
+    "dask[distributed]": {"dask", "distributed"},
+}
+
+
+def _requirements(text: str) -> list[str]:
+    import re
+
+    names = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(re.split(r"[<>=!~;\s]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def _provided(names: list[str]) -> set[str]:
+    out: set[str] = set()
+    for name in names:
+        out |= PROVIDES.get(name, {name.replace("-", "_")})
+    return out
+
+
+def declared() -> tuple[set[str], dict[str, set[str]]]:
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+    required = _provided(_requirements(cfg["options"]["install_requires"]))
+    extras = {name: _provided(_requirements(value)) for name, value in cfg["options.extras_require"].items()}
+    return required, extras
+
+
+def third_party_imports() -> set[str]:
+    import sys
+
+    found: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.add(node.module.split(".")[0])
+    return {name for name in found if name != "augment" and name not in sys.stdlib_module_names}
+
+
+def test_every_import_is_declared_and_every_requirement_is_imported():
+    required, extras = declared()
+    imported = third_party_imports()
+    assert imported - required - extras["marian"] == set(), "imported by augment/ but not declared"
+    assert required - imported == set(), "declared in install_requires but never imported by augment/"
+
+
+def test_test_and_bench_tools_stay_out_of_the_library():
+    required, extras = declared()
+    assert "psutil" not in required and "psutil" in extras["test"] and "psutil" in extras["bench"]
+    assert "psutil" not in third_party_imports()
+    assert {"scipy", "albucore", "threadpoolctl"} <= required and "nltk" not in required
