@@ -71,8 +71,9 @@ def init_worker(threads: int | None = None) -> None:
     albumentations imports its optional ``albumentations.pytorch`` helpers, and with them all of torch, whenever
     torch is installed: 2 s and ~470 MB per worker that the albumentations backend never uses. Marking that
     module as absent makes albumentations skip it (it guards the import). Only done in processes the engines
-    own, so library users who want ``albumentations.pytorch`` are unaffected; the torchvision backend imports
-    torch itself and is unaffected too.
+    own, so library users who want ``albumentations.pytorch`` are unaffected (the CLI's own process, which does
+    the work with ``--engine serial``, uses ``compile.import_guard.without_torch_helpers`` for the run only);
+    the torchvision backend imports torch itself and is unaffected too.
     """
     if "albumentations" not in sys.modules:  # this process is ours for good: the marker stays
         sys.modules.setdefault(TORCH_HELPERS, None)
