@@ -218,8 +218,8 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         click.echo("error: the replayed bytes differ from the recorded sha256", err=True)
         sys.exit(4)
     if result.on_disk in ("differs", "missing"):
-        click.echo(f"error: {output_file} in OUTPUT {'is missing' if result.on_disk == 'missing' else 'differs from its recorded sha256'}"
-                   " (changed or removed after the run)", err=True)
+        what = "is missing" if result.on_disk == "missing" else "differs from its recorded sha256"
+        click.echo(f"error: {output_file} in OUTPUT {what} (changed or removed after the run)", err=True)
         sys.exit(4)
 
 

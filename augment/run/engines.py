@@ -16,9 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
 from augment.run.engine_base import available_cores, died_result, task_source  # noqa: F401 (re-exported)
-from augment.run.forkserver_guard import PARENT_VAR
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import init_pool_worker
+from augment.run.worker import PARENT_VAR, init_pool_worker
 
 
 class Engine(Protocol):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 
-PARENT_VAR = "AUGMENT_FORKSERVER_PARENT"
+from augment.run.worker import PARENT_VAR, set_parent_death_signal
 
 
 def _guard() -> None:
     parent = os.environ.get(PARENT_VAR, "")
     if not parent.isdigit() or os.getppid() != int(parent):
         return
-    from augment.run.worker import set_parent_death_signal
-
     set_parent_death_signal()
     if os.getppid() != int(parent):  # the run died before the signal was armed
         os._exit(1)

@@ -12,6 +12,8 @@ from augment.compile.import_guard import TORCH_HELPERS
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# the run's pid, in the environment only while the engine starts the forkserver (see forkserver_guard)
+PARENT_VAR = "AUGMENT_FORKSERVER_PARENT"
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
