@@ -6,6 +6,7 @@ results go to stdout as JSON so the tool composes in scripts and pipelines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -66,6 +67,38 @@ def ops(modality: str | None, as_json: bool) -> None:
     click.echo(json.dumps(listing, indent=2) if as_json else format_ops(listing))
 
 
+def _engine_for(engine: str | None, scheduler: str | None) -> str:
+    """--scheduler names a Dask scheduler, so it implies --engine dask; with another engine it is an error
+    (it used to be ignored silently)."""
+    if scheduler is None:
+        return engine or "local"
+    if engine not in (None, "dask"):
+        _fail(f"--scheduler {scheduler} is a Dask scheduler address; it needs --engine dask, not --engine {engine}")
+    return "dask"
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt():
+    """SIGTERM (SLURM, Kubernetes, ``docker stop``) stops a run as Ctrl-C does: one line, exit 143, resumable.
+    The previous handler is put back afterwards (``main`` may run inside someone else's process)."""
+    import signal
+    import threading
+
+    from augment.run.errors import RunTerminated
+
+    def handler(signum, frame):
+        raise RunTerminated()
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @main.command()
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(path_type=Path))
@@ -73,8 +106,11 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--copies", type=click.IntRange(1, 10000), default=None, help="Augmented copies per item (overrides the spec).")
 @click.option("--include-originals", is_flag=True, help="Also copy each source item into OUTPUT.")
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes (default: all cores).")
-@click.option("--engine", type=click.Choice(["local", "serial", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) for --engine dask.")
+@click.option("--engine", type=click.Choice(["local", "serial", "dask"]), default=None,
+              help="local (default), serial, or dask (implied by --scheduler).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port); implies --engine dask.")
+@click.option("--scheduler-timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0, show_default=True,
+              help="Seconds for the Dask scheduler to answer before the run stops.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Pipeline seed (overrides the spec).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP output quality.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run of another spec or seed in OUTPUT.")
@@ -87,21 +123,21 @@ def ops(modality: str | None, as_json: bool) -> None:
               show_default=True, help="Images: files mirroring INPUT, or tar (WebDataset) / Parquet shards.")
 @click.option("--shard-size", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Samples per shard (whole sources: rounded up to a multiple of the outputs per source).")
-def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
-        strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000) -> None:
+def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
+        overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
     $AUGMENT_STORAGE_OPTIONS (JSON) and, for S3, $AWS_ENDPOINT_URL (see augment.io.store).
     """
     from augment.io.lock import OutputBusyError
+    from augment.compile.import_guard import without_torch_helpers
     from augment.io.store import join_location, output_location
+    from augment.run.errors import RunTerminated
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
-    from augment.run.worker import init_worker
 
-    init_worker()  # this process is ours too: with --engine serial it does the work itself
-
+    engine = _engine_for(engine, scheduler)
     output = output_location(output)  # a Path, or the URL string
     pipe = _load(pipeline, copies=copies, seed=seed)
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
@@ -109,6 +145,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
         scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
         output_format=output_format, shard_size=shard_size,
+        scheduler_timeout=scheduler_timeout,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
@@ -121,13 +158,16 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
             bar = tqdm(total=total, unit="item", file=sys.stderr, dynamic_ncols=True)
 
     try:
-        summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
+        with _terminate_like_interrupt(), without_torch_helpers():  # serial: no torch here, nothing left behind
+            summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
     except OutputBusyError as exc:  # another live run owns OUTPUT: nothing was touched
         _fail(str(exc), EXIT_OUTPUT_BUSY)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)
         _fail(f"cannot write to {exc.filename or output}: {exc.strerror or exc}", 1)
+    except RunTerminated:
+        _fail("terminated (SIGTERM); run the same command again to resume", 143)
     except KeyboardInterrupt:
         _fail("interrupted; run the same command again to resume", 130)
     finally:
@@ -150,17 +190,19 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True)
 def preview(pipeline, image, output, count, seed, columns) -> None:
     """Write a grid of augmented versions of IMAGE (the original first) to see what PIPELINE does."""
-    from augment.io.images import ImageReadError, read_image
-    from augment.preview import preview_grid
+    from augment.preview import PreviewError, preview_file
 
     pipe = _load(pipeline, seed=seed)
     if pipe.modality != "image":
         _fail("preview works on image pipelines")
     try:
-        arr, _ = read_image(image)
-    except ImageReadError as exc:
-        _fail(f"{image}: {exc}")
-    preview_grid(pipe, arr, count, columns).save(output)
+        grid = preview_file(pipe, image, count, columns)
+    except PreviewError as exc:
+        _fail(str(exc), 1)
+    try:
+        grid.save(output)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot write {output}: {getattr(exc, 'strerror', None) or exc}", 1)
     click.echo(json.dumps({"output": str(output), "versions": count}))
 
 
@@ -178,11 +220,20 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
     try:
         result = replay_output(output_dir, output_file, row, copy_index)
     except ReplayError as exc:
-        _fail(str(exc), 1)
+        _fail(str(exc).splitlines()[0], 1)
     if target is not None:
-        target.write_bytes(result.data)
-    click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256}))
+        try:
+            target.write_bytes(result.data)
+        except OSError as exc:
+            _fail(f"cannot write {target}: {exc.strerror or exc}", 1)
+    click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256,
+                           "on_disk": result.on_disk}))
     if not result.identical:
+        click.echo("error: the replayed bytes differ from the recorded sha256", err=True)
+        sys.exit(4)
+    if result.on_disk in ("differs", "missing"):
+        what = "is missing" if result.on_disk == "missing" else "differs from its recorded sha256"
+        click.echo(f"error: {output_file} in OUTPUT {what} (changed or removed after the run)", err=True)
         sys.exit(4)
 
 

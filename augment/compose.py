@@ -21,7 +21,7 @@ from typing import Iterable, Literal, Union
 
 from augment.compile.pipeline import Pipeline
 from augment.ops._typed_base import Op, op_class
-from augment.spec import PipelineSpec, SpecError, dump_spec, load_spec, parse_spec
+from augment.spec import PipelineSpec, dump_spec, load_spec, parse_spec
 from augment.spec.load import parse_text
 from augment.spec.schema import GroupStep, OpStep
 

@@ -6,10 +6,28 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from augment.compile.pipeline import Pipeline
-from augment.io.images import array_to_pil
+from augment.io.images import ImageReadError, array_to_pil, read_image
+from augment.run.job_base import augmentation_failure
 from augment.seeding import derive_seed
 
 __all__ = ["preview_grid"]
+
+
+class PreviewError(ValueError):
+    """An image the run would skip (unreadable, or one the pipeline fails on); the message is one line."""
+
+
+def preview_file(pipe: Pipeline, path, count: int = 11, columns: int = 4) -> Image.Image:
+    """The grid for an image file, read and augmented as ``augment run`` does: what the run would skip (with
+    the reason it would give in errors.jsonl) raises ``PreviewError`` instead of a library traceback."""
+    try:
+        image, _ = read_image(path)
+    except ImageReadError as exc:
+        raise PreviewError(f"{path}: {exc}") from None
+    try:
+        return preview_grid(pipe, image, count, columns)
+    except Exception as exc:  # the run's rule: a pipeline failing on one image skips that image
+        raise PreviewError(f"{path}: {augmentation_failure(exc)} (a run skips this image)") from None
 
 
 def preview_grid(pipe: Pipeline, image: np.ndarray, count: int = 11, columns: int = 4, cell: int = 160) -> Image.Image:

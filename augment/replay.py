@@ -1,19 +1,34 @@
-"""Reproducing one output of a run from its manifest record, byte for byte."""
+"""Reproducing one output of a run from its manifest record, byte for byte.
+
+run.json and the manifest are files: they can be edited, truncated or corrupted. Everything read from them is
+checked before use (types, the spec, a source inside INPUT, recorded values the op could have drawn), and any
+problem is a one-line ``ReplayError``, never a KeyError or a spin inside OpenCV. The output file on disk is also
+compared with the sha256 its record holds, so a file changed after the run is reported.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from augment.compile.pipeline import Pipeline
-from augment.io.images import decode_image, encode_image, output_format
+from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.manifest import MANIFEST, RUN_RECORD, read_jsonl, read_run_record
+from augment.io.paths import UnsafePathError, is_within, safe_relative
 from augment.io.store import is_url, join_location, open_store, storage_options_for
+from augment.io.text_formats import RowError, TextFormat, TextFormatError, format_row, read_text_dataset
+from augment.ops.drawn import DrawnValueError
+from augment.run.text_job import row_seed
 from augment.spec import SpecError, parse_spec
 
 __all__ = ["ReplayError", "ReplayResult", "find_record", "replay_output"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ReplayError(RuntimeError):
@@ -24,7 +39,10 @@ class ReplayError(RuntimeError):
 class ReplayResult:
     data: bytes
     sha256: str
-    identical: bool
+    identical: bool  # the replayed bytes have the recorded sha256
+    # the file in OUTPUT against the recorded sha256: "identical", "differs", "missing", or "not checked" (a text
+    # row shares its file with every other row)
+    on_disk: str = "not checked"
 
 
 def _manifest_records(output_dir):
@@ -50,10 +68,86 @@ def find_record(output_dir: Path | str, output_file: str, row: int | None = None
     """The manifest record of an output file (images) or of one row and copy of an output file (text).
     ``output_dir`` is the run's OUTPUT: a folder or an fsspec URL."""
     for rec in _manifest_records(output_dir):
+        if not isinstance(rec, dict):
+            continue  # not a record at all (a damaged line that still parses as JSON)
         if rec.get("output") == output_file and (row is None or (rec.get("row") == row and rec.get("copy") == copy)):
             return rec
     what = output_file if row is None else f"{output_file} row {row} copy {copy}"
     raise ReplayError(f"{what} has no record in {join_location(output_dir, MANIFEST)}")
+
+
+def _field(doc: dict, key: str, kinds: tuple, where: str, optional: bool = False) -> Any:
+    """``doc[key]`` if it has one of the types ``kinds`` (or is null, when ``optional``); else a ReplayError."""
+    if key not in doc:
+        raise ReplayError(f"{where}: {key!r} is missing; the file was changed or damaged")
+    value = doc[key]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ReplayError(f"{where}: {key!r} should be {names}, got {shown}; the file was changed or damaged")
+    return value
+
+
+def _check_run(run: Any, output_dir) -> tuple[Pipeline, dict]:
+    where = str(join_location(output_dir, RUN_RECORD))
+    if not isinstance(run, dict) or "spec" not in run:
+        raise ReplayError(f"{output_dir} holds no readable run.json")
+    try:
+        pipe = Pipeline(parse_spec(run["spec"]))
+    except SpecError as exc:
+        raise ReplayError(f"{where}: its spec is invalid: {str(exc).splitlines()[0]}") from None
+    source = _field(run, "input", (str,), where)
+    if not source or "\x00" in source or not Path(source).is_absolute():
+        raise ReplayError(f"{where}: 'input' should be the absolute path of the run's INPUT, got {source[:80]!r}")
+    quality = _field(run, "quality", (int,), where, optional=True) if "quality" in run else None
+    if quality is not None and not 1 <= quality <= 100:
+        raise ReplayError(f"{where}: 'quality' should be 1..100, got {quality}")
+    if pipe.modality == "text":
+        text_format = _field(run, "text_format", (dict,), where)
+        try:
+            TextFormat(**text_format)
+        except (TypeError, ValueError, TextFormatError) as exc:
+            raise ReplayError(f"{where}: 'text_format' is invalid: {str(exc).splitlines()[0]}") from None
+    return pipe, run
+
+
+def _check_record(rec: dict, where: str, text: bool) -> None:
+    _field(rec, "source", (str,), where)
+    copy = _field(rec, "copy", (int,), where, optional=True)
+    if copy is not None and copy < 0:
+        raise ReplayError(f"{where}: 'copy' should be a non-negative integer, got {copy}")
+    sha = _field(rec, "sha256", (str,), where)
+    if not _SHA256.fullmatch(sha):
+        raise ReplayError(f"{where}: 'sha256' is not a sha256 hex digest")
+    if copy is not None:
+        _field(rec, "seed", (int,), where)
+        _field(rec, "ops", (list,), where)
+    if text:
+        _field(rec, "row", (int,), where)
+
+
+def _source_path(input_root: Path, rel: str, where: str) -> Path:
+    """The recorded source under INPUT; a source naming anything outside INPUT is refused, not read."""
+    try:
+        path = input_root.joinpath(*safe_relative(rel).parts)
+    except UnsafePathError as exc:
+        raise ReplayError(f"{where}: source {rel[:80]!r} is outside INPUT ({exc}); refusing to read it") from None
+    if not is_within(path, input_root):
+        raise ReplayError(f"{where}: source {rel[:80]!r} resolves outside INPUT {input_root}; refusing to read it")
+    return path
+
+
+def _on_disk(output_dir, output_file: str, expected: str) -> str:
+    try:
+        if is_url(output_dir):
+            data = open_store(output_dir, storage_options_for(output_dir)).read_bytes(output_file)
+        else:
+            data = Path(output_dir, *safe_relative(output_file).parts).read_bytes()
+    except (OSError, UnsafePathError):
+        return "missing"
+    return "identical" if hashlib.sha256(data).hexdigest() == expected else "differs"
 
 
 def replay_output(
@@ -65,29 +159,53 @@ def replay_output(
     """
     if not is_url(output_dir):
         output_dir = Path(output_dir)
-    run = _run_record(output_dir)
-    if not run or "spec" not in run:
-        raise ReplayError(f"{output_dir} holds no readable run.json")
-    try:
-        pipe = Pipeline(parse_spec(run["spec"]))
-    except SpecError as exc:
-        raise ReplayError(f"run.json spec is invalid: {exc}") from None
+    pipe, run = _check_run(_run_record(output_dir), output_dir)
     rec = find_record(output_dir, output_file, row, copy)
-    source = Path(run["input"])
+    where = f"{join_location(output_dir, MANIFEST)} record of {output_file}"
+    _check_record(rec, where, pipe.modality == "text")
     if pipe.modality == "image":
-        path = source / rec["source"]
+        path = _source_path(Path(run["input"]), rec["source"], where)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ReplayError(f"cannot read source {path}: {exc.strerror or exc}") from None
-        if rec.get("copy") is None:
+        if rec["copy"] is None:
             out = data
         else:
-            image, info = decode_image(data)
-            out = encode_image(pipe.replay(image, rec["ops"]), output_format(rec["source"], info), run.get("quality", 95))
+            try:
+                image, info = decode_image(data)
+                replayed = pipe.replay(image, rec["ops"])
+            except ImageReadError as exc:
+                raise ReplayError(f"source {path}: {exc}") from None
+            except DrawnValueError as exc:
+                raise ReplayError(f"{where}: {exc}") from None
+            out = encode_image(replayed, output_format(rec["source"], info), run.get("quality") or 95)
+        on_disk = _on_disk(output_dir, output_file, rec["sha256"])
     else:
-        from augment.run.text_expand import replay_text_record
-
-        out = replay_text_record(pipe, run, rec)
+        out = replay_text_record(pipe, run, rec, where)
+        on_disk = "not checked"
     digest = hashlib.sha256(out).hexdigest()
-    return ReplayResult(out, digest, digest == rec.get("sha256"))
+    return ReplayResult(out, digest, digest == rec["sha256"], on_disk)
+
+
+def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "record") -> bytes:
+    """The serialised output row of a text record, recomputed from the source row and the recorded seed."""
+    fmt = TextFormat(**run["text_format"])
+    path = Path(run["input"])
+    if rec["source"] != path.name:
+        raise ReplayError(f"{where}: source {rec['source'][:80]!r} is not the run's input {path.name!r}")
+    try:
+        rows = read_text_dataset(path, fmt)
+    except (OSError, TextFormatError) as exc:
+        raise ReplayError(f"cannot read source {path}: {str(exc).splitlines()[0]}") from None
+    for item in rows:
+        if not isinstance(item, RowError) and item.index == rec["row"]:
+            if rec.get("copy") is None:
+                return format_row(item, fmt).encode("utf-8")
+            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"])
+            if seed != rec["seed"]:
+                raise ReplayError(f"{where}: recorded seed {rec['seed']} is not the seed of row {item.index} copy "
+                                  f"{rec['copy']} ({seed}); the record was changed")
+            out = pipe.run(item.text, seed=seed).output
+            return format_row(dataclasses.replace(item, text=out), fmt).encode("utf-8")
+    raise ReplayError(f"row {rec['row']} not found in {path}")

@@ -7,20 +7,20 @@ Images are HxWxC uint8 numpy arrays; kernels never modify their input in place.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
-# albumentations asks PyPI for a newer version on import (2 s timeout) unless told not to: never phone home.
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from albucore import hflip, vflip  # noqa: E402
-from albumentations.augmentations.blur import functional as fblur
-from albumentations.augmentations.crops import functional as fcrops
-from albumentations.augmentations.dropout import functional as fdropout
-from albumentations.augmentations.geometric import functional as fgeometric
-from albumentations.augmentations.pixel import functional as fpixel
+from augment.compile.import_guard import no_update_check
+
+with no_update_check():  # albumentations would ask PyPI for a newer version: never phone home
+    from albucore import hflip, vflip
+    from albumentations.augmentations.blur import functional as fblur
+    from albumentations.augmentations.crops import functional as fcrops
+    from albumentations.augmentations.dropout import functional as fdropout
+    from albumentations.augmentations.geometric import functional as fgeometric
+    from albumentations.augmentations.pixel import functional as fpixel
 
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops

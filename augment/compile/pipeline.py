@@ -17,12 +17,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from augment.ops.catalog import registry
+from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.registry import ImageContext, OpDef, OpParams, TextOpResult
 from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
 from augment.spec.schema import GroupStep, OpStep
 
 __all__ = ["AugmentResult", "ImageInputError", "Pipeline", "load_pipeline"]
+
+JPEG_MAX_SIDE = 65500  # the JPEG format's limit, for the jpeg op's simulated re-encoding
 
 _BACKENDS = {
     "albumentations": "augment.compile.backend_albumentations",
@@ -223,10 +226,21 @@ class Pipeline:
             return self._replay_text(x, applied, seed)
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
         image, restore = _to_array(x)
-        for entry in applied:
-            leaf = leaves.get(entry["path"])
+        if not isinstance(applied, list):
+            raise DrawnValueError(f"recorded ops must be a list, got {type(applied).__name__}")
+        for i, entry in enumerate(applied):
+            if not isinstance(entry, dict) or not {"op", "path", "params"} <= set(entry):
+                raise DrawnValueError(f"ops[{i}]: expected a mapping with op, path and params")
+            leaf = leaves.get(entry["path"]) if isinstance(entry["path"], str) else None
             if leaf is None or leaf.op.name != entry["op"]:
-                raise ValueError(f"record names {entry['op']} at {entry['path']}, which this pipeline does not have")
+                raise DrawnValueError(f"ops[{i}]: record names {str(entry['op'])[:60]!r} at {str(entry['path'])[:60]!r}, "
+                                      "which this pipeline does not have")
+            # the record is data from a file: check it against what the op can draw before OpenCV sees it
+            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
+            try:
+                check_drawn(leaf.op.name, leaf.params, entry["params"], ctx)
+            except DrawnValueError as exc:
+                raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): {exc}") from None
             image = self._apply_image(leaf, image, entry["params"])
         return restore(image)
 
@@ -238,6 +252,10 @@ class Pipeline:
             return np.concatenate([out, alpha], axis=2)
         if name in _COLOUR_ONLY and image.shape[2] == 1:
             return image.copy()
+        if name == "jpeg" and max(image.shape[:2]) > JPEG_MAX_SIDE:
+            # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
+            raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
+                             f"most {JPEG_MAX_SIDE} pixels a side")
         return self.backend.apply(name, image, drawn, leaf.params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:

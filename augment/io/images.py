@@ -6,6 +6,10 @@ Colour modes (documented in the README):
   RGB; 1-bit becomes L; 16- and 32-bit gray (I;16, I, F) are scaled to 8-bit L (the ops work on 8-bit images).
 - The EXIF orientation is applied (as viewers do) and not written back, so outputs look like their sources.
 - Animated images (GIF, APNG, WebP): the first frame is used.
+- Colour profiles: an RGB, RGBA or CMYK image with an embedded ICC profile other than sRGB (Adobe RGB, Display
+  P3, ProPhoto, a printer's CMYK) has its pixels converted to sRGB with LittleCMS (``PIL.ImageCms``, perceptual
+  intent), so it keeps its colours; outputs carry no profile and are sRGB. Dropping the profile without
+  converting shifted every colour of such an image. Gray images and unreadable profiles are kept as they are.
 Outputs are written in the format of their source; a format that cannot hold the mode (JPEG with alpha) gets the
 alpha dropped. Image size is checked from the header before any pixel is decoded (decompression bombs).
 """
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "MAX_PIXELS",
@@ -118,6 +122,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             img.seek(0)
             img.load()
             img = ImageOps.exif_transpose(img)
+            img = to_srgb(img)
             arr = pil_to_array(img)
         except ImageReadError:
             raise
@@ -129,6 +134,37 @@ def decode_image(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ImageReadError(f"corrupt or truncated image: {reason}") from None
     return arr, ImageInfo(fmt, source_mode, frames)
+
+
+_SRGB = None
+
+
+def _srgb_profile():
+    global _SRGB
+    if _SRGB is None:
+        _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return _SRGB
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """``img`` with its pixels converted from its embedded ICC profile to sRGB (see the module notes)."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = source.profile.xcolor_space.strip()
+        description = (source.profile.profile_description or "").lower()
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        return img  # a damaged profile: the pixels are all we can trust
+    if space != ("CMYK" if img.mode == "CMYK" else "RGB") or (space == "RGB" and "srgb" in description):
+        return img  # already sRGB (most cameras and phones), or a profile that does not describe these pixels
+    try:
+        out = ImageCms.profileToProfile(img, source, _srgb_profile(), renderingIntent=ImageCms.Intent.PERCEPTUAL,
+                                        outputMode="RGBA" if img.mode == "RGBA" else "RGB")
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return img
+    return out if out is not None else img
 
 
 def output_format(path: str | Path, info: ImageInfo | None = None) -> str:

@@ -15,9 +15,9 @@ from augment.io.text_model import (
     TextFormat,
     TextFormatError,
 )
-from augment.io.text_reader import read_text_dataset, resolve_format
+from augment.io.text_reader import read_rows, resolve_format
 
-__all__ = ["EXTENSIONS", "HEADER_WORDS", "detect_format"]
+__all__ = ["EXTENSIONS", "HEADER_WORDS", "detect_format", "read_text_dataset"]
 
 EXTENSIONS: dict[str, Kind] = {
     ".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"
@@ -113,7 +113,7 @@ def detect_format(
 
 
 def _check_headerless_first_row(path: str, fmt: TextFormat, max_row_bytes: int) -> None:
-    rows = read_text_dataset(path, fmt, max_row_bytes=max_row_bytes)
+    rows = read_rows(path, fmt, max_row_bytes=max_row_bytes)
     try:
         first = next(rows, None)
     finally:
@@ -133,3 +133,17 @@ def _check_headerless_first_row(path: str, fmt: TextFormat, max_row_bytes: int) 
             f"{fmt.describe()}; {hint}"
         )
 
+
+
+def read_text_dataset(
+    path: str | os.PathLike[str], fmt: TextFormat | None = None, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+):
+    """Every data row of ``path`` as a ``TextRow``, or a ``RowError`` for a row that cannot be read (see
+    ``text_reader.read_rows`` for the rules). ``fmt=None`` detects the format from the extension
+    (``detect_format`` with no options)."""
+    if max_row_bytes < 1:
+        raise ValueError(f"max_row_bytes must be positive, got {max_row_bytes}")
+    if fmt is None:
+        return read_rows(path, detect_format(path, max_row_bytes=max_row_bytes), max_row_bytes=max_row_bytes,
+                         resolved=True)
+    return read_rows(path, fmt, max_row_bytes=max_row_bytes)

@@ -23,7 +23,7 @@ Rules in brief (details in each function's docstring):
 
 from __future__ import annotations
 
-from augment.io.text_detect import EXTENSIONS, HEADER_WORDS, detect_format
+from augment.io.text_detect import EXTENSIONS, HEADER_WORDS, detect_format, read_text_dataset
 from augment.io.text_model import (
     DEFAULT_MAX_ROW_BYTES,
     RowError,
@@ -32,7 +32,7 @@ from augment.io.text_model import (
     TextRow,
     UnrepresentableRowError,
 )
-from augment.io.text_reader import read_text_dataset, resolve_format
+from augment.io.text_reader import resolve_format
 from augment.io.text_writer import TextDatasetWriter, format_row, write_header
 
 __all__ = [

@@ -36,7 +36,7 @@ from augment.io.text_model import (
     TextRow,
 )
 
-__all__ = ["read_text_dataset", "resolve_format"]
+__all__ = ["read_rows", "resolve_format"]
 
 _BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 16  # how much of an over-long line is held at once while skipping it
@@ -50,15 +50,17 @@ class _RowTooLong(Exception):
     """Raised through the csv module by the line source when a record exceeds the byte cap."""
 
 
-def read_text_dataset(
+def read_rows(
     path: str | os.PathLike[str],
-    fmt: TextFormat | None = None,
+    fmt: TextFormat,
     *,
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    resolved: bool = False,
 ) -> Generator[TextRow | RowError, None, None]:
     """Yield every data row of ``path`` as a ``TextRow``, or a ``RowError`` for a row that cannot be read.
 
-    ``fmt=None`` detects the format from the extension (``detect_format`` with no options). The header (or the
+    ``read_text_dataset`` (in ``text_detect``) adds format detection (``fmt=None``). ``resolved``: ``fmt`` comes
+    from ``resolve_format``/``detect_format`` already and is not checked against the file again. The header (or the
     first JSONL objects) is checked now, before this returns, so a wrong column name raises
     ``TextFormatError`` at once rather than at the first ``next``. Rows are then read lazily: the file is
     open only while the iterator is being consumed (close it early with ``.close()``).
@@ -68,11 +70,7 @@ def read_text_dataset(
     """
     if max_row_bytes < 1:
         raise ValueError(f"max_row_bytes must be positive, got {max_row_bytes}")
-    if fmt is None:
-        from augment.io.text_detect import detect_format  # deferred: text_detect builds on this module
-
-        fmt = detect_format(path, max_row_bytes=max_row_bytes)
-    else:
+    if not resolved:
         fmt = resolve_format(path, fmt, max_row_bytes=max_row_bytes)
     return _rows(path, fmt, max_row_bytes)
 
@@ -211,7 +209,7 @@ def _read_header(
         while True:
             src.begin_record()
             try:
-                fields = next(reader)
+                fields = _next_record(reader, src.max_bytes)
             except StopIteration:
                 raise TextFormatError(f"{path}: file is empty; expected a header line") from None
             except (_RowTooLong, csv.Error) as e:
@@ -542,11 +540,24 @@ class _QuoteScanner:
                 self.state = self.FIELD
 
 
+def _next_record(reader: Any, max_bytes: int) -> list[str]:
+    """``next(reader)`` with the csv module's field size limit raised to our own byte cap for this one record.
+
+    The csv module refuses fields over 128 KiB by default; our byte cap bounds records instead. The limit is
+    process-global, so it is raised only while a record is parsed and put back before the caller (the user's
+    code, between rows) runs again.
+    """
+    previous = csv.field_size_limit()
+    if previous >= max_bytes:
+        return next(reader)
+    csv.field_size_limit(max_bytes)
+    try:
+        return next(reader)
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _csv_reader(src: _CsvLines, fmt: TextFormat) -> Any:
-    # The csv module refuses fields over 128 KiB by default; our own byte cap bounds records instead. The
-    # limit is process-global, so we only ever raise it.
-    if csv.field_size_limit() < src.max_bytes:
-        csv.field_size_limit(src.max_bytes)
     # strict: a stray quote or an unclosed quoted field is an error row, not silently merged text.
     return csv.reader(src, delimiter=str(fmt.delimiter), quotechar='"', doublequote=True, strict=True)
 
@@ -581,7 +592,7 @@ def _csv_rows(
         src.begin_record()
         problem: str | None
         try:
-            fields = next(reader)
+            fields = _next_record(reader, src.max_bytes)
         except StopIteration:
             return
         except (_RowTooLong, csv.Error) as e:

@@ -9,13 +9,13 @@ Geometric values that depend on the image size (crop boxes, holes) are drawn in 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from augment.ops.params import FloatRange, IntRange, integer, uniform
-from augment.ops.registry import OpDef, OpParams
+from augment.ops.registry import OpDef, OpParams, list_as_tuple
 from augment.seeding import child_seed
 
 __all__ = [
@@ -126,7 +126,7 @@ def _sample_perspective(p: PerspectiveParams, rng, ctx) -> dict:
 class RandomResizedCropParams(OpParams):
     scale: FloatRange(gt=0, le=1) = Field((0.5, 1.0), description="crop area as a fraction of the image area")
     ratio: FloatRange(gt=0, le=10) = Field((3 / 4, 4 / 3), description="crop aspect ratio (width / height)")
-    size: tuple[int, int] | None = Field(
+    size: Annotated[tuple[int, int] | None, BeforeValidator(list_as_tuple)] = Field(
         None, description="output [height, width]; default keeps the input size"
     )
     interpolation: Interpolation = "linear"

@@ -44,7 +44,7 @@ def FloatRange(ge: float | None = None, le: float | None = None, gt: float | Non
 
 
 def IntRange(ge: int | None = None, le: int | None = None):
-    item = Annotated[int, Field(ge=ge, le=le, strict=False)]
+    item = Annotated[int, Field(ge=ge, le=le)]
     return Annotated[
         tuple[item, item],
         BeforeValidator(_as_range),

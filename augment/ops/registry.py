@@ -19,9 +19,15 @@ Modality = Literal["image", "text"]
 
 
 class OpParams(BaseModel):
-    """Base of every op's parameter schema: unknown keys are errors, values are immutable after validation."""
+    """Base of every op's parameter schema: unknown keys are errors, values are immutable after validation,
+    types are strict (``true`` is not 1, ``"0.5"`` is not 0.5, ``2.0`` is not 2) and floats are finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def list_as_tuple(value: Any) -> Any:
+    """Before-validator for tuple fields of strict models: YAML and JSON give lists, strict mode wants tuples."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,63 @@ import warnings
 from collections import deque
 from typing import Iterable, Iterator
 
-from augment.run.engines import available_cores, died_result
+from augment.run.engine_base import available_cores, died_result
+from augment.run.errors import RunError
+
+
+class SchedulerError(RunError):
+    """The Dask scheduler named with --scheduler cannot be used; the message names it and what failed."""
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0] or type(exc).__name__
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Raise ``SchedulerError`` unless a Dask scheduler completes a handshake at ``address`` within ``timeout``
+    seconds.
+
+    ``Client(address, timeout=...)`` bounds the TCP connect only: an address where something else listens (an
+    HTTP port such as the dashboard's 8787) took the handshake into a read that never ended (> 5 minutes), and a
+    closed port surfaced as an OSError the CLI reported as "cannot write to OUTPUT". A plain socket says which
+    of "nothing listens", "cannot resolve" or "not a scheduler" it is; the handshake runs under our deadline.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    hint = "check the address (tcp://HOST:PORT; a scheduler listens on 8786 by default) or raise --scheduler-timeout"
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location) if scheme in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise SchedulerError(f"Dask scheduler {address!r}: {_reason(exc)}") from None
+    if host is not None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except socket.gaierror as exc:
+            raise SchedulerError(f"Dask scheduler {address}: cannot resolve host {host!r} ({exc.strerror}); {hint}") from None
+        except ConnectionRefusedError:
+            raise SchedulerError(f"Dask scheduler {address}: connection refused (nothing listens on port {port}); "
+                                 f"{hint}") from None
+        except (TimeoutError, socket.timeout):
+            raise SchedulerError(f"Dask scheduler {address}: no answer to a TCP connect within {timeout:g} s; {hint}") from None
+        except OSError as exc:
+            raise SchedulerError(f"Dask scheduler {address}: cannot connect ({exc.strerror or exc}); {hint}") from None
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SchedulerError(f"Dask scheduler {address}: something listens there but no Dask handshake came back "
+                             f"within {timeout:g} s (not a scheduler port?); {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise SchedulerError(f"Dask scheduler {address}: {_reason(exc)}; {hint}") from None
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 
 __all__ = ["DaskEngine"]
@@ -43,9 +99,11 @@ class DaskEngine:
         workers: int | None = None,
         scheduler: str | None = None,
         in_flight_per_worker: int = 2,
+        scheduler_timeout: float = 10.0,
     ) -> None:
         self.workers = max(1, workers or available_cores())
         self.scheduler = scheduler
+        self.scheduler_timeout = scheduler_timeout
         self.in_flight_per_worker = in_flight_per_worker
 
     def _connect(self):
@@ -54,7 +112,12 @@ class DaskEngine:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            return Client(self.scheduler), None
+            check_scheduler(self.scheduler, self.scheduler_timeout)
+            try:
+                with dask.config.set({"distributed.comm.timeouts.connect": f"{self.scheduler_timeout}s"}):
+                    return Client(self.scheduler, timeout=f"{self.scheduler_timeout}s"), None
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}), warnings.catch_warnings():
             # the scheduler's HTTP routes move to a free port when 8787 is taken (another cluster): not news
             warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)

@@ -15,8 +15,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
+from augment.run.engine_base import available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import init_worker
+from augment.run.worker import PARENT_VAR, init_pool_worker
 
 __all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine"]
 
@@ -27,13 +28,6 @@ class Engine(Protocol):
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]: ...
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class SerialEngine:
     """In-process, in order: for debugging, tests and tiny inputs."""
 
@@ -42,14 +36,6 @@ class SerialEngine:
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
         for chunk in chunks:
             yield process_chunk(config, chunk)
-
-
-def task_source(task) -> str:
-    return getattr(task, "source", None) or getattr(task, "key", "?")
-
-
-def died_result(task, detail: str) -> ChunkResult:
-    return ChunkResult(errors=[{"source": task_source(task), "error": f"worker process died on this item ({detail})"}], items=1)
 
 
 class LocalEngine:
@@ -63,9 +49,10 @@ class LocalEngine:
 
     def _pool(self) -> ProcessPoolExecutor:
         # forkserver: workers start clean (no inherited threads or locks), and still start fast.
+        start_forkserver()
         return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker,
-            initargs=(max(1, available_cores() // self.workers),),
+            self.workers, mp_context=multiprocessing.get_context("forkserver"), initializer=init_pool_worker,
+            initargs=(max(1, available_cores() // self.workers), os.getpid()),
         )
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
@@ -103,6 +90,9 @@ class LocalEngine:
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop now; a chunk's finished files are redone on resume
+            stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -120,7 +110,36 @@ class LocalEngine:
         return pool
 
 
-def make_engine(name: str, workers: int | None = None, scheduler: str | None = None) -> Engine:
+def start_forkserver() -> None:
+    """Start the forkserver from this thread, tied to this process: it preloads ``forkserver_guard``, which
+    arms a parent-death signal when its parent is the pid in ``PARENT_VAR`` (set only while it starts).
+    A forkserver already running (started earlier in this process) is left as it is."""
+    from multiprocessing import forkserver
+
+    previous = os.environ.get(PARENT_VAR)
+    os.environ[PARENT_VAR] = str(os.getpid())
+    try:
+        forkserver.set_forkserver_preload(["__main__", "augment.run.forkserver_guard"])
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(PARENT_VAR, None)
+        else:
+            os.environ[PARENT_VAR] = previous
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers at once (they ignore SIGINT; a chunk may take a while to finish)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def make_engine(name: str, workers: int | None = None, scheduler: str | None = None,
+                scheduler_timeout: float = 10.0) -> Engine:
     if name == "serial":
         return SerialEngine()
     if name == "local":
@@ -128,5 +147,5 @@ def make_engine(name: str, workers: int | None = None, scheduler: str | None = N
     if name == "dask":
         from augment.run.dask_engine import DaskEngine
 
-        return DaskEngine(workers=workers, scheduler=scheduler)
+        return DaskEngine(workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout)
     raise ValueError(f"unknown engine {name!r}; choose serial, local or dask")

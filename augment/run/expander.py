@@ -51,14 +51,11 @@ from augment.io.naming import NAME_MAX, find_collision, name_max, overlong_part,
 from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
 from augment.run.engines import make_engine
+from augment.run.errors import RunError  # noqa: F401 (re-exported: callers catch expander.RunError)
 from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError, output_name
 from augment.run.text_job import PARTS_DIR
 
 SEGMENTS_DIR = ".augment-manifest"  # manifest records uploaded during a run into a URL OUTPUT
-
-
-class RunError(RuntimeError):
-    """The run cannot start or cannot go on; the message is one line for the user."""
 
 
 @dataclass
@@ -69,6 +66,7 @@ class RunOptions:
     workers: int | None = None
     engine: str = "local"
     scheduler: str | None = None
+    scheduler_timeout: float = 10.0  # seconds for a Dask scheduler to answer (--scheduler-timeout)
     quality: int = 95
     overwrite: bool = False
     chunk_size: int = 16
@@ -579,7 +577,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         summary.resumed_skipped = len(done)
         if on_total:
             on_total(total)
-        engine = make_engine(opts.engine, opts.workers, opts.scheduler)
+        engine = make_engine(opts.engine, opts.workers, opts.scheduler, opts.scheduler_timeout)
         for result in engine.run(config, chunk_iter):
             _collect(result, manifest, errors, summary, records, sync)
             lock.check()
@@ -593,7 +591,13 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
                 raise RunError(f"no readable rows in {opts.input}")
             if out.store.list(PARTS_DIR) or not out.store.exists(opts.input.name):
                 assemble_text_output(opts, text_format, out.store)
-    except BaseException:
+    except BaseException as exc:
+        # run.json must not say "running" once this process has stopped (the same command still resumes)
+        run_record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        try:
+            write_run_record(out.meta, run_record)
+        except OSError:
+            pass
         if sync is not None:  # keep what this run did: a resumed run then skips it
             try:
                 sync.flush()

@@ -15,7 +15,6 @@ and moved into place when all are done.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import time

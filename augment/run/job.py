@@ -10,18 +10,25 @@ location (disk full, permission, an unreachable store) stops the run.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from augment.compile.pipeline import Pipeline
+from augment.compile.pipeline import Pipeline  # noqa: F401 (re-exported)
 from augment.io.fingerprint import fingerprint_of
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.paths import UnsafePathError
 from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_store  # noqa: F401 (re-exported)
+from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and tests import them from here)
+    ChunkResult,
+    JobConfig,
+    augmentation_failure,
+    pipeline_for,
+    store_for,
+    write_output,
+)
+from augment.run.text_job import process_text_task
 from augment.seeding import derive_seed
-from augment.spec import parse_spec
 
 __all__ = [
     "JobConfig",
@@ -35,56 +42,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class JobConfig:
-    spec: dict  # canonical spec dict: picklable and cheap to ship
-    spec_hash: str
-    input_root: str
-    output_root: str  # a local folder or an fsspec URL; workers open the store themselves (``store_for``)
-    quality: int = 95
-    text_format: dict | None = None
-    storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
-    output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
-
-
 @dataclass(frozen=True, slots=True)  # slots: a run holds one per input image (~half the memory of a __dict__)
 class ImageTask:
     source: str  # relative POSIX path under INPUT
     copies: tuple[int, ...]  # copy indices still to write
     original: bool = False  # also copy the source file itself
-
-
-@dataclass
-class ChunkResult:
-    records: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    items: int = 0
-    # Set when OUTPUT could not be written: the run must stop, but the records of the files this chunk did
-    # write travel back with it, so a resumed run does not redo them.
-    fatal: str | None = None
-
-
-_PIPELINES: dict[str, Pipeline] = {}
-
-
-_STORES: dict[tuple, OutputStore] = {}
-
-
-def store_for(config: JobConfig) -> OutputStore:
-    """One output store per worker process and location, rebuilt from the config (stores are never shipped open)."""
-    key = (config.output_root, json.dumps(config.storage_options or {}, sort_keys=True, default=str))
-    store = _STORES.get(key)
-    if store is None:
-        store = _STORES[key] = open_store(config.output_root, config.storage_options)
-    return store
-
-
-def pipeline_for(config: JobConfig) -> Pipeline:
-    """One compiled pipeline per worker process and spec (compiling per chunk would dominate small images)."""
-    pipe = _PIPELINES.get(config.spec_hash)
-    if pipe is None:
-        pipe = _PIPELINES[config.spec_hash] = Pipeline(parse_spec(config.spec))
-    return pipe
 
 
 def output_name(source: str, copy: int) -> str:
@@ -104,20 +66,12 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
                 process_shard_task(config, task, result)
                 result.items += len(task.tasks) - 1
             else:
-                from augment.run.text_job import process_text_task
-
                 process_text_task(config, task, result)
         except OutputWriteError as exc:
             result.fatal = str(exc)
             break
         result.items += len(getattr(task, "rows", ())) or 1
     return result
-
-
-def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
-    """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError."""
-    store = LocalStore(root) if isinstance(root, (str, Path)) else root
-    store.write_bytes(rel, data)
 
 
 def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, store=None) -> None:
@@ -152,7 +106,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
     except (OutputWriteError, UnsafePathError):
         raise
     except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
-        result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+        result.errors.append({"source": task.source, "error": augmentation_failure(exc)})
 
 
 def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,

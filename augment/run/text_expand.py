@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Iterator
 
@@ -12,11 +11,11 @@ from augment.io.text_formats import (
     TextFormat,
     TextFormatError,
     detect_format,
-    format_row,
     read_text_dataset,
     write_header,
 )
-from augment.run.text_job import PARTS_DIR, TextTask, row_seed
+from augment.run.errors import RunError
+from augment.run.text_job import PARTS_DIR, TextTask
 
 __all__ = [
     "CHUNK_ROWS",
@@ -24,7 +23,6 @@ __all__ = [
     "resolve_text_format",
     "text_chunks",
     "assemble_text_output",
-    "replay_text_record",
 ]
 
 CHUNK_ROWS = 128
@@ -37,8 +35,6 @@ def chunk_rows(pipe) -> int:
 
 
 def resolve_text_format(path: Path, options: dict | None) -> TextFormat:
-    from augment.run.expander import RunError
-
     try:
         return detect_format(path, **(options or {}))
     except TextFormatError as exc:
@@ -92,20 +88,3 @@ def assemble_text_output(opts, fmt: TextFormat, store: OutputStore | None = None
     body = b"".join(store.read_bytes(rel) for rel in parts)
     store.write_bytes(opts.input.name, write_header(fmt).encode("utf-8") + body, fsync=True)
     return len(parts), len(body)
-
-
-def replay_text_record(pipe, run: dict, rec: dict) -> bytes:
-    """The serialised output row of a text record, recomputed from the source row and the recorded seed."""
-    from augment.replay import ReplayError
-
-    fmt = TextFormat(**run["text_format"])
-    path = Path(run["input"])
-    for item in read_text_dataset(path, fmt):
-        if not isinstance(item, RowError) and item.index == rec["row"]:
-            if rec.get("copy") is None:
-                return format_row(item, fmt).encode("utf-8")
-            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"])
-            assert seed == rec["seed"]
-            out = pipe.run(item.text, seed=seed).output
-            return format_row(dataclasses.replace(item, text=out), fmt).encode("utf-8")
-    raise ReplayError(f"row {rec['row']} not found in {path}")

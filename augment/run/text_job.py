@@ -13,6 +13,14 @@ import hashlib
 from dataclasses import dataclass
 
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
+from augment.run.job_base import (
+    ChunkResult,
+    JobConfig,
+    augmentation_failure,
+    pipeline_for,
+    store_for,
+    write_output,
+)
 from augment.seeding import derive_seed
 
 __all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task"]
@@ -37,9 +45,7 @@ def row_seed(spec_seed: int, source: str, row_index: int, copy: int) -> int:
     return derive_seed(spec_seed, f"{source}#{row_index}", copy)
 
 
-def process_text_task(config, task: TextTask, result) -> None:
-    from augment.run.job import pipeline_for, store_for, write_output
-
+def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
     try:
@@ -53,7 +59,7 @@ def process_text_task(config, task: TextTask, result) -> None:
             try:
                 res = pipe.run(row.text, seed=row_seed(pipe.spec.seed, task.source, row.index, k))
             except Exception as exc:
-                by_row.setdefault(row.index, []).append((k, None, f"augmentation failed: {type(exc).__name__}: {exc}"))
+                by_row.setdefault(row.index, []).append((k, None, augmentation_failure(exc)))
                 continue
         else:
             res = outs[i]

@@ -2,8 +2,63 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import sys
+
+from augment.compile.import_guard import TORCH_HELPERS
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# the run's pid, in the environment only while the engine starts the forkserver (see forkserver_guard)
+PARENT_VAR = "AUGMENT_FORKSERVER_PARENT"
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent exits (``prctl(PR_SET_PDEATHSIG)``).
+
+    Returns whether it applied (Linux with glibc/musl); elsewhere callers rely on their parent-pid checks.
+    The signal follows the parent *thread* that forked this process: the forkserver is single-threaded, and
+    the engines start it from the thread that runs the pool.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return False
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's (the pid was reused)
+        return True
+    return True
+
+
+def init_pool_worker(threads: int | None, run_pid: int) -> None:
+    """Initializer of the local engine's pool processes: ``init_worker`` plus the guarantees that a worker
+    never outlives the run.
+
+    A worker is a child of the forkserver, which is a child of the run's process (``run_pid``). Each gets a
+    parent-death SIGKILL, so killing the run (SIGKILL included, which no handler sees) takes the forkserver
+    and then every worker with it; without it they were re-parented to init and lived on (~265 MB), one
+    blocked writing to a pipe nobody read. The check after ``prctl`` closes the race where the run died
+    before the signal was armed. Ctrl-C reaches the whole process group: workers ignore SIGINT and let the
+    run's process stop them, so an interrupt prints one line, not one traceback per worker.
+    """
+    set_parent_death_signal()
+    if not pid_alive(run_pid):
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    init_worker(threads)
 
 __all__ = ["init_worker", "LARGE_BUFFER", "return_large_buffers", "limit_threads"]
 
@@ -20,12 +75,12 @@ def init_worker(threads: int | None = None) -> None:
     albumentations imports its optional ``albumentations.pytorch`` helpers, and with them all of torch, whenever
     torch is installed: 2 s and ~470 MB per worker that the albumentations backend never uses. Marking that
     module as absent makes albumentations skip it (it guards the import). Only done in processes the engines
-    own, so library users who want ``albumentations.pytorch`` are unaffected; the torchvision backend imports
-    torch itself and is unaffected too.
+    own, so library users who want ``albumentations.pytorch`` are unaffected (the CLI's own process, which does
+    the work with ``--engine serial``, uses ``compile.import_guard.without_torch_helpers`` for the run only);
+    the torchvision backend imports torch itself and is unaffected too.
     """
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    if "albumentations" not in sys.modules:
-        sys.modules.setdefault("albumentations.pytorch", None)
+    if "albumentations" not in sys.modules:  # this process is ours for good: the marker stays
+        sys.modules.setdefault(TORCH_HELPERS, None)
     if threads is not None:
         limit_threads(threads)
     return_large_buffers()
@@ -45,9 +100,6 @@ def return_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
     photos). A fixed threshold keeps every buffer of 4 MiB or more mmapped, unmapped when freed; smaller
     images never reach it.
     """
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
@@ -58,14 +110,19 @@ def return_large_buffers(threshold: int = LARGE_BUFFER) -> bool:
 
 
 def limit_threads(threads: int) -> None:
-    """Size OpenCV's, torch's and the BLAS thread pools to ``threads`` in this process (workers only).
+    """Size OpenCV's, torch's and the BLAS/OpenMP thread pools to ``threads`` in this process (workers only).
 
-    Environment variables cover libraries not imported yet (torch and OpenBLAS read them at import);
-    OpenCV, which albumentations needs anyway, is set directly.
+    Libraries already loaded (numpy's OpenBLAS is, before any initializer runs) read their environment
+    variables only at load time, so setting ``OPENBLAS_NUM_THREADS`` afterwards did nothing: threadpoolctl
+    resizes the pools that are loaded, the variables cover libraries loaded later (torch reads them at import),
+    and OpenCV and torch are set directly.
     """
+    from threadpoolctl import threadpool_limits
+
     threads = max(1, int(threads))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    threadpool_limits(limits=threads)
     try:
         import cv2
 

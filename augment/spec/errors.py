@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from pydantic import BaseModel, ValidationError
+
 __all__ = ["SpecIssue", "SpecError", "join_path", "ALIASES", "did_you_mean", "show"]
 
 
@@ -75,3 +77,35 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def show(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate_model(model: type[BaseModel], data: Any, path: str, issues: list, rename: dict | None = None):
+    """``model.model_validate(data)``, or None with one ``SpecIssue`` per problem appended to ``issues``."""
+    if not isinstance(data, dict):
+        issues.append(SpecIssue(path, f"expected a mapping, got {show(data)}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            issues.append(issue_from_pydantic(model, err, path, rename or {}))
+        return None
+
+
+def issue_from_pydantic(model: type[BaseModel], err: dict, prefix: str, rename: dict) -> SpecIssue:
+    loc = [rename.get(part, part) if isinstance(part, str) else part for part in err["loc"]]
+    # pydantic reports tuple-typed ranges' union members and function validators in loc; keep only real keys
+    loc = [part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))]
+    path = join_path(prefix, loc)
+    kind = err["type"]
+    allowed = [rename.get(name, name) for name in model.model_fields if name != "kind"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        return SpecIssue(path, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed) or 'none'}")
+    if kind == "missing":
+        return SpecIssue(path, "required key is missing")
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    given = "" if kind.startswith("value_error") or "input" not in err else f" (given {show(err['input'])})"
+    return SpecIssue(path, f"{msg}{given}")

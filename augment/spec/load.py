@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-
 from augment.ops.catalog import registry
 from augment.spec.errors import SpecError, SpecIssue, did_you_mean, join_path, show
+from augment.spec.errors import validate_model as _validate
 from augment.spec.schema import (
     MAX_DEPTH,
     MAX_STEPS,
@@ -60,6 +60,15 @@ class _NoAliasLoader(yaml.SafeLoader):
             if duplicate:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         return super().construct_mapping(node, deep)
+
+
+# YAML 1.1 (PyYAML) reads `1e-3` and `1e308` as strings; YAML 1.2 and JSON read them as numbers. Strict types
+# would then refuse a number the user meant as one, so floats without a dot resolve as floats here.
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _read_text(path: Path) -> str:
@@ -182,7 +191,7 @@ def _parse_step(raw: Any, path: str, modality: str, depth: int, counter: list[in
         return None
     n = None
     if kind == "some_of":
-        n = (group.n, group.n) if isinstance(group.n, int) else tuple(group.n or (1, len(children)))
+        n = tuple(group.n or (1, len(children)))
     return GroupStep(
         kind=kind, steps=tuple(children), p=group.p,
         weights=tuple(group.weights) if group.weights is not None else None, n=n,
@@ -211,37 +220,6 @@ def _parse_op(raw: dict, path: str, modality: str, issues: list) -> OpStep | Non
     if params is None:
         return None
     return OpStep(op=fields.op, p=fields.p, params=params)
-
-
-def _validate(model: type[BaseModel], data: Any, path: str, issues: list, rename: dict | None = None):
-    if not isinstance(data, dict):
-        issues.append(SpecIssue(path, f"expected a mapping, got {show(data)}"))
-        return None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            issues.append(_issue_from_pydantic(model, err, path, rename or {}))
-        return None
-
-
-def _issue_from_pydantic(model: type[BaseModel], err: dict, prefix: str, rename: dict) -> SpecIssue:
-    loc = [rename.get(part, part) if isinstance(part, str) else part for part in err["loc"]]
-    # pydantic reports tuple-typed ranges' union members and function validators in loc; keep only real keys
-    loc = [part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))]
-    path = join_path(prefix, loc)
-    kind = err["type"]
-    allowed = [rename.get(name, name) for name in model.model_fields if name != "kind"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
-        return SpecIssue(path, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed) or 'none'}")
-    if kind == "missing":
-        return SpecIssue(path, "required key is missing")
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    given = "" if kind.startswith("value_error") or "input" not in err else f" (given {show(err['input'])})"
-    return SpecIssue(path, f"{msg}{given}")
 
 
 def dump_spec(spec: PipelineSpec, fmt: str = "yaml") -> str:

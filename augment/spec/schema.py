@@ -8,11 +8,13 @@ schema from the registry (see ``augment.spec.load``), so the same spec cannot me
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+import math
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from augment.ops.registry import OpParams
+from augment.ops.registry import OpParams, list_as_tuple
+from augment.spec.errors import SpecError, validate_model
 
 __all__ = [
     "SPEC_VERSION",
@@ -37,7 +39,9 @@ STEP_KINDS = ("op", *GROUP_KINDS)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # strict: `copies: true`, `copies: 2.0`, `p: '0.5'` are errors, not silently coerced; no NaN or infinity
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, strict=True,
+                              allow_inf_nan=False)
 
 
 class OpStep(_Frozen):
@@ -68,6 +72,15 @@ class GroupStep(_Frozen):
 Step = Union[OpStep, GroupStep]
 
 
+def _count_pair(value: Any) -> Any:
+    """``n: 2`` means ``[2, 2]``; a boolean is not a count (strict types everywhere else say the same)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer or a [low, high] pair of integers, got {str(value).lower()}")
+    if isinstance(value, int):
+        return (value, value)
+    return list_as_tuple(value)
+
+
 class GroupFields(_Frozen):
     """The keys a group accepts besides its list of steps (validated before the children)."""
 
@@ -75,13 +88,14 @@ class GroupFields(_Frozen):
     steps: list[Any] = Field(..., min_length=1)
     p: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
     weights: list[float] | None = None
-    n: int | tuple[int, int] | None = None
+    n: Annotated[tuple[int, int] | None, BeforeValidator(_count_pair)] = None
 
     @field_validator("weights")
     @classmethod
     def _weights_positive(cls, value):
-        if value is not None and (any(w < 0 for w in value) or sum(value) <= 0):
-            raise ValueError("weights must be non-negative with a positive sum")
+        # a finite sum too: [1e308, 1e308] sums to infinity, and every normalised weight would be 0 or NaN
+        if value is not None and (any(w < 0 for w in value) or not 0 < sum(value) < math.inf):
+            raise ValueError("weights must be finite and non-negative with a positive, finite sum")
         return value
 
     @model_validator(mode="after")
@@ -94,7 +108,7 @@ class GroupFields(_Frozen):
         if self.n is not None and self.kind != "some_of":
             raise ValueError(f"'n' is only allowed in some_of, not in {self.kind}")
         if self.kind == "some_of":
-            lo, hi = (self.n, self.n) if isinstance(self.n, int) else (self.n or (1, len(self.steps)))
+            lo, hi = self.n or (1, len(self.steps))
             if not 0 <= lo <= hi <= len(self.steps):
                 raise ValueError(
                     f"n must satisfy 0 <= low <= high <= {len(self.steps)} (the number of steps), got {self.n}"
@@ -149,21 +163,33 @@ class PipelineSpec(_Frozen):
             "steps": [s.to_dict() for s in self.steps],
         }
 
-    def model_dump(self, **kwargs) -> dict:  # the canonical dict form, identical to what the file would hold
-        return self.to_dict()
+    def model_dump(self, *, mode: str = "python", include=None, exclude=None, **kwargs) -> dict:
+        """The canonical dict form, identical to what the file would hold (JSON-ready, so ``mode`` changes
+        nothing). ``include`` / ``exclude`` select top-level keys; other pydantic options do not apply to the
+        canonical form and are refused rather than ignored."""
+        if kwargs:
+            raise TypeError(f"PipelineSpec.model_dump() does not take {', '.join(sorted(kwargs))}: "
+                            "it returns the canonical spec dict (options: mode, include, exclude)")
+        if mode not in ("python", "json"):
+            raise ValueError(f"mode must be 'python' or 'json', got {mode!r}")
+        data = self.to_dict()
+        if include is not None:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude is not None:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return data
 
     def with_overrides(self, *, seed: int | None = None, copies: int | None = None, backend: str | None = None):
         """A copy with run-time overrides applied (CLI flags); validated like the file itself."""
-        from augment.spec.load import parse_spec
-
-        data = self.to_dict()
-        if seed is not None:
-            data["seed"] = seed
-        if copies is not None:
-            data["copies"] = copies
-        if backend is not None:
-            data["backend"] = backend
-        return parse_spec(data)
+        overrides = {k: v for k, v in {"seed": seed, "copies": copies, "backend": backend}.items() if v is not None}
+        if not overrides:
+            return self
+        top = {k: getattr(self, k) for k in ("version", "name", "description", "modality", "backend", "seed", "copies")}
+        issues: list = []
+        validate_model(TopFields, {**top, **overrides, "steps": [None]}, "", issues)
+        if issues:
+            raise SpecError(issues)
+        return self.model_copy(update=overrides)
 
 
 GroupStep.model_rebuild()

@@ -1,0 +1,70 @@
+"""What the units of work share (the job config, a chunk's result, per-process caches of the compiled pipeline
+and the open output store, atomic output writes), below ``job`` and ``text_job`` so neither imports the other."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augment.compile.pipeline import Pipeline
+from augment.io.store import LocalStore, OutputStore, open_store
+from augment.spec import parse_spec
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    spec: dict  # canonical spec dict: picklable and cheap to ship
+    spec_hash: str
+    input_root: str
+    output_root: str  # a local folder or an fsspec URL; workers open the store themselves (``store_for``)
+    quality: int = 95
+    text_format: dict | None = None
+    storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
+    output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
+
+
+@dataclass
+class ChunkResult:
+    records: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    items: int = 0
+    # Set when OUTPUT could not be written: the run must stop, but the records of the files this chunk did
+    # write travel back with it, so a resumed run does not redo them.
+    fatal: str | None = None
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+_STORES: dict[tuple, OutputStore] = {}
+
+
+def store_for(config: JobConfig) -> OutputStore:
+    """One output store per worker process and location, rebuilt from the config (stores are never shipped open)."""
+    key = (config.output_root, json.dumps(config.storage_options or {}, sort_keys=True, default=str))
+    store = _STORES.get(key)
+    if store is None:
+        store = _STORES[key] = open_store(config.output_root, config.storage_options)
+    return store
+
+
+def pipeline_for(config: JobConfig) -> Pipeline:
+    """One compiled pipeline per worker process and spec (compiling per chunk would dominate small images)."""
+    pipe = _PIPELINES.get(config.spec_hash)
+    if pipe is None:
+        pipe = _PIPELINES[config.spec_hash] = Pipeline(parse_spec(config.spec))
+    return pipe
+
+
+def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
+    """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError."""
+    store = LocalStore(root) if isinstance(root, (str, Path)) else root
+    store.write_bytes(rel, data)
+
+
+def augmentation_failure(exc: BaseException) -> str:
+    """The one-line reason an item is skipped when the pipeline fails on it (a crop larger than the image, an
+    image too wide for the jpeg op's encoder...); ``augment preview`` reports the same line."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"augmentation failed: {type(exc).__name__}: {first[:300]}"
