@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import tarfile
 import json
 import re
 from dataclasses import dataclass
@@ -139,13 +140,21 @@ def _source_path(input_root: Path, rel: str, where: str) -> Path:
     return path
 
 
-def _on_disk(output_dir, output_file: str, expected: str) -> str:
+def _on_disk(output_dir, output_file: str, expected: str, shard: str | None = None, fmt: str | None = None) -> str:
+    """Compare the written output (a file, or a sample inside its shard) with the recorded sha256."""
+    stored = shard if isinstance(shard, str) else output_file
     try:
         if is_url(output_dir):
-            data = open_store(output_dir, storage_options_for(output_dir)).read_bytes(output_file)
+            data = open_store(output_dir, storage_options_for(output_dir)).read_bytes(stored)
         else:
-            data = Path(output_dir, *safe_relative(output_file).parts).read_bytes()
-    except (OSError, UnsafePathError):
+            data = Path(output_dir, *safe_relative(stored).parts).read_bytes()
+        if stored is not output_file:
+            from augment.io.shards import read_sample
+
+            data = read_sample(data, fmt or "webdataset", output_file)
+    except (OSError, UnsafePathError, ValueError, KeyError, TypeError, tarfile.TarError):  # a damaged shard
+        return "missing"
+    if data is None:
         return "missing"
     return "identical" if hashlib.sha256(data).hexdigest() == expected else "differs"
 
@@ -180,7 +189,7 @@ def replay_output(
             except DrawnValueError as exc:
                 raise ReplayError(f"{where}: {exc}") from None
             out = encode_image(replayed, output_format(rec["source"], info), run.get("quality") or 95)
-        on_disk = _on_disk(output_dir, output_file, rec["sha256"])
+        on_disk = _on_disk(output_dir, output_file, rec["sha256"], rec.get("shard"), run.get("output_format"))
     else:
         out = replay_text_record(pipe, run, rec, where)
         on_disk = "not checked"

@@ -30,7 +30,7 @@ IMG = np.random.default_rng(1).integers(0, 256, (36, 44, 3), dtype=np.uint8)
 def test_generated_module_is_what_the_registry_renders():
     """Regenerating gives the checked-in file: the typed ops cannot drift from the registry."""
     assert (REPO / "augment" / "ops" / "typed.py").read_text(encoding="utf-8") == render()
-    check = subprocess.run([sys.executable, "scripts/gen_typed_ops.py", "--check"], cwd=REPO,
+    check = subprocess.run([sys.executable, "-m", "augment.ops._typed_gen", "--check"], cwd=REPO,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -4,7 +4,6 @@ pyarrow and datasets packages; byte-identical across workers and engines; resume
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import pytest

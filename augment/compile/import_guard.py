@@ -45,3 +45,6 @@ def without_torch_helpers() -> Iterator[None]:
     finally:
         if TORCH_HELPERS in sys.modules and sys.modules[TORCH_HELPERS] is None:
             del sys.modules[TORCH_HELPERS]
+
+
+__all__ = ["UPDATE_CHECK_VAR", "TORCH_HELPERS", "no_update_check", "without_torch_helpers"]

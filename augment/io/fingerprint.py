@@ -61,3 +61,6 @@ def compare(path: Path, recorded: dict | None) -> tuple[str, dict | None]:
 def has_changed(path: Path, recorded: dict | None) -> bool:
     """Whether the file at ``path`` differs from the recorded fingerprint in content."""
     return compare(path, recorded)[0] == "changed"
+
+
+__all__ = ["HASH_BLOCK", "fingerprint_of", "file_sha256", "file_fingerprint", "compare", "has_changed"]

@@ -211,3 +211,6 @@ class StoreLease:
                 self.store.remove(LEASE_NAME)
         except Exception:
             pass  # an unremoved lease expires by itself
+
+
+__all__ = ["LOCK_NAME", "LEASE_NAME", "OutputBusyError", "new_run_id", "owner_record", "describe_holder", "pid_alive", "FolderLock", "lease_seconds", "StoreLease"]

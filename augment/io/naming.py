@@ -70,3 +70,6 @@ def find_collision(sources: Iterable[str], copies: int, include_originals: bool,
         if k < copies and other in names and copy_name(other, k) == rel:
             return rel, f"the original {rel}", f"copy {k} of {other}"
     return None
+
+
+__all__ = ["NAME_MAX", "RESERVED", "name_max", "overlong_part", "reserved_name", "copy_parts", "find_collision"]

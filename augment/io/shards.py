@@ -20,7 +20,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-__all__ = ["OUTPUT_FORMATS", "SHARD_SUFFIX", "Sample", "sample_key", "shard_name", "tar_shard", "parquet_shard"]
+__all__ = ["OUTPUT_FORMATS", "SHARD_SUFFIX", "Sample", "sample_key", "shard_name", "tar_shard", "parquet_shard",
+           "read_sample", "text_parquet_name", "text_parquet_part", "join_text_parquet"]
 
 OUTPUT_FORMATS = ("folder", "webdataset", "parquet")
 SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}
@@ -98,4 +99,72 @@ def parquet_shard(samples: list[Sample]) -> bytes:
     buf = io.BytesIO()
     # Encoded images do not compress: zstd over them cost CPU for nothing; text columns do.
     pq.write_table(table, buf, compression="none" if images else "zstd")
+    return buf.getvalue()
+
+
+def read_sample(shard: bytes, fmt: str, output: str) -> bytes | None:
+    """The encoded bytes of the sample named ``output`` (its folder-run name) in a shard, or None if absent."""
+    if fmt == "webdataset":
+        key = sample_key(output)
+        with tarfile.open(fileobj=io.BytesIO(shard), mode="r:") as tar:
+            for member in tar.getmembers():
+                name = member.name
+                if name.startswith(key + ".") and not name.endswith(".json") and "." not in name[len(key) + 1:]:
+                    fh = tar.extractfile(member)
+                    return fh.read() if fh is not None else None
+        return None
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(shard), columns=["output", "image"])
+    for name, image in zip(table.column("output").to_pylist(), table.column("image").to_pylist()):
+        if name == output:
+            return image["bytes"]
+    return None
+
+
+def text_parquet_name(source: str) -> str:
+    return f"{PurePosixPath(source).stem}.parquet"
+
+
+def text_parquet_part(emitted: list[tuple]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    extra_keys: list[str] = []
+    for row, _, _ in emitted:
+        extra_keys += [k for k in row.extra if k not in extra_keys and k not in ("text", "label")]
+    columns: dict[str, list] = {
+        "text": [row.text for row, _, _ in emitted],
+        "label": [row.label for row, _, _ in emitted],
+    }
+    for key in extra_keys:
+        columns[key] = [_plain(row.extra.get(key)) for row, _, _ in emitted]
+    columns["source_row"] = [row.index for row, _, _ in emitted]
+    columns["copy"] = [copy for _, copy, _ in emitted]
+    columns["seed"] = [seed for _, _, seed in emitted]
+    schema = pa.schema([(k, pa.string()) for k in ("text", "label", *extra_keys)]
+                       + [("source_row", pa.int64()), ("copy", pa.int64()), ("seed", pa.int64())])
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns, schema=schema), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _plain(value) -> str | None:
+    import json
+
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def join_text_parquet(parts: list[bytes]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(io.BytesIO(p)) for p in parts]
+    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()

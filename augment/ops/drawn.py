@@ -167,3 +167,6 @@ def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
         if name == "crop":
             window.update(height=params.height, width=params.width)
         _check_window(name, window, ctx)
+
+
+__all__ = ["DrawnValueError", "SEED", "check_drawn"]

@@ -21,3 +21,6 @@ def task_source(task) -> str:
 
 def died_result(task, detail: str) -> ChunkResult:
     return ChunkResult(errors=[{"source": task_source(task), "error": f"worker process died on this item ({detail})"}], items=1)
+
+
+__all__ = ["available_cores", "task_source", "died_result"]

@@ -10,3 +10,6 @@ class RunError(RuntimeError):
 class RunTerminated(KeyboardInterrupt):
     """SIGTERM (what SLURM, Kubernetes and ``docker stop`` send) reached the run's process. A KeyboardInterrupt,
     so every clean-up path treats it like Ctrl-C: workers stopped, records kept, the run resumable."""
+
+
+__all__ = ["RunError", "RunTerminated"]

@@ -25,7 +25,7 @@ import platform
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
@@ -52,6 +52,7 @@ from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
 from augment.run.engines import make_engine
 from augment.run.errors import RunError  # noqa: F401 (re-exported: callers catch expander.RunError)
+from augment.run.summary import RunSummary  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError, output_name
 from augment.run.text_job import PARTS_DIR
 
@@ -151,32 +152,6 @@ class _ManifestSync:
             self.out.publish(ERRORS)
             self.errors_size = size
         self.last = time.monotonic()
-
-
-@dataclass
-class RunSummary:
-    status: str
-    output: str
-    items: int = 0
-    written: int = 0
-    resumed_skipped: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    error_examples: list[dict] = field(default_factory=list)
-    outputs_in_manifest: int = 0
-    skipped_hidden: int = 0  # dot-files, Thumbs.db, desktop.ini...: not errors
-    skipped_earlier_outputs: list[str] = field(default_factory=list)  # sub-folders holding an earlier OUTPUT
-    sources_changed: int = 0  # changed since their outputs were made: redone
-    changed_examples: list[str] = field(default_factory=list)
-    sources_removed: int = 0  # gone from INPUT: their outputs were removed
-    removed_examples: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # one line each: what this run did besides the plain work
-
-    def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["outputs_per_second"] = round(self.written / self.seconds, 1) if self.seconds > 0 else None
-        d["seconds"] = round(self.seconds, 3)
-        return d
 
 
 def library_versions() -> dict:

@@ -22,3 +22,6 @@ def _guard() -> None:
 
 
 _guard()
+
+
+__all__ = []

@@ -108,7 +108,7 @@ def _value_hash(value) -> str:
 
 def expand_hf(pipe: Pipeline, opts, kind: str, library_versions: dict, error_cls=RuntimeError):
     """Expand the HF/Parquet INPUT ``opts.input`` into the folder ``opts.output``; returns the summary dict."""
-    from augment.run.expander import RunSummary
+    from augment.run.summary import RunSummary
 
     started = time.perf_counter()
     src, out = Path(opts.input), opts.output

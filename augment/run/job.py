@@ -63,7 +63,7 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
             elif hasattr(task, "fmt"):  # a ShardTask
                 from augment.run.shard_job import process_shard_task
 
-                process_shard_task(config, task, result)
+                process_shard_task(config, task, result, _process_image)
                 result.items += len(task.tasks) - 1
             else:
                 process_text_task(config, task, result)

@@ -68,3 +68,6 @@ def augmentation_failure(exc: BaseException) -> str:
     image too wide for the jpeg op's encoder...); ``augment preview`` reports the same line."""
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return f"augmentation failed: {type(exc).__name__}: {first[:300]}"
+
+
+__all__ = ["JobConfig", "ChunkResult", "store_for", "pipeline_for", "write_output", "augmentation_failure"]

@@ -20,7 +20,15 @@ import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from augment.io.shards import Sample, parquet_shard, shard_name, tar_shard
+from augment.io.shards import (  # noqa: F401 (the text helpers are re-exported)
+    Sample,
+    join_text_parquet,
+    parquet_shard,
+    shard_name,
+    tar_shard,
+    text_parquet_name,
+    text_parquet_part,
+)
 
 __all__ = [
     "ShardTask",
@@ -78,13 +86,15 @@ def shard_tasks(tasks: list, fmt: str, per_shard: int, done: set) -> tuple[list[
     return shards, skipped
 
 
-def process_shard_task(config, task: ShardTask, result) -> None:
-    from augment.run.job import _process_image, store_for, write_output
+def process_shard_task(config, task: ShardTask, result, process_image) -> None:
+    """Run ``process_image`` (the folder run's per-image work, passed in by ``job.process_chunk`` so this module
+    does not import it back) on every member into memory, then write the shard as one atomic file."""
+    from augment.run.job_base import store_for, write_output
 
     memory = MemoryStore()
     first = len(result.records)
     for item in task.tasks:
-        _process_image(config, item, result, store=memory)
+        process_image(config, item, result, store=memory)
     records = result.records[first:]
     samples = []
     for rec in records:
@@ -98,51 +108,3 @@ def process_shard_task(config, task: ShardTask, result) -> None:
     except BaseException:
         del result.records[first:]  # nothing of this shard is on disk
         raise
-
-
-def text_parquet_name(source: str) -> str:
-    return f"{PurePosixPath(source).stem}.parquet"
-
-
-def text_parquet_part(emitted: list[tuple]) -> bytes:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    extra_keys: list[str] = []
-    for row, _, _ in emitted:
-        extra_keys += [k for k in row.extra if k not in extra_keys and k not in ("text", "label")]
-    columns: dict[str, list] = {
-        "text": [row.text for row, _, _ in emitted],
-        "label": [row.label for row, _, _ in emitted],
-    }
-    for key in extra_keys:
-        columns[key] = [_plain(row.extra.get(key)) for row, _, _ in emitted]
-    columns["source_row"] = [row.index for row, _, _ in emitted]
-    columns["copy"] = [copy for _, copy, _ in emitted]
-    columns["seed"] = [seed for _, _, seed in emitted]
-    schema = pa.schema([(k, pa.string()) for k in ("text", "label", *extra_keys)]
-                       + [("source_row", pa.int64()), ("copy", pa.int64()), ("seed", pa.int64())])
-    buf = io.BytesIO()
-    pq.write_table(pa.table(columns, schema=schema), buf, compression="zstd")
-    return buf.getvalue()
-
-
-def _plain(value) -> str | None:
-    import json
-
-    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def join_text_parquet(parts: list[bytes]) -> bytes:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(io.BytesIO(p)) for p in parts]
-    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()

@@ -80,7 +80,7 @@ def assemble_text_output(opts, fmt: TextFormat, store: OutputStore | None = None
     store = store if store is not None else LocalStore(Path(opts.output))
     parts = matching(store.list(PARTS_DIR), "chunk-*.part")
     if getattr(opts, "output_format", "folder") == "parquet":  # the parts are Parquet tables: one file of them all
-        from augment.run.shard_job import join_text_parquet, text_parquet_name
+        from augment.io.shards import join_text_parquet, text_parquet_name
 
         data = join_text_parquet([store.read_bytes(rel) for rel in parts])
         store.write_bytes(text_parquet_name(opts.input.name), data, fsync=True)

@@ -79,7 +79,7 @@ def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) ->
             _emit(config, fmt, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
                   res.applied, emitted=emitted)
     if getattr(config, "output_format", "folder") == "parquet":  # the part is a Parquet table of the rows
-        from augment.run.shard_job import text_parquet_part, text_parquet_name
+        from augment.io.shards import text_parquet_part, text_parquet_name
 
         write_output(store_for(config), task.part, text_parquet_part(emitted))
         for rec in records:
