@@ -168,7 +168,10 @@ def test_augment_texts_give_the_rows_the_cli_writes(server, data, tmp_path, spec
     for item in by_ref["items"]:
         assert {o["copy"]: o["text"] for o in item["outputs"]} == {0: written[2 * item["row"]],
                                                                    1: written[2 * item["row"] + 1]}
-    changed = [seg for item in by_text["items"] for o in item["outputs"] for seg in o["diff"] if seg[1]]
+    for item in by_text["items"]:
+        for o in item["outputs"]:  # the segments rebuild the output; deleted words are extra segments
+            assert "".join(t for t, kind in o["diff"] if kind != "deleted") == o["text"]
+    changed = [seg for item in by_text["items"] for o in item["outputs"] for seg in o["diff"] if seg[1] != "same"]
     assert changed, "some words must be marked as changed"
 
 

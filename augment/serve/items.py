@@ -103,16 +103,28 @@ def augment_texts(pipe: Pipeline, items: list[TextItem], copies: list[int]) -> l
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
 
-def word_diff(before: str, after: str) -> list[list]:
-    """``after`` as segments ``[text, changed]``: the words a reader should see highlighted."""
+def word_diff(before: str, after: str) -> list[list[str]]:
+    """``after`` as segments ``[text, kind]`` with kind "same", "inserted" or "deleted" (words of ``before`` that
+    are gone, placed where they were): what a reader should see highlighted."""
     a, b = _TOKEN.findall(before), _TOKEN.findall(after)
-    segments: list[list] = []
-    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if j1 == j2:
-            continue
-        text, changed = "".join(b[j1:j2]), tag != "equal"
-        if segments and segments[-1][1] == changed:
+    segments: list[list[str]] = []
+
+    def add(text: str, kind: str) -> None:
+        if not text:
+            return
+        if segments and segments[-1][1] == kind:
             segments[-1][0] += text
         else:
-            segments.append([text, changed])
+            segments.append([text, kind])
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            add("".join(b[j1:j2]), "same")
+            continue
+        if tag in ("delete", "replace"):
+            add("".join(a[i1:i2]).strip(), "deleted")
+            if tag == "delete" and "".join(a[i1:i2]).endswith(" "):
+                add(" ", "same")
+        if tag in ("insert", "replace"):
+            add("".join(b[j1:j2]), "inserted")
     return segments
