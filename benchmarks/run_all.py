@@ -102,6 +102,9 @@ def main() -> None:
     if not args.skip_text and text_script.exists():
         proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)
         lines += ["", "## Text", "", "```", (proc.stdout or proc.stderr).rstrip(), "```"]
+    import bench_serve  # the service: /v1/augment through HTTP against the library call
+
+    lines += [""] + bench_serve.section(bench_serve.run())
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
 

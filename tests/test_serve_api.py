@@ -434,3 +434,27 @@ def test_eval_job_reports_and_serves_the_report(server):
     report = server.get(f"/v1/jobs/{job['id']}/files/{final['summary']['report_html']}")
     assert report.status == 200 and b"augment eval" in report.body
     assert "default-src 'none'" in report.headers["content-security-policy"]
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(server):
+    """Responses go out at once: with Nagle's algorithm left on (our own bound socket had proto 0, so asyncio
+    never set TCP_NODELAY) every response waited ~40 ms for the client's delayed ACK."""
+    import http.client
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from augment.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    sock.close()
+    conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=30)
+    times = []
+    for _ in range(25):
+        t0 = time.perf_counter()
+        conn.request("GET", "/v1/health")
+        conn.getresponse().read()
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    assert sorted(times)[len(times) // 2] < 0.025, times

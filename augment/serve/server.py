@@ -11,7 +11,9 @@ from augment.serve.config import ServeConfig
 def bind(host: str, port: int) -> socket.socket:
     """Bind first, so port 0 gives a free port that we can print before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on accepted sockets whose proto says TCP; without it every
+    # response waited ~40 ms for the client's delayed ACK (uvicorn writes headers and body separately)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
     sock.listen(128)
