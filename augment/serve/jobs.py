@@ -129,7 +129,7 @@ class JobManager:
     def _recover(self) -> None:
         """Jobs a previous server left running: their process died with it (or is stopped now): resumable."""
         for rec in self.store.all(limit=10_000):
-            if rec["status"] in ("running", "queued"):
+            if rec["status"] in ("running", "queued", "cancelling"):
                 pid = rec.get("pid")
                 if pid and _is_our_process(pid, self.job_dir(rec["id"])):
                     try:
@@ -187,10 +187,11 @@ class JobManager:
 
     def cancel(self, job_id: str) -> dict:
         rec = self._get(job_id)
-        with self._lock:
+        with self._lock:  # under the lock: the watcher records the outcome only after it removed the process
             proc = self._procs.get(job_id)
             if proc is not None:
                 self._cancelled.add(job_id)
+                self.store.update(job_id, status="cancelling")  # until the process has stopped
         if proc is None:
             if rec["status"] in TERMINAL:
                 return rec
