@@ -298,6 +298,11 @@ def test_host_and_origin_checks_without_a_token(server):
 def test_non_loopback_needs_a_token_and_the_token_is_checked(tmp_path):
     refused = _cli("serve", "--host", "0.0.0.0", "--port", "0", "--jobs-root", str(tmp_path / "j"))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--token" in refused.stderr
+    for bad in ("short", "has spaces in it, 123456", "semi;colon-0123456789"):
+        refused = _cli("serve", "--token", bad, "--port", "0", "--jobs-root", str(tmp_path / "j"))
+        assert refused.returncode == 2 and refused.stderr.startswith("error: the token"), refused.stderr
+    refused = _cli("serve", "--data-root", str(tmp_path / "missing"), "--port", "0")
+    assert refused.returncode == 2 and "is not a folder" in refused.stderr
     token = "s3cret-token-for-the-tests-0123"
     srv = Server("--jobs-root", str(tmp_path / "jobs"), env={"AUGMENT_TOKEN": token})
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _ROOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=-]+")
 
 
 class ServeConfigError(ValueError):
@@ -42,6 +43,9 @@ class ServeConfig:
                 f"binding to {self.host} exposes the service beyond this machine: give a token with --token or "
                 "$AUGMENT_TOKEN (clients then send 'Authorization: Bearer TOKEN'), or bind 127.0.0.1"
             )
+        if self.token is not None and not _TOKEN_CHARS.fullmatch(self.token):
+            raise ServeConfigError("the token may hold letters, digits and -._~+/= only (it travels in a header "
+                                   "and a cookie)")
         if self.token is not None and len(self.token) < 16:
             raise ServeConfigError("the token must be at least 16 characters (e.g. `python -c 'import secrets; "
                                    "print(secrets.token_urlsafe(24))'`)")

@@ -132,10 +132,7 @@ class JobManager:
             if rec["status"] in ("running", "queued", "cancelling"):
                 pid = rec.get("pid")
                 if pid and _is_our_process(pid, self.job_dir(rec["id"])):
-                    try:
-                        os.kill(pid, signal.SIGINT)
-                    except OSError:
-                        pass
+                    _stop_orphan(pid, self.job_dir(rec["id"]))  # a resume must never run beside it
                 self.store.update(rec["id"], status="interrupted", finished=time.time(), pid=None,
                                   error="the server stopped while the job ran; resume it to finish")
 
@@ -339,6 +336,20 @@ def _signal(proc: subprocess.Popen, sig: int, group: bool = False) -> None:
             proc.send_signal(sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _stop_orphan(pid: int, folder: Path, wait: float = 20.0) -> None:
+    """A job process that outlived its server (no parent-death signal on this system): Ctrl-C, then kill."""
+    for sig, delay in ((signal.SIGINT, wait), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig) if sig == signal.SIGKILL else os.kill(pid, sig)
+        except OSError:
+            return
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if not _is_our_process(pid, folder):
+                return
+            time.sleep(0.1)
 
 
 def _is_our_process(pid: int, folder: Path) -> bool:
