@@ -44,7 +44,7 @@ class Server:
     def request(self, method: str, path: str, body=None, headers: dict | None = None, timeout: float = 120) -> Reply:
         data = body
         headers = dict(headers or {})
-        if body is not None and not isinstance(body, (bytes, str)):
+        if body is not None and not isinstance(body, (bytes, str)) and not hasattr(body, "__next__"):
             data = json.dumps(body)
             headers.setdefault("Content-Type", "application/json")
         if isinstance(data, str):

@@ -35,6 +35,19 @@ async def send_error(send, status: int, message: str, headers: list | None = Non
     await send({"type": "http.response.body", "body": body})
 
 
+async def _drain(receive, cap: int = 1 << 30) -> None:
+    """Read and drop the rest of a refused body, so the client, still sending it, can read the 413 instead of
+    getting a broken pipe when the server closes the connection mid-upload. Up to ``cap`` bytes."""
+    seen = 0
+    while seen < cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
 def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
@@ -74,6 +87,7 @@ class Gate:
             except ValueError:
                 return await send_error(send, 400, "invalid Content-Length")
             if too_big:
+                await _drain(receive)
                 return await send_error(send, 413, f"request body is {declared} bytes; the limit is {limit}")
         chunks, size = [], 0
         while True:
@@ -83,6 +97,8 @@ class Gate:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
+                if message.get("more_body"):
+                    await _drain(receive)
                 return await send_error(send, 413, f"request body is over the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body"):
