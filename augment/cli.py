@@ -310,6 +310,46 @@ def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, b
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback requires --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: a free port.")
+@click.option("--token", envvar="AUGMENT_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' on every request (default: $AUGMENT_TOKEN).")
+@click.option("--data-root", "data_roots", multiple=True, metavar="[NAME=]PATH",
+              help="A folder whose datasets clients may read, addressed as NAME/path (repeatable).")
+@click.option("--jobs-root", type=click.Path(file_okay=False, path_type=Path), default=Path("augment-jobs"),
+              show_default=True, help="Where jobs write their outputs and the job database.")
+@click.option("--max-request-mb", type=click.FloatRange(0.01, 4096), default=32, show_default=True)
+@click.option("--max-pixels", type=click.IntRange(1), default=16_000_000, show_default=True,
+              help="Largest image (width x height) /v1/augment accepts.")
+@click.option("--max-batch", type=click.IntRange(1, 10000), default=64, show_default=True,
+              help="Most items in one /v1/augment request.")
+@click.option("--max-jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs running at once.")
+def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, max_batch, max_jobs) -> None:
+    """Run the HTTP API and the studio (a pipeline designer in the browser) until interrupted."""
+    from augment.serve import Limits, ServeConfig, ServeConfigError
+    from augment.serve import serve as run_server
+    from augment.serve.config import parse_data_roots
+
+    try:
+        limits = Limits(max_request_bytes=int(max_request_mb * 2**20), max_pixels=max_pixels, max_items=max_batch,
+                        max_outputs=max(max_batch, 4 * max_batch), max_running_jobs=max_jobs)
+        config = ServeConfig(host=host, port=port, token=token or None, data_roots=parse_data_roots(data_roots),
+                             jobs_root=jobs_root.resolve(), limits=limits)
+    except ServeConfigError as exc:
+        _fail(str(exc))
+
+    def listening(url: str) -> None:
+        click.echo(json.dumps({"url": url, "studio": url + "/", "docs": url + "/docs",
+                               "data_roots": sorted(config.data_roots), "jobs_root": str(config.jobs_root)}))
+
+    try:
+        run_server(config, on_listening=listening)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

@@ -103,6 +103,9 @@ def main() -> None:
         proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)
         lines += ["", "## Text", "", "```", (proc.stdout or proc.stderr).rstrip(), "```"]
     lines += [""] + shards_section(args.copies)
+    import bench_serve  # the service: /v1/augment through HTTP against the library call
+
+    lines += [""] + bench_serve.section(bench_serve.run())
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
 

@@ -1,0 +1,159 @@
+"""Datasets under the data roots: naming, confinement, listing and sampling.
+
+A dataset is addressed as ``ROOT/relative/path`` where ROOT is the name of a ``--data-root``. Every path a client
+names is checked with the io confinement helpers: no absolute paths, no ``..``, and nothing whose real path (after
+symlinks) leaves its root. Image folders are read with the same scanner as ``augment run``, text files with the
+same reader, so the studio shows the items a run would process, under the names that key their seeds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from augment.io.image_folder import scan_image_folder
+from augment.io.images import IMAGE_EXTENSIONS
+from augment.io.paths import UnsafePathError, is_within, safe_relative
+from augment.io.text_formats import EXTENSIONS as TEXT_EXTENSIONS
+from augment.io.text_formats import RowError, TextFormatError, detect_format, read_text_dataset
+
+MAX_TEXT_ROWS_SAMPLED = 100_000  # rows read to pick text samples from; later rows are not offered
+
+
+class DatasetError(ValueError):
+    """A dataset reference that cannot be used; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def resolve(roots: dict[str, Path], ref: str, must_exist: bool = True) -> Path:
+    """``"samples/digits"`` -> the folder, confined to the root named ``samples``."""
+    if not isinstance(ref, str) or not ref:
+        raise DatasetError("a dataset is named ROOT/path (see GET /v1/datasets)")
+    name, _, rel = ref.strip("/").partition("/")
+    root = roots.get(name)
+    if root is None:
+        known = ", ".join(sorted(roots)) or "none configured (start the server with --data-root)"
+        raise DatasetError(f"unknown data root {name!r}; roots: {known}", 404)
+    try:
+        target = root.joinpath(*safe_relative(rel).parts) if rel else root
+    except UnsafePathError as exc:
+        raise DatasetError(f"{ref}: {exc}", 403) from None
+    if not is_within(target, root):
+        raise DatasetError(f"{ref}: resolves outside the data root {name!r} (symlinks leaving a root are refused)", 403)
+    if must_exist and not target.exists():
+        raise DatasetError(f"{ref}: no such file or folder", 404)
+    return target
+
+
+def modality_of(path: Path) -> str:
+    if path.is_dir():
+        return "image"
+    if path.suffix.lower() in TEXT_EXTENSIONS:
+        return "text"
+    raise DatasetError(f"{path.name}: not a dataset (an image folder or a {', '.join(sorted(TEXT_EXTENSIONS))} file)")
+
+
+def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) -> list[dict]:
+    """Image folders (images in them or in their class sub-folders) and text files under each root."""
+    found: list[dict] = []
+
+    def has_images(folder: Path) -> bool:
+        try:
+            with os.scandir(folder) as it:
+                return any(e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS for e in it)
+        except OSError:
+            return False
+
+    def walk(name: str, root: Path, folder: Path, depth: int) -> None:
+        if len(found) >= limit or not is_within(folder, root):
+            return
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        rel = folder.relative_to(root).as_posix()
+        ref = name if rel == "." else f"{name}/{rel}"
+        subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        if has_images(folder) or (subdirs and all(has_images(d) for d in subdirs)):
+            found.append({"dataset": ref, "modality": "image"})
+            return
+        for e in entries:
+            if e.is_file(follow_symlinks=False) and os.path.splitext(e.name)[1].lower() in TEXT_EXTENSIONS \
+                    and not e.name.startswith("."):
+                found.append({"dataset": f"{ref}/{e.name}", "modality": "text"})
+        if depth < max_depth:
+            for d in subdirs:
+                walk(name, root, d, depth + 1)
+
+    for name, root in sorted(roots.items()):
+        walk(name, root, root, 0)
+    return found[:limit]
+
+
+def _spread(count: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``count`` sorted items (so every class of a sorted folder shows up)."""
+    if count <= n:
+        return list(range(count))
+    return [int(i * count / n) for i in range(n)]
+
+
+def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
+    scan = scan_image_folder(folder)
+    return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
+
+
+def text_format(path: Path):
+    try:
+        return detect_format(path)
+    except TextFormatError as exc:
+        raise DatasetError(f"{path.name}: {exc}", 422) from None
+
+
+def sample_texts(path: Path, n: int) -> tuple[list[dict], int]:
+    rows = []
+    for item in read_text_dataset(path, text_format(path)):
+        if not isinstance(item, RowError):
+            rows.append(item)
+            if len(rows) >= MAX_TEXT_ROWS_SAMPLED:
+                break
+    picked = [rows[i] for i in _spread(len(rows), n)]
+    return [{"row": r.index, "text": r.text, "label": r.label} for r in picked], len(rows)
+
+
+def count_text_rows(path: Path) -> int:
+    return sum(1 for item in read_text_dataset(path, text_format(path)) if not isinstance(item, RowError))
+
+
+def read_text_row(path: Path, row: int) -> str:
+    for item in read_text_dataset(path, text_format(path)):
+        if not isinstance(item, RowError) and item.index == row:
+            return item.text
+        if item.index > row:
+            break
+    raise DatasetError(f"{path.name}: no readable row {row}", 404)
+
+
+def read_image_file(folder: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of image ``name`` (relative to ``folder``), confined to the folder."""
+    try:
+        target = folder.joinpath(*safe_relative(name).parts)
+    except UnsafePathError as exc:
+        raise DatasetError(f"{name}: {exc}", 403) from None
+    if not is_within(target, folder):
+        raise DatasetError(f"{name}: resolves outside its dataset (symlinks leaving it are refused)", 403)
+    if target.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DatasetError(f"{name}: not an image file", 400)
+    try:
+        size = target.stat().st_size
+        if size > max_bytes:
+            raise DatasetError(f"{name}: {size} bytes, over the limit of {max_bytes}", 413)
+        return target.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{name}: no such image", 404) from None
+    except IsADirectoryError:
+        raise DatasetError(f"{name}: is a folder", 400) from None
+    except OSError as exc:
+        raise DatasetError(f"{name}: cannot read: {exc.strerror or exc}", 403) from None
