@@ -168,7 +168,13 @@ class Pipeline:
             self._backend = importlib.import_module(_BACKENDS[self.spec.backend])
         return self._backend
 
-    def __call__(self, x: Any, seed: int | None = None) -> Any:
+    def __call__(self, x: Any, seed: int | None = None, **annotations) -> Any:
+        """Augment ``x``; with annotations (``boxes``, ``labels``, ``polygons``, ``masks``, ``keypoints``, ...)
+        returns a dict of the same keys plus ``image`` (see ``augment.compile.annotated``)."""
+        if annotations:
+            from augment.compile.annotated import call_annotated
+
+            return call_annotated(self, x, seed, annotations)
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None) -> AugmentResult:
@@ -198,6 +204,44 @@ class Pipeline:
                 raise ValueError(f"record names {entry['op']} at {entry['path']}, which this pipeline does not have")
             image = self._apply_image(leaf, image, entry["params"])
         return restore(image)
+
+    # -- annotated images ----------------------------------------------------------------------------------
+    def run_targets(self, image: np.ndarray, targets, seed: int | None = None):
+        """Augment an HxWxC uint8 image and its ``augment.compile.targets.Targets`` with the same drawn values.
+
+        Returns ``(image, targets, applied, report)``: ``report`` counts objects kept, clipped and dropped.
+        """
+        from augment.compile.targets import TargetTracker
+
+        if seed is None:
+            seed = self._next_seed()
+        image, _ = _to_array(image)
+        tracker = TargetTracker(targets)
+        applied = []
+        for leaf, rng in self.plan(seed):
+            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
+            drawn = leaf.op.sample(leaf.params, rng, ctx)
+            hw = image.shape[:2]
+            image = self._apply_image(leaf, image, drawn)
+            targets = tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
+            applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
+        return image, targets, applied, tracker.finish()
+
+    def replay_targets(self, image: np.ndarray, targets, applied: list[dict]):
+        """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
+        from augment.compile.targets import TargetTracker
+
+        leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
+        image, _ = _to_array(image)
+        tracker = TargetTracker(targets)
+        for entry in applied:
+            leaf = leaves.get(entry["path"])
+            if leaf is None or leaf.op.name != entry["op"]:
+                raise ValueError(f"record names {entry['op']} at {entry['path']}, which this pipeline does not have")
+            hw = image.shape[:2]
+            image = self._apply_image(leaf, image, entry["params"])
+            targets = tracker.step(leaf.op.name, entry["params"], leaf.params, hw, targets)
+        return image, targets, tracker.finish()
 
     def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
         name = leaf.op.name

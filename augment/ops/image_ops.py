@@ -12,7 +12,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from augment.ops.params import FloatRange, IntRange, integer, uniform
 from augment.ops.registry import OpDef, OpParams
@@ -30,10 +30,48 @@ def _nothing(params, rng, ctx) -> dict:
     return {}
 
 
+# --- annotation rules -----------------------------------------------------------------------------------------
+
+# Keys that only matter for annotated images. The canonical spec leaves them out while they hold their
+# defaults, so every spec written before they existed keeps its hash (and its runs stay resumable).
+_ANNOTATION_KEYS = ("min_visibility", "min_area", "flip_pairs", "erase_covered")
+
+
+class AnnotationRules(OpParams):
+    """Base of the params of ops that take annotation rules; omits the rules from the spec while at defaults."""
+
+    @model_serializer(mode="wrap")
+    def _omit_default_rules(self, handler):
+        data = handler(self)
+        fields = type(self).model_fields
+        for key in _ANNOTATION_KEYS:
+            if key in data and key in fields and getattr(self, key) == fields[key].default:
+                del data[key]
+        return data
+
+
+class BoxRules(AnnotationRules):
+    """Box rules of a geometric op (annotated images only; images without annotations ignore them)."""
+
+    min_visibility: float = Field(
+        0.0, ge=0, le=1,
+        description="annotations: drop an object when less than this fraction of its area stays in the image",
+    )
+    min_area: float = Field(
+        1.0, ge=0, le=1e9, description="annotations: drop an object whose visible area is under this many pixels"
+    )
+
+
+class FlipParams(AnnotationRules):
+    flip_pairs: tuple[tuple[str | int, str | int], ...] = Field(
+        (), description="annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye, right_eye]]"
+    )
+
+
 # --- geometry -------------------------------------------------------------------------------------------------
 
 
-class RotateParams(OpParams):
+class RotateParams(BoxRules):
     degrees: FloatRange(ge=-360, le=360) = Field((-15.0, 15.0), description="rotation angle in degrees, counter-clockwise")
     border: Border = Field("constant", description="how pixels outside the source are filled")
     fill: int = Field(0, ge=0, le=255, description="fill value when border is constant")
@@ -44,7 +82,7 @@ def _sample_rotate(p: RotateParams, rng, ctx) -> dict:
     return {"angle": uniform(rng, p.degrees)}
 
 
-class ZoomParams(OpParams):
+class ZoomParams(BoxRules):
     scale: FloatRange(gt=0, le=10) = Field(
         (0.9, 1.1), description="zoom factor about the centre; >1 zooms in, <1 zooms out (borders filled)"
     )
@@ -57,7 +95,7 @@ def _sample_zoom(p: ZoomParams, rng, ctx) -> dict:
     return {"scale": uniform(rng, p.scale)}
 
 
-class AffineParams(OpParams):
+class AffineParams(BoxRules):
     degrees: FloatRange(ge=-360, le=360) = Field((0.0, 0.0), description="rotation in degrees")
     translate: FloatRange(ge=-1, le=1) = Field((-0.1, 0.1), description="shift as a fraction of width/height")
     scale: FloatRange(gt=0, le=10) = Field((1.0, 1.0), description="isotropic scale factor")
@@ -77,7 +115,7 @@ def _sample_affine(p: AffineParams, rng, ctx) -> dict:
     }
 
 
-class PerspectiveParams(OpParams):
+class PerspectiveParams(BoxRules):
     distortion: FloatRange(ge=0, le=0.5) = Field(
         (0.05, 0.15), description="how far each corner moves inwards, as a fraction of the side"
     )
@@ -93,7 +131,7 @@ def _sample_perspective(p: PerspectiveParams, rng, ctx) -> dict:
     return {"corners": offsets}
 
 
-class RandomResizedCropParams(OpParams):
+class RandomResizedCropParams(BoxRules):
     scale: FloatRange(gt=0, le=1) = Field((0.5, 1.0), description="crop area as a fraction of the image area")
     ratio: FloatRange(gt=0, le=10) = Field((3 / 4, 4 / 3), description="crop aspect ratio (width / height)")
     size: tuple[int, int] | None = Field(
@@ -131,7 +169,7 @@ def _sample_random_resized_crop(p: RandomResizedCropParams, rng, ctx) -> dict:
     return {"top": (ctx.height - h) // 2, "left": (ctx.width - w) // 2, "height": h, "width": w}
 
 
-class CropParams(OpParams):
+class CropParams(BoxRules):
     height: int = Field(..., ge=1, le=65535, description="crop height in pixels")
     width: int = Field(..., ge=1, le=65535, description="crop width in pixels")
     position: Literal["random", "center"] = "random"
@@ -145,7 +183,7 @@ def _sample_crop(p: CropParams, rng, ctx) -> dict:
     return {"top": integer(rng, (0, ctx.height - p.height)), "left": integer(rng, (0, ctx.width - p.width))}
 
 
-class ElasticParams(OpParams):
+class ElasticParams(BoxRules):
     alpha: FloatRange(ge=0, le=1000) = Field((20.0, 40.0), description="displacement strength in pixels")
     sigma: FloatRange(gt=0, le=100) = Field((4.0, 6.0), description="smoothness of the displacement field")
     border: Border = "reflect"
@@ -291,10 +329,14 @@ def _sample_jpeg(p: JpegParams, rng, ctx) -> dict:
     return {"quality": integer(rng, p.quality)}
 
 
-class CutoutParams(OpParams):
+class CutoutParams(AnnotationRules):
     holes: IntRange(ge=1, le=100) = Field((1, 3), description="number of rectangles erased")
     size: FloatRange(gt=0, le=1) = Field((0.1, 0.25), description="rectangle side as a fraction of the image side")
     fill: int = Field(0, ge=0, le=255)
+    erase_covered: float | None = Field(
+        None, gt=0, le=1,
+        description="annotations: drop an object when the erased rectangles cover at least this fraction of its box",
+    )
 
 
 def _sample_cutout(p: CutoutParams, rng, ctx) -> dict:
@@ -309,7 +351,7 @@ def _sample_cutout(p: CutoutParams, rng, ctx) -> dict:
 
 
 IMAGE_OPS: list[OpDef] = [
-    OpDef("horizontal_flip", "image", NoParams, "mirror left-right", sample=_nothing),
+    OpDef("horizontal_flip", "image", FlipParams, "mirror left-right", sample=_nothing),
     OpDef("vertical_flip", "image", NoParams, "mirror top-bottom", sample=_nothing),
     OpDef("rotate", "image", RotateParams, "rotate about the centre, keeping the size", sample=_sample_rotate),
     OpDef("zoom", "image", ZoomParams, "scale about the centre, keeping the size (in or out)", sample=_sample_zoom),
