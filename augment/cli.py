@@ -80,8 +80,10 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
 @click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
+              help="Annotated images: the dataset format (default: detected from the layout).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
-        strict, max_errors, text_column, label_column, quiet) -> None:
+        strict, max_errors, text_column, label_column, quiet, dataset_format=None) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -100,6 +102,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     opts = RunOptions(
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
         scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
+        dataset_format=dataset_format,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()

@@ -73,6 +73,7 @@ class RunOptions:
     storage_options: dict | None = None  # fsspec options for a URL OUTPUT (merged over $AUGMENT_STORAGE_OPTIONS)
     remote_flush_records: int = 1000  # URL OUTPUT: upload new manifest records after this many...
     remote_flush_seconds: float = 30.0  # ...or this long, whichever comes first
+    dataset_format: str | None = None  # annotated images: voc | yolo | coco | masks (None: detect)
 
 
 @dataclass
@@ -344,11 +345,17 @@ def expand(
         from augment.run.text_expand import resolve_text_format
 
         text_format = resolve_text_format(opts.input, opts.text_format)
+    layout = None
+    if pipe.modality == "image":
+        from augment.run.annotated_expand import resolve_layout
+
+        layout = resolve_layout(opts)
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None,
+        annotation_format=layout.to_dict() if layout is not None else None,
     )
     run_record = {
         "status": "running",
@@ -362,6 +369,8 @@ def expand(
         "text_format": config.text_format,
         "versions": library_versions(),
     }
+    if layout is not None:
+        run_record["annotations"] = config.annotation_format
     write_run_record(out.meta, run_record)
     try:
         out.publish(RUN_RECORD)
@@ -374,7 +383,13 @@ def expand(
     summary = RunSummary(status="running", output=str(opts.output))
     try:
         counts = {"rows": 0, "problems": 0}
-        if pipe.modality == "image":
+        if layout is not None:
+            from augment.run.annotated_expand import annotated_tasks
+
+            tasks, summary.items, summary.errors = annotated_tasks(pipe, opts, layout, done, errors, out)
+            chunk_iter = _chunks(tasks, opts.chunk_size)
+            total = len(tasks)
+        elif pipe.modality == "image":
             tasks, summary.items, summary.errors = _image_tasks(pipe, opts, done, errors, out.remote)
             chunk_iter = _chunks(tasks, opts.chunk_size)
             total = len(tasks)
@@ -410,6 +425,10 @@ def expand(
         manifest.close()
         errors.close()
     count = finalize_manifest(out.meta / MANIFEST, records)
+    if layout is not None:
+        from augment.run.annotated_expand import finish_annotated
+
+        finish_annotated(opts, layout, out.meta / MANIFEST, out.store)
     summary.seconds = time.perf_counter() - started
     summary.status = "complete"
     run_record.update(status="complete", counts={

@@ -31,6 +31,7 @@ class JobConfig:
     quality: int = 95
     text_format: dict | None = None
     storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
+    annotation_format: dict | None = None  # annotated datasets: the detected layout (augment.io.annotations)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a run holds one per input image (~half the memory of a __dict__)
@@ -84,6 +85,10 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
         try:
             if isinstance(task, ImageTask):
                 _process_image(config, task, result)
+            elif config.annotation_format is not None:
+                from augment.run.annotated_job import process_annotated_task
+
+                process_annotated_task(config, task, result)
             else:
                 from augment.run.text_job import process_text_task
 
