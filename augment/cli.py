@@ -170,6 +170,8 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         _fail(str(exc), 1)
     if target is not None:
         target.write_bytes(result.data)
+        if result.annotation is not None:  # annotated runs: the annotation beside it (copy.jpg -> copy.xml)
+            target.with_suffix(result.annotation_suffix or ".ann").write_bytes(result.annotation)
     click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256}))
     if not result.identical:
         sys.exit(4)

@@ -23,6 +23,8 @@ class ReplayResult:
     data: bytes
     sha256: str
     identical: bool
+    annotation: bytes | None = None  # annotated datasets: the reproduced annotation file (COCO: its entries)
+    annotation_suffix: str | None = None
 
 
 def _manifest_records(output_dir):
@@ -72,6 +74,13 @@ def replay_output(
         raise ReplayError(f"run.json spec is invalid: {exc}") from None
     rec = find_record(output_dir, output_file, row, copy)
     source = Path(run["input"])
+    if pipe.modality == "image" and run.get("annotations") and rec.get("copy") is not None:
+        from augment.replay_annotated import replay_annotated
+
+        try:
+            return replay_annotated(pipe, run, rec, source)
+        except (OSError, ValueError) as exc:
+            raise ReplayError(f"cannot replay {output_file}: {str(exc).splitlines()[0]}") from None
     if pipe.modality == "image":
         path = source / rec["source"]
         try:
