@@ -6,6 +6,7 @@
 """
 
 from augment._version import __version__
+from augment.compile.annotated import detection_collate
 from augment.compile.pipeline import AugmentResult, ImageInputError, Pipeline, load_pipeline
 from augment.seeding import derive_seed
 from augment.spec import PipelineSpec, SpecError, dump_spec, load_spec, parse_spec
@@ -18,6 +19,7 @@ __all__ = [
     "PipelineSpec",
     "SpecError",
     "derive_seed",
+    "detection_collate",
     "dump_spec",
     "load_pipeline",
     "load_spec",

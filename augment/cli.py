@@ -137,7 +137,9 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 @click.option("-n", "--count", type=click.IntRange(1, 100), default=11, show_default=True, help="Augmented versions.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None)
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True)
-def preview(pipeline, image, output, count, seed, columns) -> None:
+@click.option("--annotations", "annotations", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="IMAGE's annotations (VOC .xml, YOLO .txt, mask .png, COCO .json) to draw.")
+def preview(pipeline, image, output, count, seed, columns, annotations=None) -> None:
     """Write a grid of augmented versions of IMAGE (the original first) to see what PIPELINE does."""
     from augment.io.images import ImageReadError, read_image
     from augment.preview import preview_grid
@@ -149,7 +151,16 @@ def preview(pipeline, image, output, count, seed, columns) -> None:
         arr, _ = read_image(image)
     except ImageReadError as exc:
         _fail(f"{image}: {exc}")
-    preview_grid(pipe, arr, count, columns).save(output)
+    targets = None
+    if annotations is not None:
+        from augment.io.annotations import AnnotationError
+        from augment.preview_annotations import read_preview_targets
+
+        try:
+            targets = read_preview_targets(image, annotations, arr.shape[:2])
+        except (AnnotationError, ValueError, OSError) as exc:
+            _fail(f"{annotations}: {str(exc).splitlines()[0]}")
+    preview_grid(pipe, arr, count, columns, targets=targets).save(output)
     click.echo(json.dumps({"output": str(output), "versions": count}))
 
 

@@ -10,10 +10,18 @@ from augment.io.images import array_to_pil
 from augment.seeding import derive_seed
 
 
-def preview_grid(pipe: Pipeline, image: np.ndarray, count: int = 11, columns: int = 4, cell: int = 160) -> Image.Image:
-    """Original first, then ``count`` versions seeded as copies 0..count-1 of a file named "preview"."""
-    tiles = [("original", image)]
-    for k in range(count):
+def preview_grid(pipe: Pipeline, image: np.ndarray, count: int = 11, columns: int = 4, cell: int = 160,
+                 targets=None) -> Image.Image:
+    """Original first, then ``count`` versions seeded as copies 0..count-1 of a file named "preview".
+
+    With ``targets`` (``augment.compile.targets.Targets``) each tile shows its annotations moved with it."""
+    if targets is not None:
+        from augment.preview_annotations import annotated_tiles
+
+        tiles = annotated_tiles(pipe, image, targets, count)
+    else:
+        tiles = [("original", image)]
+    for k in range(count if targets is None else 0):
         tiles.append((f"copy {k}", pipe(image, seed=derive_seed(pipe.spec.seed, "preview", k))))
     rows = -(-len(tiles) // columns)
     label_h = 14
