@@ -78,7 +78,7 @@ def replay_output(
         from augment.replay_annotated import replay_annotated
 
         try:
-            return replay_annotated(pipe, run, rec, source)
+            return replay_annotated(pipe, run, rec, source, output_dir)
         except (OSError, ValueError) as exc:
             raise ReplayError(f"cannot replay {output_file}: {str(exc).splitlines()[0]}") from None
     if pipe.modality == "image":

@@ -21,7 +21,7 @@ def _coco_payload(source: Path, layout: Layout, image_rel: str) -> dict:
     return {"image": entry, "annotations": [a for a in doc["annotations"] if a.get("image_id") == entry["id"]]}
 
 
-def replay_annotated(pipe, run: dict, rec: dict, source: Path):
+def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None):
     from augment.replay import ReplayResult
 
     layout = Layout.from_dict(run["annotations"])
@@ -30,7 +30,10 @@ def replay_annotated(pipe, run: dict, rec: dict, source: Path):
     payload = _coco_payload(source, layout, rec["source"]) if layout.format == "coco" else None
     item = Item(rec["source"], rec.get("source_annotation"), payload)
     targets, _, ann_bytes = read_item(source, layout, item, image.shape[:2])
-    out, moved, _ = pipe.replay_targets(image, targets, rec["ops"])
+    from augment.run.partners import DatasetPartners
+
+    partners = DatasetPartners(str(source), run["annotations"], rec["source"], exclude=None if output_dir is None or "://" in str(output_dir) else str(output_dir))
+    out, moved, _ = pipe.replay_targets(image, targets, rec["ops"], partners=partners)
     encoded = encode_image(out, output_format(rec["source"], info), run.get("quality", 95))
     source_id = payload["image"].get("id") if payload else None
     _, ann = encode_item(layout, moved, rec["output"], out.shape[:2], ann_bytes, source_id)

@@ -497,6 +497,13 @@ class TargetTracker:
         self.clipped: set[int] = set()
         self.sources: set[str] = set()
 
+    def add_objects(self, labels) -> list[int]:
+        """Register objects brought in by a multi-image op (a mosaic tile, pasted instances); their new ids."""
+        start = len(self.labels)
+        self.labels.extend(labels)
+        self.report.objects_in += len(labels)
+        return list(range(start, len(self.labels)))
+
     def step(self, name: str, drawn: dict, params: Any, image_hw: tuple[int, int], targets: Targets) -> Targets:
         m = op_map(name, drawn, params, image_hw)
         rep = self.report

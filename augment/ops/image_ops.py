@@ -350,6 +350,32 @@ def _sample_cutout(p: CutoutParams, rng, ctx) -> dict:
     return {"boxes": boxes, "fill": p.fill}
 
 
+# --- multi-image ops (annotated datasets: partners come from the dataset, see augment.compile.multi_image) ---
+
+
+class MosaicParams(BoxRules):
+    center: FloatRange(ge=0.1, le=0.9) = Field(
+        (0.3, 0.7), description="where the four tiles meet, as a fraction of the width and of the height"
+    )
+
+
+def _sample_mosaic(p: MosaicParams, rng, ctx) -> dict:
+    # Partners are drawn as fractions of the sorted item list, so the draw does not depend on the dataset size.
+    return {"center_x": uniform(rng, p.center), "center_y": uniform(rng, p.center),
+            "partner_draws": [float(rng.random()) for _ in range(3)]}
+
+
+class CopyPasteParams(BoxRules):
+    probability: float = Field(0.5, ge=0, le=1, description="chance that each instance of the partner is pasted")
+    occluded: float = Field(
+        0.7, gt=0, le=1, description="drop an own object when pasted instances cover at least this fraction of it"
+    )
+
+
+def _sample_copy_paste(p: CopyPasteParams, rng, ctx) -> dict:
+    return {"partner_draws": [float(rng.random())], "pick_seed": child_seed(rng)}
+
+
 IMAGE_OPS: list[OpDef] = [
     OpDef("horizontal_flip", "image", FlipParams, "mirror left-right", sample=_nothing),
     OpDef("vertical_flip", "image", NoParams, "mirror top-bottom", sample=_nothing),
@@ -377,4 +403,10 @@ IMAGE_OPS: list[OpDef] = [
     OpDef("sharpen", "image", SharpenParams, "sharpen (or soften) edges", sample=_sample_sharpen),
     OpDef("jpeg", "image", JpegParams, "JPEG compression artefacts", sample=_sample_jpeg),
     OpDef("cutout", "image", CutoutParams, "erase random rectangles (coarse dropout)", sample=_sample_cutout),
+    OpDef("mosaic", "image", MosaicParams, "four images in a 2x2 grid with their annotations (annotated datasets)",
+          sample=_sample_mosaic),
+    OpDef("copy_paste", "image", CopyPasteParams,
+          "paste instances (masks or polygons) of another image (annotated datasets)", sample=_sample_copy_paste),
 ]
+
+MULTI_IMAGE_OPS = frozenset({"mosaic", "copy_paste"})

@@ -76,7 +76,7 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
                                           None, repairs.counts))
         for copy in task.copies:
             seed = derive_seed(pipe.spec.seed, task.source, copy)
-            out, moved, applied, report = pipe.run_targets(image, targets, seed=seed)
+            out, moved, applied, report = pipe.run_targets(image, targets, seed=seed, partners=_partners(config, task))
             encoded = encode_image(out, fmt, config.quality)
             rel = output_name(task.source, copy)
             rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, source_id)
@@ -89,6 +89,14 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
         raise
     except Exception as exc:  # an op failing on one item (a crop larger than the image, bad flip_pairs) skips it
         result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+
+
+def _partners(config, task: AnnotatedTask):
+    from augment.run.partners import DatasetPartners
+
+    local = "://" not in config.output_root
+    return DatasetPartners(config.input_root, config.annotation_format, task.source,
+                           exclude=config.output_root if local else None)
 
 
 def _encode_original(layout, targets, task, hw, ann_bytes, source_id):
@@ -120,6 +128,9 @@ def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, 
         rec["coco"] = ann
         if ann["image"].get("source_id") is not None:
             rec["source_id"] = ann["image"]["source_id"]
+    partners = sorted({n for op in ops for n in op["params"].get("partners", ())})
+    if partners:
+        rec["partners"] = partners
     if objects is not None:
         rec["objects"] = objects
     if repairs:

@@ -150,6 +150,8 @@ def entries(targets: Targets, layout: Layout, out_image_rel: str, hw: tuple[int,
                 flat += [_round(x), _round(y), int(v)] if v > 0 else [0, 0, 0]
             ann["keypoints"] = flat
             ann["num_keypoints"] = sum(1 for j in range(2, len(flat), 3) if flat[j] > 0)
+        if "partner" in extra:  # brought in by a mosaic or copy-paste: its image is named
+            ann["partner"] = extra["partner"]
         if "id" in extra:
             ann["source_id"] = extra["id"]
         anns.append(ann)

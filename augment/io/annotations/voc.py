@@ -58,7 +58,8 @@ def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[
         box = [box[0] - 1.0, box[1] - 1.0, box[2], box[3]]
         boxes.append(clip_box(box, w, h, repairs, f"{where}: object {i} ({name})"))
         labels.append(name)
-        extras.append({"index": i})
+        extras.append({"index": i, **{k: obj.findtext(k).strip() for k in ("truncated", "difficult")
+                                      if obj.findtext(k) is not None}})
     size_w, size_h = root.findtext("size/width"), root.findtext("size/height")
     if size_w is not None and size_h is not None and (size_w.strip(), size_h.strip()) != (str(w), str(h)):
         repairs.add("size_corrected")
@@ -81,14 +82,29 @@ def encode(source: bytes, targets: Targets, out_image_rel: str, hw: tuple[int, i
             if el is not None:
                 el.text = str(value)
     objects = root.findall("object")
-    kept = {extra["index"]: box for extra, box in zip(targets.extras, targets.boxes)}
+    own = {e["index"]: box for e, box in zip(targets.extras, targets.boxes) if "partner" not in e}
     for i, obj in enumerate(objects):
-        if i not in kept:
+        if i not in own:
             root.remove(obj)
             continue
-        x0, y0, x1, y1 = kept[i]
-        xmin, ymin = min(int(round(x0)) + 1, w), min(int(round(y0)) + 1, h)
-        xmax, ymax = max(xmin, int(round(x1))), max(ymin, int(round(y1)))
-        for key, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
-            obj.find(f"bndbox/{key}").text = str(value)
+        _set_box(obj, own[i], w, h)
+    for label, extra, box in zip(targets.labels, targets.extras, targets.boxes):
+        if "partner" in extra:  # an object a mosaic or copy-paste brought in from another image
+            obj = ET.SubElement(root, "object")
+            ET.SubElement(obj, "name").text = str(label)
+            for key in ("truncated", "difficult"):
+                if key in extra:
+                    ET.SubElement(obj, key).text = extra[key]
+            bnd = ET.SubElement(obj, "bndbox")
+            for key in ("xmin", "ymin", "xmax", "ymax"):
+                ET.SubElement(bnd, key)
+            _set_box(obj, box, w, h)
     return ET.tostring(root, encoding="utf-8")
+
+
+def _set_box(obj: ET.Element, box, w: int, h: int) -> None:
+    x0, y0, x1, y1 = box
+    xmin, ymin = min(int(round(x0)) + 1, w), min(int(round(y0)) + 1, h)
+    xmax, ymax = max(xmin, int(round(x1))), max(ymin, int(round(y1)))
+    for key, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
+        obj.find(f"bndbox/{key}").text = str(value)
