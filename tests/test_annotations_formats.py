@@ -217,3 +217,13 @@ def test_forced_format_that_does_not_match_is_a_one_line_error(tmp_path):
     src = make_voc(tmp_path / "in")
     r = cli("run", spec(tmp_path), src, tmp_path / "out", "--format", "coco")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not a coco dataset" in r.stderr
+
+
+def test_every_engine_writes_the_same_annotated_outputs(tmp_path):
+    src = make_voc(tmp_path / "in", stems=["raccoon-1", "raccoon-10"])
+    trees = []
+    for engine in ("serial", "dask"):
+        r = cli("run", spec(tmp_path), src, tmp_path / engine, "--engine", engine, "--workers", "2")
+        assert r.returncode == 0, r.stderr
+        trees.append(tree(tmp_path / engine))
+    assert trees[0] == trees[1] and len(trees[0]) == 10  # 4 images, 4 XML, manifest, error log
