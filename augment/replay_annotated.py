@@ -14,8 +14,9 @@ from augment.io.images import decode_image, encode_image, output_format
 
 def _coco_payload(source: Path, layout: Layout, image_rel: str) -> dict:
     doc = load_index((source / layout.coco_json).read_bytes(), layout.coco_json)
-    name = posixpath.relpath(image_rel, layout.images) if layout.images else image_rel
-    entry = next((e for e in doc["images"] if posixpath.normpath(str(e.get("file_name", "")).replace("\\", "/")) == name), None)
+    from augment.io.annotations import coco_image_path
+
+    entry = next((e for e in doc["images"] if coco_image_path(source, layout, e) == image_rel), None)
     if entry is None:
         raise ValueError(f"{image_rel} is no longer in {layout.coco_json}")
     return {"image": entry, "annotations": [a for a in doc["annotations"] if a.get("image_id") == entry["id"]]}
@@ -35,8 +36,7 @@ def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None):
     partners = DatasetPartners(str(source), run["annotations"], rec["source"], exclude=None if output_dir is None or "://" in str(output_dir) else str(output_dir))
     out, moved, _ = pipe.replay_targets(image, targets, rec["ops"], partners=partners)
     encoded = encode_image(out, output_format(rec["source"], info), run.get("quality", 95))
-    source_id = payload["image"].get("id") if payload else None
-    _, ann = encode_item(layout, moved, rec["output"], out.shape[:2], ann_bytes, source_id)
+    _, ann = encode_item(layout, moved, rec["output"], out.shape[:2], ann_bytes, payload["image"] if payload else None)
     digest = hashlib.sha256(encoded).hexdigest()
     if isinstance(ann, dict):
         same_ann = json.loads(json.dumps(ann)) == rec.get("coco")

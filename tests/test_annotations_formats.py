@@ -227,3 +227,29 @@ def test_every_engine_writes_the_same_annotated_outputs(tmp_path):
         assert r.returncode == 0, r.stderr
         trees.append(tree(tmp_path / engine))
     assert trees[0] == trees[1] and len(trees[0]) == 10  # 4 images, 4 XML, manifest, error log
+
+
+def test_overwrite_removes_the_replaced_runs_annotation_files(tmp_path):
+    src = make_voc(tmp_path / "in", stems=["raccoon-1"])
+    out = tmp_path / "out"
+    assert cli("run", spec(tmp_path), src, out, "--workers", "1", "--copies", "3").returncode == 0
+    assert (out / "annotations" / "raccoon-1__aug2.xml").is_file()
+    r = cli("run", spec(tmp_path), src, out, "--workers", "1", "--copies", "1", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == ["raccoon-1__aug0.xml"]
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["raccoon-1__aug0.jpg"]
+
+
+def test_coco_file_names_that_include_the_images_folder(tmp_path):
+    from annotation_fixtures import make_coco
+
+    src = make_coco(tmp_path / "in", stems=["raccoon-1", "raccoon-10"])
+    doc = json.loads((src / "annotations.json").read_text())
+    for im in doc["images"]:
+        im["file_name"] = "images/" + im["file_name"]
+    (src / "annotations.json").write_text(json.dumps(doc))
+    r = cli("run", spec(tmp_path), src, tmp_path / "out", "--workers", "1")
+    assert r.returncode == 0 and json.loads(r.stdout)["errors"] == 0, r.stdout + r.stderr
+    out_doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    for im in out_doc["images"]:
+        assert im["file_name"].startswith("images/") and (tmp_path / "out" / im["file_name"]).is_file()

@@ -75,7 +75,7 @@ def _rewrap(like, tensor, **kwargs):
     for cls in (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.Image, tv_tensors.KeyPoints):
         if isinstance(like, cls):
             return cls(tensor, **kwargs)
-    return tensor.to(like.dtype) if hasattr(like, "dtype") and tensor.is_floating_point() != like.is_floating_point() else tensor
+    return tensor
 
 
 def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from augment.compile.targets import TargetReport, Targets, _crop_resize_map, apply_map, mask_box, polygon_area
+from augment.compile.targets import StepLog, Targets, _crop_resize_map, apply_map, mask_box
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def concat(pieces: list[Targets], hw: tuple[int, int]) -> Targets:
                    keypoint_names=names, semantic=semantic, ignore_index=ignore, extras=extras)
 
 
-def _tile(img: np.ndarray, targets: Targets | None, quadrant: int, qh: int, qw: int, params, report):
+def _tile(img: np.ndarray, targets: Targets | None, quadrant: int, qh: int, qw: int, params, log: StepLog):
     """Cover a qh x qw tile with ``img`` (scaled to cover, cut at the corner nearest the mosaic centre)."""
     h, w = img.shape[:2]
     s = max(qw / w, qh / h)
@@ -128,7 +128,7 @@ def _tile(img: np.ndarray, targets: Targets | None, quadrant: int, qh: int, qw: 
     top = h - ch if quadrant in (0, 1) else 0
     m = _crop_resize_map(h, w, top, left, ch, cw, (qh, qw))
     tile = _resize(img[top : top + ch, left : left + cw], (qh, qw))
-    moved = apply_map(targets, m, params, report) if targets is not None else None
+    moved = apply_map(targets, m, params, log) if targets is not None else None
     return tile, moved
 
 
@@ -142,20 +142,17 @@ def mosaic(image: np.ndarray, targets: Targets | None, drawn: dict, params, part
     pieces, kept_ids = [], []
     for q, ((top, left, qh, qw), src) in enumerate(zip(quads, sources)):
         ids = _ids_for(tracker, q, src)
-        if qh < 1 or qw < 1:
-            _drop_all(tracker, ids)
-            continue
-        rep = TargetReport()
-        rep._clipped_now, rep._dropped_now, rep._source = set(), [], None
-        t_in = _tag(src.targets, src.name) if targets is not None else None
-        tile, moved = _tile(_channels(src.image, c), t_in, q, qh, qw, params, rep if tracker else None)
-        canvas[top : top + qh, left : left + qw] = tile
-        if moved is not None:
-            pieces.append(_shift(moved, left, top, (h, w), top, left))
-            if tracker is not None:
-                _account(tracker, ids, rep, kept_ids)
-    if tracker is not None:
-        tracker.ids = kept_ids
+        log = StepLog()
+        if qh < 1 or qw < 1:  # a 1-pixel side leaves some tiles empty: their objects are dropped
+            log.dropped = list(range(len(ids)))
+        else:
+            t_in = _tag(src.targets, src.name) if targets is not None else None
+            tile, moved = _tile(_channels(src.image, c), t_in, q, qh, qw, params, log)
+            canvas[top : top + qh, left : left + qw] = tile
+            if moved is not None:
+                pieces.append(_shift(moved, left, top, (h, w), top, left))
+        if tracker is not None:
+            tracker.record(log, ids, kept_ids)
     return canvas, (concat(pieces, (h, w)) if targets is not None else None)
 
 
@@ -171,20 +168,6 @@ def _ids_for(tracker, q: int, src: Partner) -> list[int]:
     if q == 0:
         return list(tracker.ids)
     return tracker.add_objects(src.targets.labels if src.targets is not None else ())
-
-
-def _drop_all(tracker, ids) -> None:
-    if tracker is not None:
-        tracker.ids = [i for i in tracker.ids if i not in set(ids)]
-
-
-def _account(tracker, ids: list[int], rep, kept_ids: list[int]) -> None:
-    dropped = set(rep._dropped_now)
-    for i in rep._clipped_now:
-        tracker.clipped.add(ids[i])
-    if rep._source and rep._source != "none":
-        tracker.sources.add(rep._source)
-    kept_ids.extend(oid for i, oid in enumerate(ids) if i not in dropped)
 
 
 def copy_paste(image: np.ndarray, targets: Targets | None, drawn: dict, params, partners: list[Partner], tracker=None):
@@ -233,19 +216,14 @@ def copy_paste(image: np.ndarray, targets: Targets | None, drawn: dict, params, 
         keep.append(i)
     own_t = replace(targets, boxes=boxes, masks=masks).select(keep)
     if tracker is not None:
-        dropped = [tracker.ids[i] for i in range(len(targets)) if i not in set(keep)]
+        own_ids = list(tracker.ids)
         new_ids = tracker.add_objects(pasted.labels)
-        tracker.ids = [tracker.ids[i] for i in keep] + new_ids
-        del dropped
+        kept_set = set(keep)
+        tracker.record(StepLog(dropped=[i for i in range(len(targets)) if i not in kept_set]), own_ids, [])
+        tracker.ids = tracker.ids + new_ids
     if own_t.semantic is not None and pasted.semantic is not None:
         sem = own_t.semantic.copy()
         sem[paste] = pasted.semantic[paste]
         own_t = replace(own_t, semantic=sem)
     return out, concat([own_t, replace(pasted, semantic=None)], (h, w))
 
-
-def shape_area(t: Targets, i: int) -> float:
-    if t.polygons is not None and t.polygons[i]:
-        return sum(polygon_area(p) for p in t.polygons[i])
-    x0, y0, x1, y1 = t.boxes[i]
-    return float((x1 - x0) * (y1 - y0))

@@ -72,8 +72,8 @@ class Targets:
             object.__setattr__(self, "masks", (masks != 0).astype(np.uint8))
         if self.keypoints is not None:
             kp = np.asarray(self.keypoints, dtype=np.float64)
-            if kp.ndim == 2 and kp.shape[-1] in (2, 3):
-                kp = kp[None] if n == 1 and len(kp) != 1 else kp.reshape(n, -1, kp.shape[-1])
+            if kp.ndim == 2 and kp.shape[-1] in (2, 3):  # (K, c) for one object, or one point per object
+                kp = kp.reshape(n, -1 if n else 0, kp.shape[-1])
             if kp.ndim != 3 or len(kp) != n or kp.shape[2] not in (2, 3):
                 raise ValueError(f"keypoints must be (N, K, 2 or 3) with N={n}, got shape {kp.shape}")
             if kp.shape[2] == 2:
@@ -119,6 +119,15 @@ class TargetReport:
             "dropped": dict(sorted(self.dropped.items())),
             "box_source": self.box_source,
         }
+
+
+@dataclass
+class StepLog:
+    """What one op did to the objects it got, by their index in its input."""
+
+    clipped: set = field(default_factory=set)
+    dropped: list = field(default_factory=list)
+    source: str | None = None
 
 
 def _count(d: dict, label) -> None:
@@ -375,7 +384,7 @@ def _swap_pairs(keypoints: np.ndarray, names: tuple[str, ...] | None, pairs) -> 
     return out
 
 
-def apply_map(targets: Targets, m: _Map, params: Any, report: TargetReport | None = None) -> Targets:
+def apply_map(targets: Targets, m: _Map, params: Any, log: StepLog | None = None) -> Targets:
     """Move every annotation with ``m`` and apply the op's box rules (from ``params``)."""
     oh, ow = m.out_hw
     min_vis = float(_params_rule(params, "min_visibility", 0.0))
@@ -433,11 +442,11 @@ def apply_map(targets: Targets, m: _Map, params: Any, report: TargetReport | Non
             keep.append(i)
             boxes.append(box)
             polygons.append(tuple(clipped) if clipped is not None else ())
-            if report is not None and fraction < 1 - 1e-6:
-                report._clipped_now.add(i)
+            if log is not None and fraction < 1 - 1e-6:
+                log.clipped.add(i)
             source = src if source in ("none", src) else "mixed"
-        elif report is not None:
-            report._dropped_now.append(i)
+        elif log is not None:
+            log.dropped.append(i)
     keypoints = None
     if targets.keypoints is not None:
         kp = targets.keypoints.copy()
@@ -460,19 +469,18 @@ def apply_map(targets: Targets, m: _Map, params: Any, report: TargetReport | Non
         semantic=semantic,
         extras=tuple(targets.extras[i] for i in keep),
     )
-    if report is not None:
-        report._source = source
+    if log is not None:
+        log.source = source
     return out
 
 
-def _erase_covered(targets: Targets, drawn: dict, params: Any, report) -> Targets:
+def _erase_covered(targets: Targets, drawn: dict, params: Any, log: StepLog) -> Targets:
     threshold = getattr(params, "erase_covered", None)
     if not threshold or not len(targets):
         return targets
     keep = []
     for i, (x0, y0, x1, y1) in enumerate(targets.boxes):
         area = max(0.0, (x1 - x0) * (y1 - y0))
-        covered = np.zeros(1)
         # union of the holes over the box, measured on the box's pixel grid
         bx0, by0, bx1, by1 = int(math.floor(x0)), int(math.floor(y0)), int(math.ceil(x1)), int(math.ceil(y1))
         grid = np.zeros((max(0, by1 - by0), max(0, bx1 - bx0)), dtype=bool)
@@ -480,8 +488,7 @@ def _erase_covered(targets: Targets, drawn: dict, params: Any, report) -> Target
             grid[max(0, top - by0) : max(0, top + h - by0), max(0, left - bx0) : max(0, left + w - bx0)] = True
         covered = grid.sum()
         if area > 0 and covered / max(area, 1e-9) >= threshold:
-            if report is not None:
-                report._dropped_now.append(i)
+            log.dropped.append(i)
             continue
         keep.append(i)
     return targets.select(keep) if len(keep) != len(targets) else targets
@@ -506,19 +513,25 @@ class TargetTracker:
 
     def step(self, name: str, drawn: dict, params: Any, image_hw: tuple[int, int], targets: Targets) -> Targets:
         m = op_map(name, drawn, params, image_hw)
-        rep = self.report
-        rep._clipped_now, rep._dropped_now, rep._source = set(), [], None
+        log = StepLog()
         if m is None:
-            out = _erase_covered(targets, drawn, params, rep) if name == "cutout" else targets
+            out = _erase_covered(targets, drawn, params, log) if name == "cutout" else targets
         else:
-            out = apply_map(targets, m, params, rep)
-        if rep._source and rep._source != "none":
-            self.sources.add(rep._source)
-        dropped = set(rep._dropped_now)
-        for i in rep._clipped_now:
-            self.clipped.add(self.ids[i])
-        self.ids = [oid for i, oid in enumerate(self.ids) if i not in dropped]
+            out = apply_map(targets, m, params, log)
+        self.record(log, list(self.ids), [])
         return out
+
+    def record(self, log: StepLog, ids: list[int], kept_before: list[int]) -> list[int]:
+        """Apply one op's log over the objects ``ids`` (tracker ids in the op's input order); the kept ids are
+        appended to ``kept_before`` and become the current objects."""
+        if log.source and log.source != "none":
+            self.sources.add(log.source)
+        dropped = set(log.dropped)
+        for i in log.clipped:
+            self.clipped.add(ids[i])
+        kept_before.extend(oid for i, oid in enumerate(ids) if i not in dropped)
+        self.ids = kept_before
+        return kept_before
 
     def finish(self) -> TargetReport:
         rep = self.report
@@ -532,6 +545,4 @@ class TargetTracker:
                 _count(rep.dropped, label)
         srcs = self.sources - {"none"}
         rep.box_source = "none" if not srcs else srcs.pop() if len(srcs) == 1 else "mixed"
-        for attr in ("_clipped_now", "_dropped_now", "_source"):
-            rep.__dict__.pop(attr, None)
         return rep

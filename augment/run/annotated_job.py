@@ -65,10 +65,10 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
         return
     data, image, info, layout, targets, repairs, ann_bytes = source
     fmt = output_format(task.source, info)
-    source_id = (task.payload or {}).get("image", {}).get("id")
+    entry = (task.payload or {}).get("image")
     try:
         if task.original:
-            rel_ann, ann = _encode_original(layout, targets, task, image.shape[:2], ann_bytes, source_id)
+            rel_ann, ann = _encode_original(layout, targets, task, image.shape[:2], ann_bytes, entry)
             if rel_ann is not None:
                 write_output(out_root, rel_ann, ann)
             write_output(out_root, task.source, data)
@@ -79,7 +79,7 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
             out, moved, applied, report = pipe.run_targets(image, targets, seed=seed, partners=_partners(config, task))
             encoded = encode_image(out, fmt, config.quality)
             rel = output_name(task.source, copy)
-            rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, source_id)
+            rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, entry)
             if rel_ann is not None:
                 write_output(out_root, rel_ann, ann)
             write_output(out_root, rel, encoded)
@@ -99,9 +99,9 @@ def _partners(config, task: AnnotatedTask):
                            exclude=config.output_root if local else None)
 
 
-def _encode_original(layout, targets, task, hw, ann_bytes, source_id):
+def _encode_original(layout, targets, task, hw, ann_bytes, entry):
     if layout.format == "coco":
-        return encode_item(layout, targets, task.source, hw, None, source_id)
+        return encode_item(layout, targets, task.source, hw, None, entry)
     if ann_bytes is None:  # a YOLO background image has no label file to copy
         return None, None
     from augment.io.annotations import annotation_path

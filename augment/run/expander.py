@@ -220,9 +220,10 @@ def _prepare_output(pipe: Pipeline, opts: RunOptions, where: _Output | None = No
             f"this run {pipe.spec_hash}); use another folder or --overwrite to replace it"
         )
     for rec in read_jsonl(out / MANIFEST):
-        target = out / rec.get("output", "")
-        if rec.get("output") and is_within(target, out) and target.is_file():
-            target.unlink()
+        for key in ("output", "annotation"):  # an annotated run's annotation files go with their images
+            target = out / rec.get(key, "")
+            if rec.get(key) and is_within(target, out) and target.is_file():
+                target.unlink()
     for name in (MANIFEST, ERRORS, "run.json"):
         (out / name).unlink(missing_ok=True)
     LocalStore(out).remove_tree(PARTS_DIR)  # parts of the replaced run must not be joined into the new output
@@ -267,11 +268,12 @@ def _prepare_remote(pipe: Pipeline, opts: RunOptions, store: OutputStore) -> lis
             f"this run {pipe.spec_hash}); use another location or --overwrite to replace it"
         )
     for rec in remote_manifest(store):
-        try:
-            if rec.get("output"):
-                store.remove(rec["output"])
-        except UnsafePathError:
-            continue
+        for key in ("output", "annotation"):
+            try:
+                if rec.get(key):
+                    store.remove(rec[key])
+            except UnsafePathError:
+                continue
     for name in (MANIFEST, ERRORS, RUN_RECORD):
         store.remove(name)
     store.remove_tree(SEGMENTS_DIR)

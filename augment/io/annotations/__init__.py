@@ -195,11 +195,10 @@ def _scan_coco(root: Path, layout: Layout, exclude) -> tuple[list[Item], list[tu
         anns[image_id].append(ann)
     items, seen = [], set()
     for image_id, entry in by_id.items():
-        name = posixpath.normpath(entry["file_name"].replace("\\", "/"))
-        if name.startswith("../") or name.startswith("/") or name == "..":
-            problems.append((name, "file_name leaves INPUT; skipped"))
+        rel = coco_image_path(root, layout, entry)
+        if rel is None:
+            problems.append((str(entry["file_name"]), "file_name leaves INPUT; skipped"))
             continue
-        rel = posixpath.join(layout.images, name) if layout.images else name
         path = root / rel
         if posixpath.splitext(rel)[1].lower() not in IMAGE_EXTENSIONS:
             problems.append((rel, "not an image file; skipped"))
@@ -214,6 +213,17 @@ def _scan_coco(root: Path, layout: Layout, exclude) -> tuple[list[Item], list[tu
         items.append(Item(rel, None, {"image": entry, "annotations": anns[image_id]}))
     folders = sorted({posixpath.dirname(it.image) for it in items if posixpath.dirname(it.image)})
     return sorted(items, key=lambda it: it.image), sorted(problems), folders
+
+
+def coco_image_path(root: Path, layout: Layout, entry: dict) -> str | None:
+    """Where a COCO image entry's file is, relative to INPUT: under the images folder, or as written when
+    ``file_name`` already starts with it; None when it would leave INPUT."""
+    name = posixpath.normpath(str(entry.get("file_name", "")).replace("\\", "/"))
+    if name.startswith("../") or name.startswith("/") or name in ("..", "."):
+        return None
+    if layout.images and not (root / layout.images / name).is_file() and (root / name).is_file():
+        return name
+    return posixpath.join(layout.images, name) if layout.images else name
 
 
 def read_item(root: Path, layout: Layout, item: Item, hw: tuple[int, int]):
@@ -232,10 +242,10 @@ def read_item(root: Path, layout: Layout, item: Item, hw: tuple[int, int]):
 
 
 def encode_item(layout: Layout, targets, out_image_rel: str, hw: tuple[int, int], source: bytes | None,
-                source_id=None):
+                coco_entry: dict | None = None):
     """(annotation output path, bytes) for file formats; for COCO (None, entries dict)."""
     if layout.format == "coco":
-        return None, coco.entries(targets, layout, out_image_rel, hw, source_id)
+        return None, coco.entries(targets, out_image_rel, hw, coco_entry or {})
     rel = annotation_path(layout, out_image_rel)
     if layout.format == "voc":
         return rel, voc.encode(source, targets, out_image_rel, hw)

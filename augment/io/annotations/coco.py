@@ -10,7 +10,6 @@ Invisible keypoints are written ``0, 0, 0`` as COCO does.
 from __future__ import annotations
 
 import json
-import math
 import posixpath
 
 import numpy as np
@@ -123,12 +122,15 @@ def _round(v: float) -> float:
     return float(round(float(v), 2))
 
 
-def entries(targets: Targets, layout: Layout, out_image_rel: str, hw: tuple[int, int], source_id) -> dict:
-    """The output image's COCO image entry and annotations (without ids; ids are given at assembly)."""
+def entries(targets: Targets, out_image_rel: str, hw: tuple[int, int], source: dict) -> dict:
+    """The output image's COCO image entry and annotations (without ids; ids are given at assembly).
+    ``source`` is the source image's entry: the output's file_name is its file_name with the output's name."""
     from pycocotools import mask as mask_utils
 
     h, w = hw
-    file_name = posixpath.relpath(out_image_rel, layout.images) if layout.images else out_image_rel
+    source_name = str(source.get("file_name", out_image_rel)).replace("\\", "/")
+    file_name = posixpath.join(posixpath.dirname(source_name), posixpath.basename(out_image_rel))
+    source_id = source.get("id")
     anns = []
     for i, (box, extra) in enumerate(zip(targets.boxes, targets.extras)):
         x0, y0, x1, y1 = (float(v) for v in box)
@@ -169,6 +171,3 @@ def assemble(source_doc: dict, items: list[dict]) -> bytes:
     doc.update(images=images, annotations=annotations, categories=source_doc.get("categories", []))
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
 
-
-def finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)

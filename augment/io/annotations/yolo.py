@@ -85,7 +85,7 @@ def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) ->
             boxes.append([clipped[:, 0].min(), clipped[:, 1].min(), clipped[:, 0].max(), clipped[:, 1].max()])
             polys.append((clipped,))
             kind = "polygon"
-        elif len(values) > 4 and len(values) < 6 or (len(values) > 4 and len(values) % 2):
+        elif len(values) > 4:
             raise AnnotationError(f"{at}: a polygon row needs an even number of coordinates, at least 3 points")
         else:
             raise AnnotationError(f"{at}: expected 4 numbers (a box) or 3+ points (a polygon), got {len(values)}")
