@@ -4,7 +4,7 @@
 
 Detection: raccoon (160 train / 40 test photos, VOC boxes) with ``pipelines/detection.yaml``, the small
 CenterNet-style detector of ``augment.evaluate.detection_model`` (96 px, 25 epochs), mAP@0.5 and mAP@[.5:.95].
-Segmentation: 200 / 100 synthetic shapes (``segmentation_model.synthetic_shapes``) with flip + rotate + crop,
+Segmentation: 60 / 100 synthetic shapes (``segmentation_model.synthetic_shapes``) with flip + rotate + crop,
 the small encoder-decoder, mIoU. Same seeds and epochs per arm; verdicts from ``augment.evaluate.stats``.
 """
 
@@ -55,7 +55,7 @@ def main() -> None:
                                     options=det.DetectionOptions(image_size=96, epochs=25))
         results.append(res)
         lines += rows(res)
-    train, test = seg.synthetic_shapes(200, 0), seg.synthetic_shapes(100, 1)
+    train, test = seg.synthetic_shapes(60, 0), seg.synthetic_shapes(100, 1)
     res = seg.compare_segmentation(Pipeline(parse_spec(SEG_SPEC)), train, test, copies=args.copies,
                                    repeats=args.repeats, options=seg.SegmentationOptions(epochs=20))
     results.append(res)

@@ -29,11 +29,13 @@ class SegmentationOptions(BaseModel):
 
 
 def synthetic_shapes(n: int, seed: int, size: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``n`` images with one to three shapes (class 1 disc, 2 square, 3 triangle) on noise, and their masks."""
+    """``n`` images with one to three shapes (class 1 disc, 2 square, 3 triangle) on noise, and their masks.
+
+    Each shape gets a random bright colour, so the class is in the shape, not in the colour: a model has to
+    learn geometry, which is what geometric augmentation can help with."""
     import cv2
 
     rng = np.random.default_rng(seed)
-    colours = {1: (230, 60, 60), 2: (60, 200, 60), 3: (70, 90, 230)}
     items = []
     for _ in range(n):
         img = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
@@ -51,7 +53,7 @@ def synthetic_shapes(n: int, seed: int, size: int = 64) -> list[tuple[np.ndarray
                 pts = np.array([[cx, cy - r], [cx + r, cy + r], [cx - r, cy + r]], np.int32)
                 cv2.fillPoly(layer, [pts], 1)
             on = layer > 0
-            img[on] = colours[cls]
+            img[on] = rng.integers(110, 256, 3, dtype=np.uint8)
             mask[on] = cls
         items.append((img, mask))
     return items

@@ -365,7 +365,7 @@ def _sample_mosaic(p: MosaicParams, rng, ctx) -> dict:
             "partner_draws": [float(rng.random()) for _ in range(3)]}
 
 
-class CopyPasteParams(BoxRules):
+class CopyPasteParams(AnnotationRules):
     probability: float = Field(0.5, ge=0, le=1, description="chance that each instance of the partner is pasted")
     occluded: float = Field(
         0.7, gt=0, le=1, description="drop an own object when pasted instances cover at least this fraction of it"
