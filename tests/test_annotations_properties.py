@@ -71,3 +71,37 @@ def test_written_boxes_lie_inside_with_positive_area(op, targets, seed, min_vis,
     for label in set(targets.labels):
         assert report.kept.get(label, 0) + report.dropped.get(label, 0) == list(targets.labels).count(label)
     assert sorted(t.labels) == sorted(k for k, v in report.kept.items() for _ in range(v))
+
+
+@st.composite
+def boxes_in_image(draw):
+    w, h = draw(st.integers(8, 400)), draw(st.integers(8, 400))
+    n = draw(st.integers(0, 6))
+    boxes = []
+    for _ in range(n):
+        x0 = draw(st.floats(0, w - 2))
+        y0 = draw(st.floats(0, h - 2))
+        boxes.append([x0, y0, draw(st.floats(x0 + 1, w)), draw(st.floats(y0 + 1, h))])
+    return (h, w), np.array(boxes).reshape(-1, 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=boxes_in_image())
+def test_written_voc_and_yolo_read_back_inside_the_image(case):
+    """What the writers write, the readers read back: same objects, inside the image, within rounding."""
+    from augment.io.annotations import Layout, voc, yolo
+
+    (h, w), boxes = case
+    n = len(boxes)
+    source = ("<annotation><filename>a.jpg</filename><size><width>1</width><height>1</height></size>"
+              + "".join(f"<object><name>c{i % 2}</name><difficult>0</difficult><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                        "<xmax>2</xmax><ymax>2</ymax></bndbox></object>" for i in range(n)) + "</annotation>").encode()
+    t = Targets(boxes=boxes, labels=[f"c{i % 2}" for i in range(n)], extras=[{"index": i} for i in range(n)])
+    back, _ = voc.read(voc.encode(source, t, "images/a__aug0.jpg", (h, w)), Layout("voc", ""), (h, w), "x")
+    assert list(back.labels) == list(t.labels)
+    assert np.abs(back.boxes - boxes).max(initial=0) <= 1.0
+    assert (back.boxes[:, 2] > back.boxes[:, 0]).all() and (back.boxes[:, 2] <= w).all() and (back.boxes[:, 3] <= h).all()
+    ty = Targets(boxes=boxes, labels=["a"] * n, polygons=[()] * n, extras=[{"class_id": 0, "kind": "box"}] * n)
+    back, repairs = yolo.read(yolo.encode(ty, (h, w)), Layout("yolo", ""), (h, w), "y")
+    assert len(back) == n and np.abs(back.boxes - boxes).max(initial=0) <= 0.01
+    assert (back.boxes >= 0).all() and (back.boxes[:, 2] <= w).all() and (back.boxes[:, 3] <= h).all()
