@@ -9,6 +9,7 @@
 
 from augment import ops
 from augment._version import __version__
+from augment.compile.annotated import detection_collate
 from augment.compile.pipeline import AugmentResult, ImageInputError, Pipeline, load_pipeline
 from augment.compose import Compose, OneOf, Sequence, SomeOf
 from augment.seeding import derive_seed
@@ -26,6 +27,7 @@ __all__ = [
     "SomeOf",
     "SpecError",
     "derive_seed",
+    "detection_collate",
     "dump_spec",
     "load_pipeline",
     "load_spec",

@@ -123,8 +123,11 @@ def _terminate_like_interrupt():
               show_default=True, help="Images: files mirroring INPUT, or tar (WebDataset) / Parquet shards.")
 @click.option("--shard-size", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Samples per shard (whole sources: rounded up to a multiple of the outputs per source).")
+@click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
+              help="Annotated images: the dataset format (default: detected from the layout).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
-        overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000) -> None:
+        overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000,
+        dataset_format=None) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -146,6 +149,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
         output_format=output_format, shard_size=shard_size,
         scheduler_timeout=scheduler_timeout,
+        dataset_format=dataset_format,
     )
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
@@ -188,7 +192,9 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
 @click.option("-n", "--count", type=click.IntRange(1, 100), default=11, show_default=True, help="Augmented versions.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None)
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True)
-def preview(pipeline, image, output, count, seed, columns) -> None:
+@click.option("--annotations", "annotations", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="IMAGE's annotations (VOC .xml, YOLO .txt, mask .png, COCO .json) to draw.")
+def preview(pipeline, image, output, count, seed, columns, annotations=None) -> None:
     """Write a grid of augmented versions of IMAGE (the original first) to see what PIPELINE does."""
     from augment.preview import PreviewError, preview_file
 
@@ -196,7 +202,7 @@ def preview(pipeline, image, output, count, seed, columns) -> None:
     if pipe.modality != "image":
         _fail("preview works on image pipelines")
     try:
-        grid = preview_file(pipe, image, count, columns)
+        grid = preview_file(pipe, image, count, columns, annotations=annotations)
     except PreviewError as exc:
         _fail(str(exc), 1)
     try:
@@ -224,6 +230,8 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
     if target is not None:
         try:
             target.write_bytes(result.data)
+            if result.annotation is not None:  # annotated runs: the annotation beside it (copy.jpg -> copy.xml)
+                target.with_suffix(result.annotation_suffix or ".ann").write_bytes(result.annotation)
         except OSError as exc:
             _fail(f"cannot write {target}: {exc.strerror or exc}", 1)
     click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256,

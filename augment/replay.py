@@ -44,6 +44,8 @@ class ReplayResult:
     # the file in OUTPUT against the recorded sha256: "identical", "differs", "missing", or "not checked" (a text
     # row shares its file with every other row)
     on_disk: str = "not checked"
+    annotation: bytes | None = None  # annotated datasets: the reproduced annotation file (COCO: its entries)
+    annotation_suffix: str | None = None
 
 
 def _manifest_records(output_dir):
@@ -172,6 +174,16 @@ def replay_output(
     rec = find_record(output_dir, output_file, row, copy)
     where = f"{join_location(output_dir, MANIFEST)} record of {output_file}"
     _check_record(rec, where, pipe.modality == "text")
+    if pipe.modality == "image" and run.get("annotations") and rec.get("copy") is not None:
+        from augment.replay_annotated import replay_annotated
+
+        _source_path(Path(run["input"]), rec["source"], where)  # refused outside INPUT, like any source
+        try:
+            data, digest, identical, ann, suffix = replay_annotated(pipe, run, rec, Path(run["input"]), output_dir)
+        except (OSError, ValueError) as exc:
+            raise ReplayError(f"cannot replay {output_file}: {str(exc).splitlines()[0]}") from None
+        on_disk = _on_disk(output_dir, output_file, rec["sha256"])
+        return ReplayResult(data, digest, identical, on_disk, ann, suffix)
     if pipe.modality == "image":
         path = _source_path(Path(run["input"]), rec["source"], where)
         try:

@@ -98,6 +98,12 @@ def main() -> None:
     images = bench_images.run(bench_images.DEFAULT_DATASET, args.copies, 200, 3)
     lines += images_section(images)
 
+    annotations_script = HERE / "bench_annotations.py"  # annotated images: raccoon VOC, vs a plain loop
+    if annotations_script.exists() and (bench_images.ROOT.parent / "shared" / "datasets" / "detection").is_dir():
+        import bench_annotations
+
+        lines += [""] + bench_annotations.section(bench_annotations.run())
+
     text_script = HERE / "bench_text.py"
     if not args.skip_text and text_script.exists():
         proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)

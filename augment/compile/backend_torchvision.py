@@ -41,7 +41,9 @@ def _with_border(t: torch.Tensor, p: Any, warp: Callable[[torch.Tensor, int], to
 
 def _matrix_warp(t: torch.Tensor, matrix: np.ndarray, p: Any) -> torch.Tensor:
     def warp(x: torch.Tensor, margin: int) -> torch.Tensor:
-        shift = np.array([[1.0, 0, margin], [0, 1.0, margin], [0, 0, 1.0]])
+        # torchvision's perspective grid puts pixel centres at i + 0.5, the matrices (like OpenCV) at i: the
+        # half-pixel shift goes into the conjugation, else a 90-degree turn lands a whole pixel off.
+        shift = np.array([[1.0, 0, margin + 0.5], [0, 1.0, margin + 0.5], [0, 0, 1.0]])
         m = shift @ matrix @ np.linalg.inv(shift)
         inv = np.linalg.inv(m)
         inv = inv / inv[2, 2]

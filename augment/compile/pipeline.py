@@ -18,6 +18,7 @@ import numpy as np
 
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
+from augment.ops.image_ops import MULTI_IMAGE_OPS
 from augment.ops.registry import ImageContext, OpDef, OpParams, TextOpResult
 from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
@@ -190,7 +191,13 @@ class Pipeline:
             self._backend = importlib.import_module(_BACKENDS[self.spec.backend])
         return self._backend
 
-    def __call__(self, x: Any, seed: int | None = None) -> Any:
+    def __call__(self, x: Any, seed: int | None = None, **annotations) -> Any:
+        """Augment ``x``; with annotations (``boxes``, ``labels``, ``polygons``, ``masks``, ``keypoints``, ...)
+        returns a dict of the same keys plus ``image`` (see ``augment.compile.annotated``)."""
+        if annotations:
+            from augment.compile.annotated import call_annotated
+
+            return call_annotated(self, x, seed, annotations)
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None) -> AugmentResult:
@@ -244,8 +251,68 @@ class Pipeline:
             image = self._apply_image(leaf, image, entry["params"])
         return restore(image)
 
+    # -- annotated images ----------------------------------------------------------------------------------
+    def run_targets(self, image: np.ndarray, targets, seed: int | None = None, partners=None):
+        """Augment an HxWxC uint8 image and its ``augment.compile.targets.Targets`` with the same drawn values.
+
+        Returns ``(image, targets, applied, report)``: ``report`` counts objects kept, clipped and dropped.
+        ``partners`` gives multi-image ops (mosaic, copy-paste) their other images: an object with
+        ``pick(draws) -> names`` and ``load(name) -> Partner``; without it an image is its own partner.
+        """
+        from augment.compile.targets import TargetTracker
+
+        if seed is None:
+            seed = self._next_seed()
+        image, _ = _to_array(image)
+        tracker = TargetTracker(targets)
+        applied = []
+        for leaf, rng in self.plan(seed):
+            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
+            drawn = leaf.op.sample(leaf.params, rng, ctx)
+            hw = image.shape[:2]
+            if leaf.op.name in MULTI_IMAGE_OPS:
+                drawn = dict(drawn, partners=partners.pick(drawn["partner_draws"]) if partners is not None else [])
+                image, targets = self._apply_multi(leaf, image, targets, drawn, partners, tracker)
+            else:
+                image = self._apply_image(leaf, image, drawn)
+                targets = tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
+            applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
+        return image, targets, applied, tracker.finish()
+
+    def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
+        """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
+        from augment.compile.targets import TargetTracker
+
+        leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
+        image, _ = _to_array(image)
+        tracker = TargetTracker(targets)
+        for entry in applied:
+            leaf = leaves.get(entry["path"])
+            if leaf is None or leaf.op.name != entry["op"]:
+                raise ValueError(f"record names {entry['op']} at {entry['path']}, which this pipeline does not have")
+            hw = image.shape[:2]
+            if leaf.op.name in MULTI_IMAGE_OPS:
+                image, targets = self._apply_multi(leaf, image, targets, entry["params"], partners, tracker)
+            else:
+                image = self._apply_image(leaf, image, entry["params"])
+                targets = tracker.step(leaf.op.name, entry["params"], leaf.params, hw, targets)
+        return image, targets, tracker.finish()
+
+    def _apply_multi(self, leaf: _Leaf, image: np.ndarray, targets, drawn: dict, partners, tracker):
+        from augment.compile import multi_image
+
+        names = drawn.get("partners") or []
+        count = len(drawn["partner_draws"])
+        if names and partners is None:
+            raise ValueError(f"{leaf.op.name} names partner images {names}: replay it with a partner provider")
+        loaded = [partners.load(n) for n in names] if names else [multi_image.Partner("", image, targets)] * count
+        fn = multi_image.mosaic if leaf.op.name == "mosaic" else multi_image.copy_paste
+        return fn(image, targets, drawn, leaf.params, loaded, tracker)
+
     def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
         name = leaf.op.name
+        if name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
+            return self._apply_multi(leaf, image, None, dict(drawn), None, None)[0]
         if name in _PIXEL_OPS and image.shape[2] in (2, 4):
             colour, alpha = image[:, :, :-1], image[:, :, -1:]
             out = self._apply_image(leaf, np.ascontiguousarray(colour), drawn)

@@ -12,7 +12,7 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_serializer, model_validator
 
 from augment.ops.params import FloatRange, IntRange, integer, uniform
 from augment.ops.registry import OpDef, OpParams, list_as_tuple
@@ -60,10 +60,48 @@ def _nothing(params, rng, ctx) -> dict:
     return {}
 
 
+# --- annotation rules -----------------------------------------------------------------------------------------
+
+# Keys that only matter for annotated images. The canonical spec leaves them out while they hold their
+# defaults, so every spec written before they existed keeps its hash (and its runs stay resumable).
+_ANNOTATION_KEYS = ("min_visibility", "min_area", "flip_pairs", "erase_covered")
+
+
+class AnnotationRules(OpParams):
+    """Base of the params of ops that take annotation rules; omits the rules from the spec while at defaults."""
+
+    @model_serializer(mode="wrap")
+    def _omit_default_rules(self, handler):
+        data = handler(self)
+        fields = type(self).model_fields
+        for key in _ANNOTATION_KEYS:
+            if key in data and key in fields and getattr(self, key) == fields[key].default:
+                del data[key]
+        return data
+
+
+class BoxRules(AnnotationRules):
+    """Box rules of a geometric op (annotated images only; images without annotations ignore them)."""
+
+    min_visibility: float = Field(
+        0.0, ge=0, le=1,
+        description="annotations: drop an object when less than this fraction of its area stays in the image",
+    )
+    min_area: float = Field(
+        1.0, ge=0, le=1e9, description="annotations: drop an object whose visible area is under this many pixels"
+    )
+
+
+class FlipParams(AnnotationRules):
+    flip_pairs: tuple[tuple[str | int, str | int], ...] = Field(
+        (), description="annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye, right_eye]]"
+    )
+
+
 # --- geometry -------------------------------------------------------------------------------------------------
 
 
-class RotateParams(OpParams):
+class RotateParams(BoxRules):
     degrees: FloatRange(ge=-360, le=360) = Field((-15.0, 15.0), description="rotation angle in degrees, counter-clockwise")
     border: Border = Field("constant", description="how pixels outside the source are filled")
     fill: int = Field(0, ge=0, le=255, description="fill value when border is constant")
@@ -74,7 +112,7 @@ def _sample_rotate(p: RotateParams, rng, ctx) -> dict:
     return {"angle": uniform(rng, p.degrees)}
 
 
-class ZoomParams(OpParams):
+class ZoomParams(BoxRules):
     scale: FloatRange(gt=0, le=10) = Field(
         (0.9, 1.1), description="zoom factor about the centre; >1 zooms in, <1 zooms out (borders filled)"
     )
@@ -87,7 +125,7 @@ def _sample_zoom(p: ZoomParams, rng, ctx) -> dict:
     return {"scale": uniform(rng, p.scale)}
 
 
-class AffineParams(OpParams):
+class AffineParams(BoxRules):
     degrees: FloatRange(ge=-360, le=360) = Field((0.0, 0.0), description="rotation in degrees")
     translate: FloatRange(ge=-1, le=1) = Field((-0.1, 0.1), description="shift as a fraction of width/height")
     scale: FloatRange(gt=0, le=10) = Field((1.0, 1.0), description="isotropic scale factor")
@@ -107,7 +145,7 @@ def _sample_affine(p: AffineParams, rng, ctx) -> dict:
     }
 
 
-class PerspectiveParams(OpParams):
+class PerspectiveParams(BoxRules):
     distortion: FloatRange(ge=0, le=0.5) = Field(
         (0.05, 0.15), description="how far each corner moves inwards, as a fraction of the side"
     )
@@ -123,7 +161,7 @@ def _sample_perspective(p: PerspectiveParams, rng, ctx) -> dict:
     return {"corners": offsets}
 
 
-class RandomResizedCropParams(OpParams):
+class RandomResizedCropParams(BoxRules):
     scale: FloatRange(gt=0, le=1) = Field((0.5, 1.0), description="crop area as a fraction of the image area")
     ratio: FloatRange(gt=0, le=10) = Field((3 / 4, 4 / 3), description="crop aspect ratio (width / height)")
     size: Annotated[tuple[int, int] | None, BeforeValidator(list_as_tuple)] = Field(
@@ -161,7 +199,7 @@ def _sample_random_resized_crop(p: RandomResizedCropParams, rng, ctx) -> dict:
     return {"top": (ctx.height - h) // 2, "left": (ctx.width - w) // 2, "height": h, "width": w}
 
 
-class CropParams(OpParams):
+class CropParams(BoxRules):
     height: int = Field(..., ge=1, le=65535, description="crop height in pixels")
     width: int = Field(..., ge=1, le=65535, description="crop width in pixels")
     position: Literal["random", "center"] = "random"
@@ -175,7 +213,7 @@ def _sample_crop(p: CropParams, rng, ctx) -> dict:
     return {"top": integer(rng, (0, ctx.height - p.height)), "left": integer(rng, (0, ctx.width - p.width))}
 
 
-class ElasticParams(OpParams):
+class ElasticParams(BoxRules):
     alpha: FloatRange(ge=0, le=1000) = Field((20.0, 40.0), description="displacement strength in pixels")
     sigma: FloatRange(gt=0, le=100) = Field((4.0, 6.0), description="smoothness of the displacement field")
     border: Border = "reflect"
@@ -321,10 +359,14 @@ def _sample_jpeg(p: JpegParams, rng, ctx) -> dict:
     return {"quality": integer(rng, p.quality)}
 
 
-class CutoutParams(OpParams):
+class CutoutParams(AnnotationRules):
     holes: IntRange(ge=1, le=100) = Field((1, 3), description="number of rectangles erased")
     size: FloatRange(gt=0, le=1) = Field((0.1, 0.25), description="rectangle side as a fraction of the image side")
     fill: int = Field(0, ge=0, le=255)
+    erase_covered: float | None = Field(
+        None, gt=0, le=1,
+        description="annotations: drop an object when the erased rectangles cover at least this fraction of its box",
+    )
 
 
 def _sample_cutout(p: CutoutParams, rng, ctx) -> dict:
@@ -338,8 +380,34 @@ def _sample_cutout(p: CutoutParams, rng, ctx) -> dict:
     return {"boxes": boxes, "fill": p.fill}
 
 
+# --- multi-image ops (annotated datasets: partners come from the dataset, see augment.compile.multi_image) ---
+
+
+class MosaicParams(BoxRules):
+    center: FloatRange(ge=0.1, le=0.9) = Field(
+        (0.3, 0.7), description="where the four tiles meet, as a fraction of the width and of the height"
+    )
+
+
+def _sample_mosaic(p: MosaicParams, rng, ctx) -> dict:
+    # Partners are drawn as fractions of the sorted item list, so the draw does not depend on the dataset size.
+    return {"center_x": uniform(rng, p.center), "center_y": uniform(rng, p.center),
+            "partner_draws": [float(rng.random()) for _ in range(3)]}
+
+
+class CopyPasteParams(AnnotationRules):
+    probability: float = Field(0.5, ge=0, le=1, description="chance that each instance of the partner is pasted")
+    occluded: float = Field(
+        0.7, gt=0, le=1, description="drop an own object when pasted instances cover at least this fraction of it"
+    )
+
+
+def _sample_copy_paste(p: CopyPasteParams, rng, ctx) -> dict:
+    return {"partner_draws": [float(rng.random())], "pick_seed": child_seed(rng)}
+
+
 IMAGE_OPS: list[OpDef] = [
-    OpDef("horizontal_flip", "image", NoParams, "mirror left-right", sample=_nothing),
+    OpDef("horizontal_flip", "image", FlipParams, "mirror left-right", sample=_nothing),
     OpDef("vertical_flip", "image", NoParams, "mirror top-bottom", sample=_nothing),
     OpDef("rotate", "image", RotateParams, "rotate about the centre, keeping the size", sample=_sample_rotate),
     OpDef("zoom", "image", ZoomParams, "scale about the centre, keeping the size (in or out)", sample=_sample_zoom),
@@ -365,4 +433,10 @@ IMAGE_OPS: list[OpDef] = [
     OpDef("sharpen", "image", SharpenParams, "sharpen (or soften) edges", sample=_sample_sharpen),
     OpDef("jpeg", "image", JpegParams, "JPEG compression artefacts", sample=_sample_jpeg),
     OpDef("cutout", "image", CutoutParams, "erase random rectangles (coarse dropout)", sample=_sample_cutout),
+    OpDef("mosaic", "image", MosaicParams, "four images in a 2x2 grid with their annotations (annotated datasets)",
+          sample=_sample_mosaic),
+    OpDef("copy_paste", "image", CopyPasteParams,
+          "paste instances (masks or polygons) of another image (annotated datasets)", sample=_sample_copy_paste),
 ]
+
+MULTI_IMAGE_OPS = frozenset({"mosaic", "copy_paste"})

@@ -7,7 +7,7 @@ edit by hand (tests/test_api_typed.py fails when this file and the registry disa
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 from augment.ops._typed_base import Op, _register
 

@@ -77,6 +77,7 @@ class RunOptions:
     remote_flush_seconds: float = 30.0  # ...or this long, whichever comes first
     output_format: str = "folder"  # or "webdataset" / "parquet": outputs written as shards (augment.run.shard_job)
     shard_size: int = 1000  # samples per shard (whole sources: rounded up to a multiple of copies per source)
+    dataset_format: str | None = None  # annotated images: voc | yolo | coco | masks (None: detect)
 
 
 @dataclass
@@ -211,6 +212,7 @@ def run_identity(record: dict) -> dict:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     ident = {"spec": hashlib.sha256(canonical.encode()).hexdigest()[:16], "seed": seed,
              "input": record.get("input"), "include_originals": bool(record.get("include_originals"))}
+    ident["annotations"] = record.get("annotations")
     ident["output_format"] = record.get("output_format") or "folder"
     ident["shard_size"] = record.get("shard_size") if ident["output_format"] != "folder" else None
     if spec.get("modality") == "text":
@@ -285,6 +287,8 @@ def _prepare(pipe: Pipeline, opts: RunOptions, out: _Output, run_record: dict) -
         try:
             if rec.get("output"):
                 out.store.remove(rec.get("shard") or rec["output"])
+            if rec.get("annotation"):  # an annotated run's annotation files go with their images
+                out.store.remove(rec["annotation"])
         except UnsafePathError:
             continue
     for name in (MANIFEST, ERRORS, RUN_RECORD):
@@ -467,11 +471,17 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         from augment.run.text_expand import resolve_text_format
 
         text_format = resolve_text_format(opts.input, opts.text_format)
+    layout = None
+    if pipe.modality == "image":
+        from augment.run.annotated_expand import resolve_layout
+
+        layout = resolve_layout(opts)
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
+        annotation_format=layout.to_dict() if layout is not None else None,
     )
     run_record = {
         "status": "running",
@@ -487,9 +497,14 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "shard_size": opts.shard_size if opts.output_format != "folder" else None,
         "versions": library_versions(),
     }
+    if layout is not None:
+        run_record["annotations"] = config.annotation_format
     run_record["identity"] = run_identity(run_record)
     summary = RunSummary(status="running", output=str(opts.output))
-    scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" else None
+    if layout is not None and opts.output_format != "folder":
+        raise RunError(f"--output-format {opts.output_format} is for image folders; annotated datasets are written "
+                       "in their own format")
+    scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" and layout is None else None
     previous, previous_run = _prepare_output(pipe, opts, out, run_record)
     out.store.remove_stale_temporaries()
     changed: set[str] = set()
@@ -504,7 +519,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
                 rec["source_fingerprint"] = touched[rec["source"]]
         summary.skipped_hidden = scan.hidden
         summary.skipped_earlier_outputs = list(scan.earlier_outputs)
-    else:
+    elif pipe.modality == "text":
         from augment.io.fingerprint import file_fingerprint
 
         run_record["source_fingerprint"] = fingerprint = file_fingerprint(opts.input)
@@ -537,7 +552,13 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
     sync = _ManifestSync(out, opts.remote_flush_records, opts.remote_flush_seconds) if out.remote else None
     try:
         counts = {"rows": 0, "problems": 0}
-        if pipe.modality == "image":
+        if layout is not None:
+            from augment.run.annotated_expand import annotated_tasks
+
+            tasks, summary.items, _ = annotated_tasks(pipe, opts, layout, done, errors, out)  # errors counts itself
+            chunk_iter = _chunks(tasks, opts.chunk_size)
+            total = len(tasks)
+        elif pipe.modality == "image":
             if opts.output_format == "folder":
                 tasks, summary.items = _image_plan(pipe, opts, scan, done, errors, out.remote)
             else:  # shards: every output of a shard is redone when any is missing (see augment.run.shard_job)
@@ -584,6 +605,10 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         errors.appender.close()
     lock.check()
     count = finalize_manifest(out.meta / MANIFEST, records)
+    if layout is not None:
+        from augment.run.annotated_expand import finish_annotated
+
+        finish_annotated(opts, layout, out.meta / MANIFEST, out.store)
     if pipe.modality == "text":
         out.store.remove_tree(PARTS_DIR)  # joined into the output; the manifest keeps every row's record
     out.store.remove_stale_temporaries()  # e.g. of a worker killed mid-write: no writer of this run is left

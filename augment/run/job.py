@@ -65,6 +65,10 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
 
                 process_shard_task(config, task, result, _process_image)
                 result.items += len(task.tasks) - 1
+            elif config.annotation_format is not None:
+                from augment.run.annotated_job import process_annotated_task
+
+                process_annotated_task(config, task, result)
             else:
                 process_text_task(config, task, result)
         except OutputWriteError as exc:

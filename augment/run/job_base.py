@@ -22,6 +22,7 @@ class JobConfig:
     text_format: dict | None = None
     storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
     output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
+    annotation_format: dict | None = None  # annotated datasets: the detected layout (augment.io.annotations)
 
 
 @dataclass

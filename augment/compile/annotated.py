@@ -1,0 +1,190 @@
+"""The library form of annotated augmentation: ``pipeline(image, boxes=..., labels=..., ...)``.
+
+Keys (all optional but ``boxes`` or ``masks``/``polygons``/``keypoints`` make sense only together with objects):
+``boxes`` (N, 4) x_min, y_min, x_max, y_max in pixels, or a ``tv_tensors.BoundingBoxes`` in any format;
+``labels`` N values; ``polygons`` N lists of (M, 2) point arrays; ``masks`` (N, H, W) instance masks (a
+``tv_tensors.Mask`` too) or one (H, W) class-index mask (semantic; ``ignore_index`` fills what the op cannot
+see, 255 by default); ``keypoints`` (N, K, 2 or 3) with visibility in the third column (``tv_tensors.KeyPoints``
+too); ``keypoint_names`` for ``flip_pairs``. The result is a dict of the same keys, each of the type it came in,
+plus ``image``; dropped objects are gone from every per-object key. Images may be numpy, PIL, or torch
+``CxHxW`` uint8 tensors (``tv_tensors.Image``). ``detection_collate`` batches such dicts for a DataLoader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_KEYS = {"boxes", "labels", "polygons", "masks", "keypoints", "keypoint_names", "ignore_index"}
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch") or hasattr(x, "as_subclass")
+
+
+def _numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _box_format(boxes) -> str | None:
+    fmt = getattr(boxes, "format", None)
+    return getattr(fmt, "name", None) if fmt is not None else None
+
+
+def _to_xyxy(arr: np.ndarray, fmt: str | None) -> np.ndarray:
+    arr = arr.astype(np.float64).reshape(-1, 4)
+    if fmt == "XYWH":
+        return np.stack([arr[:, 0], arr[:, 1], arr[:, 0] + arr[:, 2], arr[:, 1] + arr[:, 3]], 1)
+    if fmt == "CXCYWH":
+        return np.stack([arr[:, 0] - arr[:, 2] / 2, arr[:, 1] - arr[:, 3] / 2,
+                         arr[:, 0] + arr[:, 2] / 2, arr[:, 1] + arr[:, 3] / 2], 1)
+    return arr
+
+
+def _from_xyxy(arr: np.ndarray, fmt: str | None) -> np.ndarray:
+    if fmt == "XYWH":
+        return np.stack([arr[:, 0], arr[:, 1], arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]], 1)
+    if fmt == "CXCYWH":
+        return np.stack([(arr[:, 0] + arr[:, 2]) / 2, (arr[:, 1] + arr[:, 3]) / 2,
+                         arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]], 1)
+    return arr
+
+
+def _image_in(x: Any):
+    if _is_torch(x) and hasattr(x, "permute"):
+        import torch
+
+        if x.dtype != torch.uint8 or x.ndim != 3:
+            raise ValueError(f"tensor images must be CxHxW uint8, got {tuple(x.shape)} {x.dtype}")
+        arr = np.ascontiguousarray(x.permute(1, 2, 0).cpu().numpy())
+
+        def back(a):
+            t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+            return _rewrap(x, t)
+
+        return arr, back
+    return x, lambda a: a
+
+
+def _rewrap(like, tensor, **kwargs):
+    from torchvision import tv_tensors
+
+    for cls in (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.Image, tv_tensors.KeyPoints):
+        if isinstance(like, cls):
+            return cls(tensor, **kwargs)
+    return tensor
+
+
+def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
+    unknown = set(ann) - _KEYS
+    if unknown:
+        raise TypeError(f"unknown annotation keys: {', '.join(sorted(unknown))}; use {', '.join(sorted(_KEYS))}")
+    from augment.compile.pipeline import _to_array
+    from augment.compile.targets import Targets
+
+    image, back = _image_in(x)
+    arr, restore = _to_array(image)
+    h, w = arr.shape[:2]
+    boxes_in = ann.get("boxes")
+    fmt = _box_format(boxes_in)
+    masks_in = ann.get("masks")
+    semantic = None
+    instance = None
+    if masks_in is not None:
+        m = _numpy(masks_in)
+        if m.ndim == 2:
+            semantic = m.astype(np.uint8)
+        else:
+            instance = m
+    n = None
+    for key in ("boxes", "labels", "polygons", "keypoints"):
+        if ann.get(key) is not None:
+            n = len(ann[key])
+            break
+    if n is None:
+        n = len(instance) if instance is not None else 0
+    if boxes_in is not None:
+        boxes = _to_xyxy(_numpy(boxes_in), fmt)
+    elif instance is not None:
+        from augment.compile.targets import mask_box
+
+        boxes = np.array([mask_box(mi) if mi.any() else [0, 0, 0, 0] for mi in instance], dtype=np.float64).reshape(-1, 4)
+    elif ann.get("polygons") is not None:
+        boxes = np.array([[*np.concatenate(p).min(0), *np.concatenate(p).max(0)] for p in ann["polygons"]]).reshape(-1, 4)
+    else:
+        boxes = np.array([[0, 0, w, h]] * n, dtype=np.float64).reshape(-1, 4)
+    labels_in = ann.get("labels")
+    labels = list(_numpy(labels_in).tolist()) if labels_in is not None else [None] * n
+    kp_in = ann.get("keypoints")
+    targets = Targets(
+        boxes=boxes, labels=labels, polygons=ann.get("polygons"), masks=instance,
+        keypoints=_numpy(kp_in) if kp_in is not None else None, keypoint_names=ann.get("keypoint_names"),
+        semantic=semantic, ignore_index=ann.get("ignore_index", 255) if semantic is not None else None,
+        extras=tuple({"i": i} for i in range(n)),
+    )
+    out, moved, applied, report = pipe.run_targets(arr, targets, seed=seed)
+    kept = [e["i"] for e in moved.extras]
+    oh, ow = out.shape[:2]
+    result: dict = {"image": back(restore(out))}
+    if boxes_in is not None:
+        xyxy = _from_xyxy(moved.boxes, fmt)
+        if _is_torch(boxes_in):
+            import torch
+
+            t = torch.as_tensor(xyxy, dtype=boxes_in.dtype if boxes_in.is_floating_point() else torch.float32)
+            result["boxes"] = _rewrap(boxes_in, t, format=boxes_in.format, canvas_size=(oh, ow)) if fmt else t
+        else:
+            result["boxes"] = xyxy.astype(np.asarray(boxes_in).dtype if np.asarray(boxes_in).dtype.kind == "f" else np.float64)
+    if labels_in is not None:
+        result["labels"] = _select(labels_in, kept)
+    if ann.get("polygons") is not None:
+        result["polygons"] = [list(p) for p in moved.polygons]
+    if masks_in is not None:
+        data = moved.semantic if semantic is not None else moved.masks.astype(_numpy(masks_in).dtype)
+        if _is_torch(masks_in):
+            import torch
+
+            result["masks"] = _rewrap(masks_in, torch.from_numpy(np.ascontiguousarray(data)))
+        else:
+            result["masks"] = data
+    if kp_in is not None:
+        kp = moved.keypoints
+        cols = _numpy(kp_in).shape[-1]
+        data = kp[..., :cols]
+        if _is_torch(kp_in):
+            import torch
+
+            t = torch.as_tensor(data, dtype=kp_in.dtype if kp_in.is_floating_point() else torch.float32)
+            result["keypoints"] = _rewrap(kp_in, t, canvas_size=(oh, ow)) if hasattr(kp_in, "canvas_size") else t
+        else:
+            result["keypoints"] = data
+    for key in ("keypoint_names", "ignore_index"):
+        if key in ann:
+            result[key] = ann[key]
+    return result
+
+
+def _select(values, keep: list[int]):
+    if _is_torch(values):
+        import torch
+
+        return values[torch.as_tensor(keep, dtype=torch.long)]
+    if isinstance(values, np.ndarray):
+        return values[np.asarray(keep, dtype=np.int64)]
+    return type(values)(values[i] for i in keep) if isinstance(values, (list, tuple)) else [values[i] for i in keep]
+
+
+def detection_collate(batch: list) -> tuple:
+    """Collate ``(image, target)`` pairs or result dicts of different object counts: images stacked when they
+    share a size (else a list), targets as a list of dicts (the torchvision detection convention)."""
+    import torch
+
+    if batch and isinstance(batch[0], dict):
+        batch = [(item["image"], {k: v for k, v in item.items() if k != "image"}) for item in batch]
+    images, targets = zip(*batch) if batch else ((), ())
+    if images and all(hasattr(im, "shape") and im.shape == images[0].shape for im in images) and _is_torch(images[0]):
+        return torch.stack(list(images)), list(targets)
+    return list(images), list(targets)

@@ -1,0 +1,138 @@
+"""The unit of work of an annotated dataset: one image and its annotations into augmented copies of both.
+
+Each copy's seed is the one an image folder run gives (pipeline seed, the image's relative path, copy index),
+and the annotations move with the image's drawn values (``Pipeline.run_targets``). The annotation file is written
+before its image, so an output image on disk always has its annotation (resume checks the image). COCO outputs
+have no file of their own: their entries travel in the manifest record and the expander assembles one JSON from
+the manifest when the run completes. A bad annotation skips its item with a one-line error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from augment.io.annotations import AnnotationError, Item, Layout, encode_item, read_item
+from augment.io.images import ImageReadError, decode_image, encode_image, output_format
+from augment.io.paths import UnsafePathError
+from augment.io.store import OutputWriteError
+from augment.seeding import derive_seed
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedTask:
+    source: str  # the image, relative POSIX path under INPUT
+    annotation: str | None  # its annotation file (None: COCO, or a YOLO background image)
+    copies: tuple[int, ...]
+    original: bool = False
+    payload: dict | None = None  # COCO: the image entry and its annotations
+
+
+def output_name(source: str, copy: int) -> str:
+    pure = PurePosixPath(source)
+    return str(pure.with_name(f"{pure.stem}__aug{copy}{pure.suffix}"))
+
+
+def _read_source(config, task: AnnotatedTask, result):
+    try:
+        with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
+            data = fh.read()
+        image, info = decode_image(data)
+    except ImageReadError as exc:
+        result.errors.append({"source": task.source, "error": str(exc)})
+        return None
+    except OSError as exc:
+        result.errors.append({"source": task.source, "error": f"cannot read file: {exc.strerror or exc}"})
+        return None
+    layout = Layout.from_dict(config.annotation_format)
+    item = Item(task.source, task.annotation, task.payload)
+    try:
+        targets, repairs, ann_bytes = read_item(Path(config.input_root), layout, item, image.shape[:2])
+    except AnnotationError as exc:
+        result.errors.append({"source": task.source, "annotation": task.annotation, "error": str(exc)})
+        return None
+    return data, image, info, layout, targets, repairs, ann_bytes
+
+
+def process_annotated_task(config, task: AnnotatedTask, result) -> None:
+    from augment.run.job_base import pipeline_for, store_for, write_output
+
+    pipe = pipeline_for(config)
+    out_root = store_for(config)
+    source = _read_source(config, task, result)
+    if source is None:
+        return
+    data, image, info, layout, targets, repairs, ann_bytes = source
+    fmt = output_format(task.source, info)
+    entry = (task.payload or {}).get("image")
+    try:
+        if task.original:
+            rel_ann, ann = _encode_original(layout, targets, task, image.shape[:2], ann_bytes, entry)
+            if rel_ann is not None:
+                write_output(out_root, rel_ann, ann)
+            write_output(out_root, task.source, data)
+            result.records.append(_record(config, task, task.source, None, None, [], data, rel_ann, ann,
+                                          None, repairs.counts))
+        for copy in task.copies:
+            seed = derive_seed(pipe.spec.seed, task.source, copy)
+            out, moved, applied, report = pipe.run_targets(image, targets, seed=seed, partners=_partners(config, task))
+            encoded = encode_image(out, fmt, config.quality)
+            rel = output_name(task.source, copy)
+            rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, entry)
+            if rel_ann is not None:
+                write_output(out_root, rel_ann, ann)
+            write_output(out_root, rel, encoded)
+            result.records.append(_record(config, task, rel, copy, seed, applied, encoded, rel_ann, ann,
+                                          report.as_dict(), repairs.counts))
+    except (OutputWriteError, UnsafePathError):
+        raise
+    except Exception as exc:  # an op failing on one item (a crop larger than the image, bad flip_pairs) skips it
+        result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+
+
+def _partners(config, task: AnnotatedTask):
+    from augment.run.partners import DatasetPartners
+
+    local = "://" not in config.output_root
+    return DatasetPartners(config.input_root, config.annotation_format, task.source,
+                           exclude=config.output_root if local else None)
+
+
+def _encode_original(layout, targets, task, hw, ann_bytes, entry):
+    if layout.format == "coco":
+        return encode_item(layout, targets, task.source, hw, None, entry)
+    if ann_bytes is None:  # a YOLO background image has no label file to copy
+        return None, None
+    from augment.io.annotations import annotation_path
+
+    return annotation_path(layout, task.source), ann_bytes
+
+
+def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, repairs) -> dict:
+    rec = {
+        "source": task.source,
+        "output": output,
+        "copy": copy,
+        "seed": seed,
+        "pipeline_hash": config.spec_hash,
+        "ops": ops,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if task.annotation is not None:
+        rec["source_annotation"] = task.annotation
+    if rel_ann is not None:
+        rec["annotation"] = rel_ann
+        rec["annotation_sha256"] = hashlib.sha256(ann).hexdigest()
+    elif isinstance(ann, dict):  # COCO: the entries the final JSON is assembled from
+        rec["coco"] = ann
+        if ann["image"].get("source_id") is not None:
+            rec["source_id"] = ann["image"]["source_id"]
+    partners = sorted({n for op in ops for n in op["params"].get("partners", ())})
+    if partners:
+        rec["partners"] = partners
+    if objects is not None:
+        rec["objects"] = objects
+    if repairs:
+        rec["repairs"] = repairs
+    return rec
