@@ -82,7 +82,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     unknown = set(ann) - _KEYS
     if unknown:
         raise TypeError(f"unknown annotation keys: {', '.join(sorted(unknown))}; use {', '.join(sorted(_KEYS))}")
-    from augment.compile.pipeline import _to_array
+    from augment.compile.pixels import _to_array
     from augment.compile.targets import Targets
 
     image, back = _image_in(x)

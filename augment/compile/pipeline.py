@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from augment.compile.pixels import ImageInputError, _to_array  # noqa: F401 (ImageInputError re-exported)
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
@@ -38,10 +39,6 @@ _PIXEL_OPS = {
     "gaussian_blur", "motion_blur", "sharpen", "jpeg",
 }
 _COLOUR_ONLY = {"hsv", "grayscale"}
-
-
-class ImageInputError(ValueError):
-    """The array or picture handed to an image pipeline is not an image it can work on."""
 
 
 @dataclass(frozen=True)
@@ -395,34 +392,6 @@ def _stream_owner() -> tuple:
     except ImportError:  # torch is optional for library use
         pass
     return (os.getpid(), worker_seed)
-
-
-def _to_array(x: Any):
-    """Normalise an input image to HxWxC uint8 and return a function that gives the caller's type back."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(x, Image.Image):
-        from PIL import ImageOps
-
-        from augment.io.images import array_to_pil, pil_to_array
-
-        mode = x.mode
-        # As the CLI does when it decodes a file: the pixels the user sees, not the sensor's (orientation 6 is
-        # stored sideways). The output is upright and carries no orientation tag, like the CLI's outputs.
-        return pil_to_array(ImageOps.exif_transpose(x)), lambda arr: array_to_pil(arr, mode)
-    if not isinstance(x, np.ndarray):
-        raise ImageInputError(f"image pipelines take a numpy array or PIL image, got {type(x).__name__}")
-    if x.dtype != np.uint8:
-        raise ImageInputError(f"images must be uint8 arrays (0-255), got dtype {x.dtype}")
-    if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] not in (1, 3, 4)):
-        raise ImageInputError(f"images must be HxW or HxWxC with C in 1, 3, 4; got shape {x.shape}")
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ImageInputError(f"image has no pixels (shape {x.shape})")
-    if x.ndim == 2:
-        return np.ascontiguousarray(x[:, :, None]), lambda arr: arr[:, :, 0] if arr.shape[2] == 1 else arr
-    return np.ascontiguousarray(x), lambda arr: arr
 
 
 def load_pipeline(path: str | Path, **overrides) -> Pipeline:

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from augment.compile.pixels import array_to_pil, pil_to_array  # noqa: F401 (re-exported)
+
 __all__ = [
     "MAX_PIXELS",
     "IMAGE_EXTENSIONS",
@@ -55,36 +57,6 @@ class ImageInfo:
     format: str  # the format the file really holds (not what its name says)
     source_mode: str  # the mode as stored, before conversion
     frames: int
-
-
-def pil_to_array(img: Image.Image) -> np.ndarray:
-    """Convert to one of L, RGB, RGBA (see the module notes) and return HxWxC uint8."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # NaN/inf (float TIFFs) would make the uint8 cast undefined: NaN and -inf become black, +inf white
-        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=65535.0, neginf=0.0)
-        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return arr[:, :, None]
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("LA", "PA", "La"):
-        img = img.convert("RGBA")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
-        img = img.convert("RGB")
-    elif mode == "1":
-        img = img.convert("L")
-    arr = np.asarray(img)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return np.ascontiguousarray(arr)
-
-
-def array_to_pil(arr: np.ndarray, mode_hint: str | None = None) -> Image.Image:
-    channels = arr.shape[2] if arr.ndim == 3 else 1
-    data = arr[:, :, 0] if arr.ndim == 3 and channels == 1 else arr
-    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
-    return Image.fromarray(np.ascontiguousarray(data), mode=mode)
 
 
 def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:

@@ -93,7 +93,7 @@ class BoxRules(AnnotationRules):
 
 
 class FlipParams(AnnotationRules):
-    flip_pairs: tuple[tuple[str | int, str | int], ...] = Field(
+    flip_pairs: Annotated[tuple[tuple[str | int, str | int], ...], BeforeValidator(list_as_tuple)] = Field(
         (), description="annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye, right_eye]]"
     )
 

@@ -26,8 +26,9 @@ class OpParams(BaseModel):
 
 
 def list_as_tuple(value: Any) -> Any:
-    """Before-validator for tuple fields of strict models: YAML and JSON give lists, strict mode wants tuples."""
-    return tuple(value) if isinstance(value, list) else value
+    """Before-validator for tuple fields of strict models: YAML and JSON give lists, strict mode wants tuples
+    (nested too: ``flip_pairs: [[left, right]]``)."""
+    return tuple(list_as_tuple(v) for v in value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

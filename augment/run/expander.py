@@ -212,7 +212,7 @@ def run_identity(record: dict) -> dict:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     ident = {"spec": hashlib.sha256(canonical.encode()).hexdigest()[:16], "seed": seed,
              "input": record.get("input"), "include_originals": bool(record.get("include_originals"))}
-    ident["annotations"] = record.get("annotations")
+    ident["annotations"] = json.loads(json.dumps(record.get("annotations")))  # tuples read back as lists
     ident["output_format"] = record.get("output_format") or "folder"
     ident["shard_size"] = record.get("shard_size") if ident["output_format"] != "folder" else None
     if spec.get("modality") == "text":
