@@ -80,8 +80,10 @@ def ops(modality: str | None, as_json: bool) -> None:
 @click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
 @click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--keep-unchanged", is_flag=True, help="Write copies identical to their source or to another copy "
+              "(by default they are drawn again, then dropped and counted).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, seed, quality, overwrite,
-        strict, max_errors, text_column, label_column, quiet) -> None:
+        strict, max_errors, text_column, label_column, quiet, keep_unchanged) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -101,6 +103,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
         scheduler=scheduler, quality=quality, overwrite=overwrite, text_format=text_format or None,
     )
+    opts.keep_unchanged = keep_unchanged
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
 
@@ -123,6 +126,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         if bar is not None:
             bar.close()
     click.echo(json.dumps(summary.as_dict()))
+    for note in getattr(summary, "notes", ()):
+        click.echo(f"note: {note}", err=True)
     if (strict and summary.errors) or (max_errors is not None and summary.errors > max_errors):
         _fail(f"{summary.errors} items failed (see {join_location(output, 'errors.jsonl')})", 3)
 

@@ -12,9 +12,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from augment.ops.registry import OpDef, OpParams, TextOpResult
+from augment.ops.registry import OpDef, OpParams
+from augment.text.result import TextOpResult
 from augment.text import backtranslate, chars, eda
-from augment.text.wordnet import load_index
+from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
 
@@ -28,18 +29,30 @@ _INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (do
                 "leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
 
 
-class SynonymReplaceParams(OpParams):
-    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
-    max_rank: int = Field(0, ge=0, le=255, description="only synonyms from the word's first N senses per "
-                          "part of speech (frequent senses give more natural replacements); 0 = all senses")
+class _SynonymChoice(OpParams):
+    """How synonyms are chosen (see README "Text"): frequent senses, common words, one word each; vulgar,
+    sexual, slang and slur senses and capitalised lemmas (proper nouns, acronyms) are never used."""
+
+    max_senses: int = Field(DEFAULT_MAX_SENSES, ge=0, le=255, description="only synonyms from the word's first "
+                            "N frequent senses per part of speech, ranked by WordNet's sense-tag counts; 0 = all "
+                            "frequent senses")
+    min_zipf: float = Field(DEFAULT_MIN_ZIPF, ge=0.0, le=8.0, allow_inf_nan=False, description="no synonym "
+                            "rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor")
+    max_words: int = Field(DEFAULT_MAX_WORDS, ge=0, le=8, description="at most this many words per synonym "
+                           "(1: no multi-word replacements like 'small fry'); 0 = any")
     inflect: bool = Field(True, description=_INFLECT_DOC)
 
+    def rules(self) -> SynonymRules:
+        return SynonymRules(max_senses=self.max_senses, min_zipf=self.min_zipf, max_words=self.max_words)
 
-class RandomInsertParams(OpParams):
+
+class SynonymReplaceParams(_SynonymChoice):
+    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
+
+
+class RandomInsertParams(_SynonymChoice):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="fraction of the word count to insert: "
                         "max(1, round(rate * n_words)) synonyms of random content words, at random places")
-    max_rank: int = Field(0, ge=0, le=255, description="as for synonym_replace")
-    inflect: bool = Field(True, description="as for synonym_replace")
 
 
 class RandomSwapParams(OpParams):
@@ -59,7 +72,7 @@ class WordSplitParams(OpParams):
     min_chars: int = Field(4, ge=2, le=100, description="only words at least this long are split")
 
 
-class EdaParams(OpParams):
+class EdaParams(_SynonymChoice):
     """Wei & Zou (2019): each output comes from ONE of the four operations, chosen uniformly among those
     whose parameter is > 0 (as each augmented sentence in the paper's reference code)."""
 
@@ -68,27 +81,26 @@ class EdaParams(OpParams):
     alpha_rs: float = Field(0.1, ge=0.0, le=1.0, description="random swap: share of words swapped")
     p_rd: float = Field(0.1, ge=0.0, le=1.0, description="random deletion: each content word is deleted "
                         "with this probability (the paper's p, not a count)")
-    inflect: bool = Field(True, description="synonym replacement and insertion: " + _INFLECT_DOC)
 
 
 def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
+    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect)
 
 
 def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
                            rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
         return [TextOpResult(text, []) for text in texts]
-    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), max_rank=p.max_rank,
+    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
                                     inflect=p.inflect)
 
 
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
+    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect)
 
 
 def _random_swap(text: str, p: RandomSwapParams, rng: np.random.Generator) -> TextOpResult:
@@ -116,9 +128,11 @@ def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
         return TextOpResult(text, [])
     which = enabled[int(rng.integers(len(enabled)))]
     if which == "sr":
-        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), inflect=p.inflect)
+        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), rules=p.rules(),
+                                   inflect=p.inflect)
     if which == "ri":
-        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), inflect=p.inflect)
+        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), rules=p.rules(),
+                                 inflect=p.inflect)
     if which == "rs":
         return eda.random_swap(text, rng, rate=p.alpha_rs)
     return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True)

@@ -73,6 +73,7 @@ class RunOptions:
     storage_options: dict | None = None  # fsspec options for a URL OUTPUT (merged over $AUGMENT_STORAGE_OPTIONS)
     remote_flush_records: int = 1000  # URL OUTPUT: upload new manifest records after this many...
     remote_flush_seconds: float = 30.0  # ...or this long, whichever comes first
+    keep_unchanged: bool = False  # write copies identical to their source or another copy (no redraw, no drop)
 
 
 @dataclass
@@ -155,6 +156,10 @@ class RunSummary:
     errors: int = 0
     seconds: float = 0.0
     error_examples: list[dict] = field(default_factory=list)
+    redrawn: int = 0  # copies drawn again because they equalled their source or another copy
+    dropped_unchanged: int = 0  # copies still identical to their source after the redraws: not written
+    dropped_duplicate: int = 0  # copies still identical to another copy of the same source: not written
+    notes: list[str] = field(default_factory=list)  # said once per run (e.g. an op without resources)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -348,7 +353,7 @@ def expand(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
-        storage_options=out.store.options if out.remote else None,
+        storage_options=out.store.options if out.remote else None, keep_unchanged=opts.keep_unchanged,
     )
     run_record = {
         "status": "running",
@@ -415,7 +420,9 @@ def expand(
     run_record.update(status="complete", counts={
         "items": summary.items, "outputs_in_manifest": count, "written_this_run": summary.written,
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
-    })
+        "redrawn": summary.redrawn, "dropped_unchanged": summary.dropped_unchanged,
+        "dropped_duplicate": summary.dropped_duplicate,
+    }, **({"notes": summary.notes} if summary.notes else {}))
     write_run_record(out.meta, run_record)
     if out.remote:
         out.publish(MANIFEST, ERRORS)
@@ -430,6 +437,10 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender
     for rec in result.records:
         records.add(rec, manifest.write(rec))
     summary.written += len(result.records)
+    summary.redrawn += result.redrawn
+    summary.dropped_unchanged += result.dropped_unchanged
+    summary.dropped_duplicate += result.dropped_duplicate
+    summary.notes.extend(n for n in result.notes if n not in summary.notes)
     for err in result.errors:
         errors.write(err)
         summary.errors += 1

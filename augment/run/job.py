@@ -31,6 +31,7 @@ class JobConfig:
     quality: int = 95
     text_format: dict | None = None
     storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
+    keep_unchanged: bool = False  # write copies identical to their source or to another copy (no redraw)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a run holds one per input image (~half the memory of a __dict__)
@@ -48,6 +49,12 @@ class ChunkResult:
     # Set when OUTPUT could not be written: the run must stop, but the records of the files this chunk did
     # write travel back with it, so a resumed run does not redo them.
     fatal: str | None = None
+    # copies drawn again because they equalled their source or another copy, and those dropped after
+    # MAX_REDRAWS redraws (identical to the source / to another copy); notes to show once per run
+    redrawn: int = 0
+    dropped_unchanged: int = 0
+    dropped_duplicate: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -123,8 +130,9 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> N
             write_output(out_root, task.source, data)
             result.records.append(_record(config, task.source, task.source, None, None, [], data))
         for copy in task.copies:
-            seed = derive_seed(pipe.spec.seed, task.source, copy)
-            out = pipe.run(image, seed=seed)
+            seed, out = _image_copy(pipe, config, task.source, copy, image, result)
+            if out is None:
+                continue
             encoded = encode_image(out.output, fmt, config.quality)
             rel = output_name(task.source, copy)
             write_output(out_root, rel, encoded)
@@ -133,6 +141,32 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult) -> N
         raise
     except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
         result.errors.append({"source": task.source, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+
+
+# Redraws of an image copy on which no op fired (it would be a re-encoded source), from derived seeds.
+MAX_REDRAWS = 4
+
+
+def _image_copy(pipe: Pipeline, config: JobConfig, source: str, copy: int, image, result: ChunkResult):
+    """(seed, result) of one image copy; a copy on which no op fired is drawn again up to ``MAX_REDRAWS`` times
+    from derived seeds, then dropped and counted ((seed, None)), unless ``config.keep_unchanged``. Replay reads
+    the recorded ops, so a redrawn copy replays like any other."""
+    seed = derive_seed(pipe.spec.seed, source, copy)
+    out = pipe.run(image, seed=seed)
+    if config.keep_unchanged:
+        return seed, out
+    for attempt in range(1, MAX_REDRAWS + 1):
+        if out.applied:
+            if attempt > 1:
+                result.redrawn += 1
+            return seed, out
+        seed = derive_seed(pipe.spec.seed, f"{source}#redraw{attempt}", copy)
+        out = pipe.run(image, seed=seed)
+    if out.applied:
+        result.redrawn += 1
+        return seed, out
+    result.dropped_unchanged += 1
+    return seed, None
 
 
 def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes) -> dict:

@@ -89,7 +89,7 @@ def replay_text_record(pipe, run: dict, rec: dict) -> bytes:
         if not isinstance(item, RowError) and item.index == rec["row"]:
             if rec.get("copy") is None:
                 return format_row(item, fmt).encode("utf-8")
-            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"])
+            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"], rec.get("attempt", 0))
             assert seed == rec["seed"]
             out = pipe.run(item.text, seed=seed).output
             return format_row(dataclasses.replace(item, text=out), fmt).encode("utf-8")

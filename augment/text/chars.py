@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.ops.registry import TextOpResult
+from augment.text.result import TextOpResult
 from augment.text.eda import _pick, _sample, is_stop_word, n_changes, stop_words
+from augment.text.protect import protected_words
 from augment.text.tokens import Tokens
 
 __all__ = [
@@ -92,9 +93,10 @@ def _words_to_change(tokens: Tokens, rng: np.random.Generator, word_rate: float,
     if n == 0:
         return []
     stops = stop_words()
+    guarded = protected_words(tokens.pieces)
     candidates = [
         p for p, word in enumerate(tokens.word_list())
-        if len(word) >= min_word_len
+        if len(word) >= min_word_len and p not in guarded
         and (include_stop_words or not is_stop_word(word, stops))
         and (usable is None or any(c in usable for c in word))
     ]

@@ -22,9 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from augment.ops.registry import TextOpResult
+from augment.text.result import TextOpResult
 from augment.text.tokens import WORD_RE, Tokens, match_case
-from augment.text.wordnet import WordNetIndex
+from augment.text.protect import has_digit, is_protected_chunk, protected_words
+from augment.text.wordnet import DEFAULT_RULES, SynonymRules, WordNetIndex
 
 __all__ = [
     "stop_words",
@@ -60,9 +61,20 @@ def n_changes(rate: float, n_words: int) -> int:
 
 
 def _content_positions(tokens: Tokens) -> list[int]:
-    """Word positions that are not stop words."""
+    """Word positions that are not stop words nor part of a protected token (numbers, URLs, e-mail
+    addresses, @mentions, #hashtags, code: see :mod:`augment.text.protect`)."""
     stops = stop_words()
-    return [p for p, word in enumerate(tokens.word_list()) if not is_stop_word(word, stops)]
+    guarded = protected_words(tokens.pieces)
+    return [p for p, word in enumerate(tokens.word_list()) if not is_stop_word(word, stops) and p not in guarded]
+
+
+def _slot_outside(tokens: Tokens, guarded: set[int], slot: int) -> int:
+    """An insertion slot (insert before word ``slot``) moved past the protected words glued to the word
+    before it, so an inserted word never lands inside "3.5" or "a@b.com"."""
+    while slot < len(tokens) and slot - 1 in guarded and slot in guarded and \
+            not tokens.pieces[2 * slot][:1].isspace():
+        slot += 1
+    return slot
 
 
 def _sample(m: int, uniforms: list[float]) -> list[int]:
@@ -98,7 +110,8 @@ class _Alternatives(dict):
         self.fetch = fetch
 
     def __missing__(self, word: str) -> tuple[str, ...]:
-        value = () if is_stop_word(word, stop_words()) else self.fetch(word)
+        # a word with a digit is part of a number, a date, a version or a code: never a synonym's place
+        value = () if is_stop_word(word, stop_words()) or has_digit(word) else self.fetch(word)
         if len(self) > 500_000:  # bounded memory on huge vocabularies
             self.clear()
         self[word] = value
@@ -121,26 +134,32 @@ class _ChunkAlternatives(dict):
 
     def __missing__(self, chunk: str) -> tuple[str, ...] | int | None:
         pieces = WORD_RE.split(chunk)
-        value = 0 if len(pieces) == 1 else self.words[pieces[1]] if len(pieces) == 3 else None
+        if len(pieces) == 1:
+            value = 0
+        elif len(pieces) == 3:  # one word: "@name", "#tag" and code-like chunks keep it as it is
+            value = () if is_protected_chunk(chunk) else self.words[pieces[1]]
+        else:
+            value = None
         if len(self) > 500_000:
             self.clear()
         self[chunk] = value
         return value
 
 
-_TABLES: dict[tuple[int, str, int], tuple[WordNetIndex, _Alternatives, _ChunkAlternatives]] = {}
+_TABLES: dict[tuple[int, str, SynonymRules], tuple[WordNetIndex, _Alternatives, _ChunkAlternatives]] = {}
 
 
-def _tables(index: WordNetIndex, kind: str, max_rank: int = 0) -> tuple[_Alternatives, _ChunkAlternatives]:
+def _tables(index: WordNetIndex, kind: str, rules: SynonymRules = DEFAULT_RULES
+            ) -> tuple[_Alternatives, _ChunkAlternatives]:
     """The word and chunk tables of one index, kind ("synonyms", "inflected" synonyms or "antonyms") and
-    rank limit."""
-    key = (id(index), kind, max_rank)
+    synonym rules."""
+    key = (id(index), kind, rules)
     hit = _TABLES.get(key)
     if hit is None or hit[0] is not index:
         if kind == "synonyms":
-            table = _Alternatives(lambda w: index.synonyms(w, max_rank=max_rank))
+            table = _Alternatives(lambda w: index.synonyms(w, rules=rules))
         elif kind == "inflected":
-            table = _Alternatives(lambda w: index.inflected_synonyms(w, max_rank=max_rank))
+            table = _Alternatives(lambda w: index.inflected_synonyms(w, rules=rules))
         else:
             table = _Alternatives(index.antonyms)
         if len(_TABLES) > 64:
@@ -149,8 +168,8 @@ def _tables(index: WordNetIndex, kind: str, max_rank: int = 0) -> tuple[_Alterna
     return hit[1], hit[2]
 
 
-def _table(index: WordNetIndex, kind: str, max_rank: int = 0) -> _Alternatives:
-    return _tables(index, kind, max_rank)[0]
+def _table(index: WordNetIndex, kind: str, rules: SynonymRules = DEFAULT_RULES) -> _Alternatives:
+    return _tables(index, kind, rules)[0]
 
 
 def _choose(rng: np.random.Generator, n: int, m: int) -> list[tuple[int, float]]:
@@ -247,6 +266,8 @@ def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alt
     words = pieces[1::2]
     n = n_changes(rate, len(words))
     found = list(map(table.__getitem__, words))
+    for p in protected_words(pieces):
+        found[p] = ()
     candidates = list(compress(range(len(words)), found))
     if n == 0 or not candidates:
         return TextOpResult(text, [])
@@ -262,21 +283,21 @@ def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alt
 
 
 def synonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                    max_rank: int = 0, inflect: bool = True) -> TextOpResult:
+                    rules: SynonymRules = DEFAULT_RULES, inflect: bool = True) -> TextOpResult:
     """EDA synonym replacement: content words with WordNet synonyms get a random synonym.
 
     With ``inflect`` (the default) an inflected word also gets its lemma's synonyms in its own form ("dogs"
     -> "hounds", "jumped" -> "leapt"; :mod:`augment.text.morphology`); without it, only words that are
     WordNet lemmas themselves are replaced, as in the EDA reference code.
     """
-    return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", max_rank))
+    return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", rules))
 
 
 def synonym_replace_many(texts: list[str], rngs: list[np.random.Generator], *, rate: float, index: WordNetIndex,
-                         max_rank: int = 0, inflect: bool = True) -> list[TextOpResult]:
+                         rules: SynonymRules = DEFAULT_RULES, inflect: bool = True) -> list[TextOpResult]:
     """:func:`synonym_replace` over many texts, one generator each, with the lookup table resolved once;
     text ``i`` gets exactly what ``synonym_replace(texts[i], rngs[i], ...)`` gives."""
-    tables = _tables(index, "inflected" if inflect else "synonyms", max_rank)
+    tables = _tables(index, "inflected" if inflect else "synonyms", rules)
     return [_replace_with(text, rng, rate, tables) for text, rng in zip(texts, rngs)]
 
 
@@ -287,7 +308,7 @@ def antonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: 
 
 
 def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                  max_rank: int = 0, inflect: bool = True) -> TextOpResult:
+                  rules: SynonymRules = DEFAULT_RULES, inflect: bool = True) -> TextOpResult:
     """EDA random insertion: ``n`` times, a synonym of a random content word goes after a random word.
 
     ``position`` in the log is where the new word goes in the input's word list (inserted *before* that
@@ -299,14 +320,17 @@ def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: Wo
     n = n_changes(rate, n_words)
     if n == 0:
         return TextOpResult(text, [])
-    table = _table(index, "inflected" if inflect else "synonyms", max_rank)
-    sources = [p for p, word in enumerate(tokens.word_list()) if table[word]]
+    table = _table(index, "inflected" if inflect else "synonyms", rules)
+    guarded = protected_words(tokens.pieces)
+    sources = [p for p, word in enumerate(tokens.word_list()) if table[word] and p not in guarded]
     if not sources:
         return TextOpResult(text, [])
     # one vectorised draw per kind of choice: source word, which of its synonyms, where the new word goes
     picks = rng.integers(len(sources), size=n).tolist()
     which = rng.random(n).tolist()
     slots = rng.integers(1, n_words + 1, size=n).tolist()
+    # a slot right after a word glued to a protected token ("3" of "3.5") would split it: move to its end
+    slots = [_slot_outside(tokens, guarded, slot) for slot in slots]
     planned = []
     for pick, u, slot in zip(picks, which, slots):
         source = tokens.word(sources[pick])
