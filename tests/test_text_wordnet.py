@@ -149,3 +149,22 @@ def test_the_offensive_list_is_part_of_the_cache_key(tmp_path, monkeypatch):
     before = wordnet.index_path(source, tmp_path)
     monkeypatch.setattr(wordnet, "offensive_words", lambda: frozenset({"darn"}))
     assert wordnet.index_path(source, tmp_path) != before
+
+
+def test_a_cache_that_cannot_be_read_back_is_rebuilt_once_then_one_error(tmp_path, monkeypatch):
+    """A damaged cache is rebuilt once; when even the rebuilt file cannot be read the load fails with one line
+    instead of recursing without bound."""
+    builds = []
+    monkeypatch.setattr(wordnet, "build_index", lambda source: builds.append(source) or ([], 0, {}))
+    monkeypatch.setattr(wordnet, "_write_atomically", lambda path, *a: path.write_bytes(b"not an npz"))
+    with pytest.raises(WordNetNotFoundError, match="cannot be read back after a rebuild"):
+        load_index(DEBIAN_WORDNET, cache=tmp_path)
+    assert len(builds) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_the_rule_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    source = WordNetSource("debian", DEBIAN_WORDNET)
+    now = wordnet.index_path(source, tmp_path)
+    assert f"-v{wordnet.INDEX_FORMAT}-" in now.name
+    monkeypatch.setattr(wordnet, "INDEX_FORMAT", wordnet.INDEX_FORMAT - 1)
+    assert wordnet.index_path(source, tmp_path) != now  # an index built under older rules is never read

@@ -159,6 +159,8 @@ class RunSummary:
     redrawn: int = 0  # copies drawn again because they equalled their source or another copy
     dropped_unchanged: int = 0  # copies still identical to their source after the redraws: not written
     dropped_duplicate: int = 0  # copies still identical to another copy of the same source: not written
+    dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw: not written
+    filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)  # said once per run (e.g. an op without resources)
 
     def as_dict(self) -> dict:
@@ -421,7 +423,8 @@ def expand(
         "items": summary.items, "outputs_in_manifest": count, "written_this_run": summary.written,
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
         "redrawn": summary.redrawn, "dropped_unchanged": summary.dropped_unchanged,
-        "dropped_duplicate": summary.dropped_duplicate,
+        "dropped_duplicate": summary.dropped_duplicate, "dropped_filtered": summary.dropped_filtered,
+        "filter_rejections": summary.filter_rejections,
     }, **({"notes": summary.notes} if summary.notes else {}))
     write_run_record(out.meta, run_record)
     if out.remote:
@@ -440,6 +443,9 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: JsonlAppender
     summary.redrawn += result.redrawn
     summary.dropped_unchanged += result.dropped_unchanged
     summary.dropped_duplicate += result.dropped_duplicate
+    summary.dropped_filtered += result.dropped_filtered
+    for key, n in result.filter_rejections.items():
+        summary.filter_rejections[key] = summary.filter_rejections.get(key, 0) + n
     summary.notes.extend(n for n in result.notes if n not in summary.notes)
     for err in result.errors:
         errors.write(err)

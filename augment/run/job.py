@@ -54,6 +54,8 @@ class ChunkResult:
     redrawn: int = 0
     dropped_unchanged: int = 0
     dropped_duplicate: int = 0
+    dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw
+    filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)
 
 

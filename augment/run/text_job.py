@@ -59,6 +59,38 @@ def _run_all(pipe, task: TextTask, jobs: list[tuple], attempt: int) -> list[tupl
     return out
 
 
+_FILTERS: dict[tuple, object] = {}
+
+
+def filter_for(config):
+    """The label-preservation filter of a run (``filter:`` in the spec), fit once per process on the input's
+    rows; None without one."""
+    rules = (config.spec or {}).get("filter")
+    if not rules:
+        return None
+    from pathlib import Path
+
+    from augment.io.text_formats import RowError, read_text_dataset
+    from augment.text.filter import FilterRules, LabelFilter
+
+    key = (config.spec_hash, config.input_root)
+    hit = _FILTERS.get(key)
+    if hit is None:
+        rows = [r for r in read_text_dataset(Path(config.input_root), TextFormat(**config.text_format))
+                if not isinstance(r, RowError)]
+        ratio = rules.get("length_ratio")
+        hit = LabelFilter([r.index for r in rows], [r.text for r in rows], [r.label for r in rows], FilterRules(
+            label_confidence=rules.get("label_confidence"), folds=rules.get("folds", 5),
+            min_similarity=rules.get("min_similarity"), length_ratio=tuple(ratio) if ratio else None))
+        _FILTERS.clear()  # one run per process at a time: do not keep another input's models
+        _FILTERS[key] = hit
+    return hit
+
+
+def _op_names(res) -> str:
+    return "+".join(step["op"] for step in res.applied) or "none"
+
+
 def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     """row index -> [(copy, attempt, result, error)] with copies identical to their source or to another kept
     copy of the row redrawn up to ``MAX_REDRAWS`` times, then dropped (counted in ``result``); kept as they
@@ -67,6 +99,7 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
     state = {job: (0, res, err) for job, (res, err) in zip(jobs, _run_all(pipe, task, jobs, 0))}
     keep_all = getattr(config, "keep_unchanged", False)
+    flt = filter_for(config)
     seen = {row.index: {row.text} for row in task.rows}
     kept: dict[tuple[int, int], tuple] = {}
     pending = jobs
@@ -74,9 +107,13 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
         if attempt:
             state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, _run_all(pipe, task, pending, attempt))})
         again = []
-        for row, k in pending:
+        verdicts = _judge(flt, pending, state, result)
+        for (row, k), verdict in zip(pending, verdicts):
             at, res, err = state[(row, k)]
-            if err is not None or keep_all or res.output not in seen[row.index]:
+            if verdict is not None and attempt == MAX_REDRAWS:
+                result.dropped_filtered += 1
+                continue
+            if verdict is None and (err is not None or keep_all or res.output not in seen[row.index]):
                 kept[(row.index, k)] = (k, at, res, err)
                 if err is None:
                     seen[row.index].add(res.output)
@@ -86,6 +123,8 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
         if not pending:
             break
     for row, k in pending:
+        if (row.index, k) in kept or state[(row, k)][2] is not None:
+            continue
         if state[(row, k)][1].output == row.text:
             result.dropped_unchanged += 1
         else:
@@ -117,6 +156,22 @@ def language_notes(pipe, rows) -> list[str]:
     return [f"{op}: has no resources for non-Latin-script text (its word lists are English); such rows are "
             f"left as they are by it, and copies equal to their source are counted in dropped_unchanged"
             for op in ops]
+
+
+def _judge(flt, pending: list, state: dict, result) -> list:
+    """The filter's verdict (None = keep) on each pending copy whose op succeeded; rejections are counted per
+    op and reason in ``result.filter_rejections``."""
+    if flt is None:
+        return [None] * len(pending)
+    judged = [j for j, job in enumerate(pending) if state[job][2] is None]
+    verdicts: list = [None] * len(pending)
+    found = flt.judge_many([(pending[j][0].index, pending[j][0].text, state[pending[j]][1].output) for j in judged])
+    for j, verdict in zip(judged, found):
+        verdicts[j] = verdict
+        if verdict is not None:
+            key = f"{_op_names(state[pending[j]][1])}:{verdict}"
+            result.filter_rejections[key] = result.filter_rejections.get(key, 0) + 1
+    return verdicts
 
 
 def process_text_task(config, task: TextTask, result) -> None:

@@ -49,8 +49,9 @@ __all__ = [
 
 # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
 # 4: precomputed inflected synonyms, 5: one array per exception list, 6: sense-frequency, register, casing and
-# word-frequency rules). It is part of the cache file's name, so an index built under older rules is rebuilt.
-INDEX_FORMAT = 6
+# word-frequency rules; 7: Zipf values floored). It is part of the cache file's name, so an index built under
+# older rules is rebuilt.
+INDEX_FORMAT = 7
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar, sexual, slang or a slur (see _register_marked)
@@ -301,14 +302,14 @@ class WordNetIndex:
         return keep
 
     def zipf(self, word: str) -> float:
-        """wordfreq's Zipf frequency of ``word`` in English (from the index when it holds the word)."""
+        """wordfreq's Zipf frequency of ``word`` in English (cached per word)."""
         hit = self._zipf_cache.get(word)
         if hit is None:
             from wordfreq import zipf_frequency
 
             if len(self._zipf_cache) > 500_000:
                 self._zipf_cache.clear()
-            hit = self._zipf_cache[word] = round(zipf_frequency(word, "en"), 1)
+            hit = self._zipf_cache[word] = zipf_frequency(word, "en")
         return hit
 
     def synonyms(self, word: str, *, pos: str | None = None, rules: "SynonymRules | None" = None) -> tuple[str, ...]:
@@ -502,7 +503,8 @@ def _zipf_table(strings: list[str]) -> np.ndarray:
     """wordfreq's Zipf frequency of every string, times 10, as uint8 (0 where unknown)."""
     from wordfreq import zipf_frequency
 
-    return np.asarray([min(255, int(round(zipf_frequency(s, "en") * 10))) for s in strings], dtype=np.uint8)
+    # floor, not round: a stored 30 must mean Zipf >= 3.0, or a 2.95 word would pass a floor of 3
+    return np.asarray([min(255, int(zipf_frequency(s, "en") * 10)) for s in strings], dtype=np.uint8)
 
 
 def _wordfreq_version() -> str:
