@@ -7,7 +7,7 @@ its input and returns a string for any string (empty, one word, unicode, a megab
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -206,6 +206,18 @@ class BackTranslateParams(OpParams):
     source: str = Field("eng", pattern=_LANG, description="language of the texts (Apertium code; "
                         "Marian model names use the two-letter form)")
     pivot: str = Field("spa", pattern=_LANG, description="language to translate to and back from")
+    pivots: list[Annotated[str, Field(pattern=_LANG)]] | None = Field(
+        None, min_length=1, max_length=16, description="several pivot languages, one drawn per copy (e.g. "
+        "[spa, cat]: copies of one text differ instead of repeating one deterministic translation); "
+        "replaces pivot")
+    guard: bool = Field(True, description="keep the source (so the run redraws, then drops the copy) when "
+                        "the round trip equals it, changes its length outside length_ratio, falls under "
+                        "min_similarity, breaks a number/URL/@mention or other protected token, or changes a "
+                        "question word (what -> which)")
+    min_similarity: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False,
+                                  description="guard: least character similarity (difflib ratio) to the source")
+    length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
+    allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
     batch_size: int = Field(1000, ge=1, le=100_000, description="texts per backend call: one Apertium run "
                             "(each costs ~0.5 s of start-up, so large batches: measured 84/184/379 sentences/s "
                             "at 64/256/1000) or one Marian generate batch (lower it for GPU memory)")
@@ -231,14 +243,29 @@ def _translator(p: BackTranslateParams) -> backtranslate.Translator:
 
 def _back_translate_batch(texts: list[str], p: BackTranslateParams,
                           rngs: list[np.random.Generator]) -> list[TextOpResult]:
-    # Decoding is deterministic: the generators are not drawn from (and so stay in step with other ops).
-    outputs = backtranslate.back_translate(texts, _translator(p), source=p.source, pivot=p.pivot,
-                                           batch_size=p.batch_size)
-    return [
-        TextOpResult(new, [] if new == old else
-                     [{"action": "substitute", "position": 0, "scope": "text", "before": old, "after": new}])
-        for old, new in zip(texts, outputs)
-    ]
+    # Decoding is deterministic; with several pivots each text's generator draws its pivot (one draw), so
+    # copies of one text (and their redraws) go through different languages.
+    pivots = p.pivots or [p.pivot]
+    chosen = [pivots[int(rng.integers(len(pivots)))] if len(pivots) > 1 else pivots[0] for rng in rngs]
+    outputs = list(texts)
+    translator = _translator(p)
+    for pivot in dict.fromkeys(chosen):
+        members = [i for i, c in enumerate(chosen) if c == pivot]
+        found = backtranslate.back_translate([texts[i] for i in members], translator, source=p.source,
+                                             pivot=pivot, batch_size=p.batch_size)
+        for i, new in zip(members, found):
+            outputs[i] = new
+    results = []
+    for old, new, pivot in zip(texts, outputs, chosen):
+        rejected = backtranslate.guard(old, new, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
+                                       keep_wh=not p.allow_wh_change) if p.guard and new != old else None
+        if new == old or rejected:
+            results.append(TextOpResult(old, [] if new == old else
+                                        [{"action": "rejected", "reason": rejected, "pivot": pivot, "after": new}]))
+        else:
+            results.append(TextOpResult(new, [{"action": "substitute", "position": 0, "scope": "text",
+                                               "before": old, "after": new, "pivot": pivot}]))
+    return results
 
 
 def _back_translate(text: str, p: BackTranslateParams, rng: np.random.Generator) -> TextOpResult:
