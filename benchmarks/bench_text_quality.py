@@ -11,6 +11,7 @@ redraw-then-drop of copies equal to their source or to another copy when the cod
 - dropped %: copies the run would not write (redrawn without success; 0 for code without redraws);
 - caps %: replacements/insertions that bring a capital into a lower-case sentence (target <= 1%);
 - zipf<3 %: replacements/insertions with a word rarer than Zipf 3 in wordfreq (target <= 1%);
+- filter rejects %: written copies the label-preservation filter would reject (n/a for code without it);
 - probe hits: outputs of a probe set of common words with sexual senses (know, come, love, screw, bang, lay,
   ...) that gain one of those senses' words (target 0).
 
@@ -60,14 +61,27 @@ SEXUAL = {"bonk", "bonked", "bonks", "screw", "screwed", "screws", "bed", "bedde
           "shag", "shagged", "have a go at it"}
 
 
-def read_sentences(path: Path, limit: int) -> list[str]:
+def read_rows(path: Path, limit: int) -> list[tuple[str, str]]:
+    """(label, sentence) pairs."""
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if "\t" in line:
-            out.append(line.split("\t", 1)[1].strip())
+            label, text = line.split("\t", 1)
+            out.append((label, text.strip()))
         if len(out) == limit:
             break
     return out
+
+
+def label_filter(sentences: list[str], labels: list[str]):
+    """The label-preservation filter at the settings the README suggests, fit on these sentences; None for
+    code without one."""
+    try:
+        from augment.text.filter import FilterRules, LabelFilter
+    except ImportError:
+        return None
+    return LabelFilter(list(range(len(sentences))), sentences, labels,
+                       FilterRules(label_confidence=0.9, folds=5, min_similarity=0.3, length_ratio=(0.5, 2.0)))
 
 
 def _pipeline(step: dict):
@@ -105,8 +119,18 @@ def _zipf(word: str) -> float:
     return min(zipf_frequency(w, "en") for w in word.split()) if word.split() else 8.0
 
 
-def measure(name: str, sentences: list[str], copies: int, content: list[int]) -> dict:
-    pipe = _pipeline(OPS[name])
+def _step(name: str) -> dict:
+    step = dict(OPS[name])
+    if name == "back_translate":  # several pivots where the code has them: copies then differ
+        from augment.ops.text_ops import BackTranslateParams
+
+        if "pivots" in BackTranslateParams.model_fields:
+            step["params"] = {"pivots": ["spa", "cat"]}
+    return step
+
+
+def measure(name: str, sentences: list[str], copies: int, content: list[int], flt=None) -> dict:
+    pipe = _pipeline(_step(name))
     start = time.perf_counter()
     raw, written, dropped = draw_copies(pipe, sentences, copies)
     seconds = time.perf_counter() - start
@@ -126,6 +150,11 @@ def measure(name: str, sentences: list[str], copies: int, content: list[int]) ->
             seen.add(r.output)
     m["duplicate"] = dup / max(1, n_written)
     m["dropped"] = dropped / n
+    if flt is not None:
+        items = [(i, sentences[i], r.output) for i, ws in enumerate(written) for r in ws]
+        verdicts = flt.judge_many(items)
+        m["filtered"] = sum(v is not None for v in verdicts) / max(1, len(items))
+        m["filtered_label"] = sum(v == "label" for v in verdicts) / max(1, len(items))
     if name in WORD_CHOICE_OPS:
         words = [c for ws in written for r in ws for step in r.applied for c in step.get("changes", [])
                  if c.get("action") in ("substitute", "insert") and c.get("after")]
@@ -158,11 +187,13 @@ def _pct(x) -> str:
 
 def report(results: list[dict]) -> str:
     lines = ["| op | unchanged % | unchanged % (4+ cw) | raw unchanged % | duplicate % | dropped % | caps % "
-             "| zipf<3 % | probe hits | s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| zipf<3 % | probe hits | filter rejects % (label) | s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in results:
         lines.append(f"| {m['op']} | {_pct(m['unchanged'])} | {_pct(m['unchanged_4cw'])} | {_pct(m['raw_unchanged'])} "
                      f"| {_pct(m['duplicate'])} | {_pct(m['dropped'])} | {_pct(m.get('caps'))} "
-                     f"| {_pct(m.get('zipf3'))} | {m.get('probe_hits', 'n/a')} | {m['seconds']:.1f} |")
+                     f"| {_pct(m.get('zipf3'))} | {m.get('probe_hits', 'n/a')} "
+                     f"| {_pct(m.get('filtered'))} ({_pct(m.get('filtered_label'))}) | {m['seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -180,15 +211,20 @@ def main() -> None:
     try:
         import augment
 
-        sentences = read_sentences(args.tsv, args.limit)
+        rows = read_rows(args.tsv, args.limit)
+        sentences, labels = [t for _, t in rows], [y for y, _ in rows]
         content = content_counts(sentences)
+        flt = label_filter(sentences, labels)
         ops = [o for o in args.ops.split(",") if o and not (args.skip_backtranslation and o == "back_translate")]
         if "back_translate" in ops and shutil.which("apertium") is None:
             ops.remove("back_translate")
         print(f"{len(sentences)} sentences x {args.copies} copies from {args.tsv}; augment from "
               f"{Path(augment.__file__).parent.parent}; {sum(c >= 4 for c in content)} sentences of 4+ content "
               f"words")
-        print(report([measure(name, sentences, args.copies, content) for name in ops]))
+        print(report([measure(name, sentences, args.copies, content, flt) for name in ops]))
+        if flt is not None:
+            print("filter rejects: copies written that the label-preservation filter (label_confidence 0.9, "
+                  "5 folds, min_similarity 0.3, length_ratio [0.5, 2]) would reject; (label): by label flip")
     finally:
         if own_cache:
             shutil.rmtree(os.environ["AUGMENT_CACHE_DIR"], ignore_errors=True)

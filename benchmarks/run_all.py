@@ -102,8 +102,18 @@ def main() -> None:
     if not args.skip_text and text_script.exists():
         proc = subprocess.run([sys.executable, str(text_script)], capture_output=True, text=True, cwd=HERE.parent)
         lines += ["", "## Text", "", "```", (proc.stdout or proc.stderr).rstrip(), "```"]
+    lines += text_quality_section(args.skip_text)
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
+
+
+def text_quality_section(skip: bool) -> list[str]:
+    """The copy-quality table of ``bench_text_quality.py`` (its own process), as printed."""
+    script = HERE / "bench_text_quality.py"
+    if skip or not script.exists():
+        return []
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=HERE.parent)
+    return ["", "## Text copy quality", "", (proc.stdout or proc.stderr).rstrip()]
 
 
 if __name__ == "__main__":

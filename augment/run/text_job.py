@@ -65,7 +65,7 @@ _FILTERS: dict[tuple, object] = {}
 def filter_for(config):
     """The label-preservation filter of a run (``filter:`` in the spec), fit once per process on the input's
     rows; None without one."""
-    rules = (config.spec or {}).get("filter")
+    rules = (getattr(config, "spec", None) or {}).get("filter")
     if not rules:
         return None
     from pathlib import Path
