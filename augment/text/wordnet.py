@@ -49,9 +49,9 @@ __all__ = [
 
 # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
 # 4: precomputed inflected synonyms, 5: one array per exception list, 6: sense-frequency, register, casing and
-# word-frequency rules; 7: Zipf values floored). It is part of the cache file's name, so an index built under
-# older rules is rebuilt.
-INDEX_FORMAT = 7
+# word-frequency rules; 7: Zipf values floored; 8: rejected inflected forms keep their Zipf value). It is part
+# of the cache file's name, so an index built under older rules is rebuilt.
+INDEX_FORMAT = 8
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar, sexual, slang or a slur (see _register_marked)
@@ -250,12 +250,15 @@ class WordNetIndex:
         self._syn_pos = _ints(arrays["syn_pos"])
         self._syn_rank = _ints(arrays["syn_rank"])
         zipf = arrays.get("zipf")
-        self._zipf = zipf if zipf is not None and len(zipf) == len(strings) else None
+        # array.array: fast scalar indexing in the filtered lookups (a numpy scalar read costs ~100 ns)
+        self._zipf = _ints(zipf) if zipf is not None and len(zipf) == len(strings) else None
         self._zipf_cache: dict[str, float] = {}
+        self._string_id: dict[str, int] | None = None  # built on the first zipf() call
         n_words = arrays.get("n_words")
         if n_words is None or len(n_words) != len(strings):
             n_words = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
-        self._n_words = n_words
+        self._n_words_np = n_words
+        self._n_words = _ints(n_words)
         # the default lookup (DEFAULT_RULES) as its own CSR, so a word's first lookup is a slice and a C-level
         # map rather than a filtered zip over several lists
         allowed = self._allowed(arrays, DEFAULT_RULES)
@@ -296,13 +299,22 @@ class WordNetIndex:
         if rules.max_senses > 0:
             keep &= rank <= rules.max_senses
         if rules.max_words > 0:
-            keep &= self._n_words[ids] <= rules.max_words
-        if rules.min_zipf > 0 and self._zipf is not None:
-            keep &= self._zipf[ids] >= round(rules.min_zipf * 10)
+            keep &= self._n_words_np[ids] <= rules.max_words
+        zipf = arrays.get("zipf")
+        if rules.min_zipf > 0 and zipf is not None and len(zipf) == len(self._strings):
+            keep &= zipf[ids] >= round(rules.min_zipf * 10)
         return keep
 
     def zipf(self, word: str) -> float:
-        """wordfreq's Zipf frequency of ``word`` in English (cached per word)."""
+        """wordfreq's Zipf frequency of ``word`` in English: the index's own (floored to 0.1) when it holds the
+        word, else from wordfreq (cached per word). Reading the index first matters for speed: wordfreq's first
+        lookup loads its data (most of a second), which a first pass over a corpus would otherwise pay."""
+        if self._zipf is not None:
+            if self._string_id is None:
+                self._string_id = dict(zip(self._strings, range(len(self._strings))))
+            i = self._string_id.get(word)
+            if i is not None:
+                return int(self._zipf[i]) / 10
         hit = self._zipf_cache.get(word)
         if hit is None:
             from wordfreq import zipf_frequency
@@ -374,10 +386,13 @@ class WordNetIndex:
         function that filled the table.
         """
         if rules is None or rules == DEFAULT_RULES:
-            row = self._inf_rows.get(word.lower())
+            low = word.lower()
+            row = self._inf_rows.get(low)
             if row is not None:
                 ids = self._inf_ids[self._inf_indptr[row]:self._inf_indptr[row + 1]]
                 return tuple(map(self._strings.__getitem__, ids))
+            if low in self._key_id and self._inf_rows:  # every lemma was a surface at build: not in the table
+                return self.synonyms(low)               # means its answer is the plain lookup
         return self._inflected_slow(word, rules or DEFAULT_RULES)
 
     def _inflected_slow(self, word: str, rules: "SynonymRules | None" = None) -> tuple[str, ...]:
@@ -683,6 +698,10 @@ def _inflection_table(strings: list[str], n_keys: int, arrays: dict[str, np.ndar
         keys.append(intern(surface))
         ids += [intern(word) for word in found]
         indptr.append(len(ids))
+    # every inflected form whose frequency was looked up, kept or not, joins the string table (with its Zipf
+    # value, see build_index): a run then answers zipf() from the index and never loads wordfreq itself
+    for word in sorted(index._zipf_cache):
+        intern(word)
     return {"inf_keys": np.asarray(keys, dtype=np.int32), "inf_indptr": np.asarray(indptr, dtype=np.int32),
             "inf_ids": np.asarray(ids, dtype=np.int32)}
 
