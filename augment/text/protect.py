@@ -35,6 +35,8 @@ def has_digit(word: str) -> bool:
 def is_protected_chunk(chunk: str) -> bool:
     """True when a space-free chunk holding one word is (or holds) a protected token ("@ann", "#tbt",
     "f(x)"); plain punctuation around a word ("good," "(yes)") is not."""
+    if chunk.isalpha() and (chunk.islower() or chunk.isupper() or chunk.istitle()):
+        return False  # a plain word, as nearly every chunk of prose is: no regex needed
     match = PROTECTED_RE.search(chunk)
     if match is None:
         return False

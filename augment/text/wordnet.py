@@ -253,7 +253,7 @@ class WordNetIndex:
         # array.array: fast scalar indexing in the filtered lookups (a numpy scalar read costs ~100 ns)
         self._zipf = _ints(zipf) if zipf is not None and len(zipf) == len(strings) else None
         self._zipf_cache: dict[str, float] = {}
-        self._string_id: dict[str, int] | None = None  # built on the first zipf() call
+        self._string_id: dict[str, int] | None = None  # non-lemma strings, built on the first zipf() call
         n_words = arrays.get("n_words")
         if n_words is None or len(n_words) != len(strings):
             n_words = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
@@ -310,9 +310,12 @@ class WordNetIndex:
         word, else from wordfreq (cached per word). Reading the index first matters for speed: wordfreq's first
         lookup loads its data (most of a second), which a first pass over a corpus would otherwise pay."""
         if self._zipf is not None:
-            if self._string_id is None:
-                self._string_id = dict(zip(self._strings, range(len(self._strings))))
-            i = self._string_id.get(word)
+            if self._string_id is None:  # the strings that are not lemmas (a quarter of them)
+                n = len(self._key_id)
+                self._string_id = dict(zip(self._strings[n:], range(n, len(self._strings))))
+            i = self._key_id.get(word)
+            if i is None:
+                i = self._string_id.get(word)
             if i is not None:
                 return int(self._zipf[i]) / 10
         hit = self._zipf_cache.get(word)
