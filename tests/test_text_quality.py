@@ -189,3 +189,24 @@ def test_reported_number_probes(wn_index, text, kept):  # noqa: F811
             for token in kept:
                 assert token in out.split(), (text, out)
             assert "III" not in out and "triad" not in out and "C%" not in out
+
+
+def test_protection_is_a_parameter_of_every_word_and_char_op(wn_index):  # noqa: F811
+    from augment.ops.text_ops import TEXT_OPS
+
+    ops = {op.name: op for op in TEXT_OPS}
+    text = "i give it 3.5 out of 5 stars and 100% of @ann_lee"
+    for name in ("synonym_replace", "random_insert", "random_swap", "random_delete", "eda", "antonym_replace",
+                 "word_split", "keyboard_typo", "ocr_noise", "char_insert", "char_swap", "char_delete"):
+        op = ops[name]
+        assert op.params().protect is True
+        rate = {"word_rate": 1.0} if "word_rate" in op.params.model_fields else \
+            {"rate": 1.0} if "rate" in op.params.model_fields else {}
+        for seed in range(10):
+            out = op.apply_text(text, op.params(**rate), np.random.default_rng(seed)).text
+            assert all(t in out.split() for t in ("3.5", "5", "100%", "@ann_lee")), (name, out)
+    # off: the pieces of a number are words like any other ("3" -> "three")
+    op = ops["synonym_replace"]
+    outs = {op.apply_text("3 dogs", op.params(rate=1.0, protect=False), np.random.default_rng(s)).text
+            for s in range(20)}
+    assert any(o.split()[0] != "3" for o in outs)

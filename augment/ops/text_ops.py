@@ -29,7 +29,12 @@ _INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (do
                 "leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
 
 
-class _SynonymChoice(OpParams):
+class _Protect(OpParams):
+    protect: bool = Field(True, description="leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, "
+                          "#hashtags and code-like tokens whole (false: treat their pieces as words)")
+
+
+class _SynonymChoice(_Protect):
     """How synonyms are chosen (see README "Text"): frequent senses, common words, one word each; vulgar,
     sexual, slang and slur senses and capitalised lemmas (proper nouns, acronyms) are never used."""
 
@@ -55,19 +60,19 @@ class RandomInsertParams(_SynonymChoice):
                         "max(1, round(rate * n_words)) synonyms of random content words, at random places")
 
 
-class RandomSwapParams(OpParams):
+class RandomSwapParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="number of swaps: max(1, round(rate * n_words))")
 
 
-class RandomDeleteParams(OpParams):
+class RandomDeleteParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + "; one word always survives")
 
 
-class AntonymReplaceParams(OpParams):
+class AntonymReplaceParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a WordNet antonym)")
 
 
-class WordSplitParams(OpParams):
+class WordSplitParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
     min_chars: int = Field(4, ge=2, le=100, description="only words at least this long are split")
 
@@ -86,7 +91,8 @@ class EdaParams(_SynonymChoice):
 def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect)
+    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
+                               protect=p.protect)
 
 
 def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
@@ -94,31 +100,32 @@ def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
     if p.rate == 0:
         return [TextOpResult(text, []) for text in texts]
     return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
-                                    inflect=p.inflect)
+                                    inflect=p.inflect, protect=p.protect)
 
 
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect)
+    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
+                             protect=p.protect)
 
 
 def _random_swap(text: str, p: RandomSwapParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.random_swap(text, rng, rate=p.rate)
+    return eda.random_swap(text, rng, rate=p.rate, protect=p.protect)
 
 
 def _random_delete(text: str, p: RandomDeleteParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.random_delete(text, rng, rate=p.rate)
+    return eda.random_delete(text, rng, rate=p.rate, protect=p.protect)
 
 
 def _antonym_replace(text: str, p: AntonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.antonym_replace(text, rng, rate=p.rate, index=load_index())
+    return eda.antonym_replace(text, rng, rate=p.rate, index=load_index(), protect=p.protect)
 
 
 def _word_split(text: str, p: WordSplitParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.word_split(text, rng, rate=p.rate, min_chars=p.min_chars)
+    return eda.word_split(text, rng, rate=p.rate, min_chars=p.min_chars, protect=p.protect)
 
 
 def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
@@ -129,19 +136,19 @@ def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
     which = enabled[int(rng.integers(len(enabled)))]
     if which == "sr":
         return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), rules=p.rules(),
-                                   inflect=p.inflect)
+                                   inflect=p.inflect, protect=p.protect)
     if which == "ri":
         return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), rules=p.rules(),
-                                 inflect=p.inflect)
+                                 inflect=p.inflect, protect=p.protect)
     if which == "rs":
-        return eda.random_swap(text, rng, rate=p.alpha_rs)
-    return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True)
+        return eda.random_swap(text, rng, rate=p.alpha_rs, protect=p.protect)
+    return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True, protect=p.protect)
 
 
 # ------------------------------------------------------------------------------------------ characters
 
 
-class _CharParams(OpParams):
+class _CharParams(_Protect):
     word_rate: float = Field(0.3, ge=0.0, le=1.0, description="fraction of the words to change: "
                              "max(1, round(word_rate * n_words)) when > 0")
     char_rate: float = Field(0.3, ge=0.0, le=1.0, description="fraction of each chosen word's characters "
@@ -173,7 +180,7 @@ class CharDeleteParams(_CharParams):
 
 def _char_args(p: _CharParams) -> dict:
     return {"word_rate": p.word_rate, "char_rate": p.char_rate, "min_word_len": p.min_word_len,
-            "include_stop_words": p.include_stop_words}
+            "include_stop_words": p.include_stop_words, "protect": p.protect}
 
 
 def _keyboard_typo(text: str, p: KeyboardTypoParams, rng: np.random.Generator) -> TextOpResult:

@@ -105,7 +105,8 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     pending = jobs
     for attempt in range(MAX_REDRAWS + 1):
         if attempt:
-            state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, _run_all(pipe, task, pending, attempt))})
+            redone = _run_all(pipe, task, pending, attempt)
+            state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, redone)})
         again = []
         verdicts = _judge(flt, pending, state, result)
         for (row, k), verdict in zip(pending, verdicts):

@@ -64,7 +64,8 @@ _OFFENSIVE_TOPICS = frozenset({"sex", "sexual activity", "sexual practice"})
 # gloss words that mark a sense as sexual or vulgar where WordNet has no domain pointer: "love" shares the
 # sense "have sexual intercourse with" with "bonk", "screw" and "bed", and nothing else marks it
 _OFFENSIVE_GLOSS = re.compile(
-    r"\b(sexual\w*|have sex|sex act|sexually|intercourse|copulat\w*|coitus|orgasm\w*|ejaculat\w*|genital\w*|penis|vagina|"
+    r"\b(sexual\w*|have sex|sex act|sexually|intercourse|copulat\w*|coitus|orgasm\w*|ejaculat\w*|genital\w*|"
+    r"penis|vagina|"
     r"vulva|testicles?|buttocks|anus|obscene\w*|vulgar\w*|slang|derogatory|slur|prostitut\w*|masturbat\w*|"
     r"erotic\w*|informal terms? for|(?:offensive|disparaging|contemptuous|insulting) (?:term|name|word)s?)\b",
     re.IGNORECASE)
