@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
@@ -25,7 +25,7 @@ _RATE_DOC = "fraction of the words to change: max(1, round(rate * n_words)) word
 # ------------------------------------------------------------------------------------------ word level
 
 
-_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (dogs -> hounds, jumped -> "
+_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (children -> kids, jumped -> "
                 "leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
 
 
@@ -225,6 +225,13 @@ class BackTranslateParams(OpParams):
                                   description="guard: least character similarity (difflib ratio) to the source")
     length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
     allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
+
+    @field_validator("length_ratio")
+    @classmethod
+    def _ratio_order(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= 1 <= value[1]:
+            raise ValueError("length_ratio must be [low, high] with 0 <= low <= 1 <= high")
+        return value
     batch_size: int = Field(1000, ge=1, le=100_000, description="texts per backend call: one Apertium run "
                             "(each costs ~0.5 s of start-up, so large batches: measured 84/184/379 sentences/s "
                             "at 64/256/1000) or one Marian generate batch (lower it for GPU memory)")
