@@ -53,10 +53,17 @@ _CAMEL = re.compile(r"[a-z][A-Z]")
 _PUNCTUATED_WORD = re.compile(r"[\"'(\[{]*[^\W\d_]+(?:['’\-][^\W\d_]+)*[\"')\]}.,;:!?]*")
 
 
+# A character or pair that every protected token has (a digit, one of @ # _ / : ( ) [ ] { } < > = \ | ` $, an
+# inner capital, a dot between letters): prose without one, nearly all of it, skips the full pattern.
+_MAYBE = re.compile(r"[\d@#_/:()\[\]{}<>=\\|`$]|[a-z][A-Z]|[^\W\d_]\.[^\W\d_]")
+
+
 def protected_words(pieces: list[str]) -> set[int]:
     """Word positions (0 = first word) of ``pieces`` (separator/word alternation, see
     :class:`augment.text.tokens.Tokens`) that lie inside a protected token."""
     text = "".join(pieces)
+    if _MAYBE.search(text) is None:
+        return set()
     spans = [m.span() for m in PROTECTED_RE.finditer(text) if not _plain(m.group(0))]
     if not spans:
         return set()
