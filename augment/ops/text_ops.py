@@ -7,6 +7,7 @@ its input and returns a string for any string (empty, one word, unicode, a megab
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import numpy as np
@@ -48,7 +49,13 @@ class _SynonymChoice(_Protect):
     inflect: bool = Field(True, description=_INFLECT_DOC)
 
     def rules(self) -> SynonymRules:
-        return SynonymRules(max_senses=self.max_senses, min_zipf=self.min_zipf, max_words=self.max_words)
+        return _rules(self.max_senses, self.min_zipf, self.max_words)
+
+
+@lru_cache(maxsize=64)
+def _rules(max_senses: int, min_zipf: float, max_words: int) -> SynonymRules:
+    # one instance per setting: ops call this once per text, and the lookup tables are keyed by it
+    return SynonymRules(max_senses=max_senses, min_zipf=min_zipf, max_words=max_words)
 
 
 class SynonymReplaceParams(_SynonymChoice):
