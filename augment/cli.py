@@ -125,9 +125,11 @@ def _terminate_like_interrupt():
               help="Samples per shard (whole sources: rounded up to a multiple of the outputs per source).")
 @click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
               help="Annotated images: the dataset format (default: detected from the layout).")
+@click.option("--keep-unchanged", is_flag=True, help="Write copies identical to their source or to another copy "
+              "(by default they are drawn again, then dropped and counted).")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
         overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000,
-        dataset_format=None) -> None:
+        dataset_format=None, keep_unchanged=False) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -151,6 +153,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         scheduler_timeout=scheduler_timeout,
         dataset_format=dataset_format,
     )
+    opts.keep_unchanged = keep_unchanged
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
 
@@ -178,6 +181,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         if bar is not None:
             bar.close()
     click.echo(json.dumps(summary.as_dict()))
+    for note in getattr(summary, "notes", ()):
+        click.echo(f"note: {note}", err=True)
     if summary.errors and summary.outputs_in_manifest == 0:  # nothing usable came out of the run
         _fail(f"every item failed: {summary.errors} errors and no output "
               f"(see {join_location(output, 'errors.jsonl')})", 3)

@@ -223,7 +223,7 @@ def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "recor
         if not isinstance(item, RowError) and item.index == rec["row"]:
             if rec.get("copy") is None:
                 return format_row(item, fmt).encode("utf-8")
-            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"])
+            seed = row_seed(pipe.spec.seed, rec["source"], item.index, rec["copy"], rec.get("attempt", 0))
             if seed != rec["seed"]:
                 raise ReplayError(f"{where}: recorded seed {rec['seed']} is not the seed of row {item.index} copy "
                                   f"{rec['copy']} ({seed}); the record was changed")

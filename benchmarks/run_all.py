@@ -112,6 +112,7 @@ def main() -> None:
     import bench_serve  # the service: /v1/augment through HTTP against the library call
 
     lines += [""] + bench_serve.section(bench_serve.run())
+    lines += text_quality_section(args.skip_text)
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
 
@@ -121,6 +122,15 @@ def shards_section(copies: int) -> list[str]:
     import bench_shards
 
     return bench_shards.section(bench_shards.run(bench_images.DEFAULT_DATASET, copies))
+
+
+def text_quality_section(skip: bool) -> list[str]:
+    """The copy-quality table of ``bench_text_quality.py`` (its own process), as printed."""
+    script = HERE / "bench_text_quality.py"
+    if skip or not script.exists():
+        return []
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=HERE.parent)
+    return ["", "## Text copy quality", "", (proc.stdout or proc.stderr).rstrip()]
 
 
 if __name__ == "__main__":

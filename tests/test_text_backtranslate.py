@@ -58,7 +58,7 @@ def test_apertium_batch_keeps_alignment_and_count():
     for old, result in zip(SENTENCES, results):
         if result.text != old:
             assert result.changes == [{"action": "substitute", "position": 0, "scope": "text",
-                                       "before": old, "after": result.text}]
+                                       "before": old, "after": result.text, "pivot": "spa"}]
     # batched and one-at-a-time give the same texts: line alignment never slips
     single = [OP.apply_text(s, params, np.random.default_rng(0)).text for s in SENTENCES]
     assert single == out

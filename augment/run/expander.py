@@ -78,6 +78,7 @@ class RunOptions:
     output_format: str = "folder"  # or "webdataset" / "parquet": outputs written as shards (augment.run.shard_job)
     shard_size: int = 1000  # samples per shard (whole sources: rounded up to a multiple of copies per source)
     dataset_format: str | None = None  # annotated images: voc | yolo | coco | masks (None: detect)
+    keep_unchanged: bool = False  # write copies identical to their source or another copy (no redraw, no drop)
 
 
 @dataclass
@@ -212,6 +213,7 @@ def run_identity(record: dict) -> dict:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     ident = {"spec": hashlib.sha256(canonical.encode()).hexdigest()[:16], "seed": seed,
              "input": record.get("input"), "include_originals": bool(record.get("include_originals"))}
+    ident["keep_unchanged"] = bool(record.get("keep_unchanged"))
     ident["annotations"] = json.loads(json.dumps(record.get("annotations")))  # tuples read back as lists
     ident["output_format"] = record.get("output_format") or "folder"
     ident["shard_size"] = record.get("shard_size") if ident["output_format"] != "folder" else None
@@ -481,7 +483,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         output_root=str(opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
-        annotation_format=layout.to_dict() if layout is not None else None,
+        annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,
     )
     run_record = {
         "status": "running",
@@ -495,6 +497,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "text_format": config.text_format,
         "output_format": opts.output_format,
         "shard_size": opts.shard_size if opts.output_format != "folder" else None,
+        "keep_unchanged": opts.keep_unchanged,
         "versions": library_versions(),
     }
     if layout is not None:
@@ -620,7 +623,10 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
         "sources_changed": summary.sources_changed, "sources_removed": summary.sources_removed,
         "skipped_hidden": summary.skipped_hidden,
-    })
+        "redrawn": summary.redrawn, "dropped_unchanged": summary.dropped_unchanged,
+        "dropped_duplicate": summary.dropped_duplicate, "dropped_filtered": summary.dropped_filtered,
+        "filter_rejections": summary.filter_rejections,
+    }, **({"notes": summary.notes} if summary.notes else {}))
     write_run_record(out.meta, run_record)
     if out.remote:
         out.publish(MANIFEST, ERRORS)
@@ -634,6 +640,13 @@ def _collect(result: ChunkResult, manifest: JsonlAppender, errors: _ErrorLog, su
     for rec in result.records:
         records.add(rec, manifest.write(rec))
     summary.written += len(result.records)
+    summary.redrawn += result.redrawn
+    summary.dropped_unchanged += result.dropped_unchanged
+    summary.dropped_duplicate += result.dropped_duplicate
+    summary.dropped_filtered += result.dropped_filtered
+    for key, n in result.filter_rejections.items():
+        summary.filter_rejections[key] = summary.filter_rejections.get(key, 0) + n
+    summary.notes.extend(n for n in result.notes if n not in summary.notes)
     for err in result.errors:
         errors.write(err)
     if sync is not None:

@@ -101,8 +101,9 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
             write_output(out_root, task.source, data)
             result.records.append(_record(config, task.source, task.source, None, None, [], data, fingerprint))
         for copy in task.copies:
-            seed = derive_seed(pipe.spec.seed, task.source, copy)
-            out = pipe.run(image, seed=seed)
+            seed, out = _image_copy(pipe, config, task.source, copy, image, result)
+            if out is None:
+                continue
             encoded = encode_image(out.output, fmt, config.quality)
             rel = output_name(task.source, copy)
             write_output(out_root, rel, encoded)
@@ -111,6 +112,32 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
         raise
     except Exception as exc:  # an op failing on one item (e.g. a crop larger than the image) skips that item
         result.errors.append({"source": task.source, "error": augmentation_failure(exc)})
+
+
+# Redraws of an image copy on which no op fired (it would be a re-encoded source), from derived seeds.
+MAX_REDRAWS = 4
+
+
+def _image_copy(pipe: Pipeline, config: JobConfig, source: str, copy: int, image, result: ChunkResult):
+    """(seed, result) of one image copy; a copy on which no op fired is drawn again up to ``MAX_REDRAWS`` times
+    from derived seeds, then dropped and counted ((seed, None)), unless ``config.keep_unchanged``. Replay reads
+    the recorded ops, so a redrawn copy replays like any other."""
+    seed = derive_seed(pipe.spec.seed, source, copy)
+    out = pipe.run(image, seed=seed)
+    if config.keep_unchanged:
+        return seed, out
+    for attempt in range(1, MAX_REDRAWS + 1):
+        if out.applied:
+            if attempt > 1:
+                result.redrawn += 1
+            return seed, out
+        seed = derive_seed(pipe.spec.seed, f"{source}#redraw{attempt}", copy)
+        out = pipe.run(image, seed=seed)
+    if out.applied:
+        result.redrawn += 1
+        return seed, out
+    result.dropped_unchanged += 1
+    return seed, None
 
 
 def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,

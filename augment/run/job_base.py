@@ -23,6 +23,7 @@ class JobConfig:
     storage_options: dict | None = None  # fsspec options of a URL output root (no credentials)
     output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
     annotation_format: dict | None = None  # annotated datasets: the detected layout (augment.io.annotations)
+    keep_unchanged: bool = False  # write copies identical to their source or to another copy (no redraw)
 
 
 @dataclass
@@ -33,6 +34,14 @@ class ChunkResult:
     # Set when OUTPUT could not be written: the run must stop, but the records of the files this chunk did
     # write travel back with it, so a resumed run does not redo them.
     fatal: str | None = None
+    # copies drawn again because they equalled their source or another copy, and those dropped after
+    # MAX_REDRAWS redraws (identical to the source / to another copy); notes to show once per run
+    redrawn: int = 0
+    dropped_unchanged: int = 0
+    dropped_duplicate: int = 0
+    dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw
+    filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
+    notes: list[str] = field(default_factory=list)
 
 
 _PIPELINES: dict[str, Pipeline] = {}

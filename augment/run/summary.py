@@ -25,6 +25,11 @@ class RunSummary:
     changed_examples: list[str] = field(default_factory=list)
     sources_removed: int = 0  # gone from INPUT: their outputs were removed
     removed_examples: list[str] = field(default_factory=list)
+    redrawn: int = 0  # copies drawn again because they equalled their source or another copy
+    dropped_unchanged: int = 0  # copies still identical to their source after the redraws: not written
+    dropped_duplicate: int = 0  # copies still identical to another copy of the same source: not written
+    dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw: not written
+    filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)  # one line each: what this run did besides the plain work
 
     def as_dict(self) -> dict:

@@ -16,7 +16,6 @@ from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError
 from augment.run.job_base import (
     ChunkResult,
     JobConfig,
-    augmentation_failure,
     pipeline_for,
     store_for,
     write_output,
@@ -41,29 +40,154 @@ class TextTask:
         return f"{PARTS_DIR}/chunk-{self.chunk:07d}.part"
 
 
-def row_seed(spec_seed: int, source: str, row_index: int, copy: int) -> int:
-    return derive_seed(spec_seed, f"{source}#{row_index}", copy)
+# How many times a copy identical to its source or to an earlier copy of the same row is drawn again (from
+# derived seeds, so the result is as deterministic as the first draw) before it is dropped and counted.
+MAX_REDRAWS = 4
+
+
+def row_seed(spec_seed: int, source: str, row_index: int, copy: int, attempt: int = 0) -> int:
+    """The seed of copy ``copy`` of a row; ``attempt`` > 0 for a redraw (recorded in the manifest)."""
+    key = f"{source}#{row_index}" if attempt == 0 else f"{source}#{row_index}#redraw{attempt}"
+    return derive_seed(spec_seed, key, copy)
+
+
+def _run_all(pipe, task: TextTask, jobs: list[tuple], attempt: int) -> list[tuple]:
+    """(result, error) per (row, copy) job: one batch call, or one call per row when the batch fails (one bad
+    row must not sink its chunk)."""
+    seeds = [row_seed(pipe.spec.seed, task.source, row.index, k, attempt) for row, k in jobs]
+    try:
+        return [(res, None) for res in pipe.run_batch([row.text for row, _ in jobs], seeds)]
+    except Exception:
+        pass
+    out = []
+    for (row, _), seed in zip(jobs, seeds):
+        try:
+            out.append((pipe.run(row.text, seed=seed), None))
+        except Exception as exc:
+            out.append((None, f"augmentation failed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+_FILTERS: dict[tuple, object] = {}
+
+
+def filter_for(config):
+    """The label-preservation filter of a run (``filter:`` in the spec), fit once per process on the input's
+    rows; None without one."""
+    rules = (getattr(config, "spec", None) or {}).get("filter")
+    if not rules:
+        return None
+    from pathlib import Path
+
+    from augment.io.text_formats import RowError, read_text_dataset
+    from augment.text.filter import FilterRules, LabelFilter
+
+    key = (config.spec_hash, config.input_root)
+    hit = _FILTERS.get(key)
+    if hit is None:
+        rows = [r for r in read_text_dataset(Path(config.input_root), TextFormat(**config.text_format))
+                if not isinstance(r, RowError)]
+        ratio = rules.get("length_ratio")
+        hit = LabelFilter([r.index for r in rows], [r.text for r in rows], [r.label for r in rows], FilterRules(
+            label_confidence=rules.get("label_confidence"), folds=rules.get("folds", 5),
+            min_similarity=rules.get("min_similarity"), length_ratio=tuple(ratio) if ratio else None))
+        _FILTERS.clear()  # one run per process at a time: do not keep another input's models
+        _FILTERS[key] = hit
+    return hit
+
+
+def _op_names(res) -> str:
+    return "+".join(step["op"] for step in res.applied) or "none"
+
+
+def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
+    """row index -> [(copy, attempt, result, error)] with copies identical to their source or to another kept
+    copy of the row redrawn up to ``MAX_REDRAWS`` times, then dropped (counted in ``result``); kept as they
+    are with ``config.keep_unchanged``. Redraws go in rounds, one batch call per round, so back-translation
+    pays its start-up once a round rather than once a row."""
+    jobs = [(row, k) for row in task.rows for k in range(task.copies)]
+    state = {job: (0, res, err) for job, (res, err) in zip(jobs, _run_all(pipe, task, jobs, 0))}
+    keep_all = getattr(config, "keep_unchanged", False)
+    flt = filter_for(config)
+    seen = {row.index: {row.text} for row in task.rows}
+    kept: dict[tuple[int, int], tuple] = {}
+    pending = jobs
+    for attempt in range(MAX_REDRAWS + 1):
+        if attempt:
+            redone = _run_all(pipe, task, pending, attempt)
+            state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, redone)})
+        again = []
+        verdicts = _judge(flt, pending, state, result)
+        for (row, k), verdict in zip(pending, verdicts):
+            at, res, err = state[(row, k)]
+            if verdict is not None and attempt == MAX_REDRAWS:
+                result.dropped_filtered += 1
+                continue
+            if verdict is None and (err is not None or keep_all or res.output not in seen[row.index]):
+                kept[(row.index, k)] = (k, at, res, err)
+                if err is None:
+                    seen[row.index].add(res.output)
+            else:
+                again.append((row, k))
+        pending = again
+        if not pending:
+            break
+    for row, k in pending:
+        if (row.index, k) in kept or state[(row, k)][2] is not None:
+            continue
+        if state[(row, k)][1].output == row.text:
+            result.dropped_unchanged += 1
+        else:
+            result.dropped_duplicate += 1
+    result.redrawn += sum(1 for _, at, _, _ in kept.values() if at)
+    by_row: dict[int, list] = {}
+    for row, k in jobs:
+        if (row.index, k) in kept:
+            by_row.setdefault(row.index, []).append(kept[(row.index, k)])
+    return by_row
+
+
+# ops whose resources (WordNet, the stop-word list) are English only
+ENGLISH_ONLY_OPS = frozenset({"synonym_replace", "random_insert", "eda", "antonym_replace"})
+
+
+def is_non_latin(text: str) -> bool:
+    """True when most letters of ``text`` are outside the Latin script (Chinese, Cyrillic, Arabic, ...)."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters)
+
+
+def language_notes(pipe, rows) -> list[str]:
+    """One note per English-only op of the pipeline when some of ``rows`` are not in a Latin script: such
+    rows get no replacement from it (said once per run instead of silently writing unchanged copies)."""
+    ops = sorted({leaf.op.name for leaf in pipe.leaves()} & ENGLISH_ONLY_OPS)
+    if not ops or not any(is_non_latin(row.text) for row in rows):
+        return []
+    return [f"{op}: has no resources for non-Latin-script text (its word lists are English); such rows are "
+            f"left as they are by it, and copies equal to their source are counted in dropped_unchanged"
+            for op in ops]
+
+
+def _judge(flt, pending: list, state: dict, result) -> list:
+    """The filter's verdict (None = keep) on each pending copy whose op succeeded; rejections are counted per
+    op and reason in ``result.filter_rejections``."""
+    if flt is None:
+        return [None] * len(pending)
+    judged = [j for j, job in enumerate(pending) if state[job][2] is None]
+    verdicts: list = [None] * len(pending)
+    found = flt.judge_many([(pending[j][0].index, pending[j][0].text, state[pending[j]][1].output) for j in judged])
+    for j, verdict in zip(judged, found):
+        verdicts[j] = verdict
+        if verdict is not None:
+            key = f"{_op_names(state[pending[j]][1])}:{verdict}"
+            result.filter_rejections[key] = result.filter_rejections.get(key, 0) + 1
+    return verdicts
 
 
 def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
-    jobs = [(row, k) for row in task.rows for k in range(task.copies)]
-    try:
-        outs = pipe.run_batch([row.text for row, _ in jobs], [row_seed(pipe.spec.seed, task.source, row.index, k)
-                                                              for row, k in jobs])
-    except Exception:  # one bad row must not sink its chunk: redo the rows one at a time, errors per row
-        outs = None
-    by_row: dict[int, list] = {}
-    for i, (row, k) in enumerate(jobs):
-        if outs is None:
-            try:
-                res = pipe.run(row.text, seed=row_seed(pipe.spec.seed, task.source, row.index, k))
-            except Exception as exc:
-                by_row.setdefault(row.index, []).append((k, None, augmentation_failure(exc)))
-                continue
-        else:
-            res = outs[i]
-        by_row.setdefault(row.index, []).append((k, res, None))
+    result.notes.extend(n for n in language_notes(pipe, task.rows) if n not in result.notes)
+    by_row = _distinct_copies(pipe, config, task, result)
     fmt = TextFormat(**config.text_format)  # once per chunk: building it validates the format
     pieces: list[str] = []
     records: list[dict] = []  # reported only once the part file is safely written
@@ -71,13 +195,13 @@ def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) ->
     for row in task.rows:
         if task.original:
             _emit(config, fmt, task, row, None, None, row, pieces, records, result, emitted=emitted)
-        for k, res, err in by_row.get(row.index, []):
+        for k, attempt, res, err in by_row.get(row.index, []):
             if err is not None:
                 result.errors.append({"source": task.source, "row": row.index, "line": row.line, "error": err})
                 continue
-            seed = row_seed(pipe.spec.seed, task.source, row.index, k)
+            seed = row_seed(pipe.spec.seed, task.source, row.index, k, attempt)
             _emit(config, fmt, task, row, k, seed, dataclasses.replace(row, text=res.output), pieces, records, result,
-                  res.applied, emitted=emitted)
+                  res.applied, attempt, emitted=emitted)
     if getattr(config, "output_format", "folder") == "parquet":  # the part is a Parquet table of the rows
         from augment.io.shards import text_parquet_part, text_parquet_name
 
@@ -89,7 +213,8 @@ def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) ->
     result.records.extend(records)
 
 
-def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, ops=(), emitted=None) -> None:
+def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, ops=(), attempt=0,
+          emitted=None) -> None:
     try:
         text = format_row(out_row, fmt)
     except UnrepresentableRowError as exc:
@@ -103,4 +228,5 @@ def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, 
         "source": task.source, "row": row.index, "line": row.line, "copy": copy, "seed": seed,
         "pipeline_hash": config.spec_hash, "ops": list(ops), "output": task.source, "part": task.part,
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        **({"attempt": attempt} if attempt else {}),
     })

@@ -134,6 +134,7 @@ def parse_spec(data: Any, source: str | None = None) -> PipelineSpec:
         seed=top.seed,
         copies=top.copies,
         steps=tuple(steps),
+        filter=top.filter,
     )
 
 

@@ -122,6 +122,27 @@ class OpFields(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class TextFilterSpec(_Frozen):
+    """Optional ``filter:`` block of a text spec: copies that drift too far from their source or whose label a
+    cross-fitted classifier reads differently are redrawn, then dropped (augment.text.filter)."""
+
+    label_confidence: float | None = Field(0.9, gt=0.5, le=1.0, allow_inf_nan=False)
+    folds: int = Field(5, ge=2, le=20)
+    min_similarity: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    length_ratio: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _ratio_order(self):
+        if self.length_ratio is not None and not 0 <= self.length_ratio[0] <= 1 <= self.length_ratio[1]:
+            raise ValueError("length_ratio must be [low, high] with 0 <= low <= 1 <= high")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"label_confidence": self.label_confidence, "folds": self.folds,
+                "min_similarity": self.min_similarity,
+                "length_ratio": list(self.length_ratio) if self.length_ratio is not None else None}
+
+
 class TopFields(_Frozen):
     version: Literal[1] = 1
     name: str = Field("", max_length=200)  # optional: a Python-built pipeline needs no name
@@ -131,9 +152,12 @@ class TopFields(_Frozen):
     seed: int = Field(0, ge=0, lt=2**63)
     copies: int = Field(1, ge=1, le=10000)
     steps: list[Any] = Field(..., min_length=1)
+    filter: TextFilterSpec | None = None
 
     @model_validator(mode="after")
     def _backend_fits_modality(self):
+        if self.filter is not None and self.modality != "text":
+            raise ValueError("filter: is for text pipelines")
         if self.modality == "text" and self.backend not in (None, "native"):
             raise ValueError(f"backend {self.backend!r} is for images; text pipelines use 'native' (or omit it)")
         if self.modality == "image" and self.backend == "native":
@@ -150,8 +174,10 @@ class PipelineSpec(_Frozen):
     seed: int
     copies: int
     steps: tuple[Step, ...]
+    filter: TextFilterSpec | None = None
 
     def to_dict(self) -> dict:
+        extra = {"filter": self.filter.to_dict()} if self.filter is not None else {}  # old specs hash as before
         return {
             "version": self.version,
             "name": self.name,
@@ -161,6 +187,7 @@ class PipelineSpec(_Frozen):
             "seed": self.seed,
             "copies": self.copies,
             "steps": [s.to_dict() for s in self.steps],
+            **extra,
         }
 
     def model_dump(self, *, mode: str = "python", include=None, exclude=None, **kwargs) -> dict:

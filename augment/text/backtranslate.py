@@ -12,14 +12,19 @@ Empty texts are never sent.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import shutil
 import subprocess
 import threading
 from abc import ABC, abstractmethod
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
+
+from augment.text.protect import PROTECTED_RE
 
 __all__ = [
     "BackendUnavailableError",
@@ -327,3 +332,32 @@ def match_style(source: str, translated: str) -> str:
     if source == source.lower():
         out = out.lower()
     return out
+
+
+WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how"})
+
+
+def _wh(text: str) -> list[str]:
+    return [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w in WH_WORDS]
+
+
+def guard(source: str, output: str, *, min_similarity: float = 0.3, length_ratio: tuple[float, float] = (0.5, 2.0),
+          keep_wh: bool = True) -> str | None:
+    """Why a round trip is not worth keeping ("unchanged", "length", "similarity", "protected", "wh-word"), or
+    None when it is: an output equal to its source, one that lost or invented much of it (word-count ratio
+    outside ``length_ratio``, character similarity under ``min_similarity``), one that broke a number, URL or
+    other protected token, or one that changed the question word ("what" -> "which" can change the class of
+    a question)."""
+    if output == source:
+        return "unchanged"
+    ratio = len(output.split()) / max(1, len(source.split()))
+    if not length_ratio[0] <= ratio <= length_ratio[1]:
+        return "length"
+    if min_similarity > 0 and difflib.SequenceMatcher(None, source, output, autojunk=False).ratio() < min_similarity:
+        return "similarity"
+    for token, n in Counter(m.group(0).rstrip(".,;:!?") for m in PROTECTED_RE.finditer(source)).items():
+        if output.count(token) < n:
+            return "protected"
+    if keep_wh and _wh(source) != _wh(output):
+        return "wh-word"
+    return None

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.ops.registry import TextOpResult
+from augment.text.result import TextOpResult
 from augment.text.eda import _pick, _sample, is_stop_word, n_changes, stop_words
+from augment.text.protect import protected_words
 from augment.text.tokens import Tokens
 
 __all__ = [
@@ -87,14 +88,15 @@ def ocr_map() -> dict[str, tuple[str, ...]]:
 
 
 def _words_to_change(tokens: Tokens, rng: np.random.Generator, word_rate: float, min_word_len: int,
-                     include_stop_words: bool, usable=None) -> list[int]:
+                     include_stop_words: bool, usable=None, protect: bool = True) -> list[int]:
     n = n_changes(word_rate, len(tokens))
     if n == 0:
         return []
     stops = stop_words()
+    guarded = protected_words(tokens.pieces) if protect else ()
     candidates = [
         p for p, word in enumerate(tokens.word_list())
-        if len(word) >= min_word_len
+        if len(word) >= min_word_len and p not in guarded
         and (include_stop_words or not is_stop_word(word, stops))
         and (usable is None or any(c in usable for c in word))
     ]
@@ -112,10 +114,11 @@ def _char_positions(rng: np.random.Generator, eligible: list[int], char_rate: fl
 
 
 def _substitute(text: str, rng: np.random.Generator, table: dict[str, tuple[str, ...]], word_rate: float,
-                char_rate: float, min_word_len: int, include_stop_words: bool) -> TextOpResult:
+                char_rate: float, min_word_len: int, include_stop_words: bool, protect: bool = True) -> TextOpResult:
     tokens = Tokens.parse(text)
     changes = []
-    for p in _words_to_change(tokens, rng, word_rate, min_word_len, include_stop_words, usable=table):
+    for p in _words_to_change(tokens, rng, word_rate, min_word_len, include_stop_words, usable=table,
+                              protect=protect):
         before = tokens.word(p)
         chars = list(before)
         eligible = [i for i, c in enumerate(chars) if c in table]
@@ -130,23 +133,24 @@ def _substitute(text: str, rng: np.random.Generator, table: dict[str, tuple[str,
 
 
 def keyboard_typo(text: str, rng: np.random.Generator, *, word_rate: float, char_rate: float,
-                  min_word_len: int = 4, include_stop_words: bool = False, lang: str = "en") -> TextOpResult:
+                  min_word_len: int = 4, include_stop_words: bool = False, lang: str = "en",
+                  protect: bool = True) -> TextOpResult:
     """Replace characters with a neighbouring key ("keyboard" -> "keyboatd")."""
-    return _substitute(text, rng, keyboard_map(lang), word_rate, char_rate, min_word_len, include_stop_words)
+    return _substitute(text, rng, keyboard_map(lang), word_rate, char_rate, min_word_len, include_stop_words, protect)
 
 
 def ocr_noise(text: str, rng: np.random.Generator, *, word_rate: float, char_rate: float,
-              min_word_len: int = 4, include_stop_words: bool = False) -> TextOpResult:
+              min_word_len: int = 4, include_stop_words: bool = False, protect: bool = True) -> TextOpResult:
     """Replace characters with ones OCR confuses them with ("hello" -> "hell0")."""
-    return _substitute(text, rng, ocr_map(), word_rate, char_rate, min_word_len, include_stop_words)
+    return _substitute(text, rng, ocr_map(), word_rate, char_rate, min_word_len, include_stop_words, protect)
 
 
 def char_insert(text: str, rng: np.random.Generator, *, word_rate: float, char_rate: float,
-                min_word_len: int = 4, include_stop_words: bool = False) -> TextOpResult:
+                min_word_len: int = 4, include_stop_words: bool = False, protect: bool = True) -> TextOpResult:
     """Insert random letters inside words (never before the first character, so case cues stay put)."""
     tokens = Tokens.parse(text)
     changes = []
-    for p in _words_to_change(tokens, rng, word_rate, min_word_len, include_stop_words):
+    for p in _words_to_change(tokens, rng, word_rate, min_word_len, include_stop_words, protect=protect):
         before = tokens.word(p)
         k = n_changes(char_rate, len(before)) or 1
         uniforms = rng.random(2 * k).tolist()
@@ -164,13 +168,14 @@ def char_insert(text: str, rng: np.random.Generator, *, word_rate: float, char_r
 
 
 def char_swap(text: str, rng: np.random.Generator, *, word_rate: float, char_rate: float,
-              min_word_len: int = 4, include_stop_words: bool = False) -> TextOpResult:
+              min_word_len: int = 4, include_stop_words: bool = False, protect: bool = True) -> TextOpResult:
     """Swap characters with their right-hand neighbour ("form" -> "from"), the commonest transposition typo.
     A swap that would change nothing (a doubled letter) still counts as chosen; a word is only logged when it
     actually changed."""
     tokens = Tokens.parse(text)
     changes = []
-    for p in _words_to_change(tokens, rng, word_rate, max(2, min_word_len), include_stop_words):
+    for p in _words_to_change(tokens, rng, word_rate, max(2, min_word_len), include_stop_words,
+                              protect=protect):
         before = tokens.word(p)
         chars = list(before)
         for i in _char_positions(rng, list(range(len(chars) - 1)), char_rate)[0]:
@@ -183,11 +188,12 @@ def char_swap(text: str, rng: np.random.Generator, *, word_rate: float, char_rat
 
 
 def char_delete(text: str, rng: np.random.Generator, *, word_rate: float, char_rate: float,
-                min_word_len: int = 4, include_stop_words: bool = False) -> TextOpResult:
+                min_word_len: int = 4, include_stop_words: bool = False, protect: bool = True) -> TextOpResult:
     """Delete characters from words; a word always keeps at least one character."""
     tokens = Tokens.parse(text)
     changes = []
-    for p in _words_to_change(tokens, rng, word_rate, max(2, min_word_len), include_stop_words):
+    for p in _words_to_change(tokens, rng, word_rate, max(2, min_word_len), include_stop_words,
+                              protect=protect):
         before = tokens.word(p)
         doomed = set(_char_positions(rng, list(range(len(before))), char_rate)[0][: len(before) - 1])
         after = "".join(c for i, c in enumerate(before) if i not in doomed)

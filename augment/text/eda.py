@@ -22,9 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from augment.ops.registry import TextOpResult
+from augment.text.result import TextOpResult
 from augment.text.tokens import WORD_RE, Tokens, match_case
-from augment.text.wordnet import WordNetIndex
+from augment.text.protect import has_digit, is_protected_chunk, protected_words
+from augment.text.wordnet import DEFAULT_RULES, SynonymRules, WordNetIndex
 
 __all__ = [
     "stop_words",
@@ -59,10 +60,30 @@ def n_changes(rate: float, n_words: int) -> int:
     return max(1, floor(rate * n_words + 0.5))  # math, not numpy: a numpy scalar op costs ~1 us
 
 
-def _content_positions(tokens: Tokens) -> list[int]:
-    """Word positions that are not stop words."""
+def _content_positions(tokens: Tokens, protect: bool = True) -> list[int]:
+    """Word positions that are not stop words nor (with ``protect``) part of a protected token (numbers,
+    URLs, e-mail addresses, @mentions, #hashtags, code: see :mod:`augment.text.protect`)."""
     stops = stop_words()
-    return [p for p, word in enumerate(tokens.word_list()) if not is_stop_word(word, stops)]
+    guarded = protected_words(tokens.pieces) if protect else ()
+    return [p for p, word in enumerate(tokens.word_list()) if not is_stop_word(word, stops) and p not in guarded]
+
+
+def _slot_outside(tokens: Tokens, guarded: set[int], slot: int) -> int | None:
+    """An insertion slot (insert before word ``slot``, i.e. right after word ``slot - 1``) that does not land
+    inside a protected token: after a protected word, only where whitespace follows it ("3.5 out", not the
+    "3" of "3.5" nor "100" of "100%"). The nearest valid slot after, else before; None when there is none."""
+    def ok(s: int) -> bool:
+        return s - 1 not in guarded or tokens.pieces[2 * s][:1].isspace()
+
+    if not guarded or ok(slot):
+        return slot
+    for s in range(slot + 1, len(tokens) + 1):
+        if ok(s):
+            return s
+    for s in range(slot - 1, 0, -1):
+        if ok(s):
+            return s
+    return None
 
 
 def _sample(m: int, uniforms: list[float]) -> list[int]:
@@ -93,12 +114,14 @@ class _Alternatives(dict):
     difference between ~25k and ~60k sentences/s for synonym replacement.
     """
 
-    def __init__(self, fetch: Callable[[str], tuple[str, ...]]):
+    def __init__(self, fetch: Callable[[str], tuple[str, ...]], protect: bool = True):
         super().__init__()
         self.fetch = fetch
+        self.protect = protect
 
     def __missing__(self, word: str) -> tuple[str, ...]:
-        value = () if is_stop_word(word, stop_words()) else self.fetch(word)
+        # a word with a digit is part of a number, a date, a version or a code: never a synonym's place
+        value = () if is_stop_word(word, stop_words()) or (self.protect and has_digit(word)) else self.fetch(word)
         if len(self) > 500_000:  # bounded memory on huge vocabularies
             self.clear()
         self[word] = value
@@ -121,36 +144,43 @@ class _ChunkAlternatives(dict):
 
     def __missing__(self, chunk: str) -> tuple[str, ...] | int | None:
         pieces = WORD_RE.split(chunk)
-        value = 0 if len(pieces) == 1 else self.words[pieces[1]] if len(pieces) == 3 else None
+        if len(pieces) == 1:
+            value = 0
+        elif len(pieces) == 3:  # one word: "@name", "#tag" and code-like chunks keep it as it is
+            value = () if self.words.protect and is_protected_chunk(chunk) else self.words[pieces[1]]
+        else:
+            value = None
         if len(self) > 500_000:
             self.clear()
         self[chunk] = value
         return value
 
 
-_TABLES: dict[tuple[int, str, int], tuple[WordNetIndex, _Alternatives, _ChunkAlternatives]] = {}
+_TABLES: dict[tuple[int, str, SynonymRules, bool], tuple[WordNetIndex, _Alternatives, _ChunkAlternatives]] = {}
 
 
-def _tables(index: WordNetIndex, kind: str, max_rank: int = 0) -> tuple[_Alternatives, _ChunkAlternatives]:
-    """The word and chunk tables of one index, kind ("synonyms", "inflected" synonyms or "antonyms") and
-    rank limit."""
-    key = (id(index), kind, max_rank)
+def _tables(index: WordNetIndex, kind: str, rules: SynonymRules = DEFAULT_RULES, protect: bool = True
+            ) -> tuple[_Alternatives, _ChunkAlternatives]:
+    """The word and chunk tables of one index, kind ("synonyms", "inflected" synonyms or "antonyms"),
+    synonym rules and protected-token setting."""
+    key = (id(index), kind, rules, protect)
     hit = _TABLES.get(key)
     if hit is None or hit[0] is not index:
         if kind == "synonyms":
-            table = _Alternatives(lambda w: index.synonyms(w, max_rank=max_rank))
+            table = _Alternatives(lambda w: index.synonyms(w, rules=rules), protect)
         elif kind == "inflected":
-            table = _Alternatives(lambda w: index.inflected_synonyms(w, max_rank=max_rank))
+            table = _Alternatives(lambda w: index.inflected_synonyms(w, rules=rules), protect)
         else:
-            table = _Alternatives(index.antonyms)
+            table = _Alternatives(index.antonyms, protect)
         if len(_TABLES) > 64:
             _TABLES.clear()
         hit = _TABLES[key] = (index, table, _ChunkAlternatives(table))
     return hit[1], hit[2]
 
 
-def _table(index: WordNetIndex, kind: str, max_rank: int = 0) -> _Alternatives:
-    return _tables(index, kind, max_rank)[0]
+def _table(index: WordNetIndex, kind: str, rules: SynonymRules = DEFAULT_RULES, protect: bool = True
+           ) -> _Alternatives:
+    return _tables(index, kind, rules, protect)[0]
 
 
 def _choose(rng: np.random.Generator, n: int, m: int) -> list[tuple[int, float]]:
@@ -247,6 +277,8 @@ def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alt
     words = pieces[1::2]
     n = n_changes(rate, len(words))
     found = list(map(table.__getitem__, words))
+    for p in protected_words(pieces) if table.protect else ():
+        found[p] = ()
     candidates = list(compress(range(len(words)), found))
     if n == 0 or not candidates:
         return TextOpResult(text, [])
@@ -262,32 +294,34 @@ def _replace_words(text: str, rng: np.random.Generator, rate: float, table: _Alt
 
 
 def synonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                    max_rank: int = 0, inflect: bool = True) -> TextOpResult:
+                    rules: SynonymRules = DEFAULT_RULES, inflect: bool = True, protect: bool = True) -> TextOpResult:
     """EDA synonym replacement: content words with WordNet synonyms get a random synonym.
 
     With ``inflect`` (the default) an inflected word also gets its lemma's synonyms in its own form ("dogs"
     -> "hounds", "jumped" -> "leapt"; :mod:`augment.text.morphology`); without it, only words that are
     WordNet lemmas themselves are replaced, as in the EDA reference code.
     """
-    return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", max_rank))
+    return _replace_with(text, rng, rate, _tables(index, "inflected" if inflect else "synonyms", rules, protect))
 
 
 def synonym_replace_many(texts: list[str], rngs: list[np.random.Generator], *, rate: float, index: WordNetIndex,
-                         max_rank: int = 0, inflect: bool = True) -> list[TextOpResult]:
+                         rules: SynonymRules = DEFAULT_RULES, inflect: bool = True,
+                         protect: bool = True) -> list[TextOpResult]:
     """:func:`synonym_replace` over many texts, one generator each, with the lookup table resolved once;
     text ``i`` gets exactly what ``synonym_replace(texts[i], rngs[i], ...)`` gives."""
-    tables = _tables(index, "inflected" if inflect else "synonyms", max_rank)
+    tables = _tables(index, "inflected" if inflect else "synonyms", rules, protect)
     return [_replace_with(text, rng, rate, tables) for text, rng in zip(texts, rngs)]
 
 
-def antonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex) -> TextOpResult:
+def antonym_replace(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
+                    protect: bool = True) -> TextOpResult:
     """Content words with a WordNet antonym get a random antonym ("good" -> "bad"): a label-flipping op,
     meant for contrast sets or negative examples rather than label-preserving expansion."""
-    return _replace_with(text, rng, rate, _tables(index, "antonyms"))
+    return _replace_with(text, rng, rate, _tables(index, "antonyms", DEFAULT_RULES, protect))
 
 
 def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: WordNetIndex,
-                  max_rank: int = 0, inflect: bool = True) -> TextOpResult:
+                  rules: SynonymRules = DEFAULT_RULES, inflect: bool = True, protect: bool = True) -> TextOpResult:
     """EDA random insertion: ``n`` times, a synonym of a random content word goes after a random word.
 
     ``position`` in the log is where the new word goes in the input's word list (inserted *before* that
@@ -299,16 +333,21 @@ def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: Wo
     n = n_changes(rate, n_words)
     if n == 0:
         return TextOpResult(text, [])
-    table = _table(index, "inflected" if inflect else "synonyms", max_rank)
-    sources = [p for p, word in enumerate(tokens.word_list()) if table[word]]
+    table = _table(index, "inflected" if inflect else "synonyms", rules, protect)
+    guarded = protected_words(tokens.pieces) if protect else set()
+    sources = [p for p, word in enumerate(tokens.word_list()) if table[word] and p not in guarded]
     if not sources:
         return TextOpResult(text, [])
     # one vectorised draw per kind of choice: source word, which of its synonyms, where the new word goes
     picks = rng.integers(len(sources), size=n).tolist()
     which = rng.random(n).tolist()
     slots = rng.integers(1, n_words + 1, size=n).tolist()
+    # a slot right after a word glued to a protected token ("3" of "3.5") would split it: move to its end
+    slots = [_slot_outside(tokens, guarded, slot) for slot in slots]
     planned = []
     for pick, u, slot in zip(picks, which, slots):
+        if slot is None:  # every gap is inside a protected token
+            continue
         source = tokens.word(sources[pick])
         options = table[source]
         new = options[int(u * len(options))]
@@ -322,7 +361,7 @@ def random_insert(text: str, rng: np.random.Generator, *, rate: float, index: Wo
     return TextOpResult(str(tokens), changes)
 
 
-def random_swap(text: str, rng: np.random.Generator, *, rate: float) -> TextOpResult:
+def random_swap(text: str, rng: np.random.Generator, *, rate: float, protect: bool = True) -> TextOpResult:
     """EDA random swap: ``n`` times, two random content words trade places (each keeps its spelling).
 
     Swaps are sequential as in EDA (a word may move twice); ``position`` and ``other`` are the two input
@@ -330,7 +369,7 @@ def random_swap(text: str, rng: np.random.Generator, *, rate: float) -> TextOpRe
     """
     tokens = Tokens.parse(text)
     n = n_changes(rate, len(tokens))
-    candidates = _content_positions(tokens)
+    candidates = _content_positions(tokens, protect)
     if n == 0 or len(candidates) < 2:
         return TextOpResult(text, [])
     m = len(candidates)
@@ -346,7 +385,8 @@ def random_swap(text: str, rng: np.random.Generator, *, rate: float) -> TextOpRe
     return TextOpResult(str(tokens), changes)
 
 
-def random_delete(text: str, rng: np.random.Generator, *, rate: float, bernoulli: bool = False) -> TextOpResult:
+def random_delete(text: str, rng: np.random.Generator, *, rate: float, bernoulli: bool = False,
+                  protect: bool = True) -> TextOpResult:
     """EDA random deletion of content words; at least one word of the text always survives.
 
     By default ``n_changes(rate, n_words)`` words go. With ``bernoulli=True`` each content word goes with
@@ -354,7 +394,7 @@ def random_delete(text: str, rng: np.random.Generator, *, rate: float, bernoulli
     """
     tokens = Tokens.parse(text)
     n_words = len(tokens)
-    candidates = _content_positions(tokens)
+    candidates = _content_positions(tokens, protect)
     if rate <= 0 or n_words <= 1 or not candidates:
         return TextOpResult(text, [])
     if bernoulli:
@@ -372,14 +412,15 @@ def random_delete(text: str, rng: np.random.Generator, *, rate: float, bernoulli
     return TextOpResult(str(tokens), changes)
 
 
-def word_split(text: str, rng: np.random.Generator, *, rate: float, min_chars: int = 4) -> TextOpResult:
+def word_split(text: str, rng: np.random.Generator, *, rate: float, min_chars: int = 4,
+               protect: bool = True) -> TextOpResult:
     """Split content words of at least ``min_chars`` characters in two at a random inner point
     ("remarkable" -> "remar kable"), the spacing error of OCR and hurried typing."""
     tokens = Tokens.parse(text)
     n = n_changes(rate, len(tokens))
     if n == 0:
         return TextOpResult(text, [])
-    candidates = [p for p in _content_positions(tokens) if len(tokens.word(p)) >= max(2, min_chars)]
+    candidates = [p for p in _content_positions(tokens, protect) if len(tokens.word(p)) >= max(2, min_chars)]
     changes = []
     chosen = sorted(_pick(rng, candidates, n))
     for p, u in zip(chosen, rng.random(len(chosen)).tolist()):

@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import tempfile
 import threading
 import zipfile
@@ -37,6 +38,8 @@ __all__ = [
     "WordNetNotFoundError",
     "WordNetSource",
     "WordNetIndex",
+    "SynonymRules",
+    "DEFAULT_RULES",
     "locate_wordnet",
     "default_search",
     "cache_dir",
@@ -45,13 +48,53 @@ __all__ = [
 ]
 
 # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
-# 4: precomputed inflected synonyms, 5: one array per exception list)
-INDEX_FORMAT = 5
+# 4: precomputed inflected synonyms, 5: one array per exception list, 6: sense-frequency, register, casing and
+# word-frequency rules; 7: Zipf values floored; 8: rejected inflected forms keep their Zipf value). It is part
+# of the cache file's name, so an index built under older rules is rebuilt.
+INDEX_FORMAT = 8
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
-OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar or a slur (see augment/data/offensive_en.txt)
-# usage domains (``;u`` pointers to noun synsets holding one of these words) that make a sense offensive
-_OFFENSIVE_DOMAINS = frozenset({"obscenity", "vulgarism", "disparagement", "ethnic slur"})
+OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar, sexual, slang or a slur (see _register_marked)
+# usage domains (``;u`` pointers to noun synsets holding one of these words) that make a sense unfit: WordNet's
+# register marks. Slang and colloquial senses ("bread" -> "wampum") are as out of place in a copy as vulgar ones.
+_OFFENSIVE_DOMAINS = frozenset({"obscenity", "vulgarism", "disparagement", "ethnic slur", "slang", "argot",
+                                "colloquialism"})
+# topic domains (``;c``) that make a sense unfit for a label-preserving copy
+_OFFENSIVE_TOPICS = frozenset({"sex", "sexual activity", "sexual practice"})
+# gloss words that mark a sense as sexual or vulgar where WordNet has no domain pointer: "love" shares the
+# sense "have sexual intercourse with" with "bonk", "screw" and "bed", and nothing else marks it
+_OFFENSIVE_GLOSS = re.compile(
+    r"\b(sexual\w*|have sex|sex act|sexually|intercourse|copulat\w*|coitus|orgasm\w*|ejaculat\w*|genital\w*|"
+    r"penis|vagina|"
+    r"vulva|testicles?|buttocks|anus|obscene\w*|vulgar\w*|slang|derogatory|slur|prostitut\w*|masturbat\w*|"
+    r"erotic\w*|informal terms? for|(?:offensive|disparaging|contemptuous|insulting) (?:term|name|word)s?)\b",
+    re.IGNORECASE)
+
+# Defaults of the quality rules (see WordNetIndex.synonyms); the default lookup is precomputed with these.
+DEFAULT_MAX_SENSES = 3  # a lemma's first senses per part of speech, by WordNet's tagged frequency
+DEFAULT_MIN_ZIPF = 3.0  # wordfreq Zipf scale: 3 = once per million words ("wampum" is 2.1, "bread" 4.5)
+DEFAULT_MAX_WORDS = 1  # multi-word synonyms ("small fry") break grammar more often than they help
+# A sense of a lemma is "frequent" when it has at least this share of the lemma's sense-tagged occurrences
+# (SemCor counts in index.sense): "bread" as money (0 of 3 tags) and "know" in the biblical sense (0 of 954)
+# are not. Lemmas without any tags keep their first sense per part of speech only.
+SENSE_SHARE = 0.05
+OWN_SENSE_RULE = True
+
+
+@dataclass(frozen=True)
+class SynonymRules:
+    """Which synonyms a lookup offers. ``max_senses``: only the lemma's first N frequent senses per part of
+    speech (0: all frequent senses); ``min_zipf``: no synonym rarer than this wordfreq Zipf value (0: no
+    floor); ``max_words``: at most this many words per synonym (0: any); ``offensive``: also vulgar, sexual,
+    slang and slur senses (for inspection only; no op exposes it)."""
+
+    max_senses: int = DEFAULT_MAX_SENSES
+    min_zipf: float = DEFAULT_MIN_ZIPF
+    max_words: int = DEFAULT_MAX_WORDS
+    offensive: bool = False
+
+
+DEFAULT_RULES = SynonymRules()
 _REQUIRED = tuple(f"{kind}.{pos}" for kind in ("index", "data") for pos in POS_FILES)
 _OPTIONAL = ("noun.exc", "verb.exc")  # morphy's exception lists: inflection works without them, less well
 
@@ -207,9 +250,19 @@ class WordNetIndex:
         self._syn_ids = _ints(arrays["syn_ids"])
         self._syn_pos = _ints(arrays["syn_pos"])
         self._syn_rank = _ints(arrays["syn_rank"])
-        # the default lookup (all parts of speech and senses, nothing offensive) as its own CSR, so a word's
-        # first lookup is a slice and a C-level map rather than a filtered zip over three lists
-        allowed = (arrays["syn_pos"] & OFFENSIVE_BIT) == 0
+        zipf = arrays.get("zipf")
+        # array.array: fast scalar indexing in the filtered lookups (a numpy scalar read costs ~100 ns)
+        self._zipf = _ints(zipf) if zipf is not None and len(zipf) == len(strings) else None
+        self._zipf_cache: dict[str, float] = {}
+        self._string_id: dict[str, int] | None = None  # non-lemma strings, built on the first zipf() call
+        n_words = arrays.get("n_words")
+        if n_words is None or len(n_words) != len(strings):
+            n_words = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
+        self._n_words_np = n_words
+        self._n_words = _ints(n_words)
+        # the default lookup (DEFAULT_RULES) as its own CSR, so a word's first lookup is a slice and a C-level
+        # map rather than a filtered zip over several lists
+        allowed = self._allowed(arrays, DEFAULT_RULES)
         self._def_indptr = _ints(np.concatenate([[0], np.cumsum(allowed)])[arrays["syn_indptr"]])
         self._def_ids = _ints(arrays["syn_ids"][allowed])
         # part-of-speech mask of each key's synonyms: which POS a word is a lemma of, without a lookup
@@ -238,16 +291,51 @@ class WordNetIndex:
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and word.lower() in self._key_id
 
-    def synonyms(self, word: str, *, pos: str | None = None, max_rank: int = 0,
-                 offensive: bool = False) -> tuple[str, ...]:
+    def _allowed(self, arrays: dict[str, np.ndarray], rules: "SynonymRules") -> np.ndarray:
+        """Which synonym entries ``rules`` keep, as a boolean array over ``syn_ids``."""
+        ids, pos, rank = arrays["syn_ids"], arrays["syn_pos"], arrays["syn_rank"]
+        keep = np.ones(len(ids), dtype=bool)
+        if not rules.offensive:
+            keep &= (pos & OFFENSIVE_BIT) == 0
+        if rules.max_senses > 0:
+            keep &= rank <= rules.max_senses
+        if rules.max_words > 0:
+            keep &= self._n_words_np[ids] <= rules.max_words
+        zipf = arrays.get("zipf")
+        if rules.min_zipf > 0 and zipf is not None and len(zipf) == len(self._strings):
+            keep &= zipf[ids] >= round(rules.min_zipf * 10)
+        return keep
+
+    def zipf(self, word: str) -> float:
+        """wordfreq's Zipf frequency of ``word`` in English: the index's own (floored to 0.1) when it holds the
+        word, else from wordfreq (cached per word). Reading the index first matters for speed: wordfreq's first
+        lookup loads its data (most of a second), which a first pass over a corpus would otherwise pay."""
+        if self._zipf is not None:
+            if self._string_id is None:  # the strings that are not lemmas (a quarter of them)
+                n = len(self._key_id)
+                self._string_id = dict(zip(self._strings[n:], range(n, len(self._strings))))
+            i = self._key_id.get(word)
+            if i is None:
+                i = self._string_id.get(word)
+            if i is not None:
+                return int(self._zipf[i]) / 10
+        hit = self._zipf_cache.get(word)
+        if hit is None:
+            from wordfreq import zipf_frequency
+
+            if len(self._zipf_cache) > 500_000:
+                self._zipf_cache.clear()
+            hit = self._zipf_cache[word] = zipf_frequency(word, "en")
+        return hit
+
+    def synonyms(self, word: str, *, pos: str | None = None, rules: "SynonymRules | None" = None) -> tuple[str, ...]:
         """Synonyms of ``word`` (case-insensitive lookup), most frequent sense first.
 
-        ``pos`` ("n", "v", "a", "r") keeps synonyms of that part of speech; ``max_rank`` > 0 keeps those
-        sharing one of the lemma's first ``max_rank`` senses per POS (rare senses give odd replacements).
-        Synonyms that are vulgar or slurs (``OFFENSIVE_BIT``) are left out unless ``offensive``: an
-        augmentation must not put "fucked" in place of "loved".
+        ``pos`` ("n", "v", "a", "r") keeps synonyms of that part of speech; ``rules`` (default
+        ``DEFAULT_RULES``) limits sense depth, word frequency, words per synonym and register: an augmentation
+        must not put "bonk" in place of "know", nor "wampum" in place of "bread".
         """
-        if pos is None and max_rank == 0 and not offensive:  # the common case: one dict lookup
+        if pos is None and (rules is None or rules == DEFAULT_RULES):  # the common case: one dict lookup
             hit = self._all_cache.get(word)
             if hit is None:
                 if len(self._all_cache) > 500_000:  # keep memory bounded on huge vocabularies
@@ -260,51 +348,61 @@ class WordNetIndex:
                     hit = tuple(map(self._strings.__getitem__, ids))
                 self._all_cache[word] = hit
             return hit
-        return self._synonyms(word, pos, max_rank, offensive)
+        return self._synonyms(word, pos, rules or DEFAULT_RULES)
 
-    def _synonyms(self, word: str, pos: str | None, max_rank: int, offensive: bool) -> tuple[str, ...]:
+    def _synonyms(self, word: str, pos: str | None, rules: "SynonymRules") -> tuple[str, ...]:
         i = self._key_id.get(word.lower())
         if i is None:
             return ()
-        key = (i, pos, max_rank, offensive)
+        key = (i, pos, rules)
         hit = self._syn_cache.get(key)
         if hit is not None:
             return hit
         lo, hi = self._syn_indptr[i], self._syn_indptr[i + 1]
         bits = POS_BITS[pos] if pos is not None else 0x0F
-        blocked = 0 if offensive else OFFENSIVE_BIT
-        limit = max_rank if max_rank > 0 else 255
-        strings = self._strings
+        blocked = 0 if rules.offensive else OFFENSIVE_BIT
+        limit = rules.max_senses if rules.max_senses > 0 else 255
+        max_words = rules.max_words if rules.max_words > 0 else 255
+        zipf_floor = round(rules.min_zipf * 10)
+        strings, zipf, n_words = self._strings, self._zipf, self._n_words
         out = tuple(
             strings[j]
             for j, p, r in zip(self._syn_ids[lo:hi], self._syn_pos[lo:hi], self._syn_rank[lo:hi])
-            if p & bits and not p & blocked and r <= limit
+            if p & bits and not p & blocked and r <= limit and n_words[j] <= max_words
+            and (zipf is None or zipf[j] >= zipf_floor)
         )
+        if len(self._syn_cache) > 500_000:
+            self._syn_cache.clear()
         self._syn_cache[key] = out
         return out
 
-    def inflected_synonyms(self, word: str, *, max_rank: int = 0) -> tuple[str, ...]:
+    def inflected_synonyms(self, word: str, *, rules: "SynonymRules | None" = None) -> tuple[str, ...]:
         """Synonyms of ``word`` as a lemma, then synonyms of its lemmas put into its form: "dogs" ->
         "hounds", ..., "jumped" -> "leapt", ... (see :mod:`augment.text.morphology`). Case-insensitive;
         replacements come lower case as WordNet spells them, the caller restores the case.
 
         A suffix rule is not applied in a part of speech where the word is itself a lemma ("gas" is a noun,
-        so it is not read as the plural of "ga"), and the word's own spelling is never offered.
+        so it is not read as the plural of "ga"), and the word's own spelling is never offered. An inflected
+        form rarer than ``rules.min_zipf`` is left out like a rare lemma.
 
         The inflected forms of WordNet's nouns and verbs are worked out when the index is built (about 1 s),
-        so on a new word this is a lookup; other words and ``max_rank`` > 0 take :meth:`_inflected_slow`,
-        the function that filled the table.
+        so on a new word this is a lookup; other words and other rules take :meth:`_inflected_slow`, the
+        function that filled the table.
         """
-        if max_rank == 0:
-            row = self._inf_rows.get(word.lower())
+        if rules is None or rules == DEFAULT_RULES:
+            low = word.lower()
+            row = self._inf_rows.get(low)
             if row is not None:
                 ids = self._inf_ids[self._inf_indptr[row]:self._inf_indptr[row + 1]]
                 return tuple(map(self._strings.__getitem__, ids))
-        return self._inflected_slow(word, max_rank)
+            if low in self._key_id and self._inf_rows:  # every lemma was a surface at build: not in the table
+                return self.synonyms(low)               # means its answer is the plain lookup
+        return self._inflected_slow(word, rules or DEFAULT_RULES)
 
-    def _inflected_slow(self, word: str, max_rank: int = 0) -> tuple[str, ...]:
+    def _inflected_slow(self, word: str, rules: "SynonymRules | None" = None) -> tuple[str, ...]:
+        rules = rules or DEFAULT_RULES
         low = word.lower()
-        own = self.synonyms(low, max_rank=max_rank)
+        own = self.synonyms(low, rules=rules)
         analyses = self.morphology.analyses(low)
         if not analyses:
             return own
@@ -316,10 +414,11 @@ class WordNetIndex:
         for lemma, pos, form in analyses:
             if pos in own_pos and low not in listed[pos]:
                 continue
-            for synonym in self.synonyms(lemma, pos=pos, max_rank=max_rank):
+            for synonym in self.synonyms(lemma, pos=pos, rules=rules):
                 inflected = self.morphology.inflect(synonym, pos, form)
-                if inflected is not None and inflected != low:
-                    out.setdefault(inflected)
+                if inflected is not None and inflected != low and inflected not in out and (
+                        rules.min_zipf <= 0 or self.zipf(inflected) >= rules.min_zipf):
+                    out[inflected] = None
         out.pop(low, None)
         return tuple(out)
 
@@ -341,10 +440,10 @@ def _ints(values: np.ndarray) -> array.array:
 
 
 def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[str], list, list]]:
-    """(pos, offset) -> (words, antonym pointers, usage pointers).
+    """(pos, offset) -> (words, antonym pointers, usage pointers, gloss).
 
-    Antonym pointers are (source word no, target pos, target offset, target no); usage-domain pointers
-    (source word no, 0 meaning the whole synset; target noun offset).
+    Antonym pointers are (source word no, target pos, target offset, target no); usage- and topic-domain
+    pointers (source word no, 0 meaning the whole synset; target noun offset; "u" or "c").
     """
     synsets = {}
     for pos_name in POS_FILES:
@@ -352,7 +451,8 @@ def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[st
         for line in text.split("\n"):
             if not line or line.startswith("  "):  # licence header lines start with two spaces
                 continue
-            fields = line.split(" | ", 1)[0].split()
+            head, _, gloss = line.partition(" | ")
+            fields = head.split()
             offset, ss_type = int(fields[0]), fields[2]
             n_words = int(fields[3], 16)
             words = []
@@ -368,10 +468,10 @@ def _parse_synsets(source: WordNetSource) -> dict[tuple[str, int], tuple[list[st
                 symbol, target, target_pos, src_tgt = fields[at + 1 + 4 * k : at + 5 + 4 * k]
                 if symbol == "!" and src_tgt != "0000":
                     antonyms.append((int(src_tgt[:2], 16), target_pos, int(target), int(src_tgt[2:], 16)))
-                elif symbol == ";u" and target_pos == "n":
-                    usages.append((int(src_tgt[:2], 16), int(target)))
+                elif symbol in (";u", ";c") and target_pos == "n":
+                    usages.append((int(src_tgt[:2], 16), int(target), symbol[1]))
             pos_key = "a" if ss_type == "s" else ss_type
-            synsets[(pos_key, offset)] = (words, antonyms, usages)
+            synsets[(pos_key, offset)] = (words, antonyms, usages, gloss.split(";", 1)[0])
     return synsets
 
 
@@ -383,12 +483,56 @@ def offensive_words() -> frozenset[str]:
 
 
 def _offensive_senses(synsets: dict) -> set[tuple[str, int, int]]:
-    """(pos, offset, word no) of words whose sense is marked obscene, vulgar, disparaging or a slur (word no 0:
-    every word of the synset)."""
-    domains = {offset for (pos, offset), (words, _, _) in synsets.items()
-               if pos == "n" and _OFFENSIVE_DOMAINS & {w.lower() for w in words}}
-    return {(pos, offset, word_no) for (pos, offset), (_, _, usages) in synsets.items()
-            for word_no, target in usages if target in domains}
+    """(pos, offset, word no) of words whose sense is marked obscene, vulgar, sexual, slang, disparaging or a
+    slur (word no 0: every word of the synset): by a usage or topic domain, or by the definition (the first
+    part of the gloss, before any example)."""
+    usage = {offset for (pos, offset), (words, *_) in synsets.items()
+             if pos == "n" and _OFFENSIVE_DOMAINS & {w.lower() for w in words}}
+    topic = {offset for (pos, offset), (words, *_) in synsets.items()
+             if pos == "n" and _OFFENSIVE_TOPICS & {w.lower() for w in words}}
+    marked = {(pos, offset, word_no) for (pos, offset), (_, _, usages, _) in synsets.items()
+              for word_no, target, kind in usages if target in (usage if kind == "u" else topic)}
+    marked |= {(pos, offset, 0) for (pos, offset), (_, _, _, gloss) in synsets.items()
+               if _OFFENSIVE_GLOSS.search(gloss.split('"', 1)[0])}
+    return marked
+
+
+_SS_TYPE = {"1": "n", "2": "v", "3": "a", "4": "r", "5": "a"}
+
+
+def _sense_counts(source: WordNetSource) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """(lemma lower case, pos, synset offset) -> (sense number, tag count), from ``index.sense`` (Debian:
+    wordnet-base; nltk and the pip copy ship it too). Empty when the source has no such file: the rules then
+    fall back on WordNet's sense order alone."""
+    data = source.read_optional("index.sense")
+    out: dict[tuple[str, str, int], tuple[int, int]] = {}
+    if not data:
+        return out
+    for line in data.decode("utf-8", errors="replace").split("\n"):
+        fields = line.split()
+        if len(fields) != 4:
+            continue
+        key, offset, number, count = fields
+        lemma, _, lex = key.partition("%")
+        out[(lemma.replace("_", " "), _SS_TYPE.get(lex[:1], "n"), int(offset))] = (int(number), int(count))
+    return out
+
+
+def _zipf_table(strings: list[str]) -> np.ndarray:
+    """wordfreq's Zipf frequency of every string, times 10, as uint8 (0 where unknown)."""
+    from wordfreq import zipf_frequency
+
+    # floor, not round: a stored 30 must mean Zipf >= 3.0, or a 2.95 word would pass a floor of 3
+    return np.asarray([min(255, int(zipf_frequency(s, "en") * 10)) for s in strings], dtype=np.uint8)
+
+
+def _wordfreq_version() -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version("wordfreq")
+    except md.PackageNotFoundError:  # pragma: no cover - a declared dependency
+        return "none"
 
 
 def _is_offensive(word: str, k: int, pos: str, offset: int, marked: set, listed: frozenset[str]) -> bool:
@@ -410,9 +554,28 @@ def _morphology(arrays: dict[str, np.ndarray]) -> Morphology:
 
 
 def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.ndarray]]:
-    """Parse the database into the compact table (string list, number of keys, CSR arrays)."""
+    """Parse the database into the compact table (string list, number of keys, CSR arrays).
+
+    A synonym ``W`` of lemma ``L`` through synset ``S`` is kept only when the rules hold, so a replacement
+    means what the word meant and reads like ordinary text:
+
+    - ``L`` in ``S`` is a frequent sense of ``L`` (``SENSE_SHARE`` of its tagged occurrences; the first sense
+      per part of speech for untagged lemmas), and ``S`` is not a sense where ``L`` is written with capitals
+      ("u" as "U", uranium; "ok" as "OK", Oklahoma): those are symbols, acronyms and proper nouns;
+    - ``W`` in ``S`` is W's first sense or a tagged one ("fry" means a child only in its third, untagged sense);
+    - ``W`` has no capital letter (proper nouns and acronyms never replace a common word).
+
+    ``syn_rank`` is the sense number of ``S`` for ``L`` (the runtime ``max_senses`` limit), ``syn_pos`` holds
+    the part-of-speech bits and ``OFFENSIVE_BIT`` (sticky: set when any sense of ``L`` that ``W`` shares is
+    vulgar, sexual, slang or a slur, or ``W`` is on the shipped list), and ``zipf`` the wordfreq frequency of
+    every string (the runtime ``min_zipf`` floor).
+    """
     synsets = _parse_synsets(source)
     marked, listed = _offensive_senses(synsets), offensive_words()
+    senses = _sense_counts(source)
+    tagged: dict[str, int] = {}
+    for (lemma, _, _), (_, count) in senses.items():
+        tagged[lemma] = tagged.get(lemma, 0) + count
     pos_letter = {"noun": "n", "verb": "v", "adj": "a", "adv": "r"}
     # lemma -> ordered {synonym_lower: [synonym, posbits, rank]}
     synonyms: dict[str, dict[str, list]] = {}
@@ -430,8 +593,17 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
             n_synsets, n_ptr_types = int(fields[2]), int(fields[3])
             offsets = fields[6 + n_ptr_types : 6 + n_ptr_types + n_synsets]
             table = synonyms.setdefault(lemma, {})
+            total = tagged.get(lemma, 0)
+            floor_count = max(1, SENSE_SHARE * total)
             for rank, offset in enumerate(offsets, start=1):
-                words, ant_ptrs, _ = synsets[(pos, int(offset))]
+                words, ant_ptrs, _, _ = synsets[(pos, int(offset))]
+                own = next((w for w in words if w.lower() == lemma), lemma)
+                if senses:
+                    count = senses.get((lemma, pos, int(offset)), (rank, 0))[1]
+                    frequent = count >= floor_count if total else rank == 1
+                else:  # no sense counts in this copy of WordNet: sense order alone
+                    frequent = True
+                usable = frequent and own == own.lower()
                 for k, word in enumerate(words, start=1):
                     low = word.lower()
                     if low == lemma:
@@ -439,20 +611,31 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
                     bits = POS_BITS[pos]
                     if _is_offensive(word, k, pos, int(offset), marked, listed):
                         bits |= OFFENSIVE_BIT
+                    keep = usable and word == low
+                    if keep and senses and OWN_SENSE_RULE:
+                        number, count = senses.get((low, pos, int(offset)), (1, 0))
+                        keep = number == 1 or count > 0
                     entry = table.get(low)
                     if entry is None:
-                        table[low] = [word, bits, rank]
+                        if keep:
+                            table[low] = [word, bits, rank]
+                        elif bits & OFFENSIVE_BIT:  # remembered so the flag sticks if a clean sense adds it
+                            table[low] = [word, bits, 0]
                     else:  # offensive when one of its senses is: the flag sticks
                         entry[1] |= bits
-                        entry[2] = min(entry[2], rank)
+                        if keep:
+                            entry[2] = rank if entry[2] == 0 else min(entry[2], rank)
                 # lexical antonym pointers whose source word is this lemma
                 for src_no, tpos, toff, tgt_no in ant_ptrs:
                     if src_no - 1 < len(words) and words[src_no - 1].lower() == lemma:
                         tpos = "a" if tpos == "s" else tpos
-                        target_words = synsets.get((tpos, toff), ([], [], []))[0]
+                        target_words = synsets.get((tpos, toff), ([], [], [], ""))[0]
                         if 0 < tgt_no <= len(target_words):
                             ant = target_words[tgt_no - 1]
                             antonyms.setdefault(lemma, {}).setdefault(ant.lower(), ant)
+    for table in synonyms.values():  # after every part of speech, so the flag stuck across all of them
+        for low in [w for w, entry in table.items() if entry[2] == 0]:  # offensive-only: never offered
+            del table[low]
     keys = sorted(synonyms)
     strings = list(keys)
     string_id = {s: i for i, s in enumerate(strings)}
@@ -485,7 +668,11 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
         **_exception_arrays(source),
     }
+    arrays["zipf"] = _zipf_table(strings)
     arrays.update(_inflection_table(strings, len(keys), arrays, intern))
+    # the inflection table interned new strings (inflected forms): give them their frequency too
+    arrays["zipf"] = np.concatenate([arrays["zipf"], _zipf_table(strings[len(arrays["zipf"]):])])
+    arrays["n_words"] = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
     return strings, len(keys), arrays
 
 
@@ -515,6 +702,10 @@ def _inflection_table(strings: list[str], n_keys: int, arrays: dict[str, np.ndar
         keys.append(intern(surface))
         ids += [intern(word) for word in found]
         indptr.append(len(ids))
+    # every inflected form whose frequency was looked up, kept or not, joins the string table (with its Zipf
+    # value, see build_index): a run then answers zipf() from the index and never loads wordfreq itself
+    for word in sorted(index._zipf_cache):
+        intern(word)
     return {"inf_keys": np.asarray(keys, dtype=np.int32), "inf_indptr": np.asarray(indptr, dtype=np.int32),
             "inf_ids": np.asarray(ids, dtype=np.int32)}
 
@@ -546,14 +737,19 @@ def _read(path: Path) -> WordNetIndex:
         n_keys = int(npz["n_keys"])
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
-                                      "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc")}
+                                      "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc", "zipf",
+                                      "n_words")}
     return WordNetIndex(strings, n_keys, arrays, meta, _morphology(arrays))
 
 
 def index_path(source: WordNetSource, directory: Path | None = None) -> Path:
-    """The cache file for ``source``: named after its content and the offensive-word list it was built with,
-    so a new WordNet or a new list builds a new index."""
-    listed = hashlib.sha1("\n".join(sorted(offensive_words())).encode("utf-8"), usedforsecurity=False).hexdigest()
+    """The cache file for ``source``: named after the rule version (``INDEX_FORMAT``), its content (sense
+    counts included), the offensive-word list and the wordfreq version it was built with, so a change to any
+    of them builds a new index."""
+    listed = hashlib.sha1("\n".join(sorted(offensive_words())).encode("utf-8"), usedforsecurity=False)
+    listed.update(_wordfreq_version().encode("utf-8"))
+    listed.update(source.read_optional("index.sense") or b"-")
+    listed = listed.hexdigest()
     return (directory or cache_dir()) / f"wordnet-index-v{INDEX_FORMAT}-{source.content_hash()[:20]}-{listed[:8]}.npz"
 
 
@@ -586,17 +782,23 @@ def load_index(path: str | os.PathLike | None = None, *, cache: str | os.PathLik
         source = locate_wordnet(path, search)
         target = index_path(source, directory)
         status = "hit"
-        if not target.is_file():
-            strings, n_keys, arrays = build_index(source)
-            meta = {"format": INDEX_FORMAT, "source_kind": source.kind, "source": str(source.location),
-                    "content_hash": source.content_hash(), "lemmas": n_keys}
-            _write_atomically(target, strings, n_keys, arrays, meta)
-            status = "miss"
-        try:
-            index = _read(target)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache file: rebuild once
-            target.unlink(missing_ok=True)
-            return load_index(path, cache=cache, search=search)
+        index = None
+        for attempt in range(2):  # a damaged cache file is rebuilt once; a second failure is an error
+            if attempt or not target.is_file():
+                strings, n_keys, arrays = build_index(source)
+                meta = {"format": INDEX_FORMAT, "source_kind": source.kind, "source": str(source.location),
+                        "content_hash": source.content_hash(), "lemmas": n_keys}
+                _write_atomically(target, strings, n_keys, arrays, meta)
+                status = "miss"
+            try:
+                index = _read(target)
+                break
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                target.unlink(missing_ok=True)
+                if attempt:
+                    raise WordNetNotFoundError(
+                        f"the WordNet index cache {target} cannot be read back after a rebuild ({exc}); "
+                        f"check the disk or set $AUGMENT_CACHE_DIR to another folder") from None
         index.meta = {**index.meta, "cache": status, "path": str(target), "seconds": time.perf_counter() - start,
                       "found_as": source.kind}
         if search is None:

@@ -1,0 +1,234 @@
+"""Quality of the text ops' copies on SST-2 sentences: what a careful user would throw away.
+
+    .venv/bin/python benchmarks/bench_text_quality.py [--limit 1000] [--copies 4] [--skip-backtranslation]
+
+Per op, over ``--copies`` copies of each sentence drawn as ``augment run`` draws them (same seeds, and the same
+redraw-then-drop of copies equal to their source or to another copy when the code has it):
+
+- unchanged %: copies written that equal their source; "4+ cw" the same over sentences of 4 or more content
+  words (the target is <= 2%); raw %: op outputs equal to their source before any redraw;
+- duplicate %: copies written that equal an earlier copy of the same source;
+- dropped %: copies the run would not write (redrawn without success; 0 for code without redraws);
+- caps %: replacements/insertions that bring a capital into a lower-case sentence (target <= 1%);
+- zipf<3 %: replacements/insertions with a word rarer than Zipf 3 in wordfreq (target <= 1%);
+- filter rejects %: written copies the label-preservation filter would reject (n/a for code without it);
+- probe hits: outputs of a probe set of common words with sexual senses (know, come, love, screw, bang, lay,
+  ...) that gain one of those senses' words (target 0).
+
+Run it with ``PYTHONPATH`` pointing at another checkout (e.g. an export of main) to get the "before" numbers:
+it only uses APIs both versions have (spec -> Pipeline -> run_batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TSV = HERE.parent.parent / "shared" / "datasets" / "text" / "sst2" / "train.tsv"
+
+OPS = {
+    "synonym_replace": {"op": "synonym_replace", "params": {"rate": 0.1}},
+    "random_insert": {"op": "random_insert", "params": {"rate": 0.1}},
+    "random_swap": {"op": "random_swap", "params": {"rate": 0.1}},
+    "random_delete": {"op": "random_delete", "params": {"rate": 0.1}},
+    "eda": {"op": "eda"},
+    "keyboard_typo": {"op": "keyboard_typo"},
+    "char_swap": {"op": "char_swap"},
+    "back_translate": {"op": "back_translate"},
+}
+WORD_CHOICE_OPS = {"synonym_replace", "random_insert", "eda"}
+
+PROBES = ["i know him well", "best known for the role", "come here now", "they came home late", "i loved it",
+          "she loves the film", "screw the lid on", "bang the drum", "lay the book down", "they laid it there",
+          "the ball game", "a blow to the head", "we made it", "he had a good time", "i get it", "sleep well",
+          "the jazz band", "a bed of roses", "do it again", "the score was high"]
+# words of the sexual senses those probes have in WordNet; ambiguous ones (know, love, lay, ball, score, bang)
+# are left out so that a legitimate synonym is never counted
+SEXUAL = {"bonk", "bonked", "bonks", "screw", "screwed", "screws", "bed", "bedded", "hump", "humped", "jazz",
+          "jazzed", "fuck", "fucked", "fucks", "eff", "effed", "sleep together", "slept together",
+          "roll in the hay", "rolled in the hay", "make love", "made love", "makes love", "get laid", "got laid",
+          "have sex", "had sex", "has sex", "have it off", "had it off", "have it away", "lie with", "lay with",
+          "cum", "ejaculate", "ejaculated", "seed", "seeded", "make out", "made out", "have intercourse",
+          "had intercourse", "be intimate", "sleep with", "slept with", "get it on", "got it on", "nookie",
+          "shag", "shagged", "have a go at it"}
+
+
+def read_rows(path: Path, limit: int) -> list[tuple[str, str]]:
+    """(label, sentence) pairs."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "\t" in line:
+            label, text = line.split("\t", 1)
+            out.append((label, text.strip()))
+        if len(out) == limit:
+            break
+    return out
+
+
+def label_filter(sentences: list[str], labels: list[str]):
+    """The label-preservation filter at the settings the README suggests, fit on these sentences; None for
+    code without one."""
+    try:
+        from augment.text.filter import FilterRules, LabelFilter
+    except ImportError:
+        return None
+    return LabelFilter(list(range(len(sentences))), sentences, labels,
+                       FilterRules(label_confidence=0.9, folds=5, min_similarity=0.3, length_ratio=(0.5, 2.0)))
+
+
+def _pipeline(step: dict):
+    from augment.compile.pipeline import Pipeline
+    from augment.spec import parse_spec
+
+    return Pipeline(parse_spec({"version": 1, "name": "q", "modality": "text", "seed": 7, "copies": 1,
+                                "steps": [step]}))
+
+
+def draw_copies(pipe, sentences: list[str], copies: int) -> tuple[list[list], list[list], int]:
+    """(raw op results per sentence, written results per sentence, dropped count), as ``augment run`` draws."""
+    from augment.run import text_job
+
+    seeds = [[text_job.row_seed(pipe.spec.seed, "q.tsv", i, k) for k in range(copies)]
+             for i in range(len(sentences))]
+    flat = pipe.run_batch([s for s in sentences for _ in range(copies)], [x for row in seeds for x in row])
+    raw = [flat[i * copies:(i + 1) * copies] for i in range(len(sentences))]
+    if not hasattr(text_job, "_distinct_copies"):  # code without redraws writes every copy
+        return raw, raw, 0
+    from augment.io.text_formats import TextRow
+
+    rows = tuple(TextRow(index=i, line=i + 1, text=s, label="1") for i, s in enumerate(sentences))
+    task = text_job.TextTask("q.tsv", 0, rows, copies, False)
+    result = SimpleNamespace(redrawn=0, dropped_unchanged=0, dropped_duplicate=0, dropped_filtered=0,
+                             filter_rejections={})
+    by_row = text_job._distinct_copies(pipe, SimpleNamespace(keep_unchanged=False), task, result)
+    written = [[res for _, _, res, err in by_row.get(i, []) if err is None] for i in range(len(sentences))]
+    return raw, written, result.dropped_unchanged + result.dropped_duplicate
+
+
+def _zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return min(zipf_frequency(w, "en") for w in word.split()) if word.split() else 8.0
+
+
+def _step(name: str) -> dict:
+    step = dict(OPS[name])
+    if name == "back_translate":  # several pivots where the code has them: copies then differ
+        from augment.ops.text_ops import BackTranslateParams
+
+        if "pivots" in BackTranslateParams.model_fields:
+            step["params"] = {"pivots": ["spa", "cat"]}
+    return step
+
+
+def measure(name: str, sentences: list[str], copies: int, content: list[int], flt=None) -> dict:
+    pipe = _pipeline(_step(name))
+    start = time.perf_counter()
+    raw, written, dropped = draw_copies(pipe, sentences, copies)
+    seconds = time.perf_counter() - start
+    n = len(sentences) * copies
+    m = {"op": name, "seconds": seconds}
+    m["raw_unchanged"] = sum(r.output == s for s, rs in zip(sentences, raw) for r in rs) / n
+    n_written = sum(len(w) for w in written)
+    m["unchanged"] = sum(r.output == s for s, ws in zip(sentences, written) for r in ws) / max(1, n_written)
+    long = [i for i, c in enumerate(content) if c >= 4]
+    m["unchanged_4cw"] = sum(r.output == sentences[i] for i in long for r in written[i]) / max(
+        1, sum(len(written[i]) for i in long))
+    dup = 0
+    for ws in written:
+        seen = set()
+        for r in ws:
+            dup += r.output in seen
+            seen.add(r.output)
+    m["duplicate"] = dup / max(1, n_written)
+    m["dropped"] = dropped / n
+    if flt is not None:
+        items = [(i, sentences[i], r.output) for i, ws in enumerate(written) for r in ws]
+        verdicts = flt.judge_many(items)
+        m["filtered"] = sum(v is not None for v in verdicts) / max(1, len(items))
+        m["filtered_label"] = sum(v == "label" for v in verdicts) / max(1, len(items))
+    if name in WORD_CHOICE_OPS:
+        words = [c for ws in written for r in ws for step in r.applied for c in step.get("changes", [])
+                 if c.get("action") in ("substitute", "insert") and c.get("after")]
+        m["replacements"] = len(words)
+        m["caps"] = sum(c["after"] != c["after"].lower() for c in words) / max(1, len(words))
+        m["zipf3"] = sum(_zipf(c["after"].lower()) < 3.0 for c in words) / max(1, len(words))
+        hits = 0
+        for seed in range(25):
+            outs = pipe.run_batch(PROBES, [seed * 1000 + i for i in range(len(PROBES))])
+            for src, out in zip(PROBES, outs):
+                for c in (c for step in out.applied for c in step.get("changes", [])):
+                    after = (c.get("after") or "").lower()
+                    if after and after in SEXUAL and after not in src.split():
+                        hits += 1
+        m["probe_hits"] = hits
+    return m
+
+
+def content_counts(sentences: list[str]) -> list[int]:
+    from augment.text.eda import is_stop_word, stop_words
+    from augment.text.tokens import WORD_RE
+
+    stops = stop_words()
+    return [sum(not is_stop_word(w, stops) for w in WORD_RE.split(s)[1::2]) for s in sentences]
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def report(results: list[dict]) -> str:
+    lines = ["| op | unchanged % | unchanged % (4+ cw) | raw unchanged % | duplicate % | dropped % | caps % "
+             "| zipf<3 % | probe hits | filter rejects % (label) | s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in results:
+        lines.append(f"| {m['op']} | {_pct(m['unchanged'])} | {_pct(m['unchanged_4cw'])} | {_pct(m['raw_unchanged'])} "
+                     f"| {_pct(m['duplicate'])} | {_pct(m['dropped'])} | {_pct(m.get('caps'))} "
+                     f"| {_pct(m.get('zipf3'))} | {m.get('probe_hits', 'n/a')} "
+                     f"| {_pct(m.get('filtered'))} ({_pct(m.get('filtered_label'))}) | {m['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tsv", type=Path, default=DEFAULT_TSV)
+    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated subset of: " + ", ".join(OPS))
+    parser.add_argument("--skip-backtranslation", action="store_true")
+    args = parser.parse_args()
+    own_cache = "AUGMENT_CACHE_DIR" not in os.environ
+    if own_cache:  # never leave a benchmark index in the user's cache
+        os.environ["AUGMENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-augment-cache-")
+    try:
+        import augment
+
+        rows = read_rows(args.tsv, args.limit)
+        sentences, labels = [t for _, t in rows], [y for y, _ in rows]
+        content = content_counts(sentences)
+        flt = label_filter(sentences, labels)
+        ops = [o for o in args.ops.split(",") if o and not (args.skip_backtranslation and o == "back_translate")]
+        if "back_translate" in ops and shutil.which("apertium") is None:
+            ops.remove("back_translate")
+        print(f"{len(sentences)} sentences x {args.copies} copies from {args.tsv}; augment from "
+              f"{Path(augment.__file__).parent.parent}; {sum(c >= 4 for c in content)} sentences of 4+ content "
+              f"words")
+        print(report([measure(name, sentences, args.copies, content, flt) for name in ops]))
+        if flt is not None:
+            print("filter rejects: copies written that the label-preservation filter (label_confidence 0.9, "
+                  "5 folds, min_similarity 0.3, length_ratio [0.5, 2]) would reject; (label): by label flip")
+    finally:
+        if own_cache:
+            shutil.rmtree(os.environ["AUGMENT_CACHE_DIR"], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
