@@ -16,6 +16,7 @@ classifier, decoupled weight decay (AdamW); a fixed budget with a cosine learnin
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,7 +37,7 @@ def pick_image_size(items: Sequence[Any]) -> int:
         return 32
     side = float(np.median([max(np.asarray(x).shape[:2]) for x in items]))
     if side <= 64:
-        return max(8, int(round(side / 4)) * 4)
+        return max(8, int(math.ceil(side / 4)) * 4)  # a multiple of 4 (two 2x poolings), never smaller
     return 64 if side <= 128 else 96
 
 

@@ -134,7 +134,7 @@ def train_classifier(
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if step >= max_steps:
                 break
