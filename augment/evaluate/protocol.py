@@ -476,7 +476,6 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         model.adapt(full_train.items)
 
     # ---- arms, sizes --------------------------------------------------------------------------------------
-    sizes = _resolve_sizes(config.train_sizes, min_pool)
     copies = list(config.copies)
     k_max = max(copies)
     arms = [Arm("baseline", 0, model)] + [Arm(_arm_name(k), k, model) for k in copies]
@@ -485,6 +484,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         if hasattr(reg_model, "adapt"):
             reg_model.adapt(full_train.items)
         arms += [Arm(reg, 0, reg_model, reg), Arm(f"{reg}+copies={k_max}", k_max, reg_model, reg)]
+    sizes = _resolve_sizes(config.train_sizes, min_pool)
     adaptive = config.repeats == "auto"
     if config.cv is not None:
         max_reps = config.cv_repeats or 3
