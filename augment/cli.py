@@ -209,7 +209,7 @@ def _parse_model_options(pairs: tuple[str, ...]) -> dict:
               help="Runs per size, or auto: add runs until the verdict is decided (sequential rule).")
 @click.option("--max-repeats", type=click.IntRange(2, 1000), default=10, show_default=True,
               help="auto: most runs per size.")
-@click.option("--time-budget", type=click.FloatRange(min=1), default=None,
+@click.option("--time-budget", type=click.FloatRange(min=1), default=540, show_default=True,
               help="auto: seconds for the whole evaluation; no run starts that would not fit (then 'undecided').")
 @click.option("--cv", type=click.IntRange(2, 100), default=None,
               help="Stratified K-fold cross-validation of TRAIN (no --test): every example is tested.")
@@ -253,7 +253,8 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
                             label_column=label_column, strict=strict, train_sizes=train_sizes, copies=copies,
-                            repeats=repeats, max_repeats=max_repeats, time_budget=time_budget, cv=cv,
+                            repeats=repeats, max_repeats=max_repeats,
+                            time_budget=time_budget if repeats == "auto" else None, cv=cv,
                             cv_repeats=cv_repeats, alpha=alpha, margin=margin / 100.0, compare=compare or [],
                             model=model, seed=seed, budget=budget, out=out, quiet=quiet, timeout=timeout,
                             model_options=_parse_model_options(model_options), threads=threads)

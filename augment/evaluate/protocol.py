@@ -370,6 +370,11 @@ class _Design:
 
     def _clean(self, pool: LabelledData, test: LabelledData) -> tuple:
         dup = overlap_indices(pool.hashes, test.hashes)
+        if len(dup) == len(pool):
+            raise ValueError(f"every one of the {len(pool)} training examples also occurs in the test set; "
+                             "give a test set that is disjoint from TRAIN")
+        if not len(test):
+            raise ValueError("the held-out set is empty")
         if len(dup):
             self.overlap_dropped += [pool.ids[i] for i in dup]
             pool = pool.subset(np.setdiff1d(np.arange(len(pool)), dup))
