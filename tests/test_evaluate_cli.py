@@ -53,7 +53,6 @@ def test_bad_model_options_fail_in_one_line_before_reading_data(tmp_path, tiny_t
     (["--cv", "3", "--test", "{tsv}"], "cross-validation replaces the held-out set"),
     (["--cv", "3", "--repeats", "4"], "use --cv-repeats"),
     (["--compare", "dropout,batchnorm"], "compare"),
-    (["--max-repeats", "1"], "Invalid value for '--max-repeats'"),
 ])
 def test_bad_protocol_options_fail_in_one_line(tmp_path, tiny_tsv, args, message):
     args = [a.replace("{tsv}", str(tiny_tsv)) for a in args]
