@@ -225,3 +225,38 @@ def test_small_training_sets_get_enough_steps_and_both_arms_share_the_rule():
     ts.items, ts.labels, ts.base_size = ts.items * 2, np.concatenate([ts.labels] * 2), len(ts.items)
     info2 = make_model("cnn", "image", opts).fit_predict(ts, items[:2], seed=0).info
     assert (info2["max_epochs"], info2["steps"]) == (16, 96)  # same epochs over the larger set
+
+
+def test_evaluate_package_has_no_import_cycles():
+    """Every import between augment.evaluate modules (function-level ones included) follows one direction."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "augment" / "evaluate"
+    graph = {}
+    for f in pkg.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level == 1:
+                    deps |= {mod} if mod else {a.name for a in node.names}
+                elif mod.startswith("augment.evaluate."):
+                    deps.add(mod.split(".")[2])
+                elif mod == "augment.evaluate":
+                    deps |= {a.name for a in node.names if (pkg / f"{a.name}.py").exists()} or {"__init__"}
+        graph[f.stem] = {d for d in deps if (pkg / f"{d}.py").exists() and d != f.stem}
+    graph["__init__"] = graph.get("__init__", set())
+    state: dict = {}
+
+    def visit(node, path):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "active", f"import cycle: {' -> '.join(path + [node])}"
+        state[node] = "active"
+        for dep in graph.get(node, ()):
+            visit(dep, path + [node])
+        state[node] = "done"
+
+    for node in graph:
+        visit(node, [])

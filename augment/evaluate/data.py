@@ -25,6 +25,10 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from augment.io.image_folder import scan_image_folder
+from augment.io.images import ImageReadError, read_image
+from augment.io.text_formats import RowError, detect_format, read_text_dataset
+
 Modality = Literal["image", "text"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -113,9 +117,6 @@ def load_image_folder(root: str | Path) -> LabelledData:
     """Load ``root/<class>/<file>`` images through the io layer that ``augment run`` uses (symlink confinement,
     EXIF orientation, the decompression-bomb guard) as RGB ``uint8`` arrays; classes in natural sort order.
     Unusable files (corrupt, not an image, outside any class folder) are skipped and listed in ``skipped``."""
-    from augment.io.image_folder import scan_image_folder
-    from augment.io.images import ImageReadError, read_image
-
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a directory")
@@ -166,8 +167,6 @@ def load_text(path: str | Path, text_column: str | None = None, label_column: st
     """Load a labelled text dataset through the io layer (every format ``augment run`` reads: header-less
     ``label<TAB>text`` TSV, CSV/TSV with a header, JSONL; ``text_column``/``label_column`` as for run). Rows
     that cannot be read are skipped and listed in ``skipped``; a format without labels is an error."""
-    from augment.io.text_formats import RowError, detect_format, read_text_dataset
-
     path = Path(path)
     fmt = detect_format(path, text_column=text_column, label_column=label_column)
     if fmt.label_column is None and fmt.kind == "txt":

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping, get_args, get_origin
 
+from pydantic import ValidationError
+
+from augment.spec.errors import did_you_mean, show
+
 from .base import BenchmarkModel, Budget, ModelOutput, TrainSet
 from .custom import CustomModel
 from .image_model import CNNOptions, SmallCNNModel
@@ -104,10 +108,6 @@ def format_models(listing: list[dict]) -> str:
 
 def _options(schema: type, model: str, options: Mapping[str, Any]):
     """``schema(**options)`` with one-line errors that name the option and what the model accepts."""
-    from pydantic import ValidationError
-
-    from augment.spec.errors import did_you_mean, show
-
     try:
         return schema(**options)
     except ValidationError as exc:

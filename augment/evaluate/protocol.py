@@ -37,6 +37,8 @@ from typing import Any, Callable, Literal, Protocol, Sequence, Union, runtime_ch
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from augment.seeding import derive_seed
+
 from . import stats, verdict
 from .base import BenchmarkModel, TrainSet
 from .data import (LabelledData, align_classes, class_mismatch, content_hash, load_dataset, overlap_indices,
@@ -239,8 +241,6 @@ def load_augmenter(path: str | Path) -> PipelineAugmenter:
 
 
 def _derive(seed: int, key: str, index: int = 0) -> int:
-    from augment.seeding import derive_seed
-
     return derive_seed(seed, key, index)
 
 

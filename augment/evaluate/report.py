@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from augment.io.atomic import atomic_write_bytes
+
 from .image_model import preprocess_images
 from .protocol import EvalResult
 
@@ -532,8 +534,6 @@ def render_html(result: EvalResult) -> str:
 
 def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir`` (created if needed); return their paths."""
-    from augment.io.atomic import atomic_write_bytes
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "html": out / "report.html"}
