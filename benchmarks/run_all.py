@@ -115,7 +115,7 @@ if __name__ == "__main__":
 # cores) and appends its table to the same results file, so the rest of run_all stays as fast as before.
 
 
-def calibration_section(trials: int = 100, effect_trials: int = 30) -> str:
+def calibration_section(trials: int = 100, effect_trials: int = 20) -> str:
     import tempfile
 
     import bench_calibration
