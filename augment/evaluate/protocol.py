@@ -742,7 +742,7 @@ def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: fl
     head = (f"With {'all ' if label == 'full' else ''}{n} training examples, {what} changed accuracy by "
             f"{_pct(d.mean)} points ({100 * base_mean:.1f}% -> {100 * aug_mean:.1f}%; ")
     if d.ci is not None:
-        head += f"{1 - d.nominal_level:.1%} CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
     tail = {verdict.HELPS: "helps", verdict.HURTS: "hurts",

@@ -149,7 +149,7 @@ def plot_difference(result: EvalResult) -> str:
                 if m.get("bootstrap_ci"):
                     blo, bhi = (100 * v for v in m["bootstrap_ci"])
                     ax.plot([x[i] + off + 0.04] * 2, [blo, bhi], color=colour, linewidth=0.8, linestyle=":")
-        lim = 1.25 * max(extent)
+        lim = min(1.25 * max(extent), 105.0)  # a difference of accuracies lies within ±100 points
         ax.set_ylim(-lim, lim)
         _size_axis(ax, x, ticks, "arm − baseline (points)",
                    f"Paired difference in {title}: verdict interval (bar), bootstrap (dotted)", legend=col == 0)
