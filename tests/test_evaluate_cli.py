@@ -138,3 +138,14 @@ def test_corrupt_image_in_training_folder_is_skipped_and_reported(tmp_path):
     assert doc["data"]["skipped"]["train_count"] == 1
     assert doc["data"]["skipped"]["train"][0][0] == "a/broken.jpg"
     assert "skipped" in (out / "report.html").read_text()
+
+
+def test_cross_validation_through_the_cli(tmp_path, tiny_tsv):
+    out = tmp_path / "r"
+    proc = augment_cli("eval", PIPELINES / "eda.yaml", "--train", tiny_tsv, "--cv", "4", "--cv-repeats", "1",
+                       "--train-sizes", "full", "--copies", "1", "--model", "tfidf-logreg", "--out", out)
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["data"]["split"]["kind"] == "stratified 4-fold cross-validation of TRAIN"
+    assert sorted(r["fold"] for r in doc["runs"] if r["arm"] == "baseline") == [0, 1, 2, 3]
+    assert sum(r["n_test"] for r in doc["runs"] if r["arm"] == "baseline") == 80  # every example tested once
+    assert "Nadeau-Bengio" in proc.stderr and doc["summary"][0]["repeats"] == 4
