@@ -275,38 +275,70 @@ def _parse_model_options(pairs: tuple[str, ...]) -> dict:
 @main.command("eval")
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
-              help="Training data: an image folder or a label<TAB>text file.")
+              help="Training data: an image folder, or a text dataset in any format `augment run` reads.")
 @click.option("--test", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Held-out data; without it TRAIN is split once (stratified, seeded).")
+              help="Held-out data; without it TRAIN is split once (stratified, seeded), or use --cv.")
+@click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
+@click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
+@click.option("--strict", is_flag=True, help="Classes present in only one of train/test are an error.")
 @click.option("--train-sizes", default="100,500,full", show_default=True, help="Comma-separated sizes or 'full'.")
 @click.option("--copies", default="1,4", show_default=True, help="Comma-separated augmented copies per item.")
-@click.option("--repeats", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--repeats", default="auto", show_default=True,
+              help="Runs per size, or auto: add runs until the verdict is decided (sequential rule).")
+@click.option("--max-repeats", type=click.IntRange(2, 1000), default=10, show_default=True,
+              help="auto: most runs per size.")
+@click.option("--time-budget", type=click.FloatRange(min=1), default=540, show_default=True,
+              help="auto: seconds for the whole evaluation; no run starts that would not fit (then 'undecided').")
+@click.option("--cv", type=click.IntRange(2, 100), default=None,
+              help="Stratified K-fold cross-validation of TRAIN (no --test): every example is tested.")
+@click.option("--cv-repeats", type=click.IntRange(1, 100), default=None,
+              help="With --cv: at most this many repetitions (default 3; stops early once decided).")
+@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Error rate of the verdict rule.")
+@click.option("--margin", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=2.0,
+              show_default=True, help="Equivalence margin in accuracy points: 'equivalent' means no effect "
+                                      "larger than this.")
+@click.option("--compare", default=None, metavar="LIST",
+              help="Also run regularised arms (dropout,weight_decay,early_stopping), alone and with augmentation.")
 @click.option("--model", default="auto", show_default=True,
-              help="auto | cnn | ngram | tfidf-logreg | module:function (bring your own).")
+              help="auto | cnn | ngram | textcnn | tfidf-logreg | module:function (bring your own). "
+                   "`augment models` lists them with their options.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--budget", type=click.Choice(["epochs", "steps"]), default="epochs", show_default=True,
               help="epochs: same epochs over the larger set (EDA paper); steps: same optimiser steps.")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
-              help="A built-in model's training option, e.g. max_epochs=60 or lr=0.001 (repeatable; see the docs "
-                   "of cnn / ngram / tfidf-logreg). Values are read as YAML scalars.")
+              help="A built-in model's option, e.g. max_epochs=60 or image_size=64 (repeatable; `augment models` "
+                   "lists every option with its default). Values are read as YAML scalars.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
               help="torch threads per training run (results stay deterministic for a given value).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds per call of a custom model (it runs in a child process; default 1800).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, budget, model_options, threads, out,
-             quiet) -> None:
-    """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out."""
+def evaluate(pipeline, train, test, text_column, label_column, strict, train_sizes, copies, repeats, max_repeats,
+             time_budget, cv, cv_repeats, alpha, margin, compare, model, seed, budget, model_options, threads,
+             timeout, out, quiet) -> None:
+    """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out.
+
+    Models: see `augment models`. Exit status: 0 done (whatever the verdict), 1 the evaluation cannot run
+    (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted.
+    """
     from pydantic import ValidationError
 
     from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report
 
     compiled = _load(pipeline)  # one-line spec errors before any data is read
     try:
-        config = EvalConfig(pipeline=pipeline, train=train, test=test, train_sizes=train_sizes, copies=copies,
-                            repeats=repeats, model=model, seed=seed, budget=budget, out=out, quiet=quiet,
+        config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
+                            label_column=label_column, strict=strict, train_sizes=train_sizes, copies=copies,
+                            repeats=repeats, max_repeats=max_repeats,
+                            time_budget=time_budget if repeats == "auto" else None, cv=cv,
+                            cv_repeats=cv_repeats, alpha=alpha, margin=margin / 100.0, compare=compare or [],
+                            model=model, seed=seed, budget=budget, out=out, quiet=quiet, timeout=timeout,
                             model_options=_parse_model_options(model_options), threads=threads)
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}".replace("Value error, ", "")
+                        for e in exc.errors()))
     try:  # model and options checked now, not after the data is read and augmented
         from augment.evaluate.models import make_model
 
@@ -315,8 +347,10 @@ def evaluate(pipeline, train, test, train_sizes, copies, repeats, model, seed, b
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
         result = run_evaluation(config, progress=not quiet)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
     paths = write_report(result, out)
     if not quiet:
         click.echo(format_summary(result), err=True)
@@ -361,6 +395,16 @@ def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, 
         run_server(config, on_listening=listening)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
+def models(as_json: bool) -> None:
+    """List the built-in benchmark models of `augment eval` with their options, defaults and use."""
+    from augment.evaluate.models import describe_models, format_models
+
+    listing = describe_models()
+    click.echo(json.dumps(listing, indent=2, default=str) if as_json else format_models(listing), nl=not as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -135,3 +135,28 @@ def text_quality_section(skip: bool) -> list[str]:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- calibration of `augment eval` (benchmarks/bench_calibration.py) -------------------------------------------
+# Appended after the main benchmarks: it runs only when asked (AUGMENT_BENCH_CALIBRATION=1, about 20 minutes on two
+# cores) and appends its table to the same results file, so the rest of run_all stays as fast as before.
+
+
+def calibration_section(trials: int = 100, effect_trials: int = 20) -> str:
+    import tempfile
+
+    import bench_calibration
+
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "calibration.md"
+        bench_calibration.main(["--trials", str(trials), "--effect-trials", str(effect_trials),
+                                "--markdown", str(table)])
+        return table.read_text()
+
+
+if __name__ == "__main__" and os.environ.get("AUGMENT_BENCH_CALIBRATION") == "1":
+    _out = Path(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--output=")),
+                     sys.argv[sys.argv.index("--output") + 1] if "--output" in sys.argv else HERE / "results.md"))
+    with open(_out, "a", encoding="utf-8") as _fh:
+        _fh.write("\n" + calibration_section())
+    print(f"appended the eval calibration table to {_out}")

@@ -53,15 +53,20 @@ def _trainset(items, labels, n_val_per_class=4):
 def test_cnn_is_deterministic_and_learns():
     items, labels = blobs(30, seed=0)
     test_items, test_labels = blobs(20, seed=1)
-    model = make_model("cnn", "image", FAST_CNN)
-    out1 = model.fit_predict(_trainset(items, labels), test_items, seed=5)
-    out2 = model.fit_predict(_trainset(items, labels), test_items, seed=5)
+    model = make_model("cnn", "image", {**FAST_CNN, "min_steps": 80})
+    assert model.needs_validation is False  # a fixed budget by default: no validation slice is carved
+    out1 = model.fit_predict(_trainset(items, labels), test_items, seed=5, test_labels=test_labels)
+    out2 = model.fit_predict(_trainset(items, labels), test_items, seed=5, test_labels=test_labels)
     assert np.array_equal(out1.predictions, out2.predictions)
-    assert out1.info["val_loss_history"] == out2.info["val_loss_history"]
+    assert out1.info["learning_curve"] == out2.info["learning_curve"]
     assert (out1.predictions == test_labels).mean() >= 0.9
-    assert out1.info["epochs_run"] >= 1 and 1 <= out1.info["best_epoch"] <= out1.info["epochs_run"]
+    assert out1.info["steps"] == 80 and not out1.info["stopped_early"]
+    curve = out1.info["learning_curve"]
+    assert curve[-1]["held_out_accuracy"] == pytest.approx((out1.predictions == test_labels).mean())
+    assert 0.0 <= out1.info["train_accuracy"] <= 1.0
     desc = model.describe()
-    assert desc["regularisation"]["dropout"] > 0 and desc["regularisation"]["early_stopping"]["patience_epochs"] == 3
+    assert desc["regularisation"]["dropout"] > 0 and desc["regularisation"]["early_stopping"] is None
+    assert "cosine" in desc["regularisation"]["budget"]
     import torch
 
     assert not torch.are_deterministic_algorithms_enabled()  # global state restored
@@ -97,7 +102,8 @@ def test_text_models_learn_synthetic_cues():
     tfidf = TfidfLogRegModel()
     c = tfidf.fit_predict(_trainset(texts, labels), test_texts, seed=0)
     assert (c.predictions == test_labels).mean() >= 0.9
-    assert tfidf.needs_validation is False and ngram.needs_validation is True
+    assert tfidf.needs_validation is False and ngram.needs_validation is False
+    assert NgramModel(NgramOptions(early_stopping=True)).needs_validation is True
     assert tokenize("It's GOOD!") == ["it", "'", "s", "good", "!"]
 
 
@@ -158,6 +164,57 @@ def test_custom_model_contract(custom_module):
         make_model("no_such_module_xyz:f", "text")
 
 
+def test_early_stopping_never_stops_before_min_steps():
+    """Regression: a baseline early-stopped after 140 steps although min_steps said 300."""
+    items, labels = blobs(10, seed=0)
+    ts = _trainset(items, labels)
+    for min_steps in (30, 45):
+        opts = {**FAST_CNN, "early_stopping": True, "patience": 1, "min_delta": 10.0, "batch_size": 4,
+                "max_epochs": 100, "min_steps": min_steps}  # min_delta 10: no epoch ever counts as better
+        info = make_model("cnn", "image", opts).fit_predict(ts, items[:2], seed=0).info
+        assert info["stopped_early"] and min_steps <= info["steps"] < min_steps + 3 * 3
+
+
+@pytest.mark.parametrize("side,expected", [(12, 12), (32, 32), (50, 52), (64, 64), (100, 64), (128, 64),
+                                           (300, 96)])
+def test_image_size_is_picked_from_the_data(side, expected):
+    from augment.evaluate.image_model import pick_image_size
+
+    items = [np.zeros((side, side + 3 * (i % 2), 3), np.uint8) for i in range(5)]
+    assert pick_image_size([x[:, :side] for x in items]) == expected
+    model = make_model("cnn", "image")
+    model.adapt([x[:, :side] for x in items])
+    assert model.describe()["image_size"] == expected and "picked from the data" in model.describe()["image_size_rule"]
+    fixed = make_model("cnn", "image", {"image_size": 40})
+    fixed.adapt(items)
+    assert fixed.describe()["image_size"] == 40
+
+
+def test_text_cnn_learns_and_is_deterministic():
+    texts, labels = sentences(40, seed=0)
+    test_texts, test_labels = sentences(30, seed=1)
+    model = make_model("textcnn", "text", {"max_epochs": 10, "dim": 16, "filters": 8, "min_steps": 60})
+    a = model.fit_predict(_trainset(texts, labels), test_texts, seed=0, test_labels=test_labels)
+    b = model.fit_predict(_trainset(texts, labels), test_texts, seed=0, test_labels=test_labels)
+    assert np.array_equal(a.predictions, b.predictions)
+    assert (a.predictions == test_labels).mean() >= 0.9
+    assert a.info["train_accuracy"] >= 0.9
+    with pytest.raises(ValueError, match="widths"):
+        make_model("textcnn", "text", {"widths": "3,x"})
+
+
+def test_models_listing_covers_every_builtin_model_and_option():
+    from augment.evaluate.models import _REGISTRY, describe_models, format_models
+
+    listing = describe_models()
+    assert [m["name"] for m in listing] == list(_REGISTRY)
+    text = format_models(listing)
+    for name, (_, schema, _, _) in _REGISTRY.items():
+        assert name in text
+        for key in schema.model_fields:
+            assert key in text
+
+
 def test_small_training_sets_get_enough_steps_and_both_arms_share_the_rule():
     items, labels = blobs(10, seed=0)  # 12 fit examples, batches of 4: three steps per epoch
     ts = _trainset(items, labels)
@@ -168,3 +225,38 @@ def test_small_training_sets_get_enough_steps_and_both_arms_share_the_rule():
     ts.items, ts.labels, ts.base_size = ts.items * 2, np.concatenate([ts.labels] * 2), len(ts.items)
     info2 = make_model("cnn", "image", opts).fit_predict(ts, items[:2], seed=0).info
     assert (info2["max_epochs"], info2["steps"]) == (16, 96)  # same epochs over the larger set
+
+
+def test_evaluate_package_has_no_import_cycles():
+    """Every import between augment.evaluate modules (function-level ones included) follows one direction."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "augment" / "evaluate"
+    graph = {}
+    for f in pkg.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level == 1:
+                    deps |= {mod} if mod else {a.name for a in node.names}
+                elif mod.startswith("augment.evaluate."):
+                    deps.add(mod.split(".")[2])
+                elif mod == "augment.evaluate":
+                    deps |= {a.name for a in node.names if (pkg / f"{a.name}.py").exists()} or {"__init__"}
+        graph[f.stem] = {d for d in deps if (pkg / f"{d}.py").exists() and d != f.stem}
+    graph["__init__"] = graph.get("__init__", set())
+    state: dict = {}
+
+    def visit(node, path):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "active", f"import cycle: {' -> '.join(path + [node])}"
+        state[node] = "active"
+        for dep in graph.get(node, ()):
+            visit(dep, path + [node])
+        state[node] = "done"
+
+    for node in graph:
+        visit(node, [])

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from augment.evaluate import EvalConfig, FunctionAugmenter, format_summary, run_evaluation, write_report
 from augment.evaluate.data import content_hash
 
-TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 12, "patience": 3, "min_steps": 0}
+TINY_CNN = {"image_size": 12, "width": 8, "max_epochs": 8, "patience": 3, "min_steps": 0}
 
 
 def make_blob_folder(root: Path, n_per_class: int = 40, size: int = 12, seed: int = 0) -> Path:
@@ -75,13 +75,14 @@ def blob_dir(tmp_path_factory):
     return make_blob_folder(tmp_path_factory.mktemp("blobs"))
 
 
-def test_identity_pipeline_gives_zero_difference_and_no_effect(blob_dir):
+def test_identity_pipeline_gives_zero_difference_and_is_equivalent(blob_dir):
     cfg = EvalConfig(train=blob_dir, train_sizes=[16, "full"], copies=[1, 2], repeats=2, model_options=TINY_CNN,
                      n_bootstrap=200, n_samples=2)
     res = run_evaluation(cfg, progress=False, augmenter=identity)
     assert len(res.summary) == 4
     for s in res.summary:
-        assert s["verdict"] == "no detectable effect"
+        assert s["verdict"] == "equivalent"  # every difference is exactly 0: inside any margin
+        assert s["metrics"]["accuracy"]["ci"] == [0.0, 0.0]
         for m in ("accuracy", "macro_f1"):
             assert s["metrics"][m]["diff_mean"] == 0.0
             assert s["metrics"][m]["bootstrap_ci"] == [0.0, 0.0]
@@ -100,7 +101,7 @@ def test_vertical_flip_on_position_coded_classes_hurts(tmp_path):
     acc = s["metrics"]["accuracy"]
     assert acc["baseline"]["mean"] > 0.9
     assert s["verdict"] == "hurts", format_summary(res)
-    assert acc["bootstrap_ci"][1] < 0 and acc["t_ci"][1] < 0
+    assert acc["bootstrap_ci"][1] < 0 and acc["ci"][1] < 0
     assert "hurts" in s["sentence"]
 
 
@@ -145,7 +146,8 @@ def test_text_eval_records_everything_report_json_needs(tmp_path):
     test = make_tsv(tmp_path / "test.tsv", 15, seed=1)
     aug = FunctionAugmenter(drop_word, "text", "drop one word")
     cfg = EvalConfig(train=train, test=test, train_sizes="10,full", copies="1,3", repeats=2, model="ngram",
-                     model_options={"max_epochs": 5, "dim": 8}, n_bootstrap=200, n_samples=3, budget="steps")
+                     model_options={"max_epochs": 5, "dim": 8, "early_stopping": True}, n_bootstrap=200, n_samples=3,
+                     budget="steps")
     res = run_evaluation(cfg, progress=False, augmenter=aug)
     assert len(res.runs) == 2 * 2 * 3
     run = next(r for r in res.runs if r["arm"] == "copies=3" and r["size"] == "10")
@@ -164,7 +166,7 @@ def test_text_eval_records_everything_report_json_needs(tmp_path):
     assert doc["model"]["regularisation"]["early_stopping"]["monitor"] == "validation accuracy (ties: lower loss)"
     assert len(doc["runs"]) == 12 and len(doc["summary"]) == 4
     assert doc["samples"][0]["original"] and len(doc["samples"][0]["copies"]) == 3
-    assert len(doc["timings"]["per_size_repeat"]) == 4
+    assert len(doc["timings"]["per_size_run"]) == 4
     assert "<mark>" in paths["html"].read_text()  # changed words are highlighted
 
 
@@ -193,6 +195,96 @@ def test_custom_model_through_the_protocol(tmp_path, monkeypatch):
     res = run_evaluation(cfg, progress=False, augmenter=FunctionAugmenter(drop_word, "text", "drop"))
     assert res.model["kind"] == "custom (module:function)"
     assert res.summary[0]["metrics"]["accuracy"]["baseline"]["mean"] == pytest.approx(0.5)
+
+
+def test_auto_repeats_stop_as_soon_as_every_arm_is_decided(blob_dir):
+    cfg = EvalConfig(train=blob_dir, train_sizes=["full"], copies=[1], model_options=TINY_CNN, n_samples=0,
+                     n_bootstrap=200)
+    assert cfg.repeats == "auto"
+    res = run_evaluation(cfg, progress=False, augmenter=identity)
+    (s,) = res.summary
+    assert s["verdict"] == "equivalent" and s["repeats"] == cfg.min_repeats == 3  # the first look decides
+    assert res.protocol["stopping"]["full"]["reason"] == "decided"
+    st = res.protocol["statistics"]
+    assert st["nominal_levels"]["full"] < cfg.alpha and "Pocock" in st["sequential"]
+    assert s["decision"]["nominal_level"] == st["nominal_levels"]["full"]
+
+
+def test_vertical_flip_is_decided_before_the_run_limit(tmp_path):
+    root = make_blob_folder(tmp_path / "d", n_per_class=60)
+    cfg = EvalConfig(train=root, train_sizes=["full"], copies=[1], model_options=TINY_CNN, n_samples=0,
+                     n_bootstrap=200, max_repeats=8, seed=1)
+    res = run_evaluation(cfg, progress=False, augmenter=vflip)
+    (s,) = res.summary
+    assert s["verdict"] == "hurts", format_summary(res)
+    assert s["repeats"] < 8 and res.protocol["stopping"]["full"]["reason"] == "decided"
+    var = s["variance"]
+    assert var["difference_sd"] is not None and var["baseline_sd"] is not None
+    gen = s["generalization"]
+    assert gen["baseline"]["train_accuracy"] is not None and gen["baseline"]["learning_curve"]
+
+
+def test_time_budget_ends_in_undecided_with_the_interval_so_far(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 30, seed=0)
+    noisy = FunctionAugmenter(drop_word, "text", "drop one word")
+    cfg = EvalConfig(train=train, train_sizes=[20], copies=[1], model="ngram", n_samples=0, n_bootstrap=200,
+                     model_options={"max_epochs": 2, "dim": 4, "min_steps": 10}, time_budget=0.001, margin=1e-6)
+    res = run_evaluation(cfg, progress=False, augmenter=noisy)
+    (s,) = res.summary
+    assert res.protocol["stopping"]["20"]["reason"] == "time budget reached"
+    assert s["repeats"] == 1 and s["verdict"] == "undecided"
+    assert "undecided" in s["sentence"] and "1 run" in s["sentence"]
+
+
+def test_cross_validation_tests_every_example_and_uses_the_corrected_test(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 15, seed=0)
+    aug = FunctionAugmenter(drop_word, "text", "drop one word")
+    cfg = EvalConfig(train=train, train_sizes=["full"], copies=[1], cv=3, cv_repeats=2, model="tfidf-logreg",
+                     n_samples=0, margin=1e-6)
+    res = run_evaluation(cfg, progress=False, augmenter=aug)
+    base = [r for r in res.runs if r["arm"] == "baseline"]
+    assert [(r["cv_repeat"], r["fold"]) for r in base][:3] == [(0, 0), (0, 1), (0, 2)]
+    assert sum(r["n_test"] for r in base if r["cv_repeat"] == 0) == 30  # every example tested once
+    assert all(r["n_subset"] + r["n_test"] == 30 for r in base)
+    (s,) = res.summary
+    assert s["decision"]["correction"] == pytest.approx(10 / 20)  # n_test / n_train
+    assert "Nadeau-Bengio" in res.protocol["statistics"]["test"]
+    assert res.protocol["looks"] == [3, 6] and s["repeats"] in (3, 6)
+    with pytest.raises(ValidationError, match="cross-validation replaces"):
+        EvalConfig(train=train, test=train, cv=3)
+    with pytest.raises(ValidationError, match="cv-repeats"):
+        EvalConfig(train=train, cv=3, repeats=4)
+    with pytest.raises(ValueError, match="smallest class"):
+        run_evaluation(EvalConfig(train=train, cv=20, model="tfidf-logreg"), progress=False, augmenter=aug)
+
+
+def test_classes_in_only_one_split_are_reported_and_strict_refuses(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 10, seed=0)
+    test = tmp_path / "test.tsv"
+    test.write_text("pos\tgood film\nneg\tbad film\nmeh\tso so\nmeh\tok i guess\n")
+    aug = FunctionAugmenter(drop_word, "text", "drop one word")
+    cfg = dict(train=train, test=test, train_sizes=["full"], copies=[1], repeats=2, model="tfidf-logreg",
+               n_samples=0)
+    res = run_evaluation(EvalConfig(**cfg), progress=False, augmenter=aug)
+    assert res.data["class_mismatch"] == {"only_in_train": {}, "only_in_test": {"meh": 2}}
+    with pytest.raises(ValueError, match=r"only in test: meh \(2\)"):
+        run_evaluation(EvalConfig(**cfg, strict=True), progress=False, augmenter=aug)
+
+
+def test_compare_adds_regularised_arms_on_the_same_runs(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 20, seed=0)
+    aug = FunctionAugmenter(drop_word, "text", "drop one word")
+    cfg = EvalConfig(train=train, train_sizes=["full"], copies=[2], repeats=2, model="ngram", n_samples=0,
+                     model_options={"max_epochs": 2, "dim": 4, "min_steps": 10}, compare="dropout,early_stopping")
+    res = run_evaluation(cfg, progress=False, augmenter=aug)
+    assert [s["arm"] for s in res.summary] == ["copies=2", "dropout", "dropout+copies=2", "early_stopping",
+                                               "early_stopping+copies=2"]
+    runs = {(r["repeat"], r["arm"]): r for r in res.runs}
+    assert runs[(0, "dropout")]["seeds"] == runs[(0, "baseline")]["seeds"]
+    assert runs[(0, "early_stopping")]["n_val"] > 0 and runs[(0, "baseline")]["n_val"] == 0
+    with pytest.raises(ValueError, match="torch model"):
+        run_evaluation(EvalConfig(train=train, compare="dropout", model="tfidf-logreg"), progress=False,
+                       augmenter=aug)
 
 
 def test_config_validation(tmp_path):

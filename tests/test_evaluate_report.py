@@ -74,7 +74,15 @@ def test_report_json_is_strict_json_with_runs_spec_and_versions(image_report):
     assert doc["pipeline"]["spec"]["name"] == "shift <&> noise"
     assert doc["classes"] == ["bottom", NASTY] or set(doc["classes"]) == {"bottom", NASTY}
     assert {"python", "torch", "numpy", "sklearn", "augment"} <= set(doc["versions"])
-    assert all(s["verdict"] in ("helps", "hurts", "no detectable effect") for s in doc["summary"])
+    assert all(s["verdict"] in ("helps", "hurts", "equivalent", "no detectable effect", "undecided")
+               for s in doc["summary"])
+    for s in doc["summary"]:  # every verdict carries its interval, its power statement and the variance split
+        acc = s["metrics"]["accuracy"]
+        assert acc["ci"] is not None and acc["mde"] is not None and s["variance"]["difference_sd"] is not None
+        assert s["generalization"]["augmented"]["learning_curve"]
+    assert doc["model"]["image_size"] == 12 and doc["protocol"]["statistics"]["alpha"] == 0.05
+    per_class = doc["per_class"][0]["classes"][0]
+    assert per_class["diff_recall_ci"] is not None
 
 
 def test_report_html_is_self_contained_and_escaped(image_report, text_report):
@@ -89,6 +97,33 @@ def test_report_html_is_self_contained_and_escaped(image_report, text_report):
     assert "shift &lt;&amp;&gt; noise" in page
     text_page = text_report["html"].read_text()
     assert "<i>" not in text_page and "&lt;i&gt;" in text_page
+
+
+def test_report_plots_leave_the_users_pyplot_backend_alone(image_report):
+    """Regression: report.py called matplotlib.use("Agg"), which switched (and closed) a user's pyplot figures."""
+    code = (
+        "import matplotlib; matplotlib.use('pdf'); import matplotlib.pyplot as plt\n"
+        "fig = plt.figure(); n = plt.get_fignums()\n"
+        "from augment.evaluate import report\n"
+        "f = report._figure(2, 2); f.add_subplot(1, 1, 1).plot([0, 1]); uri = report._png_data_uri(f)\n"
+        "assert uri.startswith('data:image/png;base64,'), uri[:40]\n"
+        "assert matplotlib.get_backend() == 'pdf', matplotlib.get_backend()\n"
+        "assert plt.get_fignums() == n, plt.get_fignums()\n"
+    )
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+def test_text_changes_show_insertions_deletions_and_moves_in_place():
+    from augment.evaluate.report import inline_changes
+
+    assert inline_changes("a b c d", "a c d") == "a <del>b</del> c d"  # deletion
+    assert inline_changes("a b c d", "d b c a") == "<del>a</del> <mark>d</mark> b c <del>d</del> <mark>a</mark>"
+    assert inline_changes("x <y>", "x <y>") == "x &lt;y&gt;"
 
 
 def test_changed_words_are_highlighted():
@@ -135,15 +170,21 @@ def test_report_renders_in_headless_chromium(image_report, text_report, tmp_path
             plots = driver.find_elements(By.CSS_SELECTOR, "img.plot")
             ids = {p.get_attribute("id") for p in plots}
             assert {"plot-accuracy", "plot-difference"} <= ids
-            n_copies_values = 2 if name.endswith("image") else 1  # one per-class plot per copies value
+            n_copies_values = 2 if name.endswith("image") else 1  # one per-class plot per arm
             assert len(driver.find_elements(By.CSS_SELECTOR, "img.plot-per-class")) == n_copies_values
             images = plots[:]
             if name.endswith("image"):
                 grid = driver.find_element(By.ID, "sample-grid")
                 assert grid.size["width"] > 0 and grid.size["height"] > 0
                 cells = grid.find_elements(By.TAG_NAME, "img")
-                assert len(cells) == 4 * 3  # 4 samples: original + 2 copies
+                assert len(cells) == 4 * 4  # 4 samples: original + 2 copies + copy 1 at the model's input size
                 images += cells
+                overflow = driver.execute_script(
+                    "return [...document.querySelectorAll('#sample-grid .cap')].filter(c => {"
+                    " const td = c.closest('td').getBoundingClientRect(), r = c.getBoundingClientRect();"
+                    " return r.right > td.right + 0.5 || c.scrollWidth > c.clientWidth + 0.5; }).length")
+                assert overflow == 0  # captions wrap inside their cell
+                assert "12×12 px" in driver.find_element(By.CSS_SELECTOR, "p.sub").text
             else:
                 texts = driver.find_element(By.ID, "sample-texts")
                 assert texts.size["height"] > 0

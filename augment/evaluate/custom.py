@@ -14,7 +14,7 @@ and called once per arm of every run::
            Return a mapping with either
              "predictions": one predicted class name per test example, in order -- preferred: accuracy,
                             macro-F1, per-class scores and the paired bootstrap are then computed for you; or
-             "accuracy" (and optionally "macro_f1"): your own scores in [0, 1].
+             "accuracy" (and optionally "macro_f1"): your own scores, finite numbers in [0, 1].
            Any other numeric entries are recorded in report.json under "extra".'''
 
 Example (a nearest-centroid classifier on bag-of-words, for text)::
@@ -33,20 +33,32 @@ Example (a nearest-centroid classifier on bag-of-words, for text)::
 
     # augment eval pipelines/eda.yaml --train data/train.tsv --model my_models:centroid
 
-The protocol does not carve a validation slice out of the training subset for a custom model: the function
-gets the whole subset and may hold out what it needs itself.
+The function runs in a child process (started once per evaluation with the ``spawn`` method, so it shares no
+state with the caller), with a time limit per call (``--timeout``). Whatever goes wrong -- an exception, a
+return value that is not a mapping, NaN or out-of-range scores, unknown classes, the process exiting
+(``os._exit``, a crash) or not answering in time -- is a :class:`CustomModelError` whose one-line message names
+the function. The protocol does not carve a validation slice out of the training subset for a custom model:
+the function gets the whole subset and may hold out what it needs itself.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import math
+import multiprocessing
 import time
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .models import ModelOutput, TrainSet
+from .base import ModelOutput, TrainSet
+
+DEFAULT_TIMEOUT = 1800.0
+
+
+class CustomModelError(ValueError):
+    """A custom model failed or returned something unusable; the message is one line naming the function."""
 
 __all__ = ["resolve", "CustomModel"]
 
@@ -60,6 +72,9 @@ def resolve(spec: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import module {module_name!r} for model {spec!r}: {exc}") from exc
+    except Exception as exc:  # the user's module failed while importing: still one line
+        raise ValueError(f"importing module {module_name!r} for model {spec!r} failed: "
+                         f"{type(exc).__name__}: {_first_line(exc)}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"module {module_name!r} has no attribute {attr!r} (model {spec!r})")
@@ -69,17 +84,114 @@ def resolve(spec: str) -> Callable[..., Any]:
     return obj
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _serve(conn, spec: str) -> None:
+    """Child process: resolve the function, then answer calls until the parent closes the pipe."""
+    try:
+        fn = resolve(spec)
+    except ValueError as exc:
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            args = conn.recv()
+        except EOFError:
+            return
+        train, test, seed = args
+        try:
+            result = fn(train, test, seed=seed)
+            conn.send(("ok", _plain(result)))
+        except BaseException as exc:  # anything the user's code raises, SystemExit included, becomes one line
+            conn.send(("error", f"raised {type(exc).__name__}: {_first_line(exc)}".rstrip(": ")))
+
+
+def _plain(result: Any) -> Any:
+    """The result with numpy containers turned into lists (they pickle either way; this keeps sizes small)."""
+    if isinstance(result, Mapping):
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}
+    return result
+
+
+class _Child:
+    """One spawned process serving calls to the custom function, killed on timeout or at close."""
+
+    def __init__(self, spec: str, timeout: float) -> None:
+        self.spec, self.timeout = spec, timeout
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child_conn, spec), daemon=True, name="augment-custom-model")
+        self.proc.start()
+        child_conn.close()
+        kind, payload = self._receive(max(60.0, timeout), "starting")
+        if kind == "error":
+            self.close()
+            raise CustomModelError(payload)
+
+    def _receive(self, timeout: float, what: str) -> tuple[str, Any]:
+        try:
+            ready = self.conn.poll(timeout)
+            if ready:
+                return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        else:
+            self.close()
+            raise CustomModelError(f"custom model {self.spec} did not return within {timeout:g} s while {what} "
+                                   "(raise --timeout if it needs longer)")
+        self.proc.join(5)
+        code = self.proc.exitcode
+        self.close()
+        raise CustomModelError(f"custom model {self.spec} ended its process (exit code {code}) while {what}; "
+                               "it must return a mapping, not exit")
+
+    def call(self, train: list, test: list, seed: int) -> Any:
+        try:
+            self.conn.send((train, test, seed))
+        except (BrokenPipeError, OSError):
+            self.close()
+            raise CustomModelError(f"custom model {self.spec}: its process is gone") from None
+        kind, payload = self._receive(self.timeout, "training")
+        if kind == "error":
+            raise CustomModelError(f"custom model {self.spec} {payload}")
+        return payload
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(5)
+
+
 class CustomModel:
     needs_validation = False
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, timeout: float | None = None) -> None:
         self.name = spec
-        self.fn = resolve(spec)
+        self.fn = resolve(spec)  # fail fast, in this process, on a wrong module or name
+        self.timeout = float(timeout or DEFAULT_TIMEOUT)
+        self._child: _Child | None = None
 
     def describe(self) -> dict[str, Any]:
         doc = inspect.getdoc(self.fn) or ""
         return {"name": self.name, "kind": "custom (module:function)", "doc": doc.splitlines()[0] if doc else "",
-                "regularisation": "defined by the custom model"}
+                "regularisation": "defined by the custom model",
+                "isolation": f"child process (spawn), {self.timeout:g} s per call"}
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
 
     def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
                     test_labels: np.ndarray | None = None) -> ModelOutput:
@@ -90,31 +202,66 @@ class CustomModel:
             raise ValueError("custom models need the test labels to be passed for scoring")
         test_pairs = [(x, classes[int(y)]) for x, y in zip(test_items, test_labels)]
         t0 = time.perf_counter()
-        result = self.fn(pairs, test_pairs, seed=seed)
+        if self._child is None:
+            self._child = _Child(self.name, self.timeout)
+        result = self._child.call(pairs, test_pairs, int(seed))
         elapsed = round(time.perf_counter() - t0, 4)
-        if not isinstance(result, Mapping):
-            raise TypeError(f"custom model {self.name} must return a mapping, got {type(result).__name__}")
-        info: dict[str, Any] = {"train_seconds": elapsed}
-        extra = {k: float(v) for k, v in result.items()
-                 if k not in ("predictions", "accuracy", "macro_f1") and isinstance(v, (int, float))}
-        if extra:
-            info["extra"] = extra
-        if "predictions" in result:
-            preds = list(result["predictions"])
-            if len(preds) != len(test_items):
-                raise ValueError(f"custom model {self.name} returned {len(preds)} predictions "
-                                 f"for {len(test_items)} test examples")
-            pos = {c: i for i, c in enumerate(classes)}
-            idx = []
-            for p in preds:
-                key = p if isinstance(p, str) else (classes[int(p)] if isinstance(p, (int, np.integer)) else str(p))
-                if key not in pos:
-                    raise ValueError(f"custom model {self.name} predicted unknown class {p!r}")
-                idx.append(pos[key])
-            return ModelOutput(predictions=np.array(idx, dtype=np.int64), info=info)
-        if "accuracy" not in result:
-            raise ValueError(f"custom model {self.name} must return 'predictions' or 'accuracy'")
-        metrics = {"accuracy": float(result["accuracy"])}
-        if "macro_f1" in result:
-            metrics["macro_f1"] = float(result["macro_f1"])
-        return ModelOutput(metrics=metrics, info=info)
+        return check_output(self.name, result, classes, len(test_items), {"train_seconds": elapsed})
+
+    def __del__(self) -> None:  # pragma: no cover - best effort; the protocol closes it explicitly
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _score(name: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise CustomModelError(f"custom model {name} returned {key}={value!r}; expected a number in [0, 1]")
+    v = float(value)
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise CustomModelError(f"custom model {name} returned {key}={v!r}; expected a finite number in [0, 1] "
+                               "(a fraction, not a percentage)")
+    return v
+
+
+def check_output(name: str, result: Any, classes: Sequence[str], n_test: int, info: dict) -> ModelOutput:
+    """Validate what a custom function returned (see the module docstring) and turn it into a ModelOutput."""
+    if not isinstance(result, Mapping):
+        raise CustomModelError(f"custom model {name} returned {type(result).__name__}; expected a mapping with "
+                               "'predictions' or 'accuracy'")
+    extra = {k: float(v) for k, v in result.items()
+             if k not in ("predictions", "accuracy", "macro_f1") and isinstance(v, (int, float))
+             and not isinstance(v, bool) and math.isfinite(float(v))}
+    if extra:
+        info["extra"] = extra
+    if "predictions" in result:
+        preds = result["predictions"]
+        if isinstance(preds, (str, bytes)) or not isinstance(preds, Sequence):
+            raise CustomModelError(f"custom model {name} returned predictions of type {type(preds).__name__}; "
+                                   "expected a list of class names")
+        preds = list(preds)
+        if len(preds) != n_test:
+            raise CustomModelError(f"custom model {name} returned {len(preds)} predictions for {n_test} test "
+                                   "examples")
+        pos = {c: i for i, c in enumerate(classes)}
+        idx = []
+        for p in preds:
+            if isinstance(p, str):
+                key = p
+            elif isinstance(p, (int, np.integer)) and not isinstance(p, bool) and 0 <= int(p) < len(classes):
+                key = classes[int(p)]
+            else:
+                key = None
+            if key not in pos:
+                raise CustomModelError(f"custom model {name} predicted unknown class {p!r}; classes: "
+                                       f"{', '.join(map(str, classes[:20]))}")
+            idx.append(pos[key])
+        return ModelOutput(predictions=np.array(idx, dtype=np.int64), info=info)
+    if "accuracy" not in result:
+        raise CustomModelError(f"custom model {name} must return 'predictions' or 'accuracy'; got keys "
+                               f"{sorted(map(str, result))}")
+    metrics = {"accuracy": _score(name, "accuracy", result["accuracy"])}
+    if "macro_f1" in result:
+        metrics["macro_f1"] = _score(name, "macro_f1", result["macro_f1"])
+    return ModelOutput(metrics=metrics, info=info)

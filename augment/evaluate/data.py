@@ -1,9 +1,12 @@
 """Labelled data for evaluation: loading, exact-duplicate detection, stratified subsets and splits.
 
-Two input layouts are understood:
+Everything is read through ``augment.io``, the layer ``augment run`` uses, so both commands accept the same data
+and skip the same bad items (reported, never raised):
 
-* an image folder ``<root>/<class>/<file>`` (any image Pillow reads; converted to RGB ``HxWx3 uint8``);
-* a text file of ``label<TAB>text`` lines (UTF-8).
+* an image folder ``<root>/<class>/<file>`` (read with :func:`augment.io.images.read_image`: EXIF orientation,
+  decompression-bomb guard; converted to RGB ``HxWx3 uint8``);
+* a labelled text file in any format of :mod:`augment.io.text_formats` (TSV with or without a header, CSV,
+  JSONL; ``text_column``/``label_column``).
 
 Every example carries an id that names it stably (``<class>/<file>`` for images, ``line:<n>`` for text). The
 augmentation seed of a copy is derived from that id, so a copy does not depend on which other examples were
@@ -17,10 +20,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Sequence
 
 import numpy as np
+
+from augment.io.image_folder import scan_image_folder
+from augment.io.images import ImageReadError, read_image
+from augment.io.text_formats import RowError, detect_format, read_text_dataset
 
 __all__ = [
     "Modality",
@@ -71,6 +78,8 @@ class LabelledData:
     ids: list[str]
     source: str = ""
     _hashes: list[str] | None = field(default=None, repr=False)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id or path, one-line reason)
+    text_format: str | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -111,71 +120,135 @@ class LabelledData:
             raise ValueError(f"classes {missing} missing from the target class list")
         mapping = np.array([pos[c] for c in self.classes], dtype=np.int64)
         labels = mapping[self.labels] if len(self.labels) else self.labels
-        return LabelledData(self.modality, self.items, labels, list(classes), self.ids, self.source, self._hashes)
+        return LabelledData(self.modality, self.items, labels, list(classes), self.ids, self.source, self._hashes,
+                            self.skipped, self.text_format)
 
 
 # --------------------------------------------------------------------------------------------- loading
 
 
 def load_image_folder(root: str | Path) -> LabelledData:
-    """Load ``root/<class>/<file>`` images as RGB ``uint8`` arrays; classes in natural sort order."""
-    from PIL import Image
-
+    """Load ``root/<class>/<file>`` images through the io layer that ``augment run`` uses (symlink confinement,
+    EXIF orientation, the decompression-bomb guard) as RGB ``uint8`` arrays; classes in natural sort order.
+    Unusable files (corrupt, not an image, outside any class folder) are skipped and listed in ``skipped``."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a directory")
-    class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                        key=lambda d: _natural_key(d.name))
-    if not class_dirs:
-        raise ValueError(f"{root}: no class folders (expected <root>/<class>/<image>)")
+    scan = scan_image_folder(root)
+    skipped: list[tuple[str, str]] = [(rel, why) for rel, why in scan.problems
+                                      if not PurePosixPath(rel).name.startswith(".")]
+    by_class: dict[str, list[str]] = {}
+    for rel in scan.images:
+        parts = rel.split("/")
+        if len(parts) < 2:
+            skipped.append((rel, "not inside a class folder (expected <root>/<class>/<image>); skipped"))
+            continue
+        if any(p.startswith(".") for p in parts):
+            continue
+        by_class.setdefault(parts[0], []).append(rel)
+    class_names = sorted(by_class, key=_natural_key)
+    if not class_names:
+        raise ValueError(f"{root}: no class folders with images (expected <root>/<class>/<image>)")
     items, labels, ids = [], [], []
-    for ci, d in enumerate(class_dirs):
-        files = sorted((f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
-                       key=lambda f: _natural_key(str(f.relative_to(d))))
-        for f in files:
-            with Image.open(f) as im:
-                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-            items.append(arr)
+    for ci, cname in enumerate(class_names):
+        for rel in sorted(by_class[cname], key=lambda r: _natural_key(r[len(cname) + 1:])):
+            try:
+                arr, _ = read_image(root / rel)
+            except ImageReadError as exc:
+                skipped.append((rel, str(exc)))
+                continue
+            items.append(_as_rgb(arr))
             labels.append(ci)
-            ids.append(f.relative_to(root).as_posix())
+            ids.append(rel)
     if not items:
-        raise ValueError(f"{root}: no image files found")
-    return LabelledData("image", items, np.array(labels), [d.name for d in class_dirs], ids, source=str(root))
+        raise ValueError(f"{root}: no readable image files ({len(skipped)} skipped, e.g. "
+                         f"{skipped[0][0]}: {skipped[0][1]})" if skipped else f"{root}: no image files found")
+    return LabelledData("image", items, np.array(labels), class_names, ids, source=str(root), skipped=skipped)
+
+
+def _as_rgb(arr: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 from the io layer's L / RGB / RGBA arrays (the benchmark models and hashes expect RGB)."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(arr, 3, axis=2))
+    if arr.shape[2] == 4:
+        return np.ascontiguousarray(arr[:, :, :3])
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def load_text(path: str | Path, text_column: str | None = None, label_column: str | None = None) -> LabelledData:
+    """Load a labelled text dataset through the io layer (every format ``augment run`` reads: header-less
+    ``label<TAB>text`` TSV, CSV/TSV with a header, JSONL; ``text_column``/``label_column`` as for run). Rows
+    that cannot be read are skipped and listed in ``skipped``; a format without labels is an error."""
+    path = Path(path)
+    fmt = detect_format(path, text_column=text_column, label_column=label_column)
+    if fmt.label_column is None and fmt.kind == "txt":
+        raise ValueError(f"{path}: a .txt file has no labels; eval needs labelled data (TSV label<TAB>text, "
+                         "CSV/TSV with a header and --label-column, or JSONL)")
+    texts, raw_labels, ids, skipped = [], [], [], []
+    for row in read_text_dataset(path, fmt):
+        if isinstance(row, RowError):
+            skipped.append((f"line:{row.line}", row.reason))
+            continue
+        label = (row.label or "").strip()
+        if not label:
+            skipped.append((f"line:{row.line}", "empty label"))
+            continue
+        texts.append(row.text)
+        raw_labels.append(label)
+        ids.append(f"line:{row.line}")
+    if not texts:
+        raise ValueError(f"{path}: no usable examples ({fmt.describe()}; {len(skipped)} rows skipped)")
+    classes = sorted(set(raw_labels), key=_natural_key)
+    pos = {c: i for i, c in enumerate(classes)}
+    return LabelledData("text", texts, np.array([pos[c] for c in raw_labels]), classes, ids, source=str(path),
+                        skipped=skipped, text_format=fmt.describe())
 
 
 def load_tsv(path: str | Path) -> LabelledData:
-    """Load ``label<TAB>text`` lines; blank lines are skipped, a line without a tab is an error."""
-    path = Path(path)
-    texts, raw_labels, ids = [], [], []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise ValueError(f"{path}:{n}: expected 'label<TAB>text'")
-            label, text = line.split("\t", 1)
-            label = label.strip()
-            if not label:
-                raise ValueError(f"{path}:{n}: empty label")
-            texts.append(text)
-            raw_labels.append(label)
-            ids.append(f"line:{n}")
-    if not texts:
-        raise ValueError(f"{path}: no examples")
-    classes = sorted(set(raw_labels), key=_natural_key)
-    pos = {c: i for i, c in enumerate(classes)}
-    return LabelledData("text", texts, np.array([pos[c] for c in raw_labels]), classes, ids, source=str(path))
+    """A header-less ``label<TAB>text`` file (kept for callers of the old API): :func:`load_text`."""
+    return load_text(path)
 
 
-def load_dataset(path: str | Path) -> LabelledData:
-    """An image folder (a directory) or a ``label<TAB>text`` file (anything else)."""
+def load_dataset(path: str | Path, text_column: str | None = None, label_column: str | None = None
+                 ) -> LabelledData:
+    """An image folder (a directory) or a text dataset in any format the io layer reads (a file)."""
     path = Path(path)
     if path.is_dir():
+        if text_column or label_column:
+            raise ValueError(f"{path} is an image folder; --text-column/--label-column apply to text files")
         return load_image_folder(path)
     if path.is_file():
-        return load_tsv(path)
+        return load_text(path, text_column, label_column)
     raise FileNotFoundError(f"{path}: no such file or directory")
+
+
+def class_mismatch(train: LabelledData, test: LabelledData) -> dict:
+    """Classes present in only one of train/test, with their example counts."""
+    tc, sc = train.class_counts(), test.class_counts()
+    return {"only_in_train": {c: n for c, n in tc.items() if n and not sc.get(c)},
+            "only_in_test": {c: n for c, n in sc.items() if n and not tc.get(c)}}
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint test folds covering every index once, stratified: each class's members are shuffled (from
+    ``seed``) and dealt round-robin, continuing where the previous class stopped so fold sizes differ by at most
+    one. A class with fewer than ``k`` members is absent from some folds."""
+    labels = np.asarray(labels)
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    if k > len(labels):
+        raise ValueError(f"cannot make {k} folds from {len(labels)} examples")
+    rng = np.random.default_rng(seed)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    start = 0
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        for j, i in enumerate(members):
+            folds[(start + j) % k].append(int(i))
+        start = (start + len(members)) % k
+    return [np.sort(np.array(f, dtype=np.int64)) for f in folds]
 
 
 def align_classes(a: LabelledData, b: LabelledData) -> tuple[LabelledData, LabelledData]:

@@ -9,7 +9,7 @@ mAP@0.5 and mAP@[.5:.95] come from pycocotools' COCOeval.
 An item is ``(image, boxes, labels)``: an HxWxC uint8 array, (N, 4) x_min, y_min, x_max, y_max pixels and N
 class names. ``compare_detection`` trains on the items with and without ``copies`` augmented copies per item
 (the pipeline moves the boxes), with the same seeds and epochs, ``repeats`` times, and returns per-arm metrics,
-the paired differences and a verdict from ``augment.evaluate.stats``.
+the paired differences and a verdict from ``augment.evaluate.verdict`` (the rule of ``augment eval``).
 """
 
 from __future__ import annotations
@@ -258,6 +258,7 @@ def compare_detection(pipe, train: Sequence[Item], test: Sequence[Item], *, copi
                       seed: int = 0, options: DetectionOptions | None = None) -> dict:
     """Baseline vs baseline + augmented copies, paired by seed; mAP@0.5 and mAP@[.5:.95] with a verdict each."""
     from augment.evaluate.stats import compare, repeat_bootstrap
+    from augment.evaluate.verdict import decide
 
     classes = sorted({str(lab) for _, _, labels in list(train) + list(test) for lab in labels})
     arms: dict[str, list[dict]] = {"baseline": [], "augmented": []}
@@ -274,7 +275,8 @@ def compare_detection(pipe, train: Sequence[Item], test: Sequence[Item], *, copi
         aug = [a[metric] for a in arms["augmented"]]
         diffs = [b - a for a, b in zip(base, aug)]
         ci = repeat_bootstrap(diffs, seed=seed) if len(diffs) > 1 else None
-        result["metrics"][metric] = compare(metric, base, aug, ci).to_dict()
+        # the verdict rule of `augment eval`: a paired t-test over the repeats at alpha 0.05 (fixed repeats)
+        result["metrics"][metric] = compare(metric, base, aug, ci, decide(diffs, level=0.05)).to_dict()
     return result
 
 

@@ -1,32 +1,46 @@
 """A small CNN for small images, deterministic for a fixed seed.
 
 Every image (any size, grayscale/RGB/RGBA) is converted to RGB and resized to ``image_size`` x ``image_size``
-(bilinear with antialiasing, aspect ratio not kept), scaled to [-1, 1]. Architecture (fixed)::
+(bilinear with antialiasing, aspect ratio not kept), scaled to [-1, 1]. ``image_size`` is picked from the
+training pool unless given (``--model-option image_size=N``): the median of the images' longer sides when that
+is at most 64 px (small images are used at their native size), 64 px up to a median of 128 px, 96 px for larger
+photos. The report's header states the size used. Architecture (fixed)::
 
     [conv3x3 32 - BN - ReLU - conv3x3 32 - BN - ReLU - maxpool2]
     [conv3x3 64 - BN - ReLU - maxpool2]
     [conv3x3 128 - BN - ReLU] - global average pool - dropout - linear
 
 Global average pooling makes the head independent of the input size. Regularisation: dropout before the
-classifier, decoupled weight decay (AdamW), early stopping on the validation slice.
+classifier, decoupled weight decay (AdamW); a fixed budget with a cosine learning rate (early stopping optional).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 from pydantic import Field
 
-from .models import ModelOutput, TrainSet
-from .training import TrainOptions, deterministic, predict, regularisation_summary, train_classifier
+from .base import ModelOutput, TrainSet
+from .training import TrainOptions, accuracy_of, deterministic, predict, regularisation_summary, train_classifier
 
 __all__ = ["CNNOptions", "preprocess_images", "build_cnn", "SmallCNNModel"]
 
 
 class CNNOptions(TrainOptions):
-    image_size: int = Field(32, ge=8, le=256)
+    image_size: int | None = Field(None, ge=8, le=256)  # None: picked from the data (see the module docstring)
     width: int = Field(32, ge=4, le=256)  # channels of the first block; later blocks use 2x and 4x
+
+
+def pick_image_size(items: Sequence[Any]) -> int:
+    """The input size rule of the module docstring, from the training pool's images."""
+    if not len(items):
+        return 32
+    side = float(np.median([max(np.asarray(x).shape[:2]) for x in items]))
+    if side <= 64:
+        return max(8, int(math.ceil(side / 4)) * 4)  # a multiple of 4 (two 2x poolings), never smaller
+    return 64 if side <= 128 else 96
 
 
 def preprocess_images(items: Sequence[Any], size: int) -> np.ndarray:
@@ -69,18 +83,34 @@ def build_cnn(n_classes: int, width: int = 32, dropout: float = 0.3):
 
 class SmallCNNModel:
     name = "cnn"
-    needs_validation = True
 
     def __init__(self, options: CNNOptions | None = None, threads: int = 1) -> None:
         self.options = options or CNNOptions()
         self.threads = threads
+        self.image_size = self.options.image_size
+        self.size_rule = "given (image_size option)" if self.image_size else "not yet picked"
+
+    @property
+    def needs_validation(self) -> bool:
+        return self.options.early_stopping
+
+    def adapt(self, pool_items: Sequence[Any]) -> None:
+        """Pick the input size from the training pool (both arms and every run then share it)."""
+        if self.options.image_size is None:
+            self.image_size = pick_image_size(pool_items)
+            side = float(np.median([max(np.asarray(x).shape[:2]) for x in pool_items])) if len(pool_items) else 0
+            self.size_rule = (f"picked from the data: median longer side {side:.0f} px -> "
+                              f"{'native size' if side <= 64 else f'{self.image_size} px'}")
 
     def describe(self) -> dict[str, Any]:
         o = self.options
+        size = self.image_size or 32
         return {
             "name": self.name,
             "kind": "small CNN (3 conv stages, global average pooling)",
-            "input": f"RGB resized to {o.image_size}x{o.image_size} (bilinear, antialiased), scaled to [-1, 1]",
+            "input": f"RGB resized to {size}x{size} (bilinear, antialiased), scaled to [-1, 1]",
+            "image_size": size,
+            "image_size_rule": self.size_rule,
             "options": o.model_dump(),
             "optimizer": f"AdamW lr={o.lr}",
             "regularisation": regularisation_summary(o),
@@ -92,14 +122,31 @@ class SmallCNNModel:
         import torch
 
         o = self.options
-        x_train = torch.from_numpy(preprocess_images(train.items, o.image_size))
-        x_val = torch.from_numpy(preprocess_images(train.val_items, o.image_size)) if len(train.val_items) else None
-        x_test = torch.from_numpy(preprocess_images(test_items, o.image_size))
+        size = self.image_size or pick_image_size([x for x, c in zip(train.items, _copy_mask(train)) if not c])
+        x_train = torch.from_numpy(preprocess_images(train.items, size))
+        x_val = torch.from_numpy(preprocess_images(train.val_items, size)) if len(train.val_items) else None
+        x_test = torch.from_numpy(preprocess_images(test_items, size))
+        test_batch = lambda idx: (x_test[torch.as_tensor(idx)],)  # noqa: E731
+        curve = None
+        if test_labels is not None:
+            curve = lambda: accuracy_of(net, len(test_items), test_batch, test_labels)  # noqa: E731
         with deterministic(seed, self.threads):
             net = build_cnn(len(train.classes), o.width, o.dropout)
+            train_batch = lambda idx: (x_train[torch.as_tensor(idx)],)  # noqa: E731
             info = train_classifier(
-                net, len(train.items), lambda idx: (x_train[torch.as_tensor(idx)],), train.labels,
+                net, len(train.items), train_batch, train.labels,
                 (x_val,) if x_val is not None else None, train.val_labels, o, seed, train.epoch_size, train.base_size,
+                held_out_accuracy=curve,
             )
-            preds = predict(net, len(test_items), lambda idx: (x_test[torch.as_tensor(idx)],))
+            preds = predict(net, len(test_items), test_batch)
+            originals = np.flatnonzero(~_copy_mask(train))
+            info["train_accuracy"] = accuracy_of(net, len(originals), lambda idx: train_batch(originals[idx]),
+                                                 train.labels[originals])
+        info["image_size"] = size
         return ModelOutput(predictions=preds, info=info)
+
+
+def _copy_mask(train: TrainSet) -> np.ndarray:
+    if train.is_copy is None:
+        return np.zeros(len(train.items), dtype=bool)
+    return np.asarray(train.is_copy, dtype=bool)

@@ -10,6 +10,7 @@ Built-in names (``--model``):
 * ``cnn`` — small CNN for images (:mod:`augment.evaluate.image_model`);
 * ``ngram`` — fastText-style bag of word uni+bigrams trained from scratch in torch
   (:mod:`augment.evaluate.text_models`);
+* ``textcnn`` — CNN over learned word embeddings (Kim 2014);
 * ``tfidf-logreg`` — TF-IDF + L2 logistic regression (scikit-learn);
 * ``auto`` — ``cnn`` for images, ``ngram`` for text;
 * ``module:function`` — bring your own (:mod:`augment.evaluate.custom`).
@@ -17,93 +18,96 @@ Built-in names (``--model``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Protocol, Sequence
+from typing import Any, Literal, Mapping, get_args, get_origin
 
-import numpy as np
+from pydantic import ValidationError
 
-__all__ = ["Budget", "TrainSet", "ModelOutput", "BenchmarkModel", "BUILTIN_MODELS", "make_model"]
+from augment.spec.errors import did_you_mean, show
 
-Budget = Literal["epochs", "steps"]
+from .base import BenchmarkModel, Budget, ModelOutput, TrainSet
+from .custom import CustomModel
+from .image_model import CNNOptions, SmallCNNModel
+from .text_models import NgramModel, NgramOptions, TextCNNModel, TextCNNOptions, TfidfLogRegModel, TfidfOptions
 
+__all__ = ["BUILTIN_MODELS", "BenchmarkModel", "Budget", "ModelOutput", "TrainSet", "describe_models",
+           "format_models", "make_model"]
 
-@dataclass
-class TrainSet:
-    """What a model trains on. ``val_*`` is the validation slice (original examples, never augmented)."""
-
-    items: list[Any]
-    labels: np.ndarray
-    val_items: list[Any]
-    val_labels: np.ndarray
-    classes: list[str]
-    is_copy: np.ndarray | None = None  # True where an example is an augmented copy
-    # budget: the number of examples one "epoch" means. None: the arm's own size (same epochs over the
-    # larger set, the EDA rule); the baseline's size: the same number of optimiser steps for both arms.
-    epoch_size: int | None = None
-    base_size: int | None = None  # the baseline arm's training-set size (for rules both arms must share)
-
-
-@dataclass
-class ModelOutput:
-    """Either test predictions (class indices; the protocol computes every metric from them), or metrics
-    computed by the model itself (custom models only)."""
-
-    predictions: np.ndarray | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
+# name -> (modality, options schema, factory, what it is good for); ``augment models`` is generated from this
+_REGISTRY: dict[str, tuple[str, type, Any, str]] = {
+    "cnn": ("image", CNNOptions, lambda o, t: SmallCNNModel(o, threads=t),
+            "small CNN (3 conv stages, global average pooling); input size picked from the data (native up to "
+            "64 px, 64 or 96 px for photos). The default for images: fast on CPU, sensitive to geometry and "
+            "colour augmentations."),
+    "ngram": ("text", NgramOptions, lambda o, t: NgramModel(o, threads=t),
+              "fastText-style bag of word 1-2-grams with learned embeddings. The default for text: fast, "
+              "order-insensitive beyond bigrams."),
+    "textcnn": ("text", TextCNNOptions, lambda o, t: TextCNNModel(o, threads=t),
+                "CNN over learned word embeddings (Kim 2014; the model family of the EDA paper). Slower than "
+                "ngram; sees word order within 3-5 word windows."),
+    "tfidf-logreg": ("text", TfidfOptions, lambda o, t: TfidfLogRegModel(o),
+                     "TF-IDF + L2 logistic regression (scikit-learn). Convex, no training noise: the fastest and "
+                     "steadiest text baseline; a strong check on what ngram reports."),
+}
+BUILTIN_MODELS = ("auto", *_REGISTRY)
 
 
-class BenchmarkModel(Protocol):
-    name: str
-    needs_validation: bool  # True: the protocol carves a validation slice out of each training subset
-
-    def describe(self) -> dict[str, Any]:
-        """Architecture, regularisation, early stopping and training settings, JSON-serialisable."""
-
-    def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
-                    test_labels: np.ndarray | None = None) -> ModelOutput:
-        """Train from scratch with ``seed`` and predict ``test_items``. Must be deterministic."""
-
-
-BUILTIN_MODELS = ("auto", "cnn", "ngram", "tfidf-logreg")
-_MODALITY = {"cnn": "image", "ngram": "text", "tfidf-logreg": "text"}
-
-
-def make_model(name: str, modality: str, options: Mapping[str, Any] | None = None, threads: int = 1
-               ) -> BenchmarkModel:
-    """Build a benchmark model by name (see module docstring). Unknown names and options are errors."""
+def make_model(name: str, modality: str, options: Mapping[str, Any] | None = None, threads: int = 1,
+               timeout: float | None = None) -> BenchmarkModel:
+    """Build a benchmark model by name (see module docstring). Unknown names and options are errors.
+    ``timeout``: seconds per call of a custom model (run in a child process)."""
     options = dict(options or {})
     if ":" in name:
-        from .custom import CustomModel
-
         if options:
             raise ValueError(f"model options {sorted(options)} do not apply to a custom model ({name})")
-        return CustomModel(name)
+        return CustomModel(name, timeout=timeout)
     if name == "auto":
         name = "cnn" if modality == "image" else "ngram"
-    if name not in _MODALITY:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)} or module:function")
-    if _MODALITY[name] != modality:
-        raise ValueError(f"model {name!r} is for {_MODALITY[name]} data, but the data is {modality}")
-    if name == "cnn":
-        from .image_model import CNNOptions, SmallCNNModel
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)} or module:function "
+                         "(see `augment models`)")
+    model_modality, schema, factory, _ = _REGISTRY[name]
+    if model_modality != modality:
+        raise ValueError(f"model {name!r} is for {model_modality} data, but the data is {modality}")
+    return factory(_options(schema, name, options), threads)
 
-        return SmallCNNModel(_options(CNNOptions, name, options), threads=threads)
-    if name == "ngram":
-        from .text_models import NgramModel, NgramOptions
 
-        return NgramModel(_options(NgramOptions, name, options), threads=threads)
-    from .text_models import TfidfLogRegModel, TfidfOptions
+def describe_models() -> list[dict]:
+    """Every built-in model with its modality, use and options (type, default, bounds), for ``augment models``."""
+    out = []
+    for name, (modality, schema, _, use) in _REGISTRY.items():
+        opts = []
+        for key, f in schema.model_fields.items():
+            bounds = [f"{type(m).__name__.lower()} {getattr(m, type(m).__name__.lower(), '')}".strip()
+                      for m in f.metadata if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")]
+            if get_origin(f.annotation) is Literal:
+                ann = "|".join(map(str, get_args(f.annotation)))
+            else:
+                ann = getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", "")
+            opts.append({"name": key, "type": ann, "default": f.default,
+                         "bounds": ", ".join(b.replace("ge ", ">= ").replace("gt ", "> ").replace("le ", "<= ")
+                                             .replace("lt ", "< ") for b in bounds)})
+        out.append({"name": name, "modality": modality, "use": use, "options": opts,
+                    "default_for": "image" if name == "cnn" else "text" if name == "ngram" else None})
+    return out
 
-    return TfidfLogRegModel(_options(TfidfOptions, name, options))
+
+def format_models(listing: list[dict]) -> str:
+    lines = ["Built-in benchmark models for `augment eval --model NAME` (auto: cnn for images, ngram for text).",
+             "Options: --model-option KEY=VALUE (repeatable). Your own: --model module:function (see README).", ""]
+    for m in listing:
+        lines.append(f"{m['name']}  [{m['modality']}]" + (f"  (default for {m['default_for']})"
+                                                           if m["default_for"] else ""))
+        lines.append(f"    {m['use']}")
+        for o in m["options"]:
+            default = "picked from the data" if o["default"] is None else o["default"]
+            lines.append(f"    {o['name']:<15} {o['type']:<22} default {default}"
+                         + (f"  ({o['bounds']})" if o["bounds"] else ""))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _options(schema: type, model: str, options: Mapping[str, Any]):
     """``schema(**options)`` with one-line errors that name the option and what the model accepts."""
-    from pydantic import ValidationError
-
-    from augment.spec.errors import did_you_mean, show
-
     try:
         return schema(**options)
     except ValidationError as exc:

@@ -1,26 +1,32 @@
 """The experiment loop behind ``augment eval``: does this pipeline help a model learn this data?
 
-For each training size and repeat::
+A *run* trains every arm once on one training subset and scores it on one test set::
 
-    subset      stratified draw from the training pool (own seed)
-    validation  stratified slice of the subset (own seed), originals only, if the model early-stops
-    fit part    subset minus the validation slice
-    copies      max(copies) augmented copies of every fit example (seed of copy c of example `id`:
-                derive_seed(augment_seed, id, c)); arm "copies=k" uses copies 0..k-1, so arms are nested
-    baseline    train on the fit part                         } same model seed, same validation slice,
-    augmented   train on the fit part + its copies, per k     } same budget rule, same held-out test set
+    test set    hold-out (default): TRAIN split once (stratified, fixed seed) unless --test is given; every run
+                uses it. Cross-validation (--cv K): run j uses fold j % K of a stratified K-fold partition
+                (one partition per repetition), the other folds form its training pool.
+    subset      stratified draw of the training size from the pool (own seed per run)
+    copies      max(copies) augmented copies of every subset example (seed of copy c of example `id`:
+                derive_seed(augment seed, id, c)); arm "copies=k" uses copies 0..k-1, so arms are nested
+    arms        baseline, copies=k, and with --compare the regularised baseline(s) and their combination
+                with augmentation; every arm of a run shares the subset, the model seed (hence the initial
+                weights and shuffling stream) and the fixed training budget: common random numbers, so the
+                paired difference carries far less noise than either arm
 
-Data hygiene: the held-out set is split off once (stratified, fixed seed) when no test set is given; training
-examples whose content exactly equals a held-out example are dropped before anything else (and counted);
-only training examples are ever augmented; an augmented copy whose content equals a held-out example is
-dropped too, and a copy identical to its source (nothing changed) is dropped by default, because it is not a
-new example but a duplicate that only adds optimiser steps. Consequently an empty/identity pipeline yields an
-augmented arm identical to the baseline; its results are then taken from the baseline run (flagged
-``reused_baseline``) and the difference is exactly zero.
+Runs are added until every arm's verdict is decided (``--repeats auto``: helps, hurts or equivalent within
+``--margin``) or ``--max-repeats`` / ``--time-budget`` runs out ("undecided"); ``--repeats N`` runs exactly N.
+The verdict rule is in :mod:`augment.evaluate.verdict`.
+
+Data hygiene: training examples whose content exactly equals a held-out example are dropped (and counted); only
+training examples are ever augmented; an augmented copy equal to a held-out example is dropped too, and a copy
+identical to its source is dropped by default (a duplicate only adds optimiser steps). An identity pipeline
+therefore yields an augmented arm identical to the baseline; its results are taken from the baseline run
+(flagged ``reused_baseline``) and the difference is exactly zero.
 """
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import time
@@ -29,11 +35,15 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import stats
-from .data import LabelledData, align_classes, content_hash, load_dataset, overlap_indices, stratified_split, stratified_subset
-from .models import BenchmarkModel, TrainSet, make_model
+from augment.seeding import derive_seed
+
+from . import stats, verdict
+from .base import BenchmarkModel, TrainSet
+from .data import (LabelledData, align_classes, class_mismatch, content_hash, load_dataset, overlap_indices,
+                   stratified_folds, stratified_split, stratified_subset)
+from .models import make_model
 
 __all__ = [
     "SizeSpec",
@@ -50,6 +60,7 @@ __all__ = [
 ]
 
 SizeSpec = Union[int, Literal["full"]]
+REGULARISERS = ("dropout", "weight_decay", "early_stopping")
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -69,13 +80,26 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pipeline: Path | None = Field(None, description="pipeline spec file (YAML/JSON)")
-    train: Path = Field(..., description="training data: image folder or label<TAB>text file")
-    test: Path | None = Field(None, description="held-out data; if absent, TRAIN is split once")
+    train: Path = Field(..., description="training data: image folder or text dataset (any format run reads)")
+    test: Path | None = Field(None, description="held-out data; if absent, TRAIN is split once (or --cv)")
+    text_column: str | None = None
+    label_column: str | None = None
+    strict: bool = Field(False, description="classes present in only one of train/test are an error")
     train_sizes: list[SizeSpec] = Field(default_factory=lambda: [100, 500, "full"])
     copies: list[int] = Field(default_factory=lambda: [1, 4])
-    repeats: int = Field(5, ge=1, le=1000)
-    model: str = Field("auto", description="auto | cnn | ngram | tfidf-logreg | module:function")
+    repeats: Union[int, Literal["auto"]] = Field("auto", description="runs per size, or auto (sequential)")
+    min_repeats: int = Field(3, ge=2, le=1000, description="auto: first look after this many runs")
+    max_repeats: int = Field(10, ge=2, le=1000, description="auto: most runs per size")
+    time_budget: float | None = Field(None, gt=0, description="auto: seconds for the whole evaluation; no new run "
+                                                              "starts that would not fit")
+    cv: int | None = Field(None, ge=2, le=100, description="K-fold cross-validation when no test set is given")
+    cv_repeats: int | None = Field(None, ge=1, le=100, description="CV repetitions (auto: at most this many)")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="error rate of the verdict rule")
+    margin: float = Field(0.02, gt=0, lt=1, description="equivalence margin (accuracy, fraction)")
+    compare: list[Literal["dropout", "weight_decay", "early_stopping"]] = Field(default_factory=list)
+    model: str = Field("auto", description="auto | cnn | ngram | textcnn | tfidf-logreg | module:function")
     model_options: dict[str, Any] = Field(default_factory=dict)
+    timeout: float | None = Field(None, gt=0, description="seconds per custom-model call (child process)")
     out: Path | None = Field(None, description="report directory (write_report)")
     seed: int = Field(0, ge=0, lt=2**63)
     quiet: bool = False
@@ -84,12 +108,48 @@ class EvalConfig(BaseModel):
                               "steps: same number of optimiser steps as the baseline")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="held-out fraction when no test set is given")
     val_fraction: float = Field(0.15, gt=0, lt=1, description="validation slice of each subset (early stopping)")
-    confidence: float = Field(0.95, gt=0.5, lt=1)
     n_bootstrap: int = Field(2000, ge=100)
     threads: int = Field(1, ge=1, description="torch threads per training run: 1 is as fast for these small "
                                                 "models and far more robust when the CPU is shared")
     drop_unchanged_copies: bool = True
     n_samples: int = Field(8, ge=0, le=64, description="examples shown in the report")
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.alpha
+
+    @field_validator("repeats", mode="before")
+    @classmethod
+    def _repeats(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v.strip().lower() == "auto":
+                return "auto"
+            if not v.strip().isdigit():
+                raise ValueError(f"repeats {v!r} must be a positive integer or 'auto'")
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1000:
+            raise ValueError(f"repeats {v!r} must be an integer from 1 to 1000 or 'auto'")
+        return v
+
+    @field_validator("compare", mode="before")
+    @classmethod
+    def _compare(cls, v: Any) -> Any:
+        out = _split_csv(v) if v is not None else []
+        if len(set(out)) != len(out):
+            raise ValueError(f"--compare values repeat: {out}")
+        return out
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvalConfig":
+        if self.cv is not None and self.test is not None:
+            raise ValueError("cv: cross-validation replaces the held-out set; drop --test or --cv")
+        if self.cv is None and self.cv_repeats is not None:
+            raise ValueError("cv_repeats: needs --cv K")
+        if self.cv is not None and self.repeats != "auto":
+            raise ValueError("repeats: with --cv the number of runs is K x --cv-repeats; use --cv-repeats")
+        if self.max_repeats < self.min_repeats:
+            raise ValueError(f"max_repeats: {self.max_repeats} is below min_repeats {self.min_repeats}")
+        return self
 
     @field_validator("train_sizes", mode="before")
     @classmethod
@@ -195,8 +255,6 @@ def load_augmenter(path: str | Path) -> PipelineAugmenter:
 
 
 def _derive(seed: int, key: str, index: int = 0) -> int:
-    from augment.seeding import derive_seed
-
     return derive_seed(seed, key, index)
 
 
@@ -274,6 +332,89 @@ def versions() -> dict:
 # --------------------------------------------------------------------------------------------- the loop
 
 
+@dataclass
+class Arm:
+    name: str
+    copies: int
+    model: BenchmarkModel
+    regulariser: str | None = None
+
+
+def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
+    """The benchmark model with one regulariser switched on or strengthened (for --compare)."""
+    base = make_model(config.model, modality, config.model_options, threads=config.threads)
+    opts = getattr(base, "options", None)
+    if opts is None or not hasattr(opts, "dropout") or not hasattr(opts, "early_stopping"):
+        raise ValueError(f"--compare needs a torch model (cnn, ngram, textcnn); {config.model!r} has no "
+                         f"{reg} setting")
+    change = {"dropout": {"dropout": round(min(0.7, max(0.5, opts.dropout + 0.2)), 3)},
+              "weight_decay": {"weight_decay": max(5e-4, 10 * opts.weight_decay)},
+              "early_stopping": {"early_stopping": True}}[reg]
+    return make_model(config.model, modality, {**config.model_options, **change}, threads=config.threads)
+
+
+class _Design:
+    """Where run ``u`` gets its training pool and test set: one held-out set, or K-fold cross-validation."""
+
+    def __init__(self, config: EvalConfig, full: LabelledData, test: LabelledData | None) -> None:
+        self.config, self.full = config, full
+        self.cv = config.cv
+        self._cache: dict[int, tuple] = {}
+        self.overlap_dropped: list[str] = []
+        if self.cv is None:
+            split_seed = _derive(config.seed, "eval/split")
+            if test is None:
+                rest, held = stratified_split(full.labels, config.test_fraction, split_seed)
+                pool, test = full.subset(rest), full.subset(held)
+                self.split = {"kind": "held-out split of TRAIN", "train": str(config.train),
+                              "fraction": config.test_fraction, "seed": split_seed, "stratified": True,
+                              "test_ids": test.ids}
+            else:
+                pool = full
+                self.split = {"kind": "given", "train": str(config.train), "test": str(config.test)}
+            self.fixed = self._clean(pool, test)
+        else:
+            if self.cv > min(np.bincount(full.labels)[np.bincount(full.labels) > 0].min(), len(full)):
+                smallest = int(np.bincount(full.labels)[np.bincount(full.labels) > 0].min())
+                raise ValueError(f"--cv {self.cv}: the smallest class has {smallest} examples; use at most "
+                                 f"{max(2, smallest)} folds so that every fold can hold each class")
+            self.split = {"kind": f"stratified {self.cv}-fold cross-validation of TRAIN", "train": str(config.train),
+                          "folds": self.cv, "seeding": "partition r: derive_seed(seed, 'eval/cv', r)"}
+            self.fixed = None
+
+    def _clean(self, pool: LabelledData, test: LabelledData) -> tuple:
+        dup = overlap_indices(pool.hashes, test.hashes)
+        if len(dup) == len(pool):
+            raise ValueError(f"every one of the {len(pool)} training examples also occurs in the test set; "
+                             "give a test set that is disjoint from TRAIN")
+        if not len(test):
+            raise ValueError("the held-out set is empty")
+        if len(dup):
+            self.overlap_dropped += [pool.ids[i] for i in dup]
+            pool = pool.subset(np.setdiff1d(np.arange(len(pool)), dup))
+        return pool, test, set(test.hashes), len(dup)
+
+    def unit(self, u: int) -> tuple[LabelledData, LabelledData, set, int, dict]:
+        if self.fixed is not None:
+            pool, test, hashes, n_dup = self.fixed
+            return pool, test, hashes, n_dup, {}
+        r, f = divmod(u, self.cv)
+        if r not in self._cache:
+            self._cache = {r: tuple(stratified_folds(self.full.labels, self.cv, _derive(self.config.seed, "eval/cv", r)))}
+        folds = self._cache[r]
+        rest = np.setdiff1d(np.arange(len(self.full)), folds[f])
+        pool, test, hashes, n_dup = self._clean(self.full.subset(rest), self.full.subset(folds[f]))
+        return pool, test, hashes, n_dup, {"cv_repeat": r, "fold": f}
+
+    def pool_sizes(self) -> tuple[int, int]:
+        """(smallest training pool, largest test set) over runs, for size checks and the CV correction."""
+        if self.fixed is not None:
+            return len(self.fixed[0]), len(self.fixed[1])
+        n = len(self.full)
+        largest_fold = math.ceil(n / self.cv)
+        return n - largest_fold, largest_fold
+
+
 def _resolve_sizes(sizes: Sequence[SizeSpec], pool: int) -> list[tuple[str, int]]:
     out = []
     for s in sizes:
@@ -297,99 +438,125 @@ def _metrics_of(output, y_test: np.ndarray, classes: list[str]) -> dict:
     return dict(output.metrics)
 
 
+def _load(config: EvalConfig, path: Path) -> LabelledData:
+    return load_dataset(path, config.text_column, config.label_column)
+
+
 def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augmenter | None = None,
                    model: BenchmarkModel | None = None) -> EvalResult:
     """Run the protocol described in the module docstring and return its result (write it with
     :func:`augment.evaluate.write_report`). ``augmenter``/``model`` override ``config.pipeline``/``config.model``
     (for tests and library use)."""
-    from tqdm.auto import tqdm
-
     t_start = time.perf_counter()
     if augmenter is None:
         if config.pipeline is None:
             raise ValueError("no pipeline given")
         augmenter = load_augmenter(config.pipeline)
+    if model is None:
+        model = make_model(config.model, augmenter.modality, config.model_options, threads=config.threads,
+                           timeout=config.timeout)
+    try:
+        return _run(config, progress, augmenter, model, t_start)
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+
+
+def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: BenchmarkModel,
+         t_start: float) -> EvalResult:
+    from tqdm.auto import tqdm
 
     # ---- data ------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    full_train = load_dataset(config.train)
+    full_train = _load(config, config.train)
     if full_train.modality != augmenter.modality:
         raise ValueError(f"the pipeline is for {augmenter.modality} but {config.train} holds {full_train.modality} data")
-    split_seed = _derive(config.seed, "eval/split")
+    test_data = None
+    mismatch = {"only_in_train": {}, "only_in_test": {}}
+    skipped = {"train": full_train.skipped[:200], "train_count": len(full_train.skipped)}
     if config.test is not None:
-        test = load_dataset(config.test)
-        if test.modality != full_train.modality:
-            raise ValueError(f"{config.test} holds {test.modality} data but {config.train} holds {full_train.modality}")
-        full_train, test = align_classes(full_train, test)
-        pool = full_train
-        split = {"kind": "given", "train": str(config.train), "test": str(config.test)}
-    else:
-        rest, held = stratified_split(full_train.labels, config.test_fraction, split_seed)
-        pool, test = full_train.subset(rest), full_train.subset(held)
-        split = {"kind": "held-out split of TRAIN", "train": str(config.train), "fraction": config.test_fraction,
-                 "seed": split_seed, "stratified": True, "test_ids": test.ids}
-    n_pool_before = len(pool)
-    dup_idx = overlap_indices(pool.hashes, test.hashes)
-    if len(dup_idx):
-        keep = np.setdiff1d(np.arange(len(pool)), dup_idx)
-        dropped_ids = [pool.ids[i] for i in dup_idx]
-        pool = pool.subset(keep)
-    else:
-        dropped_ids = []
-    test_hash_set = set(test.hashes)
-    within_train_dups = len(pool.hashes) - len(set(pool.hashes))
-    classes = pool.classes
-    y_test = test.labels
+        test_data = _load(config, config.test)
+        if test_data.modality != full_train.modality:
+            raise ValueError(f"{config.test} holds {test_data.modality} data but {config.train} holds "
+                             f"{full_train.modality}")
+        mismatch = class_mismatch(full_train, test_data)
+        skipped.update({"test": test_data.skipped[:200], "test_count": len(test_data.skipped)})
+        if (mismatch["only_in_train"] or mismatch["only_in_test"]) and config.strict:
+            parts = [f"only in {where}: " + ", ".join(f"{c} ({n})" for c, n in list(d.items())[:10])
+                     for where, d in (("train", mismatch["only_in_train"]), ("test", mismatch["only_in_test"])) if d]
+            raise ValueError(f"classes differ between train and test ({'; '.join(parts)}); drop --strict to go on")
+        full_train, test_data = align_classes(full_train, test_data)
+    design = _Design(config, full_train, test_data)
+    classes = full_train.classes
+    min_pool, n_test_nominal = design.pool_sizes()
     load_seconds = time.perf_counter() - t0
-    data_info = {
-        "modality": pool.modality,
-        "classes": classes,
-        "split": split,
-        "train_pool": {"n": len(pool), "class_counts": pool.class_counts()},
-        "test": {"n": len(test), "class_counts": test.class_counts()},
-        "overlap": {
-            "method": "exact content hash (SHA-256 of decoded pixels, or of the stripped text)",
-            "train_examples_equal_to_test": int(len(dup_idx)),
-            "dropped_from_training": int(len(dup_idx)),
-            "dropped_ids": dropped_ids[:200],
-            "train_pool_before": n_pool_before,
-            "duplicates_within_training_pool": int(within_train_dups),
-        },
-    }
-    if not len(test):
-        raise ValueError("the held-out set is empty")
+    if hasattr(model, "adapt"):
+        model.adapt(full_train.items)
 
-    # ---- model, sizes ----------------------------------------------------------------------------------
-    if model is None:
-        model = make_model(config.model, pool.modality, config.model_options, threads=config.threads)
-    sizes = _resolve_sizes(config.train_sizes, len(pool))
+    # ---- arms, sizes --------------------------------------------------------------------------------------
     copies = list(config.copies)
     k_max = max(copies)
-    arms = [0] + copies
+    arms = [Arm("baseline", 0, model)] + [Arm(_arm_name(k), k, model) for k in copies]
+    for reg in config.compare:
+        reg_model = _regularised(config, full_train.modality, reg)
+        if hasattr(reg_model, "adapt"):
+            reg_model.adapt(full_train.items)
+        arms += [Arm(reg, 0, reg_model, reg), Arm(f"{reg}+copies={k_max}", k_max, reg_model, reg)]
+    sizes = _resolve_sizes(config.train_sizes, min_pool)
+    adaptive = config.repeats == "auto"
+    if config.cv is not None:
+        max_reps = config.cv_repeats or 3
+        looks = tuple(config.cv * r for r in range(1, max_reps + 1))
+    elif adaptive:
+        looks = verdict.look_schedule(config.min_repeats, config.max_repeats)
+    else:
+        looks = (int(config.repeats),)
+
+    def correction(n: int) -> float:
+        return n_test_nominal / n if config.cv is not None else 0.0
+
+    levels = {label: verdict.pocock_level(looks, config.alpha, round(correction(n), 4)) for label, n in sizes}
     protocol_info = {
+        "design": design.split["kind"],
         "budget": config.budget,
         "budget_rule": ("same number of epochs over each arm's own training set (the augmented arm takes more "
                         "optimiser steps), as in the EDA paper" if config.budget == "epochs" else
                         "same number of optimiser steps: one epoch of every arm counts as many examples as the "
                         "baseline's training set"),
+        "training": model.describe().get("regularisation", {}).get("budget") if isinstance(
+            model.describe().get("regularisation"), dict) else None,
         "validation": (f"stratified {config.val_fraction:.0%} slice of each training subset, originals only, "
-                       "used for early stopping, same for both arms") if model.needs_validation else
-                      "none (the model does not early-stop)",
+                       "for arms that early-stop") if any(a.model.needs_validation for a in arms) else
+                      "none (fixed training budget, no early stopping: every arm trains on the whole subset)",
+        "common_random_numbers": "every arm of a run shares the training subset, the test set, the model seed "
+                                 "(initial weights, shuffling stream) and the budget",
         "drop_unchanged_copies": config.drop_unchanged_copies,
         "copies_matching_test_dropped": True,
         "sizes": [{"label": lab, "n": n} for lab, n in sizes],
         "copies": copies,
+        "arms": [{"name": a.name, "copies": a.copies, "regulariser": a.regulariser} for a in arms],
         "repeats": config.repeats,
+        "looks": list(looks),
         "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys "
-                   "eval/split, eval/subset/<size>, eval/val/<size>, eval/model/<size>, eval/augment/<size> "
-                   "(index = repeat); copy c of example <id>: derive_seed(augment seed, <id>, c)",
+                   "eval/split, eval/cv (index = repetition), eval/subset/<size>, eval/val/<size>, "
+                   "eval/model/<size>, eval/augment/<size> (index = run); copy c of example <id>: "
+                   "derive_seed(augment seed, <id>, c)",
         "statistics": {
+            "alpha": config.alpha,
             "confidence": config.confidence,
-            "n_bootstrap": config.n_bootstrap,
-            "interval_methods": ["two-level paired bootstrap (repeats x test examples), percentile",
-                                 "paired t over repeats"],
-            "verdict_rule": "helps: both intervals of the accuracy difference above 0; hurts: both below 0; "
-                            "otherwise no detectable effect",
+            "method": verdict.METHOD,
+            "test": ("Nadeau-Bengio corrected resampled t-test (variance factor 1/J + n_test/n_train)"
+                     if config.cv is not None else "paired t-test over runs"),
+            "sequential": ("repeated confidence intervals, Pocock-type constant nominal level, calibrated by Monte "
+                           f"Carlo for looks at {list(looks)} runs" if len(looks) > 1 else "single look"),
+            "nominal_levels": levels,
+            "margin": config.margin,
+            "power_for_mde": verdict.POWER,
+            "verdict_rule": "helps / hurts: the accuracy difference's interval lies above / below 0; equivalent: it "
+                            f"lies within ±{100 * config.margin:g} points; otherwise no detectable effect (fixed "
+                            "repeats) or undecided (adaptive repeats ran out), with the minimum detectable effect",
+            "bootstrap": "two-level paired bootstrap (runs x test examples), descriptive only (hold-out design)",
         },
     }
 
@@ -397,102 +564,82 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
     runs: list[dict] = []
     predictions: dict = {}
     per_cell_seconds: list[dict] = []
-    total = len(sizes) * config.repeats * len(arms)
-    bar = tqdm(total=total, desc="augment eval", unit="run", disable=(not progress) or config.quiet,
-               dynamic_ncols=True, leave=False)
+    decisions: dict = {}
+    stop_reason: dict = {}
+    deadline = t_start + config.time_budget if config.time_budget else None
+    max_runs = looks[-1]
+    bar = tqdm(total=len(sizes) * max_runs * len(arms), desc="augment eval", unit="fit",
+               disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
     try:
-        for label, n in sizes:
-            for rep in range(config.repeats):
+        for si, (label, n_nominal) in enumerate(sizes):
+            size_start = time.perf_counter()
+            share = None if deadline is None else size_start + (deadline - size_start) / (len(sizes) - si)
+            unit_seconds: list[float] = []
+            diffs: dict[str, list[float]] = {a.name: [] for a in arms[1:]}
+            reason = "run limit reached"
+            u = 0
+            while u < max_runs:
+                if share is not None and unit_seconds and time.perf_counter() + np.mean(unit_seconds) > share:
+                    reason = "time budget reached"
+                    break
                 t_cell = time.perf_counter()
-                s_subset = _derive(config.seed, f"eval/subset/{label}", rep)
-                s_val = _derive(config.seed, f"eval/val/{label}", rep)
-                s_model = _derive(config.seed, f"eval/model/{label}", rep)
-                s_aug = _derive(config.seed, f"eval/augment/{label}", rep)
-                idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, s_subset)
-                sub = pool.subset(idx)
-                if model.needs_validation and len(sub) >= 4:
-                    fit_idx, val_idx = stratified_split(sub.labels, config.val_fraction, s_val)
-                else:
-                    fit_idx, val_idx = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
-                fit, val = sub.subset(fit_idx), sub.subset(val_idx)
-
-                # augmented copies of the fit part only, copy-major: outputs[c][i]
-                t_aug = time.perf_counter()
-                src_items = [x for _ in range(k_max) for x in fit.items]
-                src_seeds = [augment_seed for c in range(k_max) for augment_seed in
-                             (_derive(s_aug, fid, c) for fid in fit.ids)]
-                flat = augmenter(src_items, src_seeds)
-                if len(flat) != len(src_items):
-                    raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
-                outputs = [flat[c * len(fit):(c + 1) * len(fit)] for c in range(k_max)]
-                out_hashes = [[content_hash(x) for x in outs] for outs in outputs]
-                unchanged = [[h == fit.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes]
-                leaks = [[h in test_hash_set for h in hs] for hs in out_hashes]
-                augment_seconds = time.perf_counter() - t_aug
-
-                base_train = None
-                for k in arms:
-                    t_run = time.perf_counter()
-                    items, labels, n_unchanged, n_leak = list(fit.items), [fit.labels], 0, 0
-                    for c in range(k):
-                        keep = []
-                        for i in range(len(fit)):
-                            if leaks[c][i]:
-                                n_leak += 1
-                            elif unchanged[c][i] and config.drop_unchanged_copies:
-                                n_unchanged += 1
-                            else:
-                                keep.append(i)
-                        items.extend(outputs[c][i] for i in keep)
-                        labels.append(fit.labels[keep])
-                    y_train = np.concatenate(labels).astype(np.int64)
-                    n_added = len(items) - len(fit)
-                    record = {
-                        "size": label, "n_subset": len(sub), "repeat": rep, "arm": _arm_name(k), "copies": k,
-                        "seeds": {"subset": s_subset, "validation": s_val, "model": s_model, "augment": s_aug},
-                        "n_train": len(items), "n_val": len(val), "n_copies_added": n_added,
-                        "n_copies_unchanged_dropped": n_unchanged, "n_copies_matching_test_dropped": n_leak,
-                        "epoch_size": len(fit) if config.budget == "steps" else len(items),
-                    }
-                    if k > 0 and n_added == 0 and base_train is not None:
-                        output = base_train
-                        record["reused_baseline"] = True
-                    else:
-                        ts = TrainSet(items, y_train, list(val.items), val.labels, classes,
-                                      is_copy=np.arange(len(items)) >= len(fit),
-                                      epoch_size=len(fit) if config.budget == "steps" else None,
-                                      base_size=len(fit))
-                        output = model.fit_predict(ts, test.items, seed=s_model, test_labels=y_test)
-                        record["reused_baseline"] = False
-                    if k == 0:
-                        base_train = output
-                    metrics = _metrics_of(output, y_test, classes)
-                    record["metrics"] = metrics
-                    record["model_info"] = output.info
-                    record["timings"] = {"augment_seconds": round(augment_seconds, 4) if k else 0.0,
-                                         "train_predict_seconds": round(time.perf_counter() - t_run, 4)}
-                    runs.append(record)
-                    if output.predictions is not None:
-                        predictions[(label, rep, _arm_name(k))] = np.asarray(output.predictions)
-                    bar.update(1)
-                    bar.set_postfix_str(f"size={label} rep={rep} {_arm_name(k)} "
-                                        f"acc={metrics.get('accuracy', float('nan')):.3f}")
-                per_cell_seconds.append({"size": label, "repeat": rep,
-                                         "seconds": round(time.perf_counter() - t_cell, 3),
-                                         "augment_seconds": round(augment_seconds, 3)})
+                records = _one_run(config, design, u, label, n_nominal, arms, k_max, augmenter, classes,
+                                   predictions, bar)
+                runs.extend(records)
+                by_arm = {r["arm"]: r for r in records}
+                for a in arms[1:]:
+                    diffs[a.name].append(by_arm[a.name]["metrics"]["accuracy"]
+                                         - by_arm["baseline"]["metrics"]["accuracy"])
+                unit_seconds.append(time.perf_counter() - t_cell)
+                per_cell_seconds.append({"size": label, "run": u, "seconds": round(unit_seconds[-1], 3)})
+                u += 1
+                if adaptive and u in looks:
+                    c = correction(n_nominal)
+                    now = [verdict.decide(diffs[a.name], level=levels[label], correction=c, margin=config.margin,
+                                          final=False) for a in arms[1:]]
+                    if all(d.verdict in verdict.DECIDED for d in now):
+                        reason = "decided"
+                        break
+            bar.total = bar.n + (len(sizes) - si - 1) * max_runs * len(arms)
+            bar.refresh()
+            stop_reason[label] = {"runs": u, "reason": reason if adaptive else "fixed number of runs",
+                                  "seconds": round(time.perf_counter() - size_start, 3)}
+            for a in arms[1:]:
+                decisions[(label, a.name)] = verdict.decide(
+                    diffs[a.name], level=levels[label], correction=correction(n_nominal), margin=config.margin,
+                    final=True, adaptive=adaptive)
     finally:
         bar.close()
 
     # ---- statistics --------------------------------------------------------------------------------------
-    summary, per_class = summarise(runs, predictions, y_test, classes, sizes, copies, config)
+    summary, per_class = summarise(runs, predictions, classes, sizes, arms, decisions, config, design, levels,
+                                   correction)
+    protocol_info["stopping"] = stop_reason
 
     # ---- samples for the report ---------------------------------------------------------------------------
-    samples = make_samples(augmenter, pool, config)
-
+    samples = make_samples(augmenter, design.unit(0)[0], config)
+    pool0, test0 = design.unit(0)[:2]
+    data_info = {
+        "modality": full_train.modality,
+        "classes": classes,
+        "split": design.split,
+        "text_format": full_train.text_format,
+        "train_pool": {"n": len(pool0), "class_counts": pool0.class_counts()},
+        "test": {"n": len(test0), "class_counts": test0.class_counts()},
+        "class_mismatch": mismatch,
+        "skipped": skipped,
+        "overlap": {
+            "method": "exact content hash (SHA-256 of decoded pixels, or of the stripped text)",
+            "train_examples_equal_to_test": len(design.overlap_dropped),
+            "dropped_from_training": len(design.overlap_dropped),
+            "dropped_ids": design.overlap_dropped[:200],
+            "duplicates_within_training_pool": len(pool0.hashes) - len(set(pool0.hashes)),
+        },
+    }
     wall = time.perf_counter() - t_start
     return EvalResult(
         config=config.model_dump(mode="json"),
-        modality=pool.modality,
+        modality=full_train.modality,
         classes=classes,
         pipeline={"name": getattr(augmenter, "name", "pipeline"), "spec": getattr(augmenter, "spec", None),
                   "spec_hash": getattr(augmenter, "spec_hash", None),
@@ -505,76 +652,205 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
         per_class=per_class,
         samples=samples,
         timings={"wall_seconds": round(wall, 3), "load_seconds": round(load_seconds, 3),
-                 "per_size_repeat": per_cell_seconds},
+                 "per_size_run": per_cell_seconds},
         versions=versions(),
-        y_test=y_test,
+        y_test=test0.labels if config.cv is None else None,
         predictions=predictions,
     )
+
+
+def _one_run(config: EvalConfig, design: _Design, u: int, label: str, n_nominal: int, arms: list[Arm], k_max: int,
+             augmenter: Augmenter, classes: list[str], predictions: dict, bar) -> list[dict]:
+    """Train and score every arm once on run ``u``'s subset; return one record per arm."""
+    pool, test, test_hashes, _, where = design.unit(u)
+    n = len(pool) if label == "full" else n_nominal
+    y_test = test.labels
+    s_subset = _derive(config.seed, f"eval/subset/{label}", u)
+    s_val = _derive(config.seed, f"eval/val/{label}", u)
+    s_model = _derive(config.seed, f"eval/model/{label}", u)
+    s_aug = _derive(config.seed, f"eval/augment/{label}", u)
+    idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, s_subset)
+    sub = pool.subset(idx)
+
+    # augmented copies of every subset example, copy-major: outputs[c][i]
+    t_aug = time.perf_counter()
+    src_items = [x for _ in range(k_max) for x in sub.items]
+    src_seeds = [_derive(s_aug, sid, c) for c in range(k_max) for sid in sub.ids]
+    flat = augmenter(src_items, src_seeds)
+    if len(flat) != len(src_items):
+        raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
+    outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]
+    out_hashes = [[content_hash(x) for x in outs] for outs in outputs]
+    unchanged = [[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes]
+    leaks = [[h in test_hashes for h in hs] for hs in out_hashes]
+    augment_seconds = time.perf_counter() - t_aug
+
+    if any(a.model.needs_validation for a in arms) and len(sub) >= 4:
+        fit_v, val_v = stratified_split(sub.labels, config.val_fraction, s_val)
+    else:
+        fit_v, val_v = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
+    records, plain_outputs = [], {}
+    for arm in arms:
+        t_run = time.perf_counter()
+        with_val = arm.model.needs_validation and len(val_v) > 0
+        fit_idx = fit_v if with_val else np.arange(len(sub))
+        val_idx = val_v if with_val else np.zeros(0, dtype=np.int64)
+        items, labels, n_unchanged, n_leak = [sub.items[i] for i in fit_idx], [sub.labels[fit_idx]], 0, 0
+        for c in range(arm.copies):
+            keep = []
+            for i in fit_idx:
+                if leaks[c][i]:
+                    n_leak += 1
+                elif unchanged[c][i] and config.drop_unchanged_copies:
+                    n_unchanged += 1
+                else:
+                    keep.append(int(i))
+            items.extend(outputs[c][i] for i in keep)
+            labels.append(sub.labels[np.array(keep, dtype=np.int64)])
+        y_train = np.concatenate(labels).astype(np.int64)
+        n_added = len(items) - len(fit_idx)
+        record = {
+            "size": label, "n_subset": len(sub), "repeat": u, **where, "arm": arm.name, "copies": arm.copies,
+            "regulariser": arm.regulariser,
+            "seeds": {"subset": s_subset, "validation": s_val, "model": s_model, "augment": s_aug},
+            "n_train": len(items), "n_val": len(val_idx), "n_test": len(test), "n_copies_added": n_added,
+            "n_copies_unchanged_dropped": n_unchanged, "n_copies_matching_test_dropped": n_leak,
+            "epoch_size": len(fit_idx) if config.budget == "steps" else len(items),
+        }
+        key = (id(arm.model), with_val)
+        if arm.copies > 0 and n_added == 0 and key in plain_outputs:
+            output = plain_outputs[key]
+            record["reused_baseline"] = True
+        else:
+            val = sub.subset(val_idx)
+            ts = TrainSet(items, y_train, list(val.items), val.labels, classes,
+                          is_copy=np.arange(len(items)) >= len(fit_idx),
+                          epoch_size=len(fit_idx) if config.budget == "steps" else None, base_size=len(fit_idx))
+            output = arm.model.fit_predict(ts, test.items, seed=s_model, test_labels=y_test)
+            record["reused_baseline"] = False
+        if arm.copies == 0:
+            plain_outputs[key] = output
+        metrics = _metrics_of(output, y_test, classes)
+        record["metrics"] = metrics
+        record["model_info"] = output.info
+        record["timings"] = {"augment_seconds": round(augment_seconds, 4) if arm.copies else 0.0,
+                             "train_predict_seconds": round(time.perf_counter() - t_run, 4)}
+        records.append(record)
+        if output.predictions is not None and design.fixed is not None:
+            predictions[(label, u, arm.name)] = np.asarray(output.predictions)
+        bar.update(1)
+        bar.set_postfix_str(f"size={label} run={u} {arm.name} acc={metrics.get('accuracy', float('nan')):.3f}")
+    return records
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
-def summarise(runs: list[dict], predictions: dict, y_test: np.ndarray, classes: list[str],
-              sizes: list[tuple[str, int]], copies: list[int], config: EvalConfig) -> tuple[list[dict], list[dict]]:
-    """Per (size, copies): mean ± std per arm, paired differences with intervals, verdict; per-class changes."""
+def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: float, aug_mean: float,
+              config: EvalConfig) -> str:
+    what = (f"adding {arm.copies} augmented cop{'y' if arm.copies == 1 else 'ies'} per example"
+            if arm.regulariser is None else
+            f"{arm.regulariser.replace('_', ' ')}" + (f" with {arm.copies} augmented copies" if arm.copies else
+                                                      " instead of augmentation"))
+    head = (f"With {'all ' if label == 'full' else ''}{n} training examples, {what} changed accuracy by "
+            f"{_pct(d.mean)} points ({100 * base_mean:.1f}% -> {100 * aug_mean:.1f}%; ")
+    if d.ci is not None:
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+    else:
+        head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
+    tail = {verdict.HELPS: "helps", verdict.HURTS: "hurts",
+            verdict.EQUIVALENT: f"equivalent (no effect larger than ±{100 * config.margin:g} points)"}.get(d.verdict)
+    if tail is None:
+        could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
+                 if d.mde is not None else "too few runs to estimate what could be detected")
+        tail = f"{d.verdict} ({could})"
+    return head + ": " + tail + "."
+
+
+def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: list[tuple[str, int]],
+              arms: list[Arm], decisions: dict, config: EvalConfig, design: _Design, levels: dict,
+              correction: Callable[[int], float]) -> tuple[list[dict], list[dict]]:
+    """Per (size, arm): mean ± std per arm, paired differences with the verdict's interval, the variance split,
+    the generalization gap; per-class changes with intervals."""
     by_key = {(r["size"], r["repeat"], r["arm"]): r for r in runs}
     summary, per_class = [], []
     for label, n in sizes:
         reps = sorted({r["repeat"] for r in runs if r["size"] == label})
         base_runs = [by_key[(label, i, "baseline")] for i in reps]
-        for k in copies:
-            arm = _arm_name(k)
-            aug_runs = [by_key[(label, i, arm)] for i in reps]
-            have_preds = all((label, i, a) in predictions for i in reps for a in ("baseline", arm))
-            boot_seed = _derive(config.seed, f"eval/bootstrap/{label}/{arm}")
-            if have_preds:
-                ci = stats.paired_bootstrap(
-                    y_test, np.stack([predictions[(label, i, "baseline")] for i in reps]),
-                    np.stack([predictions[(label, i, arm)] for i in reps]), len(classes),
+        for arm in arms[1:]:
+            aug_runs = [by_key[(label, i, arm.name)] for i in reps]
+            d = decisions[(label, arm.name)]
+            have_preds = design.fixed is not None and all(
+                (label, i, a) in predictions for i in reps for a in ("baseline", arm.name))
+            boot_seed = _derive(config.seed, f"eval/bootstrap/{label}/{arm.name}")
+            boot = {}
+            if have_preds and reps:
+                boot = stats.paired_bootstrap(
+                    design.fixed[1].labels, np.stack([predictions[(label, i, "baseline")] for i in reps]),
+                    np.stack([predictions[(label, i, arm.name)] for i in reps]), len(classes),
                     n_boot=config.n_bootstrap, seed=boot_seed, confidence=config.confidence)
-            else:
-                ci = {}
             comps = {}
             for metric in ("accuracy", "macro_f1"):
                 b = [r["metrics"].get(metric) for r in base_runs]
                 a = [r["metrics"].get(metric) for r in aug_runs]
                 if any(v is None for v in b + a):
                     continue
-                boot = ci.get(metric)
-                if boot is None:
-                    boot = stats.repeat_bootstrap(np.subtract(a, b), n_boot=config.n_bootstrap, seed=boot_seed,
-                                                  confidence=config.confidence)
-                comps[metric] = stats.compare(metric, b, a, boot, config.confidence)
+                md = d if metric == "accuracy" else verdict.decide(
+                    np.subtract(a, b), level=levels[label], correction=correction(n), margin=config.margin,
+                    final=True, adaptive=config.repeats == "auto")
+                comps[metric] = stats.compare(metric, b, a, boot.get(metric), md)
             acc = comps["accuracy"]
-            lo, hi = acc.bootstrap_ci
-            sentence = (f"With {'all ' if label == 'full' else ''}{n} training examples, adding {k} augmented "
-                        f"cop{'y' if k == 1 else 'ies'} per example changed accuracy by {_pct(acc.diff_mean)} points "
-                        f"({100 * acc.baseline['mean']:.1f}% -> {100 * acc.augmented['mean']:.1f}%; "
-                        f"{config.confidence:.0%} CI {_pct(lo)} to {_pct(hi)}"
-                        + (f", t interval {_pct(acc.t_ci[0])} to {_pct(acc.t_ci[1])}" if acc.t_ci else "")
-                        + f"): {acc.verdict}.")
             summary.append({
-                "size": label, "n": n, "copies": k, "arm": arm, "repeats": len(reps),
-                "verdict": acc.verdict, "sentence": sentence,
+                "size": label, "n": n, "copies": arm.copies, "arm": arm.name, "regulariser": arm.regulariser,
+                "repeats": len(reps), "verdict": d.verdict,
+                "sentence": _sentence(label, n, arm, d, acc.baseline["mean"], acc.augmented["mean"], config),
+                "decision": d.to_dict(),
                 "metrics": {m: c.to_dict() for m, c in comps.items()},
+                "variance": stats.variance_split([r["metrics"]["accuracy"] for r in base_runs],
+                                                 [r["metrics"]["accuracy"] for r in aug_runs]),
+                "generalization": {"baseline": _generalization(base_runs), "augmented": _generalization(aug_runs)},
                 "reused_baseline_runs": sum(bool(r.get("reused_baseline")) for r in aug_runs),
             })
-            # per-class recall / F1 change, averaged over repeats
-            if all("per_class" in r["metrics"] for r in base_runs + aug_runs):
+            if all("per_class" in r["metrics"] for r in base_runs + aug_runs) and len(reps) >= 1:
                 rows = []
                 for cname in classes:
-                    row = {"class": cname, "support": base_runs[0]["metrics"]["per_class"][cname]["support"]}
+                    row = {"class": cname,
+                           "support": int(np.mean([r["metrics"]["per_class"][cname]["support"] for r in base_runs]))}
                     for m in ("recall", "f1"):
-                        bv = np.mean([r["metrics"]["per_class"][cname][m] for r in base_runs])
-                        av = np.mean([r["metrics"]["per_class"][cname][m] for r in aug_runs])
-                        row[f"baseline_{m}"] = float(bv)
-                        row[f"augmented_{m}"] = float(av)
-                        row[f"diff_{m}"] = float(av - bv)
+                        bv = np.array([r["metrics"]["per_class"][cname][m] for r in base_runs])
+                        av = np.array([r["metrics"]["per_class"][cname][m] for r in aug_runs])
+                        row[f"baseline_{m}"] = float(bv.mean())
+                        row[f"augmented_{m}"] = float(av.mean())
+                        row[f"diff_{m}"] = float((av - bv).mean())
+                        ci = verdict.paired_interval(av - bv, config.alpha, correction(n))[3]
+                        row[f"diff_{m}_ci"] = list(ci) if ci is not None else None
                     rows.append(row)
-                per_class.append({"size": label, "n": n, "copies": k, "arm": arm, "classes": rows})
+                per_class.append({"size": label, "n": n, "copies": arm.copies, "arm": arm.name, "classes": rows,
+                                  "interval": f"{config.confidence:.0%} paired t per class, not adjusted for the "
+                                              "number of classes"})
     return summary, per_class
+
+
+def _generalization(runs: list[dict]) -> dict:
+    """Mean training accuracy (on the original examples) vs held-out accuracy, and the mean learning curve."""
+    train = [r["model_info"].get("train_accuracy") for r in runs]
+    train = [t for t in train if t is not None and not (isinstance(t, float) and math.isnan(t))]
+    held = [r["metrics"]["accuracy"] for r in runs]
+    curves = [r["model_info"].get("learning_curve") or [] for r in runs]
+    length = max((len(c) for c in curves), default=0)
+    curve = []
+    for i in range(length):
+        pts = [c[i] for c in curves if len(c) > i]
+        point = {"epoch": pts[0]["epoch"], "train_loss": float(np.mean([p["train_loss"] for p in pts]))}
+        acc = [p["held_out_accuracy"] for p in pts if "held_out_accuracy" in p]
+        if acc:
+            point["held_out_accuracy"] = float(np.mean(acc))
+        curve.append(point)
+    out = {"held_out_accuracy": float(np.mean(held)) if held else None,
+           "train_accuracy": float(np.mean(train)) if train else None, "learning_curve": curve}
+    out["gap"] = (out["train_accuracy"] - out["held_out_accuracy"]) if train and held else None
+    return out
 
 
 def make_samples(augmenter: Augmenter, pool: LabelledData, config: EvalConfig) -> list[dict]:

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from augment.io.atomic import atomic_write_bytes
+
+from .image_model import preprocess_images
 from .protocol import EvalResult
 
 __all__ = [
@@ -76,10 +79,9 @@ def _png_data_uri(fig) -> str:
 
 
 def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+    # The Figure API alone: no pyplot, no matplotlib.use(), so a user's pyplot backend is never touched;
+    # savefig renders through Agg for PNG whatever backend pyplot uses.
+    from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))
 
@@ -104,12 +106,11 @@ def _size_axis(ax, x, ticks, ylabel: str, title: str, legend: bool) -> None:
 def plot_accuracy(result: EvalResult) -> str:
     labels, ticks = _size_ticks(result)
     x = np.arange(len(labels))
-    copies = result.protocol["copies"]
-    arms = ["baseline"] + [f"copies={k}" for k in copies]
+    arms = [a["name"] for a in result.protocol["arms"]]
     fig = _figure(9.5, 3.6)
     for col, metric, title in ((0, "accuracy", "Accuracy"), (1, "macro_f1", "Macro-F1")):
         ax = fig.add_subplot(1, 2, col + 1)
-        width = 0.08
+        width = 0.6 / max(1, len(arms))
         for j, arm in enumerate(arms):
             means, stds = [], []
             for lab in labels:
@@ -133,38 +134,69 @@ def plot_accuracy(result: EvalResult) -> str:
 def plot_difference(result: EvalResult) -> str:
     labels, ticks = _size_ticks(result)
     x = np.arange(len(labels))
-    copies = result.protocol["copies"]
+    arms = [a["name"] for a in result.protocol["arms"][1:]]
     fig = _figure(9.5, 3.4)
     for col, metric, title in ((0, "accuracy", "accuracy"), (1, "macro_f1", "macro-F1")):
         ax = fig.add_subplot(1, 2, col + 1)
         ax.axhline(0, color="#000", linewidth=0.8)
-        extent = [1.0]  # points; the axis covers every bootstrap interval, t intervals may be clipped
-        for j, k in enumerate(copies):
-            off = (j - (len(copies) - 1) / 2) * 0.15
+        extent = [1.0]
+        for j, arm in enumerate(arms):
+            off = (j - (len(arms) - 1) / 2) * min(0.15, 0.7 / max(1, len(arms)))
             for i, lab in enumerate(labels):
-                row = next(s for s in result.summary if s["size"] == lab and s["copies"] == k)
-                m = row["metrics"].get(metric)
+                row = next((s for s in result.summary if s["size"] == lab and s["arm"] == arm), None)
+                m = row["metrics"].get(metric) if row else None
                 if not m:
                     continue
                 mean = 100 * m["diff_mean"]
-                lo, hi = (100 * v for v in m["bootstrap_ci"])
-                extent += [abs(lo), abs(hi), abs(mean)]
                 colour = _COLOURS[(j + 1) % len(_COLOURS)]
-                ax.errorbar([x[i] + off], [mean], yerr=[[mean - lo], [hi - mean]], marker="o", capsize=5,
-                            color=colour, linewidth=2, label=f"copies={k}" if i == 0 else None)
-                if m.get("t_ci"):
-                    tlo, thi = (100 * v for v in m["t_ci"])
-                    ax.plot([x[i] + off + 0.04] * 2, [tlo, thi], color=colour, linewidth=0.8, linestyle=":")
-        lim = 1.35 * max(extent)
+                extent.append(abs(mean))
+                if m.get("ci"):
+                    lo, hi = (100 * v for v in m["ci"])
+                    extent += [abs(lo), abs(hi)]
+                    ax.errorbar([x[i] + off], [mean], yerr=[[mean - lo], [hi - mean]], marker="o", capsize=5,
+                                color=colour, linewidth=2, label=arm if i == 0 else None)
+                else:
+                    ax.plot([x[i] + off], [mean], marker="o", color=colour, label=arm if i == 0 else None)
+                if m.get("bootstrap_ci"):
+                    blo, bhi = (100 * v for v in m["bootstrap_ci"])
+                    ax.plot([x[i] + off + 0.04] * 2, [blo, bhi], color=colour, linewidth=0.8, linestyle=":")
+        lim = min(1.25 * max(extent), 105.0)  # a difference of accuracies lies within ±100 points
         ax.set_ylim(-lim, lim)
-        _size_axis(ax, x, ticks, "augmented − baseline (points)",
-                   f"Paired difference in {title}: bootstrap 95% CI (bar), t CI (dotted)", legend=col == 0)
+        _size_axis(ax, x, ticks, "arm − baseline (points)",
+                   f"Paired difference in {title}: verdict interval (bar), bootstrap (dotted)", legend=col == 0)
     fig.tight_layout()
     return _png_data_uri(fig)
 
 
-def plot_per_class(result: EvalResult, copies: int) -> str | None:
-    rows = [p for p in result.per_class if p["copies"] == copies]
+def plot_learning_curves(result: EvalResult) -> str | None:
+    """Held-out accuracy (solid) and training loss (dashed, right axis) per epoch, per arm, largest size."""
+    rows = [s for s in result.summary if s["size"] == result.protocol["sizes"][-1]["label"]]
+    if not rows or not rows[0]["generalization"]["baseline"]["learning_curve"]:
+        return None
+    fig = _figure(9.5, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    ax2 = ax.twinx()
+    curves = [("baseline", rows[0]["generalization"]["baseline"]["learning_curve"])]
+    curves += [(s["arm"], s["generalization"]["augmented"]["learning_curve"]) for s in rows]
+    for j, (name, curve) in enumerate(curves):
+        colour = _COLOURS[j % len(_COLOURS)]
+        pts = [(p["epoch"], 100 * p["held_out_accuracy"]) for p in curve if "held_out_accuracy" in p]
+        if pts:
+            ax.plot(*zip(*pts), marker=".", color=colour, label=name)
+        ax2.plot([p["epoch"] for p in curve], [p["train_loss"] for p in curve], color=colour, linestyle="--",
+                 linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax2.set_ylabel("training loss (dashed)")
+    ax.set_title("Learning curves (mean over runs, largest training size)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png_data_uri(fig)
+
+
+def plot_per_class(result: EvalResult, arm: str) -> str | None:
+    rows = [p for p in result.per_class if p["arm"] == arm]
     if not rows:
         return None
     classes = [c["class"] for c in rows[0]["classes"]]
@@ -173,16 +205,18 @@ def plot_per_class(result: EvalResult, copies: int) -> str | None:
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / len(rows)
     for j, p in enumerate(rows):
-        diffs = [100 * c["diff_recall"] for c in p["classes"]]
+        diffs = np.array([100 * c["diff_recall"] for c in p["classes"]])
+        cis = [c.get("diff_recall_ci") for c in p["classes"]]
+        err = np.array([[d - 100 * ci[0], 100 * ci[1] - d] if ci else [0.0, 0.0] for d, ci in zip(diffs, cis)]).T
         label = f"all ({p['n']})" if p["size"] == "full" else str(p["n"])
         ax.bar(x + (j - (len(rows) - 1) / 2) * width, diffs, width=width, label=f"{label} examples",
-               color=_COLOURS[(j + 1) % len(_COLOURS)])
+               color=_COLOURS[(j + 1) % len(_COLOURS)], yerr=err, capsize=2, error_kw={"linewidth": 0.7})
     ax.axhline(0, color="#000", linewidth=0.8)
     ax.set_xticks(x, [c if len(c) <= 14 else c[:13] + "…" for c in classes], rotation=45 if len(classes) > 6 else 0,
                   ha="right" if len(classes) > 6 else "center")
     ax.set_ylabel("recall change (points)")
-    ax.set_title(f"Per-class recall change with {copies} augmented cop{'y' if copies == 1 else 'ies'} per example "
-                 "(mean over repeats)", fontsize=9)
+    ax.set_title(f"Per-class recall change, {arm} vs baseline (mean over runs, unadjusted per-class intervals)",
+                 fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -211,20 +245,50 @@ def _thumbnail_uri(arr: np.ndarray, max_side: int = 128) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _image_grid(samples: list[dict]) -> str:
+def _at_model_size(arr: np.ndarray, size: int | None) -> np.ndarray:
+    """The image as the benchmark model sees it (resized to its input size), for the report."""
+    if not size:
+        return arr
+    x = preprocess_images([arr], size)[0]
+    return np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _image_grid(samples: list[dict], model_size: int | None = None) -> str:
     n = max(len(s["copies"]) for s in samples)
     head = "".join(f"<th>copy {i + 1}</th>" for i in range(n))
+    if model_size:
+        head += f"<th>copy 1 at {model_size}×{model_size} (model input)</th>"
     rows = []
     for s in samples:
         cells = [f'<td><img class="sample-original" src="{_thumbnail_uri(s["original"])}" '
                  f'alt="original {e(s["id"])}"><div class="cap">{e(s["label"])}<br>{e(s["id"])}</div></td>']
         for c, copy in enumerate(s["copies"]):
             ops = s.get("ops", [None] * n)[c]
-            cap = e(", ".join(ops)) if ops else ("(unchanged)" if ops == [] else "")
+            same = np.array_equal(np.asarray(copy), np.asarray(s["original"]))
+            cap = "(unchanged)" if same or ops == [] else (e(", ".join(ops)) if ops else "")
             cells.append(f'<td><img class="sample-copy" src="{_thumbnail_uri(copy)}" alt="copy {c + 1}">'
                          f'<div class="cap">{cap}</div></td>')
+        if model_size and s["copies"]:
+            cells.append(f'<td><img class="sample-model" src="{_thumbnail_uri(_at_model_size(s["copies"][0], model_size))}" '
+                         f'alt="copy 1 as the model sees it"><div class="cap">{model_size} px</div></td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table class="grid" id="sample-grid"><tr><th>original</th>{head}</tr>' + "".join(rows) + "</table>")
+
+
+def inline_changes(original: str, augmented: str) -> str:
+    """HTML of the augmented text with every change visible in place: deleted words (also the old place of a
+    swapped word) in <del>, inserted or replacing words in <mark>."""
+    a, b = original.split(), augmented.split()
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.append(e(" ".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            out.append(f"<del>{e(' '.join(a[i1:i2]))}</del>")
+        if j2 > j1:
+            out.append(f"<mark>{e(' '.join(b[j1:j2]))}</mark>")
+    return " ".join(p for p in out if p)
 
 
 def highlight_changes(original: str, augmented: str) -> tuple[str, str]:
@@ -249,10 +313,12 @@ def _text_list(samples: list[dict]) -> str:
     for s in samples:
         copies = []
         for c, text in enumerate(s["copies"]):
-            _, right = highlight_changes(s["original"], text)
             ops = s.get("ops", [None] * len(s["copies"]))[c]
             op_note = f' <span class="ops">[{e(", ".join(ops) if ops else "no op applied")}]</span>' if ops is not None else ""
-            copies.append(f"<li>{right or '<em>(empty)</em>'}{op_note}</li>")
+            if text.split() == s["original"].split():
+                copies.append(f'<li class="unchanged"><em>(unchanged)</em> {e(text)}{op_note}</li>')
+                continue
+            copies.append(f"<li>{inline_changes(s['original'], text) or '<em>(empty)</em>'}{op_note}</li>")
         items.append(f'<li><div class="orig"><strong>{e(s["label"])}</strong> · {e(s["id"])}: {e(s["original"])}</div>'
                      f"<ol>{''.join(copies)}</ol></li>")
     return f'<ul class="texts" id="sample-texts">{"".join(items)}</ul>'
@@ -282,37 +348,67 @@ def _summary_table(result: EvalResult) -> str:
         acc = s["metrics"]["accuracy"]
         f1 = s["metrics"].get("macro_f1")
         size = f"all ({s['n']})" if s["size"] == "full" else str(s["n"])
+        mde = f"±{100 * acc['mde']:.1f}" if acc.get("mde") is not None else "–"
         rows.append(
-            f'<tr><td>{e(size)}</td><td>{s["copies"]}</td><td>{s["repeats"]}</td>'
+            f'<tr><td>{e(size)}</td><td class="l">{e(s["arm"])}</td><td>{s["repeats"]}</td>'
             f"<td>{_fmt_ms(acc['baseline'])}</td><td>{_fmt_ms(acc['augmented'])}</td>"
-            f"<td>{_signed(acc['diff_mean'])}</td><td>{_fmt_ci(acc['bootstrap_ci'])}</td><td>{_fmt_ci(acc['t_ci'])}</td>"
+            f"<td>{_signed(acc['diff_mean'])}</td><td>{_fmt_ci(acc['ci'])}</td><td>{mde}</td>"
+            f"<td>{_fmt_ci(acc.get('bootstrap_ci'))}</td>"
             + (f"<td>{_fmt_ms(f1['baseline'])}</td><td>{_fmt_ms(f1['augmented'])}</td><td>{_signed(f1['diff_mean'])}</td>"
-               f"<td>{_fmt_ci(f1['bootstrap_ci'])}</td>" if f1 else "<td>–</td>" * 4)
+               f"<td>{_fmt_ci(f1['ci'])}</td>" if f1 else "<td>–</td>" * 4)
             + f'<td class="l"><span class="badge {_verdict_class(s["verdict"])}">{e(s["verdict"])}</span></td></tr>')
-    return ('<div class="scroll"><table id="summary-table"><tr><th>training examples</th><th>copies</th><th>repeats</th>'
-            "<th>baseline acc. %</th><th>augmented acc. %</th><th>Δ acc.</th><th>bootstrap CI</th><th>t CI</th>"
-            "<th>baseline F1 %</th><th>augmented F1 %</th><th>Δ F1</th><th>F1 bootstrap CI</th>"
+    return ('<div class="scroll"><table id="summary-table"><tr><th>training examples</th><th class="l">arm</th>'
+            "<th>runs</th><th>baseline acc. %</th><th>arm acc. %</th><th>Δ acc.</th><th>verdict interval</th>"
+            "<th>MDE (80% power)</th><th>bootstrap CI</th>"
+            "<th>baseline F1 %</th><th>arm F1 %</th><th>Δ F1</th><th>F1 interval</th>"
             '<th class="l">verdict</th></tr>' + "".join(rows) + "</table></div>")
 
 
+def _variance_table(result: EvalResult) -> str:
+    rows = []
+    for s in result.summary:
+        v = s.get("variance") or {}
+        g = s.get("generalization") or {}
+
+        def pts(x):
+            return "–" if x is None else f"{100 * x:.1f}"
+
+        def gap(side):
+            d = g.get(side) or {}
+            return (f"{pts(d.get('train_accuracy'))} / {pts(d.get('held_out_accuracy'))} "
+                    f"(gap {pts(d.get('gap'))})")
+        corr = v.get("correlation")
+        removed = v.get("variance_removed_by_pairing")
+        size = f"all ({s['n']})" if s["size"] == "full" else str(s["n"])
+        rows.append(f'<tr><td>{e(size)}</td><td class="l">{e(s["arm"])}</td><td>{pts(v.get("baseline_sd"))}</td>'
+                    f'<td>{pts(v.get("augmented_sd"))}</td><td>{pts(v.get("difference_sd"))}</td>'
+                    f'<td>{"–" if corr is None else f"{corr:.2f}"}</td>'
+                    f'<td>{"–" if removed is None else f"{100 * removed:.0f}%"}</td>'
+                    f"<td>{gap('baseline')}</td><td>{gap('augmented')}</td></tr>")
+    return ('<div class="scroll"><table id="variance-table"><tr><th>training examples</th><th class="l">arm</th>'
+            "<th>baseline sd (points)</th><th>arm sd</th><th>difference sd</th><th>correlation</th>"
+            "<th>variance removed by pairing</th><th>baseline train / held-out acc. %</th>"
+            "<th>arm train / held-out acc. %</th></tr>" + "".join(rows) + "</table></div>")
+
+
 def _verdict_class(v: str) -> str:
-    return {"helps": "helps", "hurts": "hurts"}.get(v, "none")
+    return {"helps": "helps", "hurts": "hurts", "equivalent": "equivalent"}.get(v, "none")
 
 
-def _per_class_table(result: EvalResult, copies: int) -> str:
-    rows = [p for p in result.per_class if p["copies"] == copies]
+def _per_class_table(result: EvalResult, arm: str) -> str:
+    rows = [p for p in result.per_class if p["arm"] == arm]
     if not rows:
         return ""
     classes = [c["class"] for c in rows[0]["classes"]]
-    head = "".join(f"<th>{e('all (%d)' % p['n'] if p['size'] == 'full' else p['n'])}: recall base → aug.</th>"
-                   for p in rows)
+    head = "".join(f"<th>{e('all (%d)' % p['n'] if p['size'] == 'full' else p['n'])}: recall base → arm "
+                   "(change, interval)</th>" for p in rows)
     body = []
     for ci, cname in enumerate(classes):
         cells = []
         for p in rows:
             c = p["classes"][ci]
             cells.append(f"<td>{100 * c['baseline_recall']:.1f} → {100 * c['augmented_recall']:.1f} "
-                         f"({_signed(c['diff_recall'])})</td>")
+                         f"({_signed(c['diff_recall'])}, {_fmt_ci(c.get('diff_recall_ci'))})</td>")
         body.append(f'<tr><td class="l">{e(cname)}</td><td>{rows[0]["classes"][ci]["support"]}</td>{"".join(cells)}</tr>')
     return (f'<table class="per-class"><tr><th class="l">class</th><th>test support</th>{head}</tr>'
             + "".join(body) + "</table>")
@@ -346,38 +442,62 @@ def render_html(result: EvalResult) -> str:
     d = result.data
     ov = d["overlap"]
     model = result.model
+    st = result.protocol["statistics"]
+    input_note = (f' · model input <strong>{model["image_size"]}×{model["image_size"]} px</strong> '
+                  f'({e(model.get("image_size_rule", ""))})' if model.get("image_size") else "")
+    budget = (model.get("regularisation") or {}).get("budget") if isinstance(model.get("regularisation"), dict) else None
+    mismatch = d.get("class_mismatch") or {}
+    skipped = d.get("skipped") or {}
+    warn = []
+    if mismatch.get("only_in_train") or mismatch.get("only_in_test"):
+        warn.append("Classes present in only one of train/test: "
+                    + "; ".join(f"only in {w}: " + ", ".join(f"{e(c)} ({n})" for c, n in mismatch[k].items())
+                                for w, k in (("train", "only_in_train"), ("test", "only_in_test")) if mismatch.get(k)))
+    n_skipped = skipped.get("train_count", 0) + skipped.get("test_count", 0)
+    if n_skipped:
+        warn.append(f"{n_skipped} unreadable items were skipped (listed in report.json under data.skipped).")
     parts = [
         f"<h1>{e(title)}</h1>",
-        f'<p class="sub">{e(result.modality)} data · model <strong>{e(model.get("name"))}</strong> · '
+        f'<p class="sub">{e(result.modality)} data · model <strong>{e(model.get("name"))}</strong>{input_note} · '
         f'{len(result.classes)} classes · training pool {d["train_pool"]["n"]} · held-out {d["test"]["n"]} · '
+        f'{e(result.protocol.get("design", ""))} · '
         f'spec hash <code>{e(result.pipeline.get("spec_hash") or "–")}</code> · '
-        f'{result.timings["wall_seconds"]:.0f} s</p>',
+        f'{result.timings["wall_seconds"]:.0f} s</p>'
+        + (f'<p class="sub" id="budget">Training: {e(budget)}.</p>' if budget else "")
+        + "".join(f'<p class="note warn">{w}</p>' for w in warn),
         "<h2>Verdicts</h2>",
         '<ul class="verdicts" id="verdicts">'
         + "".join(f'<li class="{_verdict_class(s["verdict"])}">{e(s["sentence"])}</li>' for s in result.summary)
         + "</ul>",
-        '<p class="note">"helps"/"hurts": both the paired-bootstrap and the paired-t '
-        f'{result.protocol["statistics"]["confidence"]:.0%} intervals of the accuracy difference lie above/below '
-        'zero. Otherwise the data cannot tell the arms apart: "no detectable effect" (which is not proof of no '
-        "effect; more repeats or a larger held-out set narrow the interval).</p>",
+        f'<p class="note" id="rule">Rule: {e(st["test"])} at α = {st["alpha"]:g}; {e(st["sequential"])}. '
+        f'{e(st["verdict_rule"])}. "No detectable effect" is not proof of no effect: it states the smallest '
+        "change this run could have detected with 80% power.</p>",
         "<h2>Accuracy versus training-set size</h2>",
         f'<figure><img class="plot" id="plot-accuracy" src="{plot_accuracy(result)}" '
         'alt="accuracy and macro-F1 versus training-set size"><figcaption>Error bars: standard deviation over '
         "repeats (different training subsets, same held-out set).</figcaption></figure>",
         "<h2>Difference with its interval</h2>",
         f'<figure><img class="plot" id="plot-difference" src="{plot_difference(result)}" '
-        'alt="paired difference with confidence interval"><figcaption>Solid bars: two-level paired bootstrap '
-        "interval; dotted lines: paired t interval over repeats (wide with few repeats; may run off the plot)."
-        "</figcaption></figure>",
+        'alt="paired difference with confidence interval"><figcaption>Solid bars: the verdict\'s interval '
+        "(paired t over runs at the nominal level of the sequential rule); dotted lines: two-level paired "
+        "bootstrap (descriptive).</figcaption></figure>",
         _summary_table(result),
-        "<h2>Per-class changes</h2>",
+        "<h2>Where the noise is, and the generalization gap</h2>",
+        '<p class="note">Standard deviations over runs, in accuracy points. Pairing (common random numbers) '
+        "removes the noise the arms share; the verdict uses the difference's spread. Train accuracy is measured "
+        "on the original training examples at the end of training.</p>",
+        _variance_table(result),
     ]
-    for k in result.protocol["copies"]:
-        uri = plot_per_class(result, k)
+    curves = plot_learning_curves(result)
+    if curves:
+        parts.append(f'<figure><img class="plot" id="plot-curves" src="{curves}" alt="learning curves"></figure>')
+    parts.append("<h2>Per-class changes</h2>")
+    for arm in [a["name"] for a in result.protocol["arms"][1:]]:
+        uri = plot_per_class(result, arm)
         if uri:
             parts.append(f'<figure><img class="plot plot-per-class" src="{uri}" '
-                         f'alt="per-class recall change, {k} copies"></figure>')
-            parts.append(_per_class_table(result, k))
+                         f'alt="per-class recall change, {e(arm)}"></figure>')
+            parts.append(_per_class_table(result, arm))
     if not result.per_class:
         parts.append('<p class="note">The model reported only aggregate scores: no per-class breakdown.</p>')
     parts.append("<h2>Augmented samples</h2>")
@@ -385,15 +505,16 @@ def render_html(result: EvalResult) -> str:
         if result.modality == "image":
             parts.append('<p class="note">Training examples (left) beside augmented copies; captions name the ops '
                          "applied.</p>")
-            parts.append(_image_grid(result.samples))
+            parts.append(_image_grid(result.samples, model.get("image_size")))
         else:
             parts.append('<p class="note">Training sentences with augmented copies; <mark>highlighted</mark> words '
-                         "are inserted or replaced.</p>")
+                         "are inserted or replacing, <del>struck</del> words deleted, replaced or moved.</p>")
             parts.append(_text_list(result.samples))
     else:
         parts.append('<p class="note">No samples requested.</p>')
     split = d["split"]
     split_text = (f"given test set {e(split['test'])}" if split["kind"] == "given" else
+                  e(split["kind"]) if "fraction" not in split else
                   f"held out {split['fraction']:.0%} of {e(split['train'])} once (stratified, seed {split['seed']})")
     reg = model.get("regularisation")
     parts += [
@@ -424,8 +545,6 @@ def render_html(result: EvalResult) -> str:
 
 def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir`` (created if needed); return their paths."""
-    from augment.io.atomic import atomic_write_bytes
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "html": out / "report.html"}
@@ -436,11 +555,15 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
 
 def format_summary(result: EvalResult) -> str:
     """A plain-text table of the verdicts (for the CLI)."""
-    lines = [f"{'size':>10} {'copies':>6} {'baseline acc':>14} {'augmented acc':>14} {'diff':>7} "
-             f"{'95% CI':>16}  verdict"]
+    lines = [f"{'size':>10} {'arm':>16} {'runs':>4} {'baseline acc':>13} {'arm acc':>13} {'diff':>6} "
+             f"{'interval':>15} {'MDE':>6}  verdict"]
     for s in result.summary:
         acc = s["metrics"]["accuracy"]
         size = f"all({s['n']})" if s["size"] == "full" else str(s["n"])
-        lines.append(f"{size:>10} {s['copies']:>6} {_fmt_ms(acc['baseline']):>14} {_fmt_ms(acc['augmented']):>14} "
-                     f"{100 * acc['diff_mean']:>+7.1f} {_fmt_ci(acc['bootstrap_ci']):>16}  {s['verdict']}")
+        mde = f"±{100 * acc['mde']:.1f}" if acc.get("mde") is not None else "–"
+        lines.append(f"{size:>10} {s['arm']:>16} {s['repeats']:>4} {_fmt_ms(acc['baseline']):>13} "
+                     f"{_fmt_ms(acc['augmented']):>13} {100 * acc['diff_mean']:>+6.1f} {_fmt_ci(acc['ci']):>15} "
+                     f"{mde:>6}  {s['verdict']}")
+    st = result.protocol["statistics"]
+    lines.append(f"rule: {st['test']}, alpha {st['alpha']:g}; {st['sequential']}")
     return "\n".join(lines)

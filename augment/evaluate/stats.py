@@ -4,20 +4,15 @@
   as scikit-learn does; a class with no true and no predicted examples is left out), per-class
   precision/recall/F1.
 * Spread over repeats: mean and sample standard deviation (ddof=1; 0 for a single repeat).
-* Paired difference (augmented - baseline), two 95% intervals:
+* Paired difference (augmented - baseline): the verdict and its interval come from
+  :mod:`augment.evaluate.verdict`; this module adds a descriptive interval:
 
   - a two-level paired bootstrap (seeded): each replicate resamples the repeats (training subsets) with
     replacement *and* the held-out examples with replacement, applying the same resampled test set to both
     arms of every repeat, and averages the per-repeat differences. It covers both sources of noise: which
     training subset was drawn, and which test examples happen to be in the held-out set. Percentile
     interval.
-  - a paired t interval over the per-repeat differences (n >= 2), the textbook choice for few repeats.
-
-* Verdict per training size and number of copies: "helps" when both intervals lie above zero, "hurts" when
-  both lie below zero, otherwise "no detectable effect". Requiring both is deliberately conservative: with 3-5
-  repeats the bootstrap over repeats alone is too narrow, and the t interval alone ignores test-set noise.
-  An arm identical to its baseline has every difference exactly zero, so both intervals are [0, 0] and the
-  verdict is "no detectable effect".
+* How the variance splits between the arms and their difference (:func:`variance_split`).
 """
 
 from __future__ import annotations
@@ -28,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .verdict import HELPS, HURTS, NO_EFFECT  # noqa: F401  (re-exported for callers of the old API)
+
 __all__ = [
     "confusion",
     "classification_metrics",
@@ -35,12 +32,9 @@ __all__ = [
     "paired_t_interval",
     "paired_bootstrap",
     "repeat_bootstrap",
-    "verdict",
     "Comparison",
     "compare",
 ]
-
-HELPS, HURTS, NO_EFFECT = "helps", "hurts", "no detectable effect"
 
 
 # ------------------------------------------------------------------------------------------ point metrics
@@ -184,16 +178,18 @@ def repeat_bootstrap(diffs: Sequence[float], *, n_boot: int = 2000, seed: int = 
     return _percentile_interval(means, confidence)
 
 
-def verdict(*intervals: tuple[float, float] | None) -> str:
-    """"helps" if every available interval lies above 0, "hurts" if every one lies below, else no effect."""
-    ivs = [iv for iv in intervals if iv is not None]
-    if not ivs:
-        return NO_EFFECT
-    if all(lo > 0 for lo, _ in ivs):
-        return HELPS
-    if all(hi < 0 for _, hi in ivs):
-        return HURTS
-    return NO_EFFECT
+def variance_split(base_values: Sequence[float], aug_values: Sequence[float]) -> dict:
+    """How the noise splits: spread of the baseline between runs, of the augmented arm, of the paired
+    difference, and how much pairing removed (1 - var(diff) / (var(base) + var(aug)); 0 means the arms' noise
+    is independent, close to 1 means common random numbers cancelled most of it)."""
+    b, a = np.asarray(base_values, dtype=float), np.asarray(aug_values, dtype=float)
+    if len(b) < 2:
+        return {"baseline_sd": None, "augmented_sd": None, "difference_sd": None, "correlation": None,
+                "variance_removed_by_pairing": None}
+    vb, va, vd = float(b.var(ddof=1)), float(a.var(ddof=1)), float((a - b).var(ddof=1))
+    corr = float(np.corrcoef(b, a)[0, 1]) if vb > 0 and va > 0 else None
+    return {"baseline_sd": math.sqrt(vb), "augmented_sd": math.sqrt(va), "difference_sd": math.sqrt(vd),
+            "correlation": corr, "variance_removed_by_pairing": (1 - vd / (vb + va)) if vb + va > 0 else None}
 
 
 @dataclass
@@ -204,31 +200,34 @@ class Comparison:
     diff_mean: float
     diff_std: float
     diffs: list[float]
-    bootstrap_ci: tuple[float, float] | None
-    t_ci: tuple[float, float] | None
+    ci: tuple[float, float] | None  # the verdict rule's interval (see augment.evaluate.verdict)
+    bootstrap_ci: tuple[float, float] | None  # descriptive: two-level paired bootstrap (hold-out design only)
+    mde: float | None
     verdict: str
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["ci"] = list(self.ci) if self.ci else None
         d["bootstrap_ci"] = list(self.bootstrap_ci) if self.bootstrap_ci else None
-        d["t_ci"] = list(self.t_ci) if self.t_ci else None
         return d
 
 
 def compare(metric: str, base_values: Sequence[float], aug_values: Sequence[float],
-            bootstrap_ci: tuple[float, float] | None, confidence: float = 0.95) -> Comparison:
+            bootstrap_ci: tuple[float, float] | None, decision) -> Comparison:
+    """Summaries of both arms and their paired difference; ``decision`` is the verdict rule's
+    :class:`augment.evaluate.verdict.Decision` for these differences."""
     base = np.asarray(base_values, dtype=float)
     aug = np.asarray(aug_values, dtype=float)
     diffs = aug - base
-    t_ci = paired_t_interval(diffs, confidence)
     return Comparison(
         metric=metric,
         baseline=mean_std(base),
         augmented=mean_std(aug),
-        diff_mean=float(diffs.mean()),
+        diff_mean=float(diffs.mean()) if len(diffs) else math.nan,
         diff_std=mean_std(diffs)["std"],
         diffs=[float(x) for x in diffs],
+        ci=decision.ci,
         bootstrap_ci=bootstrap_ci,
-        t_ci=t_ci,
-        verdict=verdict(bootstrap_ci, t_ci),
+        mde=decision.mde,
+        verdict=decision.verdict,
     )

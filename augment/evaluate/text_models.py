@@ -1,5 +1,6 @@
-"""Text benchmark models: a fastText-style bag of n-grams trained from scratch in torch, and TF-IDF + logistic
-regression from scikit-learn.
+"""Text benchmark models: a fastText-style bag of n-grams and a small CNN over learned word embeddings (the family
+of models the EDA paper used), both trained from scratch in torch, and TF-IDF + logistic regression from
+scikit-learn.
 
 Both tokenise the same way: lower-case, ``\\w+`` words and single punctuation marks. No pretrained
 embeddings: every model learns from the arm's own training examples only (so an augmentation that brings in
@@ -15,8 +16,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import ModelOutput, TrainSet
-from .training import TrainOptions, deterministic, predict, regularisation_summary, train_classifier
+from .base import ModelOutput, TrainSet
+from .training import TrainOptions, accuracy_of, deterministic, predict, regularisation_summary, train_classifier
 
 __all__ = ["tokenize", "ngrams", "NgramOptions", "NgramModel", "TfidfOptions", "TfidfLogRegModel"]
 
@@ -51,11 +52,14 @@ class NgramModel:
     """fastText-style classifier: mean of learned word/n-gram embeddings -> dropout -> linear."""
 
     name = "ngram"
-    needs_validation = True
 
     def __init__(self, options: NgramOptions | None = None, threads: int = 1) -> None:
         self.options = options or NgramOptions()
         self.threads = threads
+
+    @property
+    def needs_validation(self) -> bool:
+        return self.options.early_stopping
 
     def describe(self) -> dict[str, Any]:
         o = self.options
@@ -114,12 +118,113 @@ class NgramModel:
         with deterministic(seed, self.threads):
             net = Net(len(vocab) + 1, len(train.classes))
             val_inputs = bag(enc_val, np.arange(len(enc_val))) if enc_val else None
-            info = train_classifier(net, len(enc_train), lambda idx: bag(enc_train, idx), train.labels,
-                                    val_inputs, train.val_labels, o, seed, train.epoch_size,
-                                    train.base_size)
-            preds = predict(net, len(enc_test), lambda idx: bag(enc_test, idx))
+            info = _train_and_score(net, train, enc_train, enc_test, bag, val_inputs, o, seed, test_labels)
         info["vocabulary"] = len(vocab)
-        return ModelOutput(predictions=preds, info=info)
+        return ModelOutput(predictions=info.pop("predictions"), info=info)
+
+
+def _train_and_score(net, train: TrainSet, enc_train, enc_test, batch, val_inputs, o, seed: int,
+                     test_labels: np.ndarray | None) -> dict:
+    """Shared by the torch text models: train, predict the test set, and measure the generalization gap."""
+    test_batch = lambda idx: batch(enc_test, idx)  # noqa: E731
+    curve = None
+    if test_labels is not None:
+        curve = lambda: accuracy_of(net, len(enc_test), test_batch, test_labels)  # noqa: E731
+    info = train_classifier(net, len(enc_train), lambda idx: batch(enc_train, idx), train.labels, val_inputs,
+                            train.val_labels, o, seed, train.epoch_size, train.base_size, held_out_accuracy=curve)
+    info["predictions"] = predict(net, len(enc_test), test_batch)
+    copy = np.zeros(len(enc_train), dtype=bool) if train.is_copy is None else np.asarray(train.is_copy, dtype=bool)
+    originals = np.flatnonzero(~copy)
+    info["train_accuracy"] = accuracy_of(net, len(originals), lambda idx: batch(enc_train, originals[idx]),
+                                         train.labels[originals])
+    return info
+
+
+class TextCNNOptions(TrainOptions):
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    max_epochs: int = Field(20, ge=1)
+    dim: int = Field(64, ge=2, le=512)
+    filters: int = Field(32, ge=1, le=512)  # feature maps per window width
+    widths: str = Field("3,4,5", pattern=r"^\s*[1-9](\s*,\s*[1-9])*\s*$")  # window widths in words
+    max_len: int = Field(64, ge=4, le=1024)  # words kept per sentence
+    min_count: int = Field(1, ge=1)
+    max_vocab: int = Field(50_000, ge=100)
+
+
+class TextCNNModel:
+    """Kim (2014)-style CNN: learned word embeddings -> 1-d convolutions of several widths -> max over time ->
+    dropout -> linear. Embeddings are learned from the arm's own training set (no pretrained vectors)."""
+
+    name = "textcnn"
+
+    def __init__(self, options: TextCNNOptions | None = None, threads: int = 1) -> None:
+        self.options = options or TextCNNOptions()
+        self.threads = threads
+
+    @property
+    def needs_validation(self) -> bool:
+        return self.options.early_stopping
+
+    def describe(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "name": self.name,
+            "kind": f"CNN over {o.dim}-d word embeddings learned from scratch, widths {o.widths} x {o.filters} maps, "
+                    "max over time",
+            "options": o.model_dump(),
+            "optimizer": f"AdamW lr={o.lr}",
+            "regularisation": regularisation_summary(o),
+            "deterministic": {"torch.use_deterministic_algorithms": True, "threads": self.threads},
+        }
+
+    def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
+                    test_labels: np.ndarray | None = None) -> ModelOutput:
+        import torch
+        import torch.nn as nn
+
+        o = self.options
+        widths = [int(w) for w in o.widths.split(",")]
+        counts = Counter(w for t in train.items for w in set(tokenize(t)))
+        kept = sorted((w for w, c in counts.items() if c >= o.min_count), key=lambda w: (-counts[w], w))
+        vocab = {w: i + 2 for i, w in enumerate(kept[: o.max_vocab])}  # 0: padding, 1: unknown
+        length = max(widths)
+
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            out = np.zeros((len(texts), o.max_len), dtype=np.int64)
+            for i, t in enumerate(texts):
+                ids = [vocab.get(w, 1) for w in tokenize(t)][: o.max_len]
+                out[i, : len(ids)] = ids
+            width = max(length, int((out > 0).sum(axis=1).max(initial=0)))
+            return out[:, :width]
+
+        enc_train, enc_val, enc_test = encode(train.items), encode(train.val_items), encode(list(test_items))
+
+        def batch(encoded: np.ndarray, idx: np.ndarray) -> tuple:
+            rows = encoded[np.asarray(idx)]
+            used = max(length, int((rows > 0).sum(axis=1).max(initial=0)))
+            return (torch.from_numpy(np.ascontiguousarray(rows[:, :used])),)
+
+        class Net(nn.Module):
+            def __init__(self, n_vocab: int, n_classes: int) -> None:
+                super().__init__()
+                self.emb = nn.Embedding(n_vocab, o.dim, padding_idx=0)
+                self.convs = nn.ModuleList(nn.Conv1d(o.dim, o.filters, w) for w in widths)
+                self.drop = nn.Dropout(o.dropout)
+                self.out = nn.Linear(o.filters * len(widths), n_classes)
+
+            def forward(self, tokens):
+                x = self.emb(tokens).transpose(1, 2)
+                pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
+                return self.out(self.drop(torch.cat(pooled, dim=1)))
+
+        with deterministic(seed, self.threads):
+            net = Net(len(vocab) + 2, len(train.classes))
+            val_inputs = batch(enc_val, np.arange(len(enc_val))) if len(enc_val) else None
+            info = _train_and_score(net, train, enc_train, enc_test, batch, val_inputs, o, seed, test_labels)
+        info["vocabulary"] = len(vocab)
+        return ModelOutput(predictions=info.pop("predictions"), info=info)
 
 
 class TfidfOptions(BaseModel):
