@@ -200,14 +200,21 @@ class Pipeline:
         return restore(image)
 
     def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
-        name = leaf.op.name
+        return self._apply_op(leaf.op, leaf.params, image, drawn)
+
+    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict) -> np.ndarray:
+        name = op.name
+        if op.compose is not None:  # a preset: its recorded sub-ops run through this same path
+            reg = registry()
+            return op.compose(image, drawn, params,
+                              lambda sub, img, d: self._apply_op(reg.get(sub), reg.get(sub).params(), img, d))
         if name in _PIXEL_OPS and image.shape[2] in (2, 4):
             colour, alpha = image[:, :, :-1], image[:, :, -1:]
-            out = self._apply_image(leaf, np.ascontiguousarray(colour), drawn)
+            out = self._apply_op(op, params, np.ascontiguousarray(colour), drawn)
             return np.concatenate([out, alpha], axis=2)
         if name in _COLOUR_ONLY and image.shape[2] == 1:
             return image.copy()
-        return self.backend.apply(name, image, drawn, leaf.params)
+        return self.backend.apply(name, image, drawn, params)
 
     # -- text ----------------------------------------------------------------------------------------------
     def batch(self, texts: Sequence[str], seeds: Sequence[int] | None = None) -> list[str]:
