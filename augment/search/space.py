@@ -207,6 +207,9 @@ def parse_space(data: Any, source: str | None = None, base: Path | None = None) 
         raise SpecError([SpecIssue("", f"a search space must be a mapping of keys, got {type(data).__name__}")],
                         source)
     _odd_keys(data, "", issues)
+    if "steps" in data and not {"ops", "pipelines", "presets"} & set(data):
+        issues.append(SpecIssue("steps", "this is a pipeline spec, not a search space; list it in a space as "
+                                         "pipelines: [{file: PATH}] (see pipelines/spaces/)"))
     if issues:
         raise SpecError(issues, source)
     top = _validate(SpaceFields, data, "", issues)
