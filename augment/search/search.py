@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def schedule(config: SearchConfig) -> list[Rung]:
 
 def _log(config: SearchConfig, msg: str) -> None:
     if not config.quiet:
-        print(msg, flush=True)
+        print(msg, file=sys.stderr, flush=True)  # stdout is for the JSON summary
 
 
 def prepare_data(config: SearchConfig, modality: str) -> tuple[Path, Path | None, dict]:
