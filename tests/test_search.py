@@ -178,3 +178,20 @@ def test_errors_are_one_line_with_documented_exit_codes(full_run, space_file, tm
     proc = cli("search", "--train", SAMPLES / "digits", "--space", space_file, "--out", tmp_path / "img",
                "--model", MODEL, check=False)
     assert proc.returncode == 1 and "the space is for text" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_op_importance_compares_rung0_gains_of_every_candidate():
+    from augment.search.search import op_importance, rank
+    from augment.search.space import parse_space
+
+    cands = parse_space({"name": "s", "modality": "text", "candidates": 0,
+                         "pipelines": [{"steps": [{"op": "random_swap"}]}, {"steps": [{"op": "random_delete"}]},
+                                       {"steps": [{"op": "random_swap"}, {"op": "random_delete"}]}]}).candidates()
+    trials = [{"candidate": "c000", "rung": 0, "gain": 0.03}, {"candidate": "c001", "rung": 0, "gain": -0.02},
+              {"candidate": "c002", "rung": 0, "gain": 0.01}, {"candidate": "c000", "rung": 1, "gain": 0.02}]
+    rows = rank(cands, trials)
+    assert [r["candidate"] for r in rows] == ["c000", "c002", "c001"] and rows[0]["rung"] == 1
+    imp = {r["op"]: r for r in op_importance(rows, top=1)}
+    assert imp["random_swap"]["mean_gain_with"] == pytest.approx(0.02)  # c000 (rung 0: 0.03) and c002 (0.01)
+    assert imp["random_delete"]["mean_gain_without"] == pytest.approx(0.03)
+    assert imp["random_swap"]["share_of_top"] == 1 and imp["random_delete"]["share_of_top"] == 0

@@ -234,10 +234,11 @@ def rank(cands: list[Candidate], trials: list[dict]) -> list[dict]:
     for t in trials:
         if t["candidate"] in by_id and (t["candidate"] not in best or t["rung"] >= best[t["candidate"]]["rung"]):
             best[t["candidate"]] = t
+    first = {t["candidate"]: t["gain"] for t in trials if t["rung"] == 0}
     rows = []
     for cid, t in best.items():
         c = by_id[cid]
-        rows.append({**t, "kind": c.kind, "name": c.spec.name, "copies": c.copies, "ops": c.ops(),
+        rows.append({**t, "rung0_gain": first.get(cid), "kind": c.kind, "name": c.spec.name, "copies": c.copies, "ops": c.ops(),
                      "spec": c.spec.to_dict()})
     rows.sort(key=lambda r: (-r["rung"], -r["gain"], r["candidate"]))
     for i, r in enumerate(rows):
@@ -256,8 +257,9 @@ def op_importance(rows: list[dict], top: int | None = None) -> list[dict]:
     for op in ops:
         in_top = sum(op in r["ops"] for r in head) / len(head)
         overall = sum(op in r["ops"] for r in rows) / len(rows)
-        with_op = [r["gain"] for r in rows if op in r["ops"] and r["rung"] == 0]
-        without = [r["gain"] for r in rows if op not in r["ops"] and r["rung"] == 0]
+        # rung 0 is the one rung every candidate ran, on the same folds and seeds: a like-for-like comparison
+        with_op = [r["rung0_gain"] for r in rows if op in r["ops"] and r.get("rung0_gain") is not None]
+        without = [r["rung0_gain"] for r in rows if op not in r["ops"] and r.get("rung0_gain") is not None]
         out.append({"op": op, "share_of_top": round(in_top, 3), "share_overall": round(overall, 3),
                     "lift": round(in_top - overall, 3),
                     "mean_gain_with": float(np.mean(with_op)) if with_op else None,
