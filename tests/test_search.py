@@ -195,3 +195,24 @@ def test_op_importance_compares_rung0_gains_of_every_candidate():
     assert imp["random_swap"]["mean_gain_with"] == pytest.approx(0.02)  # c000 (rung 0: 0.03) and c002 (0.01)
     assert imp["random_delete"]["mean_gain_without"] == pytest.approx(0.03)
     assert imp["random_swap"]["share_of_top"] == 1 and imp["random_delete"]["share_of_top"] == 0
+
+
+def test_image_search_with_presets_on_digits(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": "digits", "modality": "image", "backend": "torchvision", "candidates": 1,
+        "ops": [{"op": "rotate", "p": [0.3, 0.7], "params": {"degrees": {"choices": [[-10, 10], [-20, 20]]}}}],
+        "pipelines": [{"name": "flip", "steps": [{"op": "horizontal_flip", "p": 0.5}]}],
+        "presets": ["trivial_augment", {"op": "rand_augment", "params": {"n": 1, "magnitude": 0.3}}]}))
+    out = tmp_path / "out"
+    cli("search", "--train", SAMPLES / "digits", "--space", space, "--out", out, "--model",
+        "search_models:pixel_centroid", "--rungs", "2", "--final-repeats", "2", "-q")
+    held = {p.relative_to(out / "data" / "test") for p in (out / "data" / "test").rglob("*.png")}
+    kept = {p.relative_to(out / "data" / "train") for p in (out / "data" / "train").rglob("*.png")}
+    assert held and kept and not held & kept and len(held) + len(kept) == 200
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert {r["kind"] for r in board["candidates"]} == {"pipeline", "preset", "drawn"}
+    assert board["test"]["winner"]["verdict"]
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "optimistic" in report
+    assert load_spec(out / "best.yaml").backend == "torchvision"
