@@ -23,13 +23,17 @@ from pydantic import Field
 from augment.ops.params import IntRange, integer
 from augment.ops.registry import OpDef, OpParams
 
+def _affine(**values: float) -> dict:
+    return {"angle": 0.0, "translate_x": 0.0, "translate_y": 0.0, "scale": 1.0, "shear": 0.0, **values}
+
+
 # sub-op name -> (the op that applies it, its drawn values for a signed magnitude m in [-1, 1])
 _SUB_OPS: dict[str, tuple[str, Callable[[float], dict]]] = {
     "identity": ("", lambda m: {}),
     "rotate": ("rotate", lambda m: {"angle": 30.0 * m}),
-    "shear": ("affine", lambda m: {"angle": 0.0, "translate_x": 0.0, "translate_y": 0.0, "scale": 1.0, "shear": 17.0 * m}),
-    "translate_x": ("affine", lambda m: {"angle": 0.0, "translate_x": 0.3 * m, "translate_y": 0.0, "scale": 1.0, "shear": 0.0}),
-    "translate_y": ("affine", lambda m: {"angle": 0.0, "translate_x": 0.0, "translate_y": 0.3 * m, "scale": 1.0, "shear": 0.0}),
+    "shear": ("affine", lambda m: _affine(shear=17.0 * m)),
+    "translate_x": ("affine", lambda m: _affine(translate_x=0.3 * m)),
+    "translate_y": ("affine", lambda m: _affine(translate_y=0.3 * m)),
     "brightness": ("brightness_contrast", lambda m: {"brightness": 1.0 + 0.9 * m, "contrast": 1.0}),
     "contrast": ("brightness_contrast", lambda m: {"brightness": 1.0, "contrast": 1.0 + 0.9 * m}),
     "color": ("hsv", lambda m: {"hue": 0.0, "saturation": 1.0 + 0.9 * m, "value": 1.0}),

@@ -238,7 +238,8 @@ def rank(cands: list[Candidate], trials: list[dict]) -> list[dict]:
     rows = []
     for cid, t in best.items():
         c = by_id[cid]
-        rows.append({**t, "rung0_gain": first.get(cid), "kind": c.kind, "name": c.spec.name, "copies": c.copies, "ops": c.ops(),
+        rows.append({**t, "rung0_gain": first.get(cid), "kind": c.kind, "name": c.spec.name, "copies": c.copies,
+                     "ops": c.ops(),
                      "spec": c.spec.to_dict()})
     rows.sort(key=lambda r: (-r["rung"], -r["gain"], r["candidate"]))
     for i, r in enumerate(rows):

@@ -318,7 +318,8 @@ def _parse_fixed(raw: Any, path: str, top: SpaceFields, backend: str, base: Path
             issues.extend(SpecIssue(f"{path}.file", f"{file}: {i}") for i in exc.issues)
             return None
         if spec.modality != top.modality:
-            issues.append(SpecIssue(f"{path}.file", f"{file} is a {spec.modality} pipeline; this space is {top.modality}"))
+            issues.append(SpecIssue(f"{path}.file",
+                                    f"{file} is a {spec.modality} pipeline; this space is {top.modality}"))
             return None
         return spec.with_overrides(backend=backend, copies=1)
     name = fixed.name or f"{top.name}-pipeline-{path[10:-1]}"
