@@ -216,3 +216,18 @@ def test_image_search_with_presets_on_digits(tmp_path):
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 3 and "optimistic" in report
     assert load_spec(out / "best.yaml").backend == "torchvision"
+
+
+def test_a_winner_that_does_not_beat_the_baseline_is_flagged(tmp_path):
+    """An identity-like candidate (p=0) gains exactly nothing: the search must not present it as a help."""
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"name": "none", "modality": "text", "candidates": 0,
+                                     "pipelines": [{"name": "never", "steps": [{"op": "random_swap", "p": 0.0}]}]}))
+    out = tmp_path / "out"
+    proc = cli("search", "--train", TRAIN, "--space", space, "--out", out, "--model", MODEL, "--rungs", "1",
+               "--final-repeats", "2")
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["info"]["beat_baseline"] is False and board["candidates"][0]["gain"] == 0
+    assert "no candidate beat the baseline" in proc.stderr
+    assert "no candidate beat the baseline" in load_spec(out / "best.yaml").description
+    assert "No candidate beat the baseline" in (out / "report.html").read_text()

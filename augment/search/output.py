@@ -38,7 +38,8 @@ def write_outputs(result, space, by_id: dict) -> dict[str, Path]:
         data = spec.to_dict()
         data["copies"] = by_id[result.winner["candidate"]].copies
         data["name"] = f"{space.name}-best"
-        data["description"] = (f"chosen by augment search ({result.winner['candidate']}); test gain "
+        caveat = "" if result.info.get("beat_baseline") else "no candidate beat the baseline on the selection folds; "
+        data["description"] = (f"{caveat}chosen by augment search ({result.winner['candidate']}); test gain "
                                f"{_pct(result.final['winner']['gain'])} points, {result.final['winner']['verdict']}")
         best = parse_spec(data)  # validated: best.yaml is a normal spec
         paths["best"] = out / "best.yaml"
@@ -136,7 +137,9 @@ Stopped: {html.escape(info['stopped'])}. Test data: {html.escape(split['kind'])}
 <h2>Test set: one measurement on data the search never saw</h2>
 <table><tr><th>role</th><th>candidate</th><th>baseline acc</th><th>augmented acc</th><th>gain (points)</th>
 <th>interval</th><th>min. detectable effect</th><th>verdict</th><th>runs</th></tr>{_final_rows(result.final)}</table>
-<p class="warn">{html.escape(OPTIMISM)}</p>
+<p class="warn">{html.escape(OPTIMISM)}</p>{'' if info.get('beat_baseline') else
+'<p class="warn"><b>No candidate beat the baseline on the selection folds</b>: the winner is the least harmful '
+'candidate, not a recommendation to augment.</p>'}
 <h2>Leaderboard (selection folds)</h2>
 <p>Gain: mean accuracy difference (augmented minus baseline, points) on the cross-validation folds of the rung
 shown; interval: Nadeau-Bengio corrected paired t from the eval machinery.</p>

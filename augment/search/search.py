@@ -363,7 +363,12 @@ def run_search(config: SearchConfig, space: SearchSpace | None = None,
         if presets and presets[0]["candidate"] != winner["candidate"]:
             _log(config, f"measuring the best preset {presets[0]['candidate']} on the held-out test set")
             final["best_preset"] = measure_on_test(config, by_id[presets[0]["candidate"]], search_train, test)
-    info = {"space": space.name, "modality": space.modality, "candidates": len(cands), "split": split,
+    # the search picks the best candidate even when every one did worse than no augmentation: say so
+    beat = winner is not None and winner["gain"] > 0
+    if winner is not None and not beat:
+        _log(config, f"no candidate beat the baseline on the selection folds (best gain {100 * winner['gain']:+.1f} "
+                     "points): best.yaml is the least harmful candidate, not a recommendation")
+    info = {"beat_baseline": beat, "space": space.name, "modality": space.modality, "candidates": len(cands), "split": split,
             "rungs": [r.describe() for r in rungs], "eta": config.eta, "folds": config.folds,
             "resumed_evaluations": resumed, "stopped": stopped, "seed": config.seed,
             "wall_seconds": round(time.perf_counter() - t_start, 1), "model": config.model,
