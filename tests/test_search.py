@@ -42,7 +42,7 @@ def cli(*args, log=None, check=True):
 
 def search_args(space, out, *extra):
     return ["search", "--train", TRAIN, "--space", space, "--out", out, "--model", MODEL, "--rungs", "2",
-            "--seed", "4", *extra]
+            "--final-repeats", "2", "--seed", "4", *extra]
 
 
 def comparable(out: Path) -> dict:
