@@ -407,6 +407,98 @@ def models(as_json: bool) -> None:
     click.echo(json.dumps(listing, indent=2, default=str) if as_json else format_models(listing), nl=not as_json)
 
 
+
+def _parse_duration(text: str) -> float:
+    """``30m``, ``90s``, ``1.5h`` or plain seconds -> seconds."""
+    raw = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:], None)
+    number = raw[:-1] if scale else raw
+    try:
+        value = float(number) * (scale or 1)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        _fail(f"--budget {text!r}: expected a positive duration such as 90s, 30m or 1h")
+    return value
+
+
+@main.command("search")
+@click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Training data (image folder or text dataset): the search reads only this.")
+@click.option("--test", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Untouched test data, read once at the end; without it a stratified outer fold of TRAIN is "
+                   "held out before the search starts (written to OUT/data/test).")
+@click.option("--space", "space_path", type=click.Path(dir_okay=False), required=True,
+              help="Search space file (see pipelines/spaces/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: best.yaml, leaderboard.json, report.html, trials.jsonl (rerun to resume).")
+@click.option("--budget", default=None, help="Wall-clock limit of the search, e.g. 30m (the final test "
+                                             "measurement comes on top). Default: no limit.")
+@click.option("--model", default="auto", show_default=True,
+              help="auto | cnn | ngram | textcnn | tfidf-logreg | module:function, as for `augment eval`.")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="A built-in model's option (repeatable), as for `augment eval`.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
+@click.option("--folds", type=click.IntRange(2, 20), default=3, show_default=True,
+              help="Cross-validation folds of the training data per evaluation.")
+@click.option("--rungs", type=click.IntRange(1, 6), default=3, show_default=True,
+              help="Successive-halving rungs (rung 0 cheap; later rungs more CV repetitions).")
+@click.option("--eta", type=click.IntRange(2, 10), default=3, show_default=True,
+              help="Keep the best 1/ETA of the candidates after each rung.")
+@click.option("--final-repeats", type=click.IntRange(2, 100), default=5, show_default=True,
+              help="Paired runs of the final measurement on the test set.")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Outer hold-out fraction when no --test is given.")
+@click.option("--text-column", default=None, help="Text column/field (CSV/TSV with header, JSONL).")
+@click.option("--label-column", default=None, help="Label column/field (CSV/TSV with header, JSONL).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds per custom-model call.")
+@click.option("--quiet", "-q", is_flag=True)
+def search(train, test, space_path, out, budget, model, model_options, seed, folds, rungs, eta, final_repeats,
+           test_fraction, text_column, label_column, timeout, quiet) -> None:
+    """Search a space of pipelines for the one that helps TRAIN most, then measure it once on unseen data.
+
+    Candidates are compared on cross-validation folds of the training data only (successive halving: cheap
+    first rung, more repeats for survivors); the winner, the baseline and the best preset are measured once on
+    --test (or an outer fold held out first). Rerun the same command to resume a killed search.
+    Exit status: 0 done, 1 the search cannot run or continue (unreadable data, a failing model, OUT holds a
+    different search), 2 usage or space error, 130 interrupted (rerun to resume).
+    """
+    from augment.search.search import SearchConfig, SearchError, run_search
+    from augment.search.space import load_space
+
+    seconds = _parse_duration(budget) if budget is not None else None
+    try:
+        space = load_space(space_path)
+    except SpecError as exc:
+        _fail(exc.render())
+    options = _parse_model_options(model_options)
+    try:
+        from augment.evaluate.models import make_model
+
+        make_model(model, space.modality, options)
+    except (ValueError, ImportError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    config = SearchConfig(train=train, test=test, space=Path(space_path), out=out, budget=seconds, model=model,
+                          model_options=options, seed=seed, folds=folds, rungs=rungs, eta=eta,
+                          final_repeats=final_repeats, test_fraction=test_fraction, text_column=text_column,
+                          label_column=label_column, timeout=timeout, quiet=quiet)
+    try:
+        result = run_search(config, space)
+    except SearchError as exc:
+        _fail(str(exc), 1)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; rerun the same command to resume from {out / 'trials.jsonl'}", 130)
+    summary = {"out": str(out), "best": str(out / "best.yaml"), "leaderboard": str(out / "leaderboard.json"),
+               "report": str(out / "report.html"), "stopped": result.stopped,
+               "winner": result.winner["candidate"] if result.winner else None,
+               "test": {k: {x: v[x] for x in ("candidate", "gain", "ci", "verdict", "mde")}
+                        for k, v in result.final.items()}}
+    if not quiet and result.final.get("winner"):
+        click.echo(f"winner {summary['winner']} on the test set: {result.final['winner']['sentence']}", err=True)
+    click.echo(json.dumps(summary))
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

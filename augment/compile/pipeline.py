@@ -307,12 +307,19 @@ class Pipeline:
         return fn(image, targets, drawn, leaf.params, loaded, tracker)
 
     def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
-        name = leaf.op.name
-        if name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
+        if leaf.op.name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
             return self._apply_multi(leaf, image, None, dict(drawn), None, None)[0]
+        return self._apply_op(leaf.op, leaf.params, image, drawn)
+
+    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict) -> np.ndarray:
+        name = op.name
+        if op.compose is not None:  # a preset: its recorded sub-ops run through this same path
+            reg = registry()
+            return op.compose(image, drawn, params,
+                              lambda sub, img, d: self._apply_op(reg.get(sub), reg.get(sub).params(), img, d))
         if name in _PIXEL_OPS and image.shape[2] in (2, 4):
             colour, alpha = image[:, :, :-1], image[:, :, -1:]
-            out = self._apply_image(leaf, np.ascontiguousarray(colour), drawn)
+            out = self._apply_op(op, params, np.ascontiguousarray(colour), drawn)
             return np.concatenate([out, alpha], axis=2)
         if name in _COLOUR_ONLY and image.shape[2] == 1:
             return image.copy()
@@ -320,7 +327,7 @@ class Pipeline:
             # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
             raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
                              f"most {JPEG_MAX_SIDE} pixels a side")
-        return self.backend.apply(name, image, drawn, leaf.params)
+        return self.backend.apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
         if seed is None:
