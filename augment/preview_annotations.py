@@ -90,3 +90,6 @@ def read_preview_targets(image_path: Path, annotation: Path, hw: tuple[int, int]
         payload = {"image": entry, "annotations": [a for a in doc["annotations"] if a.get("image_id") == entry["id"]]}
         return read_item(annotation.parent, layout, Item(image_path.name, None, payload), hw)[0]
     raise ValueError(f"cannot tell the format of {annotation}; name it .xml, .txt, .png or .json")
+
+
+__all__ = ["draw_targets", "annotated_tiles", "read_preview_targets"]

@@ -44,3 +44,6 @@ def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None) 
         same_ann = hashlib.sha256(ann).hexdigest() == rec.get("annotation_sha256")
         suffix = posixpath.splitext(rec.get("annotation") or "")[1] or None
     return encoded, digest, digest == rec.get("sha256") and same_ann, ann, suffix
+
+
+__all__ = ["replay_annotated"]

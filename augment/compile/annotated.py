@@ -188,3 +188,6 @@ def detection_collate(batch: list) -> tuple:
     if images and all(hasattr(im, "shape") and im.shape == images[0].shape for im in images) and _is_torch(images[0]):
         return torch.stack(list(images)), list(targets)
     return list(images), list(targets)
+
+
+__all__ = ["call_annotated", "detection_collate"]

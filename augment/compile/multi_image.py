@@ -227,3 +227,5 @@ def copy_paste(image: np.ndarray, targets: Targets | None, drawn: dict, params, 
         own_t = replace(own_t, semantic=sem)
     return out, concat([own_t, replace(pasted, semantic=None)], (h, w))
 
+
+__all__ = ["Partner", "concat", "mosaic", "copy_paste"]

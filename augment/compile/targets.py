@@ -546,3 +546,17 @@ class TargetTracker:
         srcs = self.sources - {"none"}
         rep.box_source = "none" if not srcs else srcs.pop() if len(srcs) == 1 else "mixed"
         return rep
+
+
+__all__ = [
+    "Targets",
+    "TargetReport",
+    "StepLog",
+    "op_map",
+    "polygon_area",
+    "clip_polygon",
+    "densify",
+    "mask_box",
+    "apply_map",
+    "TargetTracker",
+]

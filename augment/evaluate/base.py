@@ -47,3 +47,6 @@ class BenchmarkModel(Protocol):
     def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
                     test_labels: np.ndarray | None = None) -> ModelOutput:
         """Train from scratch with ``seed`` and predict ``test_items``. Must be deterministic."""
+
+
+__all__ = ["TrainSet", "ModelOutput", "BenchmarkModel"]

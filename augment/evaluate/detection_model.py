@@ -296,3 +296,14 @@ def load_voc_items(folder) -> list[Item]:
         targets, _, _ = read_item(root, layout, item, image.shape[:2])
         out.append((image, targets.boxes, list(targets.labels)))
     return out
+
+
+__all__ = [
+    "DetectionOptions",
+    "SmallDetector",
+    "mean_average_precision",
+    "train_and_score",
+    "augment_items",
+    "compare_detection",
+    "load_voc_items",
+]

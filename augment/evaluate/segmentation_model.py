@@ -194,3 +194,14 @@ def compare_segmentation(pipe, train, test, *, copies: int = 2, repeats: int = 3
         # the verdict rule of `augment eval`: a paired t-test over the repeats at alpha 0.05 (fixed repeats)
         result["metrics"][metric] = compare(metric, base, aug, ci, decide(diffs, level=0.05)).to_dict()
     return result
+
+
+__all__ = [
+    "IGNORE",
+    "SegmentationOptions",
+    "synthetic_shapes",
+    "train_and_score",
+    "mean_iou",
+    "augment_items",
+    "compare_segmentation",
+]

@@ -150,3 +150,16 @@ def pocock_level(looks: tuple[int, ...], alpha: float, correction: float = 0.0, 
         t = np.abs(mean) / np.sqrt(var * (1.0 / n + correction))
         min_p = np.minimum(min_p, 2 * st.t.sf(t, n - 1))
     return float(np.quantile(min_p, alpha))
+
+
+__all__ = [
+    "DECIDED",
+    "POWER",
+    "METHOD",
+    "Decision",
+    "paired_interval",
+    "minimum_detectable_effect",
+    "decide",
+    "look_schedule",
+    "pocock_level",
+]

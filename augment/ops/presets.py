@@ -129,3 +129,6 @@ PRESET_OPS: list[OpDef] = [
     OpDef("augmix", "image", AugMixParams, "AugMix: a random mix of augmentation chains with the original",
           sample=_sample_augmix, compose=_compose_augmix),
 ]
+
+
+__all__ = ["SUB_OPS", "TrivialAugmentParams", "RandAugmentParams", "AugMixParams", "PRESET_OPS"]

@@ -7,14 +7,16 @@ edit by hand (tests/test_api_typed.py fails when this file and the registry disa
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from augment.ops._typed_base import Op, _register
 
 __all__ = [
     "NoValues",
     "Affine",
+    "Augmix",
     "BrightnessContrast",
+    "CopyPaste",
     "Crop",
     "Cutout",
     "Elastic",
@@ -25,12 +27,15 @@ __all__ = [
     "HorizontalFlip",
     "HSV",
     "Jpeg",
+    "Mosaic",
     "MotionBlur",
     "Perspective",
+    "RandAugment",
     "RandomResizedCrop",
     "Rotate",
     "SaltPepper",
     "Sharpen",
+    "TrivialAugment",
     "VerticalFlip",
     "Zoom",
     "AntonymReplace",
@@ -47,7 +52,9 @@ __all__ = [
     "SynonymReplace",
     "WordSplit",
     "AffineDrawn",
+    "AugmixDrawn",
     "BrightnessContrastDrawn",
+    "CopyPasteDrawn",
     "CropDrawn",
     "CutoutDrawn",
     "ElasticDrawn",
@@ -58,12 +65,15 @@ __all__ = [
     "HorizontalFlipDrawn",
     "HSVDrawn",
     "JpegDrawn",
+    "MosaicDrawn",
     "MotionBlurDrawn",
     "PerspectiveDrawn",
+    "RandAugmentDrawn",
     "RandomResizedCropDrawn",
     "RotateDrawn",
     "SaltPepperDrawn",
     "SharpenDrawn",
+    "TrivialAugmentDrawn",
     "VerticalFlipDrawn",
     "ZoomDrawn",
 ]
@@ -88,6 +98,10 @@ class Affine(Op):
     """Rotate, translate, scale and shear in one warp (``affine``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         degrees: rotation in degrees; >= -360, <= 360; default (0.0, 0.0)
         translate: shift as a fraction of width/height; >= -1, <= 1; default (-0.1, 0.1)
         scale: isotropic scale factor; <= 10, > 0; default (1.0, 1.0)
@@ -101,6 +115,8 @@ class Affine(Op):
     op_name: ClassVar[str] = "affine"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = AffineDrawn
+    min_visibility: float
+    min_area: float
     degrees: tuple[float, float]
     translate: tuple[float, float]
     scale: tuple[float, float]
@@ -112,6 +128,8 @@ class Affine(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         degrees: float | tuple[float, float] = (0.0, 0.0),
         translate: float | tuple[float, float] = (-0.1, 0.1),
         scale: float | tuple[float, float] = (1.0, 1.0),
@@ -122,6 +140,8 @@ class Affine(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
             degrees=degrees,
             translate=translate,
             scale=scale,
@@ -131,6 +151,46 @@ class Affine(Op):
             interpolation=interpolation,
             p=p,
         )
+
+
+class AugmixDrawn(NamedTuple):
+    """Values drawn by ``augmix`` for one output."""
+
+    chains: list[list[dict]]
+    weights: list[float]
+    mix: float
+
+
+@_register
+class Augmix(Op):
+    """AugMix: a random mix of augmentation chains with the original (``augmix``, image).
+
+    Args:
+        width: augmentation chains mixed; >= 1, <= 10; default 3
+        depth: sub-ops per chain; >= 1, <= 10; default (1, 3)
+        severity: largest sub-op magnitude (drawn uniform in [0, severity]); >= 0, <= 1; default 0.3
+        alpha: Dirichlet (chain weights) and Beta (mix) concentration; <= 100, > 0; default 1.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "augmix"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = AugmixDrawn
+    width: int
+    depth: tuple[int, int]
+    severity: float
+    alpha: float
+
+    def __init__(
+        self,
+        *,
+        width: int = 3,
+        depth: int | tuple[int, int] = (1, 3),
+        severity: float = 0.3,
+        alpha: float = 1.0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(width=width, depth=depth, severity=severity, alpha=alpha, p=p)
 
 
 class BrightnessContrastDrawn(NamedTuple):
@@ -166,6 +226,34 @@ class BrightnessContrast(Op):
         super().__init__(brightness=brightness, contrast=contrast, p=p)
 
 
+class CopyPasteDrawn(NamedTuple):
+    """Values drawn by ``copy_paste`` for one output."""
+
+    partner_draws: list[float]
+    pick_seed: int
+
+
+@_register
+class CopyPaste(Op):
+    """Paste instances (masks or polygons) of another image (annotated datasets) (``copy_paste``, image).
+
+    Args:
+        probability: chance that each instance of the partner is pasted; >= 0, <= 1; default 0.5
+        occluded: drop an own object when pasted instances cover at least this fraction of it; <= 1, > 0;
+            default 0.7
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "copy_paste"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = CopyPasteDrawn
+    probability: float
+    occluded: float
+
+    def __init__(self, *, probability: float = 0.5, occluded: float = 0.7, p: float = 1.0) -> None:
+        super().__init__(probability=probability, occluded=occluded, p=p)
+
+
 class CropDrawn(NamedTuple):
     """Values drawn by ``crop`` for one output."""
 
@@ -178,6 +266,10 @@ class Crop(Op):
     """Cut a fixed-size window (random or centred) (``crop``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         height: crop height in pixels; >= 1, <= 65535; required
         width: crop width in pixels; >= 1, <= 65535; required
         position: default 'random'
@@ -187,6 +279,8 @@ class Crop(Op):
     op_name: ClassVar[str] = "crop"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = CropDrawn
+    min_visibility: float
+    min_area: float
     height: int
     width: int
     position: Literal['random', 'center']
@@ -194,12 +288,21 @@ class Crop(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         height: int,
         width: int,
         position: Literal['random', 'center'] = 'random',
         p: float = 1.0,
     ) -> None:
-        super().__init__(height=height, width=width, position=position, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            height=height,
+            width=width,
+            position=position,
+            p=p,
+        )
 
 
 class CutoutDrawn(NamedTuple):
@@ -217,6 +320,8 @@ class Cutout(Op):
         holes: number of rectangles erased; >= 1, <= 100; default (1, 3)
         size: rectangle side as a fraction of the image side; <= 1, > 0; default (0.1, 0.25)
         fill: >= 0, <= 255; default 0
+        erase_covered: annotations: drop an object when the erased rectangles cover at least this fraction of
+            its box; default None
         p: probability that the op runs
     """
 
@@ -226,6 +331,7 @@ class Cutout(Op):
     holes: tuple[int, int]
     size: tuple[float, float]
     fill: int
+    erase_covered: float | None
 
     def __init__(
         self,
@@ -233,9 +339,10 @@ class Cutout(Op):
         holes: int | tuple[int, int] = (1, 3),
         size: float | tuple[float, float] = (0.1, 0.25),
         fill: int = 0,
+        erase_covered: float | None = None,
         p: float = 1.0,
     ) -> None:
-        super().__init__(holes=holes, size=size, fill=fill, p=p)
+        super().__init__(holes=holes, size=size, fill=fill, erase_covered=erase_covered, p=p)
 
 
 class ElasticDrawn(NamedTuple):
@@ -251,6 +358,10 @@ class Elastic(Op):
     """Smooth random local displacement (``elastic``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         alpha: displacement strength in pixels; >= 0, <= 1000; default (20.0, 40.0)
         sigma: smoothness of the displacement field; <= 100, > 0; default (4.0, 6.0)
         border: default 'reflect'
@@ -262,6 +373,8 @@ class Elastic(Op):
     op_name: ClassVar[str] = "elastic"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = ElasticDrawn
+    min_visibility: float
+    min_area: float
     alpha: tuple[float, float]
     sigma: tuple[float, float]
     border: Literal['constant', 'reflect', 'replicate']
@@ -271,6 +384,8 @@ class Elastic(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         alpha: float | tuple[float, float] = (20.0, 40.0),
         sigma: float | tuple[float, float] = (4.0, 6.0),
         border: Literal['constant', 'reflect', 'replicate'] = 'reflect',
@@ -278,7 +393,16 @@ class Elastic(Op):
         interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
         p: float = 1.0,
     ) -> None:
-        super().__init__(alpha=alpha, sigma=sigma, border=border, fill=fill, interpolation=interpolation, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            alpha=alpha,
+            sigma=sigma,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
 
 
 class GammaDrawn(NamedTuple):
@@ -398,15 +522,18 @@ class HorizontalFlip(Op):
     """Mirror left-right (``horizontal_flip``, image).
 
     Args:
+        flip_pairs: annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye,
+            right_eye]]; default ()
         p: probability that the op runs
     """
 
     op_name: ClassVar[str] = "horizontal_flip"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = HorizontalFlipDrawn
+    flip_pairs: Any
 
-    def __init__(self, *, p: float = 1.0) -> None:
-        super().__init__(p=p)
+    def __init__(self, *, flip_pairs: Any = (), p: float = 1.0) -> None:
+        super().__init__(flip_pairs=flip_pairs, p=p)
 
 
 class HSVDrawn(NamedTuple):
@@ -470,6 +597,46 @@ class Jpeg(Op):
         super().__init__(quality=quality, p=p)
 
 
+class MosaicDrawn(NamedTuple):
+    """Values drawn by ``mosaic`` for one output."""
+
+    center_x: float
+    center_y: float
+    partner_draws: list[float]
+
+
+@_register
+class Mosaic(Op):
+    """Four images in a 2x2 grid with their annotations (annotated datasets) (``mosaic``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        center: where the four tiles meet, as a fraction of the width and of the height; >= 0.1, <= 0.9; default
+            (0.3, 0.7)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "mosaic"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = MosaicDrawn
+    min_visibility: float
+    min_area: float
+    center: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        center: float | tuple[float, float] = (0.3, 0.7),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(min_visibility=min_visibility, min_area=min_area, center=center, p=p)
+
+
 class MotionBlurDrawn(NamedTuple):
     """Values drawn by ``motion_blur`` for one output."""
 
@@ -514,6 +681,10 @@ class Perspective(Op):
     """Move the four corners inwards (``perspective``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         distortion: how far each corner moves inwards, as a fraction of the side; >= 0, <= 0.5; default (0.05,
             0.15)
         border: default 'constant'
@@ -525,6 +696,8 @@ class Perspective(Op):
     op_name: ClassVar[str] = "perspective"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = PerspectiveDrawn
+    min_visibility: float
+    min_area: float
     distortion: tuple[float, float]
     border: Literal['constant', 'reflect', 'replicate']
     fill: int
@@ -533,13 +706,49 @@ class Perspective(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         distortion: float | tuple[float, float] = (0.05, 0.15),
         border: Literal['constant', 'reflect', 'replicate'] = 'constant',
         fill: int = 0,
         interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
         p: float = 1.0,
     ) -> None:
-        super().__init__(distortion=distortion, border=border, fill=fill, interpolation=interpolation, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            distortion=distortion,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class RandAugmentDrawn(NamedTuple):
+    """Values drawn by ``rand_augment`` for one output."""
+
+    ops: list[dict]
+
+
+@_register
+class RandAugment(Op):
+    """RandAugment: n random sub-ops at one magnitude (``rand_augment``, image).
+
+    Args:
+        n: sub-ops applied in a row (drawn with replacement); >= 1, <= 10; default 2
+        magnitude: strength of every sub-op, 0-1 (RandAugment's M/30); >= 0, <= 1; default 0.5
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "rand_augment"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandAugmentDrawn
+    n: int
+    magnitude: float
+
+    def __init__(self, *, n: int = 2, magnitude: float = 0.5, p: float = 1.0) -> None:
+        super().__init__(n=n, magnitude=magnitude, p=p)
 
 
 class RandomResizedCropDrawn(NamedTuple):
@@ -556,6 +765,10 @@ class RandomResizedCrop(Op):
     """Crop a random area and aspect ratio, then resize (``random_resized_crop``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         scale: crop area as a fraction of the image area; <= 1, > 0; default (0.5, 1.0)
         ratio: crop aspect ratio (width / height); <= 10, > 0; default (0.75, 1.3333333333333333)
         size: output [height, width]; default keeps the input size; default None
@@ -566,6 +779,8 @@ class RandomResizedCrop(Op):
     op_name: ClassVar[str] = "random_resized_crop"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = RandomResizedCropDrawn
+    min_visibility: float
+    min_area: float
     scale: tuple[float, float]
     ratio: tuple[float, float]
     size: tuple[int, int] | None
@@ -574,13 +789,23 @@ class RandomResizedCrop(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         scale: float | tuple[float, float] = (0.5, 1.0),
         ratio: float | tuple[float, float] = (0.75, 1.3333333333333333),
         size: tuple[int, int] | None = None,
         interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
         p: float = 1.0,
     ) -> None:
-        super().__init__(scale=scale, ratio=ratio, size=size, interpolation=interpolation, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            scale=scale,
+            ratio=ratio,
+            size=size,
+            interpolation=interpolation,
+            p=p,
+        )
 
 
 class RotateDrawn(NamedTuple):
@@ -594,6 +819,10 @@ class Rotate(Op):
     """Rotate about the centre, keeping the size (``rotate``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         degrees: rotation angle in degrees, counter-clockwise; >= -360, <= 360; default (-15.0, 15.0)
         border: how pixels outside the source are filled; default 'constant'
         fill: fill value when border is constant; >= 0, <= 255; default 0
@@ -604,6 +833,8 @@ class Rotate(Op):
     op_name: ClassVar[str] = "rotate"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = RotateDrawn
+    min_visibility: float
+    min_area: float
     degrees: tuple[float, float]
     border: Literal['constant', 'reflect', 'replicate']
     fill: int
@@ -612,13 +843,23 @@ class Rotate(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         degrees: float | tuple[float, float] = (-15.0, 15.0),
         border: Literal['constant', 'reflect', 'replicate'] = 'constant',
         fill: int = 0,
         interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
         p: float = 1.0,
     ) -> None:
-        super().__init__(degrees=degrees, border=border, fill=fill, interpolation=interpolation, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            degrees=degrees,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
 
 
 class SaltPepperDrawn(NamedTuple):
@@ -679,6 +920,31 @@ class Sharpen(Op):
         super().__init__(factor=factor, p=p)
 
 
+class TrivialAugmentDrawn(NamedTuple):
+    """Values drawn by ``trivial_augment`` for one output."""
+
+    ops: list[dict]
+    magnitude: float
+
+
+@_register
+class TrivialAugment(Op):
+    """TrivialAugment: one random sub-op at a random magnitude (no tuning) (``trivial_augment``, image).
+
+    Args:
+        max_magnitude: strongest magnitude drawn (uniform in [0, max]); <= 1, > 0; default 1.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "trivial_augment"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = TrivialAugmentDrawn
+    max_magnitude: float
+
+    def __init__(self, *, max_magnitude: float = 1.0, p: float = 1.0) -> None:
+        super().__init__(max_magnitude=max_magnitude, p=p)
+
+
 class VerticalFlipDrawn(NamedTuple):
     """Values drawn by ``vertical_flip`` for one output."""
 
@@ -712,6 +978,10 @@ class Zoom(Op):
     """Scale about the centre, keeping the size (in or out) (``zoom``, image).
 
     Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
         scale: zoom factor about the centre; >1 zooms in, <1 zooms out (borders filled); <= 10, > 0; default
             (0.9, 1.1)
         border: default 'constant'
@@ -723,6 +993,8 @@ class Zoom(Op):
     op_name: ClassVar[str] = "zoom"
     modality: ClassVar[str] = "image"
     drawn_type: ClassVar[type] = ZoomDrawn
+    min_visibility: float
+    min_area: float
     scale: tuple[float, float]
     border: Literal['constant', 'reflect', 'replicate']
     fill: int
@@ -731,13 +1003,23 @@ class Zoom(Op):
     def __init__(
         self,
         *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
         scale: float | tuple[float, float] = (0.9, 1.1),
         border: Literal['constant', 'reflect', 'replicate'] = 'constant',
         fill: int = 0,
         interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
         p: float = 1.0,
     ) -> None:
-        super().__init__(scale=scale, border=border, fill=fill, interpolation=interpolation, p=p)
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            scale=scale,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
 
 
 @_register
@@ -745,6 +1027,8 @@ class AntonymReplace(Op):
     """Replace words with a WordNet antonym (changes meaning: for contrast sets) (``antonym_replace``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
             (only words with a WordNet antonym); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -753,10 +1037,11 @@ class AntonymReplace(Op):
     op_name: ClassVar[str] = "antonym_replace"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     rate: float
 
-    def __init__(self, *, rate: float = 0.1, p: float = 1.0) -> None:
-        super().__init__(rate=rate, p=p)
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, p=p)
 
 
 @_register
@@ -767,6 +1052,15 @@ class BackTranslate(Op):
         backend: translation backend; default 'apertium'
         source: language of the texts (Apertium code; Marian model names use the two-letter form); default 'eng'
         pivot: language to translate to and back from; default 'spa'
+        pivots: several pivot languages, one drawn per copy (e.g. [spa, cat]: copies of one text differ instead
+            of repeating one deterministic translation); replaces pivot; default None
+        guard: keep the source (so the run redraws, then drops the copy) when the round trip equals it, changes
+            its length outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or other
+            protected token, or changes a question word (what -> which); default True
+        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
+            0.3
+        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
+        allow_wh_change: guard: allow a changed question word; default False
         batch_size: texts per backend call: one Apertium run (each costs ~0.5 s of start-up, so large batches:
             measured 84/184/379 sentences/s at 64/256/1000) or one Marian generate batch (lower it for GPU
             memory); >= 1, <= 100000; default 1000
@@ -787,6 +1081,11 @@ class BackTranslate(Op):
     backend: Literal['apertium', 'marian']
     source: str
     pivot: str
+    pivots: Any | None
+    guard: bool
+    min_similarity: float
+    length_ratio: tuple[float, float]
+    allow_wh_change: bool
     batch_size: int
     model_dir: str | None
     forward_model: str | None
@@ -801,6 +1100,11 @@ class BackTranslate(Op):
         backend: Literal['apertium', 'marian'] = 'apertium',
         source: str = 'eng',
         pivot: str = 'spa',
+        pivots: Any | None = None,
+        guard: bool = True,
+        min_similarity: float = 0.3,
+        length_ratio: tuple[float, float] = (0.5, 2.0),
+        allow_wh_change: bool = False,
         batch_size: int = 1000,
         model_dir: str | None = None,
         forward_model: str | None = None,
@@ -814,6 +1118,11 @@ class BackTranslate(Op):
             backend=backend,
             source=source,
             pivot=pivot,
+            pivots=pivots,
+            guard=guard,
+            min_similarity=min_similarity,
+            length_ratio=length_ratio,
+            allow_wh_change=allow_wh_change,
             batch_size=batch_size,
             model_dir=model_dir,
             forward_model=forward_model,
@@ -830,6 +1139,8 @@ class CharDelete(Op):
     """Delete characters from words (``char_delete``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         word_rate: fraction of the words to change: max(1, round(word_rate * n_words)) when > 0; >= 0.0, <= 1.0;
             default 0.3
         char_rate: fraction of each chosen word's characters to change (at least one); >= 0.0, <= 1.0; default
@@ -842,6 +1153,7 @@ class CharDelete(Op):
     op_name: ClassVar[str] = "char_delete"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     word_rate: float
     char_rate: float
     min_word_len: int
@@ -850,6 +1162,7 @@ class CharDelete(Op):
     def __init__(
         self,
         *,
+        protect: bool = True,
         word_rate: float = 0.3,
         char_rate: float = 0.3,
         min_word_len: int = 4,
@@ -857,6 +1170,7 @@ class CharDelete(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            protect=protect,
             word_rate=word_rate,
             char_rate=char_rate,
             min_word_len=min_word_len,
@@ -870,6 +1184,8 @@ class CharInsert(Op):
     """Insert random letters into words (``char_insert``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         word_rate: fraction of the words to change: max(1, round(word_rate * n_words)) when > 0; >= 0.0, <= 1.0;
             default 0.3
         char_rate: fraction of each chosen word's characters to change (at least one); >= 0.0, <= 1.0; default
@@ -882,6 +1198,7 @@ class CharInsert(Op):
     op_name: ClassVar[str] = "char_insert"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     word_rate: float
     char_rate: float
     min_word_len: int
@@ -890,6 +1207,7 @@ class CharInsert(Op):
     def __init__(
         self,
         *,
+        protect: bool = True,
         word_rate: float = 0.3,
         char_rate: float = 0.3,
         min_word_len: int = 4,
@@ -897,6 +1215,7 @@ class CharInsert(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            protect=protect,
             word_rate=word_rate,
             char_rate=char_rate,
             min_word_len=min_word_len,
@@ -910,6 +1229,8 @@ class CharSwap(Op):
     """Swap adjacent characters in words (``char_swap``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         word_rate: fraction of the words to change: max(1, round(word_rate * n_words)) when > 0; >= 0.0, <= 1.0;
             default 0.3
         char_rate: fraction of each chosen word's characters to change (at least one); >= 0.0, <= 1.0; default
@@ -922,6 +1243,7 @@ class CharSwap(Op):
     op_name: ClassVar[str] = "char_swap"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     word_rate: float
     char_rate: float
     min_word_len: int
@@ -930,6 +1252,7 @@ class CharSwap(Op):
     def __init__(
         self,
         *,
+        protect: bool = True,
         word_rate: float = 0.3,
         char_rate: float = 0.3,
         min_word_len: int = 4,
@@ -937,6 +1260,7 @@ class CharSwap(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            protect=protect,
             word_rate=word_rate,
             char_rate=char_rate,
             min_word_len=min_word_len,
@@ -950,37 +1274,64 @@ class EDA(Op):
     """EDA preset (Wei & Zou 2019): one of SR/RI/RS/RD per output (``eda``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
+            WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
+        min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
+            0.0, <= 8.0; default 3.0
+        max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
+            any; >= 0, <= 8; default 1
+        inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
+            leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
+            True
         alpha_sr: synonym replacement: share of words replaced; >= 0.0, <= 1.0; default 0.1
         alpha_ri: random insertion: share of words inserted; >= 0.0, <= 1.0; default 0.1
         alpha_rs: random swap: share of words swapped; >= 0.0, <= 1.0; default 0.1
         p_rd: random deletion: each content word is deleted with this probability (the paper's p, not a count);
             >= 0.0, <= 1.0; default 0.1
-        inflect: synonym replacement and insertion: inflected words get their lemma's synonyms in the same form
-            (dogs -> hounds, jumped -> leapt); false: only words that are WordNet lemmas themselves, as in the
-            EDA paper's code; default True
         p: probability that the op runs
     """
 
     op_name: ClassVar[str] = "eda"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
+    max_senses: int
+    min_zipf: float
+    max_words: int
+    inflect: bool
     alpha_sr: float
     alpha_ri: float
     alpha_rs: float
     p_rd: float
-    inflect: bool
 
     def __init__(
         self,
         *,
+        protect: bool = True,
+        max_senses: int = 3,
+        min_zipf: float = 3.0,
+        max_words: int = 1,
+        inflect: bool = True,
         alpha_sr: float = 0.1,
         alpha_ri: float = 0.1,
         alpha_rs: float = 0.1,
         p_rd: float = 0.1,
-        inflect: bool = True,
         p: float = 1.0,
     ) -> None:
-        super().__init__(alpha_sr=alpha_sr, alpha_ri=alpha_ri, alpha_rs=alpha_rs, p_rd=p_rd, inflect=inflect, p=p)
+        super().__init__(
+            protect=protect,
+            max_senses=max_senses,
+            min_zipf=min_zipf,
+            max_words=max_words,
+            inflect=inflect,
+            alpha_sr=alpha_sr,
+            alpha_ri=alpha_ri,
+            alpha_rs=alpha_rs,
+            p_rd=p_rd,
+            p=p,
+        )
 
 
 @_register
@@ -988,6 +1339,8 @@ class KeyboardTypo(Op):
     """Replace characters with neighbouring keys (``keyboard_typo``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         word_rate: fraction of the words to change: max(1, round(word_rate * n_words)) when > 0; >= 0.0, <= 1.0;
             default 0.3
         char_rate: fraction of each chosen word's characters to change (at least one); >= 0.0, <= 1.0; default
@@ -1001,6 +1354,7 @@ class KeyboardTypo(Op):
     op_name: ClassVar[str] = "keyboard_typo"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     word_rate: float
     char_rate: float
     min_word_len: int
@@ -1010,6 +1364,7 @@ class KeyboardTypo(Op):
     def __init__(
         self,
         *,
+        protect: bool = True,
         word_rate: float = 0.3,
         char_rate: float = 0.3,
         min_word_len: int = 4,
@@ -1018,6 +1373,7 @@ class KeyboardTypo(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            protect=protect,
             word_rate=word_rate,
             char_rate=char_rate,
             min_word_len=min_word_len,
@@ -1032,6 +1388,8 @@ class OcrNoise(Op):
     """Replace characters with common OCR confusions (``ocr_noise``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         word_rate: fraction of the words to change: max(1, round(word_rate * n_words)) when > 0; >= 0.0, <= 1.0;
             default 0.3
         char_rate: fraction of each chosen word's characters to change (at least one); >= 0.0, <= 1.0; default
@@ -1044,6 +1402,7 @@ class OcrNoise(Op):
     op_name: ClassVar[str] = "ocr_noise"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     word_rate: float
     char_rate: float
     min_word_len: int
@@ -1052,6 +1411,7 @@ class OcrNoise(Op):
     def __init__(
         self,
         *,
+        protect: bool = True,
         word_rate: float = 0.3,
         char_rate: float = 0.3,
         min_word_len: int = 4,
@@ -1059,6 +1419,7 @@ class OcrNoise(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            protect=protect,
             word_rate=word_rate,
             char_rate=char_rate,
             min_word_len=min_word_len,
@@ -1072,6 +1433,8 @@ class RandomDelete(Op):
     """EDA: delete random content words (one always stays) (``random_delete``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing;
             one word always survives; >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -1080,10 +1443,11 @@ class RandomDelete(Op):
     op_name: ClassVar[str] = "random_delete"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     rate: float
 
-    def __init__(self, *, rate: float = 0.1, p: float = 1.0) -> None:
-        super().__init__(rate=rate, p=p)
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, p=p)
 
 
 @_register
@@ -1091,22 +1455,52 @@ class RandomInsert(Op):
     """EDA: insert synonyms of random content words at random places (``random_insert``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
+            WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
+        min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
+            0.0, <= 8.0; default 3.0
+        max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
+            any; >= 0, <= 8; default 1
+        inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
+            leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
+            True
         rate: fraction of the word count to insert: max(1, round(rate * n_words)) synonyms of random content
             words, at random places; >= 0.0, <= 1.0; default 0.1
-        max_rank: as for synonym_replace; >= 0, <= 255; default 0
-        inflect: as for synonym_replace; default True
         p: probability that the op runs
     """
 
     op_name: ClassVar[str] = "random_insert"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
-    rate: float
-    max_rank: int
+    protect: bool
+    max_senses: int
+    min_zipf: float
+    max_words: int
     inflect: bool
+    rate: float
 
-    def __init__(self, *, rate: float = 0.1, max_rank: int = 0, inflect: bool = True, p: float = 1.0) -> None:
-        super().__init__(rate=rate, max_rank=max_rank, inflect=inflect, p=p)
+    def __init__(
+        self,
+        *,
+        protect: bool = True,
+        max_senses: int = 3,
+        min_zipf: float = 3.0,
+        max_words: int = 1,
+        inflect: bool = True,
+        rate: float = 0.1,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            protect=protect,
+            max_senses=max_senses,
+            min_zipf=min_zipf,
+            max_words=max_words,
+            inflect=inflect,
+            rate=rate,
+            p=p,
+        )
 
 
 @_register
@@ -1114,6 +1508,8 @@ class RandomSwap(Op):
     """EDA: swap random pairs of content words (``random_swap``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         rate: number of swaps: max(1, round(rate * n_words)); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
     """
@@ -1121,10 +1517,11 @@ class RandomSwap(Op):
     op_name: ClassVar[str] = "random_swap"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     rate: float
 
-    def __init__(self, *, rate: float = 0.1, p: float = 1.0) -> None:
-        super().__init__(rate=rate, p=p)
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, p=p)
 
 
 @_register
@@ -1132,24 +1529,52 @@ class SynonymReplace(Op):
     """EDA: replace content words with a random WordNet synonym (case kept) (``synonym_replace``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
+            WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
+        min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
+            0.0, <= 8.0; default 3.0
+        max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
+            any; >= 0, <= 8; default 1
+        inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
+            leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
+            True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing;
             >= 0.0, <= 1.0; default 0.1
-        max_rank: only synonyms from the word's first N senses per part of speech (frequent senses give more
-            natural replacements); 0 = all senses; >= 0, <= 255; default 0
-        inflect: inflected words get their lemma's synonyms in the same form (dogs -> hounds, jumped -> leapt);
-            false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default True
         p: probability that the op runs
     """
 
     op_name: ClassVar[str] = "synonym_replace"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
-    rate: float
-    max_rank: int
+    protect: bool
+    max_senses: int
+    min_zipf: float
+    max_words: int
     inflect: bool
+    rate: float
 
-    def __init__(self, *, rate: float = 0.1, max_rank: int = 0, inflect: bool = True, p: float = 1.0) -> None:
-        super().__init__(rate=rate, max_rank=max_rank, inflect=inflect, p=p)
+    def __init__(
+        self,
+        *,
+        protect: bool = True,
+        max_senses: int = 3,
+        min_zipf: float = 3.0,
+        max_words: int = 1,
+        inflect: bool = True,
+        rate: float = 0.1,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            protect=protect,
+            max_senses=max_senses,
+            min_zipf=min_zipf,
+            max_words=max_words,
+            inflect=inflect,
+            rate=rate,
+            p=p,
+        )
 
 
 @_register
@@ -1157,6 +1582,8 @@ class WordSplit(Op):
     """Split words in two at a random point (``word_split``, text).
 
     Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing;
             >= 0.0, <= 1.0; default 0.1
         min_chars: only words at least this long are split; >= 2, <= 100; default 4
@@ -1166,8 +1593,9 @@ class WordSplit(Op):
     op_name: ClassVar[str] = "word_split"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    protect: bool
     rate: float
     min_chars: int
 
-    def __init__(self, *, rate: float = 0.1, min_chars: int = 4, p: float = 1.0) -> None:
-        super().__init__(rate=rate, min_chars=min_chars, p=p)
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, min_chars: int = 4, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, min_chars=min_chars, p=p)

@@ -53,3 +53,6 @@ def finish_annotated(opts, layout: Layout, manifest_path, store) -> None:
     source_doc = json.loads((opts.input / layout.coco_json).read_bytes())
     entries = [rec["coco"] for rec in read_jsonl(manifest_path) if "coco" in rec]
     store.write_bytes(layout.coco_json, coco.assemble(source_doc, entries))
+
+
+__all__ = ["resolve_layout", "annotated_tasks", "finish_annotated"]

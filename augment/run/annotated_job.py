@@ -136,3 +136,6 @@ def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, 
     if repairs:
         rec["repairs"] = repairs
     return rec
+
+
+__all__ = ["AnnotatedTask", "output_name", "process_annotated_task"]

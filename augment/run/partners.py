@@ -54,3 +54,6 @@ class DatasetPartners:
         except OSError as exc:
             raise ValueError(f"partner {name} cannot be read: {exc.strerror or exc}") from None
         return Partner(name, image, targets)
+
+
+__all__ = ["DatasetPartners"]

@@ -56,7 +56,7 @@ def write_outputs(result, space, by_id: dict) -> dict[str, Path]:
 
 
 def _importance(rows):
-    from augment.search.search import op_importance
+    from augment.search.importance import op_importance
 
     return op_importance(rows)
 
@@ -152,3 +152,6 @@ gain of candidates with and without it.</p>
 <h2>Samples of the top three</h2>{''.join(grids)}
 </body></html>
 """
+
+
+__all__ = ["OPTIMISM", "write_outputs"]

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from augment.search.importance import op_importance  # noqa: F401 (re-exported)
 from augment.search.space import Candidate, SearchSpace, load_space
 from augment.seeding import derive_seed
 
@@ -247,28 +248,6 @@ def rank(cands: list[Candidate], trials: list[dict]) -> list[dict]:
     return rows
 
 
-def op_importance(rows: list[dict], top: int | None = None) -> list[dict]:
-    """How often each op appears in the top candidates compared with all evaluated candidates."""
-    if not rows:
-        return []
-    top = top or max(3, math.ceil(len(rows) / 4))
-    head = rows[:top]
-    ops = sorted({o for r in rows for o in r["ops"]})
-    out = []
-    for op in ops:
-        in_top = sum(op in r["ops"] for r in head) / len(head)
-        overall = sum(op in r["ops"] for r in rows) / len(rows)
-        # rung 0 is the one rung every candidate ran, on the same folds and seeds: a like-for-like comparison
-        with_op = [r["rung0_gain"] for r in rows if op in r["ops"] and r.get("rung0_gain") is not None]
-        without = [r["rung0_gain"] for r in rows if op not in r["ops"] and r.get("rung0_gain") is not None]
-        out.append({"op": op, "share_of_top": round(in_top, 3), "share_overall": round(overall, 3),
-                    "lift": round(in_top - overall, 3),
-                    "mean_gain_with": float(np.mean(with_op)) if with_op else None,
-                    "mean_gain_without": float(np.mean(without)) if without else None})
-    out.sort(key=lambda r: -r["lift"])
-    return out
-
-
 # --------------------------------------------------------------------------------------------- the search
 
 
@@ -378,3 +357,21 @@ def run_search(config: SearchConfig, space: SearchSpace | None = None,
 
     write_outputs(result, space, by_id)
     return result
+
+
+__all__ = [
+    "TRIALS",
+    "STATE",
+    "FORMAT_VERSION",
+    "SearchError",
+    "SearchConfig",
+    "Rung",
+    "schedule",
+    "prepare_data",
+    "evaluate_candidate",
+    "measure_on_test",
+    "rank",
+    "op_importance",
+    "SearchResult",
+    "run_search",
+]

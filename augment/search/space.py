@@ -41,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from augment.ops.catalog import registry
 from augment.spec import PipelineSpec, SpecError, load_spec, parse_spec
 from augment.spec.errors import SpecIssue, did_you_mean, show
-from augment.spec.load import _issue_from_pydantic, _odd_keys, _read_text, _validate, parse_text
+from augment.spec.errors import issue_from_pydantic, validate_model
+from augment.spec.load import _odd_keys, _read_text, parse_text
 
 MAX_CANDIDATES = 500
 
@@ -212,7 +213,7 @@ def parse_space(data: Any, source: str | None = None, base: Path | None = None) 
                                          "pipelines: [{file: PATH}] (see pipelines/spaces/)"))
     if issues:
         raise SpecError(issues, source)
-    top = _validate(SpaceFields, data, "", issues)
+    top = validate_model(SpaceFields, data, "", issues)
     if top is None:
         raise SpecError(issues, source)
     if top.n is not None and top.ops:
@@ -235,7 +236,7 @@ def parse_space(data: Any, source: str | None = None, base: Path | None = None) 
 
 
 def _parse_choice(raw: Any, path: str, modality: str, issues: list) -> OpChoice | None:
-    choice = _validate(OpChoice, raw, path, issues)
+    choice = validate_model(OpChoice, raw, path, issues)
     if choice is None:
         return None
     reg = registry()
@@ -257,11 +258,11 @@ def _parse_choice(raw: Any, path: str, modality: str, issues: list) -> OpChoice 
                                            f"{', '.join(allowed) or 'none'}"))
             continue
         if "choices" in value:
-            spec = _validate(Choices, value, where, issues)
+            spec = validate_model(Choices, value, where, issues)
             values = spec.choices if spec else []
             paths = [f"{where}.choices[{j}]" for j in range(len(values))]
         else:
-            spec = _validate(Range, value, where, issues)
+            spec = validate_model(Range, value, where, issues)
             values = list(spec.range) if spec else []
             paths = [f"{where}.range[{j}]" for j in range(len(values))]
         for v, vpath in zip(values, paths):
@@ -270,10 +271,10 @@ def _parse_choice(raw: Any, path: str, modality: str, issues: list) -> OpChoice 
     if len(issues) == before:
         trial = _fixed_params(choice.params)
         try:
-            schema.model_validate({**trial, **_first_values(choice.params)})
+            schema.modelvalidate_model({**trial, **_first_values(choice.params)})
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError; reported with key paths below
             for err in getattr(exc, "errors", lambda **_: [])(include_url=False):
-                issues.append(_issue_from_pydantic(schema, err, f"{path}.params", {}))
+                issues.append(issue_from_pydantic(schema, err, f"{path}.params", {}))
     return choice if len(issues) == before else None
 
 
@@ -281,11 +282,11 @@ def _check_params(schema, params: dict, key: str, vpath: str, issues: list) -> N
     from pydantic import ValidationError
 
     try:
-        schema.model_validate(params)
+        schema.modelvalidate_model(params)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             if err["loc"] and err["loc"][0] == key:
-                issue = _issue_from_pydantic(schema, err, "", {})
+                issue = issue_from_pydantic(schema, err, "", {})
                 issues.append(SpecIssue(vpath, issue.message))
 
 
@@ -305,7 +306,7 @@ def _first_values(params: dict) -> dict:
 
 def _parse_fixed(raw: Any, path: str, top: SpaceFields, backend: str, base: Path | None,
                  issues: list) -> PipelineSpec | None:
-    fixed = _validate(FixedPipeline, raw, path, issues)
+    fixed = validate_model(FixedPipeline, raw, path, issues)
     if fixed is None:
         return None
     if fixed.file is not None:

@@ -484,3 +484,5 @@ def _body_doc(model, yaml: bool = False, multipart: bool = False) -> dict:
             "copies": {"type": "integer"}, "quality": {"type": "integer"}}}}
     return {"requestBody": {"required": True, "content": content}}
 
+
+__all__ = ["HERE", "ApiError", "create_app"]

@@ -85,3 +85,6 @@ def parse_data_roots(values: list[str] | tuple[str, ...]) -> dict[str, Path]:
             raise ServeConfigError(f"--data-root: two roots are named {name!r}; name them with NAME=PATH")
         roots[name] = path
     return roots
+
+
+__all__ = ["LOOPBACK_NAMES", "ServeConfigError", "Limits", "ServeConfig", "is_loopback", "parse_data_roots"]

@@ -157,3 +157,18 @@ def read_image_file(folder: Path, name: str, max_bytes: int) -> bytes:
         raise DatasetError(f"{name}: is a folder", 400) from None
     except OSError as exc:
         raise DatasetError(f"{name}: cannot read: {exc.strerror or exc}", 403) from None
+
+
+__all__ = [
+    "MAX_TEXT_ROWS_SAMPLED",
+    "DatasetError",
+    "resolve",
+    "modality_of",
+    "list_datasets",
+    "sample_images",
+    "text_format",
+    "sample_texts",
+    "count_text_rows",
+    "read_text_row",
+    "read_image_file",
+]

@@ -128,3 +128,15 @@ def word_diff(before: str, after: str) -> list[list[str]]:
         if tag in ("insert", "replace"):
             add("".join(b[j1:j2]), "inserted")
     return segments
+
+
+__all__ = [
+    "MEDIA_TYPES",
+    "ItemError",
+    "ImageItem",
+    "TextItem",
+    "check_pixels",
+    "augment_image",
+    "augment_texts",
+    "word_diff",
+]

@@ -390,3 +390,6 @@ def _eval_summary(report: Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     return {"summary": doc.get("summary"), "report_html": "report/report.html", "report_json": "report/report.json"}
+
+
+__all__ = ["TERMINAL", "RESUMABLE", "JobError", "JobStore", "public", "JobManager"]

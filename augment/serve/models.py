@@ -58,3 +58,6 @@ class JobRequest(_Strict):
     dataset: str = Field(..., description="ROOT/path of the input (run) or training data (eval)")
     test: str | None = Field(None, description="eval: ROOT/path of held-out data")
     options: dict[str, Any] = Field(default_factory=dict, description="RunOptions or EvalOptions, by kind")
+
+
+__all__ = ["SEED", "ValidateRequest", "AugmentRequest", "RunOptions", "EvalOptions", "JobRequest"]

@@ -139,3 +139,6 @@ class Gate:
         await send({"type": "http.response.start", "status": 303, "headers": [
             (b"location", b"/"), (b"set-cookie", cookie.encode("utf-8")), (b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+__all__ = ["COOKIE", "error_body", "send_error", "Gate"]

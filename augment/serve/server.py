@@ -41,3 +41,6 @@ def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled after a clean shutdown: stopping is normal
         pass
+
+
+__all__ = ["bind", "url_of", "serve"]

@@ -56,3 +56,6 @@ def compiled(spec: PipelineSpec) -> Pipeline:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return pipe
+
+
+__all__ = ["parse_any", "validation_report", "compiled"]

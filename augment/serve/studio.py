@@ -54,3 +54,6 @@ def render_docs(openapi: dict) -> str:
             f"<p>{html.escape(openapi.get('info', {}).get('description', ''))} Machine-readable: "
             f"<a href=/openapi.json>/openapi.json</a>. Errors are one line of JSON: "
             f"<code>{{\"error\": \"...\", \"status\": 422}}</code>.</p>{''.join(rows)}</body></html>")
+
+
+__all__ = ["TEMPLATES", "render_studio", "render_docs"]

@@ -71,3 +71,6 @@ def _finite(v: float) -> bool:
 
 def _fmt(box) -> str:
     return "[" + ", ".join(f"{v:g}" for v in box) + "]"
+
+
+__all__ = ["FORMATS", "AnnotationError", "Layout", "Repairs", "clip_box"]

@@ -171,3 +171,5 @@ def assemble(source_doc: dict, items: list[dict]) -> bytes:
     doc.update(images=images, annotations=annotations, categories=source_doc.get("categories", []))
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
 
+
+__all__ = ["load_index", "read", "entries", "assemble"]

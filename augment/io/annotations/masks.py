@@ -50,3 +50,6 @@ def encode(targets: Targets, source: bytes) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=6)
     return buf.getvalue()
+
+
+__all__ = ["annotation_for", "read", "mask_info", "encode"]

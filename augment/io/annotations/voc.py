@@ -108,3 +108,6 @@ def _set_box(obj: ET.Element, box, w: int, h: int) -> None:
     xmax, ymax = max(xmin, int(round(x1))), max(ymin, int(round(y1)))
     for key, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
         obj.find(f"bndbox/{key}").text = str(value)
+
+
+__all__ = ["annotation_for", "read", "encode"]

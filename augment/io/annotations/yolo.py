@@ -112,3 +112,6 @@ def encode(targets: Targets, hw: tuple[int, int]) -> bytes:
             rows.append(" ".join([str(cls), _num((x0 + x1) / 2 / w), _num((y0 + y1) / 2 / h),
                                   _num((x1 - x0) / w), _num((y1 - y0) / h)]))
     return ("\n".join(rows) + "\n" if rows else "").encode("utf-8")
+
+
+__all__ = ["annotation_for", "read_class_names", "read", "encode"]
