@@ -97,6 +97,29 @@ def _window(ctx: ImageContext, height: int | None = None, width: int | None = No
     }
 
 
+def _sub_op() -> Check:
+    """One recorded sub-op of a preset: ``{"op", "as", "params"}`` with the values its magnitude can give (each
+    value is linear in the signed magnitude, so the values at -1 and +1 bound it)."""
+    from augment.ops.presets import _SUB_OPS
+
+    def check(key: str, value: Any) -> None:
+        if not isinstance(value, dict) or set(value) != {"op", "as", "params"}:
+            _fail(key, "expected a sub-op record with op, as and params", value)
+        if value["as"] not in _SUB_OPS:
+            _fail(f"{key}.as", f"expected one of {', '.join(_SUB_OPS)}", value["as"])
+        op, values = _SUB_OPS[value["as"]]
+        if value["op"] != op:
+            _fail(f"{key}.op", f"expected {op!r} for {value['as']}", value["op"])
+        low, high = values(-1.0), values(1.0)
+        params = value["params"]
+        if not isinstance(params, dict) or set(params) != set(low):
+            _fail(f"{key}.params", f"expected keys {', '.join(low) or 'none'}", params)
+        for k in low:
+            real(min(low[k], high[k]), max(low[k], high[k]))(f"{key}.params.{k}", params[k])
+
+    return check
+
+
 def _check_window(name: str, drawn: dict, ctx: ImageContext) -> None:
     if drawn["top"] + drawn["height"] > ctx.height or drawn["left"] + drawn["width"] > ctx.width:
         raise DrawnValueError(f"{name}: the crop box is not inside the {ctx.height}x{ctx.width} image")
@@ -146,7 +169,28 @@ def _rules(name: str, p: Any, ctx: ImageContext) -> dict[str, Check]:
         return {"quality": integer(*p.quality)}
     if name == "cutout":
         return {"boxes": listing(box_in(ctx), p.holes[0], p.holes[1]), "fill": integer(0, 255)}
+    if name == "trivial_augment":
+        return {"ops": listing(_sub_op(), 1, 1), "magnitude": real(0.0, p.max_magnitude)}
+    if name == "rand_augment":
+        return {"ops": listing(_sub_op(), p.n, p.n)}
+    if name == "augmix":
+        chain = listing(_sub_op(), p.depth[0], p.depth[1])
+        return {"chains": listing(chain, p.width, p.width), "weights": listing(real(0.0, 1.0), p.width, p.width),
+                "mix": real(0.0, 1.0)}
+    if name == "mosaic":
+        return {"center_x": real(*p.center), "center_y": real(*p.center), "partner_draws": listing(real(0.0, 1.0), 3, 3)}
+    if name == "copy_paste":
+        return {"partner_draws": listing(real(0.0, 1.0), 1, 1), "pick_seed": SEED}
     raise DrawnValueError(f"op {name!r} has no description of its drawn values")
+
+
+# Recorded by a run, not drawn: the partner images a multi-image op used (their paths in INPUT).
+_RUN_KEYS = {"mosaic": {"partners"}, "copy_paste": {"partners"}}
+
+
+def _partner_names(key: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v and "\x00" not in v for v in value):
+        _fail(key, "expected a list of partner image paths", value)
 
 
 def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
@@ -155,7 +199,10 @@ def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
     if not isinstance(drawn, dict):
         raise DrawnValueError(f"expected a mapping of drawn values, got {type(drawn).__name__}")
     rules = _rules(name, params, ctx)
-    missing = sorted(set(rules) - set(drawn))
+    for key in _RUN_KEYS.get(name, ()):
+        if key in drawn:
+            rules[key] = _partner_names
+    missing = sorted(set(rules) - set(drawn) - _RUN_KEYS.get(name, set()))
     extra = sorted(set(map(str, drawn)) - set(rules))
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
