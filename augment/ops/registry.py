@@ -7,11 +7,12 @@ so the listing printed by ``augment ops`` is exactly what the validator accepts.
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from augment.text.result import TextOpResult  # noqa: F401 (re-exported: ops return it)
 
@@ -25,6 +26,33 @@ class OpParams(BaseModel):
     types are strict (``true`` is not 1, ``"0.5"`` is not 0.5, ``2.0`` is not 2) and floats are finite."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_as_tuples(cls, data: Any) -> Any:
+        # YAML and JSON have no tuples: a list given for a tuple-typed field (a range, a pair) is that tuple.
+        # Only tuple fields: list fields (e.g. back-translation pivots) stay lists, and nothing else is coerced.
+        if not isinstance(data, dict):
+            return data
+        fields = _TUPLE_FIELDS.get(cls)
+        if fields is None:
+            fields = _TUPLE_FIELDS[cls] = frozenset(
+                name for name, info in cls.model_fields.items() if _wants_tuple(info.annotation))
+        return {k: list_as_tuple(v) if k in fields else v for k, v in data.items()}
+
+
+_TUPLE_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _wants_tuple(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if annotation is tuple or origin is tuple:
+        return True
+    if origin is Annotated:
+        return _wants_tuple(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_wants_tuple(arg) for arg in get_args(annotation))
+    return False
 
 
 def list_as_tuple(value: Any) -> Any:
