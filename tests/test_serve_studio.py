@@ -79,8 +79,9 @@ def _select(driver, element_id: str, value: str) -> None:
 
 def _augmented_srcs(driver) -> list[str]:
     return driver.execute_script(
-        "return [...document.querySelectorAll('#preview img.augmented')].filter(i => i.complete && i.naturalWidth > 0)"
-        ".map(i => i.getAttribute('data-sha256'))")
+        "return [...document.querySelectorAll('#preview img.augmented, #preview span.dropped')]"
+        ".filter(i => i.tagName !== 'IMG' || (i.complete && i.naturalWidth > 0))"
+        ".map(i => i.tagName === 'IMG' ? i.getAttribute('data-sha256') : 'dropped')")  # a run drops unchanged copies
 
 
 def _yaml(driver) -> str:

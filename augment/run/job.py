@@ -152,3 +152,9 @@ def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, 
         "ops": ops,
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+
+
+# The per-copy rule of a run (redraws of copies on which no op fired), for callers that augment single items the
+# way `augment run` does (the HTTP service).
+image_copy = _image_copy
+__all__ += ["image_copy"]

@@ -22,7 +22,7 @@ from augment.run.job_base import (
 )
 from augment.seeding import derive_seed
 
-__all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task"]
+__all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task", "distinct_copies"]
 
 PARTS_DIR = ".augment-parts"
 
@@ -230,3 +230,8 @@ def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, 
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         **({"attempt": attempt} if attempt else {}),
     })
+
+
+# The per-row rule of a run (redraws and drops of unchanged and duplicate copies), for callers that augment rows
+# the way `augment run` does (the HTTP service).
+distinct_copies = _distinct_copies

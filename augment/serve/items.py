@@ -14,11 +14,19 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from augment.compile.pipeline import Pipeline
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.run.text_job import row_seed
+from augment.io.text_model import TextRow
+from augment.run.job import image_copy
+from augment.run.job_base import ChunkResult
+from augment.run.text_job import TextTask, distinct_copies, row_seed
 from augment.seeding import derive_seed
+
+# What a run's per-item rules read from its job config: no label filter (it is fit on a whole input file), and
+# unchanged copies redrawn then dropped, as `augment run` does by default.
+_RUN_RULES = SimpleNamespace(spec={}, keep_unchanged=False)
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "GIF": "image/gif",
                "TIFF": "image/tiff", "WEBP": "image/webp"}
@@ -65,11 +73,14 @@ def augment_image(pipe: Pipeline, item: ImageItem, copies: list[int], quality: i
     fmt = output_format(item.name, info)
     outputs = []
     for copy in copies:
-        seed = derive_seed(pipe.spec.seed, item.name, copy)
-        try:
-            res = pipe.run(image, seed=seed)
+        try:  # the run's rule: a copy on which no op fired is drawn again from derived seeds, then dropped
+            seed, res = image_copy(pipe, _RUN_RULES, item.name, copy, image, ChunkResult())
         except Exception as exc:  # an op failing on this image, as errors.jsonl would record it
-            outputs.append({"copy": copy, "seed": seed, "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+            outputs.append({"copy": copy, "seed": derive_seed(pipe.spec.seed, item.name, copy),
+                            "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
+            continue
+        if res is None:
+            outputs.append({"copy": copy, "seed": seed, "dropped": "unchanged: no op fired in any draw"})
             continue
         encoded = encode_image(res.output, fmt, quality)
         outputs.append({
@@ -80,23 +91,33 @@ def augment_image(pipe: Pipeline, item: ImageItem, copies: list[int], quality: i
 
 
 def augment_texts(pipe: Pipeline, items: list[TextItem], copies: list[int]) -> list[list[dict]]:
-    """Outputs per item and copy, batched as the CLI batches a chunk (back-translation sees them together)."""
-    jobs = [(item, k, row_seed(pipe.spec.seed, item.source, item.row, k)) for item in items for k in copies]
-    try:
-        results = pipe.run_batch([item.text for item, _, _ in jobs], [seed for _, _, seed in jobs])
-    except Exception:  # as the CLI does: one bad text must not sink the batch, so redo them one by one
-        results = None
+    """Outputs per item and copy, computed as the CLI computes a chunk: one batch per round (back-translation sees
+    the texts together), copies equal to their source or to an earlier copy of the row drawn again, then dropped.
+    Whether copy k is kept depends on copies 0..k-1, so those are computed too and only the asked ones returned."""
+    wanted = sorted(set(copies))
+    n = (wanted[-1] + 1) if wanted else 0
     out: list[list[dict]] = [[] for _ in items]
-    index = {id(item): i for i, item in enumerate(items)}
-    for j, (item, k, seed) in enumerate(jobs):
-        try:
-            res = results[j] if results is not None else pipe.run(item.text, seed=seed)
-        except Exception as exc:
-            out[index[id(item)]].append({"copy": k, "seed": seed,
-                                         "error": f"augmentation failed: {type(exc).__name__}: {exc}"})
-            continue
-        out[index[id(item)]].append({"copy": k, "seed": seed, "ops": res.applied, "text": res.output,
-                                     "diff": word_diff(item.text, res.output)})
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(item.source, []).append(i)
+    for source, members in groups.items():
+        rows = tuple(TextRow(index=items[i].row, line=items[i].row + 1, text=items[i].text) for i in members)
+        by_row = distinct_copies(pipe, _RUN_RULES, TextTask(source, 0, rows, n, False), ChunkResult())
+        for i in members:
+            item = items[i]
+            got = {k: (attempt, res, err) for k, attempt, res, err in by_row.get(item.row, [])}
+            for k in wanted:
+                if k not in got:
+                    out[i].append({"copy": k, "seed": row_seed(pipe.spec.seed, source, item.row, k),
+                                   "dropped": "unchanged or a duplicate of another copy in every draw"})
+                    continue
+                attempt, res, err = got[k]
+                seed = row_seed(pipe.spec.seed, source, item.row, k, attempt)
+                if err is not None:
+                    out[i].append({"copy": k, "seed": seed, "error": err})
+                    continue
+                out[i].append({"copy": k, "seed": seed, "ops": res.applied, "text": res.output,
+                               "diff": word_diff(item.text, res.output)})
     return out
 
 
@@ -122,9 +143,9 @@ def word_diff(before: str, after: str) -> list[list[str]]:
             add("".join(b[j1:j2]), "same")
             continue
         if tag in ("delete", "replace"):
-            add("".join(a[i1:i2]).strip(), "deleted")
-            if tag == "delete" and "".join(a[i1:i2]).endswith(" "):
-                add(" ", "same")
+            # a deleted word keeps the space after it inside its segment: the other segments alone must rebuild
+            # ``after`` exactly (a separate "same" space doubled the gap the deletion left)
+            add("".join(a[i1:i2]) if tag == "delete" else "".join(a[i1:i2]).strip(), "deleted")
         if tag in ("insert", "replace"):
             add("".join(b[j1:j2]), "inserted")
     return segments

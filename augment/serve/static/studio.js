@@ -416,6 +416,7 @@ function renderPreview(doc) {
       if (doc) {
         for (const out of doc.items[i].outputs) {
           row.append(el("td", {}, out.error ? el("span", { class: "err", text: out.error })
+            : out.dropped ? el("span", { class: "dropped", title: "augment run would not write this copy", text: `dropped: ${out.dropped}` })
             : el("img", { class: "augmented", src: `data:${out.media_type};base64,${out.image}`, alt: `copy ${out.copy}`,
                           title: drawnText(out.ops), "data-sha256": out.sha256 })));
         }
@@ -431,6 +432,7 @@ function renderPreview(doc) {
       for (const out of doc.items[i].outputs) {
         const line = el("div", { class: "copy augmented", title: drawnText(out.ops) }, `copy ${out.copy}: `);
         if (out.error) line.append(el("span", { class: "err", text: out.error }));
+        else if (out.dropped) line.append(el("span", { class: "dropped", text: `dropped: ${out.dropped}` }));
         else for (const [text, kind] of out.diff) {
           line.append(kind === "inserted" ? el("mark", { text }) : kind === "deleted" ? el("del", { text }) : text);
         }
