@@ -105,7 +105,7 @@ def _sub_op() -> Check:
     def check(key: str, value: Any) -> None:
         if not isinstance(value, dict) or set(value) != {"op", "as", "params"}:
             _fail(key, "expected a sub-op record with op, as and params", value)
-        if value["as"] not in _SUB_OPS:
+        if not isinstance(value["as"], str) or value["as"] not in _SUB_OPS:
             _fail(f"{key}.as", f"expected one of {', '.join(_SUB_OPS)}", value["as"])
         op, values = _SUB_OPS[value["as"]]
         if value["op"] != op:

@@ -263,7 +263,7 @@ def _parse_choice(raw: Any, path: str, modality: str, issues: list) -> OpChoice 
             paths = [f"{where}.choices[{j}]" for j in range(len(values))]
         else:
             spec = validate_model(Range, value, where, issues)
-            values = list(spec.range) if spec else []
+            values = list(value["range"]) if spec else []  # as written: an int range stays ints (strict params)
             paths = [f"{where}.range[{j}]" for j in range(len(values))]
         for v, vpath in zip(values, paths):
             trial = {**_fixed_params(choice.params), key: v}
@@ -271,7 +271,7 @@ def _parse_choice(raw: Any, path: str, modality: str, issues: list) -> OpChoice 
     if len(issues) == before:
         trial = _fixed_params(choice.params)
         try:
-            schema.modelvalidate_model({**trial, **_first_values(choice.params)})
+            schema.model_validate({**trial, **_first_values(choice.params)})
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError; reported with key paths below
             for err in getattr(exc, "errors", lambda **_: [])(include_url=False):
                 issues.append(issue_from_pydantic(schema, err, f"{path}.params", {}))
@@ -282,7 +282,7 @@ def _check_params(schema, params: dict, key: str, vpath: str, issues: list) -> N
     from pydantic import ValidationError
 
     try:
-        schema.modelvalidate_model(params)
+        schema.model_validate(params)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             if err["loc"] and err["loc"][0] == key:
