@@ -66,6 +66,18 @@ def test_identical_arms_are_equivalent_and_constant_shifts_are_decided():
     assert v.decide([0.0] * 3, level=ALPHA, final=False).verdict == ""
 
 
+def test_identical_nonzero_differences_decide_nothing():
+    # +2 of 60 test images in each of three runs: zero spread, so a zero-width "interval"; before the fix this
+    # said "helps" (seen in a search on sign_digits and in the text demo)
+    d = v.decide([2 / 60] * 3, level=ALPHA)
+    assert d.verdict == v.NO_EFFECT and d.mde is None
+    assert v.decide([-0.1] * 4, level=ALPHA, final=False).verdict == ""
+    assert v.decide([2 / 60] * 5, level=ALPHA, adaptive=True).verdict == v.UNDECIDED
+    assert v.decide([0.1, 0.1, 0.1 + 1e-17], level=ALPHA).verdict == v.NO_EFFECT  # rounding is no spread
+    assert v.decide([1e-17, 0.0, 1e-17], level=ALPHA).verdict == v.NO_EFFECT  # nor is it an effect
+    assert v.decide([1e-17, 0.0, 1e-17], level=ALPHA, margin=0.02).verdict == v.EQUIVALENT
+
+
 def _sequential(diffs: np.ndarray, looks: tuple[int, ...], level: float, margin: float | None = None,
                 correction: float = 0.0) -> list[str]:
     """What --repeats auto does: look at each scheduled run count, stop at the first decision."""

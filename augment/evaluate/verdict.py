@@ -102,7 +102,17 @@ def decide(diffs: Sequence[float], *, level: float, correction: float = 0.0, mar
     mean, sd, se, ci = paired_interval(diffs, level, correction)
     mde = minimum_detectable_effect(sd, n, level, correction)
     verdict = ""
-    if ci is not None:
+    # The same non-zero difference in every run (a model that is deterministic at this size) leaves the t-test
+    # with no spread to judge by: its interval has zero width whatever the test set's own sampling error, so
+    # nothing is decided from it (no "helps", no MDE). Zero every time is left to the rule: identical arms (an
+    # identity pipeline) are equivalent by construction.
+    flat = ci is not None and sd < 1e-9  # equal differences, up to floating-point spread
+    degenerate = flat and abs(mean) >= 1e-9
+    if degenerate:
+        mde = None
+    elif flat:
+        ci = (0.0, 0.0)  # not a "helps" from a 1e-17 rounding error
+    if ci is not None and not degenerate:
         lo, hi = ci
         if lo > 0:
             verdict = HELPS
