@@ -732,3 +732,15 @@ def test_limit_threads_resizes_pools_already_loaded():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[1]"
+
+
+def test_a_tampered_key_with_a_newline_stays_a_one_line_error():
+    # found by the manifest fuzz test on the merged tree: an unknown key holding "\n" split the message in two
+    from augment.ops.catalog import registry
+    from augment.ops.drawn import DrawnValueError, check_drawn
+    from augment.ops.registry import ImageContext
+
+    op = registry().get("rotate")
+    with pytest.raises(DrawnValueError) as err:
+        check_drawn("rotate", op.params(), {"angle": 1.0, "x\ny" * 30: 2}, ImageContext(10, 10, 3))
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300

@@ -205,7 +205,9 @@ def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
     missing = sorted(set(rules) - set(drawn) - _RUN_KEYS.get(name, set()))
     extra = sorted(set(map(str, drawn)) - set(rules))
     if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(extra)}"] if extra else [])
+        # repr: a tampered key may hold a newline or be huge, and the error must stay one short line
+        shown = [repr(k) if len(repr(k)) <= 40 else repr(k)[:37] + "..." for k in extra[:5]]
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(shown)}"] if extra else [])
         raise DrawnValueError(f"{'; '.join(parts)} (this op records: {', '.join(rules) or 'nothing'})")
     for key, check in rules.items():
         check(key, drawn[key])
