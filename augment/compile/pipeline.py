@@ -258,6 +258,7 @@ class Pipeline:
         """
         from augment.compile.targets import TargetTracker
 
+        self.check_moves_annotations()
         if seed is None:
             seed = self._next_seed()
         image, _ = _to_array(image)
@@ -275,6 +276,14 @@ class Pipeline:
                 targets = tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
             applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
         return image, targets, applied, tracker.finish()
+
+    def check_moves_annotations(self) -> None:
+        """Refuse presets on annotated images: their sub-ops move pixels that no box, mask or keypoint rule
+        follows yet, so the annotations would silently stop matching the image."""
+        presets = sorted({leaf.op.name for leaf in _leaves(self._nodes) if leaf.op.compose is not None})
+        if presets:
+            raise ValueError(f"{', '.join(presets)} cannot move annotations yet: use the individual ops (rotate, "
+                             "affine, brightness_contrast, ...) for boxes, masks and keypoints")
 
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
         """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
