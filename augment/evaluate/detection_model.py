@@ -257,8 +257,7 @@ def augment_items(pipe, items: Sequence[Item], copies: int, seed: int) -> list[I
 def compare_detection(pipe, train: Sequence[Item], test: Sequence[Item], *, copies: int = 2, repeats: int = 3,
                       seed: int = 0, options: DetectionOptions | None = None) -> dict:
     """Baseline vs baseline + augmented copies, paired by seed; mAP@0.5 and mAP@[.5:.95] with a verdict each."""
-    from augment.evaluate.stats import compare, repeat_bootstrap
-    from augment.evaluate.verdict import decide
+    from augment.evaluate.stats import compare_paired_runs
 
     classes = sorted({str(lab) for _, _, labels in list(train) + list(test) for lab in labels})
     arms: dict[str, list[dict]] = {"baseline": [], "augmented": []}
@@ -269,14 +268,8 @@ def compare_detection(pipe, train: Sequence[Item], test: Sequence[Item], *, copi
         arms["augmented"].append(train_and_score(list(train) + extra, test, seed=run_seed, classes=classes,
                                                  options=options))
     result: dict[str, Any] = {"task": "detection", "train": len(train), "test": len(test), "copies": copies,
-                              "repeats": repeats, "runs": arms, "metrics": {}}
-    for metric in ("map50", "map"):
-        base = [a[metric] for a in arms["baseline"]]
-        aug = [a[metric] for a in arms["augmented"]]
-        diffs = [b - a for a, b in zip(base, aug)]
-        ci = repeat_bootstrap(diffs, seed=seed) if len(diffs) > 1 else None
-        # the verdict rule of `augment eval`: a paired t-test over the repeats at alpha 0.05 (fixed repeats)
-        result["metrics"][metric] = compare(metric, base, aug, ci, decide(diffs, level=0.05)).to_dict()
+                              "repeats": repeats, "runs": arms,
+                              "metrics": compare_paired_runs(arms, ("map50", "map"), seed)}
     return result
 
 

@@ -173,8 +173,7 @@ def augment_items(pipe, items: Sequence[tuple], copies: int, seed: int) -> list[
 
 def compare_segmentation(pipe, train, test, *, copies: int = 2, repeats: int = 3, seed: int = 0,
                          options: SegmentationOptions | None = None) -> dict:
-    from augment.evaluate.stats import compare, repeat_bootstrap
-    from augment.evaluate.verdict import decide
+    from augment.evaluate.stats import compare_paired_runs
 
     n_classes = int(max(int(m[m != IGNORE].max(initial=0)) for _, m in list(train) + list(test))) + 1
     arms: dict[str, list[dict]] = {"baseline": [], "augmented": []}
@@ -185,14 +184,8 @@ def compare_segmentation(pipe, train, test, *, copies: int = 2, repeats: int = 3
         arms["augmented"].append(train_and_score(list(train) + extra, test, seed=run_seed, n_classes=n_classes,
                                                  options=options))
     result: dict[str, Any] = {"task": "segmentation", "train": len(train), "test": len(test), "copies": copies,
-                              "repeats": repeats, "runs": arms, "metrics": {}}
-    for metric in ("miou", "pixel_accuracy"):
-        base = [a[metric] for a in arms["baseline"]]
-        aug = [a[metric] for a in arms["augmented"]]
-        diffs = [b - a for a, b in zip(base, aug)]
-        ci = repeat_bootstrap(diffs, seed=seed) if len(diffs) > 1 else None
-        # the verdict rule of `augment eval`: a paired t-test over the repeats at alpha 0.05 (fixed repeats)
-        result["metrics"][metric] = compare(metric, base, aug, ci, decide(diffs, level=0.05)).to_dict()
+                              "repeats": repeats, "runs": arms,
+                              "metrics": compare_paired_runs(arms, ("miou", "pixel_accuracy"), seed)}
     return result
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "repeat_bootstrap",
     "Comparison",
     "compare",
+    "compare_paired_runs",
 ]
 
 
@@ -231,3 +232,19 @@ def compare(metric: str, base_values: Sequence[float], aug_values: Sequence[floa
         mde=decision.mde,
         verdict=decision.verdict,
     )
+
+
+def compare_paired_runs(arms: dict[str, list[dict]], metrics: Sequence[str], seed: int) -> dict[str, dict]:
+    """Per metric, the baseline arm against the augmented arm of runs paired by seed (``arms["baseline"][r]``
+    with ``arms["augmented"][r]``), with the verdict rule of `augment eval` for fixed repeats (paired t at 0.05)
+    and the descriptive two-level bootstrap interval."""
+    from .verdict import decide
+
+    out = {}
+    for metric in metrics:
+        base = [a[metric] for a in arms["baseline"]]
+        aug = [a[metric] for a in arms["augmented"]]
+        diffs = [b - a for a, b in zip(base, aug)]
+        ci = repeat_bootstrap(diffs, seed=seed) if len(diffs) > 1 else None
+        out[metric] = compare(metric, base, aug, ci, decide(diffs, level=0.05)).to_dict()
+    return out
