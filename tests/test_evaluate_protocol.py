@@ -309,3 +309,52 @@ def test_public_api():
     assert sorted(ev.__all__) == sorted(["Augmenter", "EvalConfig", "EvalResult", "FunctionAugmenter",
                                          "PipelineAugmenter", "format_summary", "run_evaluation", "write_report"])
     assert all(hasattr(ev, name) for name in ev.__all__)
+
+
+class _FewItemsModel:
+    """Correct on the first 10 test examples; the augmented arm is also correct on two or three more (which,
+    depends on the seed). Every run says the augmentation helps, by a margin carried by three test examples."""
+
+    name = "few-items"
+    needs_validation = False
+
+    def describe(self):
+        return {"name": self.name}
+
+    def fit_predict(self, train, test_items, *, seed, test_labels=None):
+        from augment.evaluate.base import ModelOutput
+
+        y = np.asarray(test_labels)
+        wrong = (y + 1) % 2
+        pred = wrong.copy()
+        pred[:10] = y[:10]
+        if train.is_copy is not None and np.any(train.is_copy):
+            extra = 2 + seed % 2
+            pred[10:10 + extra] = y[10:10 + extra]
+        return ModelOutput(predictions=pred.astype(np.int64), info={})
+
+
+def test_a_verdict_carried_by_a_few_test_examples_says_it_holds_for_this_test_set_only(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 20, seed=0)
+    test = make_tsv(tmp_path / "test.tsv", 15, seed=1)
+    cfg = EvalConfig(train=train, test=test, train_sizes=["full"], copies=[1], repeats=6, n_bootstrap=500,
+                     n_samples=0)
+    res = run_evaluation(cfg, progress=False, augmenter=FunctionAugmenter(drop_word, "text", "drop"),
+                         model=_FewItemsModel())
+    (s,) = res.summary
+    assert s["verdict"] == "helps"  # every run: +2 or +3 of 30 examples
+    lo, hi = s["metrics"]["accuracy"]["bootstrap_ci"]
+    assert lo <= 0 < hi
+    assert s["test_set_caveat"] is True
+    assert "Caution: this holds for this test set" in s["sentence"]
+    assert "\n" not in s["sentence"]
+
+
+def test_a_verdict_spread_over_many_test_examples_has_no_test_set_caveat(blob_dir):
+    cfg = EvalConfig(train=blob_dir, train_sizes=["full"], copies=[1], repeats=4, model_options=TINY_CNN,
+                     n_bootstrap=300, n_samples=0, seed=1)
+    res = run_evaluation(cfg, progress=False, augmenter=vflip)
+    (s,) = res.summary
+    assert s["verdict"] == "hurts"
+    assert s["metrics"]["accuracy"]["bootstrap_ci"][1] < 0
+    assert s["test_set_caveat"] is False and "Caution" not in s["sentence"]

@@ -768,6 +768,20 @@ def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: fl
     return head + ": " + tail + "."
 
 
+def _test_set_caveat(decision: str, bootstrap_ci: tuple[float, float] | None) -> str:
+    """The verdict's interval measures how much the difference moves between training runs on *this* test set;
+    the two-level bootstrap (runs x test examples) adds the test set's own sampling error. When the verdict is
+    "helps" or "hurts" but that wider interval still holds 0, a user must know the claim rests on this particular
+    test set (typically a small one, or an effect carried by a handful of examples)."""
+    if decision not in (verdict.HELPS, verdict.HURTS) or bootstrap_ci is None:
+        return ""
+    lo, hi = bootstrap_ci
+    if lo > 0 or hi < 0:
+        return ""
+    return (f" Caution: this holds for this test set; with its own sampling error (bootstrap over runs and test "
+            f"examples: {_pct(lo)} to {_pct(hi)} points) a new test set of the same size may not show it.")
+
+
 def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: list[tuple[str, int]],
               arms: list[Arm], decisions: dict, config: EvalConfig, design: _Design, levels: dict,
               correction: Callable[[int], float]) -> tuple[list[dict], list[dict]]:
@@ -801,10 +815,13 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
                     final=True, adaptive=config.repeats == "auto")
                 comps[metric] = stats.compare(metric, b, a, boot.get(metric), md)
             acc = comps["accuracy"]
+            caveat = _test_set_caveat(d.verdict, acc.bootstrap_ci)
             summary.append({
                 "size": label, "n": n, "copies": arm.copies, "arm": arm.name, "regulariser": arm.regulariser,
                 "repeats": len(reps), "verdict": d.verdict,
-                "sentence": _sentence(label, n, arm, d, acc.baseline["mean"], acc.augmented["mean"], config),
+                "sentence": _sentence(label, n, arm, d, acc.baseline["mean"], acc.augmented["mean"], config)
+                + caveat,
+                "test_set_caveat": bool(caveat),
                 "decision": d.to_dict(),
                 "metrics": {m: c.to_dict() for m, c in comps.items()},
                 "variance": stats.variance_split([r["metrics"]["accuracy"] for r in base_runs],
