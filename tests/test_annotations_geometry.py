@@ -190,3 +190,37 @@ def test_semantic_mask_keeps_its_ignore_index():
     t = Targets(boxes=np.zeros((0, 4)), labels=(), semantic=sem, ignore_index=255)
     _, out, _, _ = one_op("rotate", {"degrees": 30}, "albumentations").run_targets(img, t, seed=0)
     assert set(np.unique(out.semantic)) <= {0, 3, 255} and (out.semantic == 255).any()
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torchvision"])
+@pytest.mark.parametrize("preset,params", [("trivial_augment", {"max_magnitude": 0.3}),
+                                           ("rand_augment", {"n": 2, "magnitude": 0.3})])
+def test_chain_presets_move_annotations_with_every_sub_op(preset, params, backend):
+    # before: presets were refused on annotated images (and earlier still, rotated the pixels but not the boxes)
+    img, targets = scene()
+    pipe = one_op(preset, params, backend)
+    geometric = 0
+    for seed in range(10):
+        out, t, applied, report = pipe.run_targets(img, targets, seed=seed)
+        subs = [s["op"] for s in applied[0]["params"]["ops"]]
+        geometric += any(s in ("rotate", "affine") for s in subs)
+        assert report.objects_in == 2
+        shape, rect = out[:, :, 0] > 127, out[:, :, 2] > 127
+        if len(t) == 2:  # both objects kept: the annotations agree with the pixels
+            assert _iou(t.masks[0], shape) >= 0.97, (seed, subs)
+            assert np.abs(t.boxes[0] - _bbox(shape)).max() <= 2.0, (seed, subs, t.boxes[0], _bbox(shape))
+            assert np.abs(t.boxes[1] - _bbox(rect)).max() <= 2.0, (seed, subs, t.boxes[1], _bbox(rect))
+            marks = (out[:, :, 1] > 100).astype(np.uint8)
+            centres = cv2.connectedComponentsWithStats(marks)[3][1:] + 0.5
+            for x, y, v in t.keypoints[0]:
+                if v == 2:
+                    assert np.hypot(*(centres - [x, y]).T).min() <= 1.5, (seed, subs, x, y)
+        out2, t2, _ = pipe.replay_targets(img, targets, applied)
+        assert np.array_equal(out, out2) and np.array_equal(t.boxes, t2.boxes)
+    assert geometric >= 3  # the seeds exercised rotations and affine sub-ops, not only colour ones
+
+
+def test_augmix_is_refused_on_annotated_images():
+    img, targets = scene()
+    with pytest.raises(ValueError, match="augmix cannot move annotations"):
+        one_op("augmix", {}, "albumentations").run_targets(img, targets, seed=0)

@@ -93,14 +93,15 @@ def test_preview_draws_annotations(tmp_path):
     assert box_pixels() < 20
 
 
-def test_presets_are_refused_on_annotated_images_rather_than_leaving_boxes_behind():
-    # before: trivial_augment rotated the image while the boxes stayed where they were, silently
+def test_blending_presets_are_refused_on_annotated_images_rather_than_leaving_boxes_behind():
+    # before: trivial_augment rotated the image while the boxes stayed where they were, silently; chain presets
+    # now move the boxes (test_annotations_geometry), augmix blends warped copies and is refused
     import numpy as np
     import pytest
 
     from augment import Pipeline, parse_spec
 
-    pipe = Pipeline(parse_spec({"name": "p", "modality": "image", "steps": [{"op": "trivial_augment"}]}))
+    pipe = Pipeline(parse_spec({"name": "p", "modality": "image", "steps": [{"op": "augmix"}]}))
     image = np.zeros((20, 20, 3), np.uint8)
     with pytest.raises(ValueError, match="cannot move annotations"):
         pipe(image, seed=0, boxes=np.array([[2.0, 2.0, 8.0, 8.0]]), labels=[0])

@@ -20,6 +20,7 @@ from augment.compile.pixels import ImageInputError, _to_array  # noqa: F401 (Ima
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
+from augment.ops.presets import CHAIN_PRESETS
 from augment.ops.registry import ImageContext, OpDef, OpParams, TextOpResult
 from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
@@ -273,17 +274,20 @@ class Pipeline:
                 image, targets = self._apply_multi(leaf, image, targets, drawn, partners, tracker)
             else:
                 image = self._apply_image(leaf, image, drawn)
-                targets = tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
+                targets = self._step_targets(tracker, leaf, drawn, hw, targets)
             applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
         return image, targets, applied, tracker.finish()
 
     def check_moves_annotations(self) -> None:
-        """Refuse presets on annotated images: their sub-ops move pixels that no box, mask or keypoint rule
-        follows yet, so the annotations would silently stop matching the image."""
-        presets = sorted({leaf.op.name for leaf in _leaves(self._nodes) if leaf.op.compose is not None})
+        """Refuse presets whose output no annotation can follow. trivial_augment and rand_augment run a chain of
+        ordinary ops, so boxes, masks and keypoints follow each sub-op; augmix blends several differently warped
+        copies of the image into one, and no single box fits a blend."""
+        presets = sorted({leaf.op.name for leaf in _leaves(self._nodes)
+                          if leaf.op.compose is not None and leaf.op.name not in CHAIN_PRESETS})
         if presets:
-            raise ValueError(f"{', '.join(presets)} cannot move annotations yet: use the individual ops (rotate, "
-                             "affine, brightness_contrast, ...) for boxes, masks and keypoints")
+            raise ValueError(f"{', '.join(presets)} cannot move annotations (it blends differently warped copies "
+                             "of the image): use trivial_augment, rand_augment or the individual ops (rotate, "
+                             "affine, ...) for boxes, masks and keypoints")
 
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
         """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
@@ -301,8 +305,20 @@ class Pipeline:
                 image, targets = self._apply_multi(leaf, image, targets, entry["params"], partners, tracker)
             else:
                 image = self._apply_image(leaf, image, entry["params"])
-                targets = tracker.step(leaf.op.name, entry["params"], leaf.params, hw, targets)
+                targets = self._step_targets(tracker, leaf, entry["params"], hw, targets)
         return image, targets, tracker.finish()
+
+    @staticmethod
+    def _step_targets(tracker, leaf: _Leaf, drawn: dict, hw: tuple[int, int], targets):
+        """Move the annotations by one op; a chain preset moves them by each recorded sub-op in turn, with the
+        sub-op's own rules (its defaults, as the image is warped with them)."""
+        if leaf.op.name not in CHAIN_PRESETS:
+            return tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
+        reg = registry()
+        for sub in drawn["ops"]:
+            if sub["op"]:
+                targets = tracker.step(sub["op"], sub["params"], reg.get(sub["op"]).params(), hw, targets)
+        return targets
 
     def _apply_multi(self, leaf: _Leaf, image: np.ndarray, targets, drawn: dict, partners, tracker):
         from augment.compile import multi_image

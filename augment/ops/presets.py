@@ -40,6 +40,9 @@ _SUB_OPS: dict[str, tuple[str, Callable[[float], dict]]] = {
     "sharpness": ("sharpen", lambda m: {"factor": 1.0 + 0.9 * m}),
 }
 SUB_OPS = tuple(_SUB_OPS)
+# presets that run one chain of ordinary sub-ops on the image (annotations can follow each sub-op); augmix blends
+# several chains instead
+CHAIN_PRESETS = ("trivial_augment", "rand_augment")
 # ImageNet-C overlap is why AugMix leaves out colour ops that resemble test corruptions; ours have none such.
 _AUGMIX_OPS = ("identity", "rotate", "shear", "translate_x", "translate_y", "brightness", "contrast", "color",
                "sharpness")
@@ -131,4 +134,4 @@ PRESET_OPS: list[OpDef] = [
 ]
 
 
-__all__ = ["SUB_OPS", "TrivialAugmentParams", "RandAugmentParams", "AugMixParams", "PRESET_OPS"]
+__all__ = ["SUB_OPS", "CHAIN_PRESETS", "TrivialAugmentParams", "RandAugmentParams", "AugMixParams", "PRESET_OPS"]
