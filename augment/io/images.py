@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,22 +120,57 @@ def _srgb_profile():
     return _SRGB
 
 
-def to_srgb(img: Image.Image) -> Image.Image:
-    """``img`` with its pixels converted from its embedded ICC profile to sRGB (see the module notes)."""
-    icc = img.info.get("icc_profile")
-    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
-        return img
+# Building a colour transform (parsing the profile, preparing LittleCMS's tables) costs about 3 ms; applying it to
+# a 100x100 image about 0.2 ms. Datasets repeat one profile (a phone's Display P3) across thousands of files, so
+# the transforms are kept per profile and mode. Per thread, because an LCMS transform must not be shared between
+# threads, and bounded, because profiles come from the data.
+_TRANSFORMS = threading.local()
+_TRANSFORM_CACHE_SIZE = 16
+_NO_TRANSFORM = object()  # cached "leave these pixels alone" (already sRGB, damaged or mismatched profile)
+
+
+def _transform_for(icc: bytes, mode: str):
+    cache = getattr(_TRANSFORMS, "cache", None)
+    if cache is None:
+        cache = _TRANSFORMS.cache = OrderedDict()
+    key = (icc, mode)
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+        return found
+    found = _build_transform(icc, mode)
+    cache[key] = found
+    if len(cache) > _TRANSFORM_CACHE_SIZE:
+        cache.popitem(last=False)
+    return found
+
+
+def _build_transform(icc: bytes, mode: str):
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         space = source.profile.xcolor_space.strip()
         description = (source.profile.profile_description or "").lower()
     except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
-        return img  # a damaged profile: the pixels are all we can trust
-    if space != ("CMYK" if img.mode == "CMYK" else "RGB") or (space == "RGB" and "srgb" in description):
-        return img  # already sRGB (most cameras and phones), or a profile that does not describe these pixels
+        return _NO_TRANSFORM  # a damaged profile: the pixels are all we can trust
+    if space != ("CMYK" if mode == "CMYK" else "RGB") or (space == "RGB" and "srgb" in description):
+        return _NO_TRANSFORM  # already sRGB (most cameras and phones), or a profile that does not describe these pixels
     try:
-        out = ImageCms.profileToProfile(img, source, _srgb_profile(), renderingIntent=ImageCms.Intent.PERCEPTUAL,
-                                        outputMode="RGBA" if img.mode == "RGBA" else "RGB")
+        return ImageCms.ImageCmsTransform(source, _srgb_profile(), mode, "RGBA" if mode == "RGBA" else "RGB",
+                                          ImageCms.Intent.PERCEPTUAL)
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return _NO_TRANSFORM
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """``img`` with its pixels converted from its embedded ICC profile to sRGB (see the module notes)."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    transform = _transform_for(bytes(icc), img.mode)
+    if transform is _NO_TRANSFORM:
+        return img
+    try:
+        out = transform.apply(img)
     except (OSError, ValueError, ImageCms.PyCMSError):
         return img
     return out if out is not None else img
