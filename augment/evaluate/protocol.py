@@ -759,13 +759,7 @@ def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: fl
         head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
-    tail = {verdict.HELPS: "helps", verdict.HURTS: "hurts",
-            verdict.EQUIVALENT: f"equivalent (no effect larger than ±{100 * config.margin:g} points)"}.get(d.verdict)
-    if tail is None:
-        could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
-                 if d.mde is not None else "too few runs to estimate what could be detected")
-        tail = f"{d.verdict} ({could})"
-    return head + ": " + tail + "."
+    return head + ": " + verdict.verdict_phrase(d, config.margin) + "."
 
 
 def _test_set_caveat(decision: str, bootstrap_ci: tuple[float, float] | None) -> str:

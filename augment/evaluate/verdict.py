@@ -125,6 +125,17 @@ def decide(diffs: Sequence[float], *, level: float, correction: float = 0.0, mar
     return Decision(verdict, n, mean, sd, se, level, ci, mde, correction)
 
 
+def verdict_phrase(d: Decision, margin: float) -> str:
+    """How a report sentence ends: the verdict, and for no decision what the run could have detected."""
+    if d.verdict == HELPS or d.verdict == HURTS:
+        return d.verdict
+    if d.verdict == EQUIVALENT:
+        return f"equivalent (no effect larger than ±{100 * margin:g} points)"
+    could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
+             if d.mde is not None else "too few runs to estimate what could be detected")
+    return f"{d.verdict} ({could})"
+
+
 def look_schedule(min_runs: int, max_runs: int, step: int = 1) -> tuple[int, ...]:
     """The run counts at which the interval is looked at: min_runs, min_runs + step, ..., max_runs."""
     if max_runs < min_runs:
@@ -170,6 +181,7 @@ __all__ = [
     "paired_interval",
     "minimum_detectable_effect",
     "decide",
+    "verdict_phrase",
     "look_schedule",
     "pocock_level",
 ]
