@@ -56,12 +56,13 @@ def test_detection_eval_through_the_cli_writes_verdict_interval_and_mde(voc, tmp
     r = cli("eval", FLIP_ZOOM, "--train", train, "--test", test, *TINY, "--repeats", "3", "--out", out)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"json": str(out / "report.json"), "html": str(out / "report.html")}
-    assert "mAP@0.5" in r.stderr and "verdict" in r.stderr  # the summary table
+    assert "mAP@[.5:.95]" in r.stderr and "verdict" in r.stderr  # the summary table, on COCO's primary AP
     rep = json.loads((out / "report.json").read_text())
     assert rep["task"] == "detection" and rep["data"]["format"] == "voc" and rep["classes"] == ["raccoon"]
     assert rep["data"]["train_pool"] == {"n": 3, "objects": 3} and rep["data"]["test"]["n"] == 1
     (row,) = rep["summary"]
     assert row["arm"] == "copies=1" and row["repeats"] == 3 and set(row["metrics"]) == {"map50", "map"}
+    assert row["metric"] == "map" and row["verdict"] == row["metrics"]["map"]["verdict"]
     assert row["verdict"] in ("helps", "hurts", "equivalent", "no detectable effect")
     d = row["decision"]
     assert d["n"] == 3 and d["ci"] is not None and len(d["ci"]) == 2
@@ -72,7 +73,7 @@ def test_detection_eval_through_the_cli_writes_verdict_interval_and_mde(voc, tmp
         assert (b["arm"], a["arm"]) == ("baseline", "copies=1") and b["seeds"] == a["seeds"]
         assert a["n_train"] == 3 + a["n_copies_added"] and b["n_train"] == 3
     html = (out / "report.html").read_text()
-    assert 'id="verdicts"' in html and 'id="sample-grid"' in html and "mAP@[.5:.95]" in html
+    assert 'id="verdicts"' in html and 'id="sample-grid"' in html and "mAP@0.5" in html
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
@@ -85,7 +86,7 @@ def test_a_pipeline_that_never_fires_is_equivalent_and_adaptive_repeats_stop_at_
     rep = json.loads((out / "report.json").read_text())
     (row,) = rep["summary"]
     # no copy differs from its source: the augmented arm is the baseline, exactly, so the rule says equivalent
-    assert row["verdict"] == "equivalent" and row["metrics"]["map50"]["diffs"] == [0.0, 0.0, 0.0]
+    assert row["verdict"] == "equivalent" and row["metrics"]["map"]["diffs"] == [0.0, 0.0, 0.0]
     assert row["reused_baseline_runs"] == 3
     assert rep["protocol"]["stopping"]["full"] == {**rep["protocol"]["stopping"]["full"], "runs": 3, "reason": "decided"}
     assert rep["protocol"]["looks"][0] == 3 and rep["protocol"]["statistics"]["nominal_level"] < 0.05
