@@ -315,11 +315,14 @@ def _parse_model_options(pairs: tuple[str, ...]) -> dict:
               help="Seconds per call of a custom model (it runs in a child process; default 1800).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
+@click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
+              help="Annotated images: the dataset format of --train/--test (default: detected as `augment run` does).")
 def evaluate(pipeline, train, test, text_column, label_column, strict, train_sizes, copies, repeats, max_repeats,
              time_budget, cv, cv_repeats, alpha, margin, compare, model, seed, budget, model_options, threads,
-             timeout, out, quiet) -> None:
+             timeout, out, quiet, dataset_format=None) -> None:
     """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out.
 
+    Detection (VOC, YOLO, COCO) and mask datasets train a small detector or segmenter instead (mAP, mIoU).
     Models: see `augment models`. Exit status: 0 done (whatever the verdict), 1 the evaluation cannot run
     (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted.
     """
@@ -328,6 +331,15 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report
 
     compiled = _load(pipeline)  # one-line spec errors before any data is read
+    layouts = _annotated_layouts(train, test, dataset_format)
+    if layouts is not None:
+        _evaluate_annotated(compiled, layouts, dict(
+            pipeline=pipeline, train=train, test=test, text_column=text_column, label_column=label_column,
+            strict=strict, train_sizes=train_sizes, copies=copies, repeats=repeats, max_repeats=max_repeats,
+            time_budget=time_budget, cv=cv, cv_repeats=cv_repeats, alpha=alpha, margin=margin, compare=compare,
+            model=model, seed=seed, budget=budget, model_options=model_options, threads=threads, timeout=timeout,
+            out=out, quiet=quiet))
+        return
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
                             label_column=label_column, strict=strict, train_sizes=train_sizes, copies=copies,
@@ -354,6 +366,76 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     paths = write_report(result, out)
     if not quiet:
         click.echo(format_summary(result), err=True)
+    click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
+
+
+def _annotated_layouts(train: Path, test: Path | None, forced: str | None):
+    """(train layout, test layout or None) when --train is an annotated dataset, else None (a class folder or
+    text); the layouts are found as `augment run` finds them."""
+    from augment.evaluate.annotated_protocol import TASKS, annotated_layout
+    from augment.io.annotations import FormatError
+
+    try:
+        train_layout = annotated_layout(train, forced)
+        if train_layout is None:
+            return None
+        test_layout = annotated_layout(test, forced) if test is not None else None
+    except FormatError as exc:
+        _fail(str(exc))
+    if test is not None and test_layout is None:
+        _fail(f"--test {test} is not an annotated dataset, but --train {train} is a {train_layout.format} dataset")
+    tasks = TASKS[train_layout.format], TASKS[test_layout.format] if test_layout is not None else None
+    if test_layout is not None and tasks[0] != tasks[1]:
+        _fail(f"--test {test} is a {tasks[1]} dataset ({test_layout.format}) but --train {train} is a {tasks[0]} "
+              f"dataset ({train_layout.format})")
+    return train_layout, test_layout
+
+
+def _evaluate_annotated(compiled, layouts, given: dict) -> None:
+    """`augment eval` on a detection or segmentation dataset (augment.evaluate.annotated_protocol)."""
+    from pydantic import ValidationError
+
+    from augment.evaluate import EvalConfig
+    from augment.evaluate.annotated_protocol import (TASKS, make_annotated_model, run_annotated_evaluation,
+                                                     unsupported_options)
+    from augment.evaluate.annotated_report import format_annotated_summary, write_annotated_report
+
+    problem = unsupported_options(given)
+    if problem is not None:
+        _fail(problem)
+    ctx = click.get_current_context()
+    defaults = {}  # one image set and one copy unless asked: a detector's run takes minutes, not seconds
+    for key, value in (("train_sizes", "full"), ("copies", "1")):
+        if ctx.get_parameter_source(key) == click.core.ParameterSource.DEFAULT:
+            defaults[key] = value
+    g = {**given, **defaults}
+    try:
+        config = EvalConfig(pipeline=g["pipeline"], train=g["train"], test=g["test"], strict=g["strict"],
+                            train_sizes=g["train_sizes"], copies=g["copies"], repeats=g["repeats"],
+                            max_repeats=g["max_repeats"],
+                            time_budget=g["time_budget"] if g["repeats"] == "auto" else None, alpha=g["alpha"],
+                            margin=g["margin"] / 100.0, model=g["model"], seed=g["seed"], out=g["out"],
+                            quiet=g["quiet"], model_options=_parse_model_options(g["model_options"]),
+                            threads=g["threads"])
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}".replace("Value error, ", "")
+                        for e in exc.errors()))
+    if compiled.modality != "image":
+        _fail(f"{config.train} is an annotated image dataset; the pipeline is for {compiled.modality}")
+    try:
+        compiled.check_moves_annotations()
+        make_annotated_model(config.model, TASKS[layouts[0].format], config.model_options, config.threads)
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet, pipe=compiled)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    paths = write_annotated_report(result, config.out)
+    if not config.quiet:
+        click.echo(format_annotated_summary(result), err=True)
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
 
 
@@ -403,7 +485,9 @@ def models(as_json: bool) -> None:
     """List the built-in benchmark models of `augment eval` with their options, defaults and use."""
     from augment.evaluate.models import describe_models, format_models
 
-    listing = describe_models()
+    from augment.evaluate.annotated_protocol import describe_annotated_models
+
+    listing = describe_models() + describe_annotated_models()
     click.echo(json.dumps(listing, indent=2, default=str) if as_json else format_models(listing), nl=not as_json)
 
 

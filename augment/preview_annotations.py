@@ -71,14 +71,15 @@ def read_preview_targets(image_path: Path, annotation: Path, hw: tuple[int, int]
     if fmt == "voc":
         return voc.read(data, Layout("voc", ""), hw, where)[0]
     if fmt == "yolo":
-        names = ()
+        fields = {}
         for folder in [annotation.parent, *annotation.parents]:
             if (folder / "data.yaml").is_file():
                 import yaml
 
-                names = yolo.read_class_names(yaml.safe_load((folder / "data.yaml").read_text()) or {})
+                doc = yaml.safe_load((folder / "data.yaml").read_text()) or {}
+                fields = {"class_names": yolo.read_class_names(doc), **yolo.read_pose_fields(doc, "data.yaml")}
                 break
-        return yolo.read(data, Layout("yolo", "", class_names=names), hw, where)[0]
+        return yolo.read(data, Layout("yolo", "", **fields), hw, where)[0]
     if fmt == "masks":
         return masks.read(data, Layout("masks", ""), hw, where)[0]
     if fmt == "coco":

@@ -1,6 +1,7 @@
 """Does augmentation help detection and segmentation? The with/without comparison for annotated data (not a test).
 
     .venv/bin/python benchmarks/eval_annotations.py [--repeats 2] [--copies 1]
+    .venv/bin/python benchmarks/eval_annotations.py --write-shapes DIR   # DIR/train, DIR/test for `augment eval`
 
 Detection: raccoon (160 train / 40 test photos, VOC boxes) with ``pipelines/detection.yaml``, the small
 CenterNet-style detector of ``augment.evaluate.detection_model`` (96 px, 25 epochs), mAP@0.5 and mAP@[.5:.95].
@@ -34,6 +35,17 @@ def rows(res: dict) -> list[str]:
     return out
 
 
+def write_shapes(root: Path, items) -> None:
+    """A mask folder dataset (images/ + masks/, gray class-index PNGs) that `augment eval` and `augment run` read."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    for i, (img, mask) in enumerate(items):
+        Image.fromarray(img).save(root / "images" / f"shape{i:03d}.png")
+        Image.fromarray(mask, mode="L").save(root / "masks" / f"shape{i:03d}.png")
+
+
 def main() -> None:
     from augment.compile.pipeline import Pipeline, load_pipeline
     from augment.evaluate import detection_model as det
@@ -44,7 +56,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument("--write-shapes", type=Path, default=None,
+                        help="write the synthetic shapes (60 train / 100 test) as a mask folder dataset and stop")
     args = parser.parse_args()
+    if args.write_shapes is not None:
+        for split, n, seed in (("train", 60, 0), ("test", 100, 1)):
+            write_shapes(args.write_shapes / split, seg.synthetic_shapes(n, seed))
+        print(f"wrote {args.write_shapes}/train and {args.write_shapes}/test (images/ + masks/)")
+        return
     lines = ["| task | metric | baseline | augmented | diff | 95% CI (bootstrap) | verdict |", "|---|---|---:|---:|---:|---|---|"]
     started = time.perf_counter()
     results = []

@@ -69,7 +69,7 @@ def test_models_command_lists_every_model_and_help_points_to_it():
         assert f"\n{name}  [" in "\n" + listing
     assert "image_size" in listing and "picked from the data" in listing and "early_stopping" in listing
     doc = json.loads(augment_cli("models", "--json").stdout)
-    assert {m["name"] for m in doc} == {"cnn", "ngram", "textcnn", "tfidf-logreg"}
+    assert {m["name"] for m in doc} == {"cnn", "ngram", "textcnn", "tfidf-logreg", "detector", "segmenter"}
     help_text = augment_cli("eval", "--help").stdout
     assert "augment models" in help_text and "see the docs of" not in help_text
 

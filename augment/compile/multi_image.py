@@ -97,7 +97,7 @@ def concat(pieces: list[Targets], hw: tuple[int, int]) -> Targets:
                 for i in range(len(p)):
                     rows.append(_raster(p.polygons[i] if p.polygons is not None else (), p.boxes[i], hw)[None])
         masks = np.concatenate(rows).reshape(n, *hw) if rows else np.zeros((0, *hw), np.uint8)
-    keypoints, names = None, None
+    keypoints, names, flip = None, None, None
     if any(p.keypoints is not None for p in pieces):
         k = max(p.keypoints.shape[1] for p in pieces if p.keypoints is not None)
         keypoints = np.zeros((n, k, 3))
@@ -107,6 +107,7 @@ def concat(pieces: list[Targets], hw: tuple[int, int]) -> Targets:
                 keypoints[at : at + len(p), : p.keypoints.shape[1]] = p.keypoints
             at += len(p)
         names = next((p.keypoint_names for p in pieces if p.keypoint_names), None)
+        flip = next((p.keypoint_flip for p in pieces if p.keypoint_flip and len(p.keypoint_flip) == k), None)
     semantic, ignore = None, None
     sems = [p for p in pieces if p.semantic is not None]
     if sems:
@@ -116,7 +117,7 @@ def concat(pieces: list[Targets], hw: tuple[int, int]) -> Targets:
             own = p.semantic != (p.ignore_index if p.ignore_index is not None else -1)
             semantic[own] = p.semantic[own]
     return Targets(boxes=boxes, labels=labels, polygons=polys, masks=masks, keypoints=keypoints,
-                   keypoint_names=names, semantic=semantic, ignore_index=ignore, extras=extras)
+                   keypoint_names=names, semantic=semantic, ignore_index=ignore, extras=extras, keypoint_flip=flip)
 
 
 def _tile(img: np.ndarray, targets: Targets | None, quadrant: int, qh: int, qw: int, params, log: StepLog):

@@ -11,7 +11,8 @@ Box rules (per op, from the op's params): after the op every object is clipped t
 less than ``min_visibility`` of its transformed area stays inside, or when its visible area is under
 ``min_area`` pixels. A box is the tight box of the object's transformed polygon when it has one, else of its
 mask, else of its four transformed corners (``box_source`` says which). Keypoints leaving the image get
-visibility 0 and stay in the list; ``flip_pairs`` swaps named keypoints in a horizontal flip. Pixel ops leave
+visibility 0 and stay in the list; ``flip_pairs`` swaps named keypoints in a horizontal flip (without it, the
+dataset's ``keypoint_flip`` map, e.g. YOLO's ``flip_idx``, when the annotations carry one). Pixel ops leave
 annotations alone; cut-out drops objects it covers past ``erase_covered`` when that is set.
 """
 
@@ -52,6 +53,7 @@ class Targets:
     semantic: np.ndarray | None = None
     ignore_index: int | None = None
     extras: tuple = ()
+    keypoint_flip: tuple[int, ...] | None = None  # a mirror moves keypoint i to flip_idx[i] (YOLO pose data.yaml)
 
     def __post_init__(self):
         boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
@@ -456,7 +458,11 @@ def apply_map(targets: Targets, m: _Map, params: Any, log: StepLog | None = None
             outside = (flat[..., 0] < 0) | (flat[..., 0] >= ow) | (flat[..., 1] < 0) | (flat[..., 1] >= oh)
             kp[:, :, 2] = np.where(outside, 0.0, kp[:, :, 2])
         if m.mirror:
-            kp = _swap_pairs(kp, targets.keypoint_names, _params_rule(params, "flip_pairs", ()))
+            pairs = _params_rule(params, "flip_pairs", ())
+            if pairs or not targets.keypoint_flip or len(targets.keypoint_flip) != kp.shape[1]:
+                kp = _swap_pairs(kp, targets.keypoint_names, pairs)
+            else:  # the dataset's own left/right map (YOLO flip_idx), when the spec gives none
+                kp = kp[:, list(targets.keypoint_flip)]
         keypoints = kp
     idx = np.asarray(keep, dtype=np.int64)
     out = replace(

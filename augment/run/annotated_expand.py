@@ -1,7 +1,8 @@
 """The expander's annotated-dataset hooks: find the layout, plan the tasks, and finish the outputs.
 
 Kept apart from ``augment.run.expander`` so that an image folder run stays as it was: the expander asks
-``resolve_layout`` whether INPUT is annotated and, when it is, plans ``AnnotatedTask`` items here and calls
+``resolve_layout`` whether INPUT is annotated and, when it is, finds the items that changed since an earlier run
+(``annotated_source_changes``), plans ``AnnotatedTask`` items here and calls
 ``finish_annotated`` after the manifest is final (COCO: the one output JSON, assembled from the manifest in its
 sorted order, so it is the same whatever the workers, and a resumed run rebuilds it whole).
 """
@@ -9,11 +10,14 @@ sorted order, so it is the same whatever the workers, and a resumed run rebuilds
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 from augment.io.annotations import FormatError, Layout, detect, scan
 from augment.io.annotations import coco
+from augment.io.fingerprint import compare
 from augment.io.manifest import read_jsonl
-from augment.run.annotated_job import AnnotatedTask
+from augment.io.paths import UnsafePathError
+from augment.run.annotated_job import AnnotatedTask, annotation_fingerprint
 
 
 def resolve_layout(opts) -> Layout | None:
@@ -25,10 +29,71 @@ def resolve_layout(opts) -> Layout | None:
         raise RunError(str(exc)) from None
 
 
-def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out) -> tuple[list[AnnotatedTask], int, int]:
+def annotated_source_changes(opts, layout: Layout, previous: list[dict], out):
+    """(changed, gone, kept records, the scan) for a resumed run: an item is redone when its image or its
+    annotation (file, or for COCO its own entries) changed since its outputs were made, or when it gained or lost
+    its annotation file (a YOLO background image given labels); the outputs and records of changed items and of
+    items gone from INPUT are removed. Only touched files (same bytes, another mtime) keep their outputs, with the
+    new fingerprint recorded. Records of a version that kept no fingerprints are trusted, as for image folders."""
+    scanned = scan(opts.input, layout, exclude=None if out.remote else opts.output)
+    items, problems, _ = scanned
+    by_image = {it.image: it for it in items}
+    unreadable = {rel for rel, _ in problems}
+    recorded: dict[str, tuple] = {}
+    for rec in previous:
+        source = rec.get("source")
+        if not isinstance(source, str):
+            continue
+        state = (json.dumps(rec.get("source_fingerprint"), sort_keys=True), rec.get("source_annotation"),
+                 json.dumps(rec.get("source_annotation_fingerprint"), sort_keys=True))
+        if recorded.setdefault(source, state) != state:
+            recorded[source] = None  # records from two versions of the item: redo it
+    changed, gone, touched = set(), set(), {}
+    for source, state in recorded.items():
+        item = by_image.get(source)
+        if item is None:
+            if source not in unreadable:
+                gone.add(source)
+            continue
+        if state is None or state[1] != item.annotation:
+            changed.add(source)
+            continue
+        new = {}
+        image_fp, ann_fp = json.loads(state[0]), json.loads(state[2])
+        what, current = compare(opts.input.joinpath(*PurePosixPath(source).parts), image_fp)
+        if what == "touched":
+            new["source_fingerprint"] = current
+        if what != "changed" and item.payload is not None and isinstance(ann_fp, dict):
+            if annotation_fingerprint(opts.input, None, item.payload, None) != ann_fp:
+                what = "changed"
+        elif what != "changed" and item.annotation is not None:
+            ann_what, ann_current = compare(opts.input.joinpath(*PurePosixPath(item.annotation).parts), ann_fp)
+            what = "changed" if ann_what == "changed" else what
+            if ann_what == "touched":
+                new["source_annotation_fingerprint"] = ann_current
+        if what == "changed":
+            changed.add(source)
+        elif new:
+            touched[source] = new
+    kept = []
+    for rec in previous:
+        if rec.get("source") in changed | gone:
+            for key in ("output", "annotation"):
+                if rec.get(key):
+                    try:
+                        out.store.remove(rec[key])
+                    except UnsafePathError:
+                        pass
+        else:
+            kept.append({**rec, **touched.get(rec.get("source"), {})})
+    return changed, gone, kept, scanned
+
+
+def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=None
+                    ) -> tuple[list[AnnotatedTask], int, int]:
     from augment.run.errors import RunError
 
-    items, problems, folders = scan(opts.input, layout, exclude=None if out.remote else opts.output)
+    items, problems, folders = scanned or scan(opts.input, layout, exclude=None if out.remote else opts.output)
     for rel, reason in problems:
         errors.write({"source": rel, "error": reason})
     if not out.remote:
@@ -55,4 +120,4 @@ def finish_annotated(opts, layout: Layout, manifest_path, store) -> None:
     store.write_bytes(layout.coco_json, coco.assemble(source_doc, entries))
 
 
-__all__ = ["resolve_layout", "annotated_tasks", "finish_annotated"]
+__all__ = ["resolve_layout", "annotated_source_changes", "annotated_tasks", "finish_annotated"]

@@ -10,13 +10,17 @@ the manifest when the run completes. A bad annotation skips its item with a one-
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from augment.io.annotations import AnnotationError, Item, Layout, encode_item, read_item
+from augment.io.fingerprint import fingerprint_of
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.paths import UnsafePathError
 from augment.io.store import OutputWriteError
+from augment.run.job_base import output_record, pipeline_for, store_for, write_output
 from augment.seeding import derive_seed
 
 
@@ -34,10 +38,22 @@ def output_name(source: str, copy: int) -> str:
     return str(pure.with_name(f"{pure.stem}__aug{copy}{pure.suffix}"))
 
 
+def annotation_fingerprint(root: Path, annotation: str | None, payload: dict | None, data: bytes | None) -> dict | None:
+    """The fingerprint of an item's annotation, which a resume compares as it compares the image's: the file's
+    (size, mtime, sha256 of the bytes read), or for COCO the sha256 of the item's own entries in the JSON (so an
+    edit to one image's annotations redoes that image only); None for a YOLO background image (no label file)."""
+    if payload is not None:
+        return {"sha256": hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()}
+    if annotation is None or data is None:
+        return None
+    return fingerprint_of(data, os.stat(Path(root, *PurePosixPath(annotation).parts)))
+
+
 def _read_source(config, task: AnnotatedTask, result):
     try:
         with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
             data = fh.read()
+            fingerprint = fingerprint_of(data, os.fstat(fh.fileno()))  # of the bytes used: a resume compares it
         image, info = decode_image(data)
     except ImageReadError as exc:
         result.errors.append({"source": task.source, "error": str(exc)})
@@ -49,21 +65,25 @@ def _read_source(config, task: AnnotatedTask, result):
     item = Item(task.source, task.annotation, task.payload)
     try:
         targets, repairs, ann_bytes = read_item(Path(config.input_root), layout, item, image.shape[:2])
+        ann_fingerprint = annotation_fingerprint(Path(config.input_root), task.annotation, task.payload, ann_bytes)
     except AnnotationError as exc:
         result.errors.append({"source": task.source, "annotation": task.annotation, "error": str(exc)})
         return None
-    return data, image, info, layout, targets, repairs, ann_bytes
+    except OSError as exc:
+        result.errors.append({"source": task.source, "annotation": task.annotation,
+                              "error": f"cannot read annotation: {exc.strerror or exc}"})
+        return None
+    return data, image, info, layout, targets, repairs, ann_bytes, {"source_fingerprint": fingerprint,
+                                                                   "annotation_fingerprint": ann_fingerprint}
 
 
 def process_annotated_task(config, task: AnnotatedTask, result) -> None:
-    from augment.run.job_base import pipeline_for, store_for, write_output
-
     pipe = pipeline_for(config)
     out_root = store_for(config)
     source = _read_source(config, task, result)
     if source is None:
         return
-    data, image, info, layout, targets, repairs, ann_bytes = source
+    data, image, info, layout, targets, repairs, ann_bytes, prints = source
     fmt = output_format(task.source, info)
     entry = (task.payload or {}).get("image")
     try:
@@ -73,7 +93,7 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
                 write_output(out_root, rel_ann, ann)
             write_output(out_root, task.source, data)
             result.records.append(_record(config, task, task.source, None, None, [], data, rel_ann, ann,
-                                          None, repairs.counts))
+                                          None, repairs.counts, prints))
         for copy in task.copies:
             seed = derive_seed(pipe.spec.seed, task.source, copy)
             out, moved, applied, report = pipe.run_targets(image, targets, seed=seed, partners=_partners(config, task))
@@ -84,7 +104,7 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
                 write_output(out_root, rel_ann, ann)
             write_output(out_root, rel, encoded)
             result.records.append(_record(config, task, rel, copy, seed, applied, encoded, rel_ann, ann,
-                                          report.as_dict(), repairs.counts))
+                                          report.as_dict(), repairs.counts, prints))
     except (OutputWriteError, UnsafePathError):
         raise
     except Exception as exc:  # an op failing on one item (a crop larger than the image, bad flip_pairs) skips it
@@ -109,18 +129,11 @@ def _encode_original(layout, targets, task, hw, ann_bytes, entry):
     return annotation_path(layout, task.source), ann_bytes
 
 
-def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, repairs) -> dict:
-    rec = {
-        "source": task.source,
-        "output": output,
-        "copy": copy,
-        "seed": seed,
-        "pipeline_hash": config.spec_hash,
-        "ops": ops,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, repairs, prints) -> dict:
+    rec = output_record(config, task.source, output, copy, seed, ops, data, prints["source_fingerprint"])
     if task.annotation is not None:
         rec["source_annotation"] = task.annotation
+    rec["source_annotation_fingerprint"] = prints["annotation_fingerprint"]
     if rel_ann is not None:
         rec["annotation"] = rel_ann
         rec["annotation_sha256"] = hashlib.sha256(ann).hexdigest()
@@ -138,4 +151,4 @@ def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, 
     return rec
 
 
-__all__ = ["AnnotatedTask", "output_name", "process_annotated_task"]
+__all__ = ["AnnotatedTask", "annotation_fingerprint", "output_name", "process_annotated_task"]

@@ -518,7 +518,12 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
     changed: set[str] = set()
     gone: set[str] = set()
     text_complete = None
-    if scan is not None:
+    annotated_scan = None
+    if layout is not None:  # annotated: the image and its annotation are both compared (annotated_expand)
+        from augment.run.annotated_expand import annotated_source_changes
+
+        changed, gone, previous, annotated_scan = annotated_source_changes(opts, layout, previous, out)
+    elif scan is not None:
         changed, gone, touched = _source_changes(scan, previous, opts.input)
         if changed or gone:
             previous = _drop_outputs_of(changed | gone, previous, out)
@@ -563,7 +568,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         if layout is not None:
             from augment.run.annotated_expand import annotated_tasks
 
-            tasks, summary.items, _ = annotated_tasks(pipe, opts, layout, done, errors, out)  # errors counts itself
+            tasks, summary.items, _ = annotated_tasks(pipe, opts, layout, done, errors, out,  # errors counts itself
+                                                      annotated_scan)
             chunk_iter = _chunks(tasks, opts.chunk_size)
             total = len(tasks)
         elif pipe.modality == "image":

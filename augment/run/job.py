@@ -9,7 +9,6 @@ location (disk full, permission, an unreachable store) stops the run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,6 +22,7 @@ from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and t
     ChunkResult,
     JobConfig,
     augmentation_failure,
+    output_record as _record,
     pipeline_for,
     store_for,
     write_output,
@@ -138,20 +138,6 @@ def _image_copy(pipe: Pipeline, config: JobConfig, source: str, copy: int, image
         return seed, out
     result.dropped_unchanged += 1
     return seed, None
-
-
-def _record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,
-            fingerprint: dict | None = None) -> dict:
-    return {
-        "source_fingerprint": fingerprint,
-        "source": source,
-        "output": output,
-        "copy": copy,
-        "seed": seed,
-        "pipeline_hash": config.spec_hash,
-        "ops": ops,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
 
 
 # The per-copy rule of a run (redraws of copies on which no op fired), for callers that augment single items the

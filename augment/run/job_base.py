@@ -3,6 +3,7 @@ and the open output store, atomic output writes), below ``job`` and ``text_job``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,23 @@ def pipeline_for(config: JobConfig) -> Pipeline:
     if pipe is None:
         pipe = _PIPELINES[config.spec_hash] = Pipeline(parse_spec(config.spec))
     return pipe
+
+
+def output_record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,
+                  fingerprint: dict | None = None) -> dict:
+    """The manifest record every image output starts from (image folders, shards, annotated datasets): its
+    source and the source's fingerprint (a resume compares it), the copy, seed, applied ops and the bytes'
+    sha256. Annotated outputs add their annotation's fields after these."""
+    return {
+        "source_fingerprint": fingerprint,
+        "source": source,
+        "output": output,
+        "copy": copy,
+        "seed": seed,
+        "pipeline_hash": config.spec_hash,
+        "ops": ops,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:

@@ -67,7 +67,8 @@ def _coco_files(root: Path) -> list[str]:
     return found
 
 
-def _yolo_names(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _yolo_fields(root: Path) -> dict:
+    """The Layout fields a YOLO ``data.yaml`` gives: class names, the file to copy, and the pose shape."""
     for name in ("data.yaml", "data.yml", "dataset.yaml"):
         path = root / name
         if path.is_file():
@@ -75,8 +76,12 @@ def _yolo_names(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 data = yaml.safe_load(path.read_text(encoding="utf-8"))
             except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
                 raise FormatError(f"{name}: unreadable ({str(exc).splitlines()[0]})") from None
-            return yolo.read_class_names(data or {}), (name,)
-    return (), ()
+            try:
+                pose = yolo.read_pose_fields(data or {}, name)
+            except AnnotationError as exc:
+                raise FormatError(str(exc)) from None
+            return {"class_names": yolo.read_class_names(data or {}), "extra_files": (name,), **pose}
+    return {}
 
 
 def detect(root: Path, forced: str | None = None) -> Layout | None:
@@ -90,8 +95,7 @@ def detect(root: Path, forced: str | None = None) -> Layout | None:
         found["masks"] = Layout("masks", "images", "masks")
     label_dirs = [p for p in [root / "labels", *root.glob("*/labels")] if p.is_dir()]
     if label_dirs and any(_has(p, ".txt") for p in label_dirs):
-        names, extra = _yolo_names(root)
-        found["yolo"] = Layout("yolo", "", "labels", class_names=names, extra_files=extra)
+        found["yolo"] = Layout("yolo", "", "labels", **_yolo_fields(root))
     coco_files = _coco_files(root)
     if coco_files:
         if len(coco_files) > 1 and (forced == "coco" or not found):
@@ -250,5 +254,5 @@ def encode_item(layout: Layout, targets, out_image_rel: str, hw: tuple[int, int]
     if layout.format == "voc":
         return rel, voc.encode(source, targets, out_image_rel, hw)
     if layout.format == "yolo":
-        return rel, yolo.encode(targets, hw)
+        return rel, yolo.encode(targets, hw, layout.kpt_shape)
     return rel, masks.encode(targets, source)

@@ -4,6 +4,12 @@
 A row is ``class cx cy w h`` (a box, normalised to the image) or ``class x1 y1 x2 y2 ... xn yn`` (a segmentation
 polygon of n >= 3 points, normalised). Each output row keeps its input kind. An image without a label file is a
 background image with no objects (the YOLO convention); a label file without an image is an error.
+
+Pose datasets (``kpt_shape: [K, 3]`` or ``[K, 2]`` in data.yaml) have rows ``class cx cy w h px1 py1 [v1] ...
+pxK pyK [vK]``: the keypoints move with the image, a keypoint that leaves it gets visibility 0, and a keypoint
+of visibility 0 is written ``0 0 0`` (``0 0`` for ``[K, 2]``), the Ultralytics convention. With ``[K, 2]`` a
+point at ``0 0`` is unlabelled (visibility 0), any other is visible (2). ``flip_idx`` (keypoint i becomes
+``flip_idx[i]`` in a horizontal flip, e.g. left and right eye) is used by flips whose spec gives no ``flip_pairs``.
 """
 
 from __future__ import annotations
@@ -42,17 +48,53 @@ def read_class_names(data: dict) -> tuple[str, ...]:
     return ()
 
 
+def read_pose_fields(data: dict, where: str) -> dict:
+    """``{"kpt_shape": (K, D), "flip_idx": (...) or None}`` from a data.yaml mapping ({} when it has no
+    kpt_shape); AnnotationError for a malformed one."""
+    shape = data.get("kpt_shape") if isinstance(data, dict) else None
+    if shape is None:
+        if isinstance(data, dict) and data.get("flip_idx") is not None:
+            raise AnnotationError(f"{where}: flip_idx needs kpt_shape")
+        return {}
+    if (not isinstance(shape, list) or len(shape) != 2 or not all(type(v) is int for v in shape)
+            or shape[0] < 1 or shape[1] not in (2, 3)):
+        raise AnnotationError(f"{where}: kpt_shape must be [K, 2] or [K, 3] with K >= 1, got {shape!r}")
+    flip = data.get("flip_idx")
+    if flip is not None and (not isinstance(flip, list) or sorted(flip) != list(range(shape[0]))
+                             or not all(type(v) is int for v in flip)):
+        raise AnnotationError(f"{where}: flip_idx must list each of the {shape[0]} keypoint indices once, got {flip!r}")
+    return {"kpt_shape": tuple(shape), "flip_idx": tuple(flip) if flip is not None else None}
+
+
+def _pose_points(values: list[float], k: int, d: int, hw: tuple[int, int], at: str) -> np.ndarray:
+    h, w = hw
+    pts = np.asarray(values, dtype=np.float64).reshape(k, d)
+    out = np.zeros((k, 3))
+    out[:, :2] = pts[:, :2] * [w, h]
+    if d == 3:
+        if not np.isin(pts[:, 2], (0, 1, 2)).all():
+            raise AnnotationError(f"{at}: keypoint visibility must be 0, 1 or 2")
+        out[:, 2] = pts[:, 2]
+    else:
+        out[:, 2] = np.where((pts[:, 0] == 0) & (pts[:, 1] == 0), 0.0, 2.0)
+    out[out[:, 2] == 0, :2] = 0.0  # an unlabelled point has no position
+    return out
+
+
 def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
     h, w = hw
     repairs = Repairs()
+    pose = layout.kpt_shape
     if data is None:
         repairs.add("no_label_file_background")
-        return Targets(boxes=np.zeros((0, 4)), labels=(), polygons=()), repairs
+        return Targets(boxes=np.zeros((0, 4)), labels=(), polygons=(),
+                       keypoints=np.zeros((0, pose[0], 3)) if pose else None,
+                       keypoint_flip=layout.flip_idx if pose else None), repairs
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise AnnotationError(f"{where}: not UTF-8 text") from None
-    boxes, labels, polys, extras = [], [], [], []
+    boxes, labels, polys, extras, points = [], [], [], [], []
     names = layout.class_names
     for line_no, line in enumerate(text.splitlines(), 1):
         fields = line.split()
@@ -69,7 +111,18 @@ def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) ->
         if not all(math.isfinite(v) for v in values):
             raise AnnotationError(f"{at}: non-finite coordinate")
         label = names[cls] if names else str(cls)
-        if len(values) == 4:
+        if pose:
+            k, d = pose
+            if len(values) != 4 + k * d:
+                raise AnnotationError(f"{at}: a pose row needs 4 box numbers and {k} keypoints x {d} "
+                                      f"(kpt_shape [{k}, {d}]), got {len(values)} numbers")
+            cx, cy, bw, bh = values[:4]
+            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            boxes.append(clip_box(box, w, h, repairs, f"{at} ({label})"))
+            polys.append(())
+            points.append(_pose_points(values[4:], k, d, hw, at))
+            kind = "pose"
+        elif len(values) == 4:
             cx, cy, bw, bh = values
             box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
             boxes.append(clip_box(box, w, h, repairs, f"{at} ({label})"))
@@ -91,20 +144,37 @@ def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) ->
             raise AnnotationError(f"{at}: expected 4 numbers (a box) or 3+ points (a polygon), got {len(values)}")
         labels.append(label)
         extras.append({"class_id": cls, "kind": kind})
-    return Targets(boxes=np.asarray(boxes).reshape(-1, 4), labels=labels, polygons=polys, extras=extras), repairs
+    keypoints = (np.asarray(points, dtype=np.float64).reshape(len(points), pose[0], 3) if pose else None)
+    return Targets(boxes=np.asarray(boxes).reshape(-1, 4), labels=labels, polygons=polys, extras=extras,
+                   keypoints=keypoints, keypoint_flip=layout.flip_idx if pose else None), repairs
 
 
 def _num(v: float) -> str:
     return f"{min(max(v, 0.0), 1.0):.6f}"
 
 
-def encode(targets: Targets, hw: tuple[int, int]) -> bytes:
+def _pose_fields(points: np.ndarray, d: int, hw: tuple[int, int]) -> list[str]:
+    h, w = hw
+    out = []
+    for x, y, v in points:
+        if v <= 0:  # unlabelled, or moved out of the image: Ultralytics writes zeros
+            out += ["0", "0", "0"][:d]
+        else:
+            out += [_num(x / w), _num(y / h)] + ([str(int(round(v)))] if d == 3 else [])
+    return out
+
+
+def encode(targets: Targets, hw: tuple[int, int], kpt_shape: tuple | None = None) -> bytes:
     h, w = hw
     rows = []
     for i, (box, extra) in enumerate(zip(targets.boxes, targets.extras)):
         cls = extra["class_id"]
         parts = targets.polygons[i] if targets.polygons is not None else ()
-        if extra.get("kind") == "polygon" and parts:
+        if extra.get("kind") == "pose" and kpt_shape and targets.keypoints is not None:
+            x0, y0, x1, y1 = box
+            rows.append(" ".join([str(cls), _num((x0 + x1) / 2 / w), _num((y0 + y1) / 2 / h), _num((x1 - x0) / w),
+                                  _num((y1 - y0) / h)] + _pose_fields(targets.keypoints[i], kpt_shape[1], hw)))
+        elif extra.get("kind") == "polygon" and parts:
             part = max(parts, key=polygon_area)  # a polygon row holds one part: a clip can split a concave one
             rows.append(" ".join([str(cls)] + [_num(v) for p in part / [w, h] for v in p]))
         else:
@@ -114,4 +184,4 @@ def encode(targets: Targets, hw: tuple[int, int]) -> bytes:
     return ("\n".join(rows) + "\n" if rows else "").encode("utf-8")
 
 
-__all__ = ["annotation_for", "read_class_names", "read", "encode"]
+__all__ = ["annotation_for", "read_class_names", "read_pose_fields", "read", "encode"]

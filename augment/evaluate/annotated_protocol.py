@@ -1,0 +1,627 @@
+"""``augment eval`` on annotated images: does this pipeline help a small detector or segmenter learn this data?
+
+The data is read through ``augment.io.annotations`` exactly as ``augment run`` reads it (the same layout
+detection, the same per-item errors, which are skipped and listed): Pascal VOC, YOLO and COCO datasets are a
+detection task (the small CenterNet-style detector of :mod:`.detection_model`, mAP@0.5 and mAP@[.5:.95]), mask
+folders a semantic segmentation task (the encoder-decoder of :mod:`.segmentation_model`, mIoU and pixel accuracy).
+
+A run trains every arm once on one training subset and scores it on one test set (``--test``, or TRAIN split
+once at random, seeded). Arm ``copies=k`` adds copies 0..k-1 of every subset image, each made with
+``Pipeline.run_targets`` so the boxes, polygons and masks move with the pixels; every arm of a run shares the
+subset, the test set, the model seed (initial weights, shuffling) and the number of epochs: common random
+numbers, as in the classification protocol (:mod:`.protocol`). Copies on which no op fired are dropped (they
+would only repeat their source), so an identity pipeline gives an augmented arm identical to the baseline and a
+difference of exactly 0. Multi-image ops (mosaic, copy-paste) take their partners from the run's training subset.
+
+Verdicts use the rule of :mod:`.verdict` on the primary metric (COCO's mAP@[.5:.95] for detection, mIoU for
+segmentation)
+with adaptive repeats (``repeats="auto"``: looks after ``min_repeats``.. ``max_repeats`` runs at a Pocock-type
+constant level, stopping once every arm is decided, or when the next run would not fit the time budget);
+the secondary metric gets the rule's interval at the same level.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from pydantic import ValidationError
+
+from augment.io.annotations import FormatError, Layout, detect, read_item, scan
+from augment.io.annotations.base import AnnotationError
+from augment.io.images import ImageReadError, read_image
+from augment.seeding import derive_seed
+from augment.spec.errors import did_you_mean, show
+
+from . import stats, verdict
+from .data import content_hash
+from .detection_model import DetectionOptions
+from .segmentation_model import IGNORE, SegmentationOptions
+
+__all__ = [
+    "TASKS",
+    "ANNOTATED_MODELS",
+    "AnnotatedData",
+    "AnnotatedEvalResult",
+    "annotated_layout",
+    "describe_annotated_models",
+    "load_annotated",
+    "make_annotated_model",
+    "run_annotated_evaluation",
+    "unsupported_options",
+]
+
+TASKS = {"voc": "detection", "yolo": "detection", "coco": "detection", "masks": "segmentation"}
+# task -> (primary metric, secondary metric, their display names)
+# Detection is judged on COCO's primary AP (mAP@[.5:.95]): it is the standard headline, and averaging ten IoU
+# thresholds makes it far less noisy between runs than mAP@0.5 (on raccoon, a third of the paired spread).
+METRICS = {"detection": ("map", "map50"), "segmentation": ("miou", "pixel_accuracy")}
+METRIC_NAMES = {"map50": "mAP@0.5", "map": "mAP@[.5:.95]", "miou": "mIoU", "pixel_accuracy": "pixel accuracy"}
+
+# name -> (task, options schema, what it is; ``augment models`` lists these after the classification models)
+ANNOTATED_MODELS: dict[str, tuple[str, type, str]] = {
+    "detector": ("detection", DetectionOptions,
+                 "small CenterNet-style detector trained from scratch (centre heatmap, size and offset heads on a "
+                 "stride-4 grid); COCO mAP@0.5 and mAP@[.5:.95] through pycocotools. The default for VOC, YOLO and "
+                 "COCO datasets."),
+    "segmenter": ("segmentation", SegmentationOptions,
+                  "small encoder-decoder with skip connections trained from scratch; mIoU (ignore index 255 left "
+                  "out). The default for mask folders."),
+}
+
+
+# --------------------------------------------------------------------------------------------- layout, models
+
+
+def annotated_layout(path: Path, forced: str | None = None) -> Layout | None:
+    """The annotation layout of a dataset folder (``augment run``'s detection), None for anything else (a class
+    folder, a text file). Raises ``FormatError`` (one line) for a folder that matches several formats or not
+    the forced one."""
+    path = Path(path)
+    if not path.is_dir():
+        if forced:
+            raise FormatError(f"{path} is not a folder; a {forced} dataset is a folder")
+        return None
+    return detect(path, forced)
+
+
+def unsupported_options(given: dict[str, Any]) -> str | None:
+    """The first option ``augment eval`` cannot honour on annotated data, as a one-line message (None if all can)."""
+    reasons = {
+        "cv": "--cv (cross-validation) is for class folders and text; annotated data takes --test, or TRAIN is "
+              "split once",
+        "cv_repeats": "--cv-repeats needs --cv, which annotated data does not take",
+        "compare": "--compare (regularised arms) is for the classification models; drop it for annotated data",
+        "text_column": "--text-column is for text datasets",
+        "label_column": "--label-column is for text datasets",
+        "timeout": "--timeout is for a custom classification model; annotated data uses the built-in detector "
+                   "or segmenter",
+    }
+    for key, message in reasons.items():
+        if given.get(key) not in (None, [], (), False):
+            return message
+    if given.get("budget") == "steps":
+        return "--budget steps is for the classification models; annotated data trains every arm the same epochs"
+    return None
+
+
+def make_annotated_model(name: str, task: str, options: dict[str, Any] | None = None, threads: int = 1):
+    """(model name, validated options) for ``task``; one-line ``ValueError`` for a wrong model or option."""
+    options = dict(options or {})
+    if name == "auto":
+        name = next(n for n, (t, _, _) in ANNOTATED_MODELS.items() if t == task)
+    if ":" in name:
+        raise ValueError(f"--model {name}: a custom model takes class folders or text; for {task} data use "
+                         f"{' or '.join(ANNOTATED_MODELS)}")
+    if name not in ANNOTATED_MODELS:
+        hint = did_you_mean(name, ANNOTATED_MODELS)
+        raise ValueError(f"model {name!r} is not a {task} model{hint}; {task} data takes "
+                         f"{next(n for n, (t, _, _) in ANNOTATED_MODELS.items() if t == task)} "
+                         "(see `augment models`)")
+    model_task, schema, _ = ANNOTATED_MODELS[name]
+    if model_task != task:
+        raise ValueError(f"model {name!r} is for {model_task} data, but the data is a {task} dataset")
+    options.setdefault("threads", threads)
+    try:
+        return name, schema(**options)
+    except ValidationError as exc:
+        allowed = ", ".join(sorted(schema.model_fields))
+        problems = []
+        for error in exc.errors():
+            key = ".".join(map(str, error["loc"]))
+            if error["type"] == "extra_forbidden":
+                problems.append(f"model option {key!r} is not an option of {name}"
+                                f"{did_you_mean(key, schema.model_fields)}; allowed: {allowed}")
+            else:
+                problems.append(f"model option {key}={show(error.get('input'))}: {error['msg']}")
+        raise ValueError("; ".join(problems)) from None
+
+
+def describe_annotated_models() -> list[dict]:
+    """The detection and segmentation models in the listing format of ``augment.evaluate.models``."""
+    out = []
+    for name, (task, schema, use) in ANNOTATED_MODELS.items():
+        opts = []
+        for key, f in schema.model_fields.items():
+            bounds = []
+            for m in f.metadata:
+                kind = type(m).__name__
+                if kind in ("Ge", "Gt", "Le", "Lt"):
+                    sign = {"Ge": ">=", "Gt": ">", "Le": "<=", "Lt": "<"}[kind]
+                    bounds.append(f"{sign} {getattr(m, kind.lower())}")
+            opts.append({"name": key, "type": getattr(f.annotation, "__name__", str(f.annotation)),
+                         "default": f.default, "bounds": ", ".join(bounds)})
+        out.append({"name": name, "modality": task, "use": use, "options": opts, "default_for": task})
+    return out
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class AnnotatedData:
+    """The readable items of one annotated dataset: ``images[i]`` with ``targets[i]`` (moved annotations come
+    back as the same ``Targets``), ids (the image's path under the root) and pixel hashes."""
+
+    root: Path
+    layout: Layout
+    task: str
+    ids: list[str]
+    images: list[np.ndarray]
+    targets: list[Any]
+    hashes: list[str]
+    skipped: list[dict]
+    problems: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Sequence[int]) -> "AnnotatedData":
+        idx = [int(i) for i in idx]
+        return AnnotatedData(self.root, self.layout, self.task, [self.ids[i] for i in idx],
+                             [self.images[i] for i in idx], [self.targets[i] for i in idx],
+                             [self.hashes[i] for i in idx], self.skipped, self.problems)
+
+    def labels(self) -> list[str]:
+        return sorted({str(lab) for t in self.targets for lab in t.labels})
+
+    def objects(self) -> int:
+        return sum(len(t) for t in self.targets)
+
+    def max_class(self) -> int:
+        return max((int(t.semantic[t.semantic != IGNORE].max(initial=0)) for t in self.targets), default=0)
+
+
+def load_annotated(root: Path, layout: Layout) -> AnnotatedData:
+    """Every readable image of ``root`` with its annotations; unreadable images and bad annotations are skipped
+    and listed (``skipped``), as ``augment run`` lists them in errors.jsonl."""
+    root = Path(root)
+    items, problems, _ = scan(root, layout)
+    skipped = [{"item": rel, "error": reason} for rel, reason in problems]
+    ids, images, targets, hashes = [], [], [], []
+    for item in items:
+        try:
+            image, _ = read_image(root / item.image)
+            t, _, _ = read_item(root, layout, item, image.shape[:2])
+        except (ImageReadError, AnnotationError) as exc:
+            skipped.append({"item": item.image, "error": str(exc)})
+            continue
+        ids.append(item.image)
+        images.append(image)
+        targets.append(t)
+        hashes.append(content_hash(image))
+    task = TASKS[layout.format]
+    if not ids:
+        raise ValueError(f"no readable annotated images in {root} ({layout.format} layout"
+                         + (f"; first problem: {skipped[0]['item']}: {skipped[0]['error']}" if skipped else "") + ")")
+    return AnnotatedData(root, layout, task, ids, images, targets, hashes, skipped, len(problems))
+
+
+class _Partners:
+    """Partners of multi-image ops (mosaic, copy-paste) from the run's training subset, chosen as
+    ``augment.run.partners.DatasetPartners`` chooses them over INPUT: by the drawn fractions over the sorted ids."""
+
+    def __init__(self, data: AnnotatedData, own: str) -> None:
+        self.data, self.own = data, own
+        self.order = sorted(range(len(data)), key=lambda i: data.ids[i])
+        self.by_id = {data.ids[i]: i for i in self.order}
+
+    def pick(self, draws: list[float]) -> list[str]:
+        n = len(self.order)
+        names = []
+        for u in draws:
+            j = min(n - 1, int(u * n))
+            if self.data.ids[self.order[j]] == self.own and n > 1:
+                j = (j + 1) % n
+            names.append(self.data.ids[self.order[j]])
+        return names
+
+    def load(self, name: str):
+        from augment.compile.multi_image import Partner
+
+        i = self.by_id[name]
+        return Partner(name, self.data.images[i], self.data.targets[i])
+
+
+# --------------------------------------------------------------------------------------------- result
+
+
+@dataclass
+class AnnotatedEvalResult:
+    """What report.json holds (``to_dict``), and the sample images for report.html."""
+
+    config: dict
+    task: str
+    classes: list[str]
+    pipeline: dict
+    model: dict
+    data: dict
+    protocol: dict
+    runs: list[dict]
+    summary: list[dict]
+    timings: dict
+    versions: dict
+    samples: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def modality(self) -> str:
+        return self.task
+
+    def to_dict(self) -> dict:
+        return {
+            "format": "augment-eval-report",
+            "format_version": 1,
+            "task": self.task,
+            "config": self.config,
+            "modality": "image",
+            "classes": self.classes,
+            "pipeline": self.pipeline,
+            "model": self.model,
+            "data": self.data,
+            "protocol": self.protocol,
+            "summary": self.summary,
+            "runs": self.runs,
+            "samples": [{k: v for k, v in s.items() if k not in ("original", "copies")} for s in self.samples],
+            "timings": self.timings,
+            "versions": self.versions,
+        }
+
+    def verdict_lines(self) -> list[str]:
+        return [s["sentence"] for s in self.summary]
+
+
+# --------------------------------------------------------------------------------------------- the loop
+
+
+def _derive(seed: int, key: str, index: int = 0) -> int:
+    return derive_seed(seed, key, index)
+
+
+def _sizes(sizes: Sequence, pool: int) -> list[tuple[str, int]]:
+    out = []
+    for s in sizes:
+        if s == "full":
+            out.append(("full", pool))
+        elif s > pool:
+            raise ValueError(f"train size {s} exceeds the {pool} training images available (after the held-out "
+                             "split and duplicate removal); use 'full' or a smaller size")
+        else:
+            out.append((str(s), int(s)))
+    return out
+
+
+def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: set) -> list[list[tuple | None]]:
+    """``out[c][i]``: copy c of subset image i as (image, targets, ops), or None when it was dropped (no op
+    fired: it would repeat its source; or its pixels equal a test image)."""
+    out = []
+    for c in range(k_max):
+        row = []
+        for i, sid in enumerate(sub.ids):
+            image, moved, applied, _ = pipe.run_targets(sub.images[i], sub.targets[i], seed=_derive(s_aug, sid, c),
+                                                        partners=_Partners(sub, sid))
+            if not applied:
+                row.append(("unchanged", None))
+            elif content_hash(image) in test_hashes:
+                row.append(("leak", None))
+            else:
+                row.append(("ok", (image, moved, [a["op"] for a in applied])))
+        out.append(row)
+    return out
+
+
+def _train_and_score(task: str, options, train: list[tuple], test: AnnotatedData, seed: int, classes: list[str],
+                     n_classes: int) -> dict:
+    if task == "detection":
+        from .detection_model import train_and_score
+
+        return train_and_score([(im, t.boxes, list(t.labels)) for im, t in train],
+                               [(im, t.boxes, list(t.labels)) for im, t in zip(test.images, test.targets)],
+                               seed=seed, classes=classes, options=options)
+    from .segmentation_model import train_and_score
+
+    return train_and_score([(im, t.semantic) for im, t in train],
+                           [(im, t.semantic) for im, t in zip(test.images, test.targets)],
+                           seed=seed, n_classes=n_classes, options=options)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _sentence(task: str, label: str, n: int, copies: int, d: verdict.Decision, base: float, aug: float,
+              margin: float) -> str:
+    metric = METRIC_NAMES[METRICS[task][0]]
+    head = (f"With {'all ' if label == 'full' else ''}{n} training images, adding {copies} augmented "
+            f"cop{'y' if copies == 1 else 'ies'} per image changed {metric} by {_pct(d.mean)} points "
+            f"({100 * base:.1f} -> {100 * aug:.1f}; ")
+    if d.ci is not None:
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+    else:
+        head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
+    tail = {verdict.HELPS: "helps", verdict.HURTS: "hurts",
+            verdict.EQUIVALENT: f"equivalent (no effect larger than ±{100 * margin:g} points)"}.get(d.verdict)
+    if tail is None:
+        could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
+                 if d.mde is not None else "too few runs to estimate what could be detected")
+        tail = f"{d.verdict} ({could})"
+    return head + ": " + tail + "."
+
+
+def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout | None, progress: bool = True,
+                             pipe=None) -> AnnotatedEvalResult:
+    """Run the protocol of the module docstring. ``config`` is an :class:`augment.evaluate.EvalConfig` (its
+    classification-only options must be unset: see :func:`unsupported_options`)."""
+    from tqdm.auto import tqdm
+
+    from .protocol import load_augmenter, versions
+
+    t_start = time.perf_counter()
+    task = TASKS[train_layout.format]
+    if test_layout is not None and TASKS[test_layout.format] != task:
+        raise ValueError(f"{config.test} is a {TASKS[test_layout.format]} dataset ({test_layout.format}) but "
+                         f"{config.train} is a {task} dataset ({train_layout.format})")
+    augmenter = load_augmenter(config.pipeline) if pipe is None else None
+    pipe = pipe if pipe is not None else augmenter.pipeline
+    if pipe.modality != "image":
+        raise ValueError(f"the pipeline is for {pipe.modality} but {config.train} holds annotated images")
+    pipe.check_moves_annotations()
+    model_name, options = make_annotated_model(config.model, task, config.model_options, config.threads)
+
+    # ---- data ------------------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    full = load_annotated(config.train, train_layout)
+    split_seed = _derive(config.seed, "eval/split")
+    if test_layout is None:
+        if len(full) < 2:
+            raise ValueError(f"{config.train} has {len(full)} readable image; give --test or more images")
+        order = np.random.default_rng(split_seed).permutation(len(full))
+        n_test = max(1, int(round(config.test_fraction * len(full))))
+        test, pool = full.subset(sorted(order[:n_test])), full.subset(sorted(order[n_test:]))
+        split = {"kind": "held-out split of TRAIN", "train": str(config.train), "fraction": config.test_fraction,
+                 "seed": split_seed, "test_ids": test.ids}
+    else:
+        test, pool = load_annotated(config.test, test_layout), full
+        split = {"kind": "given", "train": str(config.train), "test": str(config.test)}
+    test_hashes = set(test.hashes)
+    dup = [i for i, h in enumerate(pool.hashes) if h in test_hashes]
+    if len(dup) == len(pool):
+        raise ValueError(f"every one of the {len(pool)} training images also occurs in the test set; give a test "
+                         "set that is disjoint from TRAIN")
+    overlap_ids = [pool.ids[i] for i in dup]
+    pool = pool.subset([i for i in range(len(pool)) if i not in set(dup)])
+    if task == "detection":
+        if test.objects() == 0:
+            raise ValueError(f"the test images hold no objects: mAP is undefined")
+        only_train = sorted(set(pool.labels()) - set(test.labels()))
+        only_test = sorted(set(test.labels()) - set(pool.labels()))
+        classes = sorted(set(pool.labels()) | set(test.labels()))
+        n_classes = len(classes)
+    else:
+        n_classes = max(pool.max_class(), test.max_class()) + 1
+        classes = [str(c) for c in range(n_classes)]
+        only_train = only_test = []
+    if (only_train or only_test) and config.strict:
+        raise ValueError("classes differ between train and test ("
+                         + "; ".join(f"only in {w}: {', '.join(c[:10])}" for w, c in
+                                     (("train", only_train), ("test", only_test)) if c) + "); drop --strict to go on")
+    load_seconds = time.perf_counter() - t0
+
+    # ---- arms, sizes, looks -------------------------------------------------------------------------------
+    copies = list(config.copies)
+    k_max = max(copies)
+    arms = [("baseline", 0)] + [(f"copies={k}", k) for k in copies]
+    sizes = _sizes(config.train_sizes, len(pool))
+    adaptive = config.repeats == "auto"
+    looks = (verdict.look_schedule(config.min_repeats, config.max_repeats) if adaptive else (int(config.repeats),))
+    level = verdict.pocock_level(looks, config.alpha)
+    primary, secondary = METRICS[task]
+
+    # ---- runs ------------------------------------------------------------------------------------------
+    runs: list[dict] = []
+    decisions: dict = {}
+    stopping: dict = {}
+    deadline = t_start + config.time_budget if (adaptive and config.time_budget) else None
+    bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
+               disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
+    try:
+        for si, (label, n_nominal) in enumerate(sizes):
+            size_start = time.perf_counter()
+            share = None if deadline is None else size_start + (deadline - size_start) / (len(sizes) - si)
+            unit_seconds: list[float] = []
+            values: dict[str, dict[str, list[float]]] = {a: {primary: [], secondary: []} for a, _ in arms}
+            reason = "run limit reached" if adaptive else "fixed number of runs"
+            u = 0
+            while u < looks[-1]:
+                if share is not None and unit_seconds and time.perf_counter() + np.mean(unit_seconds) > share:
+                    reason = "time budget reached"
+                    break
+                t_run = time.perf_counter()
+                records = _one_run(config, task, pipe, pool, test, test_hashes, label, n_nominal, u, arms, k_max,
+                                   options, classes, n_classes, bar)
+                runs.extend(records)
+                for rec in records:
+                    for m in (primary, secondary):
+                        values[rec["arm"]][m].append(rec["metrics"][m])
+                unit_seconds.append(time.perf_counter() - t_run)
+                u += 1
+                if adaptive and u in looks:
+                    now = [verdict.decide(np.subtract(values[a][primary], values["baseline"][primary]), level=level,
+                                          margin=config.margin, final=False) for a, _ in arms[1:]]
+                    if all(d.verdict in verdict.DECIDED for d in now):
+                        reason = "decided"
+                        break
+            stopping[label] = {"runs": u, "reason": reason, "seconds": round(time.perf_counter() - size_start, 3)}
+            for a, _ in arms[1:]:
+                for m in (primary, secondary):
+                    decisions[(label, a, m)] = verdict.decide(
+                        np.subtract(values[a][m], values["baseline"][m]), level=level, margin=config.margin,
+                        final=True, adaptive=adaptive)
+    finally:
+        bar.close()
+
+    summary = []
+    for label, n in sizes:
+        base_runs = [r for r in runs if r["size"] == label and r["arm"] == "baseline"]
+        for a, k in arms[1:]:
+            arm_runs = [r for r in runs if r["size"] == label and r["arm"] == a]
+            comps = {}
+            for m in (primary, secondary):
+                b = [r["metrics"][m] for r in base_runs]
+                v = [r["metrics"][m] for r in arm_runs]
+                comps[m] = stats.compare(m, b, v, None, decisions[(label, a, m)]).to_dict()
+            d = decisions[(label, a, primary)]
+            summary.append({
+                "size": label, "n": n, "copies": k, "arm": a, "repeats": len(arm_runs), "metric": primary,
+                "verdict": d.verdict, "decision": d.to_dict(), "metrics": comps,
+                "sentence": _sentence(task, label, n, k, d, comps[primary]["baseline"]["mean"],
+                                      comps[primary]["augmented"]["mean"], config.margin),
+                "variance": stats.variance_split([r["metrics"][primary] for r in base_runs],
+                                                 [r["metrics"][primary] for r in arm_runs]),
+                "reused_baseline_runs": sum(bool(r.get("reused_baseline")) for r in arm_runs),
+            })
+
+    samples = _samples(pipe, pool, config, k_max)
+    protocol = {
+        "task": task,
+        "design": split["kind"],
+        "budget": "epochs",
+        "budget_rule": "same number of epochs over each arm's own training set (the augmented arm takes more "
+                       "optimiser steps), as in the classification protocol's default",
+        "common_random_numbers": "every arm of a run shares the training subset, the test set, the model seed "
+                                 "(initial weights, shuffling stream) and the epochs",
+        "drop_unchanged_copies": True,
+        "copies_matching_test_dropped": True,
+        "partners": "multi-image ops take partners from the run's training subset, by their drawn fractions over "
+                    "the sorted image ids",
+        "sizes": [{"label": lab, "n": n} for lab, n in sizes],
+        "copies": copies,
+        "arms": [{"name": a, "copies": k} for a, k in arms],
+        "repeats": config.repeats,
+        "looks": list(looks),
+        "stopping": stopping,
+        "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys eval/split, "
+                   "eval/subset/<size>, eval/model/<size>, eval/augment/<size> (index = run); copy c of image "
+                   "<id>: derive_seed(augment seed, <id>, c)",
+        "statistics": {
+            "alpha": config.alpha,
+            "method": verdict.METHOD,
+            "test": "paired t-test over runs",
+            "metric": primary,
+            "sequential": ("repeated confidence intervals, Pocock-type constant nominal level, calibrated by Monte "
+                           f"Carlo for looks at {list(looks)} runs" if len(looks) > 1 else "single look"),
+            "nominal_level": level,
+            "margin": config.margin,
+            "power_for_mde": verdict.POWER,
+            "verdict_rule": f"helps / hurts: the {METRIC_NAMES[primary]} difference's interval lies above / below "
+                            f"0; equivalent: it lies within ±{100 * config.margin:g} points; otherwise no "
+                            "detectable effect (fixed repeats) or undecided (adaptive repeats ran out), with the "
+                            "minimum detectable effect",
+        },
+    }
+    data_info = {
+        "task": task,
+        "format": train_layout.format,
+        "test_format": (test_layout or train_layout).format,
+        "classes": classes,
+        "split": split,
+        "train_pool": {"n": len(pool), "objects": pool.objects() if task == "detection" else None},
+        "test": {"n": len(test), "objects": test.objects() if task == "detection" else None},
+        "class_mismatch": {"only_in_train": only_train, "only_in_test": only_test},
+        "skipped": {"train": full.skipped[:200], "train_count": len(full.skipped),
+                    **({"test": test.skipped[:200], "test_count": len(test.skipped)} if test_layout else {})},
+        "overlap": {"method": "exact content hash (SHA-256 of decoded pixels)",
+                    "train_images_equal_to_test": len(overlap_ids), "dropped_ids": overlap_ids[:200]},
+    }
+    model_info = {"name": model_name, "task": task, "options": options.model_dump(),
+                  "kind": ANNOTATED_MODELS[model_name][2], "image_size": options.image_size}
+    return AnnotatedEvalResult(
+        config=config.model_dump(mode="json"), task=task, classes=classes,
+        pipeline={"name": pipe.spec.name, "spec": pipe.spec.model_dump(mode="json"), "spec_hash": pipe.spec_hash,
+                  "path": str(config.pipeline) if config.pipeline else None},
+        model=model_info, data=data_info, protocol=protocol, runs=runs, summary=summary,
+        timings={"wall_seconds": round(time.perf_counter() - t_start, 3), "load_seconds": round(load_seconds, 3)},
+        versions=versions(), samples=samples)
+
+
+def _one_run(config, task, pipe, pool: AnnotatedData, test: AnnotatedData, test_hashes: set, label: str,
+             n_nominal: int, u: int, arms, k_max: int, options, classes, n_classes, bar) -> list[dict]:
+    s_subset = _derive(config.seed, f"eval/subset/{label}", u)
+    s_model = _derive(config.seed, f"eval/model/{label}", u)
+    s_aug = _derive(config.seed, f"eval/augment/{label}", u)
+    n = len(pool) if label == "full" else n_nominal
+    idx = (np.arange(len(pool)) if n == len(pool)
+           else np.sort(np.random.default_rng(s_subset).choice(len(pool), n, replace=False)))
+    sub = pool.subset(idx)
+    t_aug = time.perf_counter()
+    made = _copies_of(pipe, sub, k_max, s_aug, test_hashes)
+    augment_seconds = time.perf_counter() - t_aug
+    base_items = list(zip(sub.images, sub.targets))
+    records, baseline = [], None
+    for name, k in arms:
+        t_fit = time.perf_counter()
+        extra = [made[c][i][1][:2] for c in range(k) for i in range(len(sub)) if made[c][i][0] == "ok"]
+        record = {"size": label, "n_subset": len(sub), "repeat": u, "arm": name, "copies": k,
+                  "seeds": {"subset": s_subset, "model": s_model, "augment": s_aug},
+                  "n_train": len(sub) + len(extra), "n_test": len(test), "n_copies_added": len(extra),
+                  "n_copies_unchanged_dropped": sum(made[c][i][0] == "unchanged" for c in range(k)
+                                                    for i in range(len(sub))),
+                  "n_copies_matching_test_dropped": sum(made[c][i][0] == "leak" for c in range(k)
+                                                        for i in range(len(sub)))}
+        if k and not extra and baseline is not None:  # identical training set: the baseline's result, exactly
+            metrics, record["reused_baseline"] = baseline, True
+        else:
+            metrics = _train_and_score(task, options, base_items + extra, test, s_model, classes, n_classes)
+            record["reused_baseline"] = False
+        if k == 0:
+            baseline = metrics
+        record["metrics"] = metrics
+        record["timings"] = {"augment_seconds": round(augment_seconds, 4) if k else 0.0,
+                             "train_predict_seconds": round(time.perf_counter() - t_fit, 4)}
+        records.append(record)
+        bar.update(1)
+        first = METRICS[task][0]
+        bar.set_postfix_str(f"size={label} run={u} {name} {METRIC_NAMES[first]}={metrics[first]:.3f}")
+    return records
+
+
+def _samples(pipe, pool: AnnotatedData, config, k_max: int) -> list[dict]:
+    """A few training images with their annotations beside augmented copies (for report.html)."""
+    if config.n_samples == 0:
+        return []
+    rng = np.random.default_rng(_derive(config.seed, "eval/samples"))
+    chosen = sorted(rng.choice(len(pool), min(len(pool), config.n_samples, 6), replace=False).tolist())
+    s_aug = _derive(config.seed, "eval/samples/augment")
+    out = []
+    for i in chosen:
+        copies, ops = [], []
+        for c in range(min(k_max, 3)):
+            image, moved, applied, _ = pipe.run_targets(pool.images[i], pool.targets[i],
+                                                        seed=_derive(s_aug, pool.ids[i], c),
+                                                        partners=_Partners(pool, pool.ids[i]))
+            copies.append((image, moved))
+            ops.append([a["op"] for a in applied])
+        out.append({"id": pool.ids[i], "original": (pool.images[i], pool.targets[i]), "copies": copies, "ops": ops})
+    return out
