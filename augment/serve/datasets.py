@@ -77,6 +77,10 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         rel = folder.relative_to(root).as_posix()
         ref = name if rel == "." else f"{name}/{rel}"
         subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        layout = annotated(folder, entries)
+        if layout is not None:  # VOC, YOLO, COCO, mask folders: the dataset is the folder holding images/ & co
+            found.append({"dataset": ref, "modality": "image", "annotations": layout.format})
+            return
         if has_images(folder) or (subdirs and all(has_images(d) for d in subdirs)):
             found.append({"dataset": ref, "modality": "image"})
             return
@@ -87,6 +91,16 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         if depth < max_depth:
             for d in subdirs:
                 walk(name, root, d, depth + 1)
+
+    def annotated(folder: Path, entries):
+        names = {e.name.lower() for e in entries}
+        # detection only where a layout can be (it reads COCO JSON files): cheap for plain class folders
+        if not names & {"images", "jpegimages", "labels", "annotations"} and \
+                not any(n.endswith(".json") for n in names):
+            return None
+        from augment.serve.annotations import layout_of
+
+        return layout_of(folder)
 
     for name, root in sorted(roots.items()):
         walk(name, root, root, 0)
@@ -103,6 +117,14 @@ def _spread(count: int, n: int) -> list[int]:
 def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
     scan = scan_image_folder(folder)
     return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
+
+
+def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int]:
+    """Images of an annotated dataset (the items ``augment run`` would process), spread over it."""
+    from augment.io.annotations import scan
+
+    items, _, _ = scan(folder, layout)
+    return [items[i].image for i in _spread(len(items), n)], len(items)
 
 
 def text_format(path: Path):
@@ -166,6 +188,7 @@ __all__ = [
     "modality_of",
     "list_datasets",
     "sample_images",
+    "sample_annotated",
     "text_format",
     "sample_texts",
     "count_text_rows",
