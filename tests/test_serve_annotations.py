@@ -35,6 +35,16 @@ def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve-ann") / "data"
     for fmt, make in MAKERS.items():
         make(root / fmt, STEMS)
+    outside = root.parent / "outside"
+    outside.mkdir()
+    # datasets whose annotation files are symlinks leaving the data root
+    MAKERS["voc"](root / "leaky_voc", STEMS[:1])
+    xml = root / "leaky_voc" / "annotations" / f"{STEMS[0]}.xml"
+    xml.rename(outside / "secret.xml")
+    xml.symlink_to(outside / "secret.xml")
+    MAKERS["coco"](root / "leaky_coco", STEMS[:1])
+    (root / "leaky_coco" / "annotations.json").rename(outside / "secret.json")
+    (root / "leaky_coco" / "annotations.json").symlink_to(outside / "secret.json")
     return root
 
 
@@ -164,6 +174,22 @@ def test_bad_annotations_are_one_line_errors(server, data, annotations, words):
     assert reply.body.count(b"\n") <= 1 and words in reply.json()["error"], reply.json()["error"]
 
 
+def test_parallel_annotated_requests_give_the_sequential_results(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [{"spec": SPEC, "seed": i, "copies": 2, "items": [{"dataset": f"d/{fmt}", "name": f"images/{stem}.jpg"}]}
+              for i, (fmt, stem) in enumerate([(f, s) for f in ("voc", "masks") for s in STEMS] * 2)]
+
+    def result(body):
+        reply = server.post("/v1/augment", body)
+        assert reply.status == 200, reply.body
+        return [(o["sha256"], o["annotations"], o["annotation_file"]["sha256"]) for o in reply.json()["items"][0]["outputs"]]
+
+    sequential = [result(b) for b in bodies]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        assert list(pool.map(result, bodies)) == sequential
+
+
 def test_presets_and_text_items_are_refused_with_annotations(server):
     preset = {"name": "p", "modality": "image", "steps": [{"op": "trivial_augment"}]}
     reply = server.post("/v1/augment", {"spec": preset, "items": [{"dataset": "d/voc", "name": "images/raccoon-1.jpg"}]})
@@ -173,3 +199,16 @@ def test_presets_and_text_items_are_refused_with_annotations(server):
     assert reply.status == 422
     outside = server.post("/v1/augment", {"spec": FLIP, "items": [{"dataset": "d/voc", "name": "annotations/raccoon-1.xml"}]})
     assert outside.status in (400, 422)
+
+
+def test_annotation_files_leaving_the_data_root_are_refused(server, data):
+    name = f"images/{STEMS[0]}.jpg"
+    for dataset in ("d/leaky_voc", "d/leaky_coco"):
+        reply = server.post("/v1/augment", {"spec": FLIP, "items": [{"dataset": dataset, "name": name}]})
+        assert reply.status == 403, reply.body
+        assert "outside its dataset" in reply.json()["error"] and str(data) not in reply.json()["error"]
+    assert server.get("/v1/datasets/samples?dataset=d/leaky_coco").status == 403
+    sample = server.get("/v1/datasets/samples?dataset=d/leaky_voc").json()["items"][0]
+    assert "outside its dataset" in sample["error"] and "annotations" not in sample
+    listed = [d["dataset"] for d in server.get("/v1/datasets").json()["datasets"]]
+    assert "d/leaky_coco" not in listed and "d/voc" in listed

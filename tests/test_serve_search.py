@@ -219,9 +219,11 @@ def test_cancel_then_resume_ends_exactly_like_an_uninterrupted_search(server, da
 
 @pytest.mark.slow
 def test_a_restarted_server_resumes_an_interrupted_search(data, tmp_path):
-    args = ("--data-root", f"data={data / 'data'}", "--jobs-root", str(tmp_path / "jobs"))
+    args = ("--data-root", f"data={data / 'data'}", "--jobs-root", str(tmp_path / "jobs"), "--max-jobs", "1")
     first = Server(*args)
     job = _start(first, space=LONG_SPACE, options=LONG_OPTIONS).json()
+    busy = _start(first, space_file="data/spaces/small.yaml")  # --max-jobs 1: the machine is not a queue
+    assert busy.status == 429 and "running" in busy.json()["error"] and busy.body.count(b"\n") == 1
     trials = tmp_path / "jobs" / job["id"] / "search" / "trials.jsonl"
     _watch_trials(trials, 2, lambda: first.get(f"/v1/jobs/{job['id']}").json()["status"] == "running")
     first.stop(signal.SIGKILL)  # no clean shutdown: the search is told by the kernel (parent death)

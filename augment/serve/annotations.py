@@ -33,6 +33,7 @@ from augment.io.annotations import AnnotationError, FormatError, Item, Layout, a
     encode_item, read_item
 from augment.io.annotations.base import Repairs, clip_box
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
+from augment.io.paths import is_within
 from augment.seeding import derive_seed
 from augment.serve.items import MEDIA_TYPES, ItemError, check_pixels
 
@@ -77,6 +78,16 @@ def layout_of(folder: Path) -> Layout | None:
     return layout
 
 
+def check_confined(folder: Path, layout: Layout) -> None:
+    """Refuse a dataset whose layout files (the COCO JSON, YOLO's data.yaml) are symlinks leaving it: the service
+    reads only what lies under its data roots (``augment run`` trusts its local user; a client is not one)."""
+    from augment.serve.datasets import DatasetError
+
+    for rel in (layout.coco_json, *layout.extra_files):
+        if rel and not is_within(folder / rel, folder):
+            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
+
+
 def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     """The item ``scan`` lists for image ``name`` (its annotation file, or its COCO entry)."""
     if layout.format == "coco":
@@ -92,6 +103,10 @@ def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     if layout.images and not name.startswith(layout.images + "/"):
         raise ItemError(f"{name} is not under {layout.images}/, where this {layout.format} dataset keeps its images")
     ann = annotation_path(layout, name)
+    if os.path.lexists(folder / ann) and not is_within(folder / ann, folder):
+        from augment.serve.datasets import DatasetError
+
+        raise DatasetError(f"{ann}: resolves outside its dataset (symlinks leaving it are refused)", 403)
     if not (folder / ann).is_file():
         if layout.format == "yolo":
             return Item(name, None)  # a background image (YOLO convention)
@@ -320,8 +335,10 @@ def augment_annotated(pipe, item: AnnotatedImage, copies: list[int], quality: in
 
 def sample_annotations(folder: Path, layout: Layout, name: str) -> dict:
     """A dataset image's annotations as JSON (for the studio's sample grid); a problem is reported, not raised."""
+    from augment.serve.datasets import read_image_file
+
     try:  # the size after EXIF orientation, as the run decodes it
-        image, _ = decode_image((folder / name).read_bytes())
+        image, _ = decode_image(read_image_file(folder, name, 2**31))
         h, w = image.shape[:2]
         targets, _, _, _ = read_dataset_targets(folder, layout, name, (h, w))
     except (ItemError, ImageReadError, OSError, ValueError) as exc:
@@ -329,5 +346,5 @@ def sample_annotations(folder: Path, layout: Layout, name: str) -> dict:
     return {"width": w, "height": h, "annotations": targets_to_json(targets)}
 
 
-__all__ = ["KEYS", "AnnotatedImage", "layout_of", "dataset_item", "read_dataset_targets", "targets_from_json",
+__all__ = ["KEYS", "AnnotatedImage", "layout_of", "check_confined", "dataset_item", "read_dataset_targets", "targets_from_json",
            "targets_to_json", "augment_annotated", "sample_annotations"]

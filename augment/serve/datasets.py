@@ -78,6 +78,8 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         ref = name if rel == "." else f"{name}/{rel}"
         subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
         layout = annotated(folder, entries)
+        if layout == "refused":  # its annotations lead out of the root: not offered
+            return
         if layout is not None:  # VOC, YOLO, COCO, mask folders: the dataset is the folder holding images/ & co
             found.append({"dataset": ref, "modality": "image", "annotations": layout.format})
             return
@@ -98,9 +100,15 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         if not names & {"images", "jpegimages", "labels", "annotations"} and \
                 not any(n.endswith(".json") for n in names):
             return None
-        from augment.serve.annotations import layout_of
+        from augment.serve.annotations import check_confined, layout_of
 
-        return layout_of(folder)
+        layout = layout_of(folder)
+        if layout is not None:
+            try:
+                check_confined(folder, layout)
+            except DatasetError:
+                return "refused"
+        return layout
 
     for name, root in sorted(roots.items()):
         walk(name, root, root, 0)
