@@ -136,6 +136,18 @@ def test_uploaded_annotations_move_with_the_image(server, data):
     assert np.allclose(moved["keypoints"], [[[w - x, y, v] for x, y, v in obj] for obj in keypoints])
     assert np.array_equal(_unpng(moved["masks"]), semantic[:, ::-1])
     assert out["ops"][0]["op"] == "horizontal_flip" and out["objects"]["objects_in"] == len(boxes)
+    # the curl form: -F image=@photo.jpg -F name=... -F annotations=@boxes.json
+    boundary = "b0undary"
+    parts = [("spec", None, json.dumps(FLIP).encode()), ("image", "raccoon-1.jpg", image.read_bytes()),
+             ("name", None, b"images/raccoon-1.jpg"),
+             ("annotations", "boxes.json", json.dumps({"boxes": boxes, "labels": labels}).encode())]
+    form = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"".encode()
+                    + (f'; filename="{f}"'.encode() if f else b"") + b"\r\n\r\n" + v + b"\r\n" for k, f, v in parts)
+    multi = server.post("/v1/augment", form + f"--{boundary}--\r\n".encode(),
+                        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert multi.status == 200, multi.body
+    assert multi.json()["items"][0]["outputs"][0]["annotations"]["boxes"] == moved["boxes"]
+    assert multi.json()["items"][0]["outputs"][0]["sha256"] == out["sha256"]
     # the same image from the VOC dataset, under the same name: the same bytes and the same boxes
     ref = server.post("/v1/augment", {"spec": FLIP, "copies": 1,
                                       "items": [{"dataset": "d/voc", "name": "images/raccoon-1.jpg"}]}).json()

@@ -248,6 +248,13 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ApiError(400, f"cannot read the form: {exc}") from None
         out: dict[str, Any] = {"items": []}
         names = form.getlist("name")
+        annotations = []
+        for i, value in enumerate(form.getlist("annotations")):  # -F annotations=@boxes.json, one per image, in order
+            text = (await value.read()).decode("utf-8", "replace") if hasattr(value, "read") else value
+            try:
+                annotations.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise ApiError(422, f"annotations[{i}]: not JSON ({exc})") from None
         for key, value in form.multi_items():
             if key in ("image", "text"):
                 if hasattr(value, "read"):
@@ -265,11 +272,16 @@ def create_app(config: ServeConfig) -> FastAPI:
                     out[key] = int(value)
                 except (TypeError, ValueError):
                     raise ApiError(422, f"{key}: expected an integer, got {str(value)[:40]!r}") from None
-            elif key != "name":
-                raise ApiError(422, f"unknown form field {key!r}; fields: spec, image, text, name, seed, copies, "
-                                    "quality")
-        for item, name in zip([it for it in out["items"] if "image" in it], names):
+            elif key not in ("name", "annotations"):
+                raise ApiError(422, f"unknown form field {key!r}; fields: spec, image, text, name, annotations, seed, "
+                                    "copies, quality")
+        images = [it for it in out["items"] if "image" in it]
+        for item, name in zip(images, names):
             item["name"] = name  # -F name=3/digit_0013.png: the image's path in its dataset (keys its seed)
+        if len(annotations) > len(images):
+            raise ApiError(422, f"{len(annotations)} annotations fields for {len(images)} images")
+        for item, ann in zip(images, annotations):
+            item["annotations"] = ann
         if not out["items"]:
             raise ApiError(422, "the form has no image or text field")
         return out
@@ -574,7 +586,8 @@ def _body_doc(model, yaml: bool = False, multipart: bool = False) -> dict:
         content["multipart/form-data"] = {"schema": {"type": "object", "properties": {
             "spec": {"type": "string", "format": "binary"}, "image": {"type": "array", "items": {
                 "type": "string", "format": "binary"}}, "text": {"type": "array", "items": {"type": "string"}},
-            "name": {"type": "array", "items": {"type": "string"}}, "seed": {"type": "integer"},
+            "name": {"type": "array", "items": {"type": "string"}},
+            "annotations": {"type": "array", "items": {"type": "string", "format": "binary"}}, "seed": {"type": "integer"},
             "copies": {"type": "integer"}, "quality": {"type": "integer"}}}}
     return {"requestBody": {"required": True, "content": content}}
 
