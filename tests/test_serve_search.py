@@ -239,3 +239,11 @@ def test_a_restarted_server_resumes_an_interrupted_search(data, tmp_path):
         assert len(keys) == len(set(keys))
     finally:
         assert second.stop() == 0
+
+
+def test_a_bad_max_search_budget_is_a_usage_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "augment.cli", "serve", "--port", "0", "--jobs-root",
+                           str(tmp_path / "jobs"), "--max-search-budget", "soon"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: --max-search-budget 'soon'"), proc.stderr
