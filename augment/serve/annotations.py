@@ -21,7 +21,6 @@ import binascii
 import hashlib
 import io
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from augment.compile.targets import Targets, mask_box
-from augment.io.annotations import AnnotationError, FormatError, Item, Layout, annotation_path, detect, \
-    encode_item, read_item
+from augment.io.annotations import AnnotationError, Item, Layout, annotation_path, encode_item, read_item
 from augment.io.annotations.base import Repairs, clip_box
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.paths import is_within
 from augment.seeding import derive_seed
+from augment.serve.datasets import DatasetError, read_image_file
 from augment.serve.items import MEDIA_TYPES, ItemError, check_pixels
 
 KEYS = ("boxes", "labels", "polygons", "keypoints", "keypoint_names", "masks", "ignore_index")
@@ -50,43 +49,6 @@ class AnnotatedImage:
 
 
 # -- datasets ----------------------------------------------------------------------------------------------------
-
-_LAYOUTS: dict[str, tuple[int, Layout | None]] = {}
-_LOCK = threading.Lock()
-
-
-def layout_of(folder: Path) -> Layout | None:
-    """The annotation layout of a dataset folder (None: a plain image folder), as ``augment run`` detects it.
-    Cached while the folder's modification time stays the same (COCO detection reads its JSON)."""
-    key = str(folder)
-    try:
-        stamp = os.stat(folder).st_mtime_ns
-    except OSError:
-        return None
-    with _LOCK:
-        hit = _LAYOUTS.get(key)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    try:
-        layout = detect(folder)
-    except FormatError:
-        layout = None  # several formats at once: `augment run` needs --format; shown as a plain folder
-    with _LOCK:
-        if len(_LAYOUTS) > 256:
-            _LAYOUTS.clear()
-        _LAYOUTS[key] = (stamp, layout)
-    return layout
-
-
-def check_confined(folder: Path, layout: Layout) -> None:
-    """Refuse a dataset whose layout files (the COCO JSON, YOLO's data.yaml) are symlinks leaving it: the service
-    reads only what lies under its data roots (``augment run`` trusts its local user; a client is not one)."""
-    from augment.serve.datasets import DatasetError
-
-    for rel in (layout.coco_json, *layout.extra_files):
-        if rel and not is_within(folder / rel, folder):
-            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
-
 
 def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     """The item ``scan`` lists for image ``name`` (its annotation file, or its COCO entry)."""
@@ -104,8 +66,6 @@ def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
         raise ItemError(f"{name} is not under {layout.images}/, where this {layout.format} dataset keeps its images")
     ann = annotation_path(layout, name)
     if os.path.lexists(folder / ann) and not is_within(folder / ann, folder):
-        from augment.serve.datasets import DatasetError
-
         raise DatasetError(f"{ann}: resolves outside its dataset (symlinks leaving it are refused)", 403)
     if not (folder / ann).is_file():
         if layout.format == "yolo":
@@ -335,8 +295,6 @@ def augment_annotated(pipe, item: AnnotatedImage, copies: list[int], quality: in
 
 def sample_annotations(folder: Path, layout: Layout, name: str) -> dict:
     """A dataset image's annotations as JSON (for the studio's sample grid); a problem is reported, not raised."""
-    from augment.serve.datasets import read_image_file
-
     try:  # the size after EXIF orientation, as the run decodes it
         image, _ = decode_image(read_image_file(folder, name, 2**31))
         h, w = image.shape[:2]
@@ -346,5 +304,5 @@ def sample_annotations(folder: Path, layout: Layout, name: str) -> dict:
     return {"width": w, "height": h, "annotations": targets_to_json(targets)}
 
 
-__all__ = ["KEYS", "AnnotatedImage", "layout_of", "check_confined", "dataset_item", "read_dataset_targets", "targets_from_json",
+__all__ = ["KEYS", "AnnotatedImage", "dataset_item", "read_dataset_targets", "targets_from_json",
            "targets_to_json", "augment_annotated", "sample_annotations"]

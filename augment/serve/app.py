@@ -24,8 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from augment._version import __version__
 from augment.io.paths import UnsafePathError, is_within, safe_relative
 from augment.serve import datasets
-from augment.serve.annotations import (AnnotatedImage, augment_annotated, check_confined, layout_of,
-                                       sample_annotations)
+from augment.serve.annotations import AnnotatedImage, augment_annotated, sample_annotations
 from augment.serve.config import ServeConfig
 from augment.serve.items import ImageItem, ItemError, TextItem, augment_image, augment_texts
 from augment.serve.jobs import SEARCH_OUT, TERMINAL, JobError, JobManager, public
@@ -188,9 +187,9 @@ def create_app(config: ServeConfig) -> FastAPI:
                 if not folder.is_dir():
                     raise ApiError(422, f"{where}: {raw['dataset']} is not an image folder")
                 data = datasets.read_image_file(folder, name, limits.max_request_bytes)
-                layout = layout_of(folder)
+                layout = datasets.layout_of(folder)
                 if layout is not None:
-                    check_confined(folder, layout)
+                    datasets.check_confined(folder, layout)
             else:
                 if not isinstance(raw.get("image"), (str, bytes)):
                     raise ApiError(422, f"{where}: give image (base64 bytes) or dataset + name")
@@ -296,9 +295,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         n = min(n, limits.max_samples)
         path = datasets.resolve(config.data_roots, dataset)
         modality = datasets.modality_of(path)
-        layout = layout_of(path) if modality == "image" else None
+        layout = datasets.layout_of(path) if modality == "image" else None
         if layout is not None:  # an annotated dataset: its images with their annotations, as the run reads them
-            check_confined(path, layout)
+            datasets.check_confined(path, layout)
             names, total = datasets.sample_annotated(path, layout, n)
             items = [{"name": name, **sample_annotations(path, layout, name)} for name in names]
         elif modality == "image":

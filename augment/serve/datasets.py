@@ -9,8 +9,10 @@ same reader, so the studio shows the items a run would process, under the names 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
+from augment.io.annotations import FormatError, Layout, detect
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import UnsafePathError, is_within, safe_relative
@@ -100,8 +102,6 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         if not names & {"images", "jpegimages", "labels", "annotations"} and \
                 not any(n.endswith(".json") for n in names):
             return None
-        from augment.serve.annotations import check_confined, layout_of
-
         layout = layout_of(folder)
         if layout is not None:
             try:
@@ -125,6 +125,41 @@ def _spread(count: int, n: int) -> list[int]:
 def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
     scan = scan_image_folder(folder)
     return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
+
+
+_LAYOUTS: dict[str, tuple[int, Layout | None]] = {}
+_LOCK = threading.Lock()
+
+
+def layout_of(folder: Path) -> Layout | None:
+    """The annotation layout of a dataset folder (None: a plain image folder), as ``augment run`` detects it.
+    Cached while the folder's modification time stays the same (COCO detection reads its JSON)."""
+    key = str(folder)
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+    with _LOCK:
+        hit = _LAYOUTS.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        layout = detect(folder)
+    except FormatError:
+        layout = None  # several formats at once: `augment run` needs --format; shown as a plain folder
+    with _LOCK:
+        if len(_LAYOUTS) > 256:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = (stamp, layout)
+    return layout
+
+
+def check_confined(folder: Path, layout: Layout) -> None:
+    """Refuse a dataset whose layout files (the COCO JSON, YOLO's data.yaml) are symlinks leaving it: the service
+    reads only what lies under its data roots (``augment run`` trusts its local user; a client is not one)."""
+    for rel in (layout.coco_json, *layout.extra_files):
+        if rel and not is_within(folder / rel, folder):
+            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
 
 
 def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int]:
@@ -197,6 +232,8 @@ __all__ = [
     "list_datasets",
     "sample_images",
     "sample_annotated",
+    "layout_of",
+    "check_confined",
     "text_format",
     "sample_texts",
     "count_text_rows",
