@@ -455,7 +455,10 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
 @click.option("--max-batch", type=click.IntRange(1, 10000), default=64, show_default=True,
               help="Most items in one /v1/augment request.")
 @click.option("--max-jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs running at once.")
-def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, max_batch, max_jobs) -> None:
+@click.option("--max-search-budget", default="1h", show_default=True,
+              help="A search job's time budget: its default and its most (e.g. 30m).")
+def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, max_batch, max_jobs,
+          max_search_budget) -> None:
     """Run the HTTP API and the studio (a pipeline designer in the browser) until interrupted."""
     from augment.serve import Limits, ServeConfig, ServeConfigError
     from augment.serve import serve as run_server
@@ -463,7 +466,8 @@ def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, 
 
     try:
         limits = Limits(max_request_bytes=int(max_request_mb * 2**20), max_pixels=max_pixels, max_items=max_batch,
-                        max_outputs=max(max_batch, 4 * max_batch), max_running_jobs=max_jobs)
+                        max_outputs=max(max_batch, 4 * max_batch), max_running_jobs=max_jobs,
+                        max_search_seconds=_parse_duration(max_search_budget, "--max-search-budget"))
         config = ServeConfig(host=host, port=port, token=token or None, data_roots=parse_data_roots(data_roots),
                              jobs_root=jobs_root.resolve(), limits=limits)
     except ServeConfigError as exc:
@@ -492,7 +496,7 @@ def models(as_json: bool) -> None:
 
 
 
-def _parse_duration(text: str) -> float:
+def _parse_duration(text: str, flag: str = "--budget") -> float:
     """``30m``, ``90s``, ``1.5h`` or plain seconds -> seconds."""
     raw = text.strip().lower()
     scale = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:], None)
@@ -502,7 +506,7 @@ def _parse_duration(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0 or value != value or value == float("inf"):
-        _fail(f"--budget {text!r}: expected a positive duration such as 90s, 30m or 1h")
+        _fail(f"{flag} {text!r}: expected a positive duration such as 90s, 30m or 1h")
     return value
 
 

@@ -465,7 +465,9 @@ def test_keep_alive_requests_do_not_wait_for_delayed_acks(server):
         conn.getresponse().read()
         times.append(time.perf_counter() - t0)
     conn.close()
-    assert sorted(times)[len(times) // 2] < 0.025, times
+    # a Nagle stall delays every response by the client's delayed-ACK timer (40 ms at least on Linux), so even the
+    # fastest request shows it; the fastest is also what a loaded machine (shared CPUs) leaves least disturbed
+    assert min(times) < 0.025, times
 
 
 def test_other_commands_do_not_import_the_web_stack():

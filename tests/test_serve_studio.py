@@ -200,3 +200,66 @@ def test_text_preview_highlights_changes(server, driver):
     driver.switch_to.default_content()
     _no_console_errors(driver)
     _shot(driver, "studio-text-eval.png")
+
+
+@pytest.fixture(scope="module")
+def annotated_server(tmp_path_factory):
+    from annotation_fixtures import RACCOON, make_masks, make_voc
+
+    if not RACCOON.is_dir():
+        pytest.skip(f"raccoon dataset not present at {RACCOON}")
+    root = tmp_path_factory.mktemp("annotated") / "det"
+    make_voc(root / "raccoon_voc", ["raccoon-1", "raccoon-10", "raccoon-100"])
+    make_masks(root / "raccoon_masks", ["raccoon-1", "raccoon-10"])
+    srv = Server("--data-root", f"det={root}", "--jobs-root", str(tmp_path_factory.mktemp("jobs")))
+    yield srv, root
+    assert srv.stop() == 0
+
+
+def _overlays(driver, selector: str) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(img => { const svg = img.parentElement"
+        ".querySelector('svg.overlay'); return svg && {w: +svg.dataset.width, h: +svg.dataset.height, "
+        "boxes: [...svg.querySelectorAll('rect.box')].map(r => ['x', 'y', 'width', 'height']"
+        ".map(k => +r.getAttribute(k))), labels: [...svg.querySelectorAll('rect.box')].map(r => r.dataset.label), "
+        "masks: svg.querySelectorAll('image.mask[href]').length}; })", selector)
+
+
+def test_annotated_dataset_shows_boxes_that_follow_a_flip(annotated_server, driver):
+    import xml.etree.ElementTree as ET
+
+    srv, root = annotated_server
+    driver.get(srv.url + "/")
+    options = [o.get_attribute("value") for o in driver.find_elements("css selector", "#dataset option")]
+    assert "det/raccoon_voc" in options and "det/raccoon_masks" in options
+    _select(driver, "dataset", "det/raccoon_voc")
+    _wait(lambda: len(driver.find_elements("css selector", "#preview img.augmented")) == 3 * 3,
+          what="the annotated preview")
+    flip = ("version: 1\nname: flip\nmodality: image\nbackend: albumentations\nseed: 0\ncopies: 3\n"
+            "steps:\n- op: horizontal_flip\n  p: 1.0\n")
+    _set_yaml(driver, flip)
+    _wait(lambda: all("horizontal_flip" in i.get_attribute("title") and "objects: " in i.get_attribute("title")
+                      for i in driver.find_elements("css selector", "#preview img.augmented")) and
+          len(driver.find_elements("css selector", "#preview img.augmented")) == 9, what="the flipped preview")
+    originals = _overlays(driver, "#preview img.sample")
+    copies = _overlays(driver, "#preview img.augmented")
+    names = [i.get_attribute("alt") for i in driver.find_elements("css selector", "#preview img.sample")]
+    for row, (name, orig) in enumerate(zip(names, originals)):
+        xml = ET.parse(root / "raccoon_voc" / "annotations" / (Path(name).stem + ".xml")).getroot()
+        voc = [[float(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")] for o in xml.findall("object")]
+        assert orig["boxes"] == [[b[0] - 1, b[1] - 1, b[2] - b[0] + 1, b[3] - b[1] + 1] for b in voc]
+        assert orig["labels"] == [o.findtext("name") for o in xml.findall("object")]
+        for copy in copies[3 * row: 3 * row + 3]:  # every copy flipped: x -> width - x - box width
+            assert copy["w"] == orig["w"] and len(copy["boxes"]) == len(orig["boxes"])
+            for (x, y, bw, bh), (cx, cy, cw, ch) in zip(orig["boxes"], copy["boxes"]):
+                assert abs(cx - (orig["w"] - x - bw)) < 1e-6 and (cy, cw, ch) == (y, bw, bh)
+    _no_console_errors(driver)
+    _shot(driver, "studio-annotations-voc.png")
+
+    _select(driver, "dataset", "det/raccoon_masks")
+    _wait(lambda: len(driver.find_elements("css selector", "#preview img.augmented")) == 2 * 3,
+          what="the mask preview")
+    _wait(lambda: all(o and o["masks"] == 1 for o in _overlays(driver, "#preview img.sample, #preview img.augmented")),
+          what="masks coloured over every tile")
+    _no_console_errors(driver)
+    _shot(driver, "studio-annotations-masks.png")

@@ -24,10 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from augment._version import __version__
 from augment.io.paths import UnsafePathError, is_within, safe_relative
 from augment.serve import datasets
+from augment.serve.annotations import AnnotatedImage, augment_annotated, sample_annotations
 from augment.serve.config import ServeConfig
 from augment.serve.items import ImageItem, ItemError, TextItem, augment_image, augment_texts
-from augment.serve.jobs import TERMINAL, JobError, JobManager, public
-from augment.serve.models import AugmentRequest, EvalOptions, JobRequest, RunOptions, ValidateRequest
+from augment.serve.jobs import SEARCH_OUT, TERMINAL, JobError, JobManager, public
+from augment.serve.models import (AugmentRequest, EvalOptions, JobRequest, RunOptions, SearchOptions,
+                                  ValidateRequest)
+from augment.serve.search_jobs import SpaceRefused, parse_budget, planned_evaluations, prepare_space, search_command
 from augment.serve.security import Gate, error_body
 from augment.serve.specs import compiled, parse_any, validation_report
 from augment.spec import SpecError, dump_spec
@@ -46,9 +49,9 @@ def _error(status: int, message: str, **extra) -> Response:
     return Response(error_body(status, message, **extra), status_code=status, media_type="application/json")
 
 
-def _spec_error(exc: SpecError) -> ApiError:
+def _spec_error(exc: SpecError, what: str = "invalid spec: ") -> ApiError:
     issues = [{"path": i.path, "message": i.message} for i in exc.issues]
-    return ApiError(422, "invalid spec: " + "; ".join(str(i) for i in exc.issues[:5]), issues=issues)
+    return ApiError(422, what + "; ".join(str(i) for i in exc.issues[:5]), issues=issues)
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -148,9 +151,16 @@ def create_app(config: ServeConfig) -> FastAPI:
             results = []
             for i, item in enumerate(items):
                 try:
+                    if isinstance(item, AnnotatedImage):
+                        source, outputs = augment_annotated(pipe, item, copies, body.quality, limits.max_pixels,
+                                                            f"items[{i}]")
+                        results.append({"name": item.name, "source": source, "outputs": outputs})
+                        continue
                     outputs = augment_image(pipe, item, copies, body.quality, limits.max_pixels)
                 except ItemError as exc:
-                    raise ApiError(422, f"items[{i}]: {exc}") from None
+                    message = str(exc)
+                    raise ApiError(422, message if message.startswith(f"items[{i}]") else f"items[{i}]: {message}") \
+                        from None
                 results.append({"name": item.name, "outputs": outputs})
         else:
             per_item = augment_texts(pipe, items, copies)
@@ -161,7 +171,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     def _item(i: int, raw: dict, modality: str, all_items: list):
         where = f"items[{i}]"
-        allowed = {"image", "text", "name", "source", "row", "dataset"}
+        allowed = {"image", "text", "name", "source", "row", "dataset", "annotations"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise ApiError(422, f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -169,6 +179,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             if "text" in raw or "row" in raw:
                 raise ApiError(422, f"{where}: this is an image pipeline; give image (base64) or dataset + name")
             name = raw.get("name")
+            folder = layout = None
             if "dataset" in raw:
                 if not isinstance(name, str):
                     raise ApiError(422, f"{where}: a dataset item needs name (the image's path in the dataset)")
@@ -176,6 +187,9 @@ def create_app(config: ServeConfig) -> FastAPI:
                 if not folder.is_dir():
                     raise ApiError(422, f"{where}: {raw['dataset']} is not an image folder")
                 data = datasets.read_image_file(folder, name, limits.max_request_bytes)
+                layout = datasets.layout_of(folder)
+                if layout is not None:
+                    datasets.check_confined(folder, layout)
             else:
                 if not isinstance(raw.get("image"), (str, bytes)):
                     raise ApiError(422, f"{where}: give image (base64 bytes) or dataset + name")
@@ -187,8 +201,12 @@ def create_app(config: ServeConfig) -> FastAPI:
                 safe_relative(name)
             except UnsafePathError as exc:
                 raise ApiError(422, f"{where}.name: {exc}") from None
+            if raw.get("annotations") is not None:  # given with the item: they key nothing, the name keys the seed
+                return AnnotatedImage(name, data, annotations=raw["annotations"])
+            if layout is not None:  # an image of an annotated dataset: its annotation file, read as the run reads it
+                return AnnotatedImage(name, data, folder=folder, layout=layout)
             return ImageItem(name, data)
-        if "image" in raw or "name" in raw:
+        if "image" in raw or "name" in raw or "annotations" in raw:
             raise ApiError(422, f"{where}: this is a text pipeline; give text or dataset + row")
         row = raw.get("row")
         if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
@@ -229,6 +247,13 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ApiError(400, f"cannot read the form: {exc}") from None
         out: dict[str, Any] = {"items": []}
         names = form.getlist("name")
+        annotations = []
+        for i, value in enumerate(form.getlist("annotations")):  # -F annotations=@boxes.json, one per image, in order
+            text = (await value.read()).decode("utf-8", "replace") if hasattr(value, "read") else value
+            try:
+                annotations.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise ApiError(422, f"annotations[{i}]: not JSON ({exc})") from None
         for key, value in form.multi_items():
             if key in ("image", "text"):
                 if hasattr(value, "read"):
@@ -246,11 +271,16 @@ def create_app(config: ServeConfig) -> FastAPI:
                     out[key] = int(value)
                 except (TypeError, ValueError):
                     raise ApiError(422, f"{key}: expected an integer, got {str(value)[:40]!r}") from None
-            elif key != "name":
-                raise ApiError(422, f"unknown form field {key!r}; fields: spec, image, text, name, seed, copies, "
-                                    "quality")
-        for item, name in zip([it for it in out["items"] if "image" in it], names):
+            elif key not in ("name", "annotations"):
+                raise ApiError(422, f"unknown form field {key!r}; fields: spec, image, text, name, annotations, seed, "
+                                    "copies, quality")
+        images = [it for it in out["items"] if "image" in it]
+        for item, name in zip(images, names):
             item["name"] = name  # -F name=3/digit_0013.png: the image's path in its dataset (keys its seed)
+        if len(annotations) > len(images):
+            raise ApiError(422, f"{len(annotations)} annotations fields for {len(images)} images")
+        for item, ann in zip(images, annotations):
+            item["annotations"] = ann
         if not out["items"]:
             raise ApiError(422, "the form has no image or text field")
         return out
@@ -265,12 +295,18 @@ def create_app(config: ServeConfig) -> FastAPI:
         n = min(n, limits.max_samples)
         path = datasets.resolve(config.data_roots, dataset)
         modality = datasets.modality_of(path)
-        if modality == "image":
+        layout = datasets.layout_of(path) if modality == "image" else None
+        if layout is not None:  # an annotated dataset: its images with their annotations, as the run reads them
+            datasets.check_confined(path, layout)
+            names, total = datasets.sample_annotated(path, layout, n)
+            items = [{"name": name, **sample_annotations(path, layout, name)} for name in names]
+        elif modality == "image":
             names, total = datasets.sample_images(path, n)
             items = [{"name": name} for name in names]
         else:
             items, total = datasets.sample_texts(path, n)
-        return {"dataset": dataset, "modality": modality, "total": total, "items": items}
+        return {"dataset": dataset, "modality": modality, "total": total, "items": items,
+                "annotations": layout.format if layout is not None else None}
 
     @app.get("/v1/datasets/image", tags=["datasets"], summary="One image file of a dataset")
     def dataset_image(dataset: str, name: str) -> Response:
@@ -282,8 +318,15 @@ def create_app(config: ServeConfig) -> FastAPI:
                         headers={"x-content-type-options": "nosniff", "cache-control": "max-age=60"})
 
     # -- jobs ----------------------------------------------------------------------------------------------
-    @app.post("/v1/jobs", tags=["jobs"], status_code=201, summary="Start `augment run` or `augment eval`")
+    @app.post("/v1/jobs", tags=["jobs"], status_code=201,
+              summary="Start `augment run`, `augment eval` or `augment search` on a dataset under the data roots")
     def create_job(body: JobRequest) -> dict:
+        if body.kind == "search":
+            return _create_search(body)
+        if body.spec is None:
+            raise ApiError(422, f"spec: a {body.kind} job needs the pipeline spec")
+        if body.space is not None or body.space_file is not None:
+            raise ApiError(422, f"space: only a search job takes a space; a {body.kind} job takes spec")
         try:
             spec = parse_any(body.spec)
         except SpecError as exc:
@@ -304,7 +347,39 @@ def create_app(config: ServeConfig) -> FastAPI:
                                 f"{spec.modality} pipeline")
         request = {"kind": body.kind, "dataset": body.dataset, "test": body.test,
                    "options": opts.model_dump(exclude_none=True)}
-        rec = manager.create(body.kind, body.dataset, args, dump_spec(spec), total, request)
+        rec = manager.create(body.kind, body.dataset, args, {"pipeline.yaml": dump_spec(spec)}, total, request)
+        return public(rec)
+
+    def _create_search(body: JobRequest) -> dict:
+        if body.spec is not None:
+            raise ApiError(422, "spec: a search job takes a space (space or space_file), not a spec")
+        try:
+            opts = SearchOptions.model_validate(body.options)
+        except ValidationError as exc:
+            raise ApiError(422, "options." + _pydantic_message(exc.errors())) from None
+        try:
+            seconds = parse_budget(opts.budget, limits.max_search_seconds)
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from None
+        try:
+            prepared = prepare_space(config.data_roots, body.space, body.space_file)
+        except SpecError as exc:
+            raise _spec_error(exc, "invalid search space: ") from None
+        except SpaceRefused as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        source = datasets.resolve(config.data_roots, body.dataset)
+        test = datasets.resolve(config.data_roots, body.test) if body.test else None
+        for ref, path in ((body.dataset, source), (body.test, test)):
+            if path is not None and datasets.modality_of(path) != prepared.space.modality:
+                raise ApiError(422, f"{ref} is a {datasets.modality_of(path)} dataset; the space is for "
+                                    f"{prepared.space.modality}")
+        total = planned_evaluations(prepared.space, opts.seed, opts.rungs, opts.eta)
+        if total == 0:
+            raise ApiError(422, "invalid search space: it yields no candidates")
+        request = {"kind": "search", "dataset": body.dataset, "test": body.test, "space_file": body.space_file,
+                   "options": {**opts.model_dump(exclude_none=True), "budget": seconds}}
+        rec = manager.create("search", body.dataset, search_command(source, test, opts, seconds), prepared.files,
+                             total, request)
         return public(rec)
 
     @app.get("/v1/jobs", tags=["jobs"])
@@ -356,6 +431,36 @@ def create_app(config: ServeConfig) -> FastAPI:
         keep = ("output", "source", "copy", "row", "seed", "ops", "sha256")
         return {"total": len(records), "offset": offset,
                 "outputs": [{k: r.get(k) for k in keep} for r in records[offset:offset + limit]]}
+
+    @app.get("/v1/jobs/{job_id}/leaderboard", tags=["jobs"],
+             summary="A search's leaderboard (leaderboard.json once done; the evaluations so far before)")
+    def job_leaderboard(job_id: str) -> dict:
+        from augment.search.search import TRIALS
+
+        rec = manager.get(job_id)
+        if rec["kind"] != "search":
+            raise ApiError(400, f"job {job_id} is a {rec['kind']} job; only search jobs have a leaderboard")
+        out = manager.job_dir(job_id) / SEARCH_OUT
+        board = out / "leaderboard.json"
+        if board.is_file() and rec["status"] == "complete":
+            doc = json.loads(_scrub(board.read_text("utf-8"), manager.job_dir(job_id)))
+            return {"complete": True, **doc}
+        trials = []
+        if (out / TRIALS).is_file():
+            for line in (out / TRIALS).read_text("utf-8").splitlines():
+                try:
+                    trials.append(json.loads(line))
+                except json.JSONDecodeError:  # the line a kill cut short
+                    continue
+        trials.sort(key=lambda t: (-t["rung"], -t["gain"], t["candidate"]))
+        return {"complete": False, "status": rec["status"], "trials": trials}
+
+    def _scrub(text: str, job_folder: Path) -> str:
+        """Paths of the server's machine in a search's outputs -> job-relative paths and ROOT/ names."""
+        pairs = [(str(job_folder) + "/", "")] + [(str(path), name) for name, path in config.data_roots.items()]
+        for local, shown in sorted(pairs, key=lambda p: -len(p[0])):
+            text = text.replace(json.dumps(local)[1:-1], json.dumps(shown)[1:-1])
+        return text
 
     @app.get("/v1/jobs/{job_id}/files/{rel:path}", tags=["jobs"],
              summary="A file of a job: output/<file>, report/report.html, stderr.log, ...")
@@ -480,7 +585,8 @@ def _body_doc(model, yaml: bool = False, multipart: bool = False) -> dict:
         content["multipart/form-data"] = {"schema": {"type": "object", "properties": {
             "spec": {"type": "string", "format": "binary"}, "image": {"type": "array", "items": {
                 "type": "string", "format": "binary"}}, "text": {"type": "array", "items": {"type": "string"}},
-            "name": {"type": "array", "items": {"type": "string"}}, "seed": {"type": "integer"},
+            "name": {"type": "array", "items": {"type": "string"}},
+            "annotations": {"type": "array", "items": {"type": "string", "format": "binary"}}, "seed": {"type": "integer"},
             "copies": {"type": "integer"}, "quality": {"type": "integer"}}}}
     return {"requestBody": {"required": True, "content": content}}
 

@@ -25,6 +25,7 @@ class Limits:
     max_outputs: int = 256  # items x copies in one /v1/augment request
     max_samples: int = 64  # samples listed by one /v1/datasets/samples request
     max_running_jobs: int = 2  # jobs running at once; more are refused (429), the machine is not a queue
+    max_search_seconds: float = 3600.0  # a search job's --budget: its default and its most
 
 
 @dataclass(frozen=True)

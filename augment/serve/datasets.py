@@ -9,8 +9,10 @@ same reader, so the studio shows the items a run would process, under the names 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
+from augment.io.annotations import FormatError, Layout, detect
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import UnsafePathError, is_within, safe_relative
@@ -77,6 +79,12 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         rel = folder.relative_to(root).as_posix()
         ref = name if rel == "." else f"{name}/{rel}"
         subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        layout = annotated(folder, entries)
+        if layout == "refused":  # its annotations lead out of the root: not offered
+            return
+        if layout is not None:  # VOC, YOLO, COCO, mask folders: the dataset is the folder holding images/ & co
+            found.append({"dataset": ref, "modality": "image", "annotations": layout.format})
+            return
         if has_images(folder) or (subdirs and all(has_images(d) for d in subdirs)):
             found.append({"dataset": ref, "modality": "image"})
             return
@@ -87,6 +95,20 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         if depth < max_depth:
             for d in subdirs:
                 walk(name, root, d, depth + 1)
+
+    def annotated(folder: Path, entries):
+        names = {e.name.lower() for e in entries}
+        # detection only where a layout can be (it reads COCO JSON files): cheap for plain class folders
+        if not names & {"images", "jpegimages", "labels", "annotations"} and \
+                not any(n.endswith(".json") for n in names):
+            return None
+        layout = layout_of(folder)
+        if layout is not None:
+            try:
+                check_confined(folder, layout)
+            except DatasetError:
+                return "refused"
+        return layout
 
     for name, root in sorted(roots.items()):
         walk(name, root, root, 0)
@@ -103,6 +125,49 @@ def _spread(count: int, n: int) -> list[int]:
 def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
     scan = scan_image_folder(folder)
     return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
+
+
+_LAYOUTS: dict[str, tuple[int, Layout | None]] = {}
+_LOCK = threading.Lock()
+
+
+def layout_of(folder: Path) -> Layout | None:
+    """The annotation layout of a dataset folder (None: a plain image folder), as ``augment run`` detects it.
+    Cached while the folder's modification time stays the same (COCO detection reads its JSON)."""
+    key = str(folder)
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+    with _LOCK:
+        hit = _LAYOUTS.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        layout = detect(folder)
+    except FormatError:
+        layout = None  # several formats at once: `augment run` needs --format; shown as a plain folder
+    with _LOCK:
+        if len(_LAYOUTS) > 256:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = (stamp, layout)
+    return layout
+
+
+def check_confined(folder: Path, layout: Layout) -> None:
+    """Refuse a dataset whose layout files (the COCO JSON, YOLO's data.yaml) are symlinks leaving it: the service
+    reads only what lies under its data roots (``augment run`` trusts its local user; a client is not one)."""
+    for rel in (layout.coco_json, *layout.extra_files):
+        if rel and not is_within(folder / rel, folder):
+            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
+
+
+def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int]:
+    """Images of an annotated dataset (the items ``augment run`` would process), spread over it."""
+    from augment.io.annotations import scan
+
+    items, _, _ = scan(folder, layout)
+    return [items[i].image for i in _spread(len(items), n)], len(items)
 
 
 def text_format(path: Path):
@@ -166,6 +231,9 @@ __all__ = [
     "modality_of",
     "list_datasets",
     "sample_images",
+    "sample_annotated",
+    "layout_of",
+    "check_confined",
     "text_format",
     "sample_texts",
     "count_text_rows",

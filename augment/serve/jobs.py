@@ -1,4 +1,4 @@
-"""Jobs: ``augment run`` and ``augment eval`` as subprocesses of the real CLI, recorded in SQLite.
+"""Jobs: ``augment run``, ``augment eval`` and ``augment search`` as subprocesses of the real CLI, recorded in SQLite.
 
 A job is the CLI command a user would type, so a job's output is exactly what the CLI writes and a cancelled run
 resumes the way the CLI resumes: cancel sends SIGINT (the CLI stops, keeps its manifest and exits 130), resume runs
@@ -7,7 +7,8 @@ lists them, and marks the ones that were running as interrupted (resumable).
 
 Progress of a run: the lines of OUTPUT/manifest.jsonl (one record per file written, flushed as written) against
 the outputs expected from the dataset (items x (copies + originals)). Progress of an eval: the ``done/total`` runs
-its progress bar prints to stderr.
+its progress bar prints to stderr. Progress of a search: the evaluations in OUT/trials.jsonl (one line each,
+flushed as made; what a rerun resumes from) against the evaluations successive halving plans.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import time
 from pathlib import Path
 
 from augment.io.manifest import MANIFEST
+from augment.search.search import TRIALS
+
+SEARCH_OUT = "search"  # a search job's --out, in its folder
 
 TERMINAL = {"complete", "failed", "cancelled", "interrupted"}
 RESUMABLE = {"failed", "cancelled", "interrupted"}
@@ -155,8 +159,9 @@ class JobManager:
         return self.root / job_id
 
     # -- operations ------------------------------------------------------------------------------------------
-    def create(self, kind: str, dataset: str, command_args: list[str], spec_yaml: str, total: int | None,
+    def create(self, kind: str, dataset: str, command_args: list[str], files: dict[str, str], total: int | None,
                request: dict) -> dict:
+        """Start a job: ``files`` (job-relative path -> text, e.g. pipeline.yaml) are written to its folder first."""
         with self._lock:
             if len(self._procs) >= self.max_running:
                 raise JobError(f"{len(self._procs)} jobs are running, the most this server runs at once; wait for "
@@ -164,7 +169,9 @@ class JobManager:
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        (folder / "pipeline.yaml").write_text(spec_yaml, encoding="utf-8")
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text, encoding="utf-8")
         record = {"id": job_id, "kind": kind, "status": "queued", "dataset": dataset, "created": time.time(),
                   "command": command_args, "total": total, "done": 0, "request": request}
         self.store.insert(record)
@@ -257,7 +264,8 @@ class JobManager:
     def _watch(self, job_id: str, proc: subprocess.Popen) -> None:
         rec = self.store.get(job_id)
         folder = self.job_dir(job_id)
-        counter = _ManifestCounter(folder / "output" / MANIFEST) if rec["kind"] == "run" else None
+        counted = {"run": folder / "output" / MANIFEST, "search": folder / SEARCH_OUT / TRIALS}.get(rec["kind"])
+        counter = _ManifestCounter(counted) if counted is not None else None
         while True:
             try:
                 code = proc.wait(0.3)
@@ -295,6 +303,10 @@ class JobManager:
         if code == 0:
             if rec["kind"] == "eval":
                 summary = _eval_summary(folder / "report")
+            elif rec["kind"] == "search":
+                evaluations = _ManifestCounter(folder / SEARCH_OUT / TRIALS).count()
+                return {"status": "complete", "summary": _search_summary(summary), "error": None,
+                        "done": evaluations, "total": evaluations}
             fields = {"status": "complete", "summary": summary, "error": None}
             if rec["kind"] == "run" and summary:
                 fields["done"] = fields["total"] = summary.get("written", 0) + summary.get("resumed_skipped", 0)
@@ -382,6 +394,14 @@ def _last_error(path: Path) -> str | None:
     errors = [ln for ln in lines if ln.startswith("error:")]
     pick = errors[-1] if errors else next((ln for ln in reversed(lines) if ln), None)
     return pick[:500] if pick else None
+
+
+def _search_summary(printed: dict | None) -> dict:
+    """What the search printed (its winner, why it stopped, the test-set verdicts) with the job-relative paths of
+    its outputs (GET /v1/jobs/ID/files/PATH), not the server's."""
+    keep = {k: v for k, v in (printed or {}).items() if k in ("stopped", "winner", "test")}
+    return {**keep, "best_yaml": f"{SEARCH_OUT}/best.yaml", "leaderboard": f"{SEARCH_OUT}/leaderboard.json",
+            "report_html": f"{SEARCH_OUT}/report.html", "trials": f"{SEARCH_OUT}/{TRIALS}"}
 
 
 def _eval_summary(report: Path) -> dict | None:

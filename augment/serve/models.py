@@ -52,12 +52,35 @@ class EvalOptions(_Strict):
     threads: int = Field(1, ge=1, le=64)
 
 
+class SearchOptions(_Strict):
+    budget: str | float | None = Field(None, description=(
+        "wall-clock limit of the search: seconds or a duration such as 90s, 30m, 1h; default and most: the "
+        "server's --max-search-budget (the final test measurement comes on top)"))
+    model: Literal["auto", "cnn", "ngram", "tfidf-logreg"] = "auto"  # built-in models only, as for eval
+    model_options: dict[str, int | float | str | bool] = Field(default_factory=dict, max_length=50)
+    seed: int = Field(0, ge=0, lt=2**63)
+    folds: int = Field(3, ge=2, le=20)
+    rungs: int = Field(3, ge=1, le=6)
+    eta: int = Field(3, ge=2, le=10)
+    final_repeats: int = Field(5, ge=2, le=100)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    text_column: str | None = Field(None, max_length=200)
+    label_column: str | None = Field(None, max_length=200)
+
+
 class JobRequest(_Strict):
-    kind: Literal["run", "eval"]
-    spec: dict | str
-    dataset: str = Field(..., description="ROOT/path of the input (run) or training data (eval)")
-    test: str | None = Field(None, description="eval: ROOT/path of held-out data")
-    options: dict[str, Any] = Field(default_factory=dict, description="RunOptions or EvalOptions, by kind")
+    kind: Literal["run", "eval", "search"]
+    spec: dict | str | None = Field(None, description="run, eval: the pipeline spec (a mapping or YAML/JSON text)")
+    space: dict | str | None = Field(None, description=(
+        "search: the search space inline (a mapping or YAML text; its pipelines[].file entries name ROOT/path "
+        "spec files under the data roots)"))
+    space_file: str | None = Field(None, description=(
+        "search: ROOT/path of a space file under a data root (its pipelines[].file entries are relative to it "
+        "and must stay under that root)"))
+    dataset: str = Field(..., description="ROOT/path of the input (run) or training data (eval, search)")
+    test: str | None = Field(None, description="eval, search: ROOT/path of held-out data")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="RunOptions, EvalOptions or SearchOptions, by kind")
 
 
-__all__ = ["SEED", "ValidateRequest", "AugmentRequest", "RunOptions", "EvalOptions", "JobRequest"]
+__all__ = ["SEED", "ValidateRequest", "AugmentRequest", "RunOptions", "EvalOptions", "SearchOptions", "JobRequest"]

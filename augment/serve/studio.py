@@ -24,7 +24,8 @@ def render_studio(config: ServeConfig) -> str:
     found = list_datasets(config.data_roots)
     options = "\n".join(
         f'<option value="{html.escape(d["dataset"])}" data-modality="{d["modality"]}">'
-        f'{html.escape(d["dataset"])} ({d["modality"]})</option>' for d in found)
+        f'{html.escape(d["dataset"])} ({d["modality"]}{", " + d["annotations"] if d.get("annotations") else ""})'
+        f'</option>' for d in found)
     boot = {"version": __version__, "roots": sorted(config.data_roots), "limits": {
         "max_items": config.limits.max_items, "max_outputs": config.limits.max_outputs}}
     page = Template((TEMPLATES / "studio.html").read_text("utf-8"))

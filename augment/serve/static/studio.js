@@ -364,7 +364,9 @@ async function pickDataset() {
     return;
   }
   state.samples = doc.items;
-  $("data-info").textContent = `${doc.total} ${doc.modality === "image" ? "images" : "rows"}; showing ${doc.items.length}`;
+  state.annotated = doc.annotations || null;
+  $("data-info").textContent = `${doc.total} ${doc.modality === "image" ? "images" : "rows"}` +
+    `${state.annotated ? ` (${state.annotated} annotations)` : ""}; showing ${doc.items.length}`;
   if (doc.modality !== state.modality || !state.spec) {
     await loadOps(doc.modality);
     state.spec = newSpec(doc.modality);
@@ -408,17 +410,23 @@ function renderPreview(doc) {
   const box = $("preview");
   if (state.modality === "image") {
     const copies = doc ? doc.copies : [];
-    const table = el("table", { id: "preview-grid" },
+    const table = el("table", { id: "preview-grid", class: state.annotated ? "annotated" : null },
       el("tr", {}, el("th", { text: "original" }), ...copies.map((k) => el("th", { text: `copy ${k}` }))));
     state.samples.forEach((s, i) => {
       const src = `/v1/datasets/image?dataset=${encodeURIComponent(state.dataset)}&name=${encodeURIComponent(s.name)}`;
-      const row = el("tr", {}, el("td", {}, el("img", { class: "sample", src, alt: s.name, title: s.name }), el("div", { text: s.name })));
+      const original = el("img", { class: "sample", src, alt: s.name, title: s.name });
+      const row = el("tr", {}, el("td", {}, withOverlay(original, s.annotations, s.width, s.height, s.error),
+                                  el("div", { text: s.name })));
       if (doc) {
         for (const out of doc.items[i].outputs) {
-          row.append(el("td", {}, out.error ? el("span", { class: "err", text: out.error })
-            : out.dropped ? el("span", { class: "dropped", title: "augment run would not write this copy", text: `dropped: ${out.dropped}` })
-            : el("img", { class: "augmented", src: `data:${out.media_type};base64,${out.image}`, alt: `copy ${out.copy}`,
-                          title: drawnText(out.ops), "data-sha256": out.sha256 })));
+          if (out.error || out.dropped) {
+            row.append(el("td", {}, out.error ? el("span", { class: "err", text: out.error })
+              : el("span", { class: "dropped", title: "augment run would not write this copy", text: `dropped: ${out.dropped}` })));
+            continue;
+          }
+          const img = el("img", { class: "augmented", src: `data:${out.media_type};base64,${out.image}`, alt: `copy ${out.copy}`,
+                                  title: drawnText(out.ops) + objectsText(out.objects), "data-sha256": out.sha256 });
+          row.append(el("td", {}, withOverlay(img, out.annotations, out.width, out.height)));
         }
       }
       table.append(row);
@@ -441,6 +449,91 @@ function renderPreview(doc) {
     }
     return div;
   }));
+}
+
+// ------------------------------------------------------------------------------------------------ annotations
+// Boxes, polygons and keypoints are an SVG over the image in the image's own pixel coordinates (viewBox = its
+// size; "meet" scales it exactly as the image's object-fit: contain does); masks are coloured on a canvas.
+
+const COLOURS = ["#e6194b", "#3cb44b", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6", "#d2f53c", "#fabebe", "#008080"];
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, v);
+  return node;
+}
+
+function colourOf(label, names) {
+  const key = String(label);
+  if (!names.has(key)) names.set(key, names.size);
+  return COLOURS[names.get(key) % COLOURS.length];
+}
+
+function withOverlay(img, ann, width, height, error) {
+  if (!state.annotated) return img;
+  const tile = el("div", { class: "tile" }, img);
+  if (error) tile.append(el("div", { class: "err", text: error }));
+  if (!ann || !width || !height) return tile;
+  const svg = svgEl("svg", { class: "overlay", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "xMidYMid meet",
+                             "data-width": width, "data-height": height });
+  const names = new Map();
+  const stroke = Math.max(1, Math.max(width, height) / 120);
+  if (ann.masks) drawMasks(svg, ann.masks, ann.labels || [], width, height, names);
+  (ann.boxes || []).forEach((b, i) => {
+    const label = (ann.labels || [])[i];
+    const colour = colourOf(label, names);
+    svg.append(svgEl("rect", { class: "box", x: b[0], y: b[1], width: b[2] - b[0], height: b[3] - b[1], fill: "none",
+                               stroke: colour, "stroke-width": stroke, "data-label": label ?? "" }));
+    const text = svgEl("text", { x: b[0] + stroke, y: b[1] + 9 * stroke, fill: colour, "font-size": 9 * stroke });
+    text.textContent = label ?? "";
+    svg.append(text);
+    for (const part of (ann.polygons || [])[i] || []) {
+      svg.append(svgEl("polygon", { class: "polygon", points: part.map((p) => p.join(",")).join(" "), fill: "none",
+                                    stroke: colour, "stroke-width": stroke / 2 }));
+    }
+    for (const p of (ann.keypoints || [])[i] || []) {
+      if ((p[2] ?? 2) > 0) svg.append(svgEl("circle", { class: "keypoint", cx: p[0], cy: p[1], r: 1.5 * stroke,
+                                                         fill: (p[2] ?? 2) >= 2 ? colour : "none", stroke: colour }));
+    }
+  });
+  tile.append(svg);
+  return tile;
+}
+
+function drawMasks(svg, masks, labels, width, height, names) {
+  // a class-index PNG (semantic) or one PNG per object: coloured where non-zero, then shown through the SVG
+  const layers = typeof masks === "string" ? [[masks, null]] : masks.map((m, i) => [m, colourOf(labels[i], names)]);
+  for (const [data, colour] of layers) {
+    const image = svgEl("image", { class: "mask", x: 0, y: 0, width, height, opacity: 0.45 });
+    svg.append(image);
+    const src = new Image();
+    src.onload = () => {
+      const canvas = el("canvas", { width, height });
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(src, 0, 0);
+      const px = ctx.getImageData(0, 0, width, height);
+      for (let k = 0; k < px.data.length; k += 4) {
+        const v = px.data[k];
+        if (v === 0) { px.data[k + 3] = 0; continue; }
+        const hex = v === 255 && !colour ? "#ffffff" : colour || COLOURS[v % COLOURS.length];
+        px.data[k] = parseInt(hex.slice(1, 3), 16);
+        px.data[k + 1] = parseInt(hex.slice(3, 5), 16);
+        px.data[k + 2] = parseInt(hex.slice(5, 7), 16);
+        px.data[k + 3] = 255;
+      }
+      ctx.putImageData(px, 0, 0);
+      image.setAttribute("href", canvas.toDataURL("image/png"));
+    };
+    src.src = `data:image/png;base64,${data}`;
+  }
+}
+
+function objectsText(objects) {
+  if (!objects) return "";
+  const dropped = Object.values(objects.dropped || {}).reduce((a, b) => a + b, 0);
+  const kept = Object.values(objects.kept || {}).reduce((a, b) => a + b, 0);
+  return `\nobjects: ${objects.objects_in} in, ${kept} kept, ${dropped} dropped`;
 }
 
 // ------------------------------------------------------------------------------------------------ export, jobs
