@@ -198,3 +198,122 @@ def test_cli_errors_on_hf_inputs_are_one_line(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1
     ok = augment_cli("run", eda, src, tmp_path / "ok", "--text-column", "body", "--engine", "serial")
     assert json.loads(ok.stdout)["written"] == 6
+
+
+# ---------------------------------------------------------------- ownership and partial resume of HF runs
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from conftest import REPO  # noqa: E402
+
+CHAR = PIPELINES / "char_noise.yaml"
+
+
+def _many_sentences(n, salt=""):
+    return [f"row {i}{salt}: the quick brown fox jumps over the lazy dog near the river bank again" for i in range(n)]
+
+
+def _cli_popen(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "augment.cli", *map(str, args)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _wait_for(predicate, proc, seconds=300):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert proc.poll() is None, f"the run ended before the test could act: {proc.communicate()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_second_hf_run_into_a_busy_output_exits_5_with_the_holder(tmp_path):
+    src = tmp_path / "ds"
+    datasets.Dataset.from_dict({"text": _many_sentences(600)}).save_to_disk(str(src))
+    out = tmp_path / "out"
+    first = _cli_popen("run", CHAR, src, out, "--engine", "serial", "-q", env={"AUGMENT_HF_BLOCK_ROWS": "20"})
+    _wait_for(lambda: (out / ".augment-lock").is_file() and any((out / ".augment-hf-tmp").glob("block-*")), first)
+    second = augment_cli("run", CHAR, src, out, "--engine", "serial", check=False)
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert second.returncode == 5 and len(second.stderr.strip().splitlines()) == 1
+    assert "is in use by another augment run" in second.stderr and f"pid {first.pid}" in second.stderr
+    assert json.loads(stdout)["written"] == 1200  # the refused run touched nothing
+    assert not (out / ".augment-lock").exists() and not (out / ".augment-hf-tmp").exists()
+
+
+@pytest.mark.parametrize("kind", ["dataset", "parquet"])
+def test_a_killed_hf_run_resumes_its_missing_blocks_into_the_uninterrupted_output(tmp_path, kind):
+    """SIGKILL mid-run, then the same command: the finished blocks are reused, the rest computed, and OUTPUT is
+    byte for byte what one uninterrupted run writes (the Arrow/Parquet files, state.json, manifest, errors)."""
+    ds = datasets.Dataset.from_dict({"text": _many_sentences(400), "label": [i % 2 for i in range(400)]})
+    if kind == "dataset":
+        src = tmp_path / "ds"
+        ds.save_to_disk(str(src))
+    else:
+        src = tmp_path / "pq"
+        src.mkdir()
+        ds.to_parquet(str(src / "train.parquet"))
+    env = {"AUGMENT_HF_BLOCK_ROWS": "16"}
+    args = ["run", CHAR, src, tmp_path / "out", "--copies", "2", "--include-originals", "--engine", "serial", "-q"]
+    killed = _cli_popen(*args, env=env)
+    scratch = tmp_path / "out" / ".augment-hf-tmp"
+    _wait_for(lambda: len(list(scratch.glob("block-*.arrow"))) >= 3, killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "running"
+    done_before = len(list(scratch.glob("block-*.arrow")))
+    resumed = subprocess.run([sys.executable, "-m", "augment.cli", *map(str, args)], cwd=REPO, text=True,
+                             capture_output=True, env={**os.environ, **env}, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["resumed_skipped"] >= 3 * 16 * 3 and summary["written"] + summary["resumed_skipped"] == 1200
+    assert summary["resumed_skipped"] == 48 * done_before  # every finished block reused, no other
+    fresh = tmp_path / "fresh"
+    augment_cli("run", CHAR, src, fresh, "--copies", "2", "--include-originals", "--engine", "serial")
+    a, b = _tree(tmp_path / "out"), _tree(fresh)
+    a.pop("run.json"), b.pop("run.json")  # times and counts of this run
+    assert a == b and "manifest.jsonl" in a
+
+
+def test_hf_resume_redoes_a_changed_part_and_refuses_another_spec(tmp_path):
+    src = tmp_path / "dd"
+    splits = {"train": _many_sentences(40), "test": _many_sentences(10)}
+    datasets.DatasetDict({k: datasets.Dataset.from_dict({"text": v}) for k, v in splits.items()}).save_to_disk(str(src))
+    out = tmp_path / "out"
+    augment_cli("run", CHAR, src, out, "--engine", "serial")
+    again = json.loads(augment_cli("run", CHAR, src, out, "--engine", "serial").stdout)
+    assert again["written"] == 0 and again["resumed_skipped"] == 100
+    # the test split changes (rows rewritten): only its rows are made again
+    time.sleep(0.01)
+    datasets.Dataset.from_dict({"text": _many_sentences(10, salt="!")}).save_to_disk(str(tmp_path / "new_test"))
+    for f in (src / "test").iterdir():
+        f.unlink()
+    for f in (tmp_path / "new_test").iterdir():
+        (src / "test" / f.name).write_bytes(f.read_bytes())
+    changed = json.loads(augment_cli("run", CHAR, src, out, "--engine", "serial").stdout)
+    assert changed["sources_changed"] == 1 and changed["changed_examples"] == ["test"]
+    assert changed["written"] == 20 and changed["resumed_skipped"] == 80
+    fresh = tmp_path / "fresh"
+    augment_cli("run", CHAR, src, fresh, "--engine", "serial")
+    assert datasets.load_from_disk(str(out))["test"].to_dict() == datasets.load_from_disk(str(fresh))["test"].to_dict()
+    assert manifest(out) == manifest(fresh)
+    other = augment_cli("run", PIPELINES / "eda.yaml", src, out, "--engine", "serial", check=False)
+    assert other.returncode == 1 and "another spec" in other.stderr and "spec " in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    seed = augment_cli("run", CHAR, src, out, "--engine", "serial", "--seed", "99", check=False)
+    assert seed.returncode == 1 and "seed" in seed.stderr
+    more = json.loads(augment_cli("run", CHAR, src, out, "--engine", "serial", "--copies", "3").stdout)
+    assert more["written"] == 150 and len(manifest(out)) == 150  # copies are part of a block: all made again
+    fewer = augment_cli("run", CHAR, src, out, "--engine", "serial", "--copies", "2", check=False)
+    assert fewer.returncode == 1 and "--overwrite" in fewer.stderr
+    replaced = json.loads(augment_cli("run", PIPELINES / "eda.yaml", src, out, "--engine", "serial", "--copies", "1",
+                                      "--overwrite").stdout)
+    assert replaced["written"] == 50 and len(manifest(out)) == 50

@@ -452,7 +452,7 @@ def expand(
     if hf_kind is not None:  # a save_to_disk folder or Parquet files: written back in the same kind
         from augment.run.hf_expand import expand_hf
 
-        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError)
+        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
