@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterator
 
 from augment.compile.pipeline import Pipeline
-from augment.hf import Expansion
+from augment.hf import Expansion, is_objects_feature
 from augment.io.atomic import atomic_write_bytes
 from augment.io.hf_dataset import (
     HFInputError,
@@ -255,6 +255,8 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
         clash = [c for c in EXTRA_COLUMNS if c in ds.column_names]
         if clash:
             raise error_cls(f"INPUT already has column(s) {', '.join(clash)}, which the output adds")
+        objects = _objects_column(pipe, ds, columns, src, name, error_cls)
+        columns = columns + ([f"objects={objects}"] if objects else [])
         key = f"{identity}-{fingerprints[name]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
         if kept is not None and name and old_fps.get(name) == fingerprints[name] and \
                 _output_part(out, kind, name, src).exists():
@@ -298,7 +300,8 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
             expanded = expanded.filter(lambda e: e is None, input_columns="augment_error",
                                        keep_in_memory=True)
             expanded = expanded.remove_columns("augment_error")
-        for j, row in enumerate(expanded.select_columns(["source_index", "copy", "seed", "augment_ops", *columns])):
+        for j, row in enumerate(expanded.select_columns(["source_index", "copy", "seed", "augment_ops",
+                                                         *_image_columns_of(columns)])):
             manifest_lines.append(dumps({
                 "source": source_name, "row": row["source_index"], "output": name or ".", "output_row": j,
                 "copy": row["copy"], "seed": row["seed"], "pipeline_hash": pipe.spec_hash,
@@ -307,8 +310,12 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
             }))
         fingerprint = hashlib.sha256(f"{identity}|{fingerprints[name]}|{name}".encode()).hexdigest()[:16]
         result = expanded.remove_columns(["seed", "augment_ops"], new_fingerprint=fingerprint)
+        for c in columns:
+            if c.startswith("objects="):  # the input's feature types (bbox float32, area int64, ClassLabel...)
+                obj = c.partition("=")[2]
+                result = result.cast_column(obj, ds.features[obj], new_fingerprint=fingerprint)
         if pipe.modality == "image":  # decoded again when read back, as the input's images were
-            for c in columns:
+            for c in _image_columns_of(columns):
                 result = result.cast_column(c, datasets.Image(), new_fingerprint=fingerprint)
         save_part(result, kind, target)
         summary.resumed_skipped += min(reused, len(result))
@@ -368,6 +375,26 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def _image_columns_of(columns: list[str]) -> list[str]:
+    return [c for c in columns if not c.startswith("objects=")]
+
+
+def _objects_column(pipe: Pipeline, ds, columns: list[str], src: Path, name: str, error_cls) -> str | None:
+    """The detection ``objects`` column of an image dataset (a struct with ``bbox``), checked against the spec."""
+    found = [c for c, f in ds.features.items() if is_objects_feature(f)] if pipe.modality == "image" else []
+    if not found:
+        return None
+    where = f"{src}{'/' + name if name else ''}"
+    if len(found) > 1 or len(columns) != 1:
+        raise error_cls(f"{where} has object column(s) {', '.join(found)} and image column(s) {', '.join(columns)}: "
+                        "augment run moves one objects column with one image column")
+    try:
+        pipe.check_moves_annotations()
+    except ValueError as exc:
+        raise error_cls(str(exc)) from None
+    return found[0]
+
+
 def _range_of(path: Path) -> tuple[int, int]:
     _, start, end = path.stem.rsplit("-", 2)
     return int(start), int(end)
@@ -391,14 +418,16 @@ class _BlockJob:
         self.pipe, self.include_originals, self.quality = pipe, include_originals, quality
 
     def function(self, columns: list[str]):
+        objects = next((c.partition("=")[2] for c in columns if c.startswith("objects=")), None)
+        columns = [c for c in columns if not c.startswith("objects=")]
         expansion = Expansion(self.pipe, columns, copies=self.pipe.spec.copies, include_originals=self.include_originals,
-                              record_ops=True)
+                              record_ops=True, objects=objects)
         return _Encode(expansion, columns, self.quality) if self.pipe.modality == "image" else expansion
 
     def __call__(self, block: _Block) -> str:
         ds = _part(block.src, block.kind, block.part).select(range(block.start, block.end))
         if self.pipe.modality == "image":
-            for c in block.columns:  # undecoded: the bytes are read as `augment run` reads files
+            for c in _image_columns_of(block.columns):  # undecoded: the bytes are read as `augment run` reads files
                 ds = ds.cast_column(c, _raw_image())
         fingerprint = hashlib.sha256(block.path.encode()).hexdigest()[:16]
         ds.map(_Offset(self.function(block.columns), block.start), batched=True, batch_size=64, with_indices=True,
