@@ -276,8 +276,10 @@ def test_a_killed_hf_run_resumes_its_missing_blocks_into_the_uninterrupted_outpu
     summary = json.loads(resumed.stdout)
     assert summary["resumed_skipped"] >= 3 * 16 * 3 and summary["written"] + summary["resumed_skipped"] == 1200
     assert summary["resumed_skipped"] == 48 * done_before  # every finished block reused, no other
-    fresh = tmp_path / "fresh"
-    augment_cli("run", CHAR, src, fresh, "--copies", "2", "--include-originals", "--engine", "serial")
+    fresh = tmp_path / "fresh"  # uninterrupted, and in a pool of two worker processes
+    subprocess.run([sys.executable, "-m", "augment.cli", "run", str(CHAR), str(src), str(fresh), "--copies", "2",
+                    "--include-originals", "--workers", "2", "-q"], cwd=REPO, check=True, capture_output=True,
+                   env={**os.environ, **env}, timeout=600)
     a, b = _tree(tmp_path / "out"), _tree(fresh)
     a.pop("run.json"), b.pop("run.json")  # times and counts of this run
     assert a == b and "manifest.jsonl" in a
@@ -425,7 +427,8 @@ def test_presets_are_refused_on_objects(shared_dir, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_cli_moves_the_objects_of_a_saved_detection_dataset(shared_dir, tmp_path):
+def test_cli_moves_the_objects_of_a_saved_detection_dataset(shared_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENT_HF_BLOCK_ROWS", "1")  # one row a block: the blocks go to the pool of 2 workers
     src = tmp_path / "ds"
     ds = _detection_dataset(shared_dir, 3)
     ds.save_to_disk(str(src))

@@ -334,3 +334,23 @@ def test_a_parquet_shard_does_not_depend_on_how_its_samples_were_handed_in(n, cu
     assert write(pieces) == write([samples])
     table = pq.read_table(io.BytesIO(write([samples])))
     assert table.column("output").to_pylist() == [s.output for s in samples]
+
+
+def test_shards_to_a_url_output_are_uploaded_whole_and_equal_the_folder_ones(image_folder, tmp_path, monkeypatch):
+    import fsspec
+
+    from augment.run.expander import RunOptions, expand
+
+    monkeypatch.setenv("AUGMENT_CACHE_DIR", str(tmp_path / "cache"))
+    pipe = augment.load_pipeline(SPEC)
+    pipe = augment.Pipeline(pipe.spec.model_copy(update={"copies": 2}))
+    url = f"memory://shards-{tmp_path.name}"
+    expand(pipe, RunOptions(input=image_folder, output=url, include_originals=True, engine="serial",
+                            output_format="webdataset", shard_size=7, chunk_size=1))
+    _expand_in_parts(image_folder, tmp_path / "local", "webdataset", "serial", part_size=1)
+    fs = fsspec.filesystem("memory")
+    names = sorted(p.rsplit("/", 1)[1] for p in fs.ls(url, detail=False) if p.endswith(".tar"))
+    assert names == sorted(shards(tmp_path / "local", ".tar"))
+    for name in names:
+        assert fs.cat(f"{url}/{name}") == (tmp_path / "local" / name).read_bytes()
+    assert not list((tmp_path / "cache").rglob("*.augment-tmp"))  # the staged shard files went with the upload
