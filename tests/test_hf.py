@@ -462,3 +462,21 @@ def src_bytes(src, index):
 
 
 from augment.hf import INDEX_COLUMN as INDEX  # noqa: E402
+
+
+def test_sigterm_stops_an_hf_run_resumable_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENT_HF_BLOCK_ROWS", "16")  # for both runs: blocks are named by their rows
+    src = tmp_path / "ds"
+    datasets.Dataset.from_dict({"text": _many_sentences(400)}).save_to_disk(str(src))
+    out = tmp_path / "out"
+    args = ["run", CHAR, src, out, "--workers", "2", "-q"]
+    proc = _cli_popen(*args, env={"AUGMENT_HF_BLOCK_ROWS": "16"})
+    _wait_for(lambda: any((out / ".augment-hf-tmp").glob("block-*.arrow")), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and len(stderr.strip().splitlines()) == 1 and "resume" in stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert not (out / ".augment-lock").exists()
+    resumed = json.loads(augment_cli(*args).stdout)
+    assert resumed["status"] == "complete" and resumed["resumed_skipped"] > 0
+    assert resumed["written"] + resumed["resumed_skipped"] == 800

@@ -20,6 +20,7 @@ run.json says ``complete`` last. Another spec, seed, input or option is refused,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -158,9 +159,28 @@ def expand_hf(pipe: Pipeline, opts, kind: str, library_versions: dict, error_cls
     except OSError as exc:
         raise error_cls(f"cannot take OUTPUT {out}: {exc.strerror or exc}") from None
     try:
-        return _expand_owned(pipe, opts, kind, library_versions, error_cls, identity_differences)
+        with _no_progress_bars():
+            return _expand_owned(pipe, opts, kind, library_versions, error_cls, identity_differences)
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """``datasets`` draws a bar per map and save, on stderr, whatever ``-q`` says, and each bar creates a
+    multiprocessing lock (tqdm) that a stopped worker leaks: off for the run, restored after."""
+    try:
+        from datasets.utils import logging as ds_logging
+    except ImportError:
+        yield
+        return
+    was = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            ds_logging.enable_progress_bar()
 
 
 def _run_record(pipe: Pipeline, opts, kind: str, library_versions: dict) -> dict:
@@ -273,7 +293,12 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
     job = _BlockJob(pipe, opts.include_originals, opts.quality)
-    computed = set(_run_blocks(job, jobs, opts, error_cls))
+    try:
+        computed = set(_run_blocks(job, jobs, opts, error_cls))
+    except BaseException as exc:  # run.json must not say "running" once this process has stopped (it resumes)
+        record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        write_run_record(out, record)
+        raise
     manifest_lines: list[str] = []
     errors: list[dict] = []
     for name, ds, columns, blocks in plans:
@@ -467,6 +492,17 @@ _JOB: _BlockJob | None = None
 def _init_worker(job: _BlockJob, threads, run_pid: int) -> None:
     global _JOB
     init_pool_worker(threads, run_pid)
+    from datasets.utils import logging as ds_logging
+
+    ds_logging.disable_progress_bar()  # this process is the run's own worker (see _no_progress_bars)
+    try:  # even a disabled bar creates tqdm's lock, a multiprocessing semaphore that a stopped worker would leak
+        import threading
+
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
+    except ImportError:
+        pass
     _JOB = job
 
 
