@@ -22,6 +22,14 @@ index, so the result is the same for any ``num_proc`` and batch size.
 
 Image columns hold PIL images (the ``datasets.Image`` feature decodes to them) or uint8 arrays; text columns hold
 strings. ``None`` values pass through untouched. ``datasets`` itself is only needed by ``with_row_index``.
+
+Detection datasets (``objects="objects"``): the common Hugging Face layout (cppe-5, detection-datasets) has an
+``objects`` column per image holding ``bbox`` (COCO ``[x, y, w, h]`` in pixels), ``category`` and optional
+``id``/``area``/others, one entry per object, either as a dict of lists or a list of dicts. The boxes move with
+the image (``Pipeline.run_targets``: the same drawn values; boxes clipped, and dropped by each op's
+``min_visibility``/``min_area`` rules), every per-object field keeps only the kept objects, ``area`` is
+recomputed as the new box's w * h, and the column keeps its layout. Presets are refused (their sub-ops move
+pixels no box rule follows yet).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any, Iterable
 from augment.compile.pipeline import Pipeline
 from augment.seeding import derive_seed
 
-__all__ = ["INDEX_COLUMN", "Transform", "Expansion", "row_seed", "with_row_index"]
+__all__ = ["INDEX_COLUMN", "Transform", "Expansion", "row_seed", "with_row_index", "move_objects", "is_objects_feature"]
 
 INDEX_COLUMN = "__augment_index__"
 
@@ -67,6 +75,86 @@ def _augment_column(pipe: Pipeline, values: list, seeds: list[int]):
     return outputs, applied
 
 
+def is_objects_feature(feature: Any) -> bool:
+    """Whether a ``datasets`` feature is a detection ``objects`` column: a struct (or a list of structs) with a
+    ``bbox`` field."""
+    inner = getattr(feature, "feature", None)  # Sequence / List of a struct
+    if isinstance(feature, list) and feature:
+        inner = feature[0]
+    for candidate in (feature, inner):
+        if isinstance(candidate, dict) and "bbox" in candidate:
+            return True
+    return False
+
+
+def _objects_in(value) -> tuple[list[dict], str]:
+    """The objects of one row as a list of dicts, and the layout they came in (``columns``: a dict of lists)."""
+    if value is None:
+        return [], "columns"
+    if isinstance(value, dict):
+        n = len(value.get("bbox") or [])
+        return [{k: (v[i] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in value.items()}
+                for i in range(n)], "columns"
+    return [dict(o) for o in value], "rows"
+
+
+def _objects_out(objects: list[dict], like, layout: str):
+    """``objects`` (the kept ones) in the layout of ``like``: per-object lists hold only the kept objects."""
+    if layout == "rows":
+        return objects
+    if not isinstance(like, dict):
+        return like if like is None and not objects else {"bbox": [o["bbox"] for o in objects]}
+    n = len(like.get("bbox") or [])
+    return {k: [o[k] for o in objects] if isinstance(v, (list, tuple)) and len(v) == n else v
+            for k, v in like.items()}
+
+
+def move_objects(pipeline: Pipeline, image, objects, seed: int):
+    """Augment ``image`` and its detection ``objects`` (see the module notes) with the values of ``seed``.
+
+    Returns ``(image, objects, applied)``: the image in the type it came in, the objects in their layout with only
+    the kept ones, and the applied ops with their drawn values."""
+    import numpy as np
+
+    from augment.compile.pixels import _to_array
+    from augment.compile.targets import Targets
+
+    pipeline.check_moves_annotations()
+    rows, layout = _objects_in(objects)
+    xywh = np.array([o["bbox"] for o in rows], dtype=np.float64).reshape(-1, 4)
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    labels = [o.get("category", o.get("label")) for o in rows]
+    arr, restore = _to_array(image)
+    targets = Targets(boxes=xyxy, labels=labels, extras=tuple({"i": i} for i in range(len(rows))))
+    out, moved, applied, _ = pipeline.run_targets(arr, targets, seed=seed)
+    kept = []
+    for box, extra in zip(moved.boxes, moved.extras):
+        obj = dict(rows[extra["i"]])
+        x0, y0, x1, y1 = (float(v) for v in box)
+        obj["bbox"] = [x0, y0, x1 - x0, y1 - y0]
+        if "area" in obj:
+            area = (x1 - x0) * (y1 - y0)
+            obj["area"] = int(round(area)) if isinstance(obj["area"], int) else float(area)
+        kept.append(obj)
+    return restore(out), _objects_out(kept, objects, layout), applied
+
+
+def _augment_objects(pipe: Pipeline, values: list, objects: list, seeds: list[int]):
+    outputs, moved, applied = list(values), list(objects), [None] * len(values)
+    for i, (value, objs, seed) in enumerate(zip(values, objects, seeds)):
+        if value is not None:
+            outputs[i], moved[i], applied[i] = move_objects(pipe, value, objs, seed)
+    return outputs, moved, applied
+
+
+def _check_objects(pipeline: Pipeline, columns: list[str], objects: str | None) -> None:
+    if objects is None:
+        return
+    if len(columns) != 1:
+        raise ValueError(f"objects={objects!r} belong to one image column; got columns {', '.join(columns)}")
+    pipeline.check_moves_annotations()
+
+
 class Transform:
     """A batch transform for ``Dataset.with_transform`` / ``set_transform`` (batch dict in, batch dict out).
 
@@ -76,9 +164,11 @@ class Transform:
     """
 
     def __init__(self, pipeline: Pipeline, columns: str | Iterable[str], *, epoch: int = 0,
-                 index_column: str = INDEX_COLUMN, keep_index: bool = False) -> None:
+                 index_column: str = INDEX_COLUMN, keep_index: bool = False, objects: str | None = None) -> None:
         self.pipeline = pipeline
         self.columns = _columns(columns)
+        self.objects = objects
+        _check_objects(pipeline, self.columns, objects)
         self.epoch = int(epoch)
         self.index_column = index_column
         self.keep_index = keep_index
@@ -91,12 +181,16 @@ class Transform:
         if self.index_column not in batch:
             raise KeyError(f"the batch has no {self.index_column!r} column: add it with augment.hf.with_row_index(ds) "
                            "before with_transform (a transform is not told which rows it gets)")
-        _check_columns(batch, self.columns)
+        _check_columns(batch, self.columns + ([self.objects] if self.objects else []))
         out = dict(batch)
         indices = [int(i) for i in batch[self.index_column]]
         for col in self.columns:
             seeds = [_column_seed(self.pipeline.spec.seed, i, self.epoch, col, self.columns) for i in indices]
-            out[col], _ = _augment_column(self.pipeline, list(batch[col]), seeds)
+            if self.objects:
+                out[col], out[self.objects], _ = _augment_objects(self.pipeline, list(batch[col]),
+                                                                  list(batch[self.objects]), seeds)
+            else:
+                out[col], _ = _augment_column(self.pipeline, list(batch[col]), seeds)
         if not self.keep_index:
             out.pop(self.index_column)
         return out
@@ -114,9 +208,11 @@ class Expansion:
     """A ``Dataset.map(batched=True, with_indices=True)`` function adding ``copies`` augmented rows per row."""
 
     def __init__(self, pipeline: Pipeline, columns: str | Iterable[str], *, copies: int | None = None,
-                 include_originals: bool = False, record_ops: bool = False) -> None:
+                 include_originals: bool = False, record_ops: bool = False, objects: str | None = None) -> None:
         self.pipeline = pipeline
         self.columns = _columns(columns)
+        self.objects = objects
+        _check_objects(pipeline, self.columns, objects)
         self.copies = int(copies if copies is not None else pipeline.spec.copies)
         if self.copies < 0:
             raise ValueError(f"copies must be >= 0, got {self.copies}")
@@ -133,7 +229,7 @@ class Expansion:
         return rows
 
     def __call__(self, batch: dict, indices: list[int]) -> dict:
-        _check_columns(batch, self.columns)
+        _check_columns(batch, self.columns + ([self.objects] if self.objects else []))
         rows = self.plan(indices)
         out: dict[str, list] = {name: [values[pos] for pos, _, _ in rows] for name, values in batch.items()}
         seeds: list[int | None] = [None] * len(rows)
@@ -142,7 +238,13 @@ class Expansion:
         for col in self.columns:
             col_seeds = [_column_seed(self.pipeline.spec.seed, rows[r][1], rows[r][2], col, self.columns)
                          for r in augmented]
-            values, applied = _augment_column(self.pipeline, [out[col][r] for r in augmented], col_seeds)
+            if self.objects:
+                values, moved, applied = _augment_objects(self.pipeline, [out[col][r] for r in augmented],
+                                                          [out[self.objects][r] for r in augmented], col_seeds)
+                for r, objs in zip(augmented, moved):
+                    out[self.objects][r] = objs
+            else:
+                values, applied = _augment_column(self.pipeline, [out[col][r] for r in augmented], col_seeds)
             for r, value, app, seed in zip(augmented, values, applied, col_seeds):
                 out[col][r] = value
                 ops[r] += [dict(a, column=col) for a in app or []] if len(self.columns) > 1 else app or []

@@ -9,6 +9,10 @@ albumentations loop of ``bench_images.py`` (one process, one file per output). E
 from outside, start-up included, round-robin, best of ``--repeats``. Outputs are counted from the manifest
 (ours) or the files (plain loop). The ratio to watch is shards / folder (target >= 1.3x): on 100x100 images
 creating a file is a large part of the per-output cost.
+
+On a shared machine wall times swing by 2x with the load of other jobs; ``--cpu-repeats N`` also runs each
+output format N times with ``--engine serial`` (one process, no pool) and reports its CPU seconds (user + sys of
+the child, from ``getrusage``), which the load of other jobs changes far less: the work each format costs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -37,7 +43,23 @@ def _outputs(out: Path) -> int:
     return bench_images.count_outputs(out)
 
 
-def run(dataset: Path, copies: int, repeats: int = 3, workers: int | None = None, shard_size: int = 1000) -> dict:
+def _cpu_seconds(base: list[str], work: Path, repeats: int, shard_size: int) -> dict[str, list[float]]:
+    """CPU seconds (user + sys) of serial runs of each output format, round-robin."""
+    out: dict[str, list[float]] = {"folder": [], "webdataset": [], "parquet": []}
+    for _ in range(repeats):
+        for fmt in out:
+            target = work / f"cpu-{fmt}"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([*base, str(target), "--engine", "serial", "-q", "--output-format", fmt, "--shard-size",
+                            str(shard_size)], check=True, capture_output=True, cwd=bench_images.ROOT)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out[fmt].append(round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2))
+            shutil.rmtree(target)
+    return out
+
+
+def run(dataset: Path, copies: int, repeats: int = 3, workers: int | None = None, shard_size: int = 1000,
+        cpu_repeats: int = 0) -> dict:
     workers = workers or len(os.sched_getaffinity(0))
     work = Path(tempfile.mkdtemp(prefix="augment-bench-shards-"))
     try:
@@ -66,12 +88,16 @@ def run(dataset: Path, copies: int, repeats: int = 3, workers: int | None = None
                 shutil.rmtree(outs[name])
         m = {name: {"seconds": min(t), "all_seconds": [round(x, 2) for x in t], "outputs": outputs[name],
                     "load_before": loads[name][t.index(min(t))]} for name, t in times.items()}
+        cpu = _cpu_seconds(base, work, cpu_repeats, shard_size) if cpu_repeats else {}
         rates = {name: v["outputs"] / v["seconds"] for name, v in m.items()}
         folder, wds, pq, plain = (rates[n] for n in jobs)
         ratios = {"webdataset / folder": wds / folder, "parquet / folder": pq / folder,
                   "webdataset / plain loop": wds / plain, "folder / plain loop": folder / plain}
+        if cpu:
+            ratios["cpu: webdataset / folder"] = min(cpu["folder"]) / min(cpu["webdataset"])
+            ratios["cpu: parquet / folder"] = min(cpu["folder"]) / min(cpu["parquet"])
         return {"dataset": str(dataset), "copies": copies, "workers": workers, "shard_size": shard_size,
-                "repeats": repeats, "measurements": m, "rates": rates, "ratios": ratios}
+                "repeats": repeats, "measurements": m, "rates": rates, "ratios": ratios, "cpu_seconds": cpu}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -95,6 +121,10 @@ def section(res: dict) -> list[str]:
     for name, value in res["ratios"].items():
         target = f">= {TARGET}x: {'met' if value >= TARGET else 'NOT met'}" if name.endswith("/ folder") else ""
         lines.append(f"| {name} | {value:.2f}x | {target} |")
+    if res.get("cpu_seconds"):
+        lines += ["", "CPU seconds of `--engine serial` runs (user + sys; best of "
+                  f"{len(next(iter(res['cpu_seconds'].values())))}): "
+                  + ", ".join(f"{fmt} {min(v):.2f} ({', '.join(map(str, v))})" for fmt, v in res["cpu_seconds"].items())]
     return lines
 
 
@@ -105,9 +135,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--cpu-repeats", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    res = run(args.dataset, args.copies, args.repeats, args.workers, args.shard_size)
+    res = run(args.dataset, args.copies, args.repeats, args.workers, args.shard_size, args.cpu_repeats)
     print(json.dumps(res, indent=2) if args.json else "\n".join(section(res)))
     return res
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HF_KINDS", "hf_input_kind", "load_parts", "image_columns", "text_column_of", "save_part", "HFInputError"]
+__all__ = ["HF_KINDS", "hf_input_kind", "load_parts", "load_part", "part_fingerprint", "image_columns", "text_column_of",
+           "save_part", "HFInputError"]
 
 HF_KINDS = ("dataset", "dataset_dict", "parquet")
 TEXT_NAMES = ("text", "sentence", "content", "review", "document")
@@ -35,8 +36,9 @@ def hf_input_kind(path: Path) -> str | None:
     return None
 
 
-def load_parts(path: Path, kind: str) -> list[tuple[str, Any]]:
-    """(name, Dataset) pairs: one per split of a DatasetDict, one per Parquet file (its relative path)."""
+def load_parts(path: Path, kind: str, only: str | None = None) -> list[tuple[str, Any]]:
+    """(name, Dataset) pairs: one per split of a DatasetDict, one per Parquet file (its relative path); with
+    ``only``, Parquet files other than that one are not read."""
     import datasets
 
     try:
@@ -46,7 +48,8 @@ def load_parts(path: Path, kind: str) -> list[tuple[str, Any]]:
             dd = datasets.load_from_disk(str(path))
             return [(split, dd[split]) for split in sorted(dd)]
         files = [path] if path.is_file() else sorted([*path.glob("*.parquet"), *path.glob("*/*.parquet")])
-        return [(f.name if path.is_file() else f.relative_to(path).as_posix(), _read_parquet(f)) for f in files]
+        named = [(f.name if path.is_file() else f.relative_to(path).as_posix(), f) for f in files]
+        return [(name, _read_parquet(f)) for name, f in named if only is None or name == only]
     except HFInputError:
         raise
     except Exception as exc:  # corrupt files, a foreign folder layout: one line naming the input
@@ -96,3 +99,31 @@ def save_part(ds, kind: str, target: Path) -> None:
         ds.to_parquet(str(target))
     else:
         ds.save_to_disk(str(target))
+
+
+def _part_files(path: Path, kind: str, name: str) -> list[Path]:
+    if kind == "parquet":
+        return [path if path.is_file() else path.joinpath(*name.split("/"))]
+    folder = path / name if kind == "dataset_dict" else path
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def part_fingerprint(path: Path, kind: str, name: str) -> str:
+    """What tells a part's data changed: the names, sizes and mtime_ns of its files (an Arrow split folder with
+    its state.json, or the Parquet file). Like make and rsync, a change that keeps all three is not noticed."""
+    import hashlib
+    import json
+
+    stats = []
+    for f in _part_files(Path(path), kind, name):
+        st = f.stat()
+        stats.append([f.name, st.st_size, st.st_mtime_ns])
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+
+
+def load_part(path: Path, kind: str, name: str):
+    """One part of ``load_parts`` (what a worker process opens for itself)."""
+    for part_name, ds in load_parts(Path(path), kind, only=name):
+        if part_name == name:
+            return ds
+    raise HFInputError(f"{path} has no part {name!r} any more")

@@ -382,7 +382,7 @@ def _drop_outputs_of(sources: set[str], previous: list[dict], out: _Output) -> l
         if rec.get("source") in sources:
             try:
                 if rec.get("output"):
-                    out.store.remove(rec["output"])
+                    out.store.remove(rec.get("shard") or rec["output"])  # a shard goes whole: it is redone
             except UnsafePathError:
                 pass
         else:
@@ -452,7 +452,7 @@ def expand(
     if hf_kind is not None:  # a save_to_disk folder or Parquet files: written back in the same kind
         from augment.run.hf_expand import expand_hf
 
-        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError)
+        return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
@@ -555,6 +555,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         summary.notes.append(f"{folder} holds an earlier augment OUTPUT (manifest.jsonl and run.json); skipped")
     done = _done_outputs(previous, out, text_complete)
     records = RecordIndex(previous)
+    shards_recorded = _recorded_shards(previous, opts)
     del previous
     write_run_record(out.meta, run_record)
     out.publish(RUN_RECORD)
@@ -565,6 +566,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
     sync = _ManifestSync(out, opts.remote_flush_records, opts.remote_flush_seconds) if out.remote else None
     try:
         counts = {"rows": 0, "problems": 0}
+        assembler = None
         if layout is not None:
             from augment.run.annotated_expand import annotated_tasks
 
@@ -576,7 +578,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             if opts.output_format == "folder":
                 tasks, summary.items = _image_plan(pipe, opts, scan, done, errors, out.remote)
             else:  # shards: every output of a shard is redone when any is missing (see augment.run.shard_job)
-                tasks, summary.items = _sharded_tasks(pipe, opts, scan, done, errors, out.remote)
+                tasks, summary.items = _sharded_tasks(pipe, opts, scan, done, errors, out, shards_recorded)
+                assembler = _shard_assembler(opts, out)
             chunk_iter = _chunks(tasks, opts.chunk_size if opts.output_format == "folder" else 1)
             total = len(tasks) if opts.output_format == "folder" else sum(len(t.tasks) for t in tasks)
         else:
@@ -589,10 +592,14 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             on_total(total)
         engine = make_engine(opts.engine, opts.workers, opts.scheduler, opts.scheduler_timeout)
         for result in engine.run(config, chunk_iter):
+            if assembler is not None:  # sharded: records reach the manifest once their shard is in place
+                result = assembler.take(result)
             _collect(result, manifest, errors, summary, records, sync)
             lock.check()
             if progress:
                 progress(result.items)
+        if assembler is not None:
+            assembler.finish()
         if pipe.modality == "text":
             from augment.run.text_expand import assemble_text_output
 
@@ -602,6 +609,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             if out.store.list(PARTS_DIR) or not out.store.exists(opts.input.name):
                 assemble_text_output(opts, text_format, out.store)
     except BaseException as exc:
+        if assembler is not None:
+            assembler.abort()
         # run.json must not say "running" once this process has stopped (the same command still resumes)
         run_record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         try:
@@ -684,13 +693,32 @@ def _hf_kind(path: Path) -> str | None:
     return hf_input_kind(Path(path))
 
 
-def _sharded_tasks(pipe: Pipeline, opts: RunOptions, scan, done: set, errors: "_ErrorLog", remote: bool):
-    from augment.run.shard_job import items_per_shard, shard_tasks
+def _sharded_tasks(pipe: Pipeline, opts: RunOptions, scan, done: set, errors: "_ErrorLog", out: _Output,
+                   recorded: dict):
+    from augment.run.shard_job import items_per_shard, shard_tasks, stale_shards
 
-    tasks, items = _image_plan(pipe, opts, scan, set(), errors, remote, mirror=False)
+    tasks, items = _image_plan(pipe, opts, scan, set(), errors, out.remote, mirror=False)
     per_shard = items_per_shard(opts.shard_size, pipe.spec.copies, opts.include_originals)
-    shards, _skipped = shard_tasks(tasks, opts.output_format, per_shard, done)
-    return shards, items
+    parts, _skipped = shard_tasks(tasks, opts.output_format, per_shard, done, recorded, opts.chunk_size)
+    for name in stale_shards(out.store.top_level(), opts.output_format, -(-len(tasks) // per_shard)):
+        out.store.remove(name)
+    return parts, items
+
+
+def _recorded_shards(previous: list[dict], opts: RunOptions) -> dict:
+    if opts.output_format == "folder":
+        return {}
+    from augment.run.shard_job import recorded_shards
+
+    return recorded_shards(previous)
+
+
+def _shard_assembler(opts: RunOptions, out: _Output):
+    from augment.run.shard_job import ShardAssembler, publish_local, publish_to_store
+
+    if out.remote:
+        return ShardAssembler(out.meta, publish_to_store(out.store), opts.output_format)
+    return ShardAssembler(opts.output, publish_local(opts.output), opts.output_format)
 
 
 def _check_output_format(pipe: Pipeline, opts: RunOptions, hf_kind: str | None) -> None:
