@@ -5,7 +5,6 @@ in the library's JSON shape and get them back moved by the same drawn values; ba
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import subprocess

@@ -361,13 +361,7 @@ def _sentence(task: str, label: str, n: int, copies: int, d: verdict.Decision, b
         head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
-    tail = {verdict.HELPS: "helps", verdict.HURTS: "hurts",
-            verdict.EQUIVALENT: f"equivalent (no effect larger than ±{100 * margin:g} points)"}.get(d.verdict)
-    if tail is None:
-        could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
-                 if d.mde is not None else "too few runs to estimate what could be detected")
-        tail = f"{d.verdict} ({could})"
-    return head + ": " + tail + "."
+    return head + ": " + verdict.verdict_phrase(d, margin) + "."
 
 
 def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout | None, progress: bool = True,
@@ -414,7 +408,7 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
     pool = pool.subset([i for i in range(len(pool)) if i not in set(dup)])
     if task == "detection":
         if test.objects() == 0:
-            raise ValueError(f"the test images hold no objects: mAP is undefined")
+            raise ValueError("the test images hold no objects: mAP is undefined")
         only_train = sorted(set(pool.labels()) - set(test.labels()))
         only_test = sorted(set(test.labels()) - set(pool.labels()))
         classes = sorted(set(pool.labels()) | set(test.labels()))
