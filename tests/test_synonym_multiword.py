@@ -35,7 +35,9 @@ def test_nouns_take_the_number_of_the_word_they_replace(wn_index):  # noqa: F811
 def test_verbs_inflect_their_first_word(wn_index):  # noqa: F811
     ran = wn_index.inflected_synonyms("ran", rules=MULTI)
     assert "ran away" in ran and "run away" not in ran and "runs away" not in ran
-    assert "laid off" in wn_index.inflected_synonyms("stopped", rules=MULTI)
+    # "stopped" is also an adjective lemma (a stopped drain): read as a past, its form is a guess
+    assert not [s for s in wn_index.inflected_synonyms("stopped", rules=MULTI) if " " in s]
+    assert "halted" in wn_index.inflected_synonyms("stopped", rules=MULTI)
     # "found" is a lemma (to found a company) and the past of "find": a base-form phrase could stand where a
     # past belongs, so none is offered; "come" and "read" are their own participle or past
     for word in ("found", "come", "read"):
@@ -54,8 +56,14 @@ def test_verbs_inflect_their_first_word(wn_index):  # noqa: F811
     ("run away", V, "found", None, False),          # "found" may be a past
     ("be active", V, "acted", PAST, False),         # auxiliary first word
     ("xyzzy away", V, "ran", PAST, False),          # unknown verb
-    ("early on", A | R, "early", None, True),
-    ("early on", R, "earlier", PAST, False),        # adjectives and adverbs are not inflected
+    ("early on", A, "early", None, True),           # "early" is an adjective in 119 of 145 tagged uses
+    ("early on", R, "early", None, False),          # ... so not the adverb phrase
+    ("early on", A | R, "early", None, False),      # a phrase must fit every part of speech it came from
+    ("early on", A, "earlier", PAST, False),        # adjectives and adverbs are not inflected
+    ("color in", V, "color", None, False),          # "color" is a noun in 58 of 72 tagged uses
+    ("wear upon", V, "tiring", PRESENT_PARTICIPLE, False),   # "tiring" is an adjective lemma too
+    ("tell apart", V, "distinguished", PAST, False),
+    ("incompetent person", N, "incompetent", None, False),   # two tagged uses: no usual part of speech
     ("a great deal", R, "much", None, False),       # needs an article around it
     ("in a flash", R, "instantly", None, False),
     ("hot dog", N | V, "dog", None, False),         # fits as a noun, not as a verb (first word not a verb)

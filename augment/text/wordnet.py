@@ -83,6 +83,10 @@ _OFFENSIVE_GLOSS = re.compile(
 # Multi-word synonyms (max_words != 1) with an article need a different sentence around them: "a great deal"
 # for "much" gives "too a great deal".
 _ARTICLES = frozenset({"a", "an", "the"})
+# A multi-word synonym is offered only in the part of speech that has this share of the word's sense-tagged
+# uses: a phrase is a worse misfit than one word when the word was used in another part of speech.
+USUAL_POS_SHARE = 0.75
+USUAL_POS_MIN_TAGS = 3  # fewer tagged uses say nothing ("incompetent": 2, both as a noun)
 
 # Defaults of the quality rules (see WordNetIndex.synonyms); the default lookup is precomputed with these.
 DEFAULT_MAX_SENSES = 3  # a lemma's first senses per part of speech, by WordNet's tagged frequency
@@ -291,6 +295,8 @@ class WordNetIndex:
         lemma_pos = arrays.get("lemma_pos")
         self._lemma_pos_bits = _ints(lemma_pos) if lemma_pos is not None and len(lemma_pos) == n_keys \
             else self._key_pos
+        tags = arrays.get("lemma_tags")
+        self._lemma_tags = tags if tags is not None and len(tags) == n_keys else np.zeros((n_keys, 4), np.uint32)
         self._ant_indptr = _ints(arrays["ant_indptr"])
         self._ant_ids = _ints(arrays["ant_ids"])
         # inflected surface form -> row of the precomputed inflected-synonym CSR (see build_index)
@@ -463,14 +469,22 @@ class WordNetIndex:
           "ran away"); a source in lemma form must not also be a past form ("found", "read", "come"), or the
           phrase's base form could stand where a past belongs;
         - adjective, adverb: not inflected, so only for a source in lemma form;
-        - never a phrase with an article ("a lot", "in a flash"): "too much" -> "too a great deal".
+        - never a phrase with an article ("a lot", "in a flash"): "too much" -> "too a great deal";
+        - only in the word's usual part of speech (:meth:`_usual_pos`: "color" is a noun, so no "color in"),
+          and never for a word read as an inflection that is a lemma itself ("tiring", "distinguished" are
+          adjectives as well as verb forms).
         """
         words = phrase.split(" ")
         if _ARTICLES.intersection(words):
             return False
+        if form is not None and self._lemma_pos(source):
+            return False  # read as an inflection yet a lemma itself ("tiring", "distinguished"): which is it?
+        usual = self._usual_pos(source)
         for pos in ("n", "v", "a", "r"):
             if not bits & POS_BITS[pos]:
                 continue
+            if pos != usual:
+                return False
             if pos == "n":
                 fits = (not PARTICLES.intersection(words[1:]) and self._singular_noun(words[-1])
                         and (form == PLURAL if form is not None else self._singular_noun(source)))
@@ -483,6 +497,24 @@ class WordNetIndex:
             if not fits:
                 return False
         return True
+
+    def _usual_pos(self, word: str) -> str | None:
+        """The part of speech ``word`` has in at least ``USUAL_POS_SHARE`` of its sense-tagged uses (as a lemma
+        and as an inflection of one: "films" counts the noun and the verb "film"); None when no part of speech
+        has that share or the word has fewer than ``USUAL_POS_MIN_TAGS`` tagged uses. Without a tagger this is the best bet on how the word is
+        used: "color" is a noun (so no "color in"), "intoxicating" an adjective (so no "picking up")."""
+        counts = [0, 0, 0, 0]
+        i = self._key_id.get(word)
+        if i is not None:
+            counts = [int(c) for c in self._lemma_tags[i]]
+        for lemma, pos, _ in self.morphology.analyses(word):
+            j = self._key_id.get(lemma)
+            if j is not None:
+                column = "nvar".index(pos)
+                counts[column] += int(self._lemma_tags[j][column])
+        total = sum(counts)
+        best = max(range(4), key=counts.__getitem__)
+        return "nvar"[best] if total >= USUAL_POS_MIN_TAGS and counts[best] >= USUAL_POS_SHARE * total else None
 
     def _lemma_pos(self, word: str) -> int:
         """Part-of-speech bits of the parts of speech ``word`` is a WordNet lemma in (0: not a lemma)."""
@@ -587,6 +619,19 @@ def _sense_counts(source: WordNetSource) -> dict[tuple[str, str, int], tuple[int
         key, offset, number, count = fields
         lemma, _, lex = key.partition("%")
         out[(lemma.replace("_", " "), _SS_TYPE.get(lex[:1], "n"), int(offset))] = (int(number), int(count))
+    return out
+
+
+def _lemma_tags(keys: list[str], senses: dict[tuple[str, str, int], tuple[int, int]]) -> np.ndarray:
+    """SemCor tag counts of every key per part of speech (columns n, v, a, r): how often the word was used
+    as a noun, a verb, ... in the sense-tagged corpus (index.sense)."""
+    column = {"n": 0, "v": 1, "a": 2, "s": 2, "r": 3}
+    row = {key: i for i, key in enumerate(keys)}
+    out = np.zeros((len(keys), 4), dtype=np.uint32)
+    for (lemma, pos, _), (_, count) in senses.items():
+        i = row.get(lemma)
+        if i is not None and count:
+            out[i, column[pos]] += count
     return out
 
 
@@ -741,6 +786,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "ant_indptr": np.asarray(ant_indptr, dtype=np.int32),
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
         "lemma_pos": np.asarray([lemma_pos.get(key, 0) for key in keys], dtype=np.uint8),
+        "lemma_tags": _lemma_tags(keys, senses),
         **_exception_arrays(source),
     }
     arrays["zipf"] = _zipf_table(strings)
@@ -813,7 +859,7 @@ def _read(path: Path) -> WordNetIndex:
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
                                       "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc", "zipf",
-                                      "n_words", "lemma_pos")}
+                                      "n_words", "lemma_pos", "lemma_tags")}
     return WordNetIndex(strings, n_keys, arrays, meta, _morphology(arrays))
 
 
