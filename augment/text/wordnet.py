@@ -297,6 +297,7 @@ class WordNetIndex:
             else self._key_pos
         tags = arrays.get("lemma_tags")
         self._lemma_tags = tags if tags is not None and len(tags) == n_keys else np.zeros((n_keys, 4), np.uint32)
+        self._has_tags = bool(self._lemma_tags.any())  # a WordNet copy without index.sense has no counts
         self._ant_indptr = _ints(arrays["ant_indptr"])
         self._ant_ids = _ints(arrays["ant_ids"])
         # inflected surface form -> row of the precomputed inflected-synonym CSR (see build_index)
@@ -479,11 +480,11 @@ class WordNetIndex:
             return False
         if form is not None and self._lemma_pos(source):
             return False  # read as an inflection yet a lemma itself ("tiring", "distinguished"): which is it?
-        usual = self._usual_pos(source)
+        usual = self._usual_pos(source) if self._has_tags else None
         for pos in ("n", "v", "a", "r"):
             if not bits & POS_BITS[pos]:
                 continue
-            if pos != usual:
+            if self._has_tags and pos != usual:  # without counts (no index.sense): the form rules alone
                 return False
             if pos == "n":
                 fits = (not PARTICLES.intersection(words[1:]) and self._singular_noun(words[-1])
