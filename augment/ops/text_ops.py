@@ -45,7 +45,9 @@ class _SynonymChoice(_Protect):
     min_zipf: float = Field(DEFAULT_MIN_ZIPF, ge=0.0, le=8.0, allow_inf_nan=False, description="no synonym "
                             "rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor")
     max_words: int = Field(DEFAULT_MAX_WORDS, ge=0, le=8, description="at most this many words per synonym "
-                           "(1: no multi-word replacements like 'small fry'); 0 = any")
+                           "(1: no multi-word replacements like 'small fry'); 0 = any. A phrase is used only "
+                           "where its inflected word takes the replaced word's form (dogs -> domestic dogs, "
+                           "ran -> ran away), never where that form is a guess")
     inflect: bool = Field(True, description=_INFLECT_DOC)
 
     def rules(self) -> SynonymRules:
@@ -233,8 +235,8 @@ class BackTranslateParams(OpParams):
     length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
     allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
     min_zipf: float = Field(1.0, ge=0.0, le=8.0, allow_inf_nan=False, description="guard: no word that the "
-                            "source lacks and that is rarer in English than this wordfreq Zipf value (a "
-                            "pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off")
+                            "source lacks and that is rarer in the source language than this wordfreq Zipf "
+                            "value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off")
 
     @field_validator("length_ratio")
     @classmethod
