@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := apertium apertium-eng-spa apertium-eng-cat wordnet-base wordnet-sense-index chromium chromium-driver
+DEBIAN_PACKAGES := apertium apertium-eng-spa apertium-eng-cat wordnet-base wordnet-sense-index chromium chromium-driver apertium-en-gl apertium-eo-en apertium-hbs-eng
 
 .PHONY: demo test bench system-deps venv clean
 

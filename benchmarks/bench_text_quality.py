@@ -15,6 +15,14 @@ redraw-then-drop of copies equal to their source or to another copy when the cod
 - probe hits: outputs of a probe set of common words with sexual senses (know, come, love, screw, bang, lay,
   ...) that gain one of those senses' words (target 0).
 
+Two more tables (issue 12):
+
+- ``--multiword``: synonym replacement with multi-word synonyms allowed (``max_words`` 3): the share of copies
+  that got a multi-word replacement, and ``--show N`` random ones (sentence, word, phrase) to check by hand;
+- ``--pivots spa,cat,glg,epo,hbs``: per Apertium pivot, one round trip of each sentence: % identical to the
+  source, % rejected by the op's guard (per reason), % kept. ``--stratified`` draws the sentences as a seeded
+  stratified sample instead of the file's first lines (SST-2's train.tsv is sorted by label).
+
 Run it with ``PYTHONPATH`` pointing at another checkout (e.g. an export of main) to get the "before" numbers:
 it only uses APIs both versions have (spec -> Pipeline -> run_batch).
 """
@@ -61,16 +69,28 @@ SEXUAL = {"bonk", "bonked", "bonks", "screw", "screwed", "screws", "bed", "bedde
           "shag", "shagged", "have a go at it"}
 
 
-def read_rows(path: Path, limit: int) -> list[tuple[str, str]]:
-    """(label, sentence) pairs."""
+def read_rows(path: Path, limit: int, stratified: bool = False, seed: int = 0) -> list[tuple[str, str]]:
+    """(label, sentence) pairs: the first ``limit``, or a seeded sample with the file's label shares."""
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if "\t" in line:
             label, text = line.split("\t", 1)
             out.append((label, text.strip()))
-        if len(out) == limit:
+        if len(out) == limit and not stratified:
             break
-    return out
+    if not stratified or limit >= len(out):
+        return out[:limit]
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, (label, _) in enumerate(out):
+        by_label.setdefault(label, []).append(i)
+    picked: list[int] = []
+    for label, members in sorted(by_label.items()):
+        k = round(limit * len(members) / len(out))
+        picked += rng.choice(members, size=min(k, len(members)), replace=False).tolist()
+    return [out[i] for i in sorted(picked)]
 
 
 def label_filter(sentences: list[str], labels: list[str]):
@@ -173,6 +193,62 @@ def measure(name: str, sentences: list[str], copies: int, content: list[int], fl
     return m
 
 
+def measure_multiword(sentences: list[str], copies: int, max_words: int, show: int, seed: int = 0) -> str:
+    """Share of written copies of synonym replacement (rate 0.1, multi-word synonyms of up to ``max_words``
+    words allowed) that hold a multi-word replacement, and ``show`` random ones."""
+    import random
+
+    pipe = _pipeline({"op": "synonym_replace", "params": {"rate": 0.1, "max_words": max_words}})
+    start = time.perf_counter()
+    _, written, dropped = draw_copies(pipe, sentences, copies)
+    seconds = time.perf_counter() - start
+    found, n_copies, n_replacements, n_multi = [], 0, 0, 0
+    for i, ws in enumerate(written):
+        for r in ws:
+            n_copies += 1
+            subs = [c for step in r.applied for c in step.get("changes", []) if c.get("action") == "substitute"]
+            n_replacements += len(subs)
+            multi = [c for c in subs if " " in c["after"]]
+            n_multi += len(multi)
+            if multi:
+                found.append((i, r.output, multi))
+    lines = [f"synonym_replace, rate 0.1, max_words {max_words}: {n_copies} copies written ({dropped} dropped), "
+             f"{len(found)} with a multi-word replacement ({100 * len(found) / max(1, n_copies):.1f}%); "
+             f"{n_multi} of {n_replacements} replacements are multi-word ({100 * n_multi / max(1, n_replacements):.1f}%); "
+             f"{seconds:.1f} s"]
+    for i, out, multi in random.Random(seed).sample(found, min(show, len(found))):
+        pairs = ", ".join(f"{c['before']} -> {c['after']}" for c in multi)
+        lines.append(f"- [{pairs}] {sentences[i]}  =>  {out}")
+    return "\n".join(lines)
+
+
+def measure_pivots(sentences: list[str], pivots: list[str]) -> str:
+    """Per Apertium pivot, one round trip of every sentence through the op (guard on, its defaults)."""
+    from collections import Counter
+
+    lines = ["| pivot | identical % | guard rejects % | by reason | kept % | s |", "|---|---:|---:|---|---:|---:|"]
+    for pivot in pivots:
+        pipe = _pipeline({"op": "back_translate", "params": {"pivot": pivot}})
+        start = time.perf_counter()
+        results = pipe.run_batch(sentences, list(range(len(sentences))))
+        seconds = time.perf_counter() - start
+        reasons: Counter = Counter()
+        identical = kept = 0
+        for r in results:
+            changes = [c for step in r.applied for c in step.get("changes", [])]
+            if not changes:
+                identical += 1
+            elif changes[0].get("action") == "rejected":
+                reasons[changes[0].get("reason")] += 1
+            else:
+                kept += 1
+        n = max(1, len(sentences))
+        by = ", ".join(f"{k} {100 * v / n:.1f}" for k, v in reasons.most_common())
+        lines.append(f"| {pivot} | {100 * identical / n:.1f} | {100 * sum(reasons.values()) / n:.1f} | {by or '-'} "
+                     f"| {100 * kept / n:.1f} | {seconds:.1f} |")
+    return "\n".join(lines)
+
+
 def content_counts(sentences: list[str]) -> list[int]:
     from augment.text.eda import is_stop_word, stop_words
     from augment.text.tokens import WORD_RE
@@ -204,6 +280,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--ops", default=",".join(OPS), help="comma-separated subset of: " + ", ".join(OPS))
     parser.add_argument("--skip-backtranslation", action="store_true")
+    parser.add_argument("--stratified", action="store_true", help="a seeded stratified sample of --limit rows")
+    parser.add_argument("--multiword", action="store_true", help="only the multi-word synonym table")
+    parser.add_argument("--max-words", type=int, default=3)
+    parser.add_argument("--show", type=int, default=30, help="--multiword: random examples to print")
+    parser.add_argument("--pivots", default="", help="only the per-pivot back-translation table, e.g. "
+                        "spa,cat,glg,epo,hbs")
     args = parser.parse_args()
     own_cache = "AUGMENT_CACHE_DIR" not in os.environ
     if own_cache:  # never leave a benchmark index in the user's cache
@@ -211,8 +293,16 @@ def main() -> None:
     try:
         import augment
 
-        rows = read_rows(args.tsv, args.limit)
+        rows = read_rows(args.tsv, args.limit, args.stratified)
         sentences, labels = [t for _, t in rows], [y for y, _ in rows]
+        if args.multiword or args.pivots:
+            print(f"{len(sentences)} sentences ({'stratified sample' if args.stratified else 'first lines'}) "
+                  f"from {args.tsv}; augment from {Path(augment.__file__).parent.parent}")
+            if args.multiword:
+                print(measure_multiword(sentences, args.copies, args.max_words, args.show))
+            if args.pivots:
+                print(measure_pivots(sentences, [p for p in args.pivots.split(",") if p]))
+            return
         content = content_counts(sentences)
         flt = label_filter(sentences, labels)
         ops = [o for o in args.ops.split(",") if o and not (args.skip_backtranslation and o == "back_translate")]

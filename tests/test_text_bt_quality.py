@@ -68,3 +68,74 @@ def test_copies_go_through_several_pivots_and_the_guard_applies():
         for change in res.applied[0]["changes"]:
             if change["action"] == "rejected":
                 assert res.output == text and change["reason"]
+
+
+# ------------------------------------------------------------------------------ more pivots (Debian pairs)
+
+from augment.text.backtranslate import PIVOT_PACKAGES, ApertiumTranslator  # noqa: E402
+
+SST_LIKE = ["the film is a charming and funny story about growing up",
+            "a dull movie with a weak script and flat acting",
+            "one of the most genuinely sweet films to come along in quite some time"]
+
+
+@pytest.mark.parametrize("pivot", sorted(PIVOT_PACKAGES))
+def test_every_listed_pivot_round_trips_through_a_real_apertium(pivot):
+    translator = ApertiumTranslator() if shutil.which("apertium") else None
+    if translator is None:
+        pytest.skip("apertium absent: apt-get install apertium")
+    try:
+        modes = (translator.mode("eng", pivot), translator.mode(pivot, "eng"))
+    except Exception as exc:
+        pytest.skip(f"{PIVOT_PACKAGES[pivot]} absent ({exc})")
+    assert all(m in translator.modes for m in modes)  # both directions: "en-gl"/"gl-en", "eng-spa"/"spa-eng"
+    pipe = Pipeline(parse_spec({"name": "b", "modality": "text", "seed": 1, "steps": [
+        {"op": "back_translate", "params": {"pivot": pivot}}]}))
+    results = pipe.run_batch(SST_LIKE, [0, 1, 2])
+    changes = [c for r in results for c in r.applied[0]["changes"]]
+    assert changes and {c["pivot"] for c in changes} == {pivot}
+    for text, res in zip(SST_LIKE, results):
+        assert res.output == res.output.lower()  # a lower-case corpus stays lower case
+        for change in res.applied[0]["changes"]:
+            if change["action"] == "substitute":  # what is kept passed the guard
+                assert res.output != text and guard(text, res.output, min_zipf=1.0) is None
+            else:
+                assert res.output == text and change["reason"]
+
+
+def test_a_missing_pivot_names_its_debian_package():
+    if shutil.which("apertium") is None:
+        pytest.skip("apertium absent")
+    translator = ApertiumTranslator()
+    translator.modes = {"eng-spa", "spa-eng"}  # as on a machine with only the Spanish pair
+    with pytest.raises(Exception, match="apt-get install apertium-en-gl"):
+        translator.round_trip(["hello"], "eng", "glg")
+    with pytest.raises(Exception, match="apt-get install apertium-eo-en"):
+        translator.round_trip(["hello"], "eng", "epo")
+    assert translator.mode("eng", "spa") == "eng-spa"
+
+
+@pytest.mark.parametrize("source, output, reason", [
+    ("you can sip your vintage wines", "you can sip your vinjarajn wines", "untranslated"),  # Esperanto left over
+    ("when the fire burns out", "when the fire elbrulas out", "untranslated"),
+    ("i trust a lot of people", "i darse a lot of people", "untranslated"),  # Spanish left over
+    ("wendigo is a spooky film", "wendigo is an eerie film", None),  # a rare word the source had is fine
+    ("the film was good", "the movie was good", None),
+])
+def test_the_guard_rejects_words_the_way_back_left_untranslated(source, output, reason):
+    assert guard(source, output, min_zipf=1.0) == reason
+    assert guard(source, output) in (None, "unchanged")  # off by default in the function (the op sets 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(words=st.lists(st.sampled_from("the film was a good and funny story about people who love music".split()),
+                      min_size=3, max_size=12), junk=st.text(alphabet="qxzjkvw", min_size=6, max_size=10),
+       at=st.integers(0, 11))
+def test_any_invented_non_english_word_is_rejected(words, junk, at):
+    source = " ".join(words)
+    out = words[:]
+    out.insert(min(at, len(out)), junk)
+    assert guard(source, " ".join(out), min_zipf=1.0, min_similarity=0, length_ratio=(0, 10)) == "untranslated"
+    # the same word already in the source is not the translation's doing
+    assert guard(source + " " + junk, " ".join(out), min_zipf=1.0, min_similarity=0, length_ratio=(0, 10)) != \
+        "untranslated"

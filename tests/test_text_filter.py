@@ -69,3 +69,43 @@ def test_the_filter_block_drops_label_flipping_copies_in_a_run(tmp_path):
 
     assert flips(tmp_path / "b") < flips(tmp_path / "a") / 2
     assert np.isfinite(b["seconds"])
+
+
+def test_the_readme_filter_block_is_a_valid_spec(tmp_path):
+    """The block as the README writes it (YAML lists for pairs) loads: a strict tuple field refused the list
+    `length_ratio: [0.5, 2.0]`, so the documented example was a spec error."""
+    import re
+    from pathlib import Path
+
+    from augment.spec import load_spec
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("filter:"))
+    spec = tmp_path / "f.yaml"
+    spec.write_text("version: 1\nname: f\nmodality: text\nsteps:\n  - op: eda\n" + block, encoding="utf-8")
+    loaded = load_spec(spec)
+    assert loaded.filter.length_ratio == (0.5, 2.0) and loaded.filter.min_similarity == 0.3
+
+
+@settings(max_examples=30, deadline=None)
+@given(low=st.floats(0, 1), high=st.floats(1, 10), as_list=st.booleans(), extra=st.booleans())
+def test_length_ratio_pairs_load_from_yaml_and_json(tmp_path_factory, low, high, as_list, extra):
+    import yaml
+
+    from augment.spec import load_spec
+    from augment.spec.errors import SpecError
+
+    pair = [low, high, 3.0] if extra else [low, high]
+    body = {"version": 1, "name": "f", "modality": "text", "steps": [{"op": "eda"}],
+            "filter": {"length_ratio": pair if as_list else {"low": low}}}
+    path = tmp_path_factory.mktemp("spec") / "f.yaml"
+    path.write_text(yaml.safe_dump(body), encoding="utf-8")
+    if as_list and not extra:
+        assert load_spec(path).filter.length_ratio == (low, high)
+    else:  # three values, or not a pair at all: one error naming the key
+        try:
+            load_spec(path)
+        except SpecError as exc:
+            assert "filter.length_ratio" in str(exc)
+        else:
+            raise AssertionError("accepted")

@@ -45,7 +45,9 @@ class _SynonymChoice(_Protect):
     min_zipf: float = Field(DEFAULT_MIN_ZIPF, ge=0.0, le=8.0, allow_inf_nan=False, description="no synonym "
                             "rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor")
     max_words: int = Field(DEFAULT_MAX_WORDS, ge=0, le=8, description="at most this many words per synonym "
-                           "(1: no multi-word replacements like 'small fry'); 0 = any")
+                           "(1: no multi-word replacements like 'small fry'); 0 = any. A phrase is used only "
+                           "where its inflected word takes the replaced word's form (dogs -> domestic dogs, "
+                           "ran -> ran away), never where that form is a guess")
     inflect: bool = Field(True, description=_INFLECT_DOC)
 
     def rules(self) -> SynonymRules:
@@ -232,6 +234,9 @@ class BackTranslateParams(OpParams):
                                   description="guard: least character similarity (difflib ratio) to the source")
     length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
     allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
+    min_zipf: float = Field(1.0, ge=0.0, le=8.0, allow_inf_nan=False, description="guard: no word that the "
+                            "source lacks and that is rarer in the source language than this wordfreq Zipf "
+                            "value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off")
 
     @field_validator("length_ratio")
     @classmethod
@@ -279,7 +284,9 @@ def _back_translate_batch(texts: list[str], p: BackTranslateParams,
     results = []
     for old, new, pivot in zip(texts, outputs, chosen):
         rejected = backtranslate.guard(old, new, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
-                                       keep_wh=not p.allow_wh_change) if p.guard and new != old else None
+                                       keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf,
+                                       lang=backtranslate.iso1(p.source)) \
+            if p.guard and new != old else None
         if new == old or rejected:
             results.append(TextOpResult(old, [] if new == old else
                                         [{"action": "rejected", "reason": rejected, "pivot": pivot, "after": new}]))

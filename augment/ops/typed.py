@@ -1061,6 +1061,9 @@ class BackTranslate(Op):
             0.3
         length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
         allow_wh_change: guard: allow a changed question word; default False
+        min_zipf: guard: no word that the source lacks and that is rarer in the source language than this
+            wordfreq Zipf value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off; >= 0.0,
+            <= 8.0; default 1.0
         batch_size: texts per backend call: one Apertium run (each costs ~0.5 s of start-up, so large batches:
             measured 84/184/379 sentences/s at 64/256/1000) or one Marian generate batch (lower it for GPU
             memory); >= 1, <= 100000; default 1000
@@ -1086,6 +1089,7 @@ class BackTranslate(Op):
     min_similarity: float
     length_ratio: tuple[float, float]
     allow_wh_change: bool
+    min_zipf: float
     batch_size: int
     model_dir: str | None
     forward_model: str | None
@@ -1105,6 +1109,7 @@ class BackTranslate(Op):
         min_similarity: float = 0.3,
         length_ratio: tuple[float, float] = (0.5, 2.0),
         allow_wh_change: bool = False,
+        min_zipf: float = 1.0,
         batch_size: int = 1000,
         model_dir: str | None = None,
         forward_model: str | None = None,
@@ -1123,6 +1128,7 @@ class BackTranslate(Op):
             min_similarity=min_similarity,
             length_ratio=length_ratio,
             allow_wh_change=allow_wh_change,
+            min_zipf=min_zipf,
             batch_size=batch_size,
             model_dir=model_dir,
             forward_model=forward_model,
@@ -1281,7 +1287,8 @@ class EDA(Op):
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
             0.0, <= 8.0; default 3.0
         max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
-            any; >= 0, <= 8; default 1
+            any. A phrase is used only where its inflected word takes the replaced word's form (dogs -> domestic
+            dogs, ran -> ran away), never where that form is a guess; >= 0, <= 8; default 1
         inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
             leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
             True
@@ -1462,7 +1469,8 @@ class RandomInsert(Op):
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
             0.0, <= 8.0; default 3.0
         max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
-            any; >= 0, <= 8; default 1
+            any. A phrase is used only where its inflected word takes the replaced word's form (dogs -> domestic
+            dogs, ran -> ran away), never where that form is a guess; >= 0, <= 8; default 1
         inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
             leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
             True
@@ -1536,7 +1544,8 @@ class SynonymReplace(Op):
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
             0.0, <= 8.0; default 3.0
         max_words: at most this many words per synonym (1: no multi-word replacements like 'small fry'); 0 =
-            any; >= 0, <= 8; default 1
+            any. A phrase is used only where its inflected word takes the replaced word's form (dogs -> domestic
+            dogs, ran -> ran away), never where that form is a guess; >= 0, <= 8; default 1
         inflect: inflected words get their lemma's synonyms in the same form (children -> kids, jumped ->
             leapt); false: only words that are WordNet lemmas themselves, as in the EDA paper's code; default
             True

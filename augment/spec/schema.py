@@ -131,6 +131,16 @@ class TextFilterSpec(_Frozen):
     min_similarity: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
     length_ratio: tuple[float, float] | None = None
 
+    @field_validator("length_ratio", mode="before")
+    @classmethod
+    def _ratio_pair(cls, v):
+        # YAML and JSON write a pair as a list; strict mode would refuse a list for a tuple
+        if isinstance(v, list):
+            if len(v) != 2:
+                raise ValueError(f"length_ratio must be a pair [low, high], got {len(v)} values")
+            return tuple(v)
+        return v
+
     @model_validator(mode="after")
     def _ratio_order(self):
         if self.length_ratio is not None and not 0 <= self.length_ratio[0] <= 1 <= self.length_ratio[1]:

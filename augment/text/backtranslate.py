@@ -27,6 +27,7 @@ from typing import Sequence
 from augment.text.protect import PROTECTED_RE
 
 __all__ = [
+    "PIVOT_PACKAGES",
     "BackendUnavailableError",
     "Translator",
     "ApertiumTranslator",
@@ -78,6 +79,13 @@ def _apertium_modes(binary: str) -> set[str]:
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
+# Pivots for English whose Debian pair translates both ways (checked with `apt-cache search apertium` on Debian
+# 13: apertium-eu-en, apertium-isl-eng and apertium-mkd-eng only translate into English, so they cannot be
+# pivots), with the package that brings each. Back-translation quality differs a lot between them: see README.
+PIVOT_PACKAGES = {"spa": "apertium-eng-spa", "cat": "apertium-eng-cat", "glg": "apertium-en-gl",
+                  "epo": "apertium-eo-en", "hbs": "apertium-hbs-eng"}
+
+
 class ApertiumTranslator(Translator):
     """Apertium rule-based MT through the ``apertium`` command (Debian: ``apertium`` + ``apertium-<pair>``).
 
@@ -102,23 +110,28 @@ class ApertiumTranslator(Translator):
         self.timeout = timeout
         self.modes = _apertium_modes(path)
 
-    def _check(self, *pairs: str) -> None:
-        missing = [p for p in pairs if p not in self.modes]
-        if missing:
-            a, b = pairs[0].split("-", 1)
-            raise BackendUnavailableError(
-                f"apertium has no {' / '.join(missing)} translation mode installed (installed: "
-                f"{', '.join(sorted(self.modes)) or 'none'}); apt-get install apertium-{a}-{b} "
-                f"(Debian names some pairs the other way round: apertium-{b}-{a})"
-            )
+    def mode(self, src: str, tgt: str) -> str:
+        """The installed Apertium mode for ``src`` -> ``tgt``. Pairs name their modes with three-letter codes
+        (``eng-spa``) or, the older ones, two-letter codes (``en-gl``, ``eo-en``): both are tried, so a spec
+        says ``pivot: glg`` or ``pivot: epo`` like ``pivot: spa``."""
+        names = dict.fromkeys([f"{src}-{tgt}", f"{iso1(src)}-{iso1(tgt)}"])
+        for name in names:
+            if name in self.modes:
+                return name
+        package = PIVOT_PACKAGES.get(tgt if src == "eng" else src if tgt == "eng" else "")
+        hint = (f"apt-get install {package}" if package else
+                f"apt-get install apertium-{src}-{tgt} (Debian names some pairs the other way round, "
+                f"apertium-{tgt}-{src}, or with two-letter codes; `apt-cache search apertium` lists them)")
+        raise BackendUnavailableError(
+            f"apertium has no {' / '.join(names)} translation mode installed (installed: "
+            f"{', '.join(sorted(self.modes)) or 'none'}); {hint}"
+        )
 
     def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
-        self._check(f"{src}-{tgt}")
-        return self._robust(list(texts), [f"{src}-{tgt}"])
+        return self._robust(list(texts), [self.mode(src, tgt)])
 
     def round_trip(self, texts: Sequence[str], src: str, pivot: str) -> list[str]:
-        self._check(f"{src}-{pivot}", f"{pivot}-{src}")
-        return self._robust(list(texts), [f"{src}-{pivot}", f"{pivot}-{src}"])
+        return self._robust(list(texts), [self.mode(src, pivot), self.mode(pivot, src)])
 
     def _robust(self, texts: list[str], modes: list[str]) -> list[str]:
         if not texts:
@@ -187,7 +200,7 @@ def _feed(proc: subprocess.Popen, data: bytes) -> None:
 _ISO1 = {"eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "ita": "it",
          "por": "pt", "nld": "nl", "cat": "ca", "rus": "ru", "zho": "zh", "jpn": "ja", "ara": "ar",
          "pol": "pl", "swe": "sv", "fin": "fi", "dan": "da", "nob": "nb", "ces": "cs", "tur": "tr",
-         "ukr": "uk", "ell": "el", "glg": "gl", "eus": "eu", "ron": "ro", "hun": "hu"}
+         "ukr": "uk", "ell": "el", "glg": "gl", "eus": "eu", "ron": "ro", "hun": "hu", "epo": "eo"}
 
 
 def iso1(code: str) -> str:
@@ -342,12 +355,14 @@ def _wh(text: str) -> list[str]:
 
 
 def guard(source: str, output: str, *, min_similarity: float = 0.3, length_ratio: tuple[float, float] = (0.5, 2.0),
-          keep_wh: bool = True) -> str | None:
-    """Why a round trip is not worth keeping ("unchanged", "length", "similarity", "protected", "wh-word"), or
-    None when it is: an output equal to its source, one that lost or invented much of it (word-count ratio
-    outside ``length_ratio``, character similarity under ``min_similarity``), one that broke a number, URL or
-    other protected token, or one that changed the question word ("what" -> "which" can change the class of
-    a question)."""
+          keep_wh: bool = True, min_zipf: float = 0.0, lang: str = "en") -> str | None:
+    """Why a round trip is not worth keeping ("unchanged", "length", "similarity", "protected", "wh-word",
+    "untranslated"), or None when it is: an output equal to its source, one that lost or invented much of it
+    (word-count ratio outside ``length_ratio``, character similarity under ``min_similarity``), one that broke
+    a number, URL or other protected token, one that changed the question word ("what" -> "which" can change
+    the class of a question), or one with a word the source does not have that is rarer in English than
+    ``min_zipf`` in language ``lang`` (wordfreq's two-letter code; the check is skipped for a language
+    wordfreq does not cover): a pivot-language word the way back left as it was (Esperanto "vinjarajn")."""
     if output == source:
         return "unchanged"
     ratio = len(output.split()) / max(1, len(source.split()))
@@ -360,4 +375,23 @@ def guard(source: str, output: str, *, min_similarity: float = 0.3, length_ratio
             return "protected"
     if keep_wh and _wh(source) != _wh(output):
         return "wh-word"
+    if min_zipf > 0 and _untranslated(source, output, min_zipf, lang):
+        return "untranslated"
     return None
+
+
+@lru_cache(maxsize=1)
+def _wordfreq_languages() -> frozenset[str]:
+    from wordfreq import available_languages
+
+    return frozenset(available_languages())
+
+
+def _untranslated(source: str, output: str, min_zipf: float, lang: str) -> bool:
+    if lang not in _wordfreq_languages():
+        return False
+    from wordfreq import zipf_frequency
+
+    known = set(re.findall(r"[^\W\d_]+", source.lower()))
+    return any(zipf_frequency(w, lang) < min_zipf
+               for w in dict.fromkeys(re.findall(r"[^\W\d_]+", output.lower())) if w not in known)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Morphology", "parse_exceptions"]
+__all__ = ["Morphology", "parse_exceptions", "AUXILIARIES", "PARTICLES", "PLURAL", "THIRD_PERSON", "PAST",
+           "PRESENT_PARTICIPLE"]
 
 # morphy(7WN) detachment rules: (suffix, ending) per part of speech, tried in this order
 _NOUN_RULES = (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
@@ -30,16 +31,18 @@ _NOUN_RULES = (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes"
 _VERB_RULES = (("ies", "y", "s"), ("es", "e", "s"), ("es", "", "s"), ("s", "", "s"), ("ed", "e", "ed"),
                ("ed", "", "ed"), ("ing", "e", "ing"), ("ing", "", "ing"))
 _INFLECTED_ENDINGS = tuple({rule[0] for rule in _NOUN_RULES + _VERB_RULES})
-_AUXILIARIES = frozenset({"be", "have", "do"})
+AUXILIARIES = frozenset({"be", "have", "do"})
 # Verbs whose past is the lemma itself: verb.exc leaves them out (morphy needs no entry for them), so the
 # regular rule would say "readed" or "putted".
 _UNCHANGED_PAST = frozenset(
     "bet bid broadcast burst cast cost cut fit forecast hit hurt let put quit read rid set shed shut slit split "
     "spread thrust upset wet beat bust knit sweat offset outbid overcast preset recast reset typecast".split()
 )
+# Verbs whose participle is the lemma itself ("has come", "had run"): verb.exc lists their pasts only.
+_SAME_PARTICIPLE = frozenset({"come", "become", "overcome", "run", "outrun", "overrun"})
 # A multi-word noun whose head is not its last word ("carrying out", "man of war", "write up") cannot be
 # pluralised by its last word; these words mark them.
-_PARTICLES = frozenset("of in out up into on off over to by at down for with about after away back".split())
+PARTICLES = frozenset("of in out up into on off over to by at down for with about after away back".split())
 _VOWELS = frozenset("aeiou")
 _SIBILANT_ENDINGS = ("s", "x", "z", "ch", "sh")
 
@@ -91,12 +94,17 @@ class Morphology:
         lemmas = self.verb_exceptions.get(word)
         if lemmas is not None:
             form = PRESENT_PARTICIPLE if word.endswith("ing") else PAST
-            out += [(lemma, "v", form) for lemma in lemmas if lemma != word and lemma not in _AUXILIARIES]
+            out += [(lemma, "v", form) for lemma in lemmas if lemma != word and lemma not in AUXILIARIES]
         else:
             out += [(word[: -len(suffix)] + ending, "v", form)
                     for suffix, ending, form in _VERB_RULES if word.endswith(suffix) and len(word) > len(suffix)]
         seen: set[tuple[str, str, str]] = set()
         return [a for a in out if len(a[0]) >= 2 and not (a in seen or seen.add(a))]
+
+    def may_be_past(self, word: str) -> bool:
+        """``word`` is (also) a past or participle of a verb: listed in verb.exc ("found", "saw", "left"), or
+        a verb whose past or participle is the lemma itself ("read", "put", "come", "run")."""
+        return word in self.verb_exceptions or word in _UNCHANGED_PAST or word in _SAME_PARTICIPLE
 
     # -- lemma -> form --------------------------------------------------------------------------------------
     def inflect(self, lemma: str, pos: str, form: str) -> str | None:
@@ -119,11 +127,11 @@ class Morphology:
             return None  # capitals (proper nouns, "Canis familiaris"), digits, dots, apostrophes
         words = lemma.split(" ")
         if pos == "n" and form == PLURAL:
-            if any(w in _PARTICLES for w in words[1:]):
+            if any(w in PARTICLES for w in words[1:]):
                 return None
             head = self._plural(words[-1])
             return None if head is None else " ".join(words[:-1] + [head])
-        if pos == "v" and words[0] not in _AUXILIARIES and "-" not in words[0]:  # not "give-uping the ghost"
+        if pos == "v" and words[0] not in AUXILIARIES and "-" not in words[0]:  # not "give-uping the ghost"
             head = self._verb_form(words[0], form)
             return None if head is None else " ".join([head] + words[1:])
         return None

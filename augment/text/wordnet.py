@@ -32,7 +32,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from augment.text.morphology import Morphology, parse_exceptions
+from augment.text.morphology import (
+    AUXILIARIES,
+    PARTICLES,
+    PAST,
+    PLURAL,
+    PRESENT_PARTICIPLE,
+    THIRD_PERSON,
+    Morphology,
+    parse_exceptions,
+)
 
 __all__ = [
     "WordNetNotFoundError",
@@ -49,9 +58,10 @@ __all__ = [
 
 # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
 # 4: precomputed inflected synonyms, 5: one array per exception list, 6: sense-frequency, register, casing and
-# word-frequency rules; 7: Zipf values floored; 8: rejected inflected forms keep their Zipf value). It is part
-# of the cache file's name, so an index built under older rules is rebuilt.
-INDEX_FORMAT = 8
+# word-frequency rules; 7: Zipf values floored; 8: rejected inflected forms keep their Zipf value; 9: the parts of
+# speech of every lemma, for the multi-word synonym checks). It is part of the cache file's name, so an index
+# built under older rules is rebuilt.
+INDEX_FORMAT = 9
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar, sexual, slang or a slur (see _register_marked)
@@ -69,6 +79,14 @@ _OFFENSIVE_GLOSS = re.compile(
     r"vulva|testicles?|buttocks|anus|obscene\w*|vulgar\w*|slang|derogatory|slur|prostitut\w*|masturbat\w*|"
     r"erotic\w*|informal terms? for|(?:offensive|disparaging|contemptuous|insulting) (?:term|name|word)s?)\b",
     re.IGNORECASE)
+
+# Multi-word synonyms (max_words != 1) with an article need a different sentence around them: "a great deal"
+# for "much" gives "too a great deal".
+_ARTICLES = frozenset({"a", "an", "the"})
+# A multi-word synonym is offered only in the part of speech that has this share of the word's sense-tagged
+# uses: a phrase is a worse misfit than one word when the word was used in another part of speech.
+USUAL_POS_SHARE = 0.75
+USUAL_POS_MIN_TAGS = 3  # fewer tagged uses say nothing ("incompetent": 2, both as a noun)
 
 # Defaults of the quality rules (see WordNetIndex.synonyms); the default lookup is precomputed with these.
 DEFAULT_MAX_SENSES = 3  # a lemma's first senses per part of speech, by WordNet's tagged frequency
@@ -273,6 +291,13 @@ class WordNetIndex:
         if filled.any():
             masks[filled] = np.bitwise_or.reduceat(pos_bits, indptr[:-1][filled])
         self._key_pos = _ints(masks)
+        # the parts of speech each key is a lemma in, synonyms or not ("arm" has none kept, yet is a noun)
+        lemma_pos = arrays.get("lemma_pos")
+        self._lemma_pos_bits = _ints(lemma_pos) if lemma_pos is not None and len(lemma_pos) == n_keys \
+            else self._key_pos
+        tags = arrays.get("lemma_tags")
+        self._lemma_tags = tags if tags is not None and len(tags) == n_keys else np.zeros((n_keys, 4), np.uint32)
+        self._has_tags = bool(self._lemma_tags.any())  # a WordNet copy without index.sense has no counts
         self._ant_indptr = _ints(arrays["ant_indptr"])
         self._ant_ids = _ints(arrays["ant_ids"])
         # inflected surface form -> row of the precomputed inflected-synonym CSR (see build_index)
@@ -350,11 +375,15 @@ class WordNetIndex:
             return hit
         return self._synonyms(word, pos, rules or DEFAULT_RULES)
 
-    def _synonyms(self, word: str, pos: str | None, rules: "SynonymRules") -> tuple[str, ...]:
+    def _synonyms(self, word: str, pos: str | None, rules: "SynonymRules", as_written: bool = True
+                  ) -> tuple[str, ...]:
+        """The rules' synonyms of lemma ``word``; with ``as_written`` (a lookup for the word as it stands in a
+        text), multi-word synonyms only where they fit its form (:meth:`_phrase_fits`); without, every
+        multi-word synonym, for a caller that inflects them and checks the inflected form itself."""
         i = self._key_id.get(word.lower())
         if i is None:
             return ()
-        key = (i, pos, rules)
+        key = (i, pos, rules, as_written)
         hit = self._syn_cache.get(key)
         if hit is not None:
             return hit
@@ -365,11 +394,13 @@ class WordNetIndex:
         max_words = rules.max_words if rules.max_words > 0 else 255
         zipf_floor = round(rules.min_zipf * 10)
         strings, zipf, n_words = self._strings, self._zipf, self._n_words
+        low = word.lower()
         out = tuple(
             strings[j]
             for j, p, r in zip(self._syn_ids[lo:hi], self._syn_pos[lo:hi], self._syn_rank[lo:hi])
             if p & bits and not p & blocked and r <= limit and n_words[j] <= max_words
             and (zipf is None or zipf[j] >= zipf_floor)
+            and (n_words[j] == 1 or not as_written or self._phrase_fits(strings[j], p & bits, low, None))
         )
         if len(self._syn_cache) > 500_000:
             self._syn_cache.clear()
@@ -414,13 +445,87 @@ class WordNetIndex:
         for lemma, pos, form in analyses:
             if pos in own_pos and low not in listed[pos]:
                 continue
-            for synonym in self.synonyms(lemma, pos=pos, rules=rules):
+            for synonym in self._synonyms(lemma, pos, rules, as_written=False):
+                if " " in synonym and not self._phrase_fits(synonym, POS_BITS[pos], low, form):
+                    continue
                 inflected = self.morphology.inflect(synonym, pos, form)
                 if inflected is not None and inflected != low and inflected not in out and (
                         rules.min_zipf <= 0 or self.zipf(inflected) >= rules.min_zipf):
                     out[inflected] = None
         out.pop(low, None)
         return tuple(out)
+
+    # -- multi-word synonyms ----------------------------------------------------------------------------------
+    def _phrase_fits(self, phrase: str, bits: int, source: str, form: str | None) -> bool:
+        """Whether multi-word ``phrase`` (a synonym as WordNet lists it, in the parts of speech ``bits``) can
+        stand for the lower-case word ``source`` as well as a one-word synonym could: its inflected word
+        carries the source's form in every part of speech it was offered for. ``form`` is the source's form
+        when it was read as an inflection of a lemma (``morphology.PLURAL``, "s", "ed", "ing"; the phrase is
+        then inflected by :meth:`Morphology.inflect`), None when the source is itself the lemma.
+
+        - noun: the head is the last word (no "man of war", "carrying out") and is a known singular noun, so
+          its number is the one the inflection gives ("dogs" -> "hot dogs", never "hot dog"); a source in
+          lemma form must be singular itself (not "arms", which is also the plural of "arm");
+        - verb: the first word is a known verb that is not an auxiliary, so it takes the inflection ("ran" ->
+          "ran away"); a source in lemma form must not also be a past form ("found", "read", "come"), or the
+          phrase's base form could stand where a past belongs;
+        - adjective, adverb: not inflected, so only for a source in lemma form;
+        - never a phrase with an article ("a lot", "in a flash"): "too much" -> "too a great deal";
+        - only in the word's usual part of speech (:meth:`_usual_pos`: "color" is a noun, so no "color in"),
+          and never for a word read as an inflection that is a lemma itself ("tiring", "distinguished" are
+          adjectives as well as verb forms).
+        """
+        words = phrase.split(" ")
+        if _ARTICLES.intersection(words):
+            return False
+        if form is not None and self._lemma_pos(source):
+            return False  # read as an inflection yet a lemma itself ("tiring", "distinguished"): which is it?
+        usual = self._usual_pos(source) if self._has_tags else None
+        for pos in ("n", "v", "a", "r"):
+            if not bits & POS_BITS[pos]:
+                continue
+            if self._has_tags and pos != usual:  # without counts (no index.sense): the form rules alone
+                return False
+            if pos == "n":
+                fits = (not PARTICLES.intersection(words[1:]) and self._singular_noun(words[-1])
+                        and (form == PLURAL if form is not None else self._singular_noun(source)))
+            elif pos == "v":
+                fits = (words[0] not in AUXILIARIES and self._lemma_pos(words[0]) & POS_BITS["v"] != 0
+                        and (form in (THIRD_PERSON, PAST, PRESENT_PARTICIPLE) if form is not None
+                             else not self.morphology.may_be_past(source)))
+            else:
+                fits = form is None
+            if not fits:
+                return False
+        return True
+
+    def _usual_pos(self, word: str) -> str | None:
+        """The part of speech ``word`` has in at least ``USUAL_POS_SHARE`` of its sense-tagged uses (as a lemma
+        and as an inflection of one: "films" counts the noun and the verb "film"); None when no part of speech
+        has that share or the word has fewer than ``USUAL_POS_MIN_TAGS`` tagged uses. Without a tagger this is the best bet on how the word is
+        used: "color" is a noun (so no "color in"), "intoxicating" an adjective (so no "picking up")."""
+        counts = [0, 0, 0, 0]
+        i = self._key_id.get(word)
+        if i is not None:
+            counts = [int(c) for c in self._lemma_tags[i]]
+        for lemma, pos, _ in self.morphology.analyses(word):
+            j = self._key_id.get(lemma)
+            if j is not None:
+                column = "nvar".index(pos)
+                counts[column] += int(self._lemma_tags[j][column])
+        total = sum(counts)
+        best = max(range(4), key=counts.__getitem__)
+        return "nvar"[best] if total >= USUAL_POS_MIN_TAGS and counts[best] >= USUAL_POS_SHARE * total else None
+
+    def _lemma_pos(self, word: str) -> int:
+        """Part-of-speech bits of the parts of speech ``word`` is a WordNet lemma in (0: not a lemma)."""
+        i = self._key_id.get(word)
+        return self._lemma_pos_bits[i] if i is not None else 0
+
+    def _singular_noun(self, word: str) -> bool:
+        """A noun lemma that cannot also be read as a plural ("dog"; not "glasses", "arms", "mice")."""
+        return bool(self._lemma_pos(word) & POS_BITS["n"]) and not any(
+            pos == "n" and self._lemma_pos(lemma) & POS_BITS["n"] for lemma, pos, _ in self.morphology.analyses(word))
 
     def antonyms(self, word: str) -> tuple[str, ...]:
         """Direct (lexical) antonyms of ``word`` as WordNet records them ("good" -> "bad", "evil", ...)."""
@@ -518,6 +623,19 @@ def _sense_counts(source: WordNetSource) -> dict[tuple[str, str, int], tuple[int
     return out
 
 
+def _lemma_tags(keys: list[str], senses: dict[tuple[str, str, int], tuple[int, int]]) -> np.ndarray:
+    """SemCor tag counts of every key per part of speech (columns n, v, a, r): how often the word was used
+    as a noun, a verb, ... in the sense-tagged corpus (index.sense)."""
+    column = {"n": 0, "v": 1, "a": 2, "s": 2, "r": 3}
+    row = {key: i for i, key in enumerate(keys)}
+    out = np.zeros((len(keys), 4), dtype=np.uint32)
+    for (lemma, pos, _), (_, count) in senses.items():
+        i = row.get(lemma)
+        if i is not None and count:
+            out[i, column[pos]] += count
+    return out
+
+
 def _zipf_table(strings: list[str]) -> np.ndarray:
     """wordfreq's Zipf frequency of every string, times 10, as uint8 (0 where unknown)."""
     from wordfreq import zipf_frequency
@@ -580,6 +698,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
     # lemma -> ordered {synonym_lower: [synonym, posbits, rank]}
     synonyms: dict[str, dict[str, list]] = {}
     antonyms: dict[str, dict[str, str]] = {}
+    lemma_pos: dict[str, int] = {}
     for pos_name in POS_FILES:
         pos = pos_letter[pos_name]
         text = source.read(f"index.{pos_name}").decode("utf-8", errors="replace")
@@ -593,6 +712,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
             n_synsets, n_ptr_types = int(fields[2]), int(fields[3])
             offsets = fields[6 + n_ptr_types : 6 + n_ptr_types + n_synsets]
             table = synonyms.setdefault(lemma, {})
+            lemma_pos[lemma] = lemma_pos.get(lemma, 0) | POS_BITS[pos]
             total = tagged.get(lemma, 0)
             floor_count = max(1, SENSE_SHARE * total)
             for rank, offset in enumerate(offsets, start=1):
@@ -666,6 +786,8 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
         "syn_rank": np.asarray(syn_rank, dtype=np.uint8),
         "ant_indptr": np.asarray(ant_indptr, dtype=np.int32),
         "ant_ids": np.asarray(ant_ids, dtype=np.int32),
+        "lemma_pos": np.asarray([lemma_pos.get(key, 0) for key in keys], dtype=np.uint8),
+        "lemma_tags": _lemma_tags(keys, senses),
         **_exception_arrays(source),
     }
     arrays["zipf"] = _zipf_table(strings)
@@ -738,7 +860,7 @@ def _read(path: Path) -> WordNetIndex:
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
                                       "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc", "zipf",
-                                      "n_words")}
+                                      "n_words", "lemma_pos", "lemma_tags")}
     return WordNetIndex(strings, n_keys, arrays, meta, _morphology(arrays))
 
 
