@@ -358,3 +358,41 @@ def test_a_verdict_spread_over_many_test_examples_has_no_test_set_caveat(blob_di
     assert s["verdict"] == "hurts"
     assert s["metrics"]["accuracy"]["bootstrap_ci"][1] < 0
     assert s["test_set_caveat"] is False and "Caution" not in s["sentence"]
+
+
+def _spec(tmp_path, extra: str = "") -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text("version: 1\nname: del\nmodality: text\nsteps:\n  - op: random_delete\n    params: {rate: 0.2}\n"
+                    + extra)
+    return path
+
+
+def test_text_eval_applies_the_specs_filter_like_augment_run(tmp_path):
+    # before: eval augmented through Pipeline.batch, which has no labels, so a spec's filter: block was silently
+    # ignored and eval measured copies that `augment run` would never write
+    train = make_tsv(tmp_path / "train.tsv", 20, seed=0)
+    strict = _spec(tmp_path, "filter:\n  label_confidence: null\n  length_ratio: [0.99, 1.01]\n")
+    cfg = EvalConfig(pipeline=strict, train=train, train_sizes=["full"], copies=[1], repeats=2, n_bootstrap=200,
+                     n_samples=0, model="tfidf-logreg")
+    res = run_evaluation(cfg, progress=False)
+    rule = res.pipeline["copy_rule"]
+    # every copy deletes a word, so every copy breaks the length bound: redrawn, then dropped
+    assert rule["dropped after redraws"] == rule["copies asked"] > 0
+    assert any(k.startswith("rejected random_delete:") for k in rule)
+    (s,) = res.summary
+    assert s["verdict"] == "equivalent" and s["metrics"]["accuracy"]["diff_mean"] == 0.0
+
+
+def test_text_eval_redraws_unchanged_copies_like_augment_run(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 20, seed=0)
+    cfg = EvalConfig(pipeline=_spec(tmp_path), train=train, train_sizes=["full"], copies=[4], repeats=2,
+                     n_bootstrap=200, n_samples=0, model="tfidf-logreg")
+    res = run_evaluation(cfg, progress=False)
+    rule = res.pipeline["copy_rule"]
+    assert rule["copies asked"] > 0 and rule["redrawn"] > 0  # 4 copies of 5-word rows repeat each other
+    assert not any(k.startswith("rejected") for k in rule)  # no filter in this spec
+    aug = [r for r in res.runs if r["arm"] != "baseline"]
+    assert all(r["n_copies_added"] + r["n_copies_unchanged_dropped"] + r["n_copies_matching_test_dropped"]
+               == 4 * r["n_subset"] for r in aug)
+    # the dropped copies are the ones still repeating another copy after the redraws, no more
+    assert sum(r["n_copies_unchanged_dropped"] for r in aug) == rule["dropped after redraws"]

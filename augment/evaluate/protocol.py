@@ -30,6 +30,7 @@ import math
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence, Union, runtime_checkable
@@ -225,11 +226,22 @@ class PipelineAugmenter:
         self.name = getattr(pipeline.spec, "name", "pipeline")
         self.spec = pipeline.spec.model_dump()
         self.spec_hash = pipeline.spec_hash
+        self.stats: Counter = Counter()  # text: redraws, drops and filter rejections (augment run's rule)
 
     def __call__(self, items: Sequence[Any], seeds: Sequence[int]) -> list[Any]:
         if self.modality == "text":
             return list(self.pipeline.batch(list(items), [int(s) for s in seeds]))
         return [self.pipeline(x, seed=int(s)) for x, s in zip(items, seeds)]
+
+    def augment_labelled(self, items: Sequence[Any], seeds: Sequence[int], labels: Sequence[str]) -> list[Any]:
+        """Text: the copies ``augment run`` would write (redraws of unchanged or repeated copies, the spec's
+        ``filter:``), so the evaluation measures them; images: as ``__call__``."""
+        if self.modality != "text":
+            return self(items, seeds)
+        from .text_rule import augment_with_run_rule
+
+        return augment_with_run_rule(self.pipeline, list(items), seeds, labels, (self.spec or {}).get("filter"),
+                                     self.stats)
 
     def applied_ops(self, items: Sequence[Any], seeds: Sequence[int]) -> list[list[str]]:
         """Names of the ops applied to each output (for the report's sample list)."""
@@ -642,6 +654,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         modality=full_train.modality,
         classes=classes,
         pipeline={"name": getattr(augmenter, "name", "pipeline"), "spec": getattr(augmenter, "spec", None),
+                  "copy_rule": dict(sorted(getattr(augmenter, "stats", {}).items())),
                   "spec_hash": getattr(augmenter, "spec_hash", None),
                   "path": str(config.pipeline) if config.pipeline else None},
         model=model.describe(),
@@ -676,7 +689,11 @@ def _one_run(config: EvalConfig, design: _Design, u: int, label: str, n_nominal:
     t_aug = time.perf_counter()
     src_items = [x for _ in range(k_max) for x in sub.items]
     src_seeds = [_derive(s_aug, sid, c) for c in range(k_max) for sid in sub.ids]
-    flat = augmenter(src_items, src_seeds)
+    if hasattr(augmenter, "augment_labelled"):
+        src_labels = [classes[y] for _ in range(k_max) for y in sub.labels]
+        flat = augmenter.augment_labelled(src_items, src_seeds, src_labels)
+    else:
+        flat = augmenter(src_items, src_seeds)
     if len(flat) != len(src_items):
         raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
     outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]

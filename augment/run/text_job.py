@@ -87,10 +87,8 @@ def filter_for(config):
     if hit is None:
         rows = [r for r in read_text_dataset(Path(config.input_root), TextFormat(**config.text_format))
                 if not isinstance(r, RowError)]
-        ratio = rules.get("length_ratio")
-        hit = LabelFilter([r.index for r in rows], [r.text for r in rows], [r.label for r in rows], FilterRules(
-            label_confidence=rules.get("label_confidence"), folds=rules.get("folds", 5),
-            min_similarity=rules.get("min_similarity"), length_ratio=tuple(ratio) if ratio else None))
+        hit = LabelFilter([r.index for r in rows], [r.text for r in rows], [r.label for r in rows],
+                          FilterRules.from_spec(rules))
         _FILTERS.clear()  # one run per process at a time: do not keep another input's models
         _FILTERS[key] = hit
     return hit

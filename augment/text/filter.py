@@ -32,6 +32,13 @@ class FilterRules:
     min_similarity: float | None = None
     length_ratio: tuple[float, float] | None = None
 
+    @classmethod
+    def from_spec(cls, rules: dict) -> "FilterRules":
+        """The rules of a spec's ``filter:`` block (already validated by the spec schema)."""
+        ratio = rules.get("length_ratio")
+        return cls(label_confidence=rules.get("label_confidence"), folds=rules.get("folds", 5),
+                   min_similarity=rules.get("min_similarity"), length_ratio=tuple(ratio) if ratio else None)
+
 
 class LabelFilter:
     """Judges copies of the rows it was fit on (``judge_many``); build once per run and process."""
