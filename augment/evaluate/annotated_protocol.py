@@ -4,6 +4,9 @@ The data is read through ``augment.io.annotations`` exactly as ``augment run`` r
 detection, the same per-item errors, which are skipped and listed): Pascal VOC, YOLO and COCO datasets are a
 detection task (the small CenterNet-style detector of :mod:`.detection_model`, mAP@0.5 and mAP@[.5:.95]), mask
 folders a semantic segmentation task (the encoder-decoder of :mod:`.segmentation_model`, mIoU and pixel accuracy).
+``--model module:function`` brings your own detector or segmenter instead: it gets each arm's training items and
+the test items and returns detections, masks or its own scores, in the child process and under the contract of
+:mod:`.custom` (module docstring); detections and masks are scored with the built-in models' metric code.
 
 A run trains every arm once on one training subset and scores it on one test set (``--test``, or TRAIN split
 once at random, seeded). Arm ``copies=k`` adds copies 0..k-1 of every subset image, each made with

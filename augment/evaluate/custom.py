@@ -33,6 +33,26 @@ Example (a nearest-centroid classifier on bag-of-words, for text)::
 
     # augment eval pipelines/eda.yaml --train data/train.tsv --model my_models:centroid
 
+On annotated data (``augment eval`` on a Pascal VOC, YOLO or COCO dataset, or a mask folder; see
+:mod:`.annotated_protocol`) the same signature takes other items and returns other keys:
+
+* detection -- ``train`` and ``test`` are lists of ``(image, target)``: an HxWx3 uint8 image and
+  ``{"boxes": (N, 4) float x_min, y_min, x_max, y_max in pixels, "labels": [N class names]}`` (the augmented
+  arm's ``train`` includes the augmented copies with their moved boxes; use the test boxes only to score).
+  Return either ``"detections"``: one mapping per test image, in order, ``{"boxes": (M, 4), "scores": M numbers
+  in [0, 1], "labels": M known class names}`` -- preferred: mAP@[.5:.95] and mAP@0.5 are computed by
+  :func:`.detection_model.mean_average_precision`, the built-in detector's COCOeval code; or your own ``"map"``
+  (mAP@[.5:.95]) and optionally ``"map_50"``, finite numbers in [0, 1].
+* semantic segmentation -- the items are ``(image, mask)``: an HxW uint8 class-index mask in which 255 is the
+  ignore index. Return either ``"masks"``: one HxW array of predicted class indices per test image, the shape of
+  its image (255 allowed: no prediction, counted wrong where the truth is not ignored) -- preferred: mIoU and
+  pixel accuracy are computed by :func:`.segmentation_model.mean_iou`, as for the built-in segmenter; or your own
+  ``"miou"`` and optionally ``"pixel_accuracy"``.
+
+A secondary metric the function leaves out is left out of the report; other keys are ignored on annotated data.
+Wrong lengths, wrong shapes, NaN, scores out of [0, 1], unknown labels or class indices are one-line
+:class:`CustomModelError` s naming the function (:func:`check_detections`, :func:`check_masks`).
+
 The function runs in a child process (started once per evaluation with the ``spawn`` method, so it shares no
 state with the caller), with a time limit per call (``--timeout``). Whatever goes wrong -- an exception, a
 return value that is not a mapping, NaN or out-of-range scores, unknown classes, the process exiting
