@@ -53,6 +53,12 @@ MODULE = textwrap.dedent('''
         _log(train, test)
         return {"masks": [mask.copy() for _, mask in test]}
 
+    def learns_from_copies(train, test, *, seed):
+        # the truth once it has more than the 4 training images (the augmented arm); before, one test image
+        # (picked by the seed, so the runs differ) is all background
+        miss = -1 if len(train) > 4 else seed % len(test)
+        return {"masks": [np.zeros_like(mask) if i == miss else mask.copy() for i, (_, mask) in enumerate(test)]}
+
     def own_detection_scores(train, test, *, seed):
         return {"map": 0.25, "map_50": 0.5}
 
@@ -143,6 +149,17 @@ def test_a_segmenter_returning_the_truth_masks_scores_miou_1_in_both_arms(data, 
         assert run["metrics"] == {"miou": 1.0, "pixel_accuracy": 1.0}
     assert rep["summary"][0]["verdict"] == "equivalent"
     assert {n_test for _, n_test in _sets(log)} == {3} and max(n for n, _ in _sets(log)) > 4
+
+
+def test_a_segmenter_that_gains_from_the_copies_is_judged_to_help(data, tmp_path):
+    train, test = data["masks"]
+    out = tmp_path / "rep"
+    r = cli(data, data["rotate"], "--train", train, "--test", test, "--model", "byo_models:learns_from_copies",
+            "--repeats", "3", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    row = json.loads((out / "report.json").read_text())["summary"][0]
+    assert row["verdict"] == "helps" and row["metrics"]["miou"]["augmented"]["mean"] == 1.0, row["metrics"]["miou"]
+    assert row["metrics"]["miou"]["baseline"]["mean"] < 1.0 and "helps" in row["sentence"]
 
 
 def test_own_scores_are_taken_as_given_and_a_missing_secondary_metric_is_left_out(data, tmp_path):
