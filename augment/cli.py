@@ -416,7 +416,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
                             time_budget=g["time_budget"] if g["repeats"] == "auto" else None, alpha=g["alpha"],
                             margin=g["margin"] / 100.0, model=g["model"], seed=g["seed"], out=g["out"],
                             quiet=g["quiet"], model_options=_parse_model_options(g["model_options"]),
-                            threads=g["threads"])
+                            threads=g["threads"], timeout=g["timeout"])
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}".replace("Value error, ", "")
                         for e in exc.errors()))

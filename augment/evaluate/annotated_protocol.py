@@ -4,6 +4,9 @@ The data is read through ``augment.io.annotations`` exactly as ``augment run`` r
 detection, the same per-item errors, which are skipped and listed): Pascal VOC, YOLO and COCO datasets are a
 detection task (the small CenterNet-style detector of :mod:`.detection_model`, mAP@0.5 and mAP@[.5:.95]), mask
 folders a semantic segmentation task (the encoder-decoder of :mod:`.segmentation_model`, mIoU and pixel accuracy).
+``--model module:function`` brings your own detector or segmenter instead: it gets each arm's training items and
+the test items and returns detections, masks or its own scores, in the child process and under the contract of
+:mod:`.custom` (module docstring); detections and masks are scored with the built-in models' metric code.
 
 A run trains every arm once on one training subset and scores it on one test set (``--test``, or TRAIN split
 once at random, seeded). Arm ``copies=k`` adds copies 0..k-1 of every subset image, each made with
@@ -97,9 +100,10 @@ def unsupported_options(given: dict[str, Any]) -> str | None:
         "compare": "--compare (regularised arms) is for the classification models; drop it for annotated data",
         "text_column": "--text-column is for text datasets",
         "label_column": "--label-column is for text datasets",
-        "timeout": "--timeout is for a custom classification model; annotated data uses the built-in detector "
-                   "or segmenter",
     }
+    if ":" not in str(given.get("model") or ""):
+        reasons["timeout"] = "--timeout is for a custom model (module:function); the built-in detector and " \
+                             "segmenter take none"
     for key, message in reasons.items():
         if given.get(key) not in (None, [], (), False):
             return message
@@ -108,14 +112,20 @@ def unsupported_options(given: dict[str, Any]) -> str | None:
     return None
 
 
-def make_annotated_model(name: str, task: str, options: dict[str, Any] | None = None, threads: int = 1):
-    """(model name, validated options) for ``task``; one-line ``ValueError`` for a wrong model or option."""
+def make_annotated_model(name: str, task: str, options: dict[str, Any] | None = None, threads: int = 1,
+                         timeout: float | None = None):
+    """(model name, validated options) for ``task``; one-line ``ValueError`` for a wrong model or option. For a
+    custom ``module:function`` the second item is a :class:`~.custom.CustomFunction` (its child process starts
+    at the first call; close it)."""
     options = dict(options or {})
     if name == "auto":
         name = next(n for n, (t, _, _) in ANNOTATED_MODELS.items() if t == task)
     if ":" in name:
-        raise ValueError(f"--model {name}: a custom model takes class folders or text; for {task} data use "
-                         f"{' or '.join(ANNOTATED_MODELS)}")
+        from .custom import CustomFunction
+
+        if options:
+            raise ValueError(f"model options {sorted(options)} do not apply to a custom model ({name})")
+        return name, CustomFunction(name, timeout)
     if name not in ANNOTATED_MODELS:
         hint = did_you_mean(name, ANNOTATED_MODELS)
         raise ValueError(f"model {name!r} is not a {task} model{hint}; {task} data takes "
@@ -334,6 +344,10 @@ def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: se
 
 def _train_and_score(task: str, options, train: list[tuple], test: AnnotatedData, seed: int, classes: list[str],
                      n_classes: int) -> dict:
+    from .custom import CustomFunction
+
+    if isinstance(options, CustomFunction):
+        return _custom_train_and_score(task, options, train, test, seed, classes, n_classes)
     if task == "detection":
         from .detection_model import train_and_score
 
@@ -345,6 +359,23 @@ def _train_and_score(task: str, options, train: list[tuple], test: AnnotatedData
     return train_and_score([(im, t.semantic) for im, t in train],
                            [(im, t.semantic) for im, t in zip(test.images, test.targets)],
                            seed=seed, n_classes=n_classes, options=options)
+
+
+def _custom_train_and_score(task: str, fn, train: list[tuple], test: AnnotatedData, seed: int, classes: list[str],
+                            n_classes: int) -> dict:
+    """One call of a custom detector or segmenter (the contract in :mod:`.custom`), scored like the built-ins."""
+    from .custom import check_detections, check_masks
+
+    if task == "detection":
+        def item(im, t):
+            return im, {"boxes": np.asarray(t.boxes, np.float64).reshape(-1, 4), "labels": [str(x) for x in t.labels]}
+
+        test_items = [item(im, t) for im, t in zip(test.images, test.targets)]
+        result = fn.call([item(im, t) for im, t in train], test_items, seed)
+        return check_detections(fn.name, result, [(im, d["boxes"], d["labels"]) for im, d in test_items], classes)
+    result = fn.call([(im, t.semantic) for im, t in train], [(im, t.semantic) for im, t in zip(test.images,
+                                                                                                 test.targets)], seed)
+    return check_masks(fn.name, result, [t.semantic for t in test.targets], n_classes)
 
 
 def _pct(x: float) -> str:
@@ -368,9 +399,7 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
                              pipe=None) -> AnnotatedEvalResult:
     """Run the protocol of the module docstring. ``config`` is an :class:`augment.evaluate.EvalConfig` (its
     classification-only options must be unset: see :func:`unsupported_options`)."""
-    from tqdm.auto import tqdm
-
-    from .protocol import load_augmenter, versions
+    from .protocol import load_augmenter
 
     t_start = time.perf_counter()
     task = TASKS[train_layout.format]
@@ -382,7 +411,21 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
     if pipe.modality != "image":
         raise ValueError(f"the pipeline is for {pipe.modality} but {config.train} holds annotated images")
     pipe.check_moves_annotations()
-    model_name, options = make_annotated_model(config.model, task, config.model_options, config.threads)
+    model_name, options = make_annotated_model(config.model, task, config.model_options, config.threads,
+                                               config.timeout)
+    try:
+        return _evaluate(config, train_layout, test_layout, progress, pipe, task, model_name, options, t_start)
+    finally:
+        close = getattr(options, "close", None)
+        if close is not None:
+            close()
+
+
+def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress: bool, pipe, task: str,
+              model_name: str, options, t_start: float) -> AnnotatedEvalResult:
+    from tqdm.auto import tqdm
+
+    from .protocol import versions
 
     # ---- data ------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -458,7 +501,8 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
                 runs.extend(records)
                 for rec in records:
                     for m in (primary, secondary):
-                        values[rec["arm"]][m].append(rec["metrics"][m])
+                        if m in rec["metrics"]:  # a custom model's own scores may leave the secondary out
+                            values[rec["arm"]][m].append(rec["metrics"][m])
                 unit_seconds.append(time.perf_counter() - t_run)
                 u += 1
                 if adaptive and u in looks:
@@ -470,6 +514,9 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
             stopping[label] = {"runs": u, "reason": reason, "seconds": round(time.perf_counter() - size_start, 3)}
             for a, _ in arms[1:]:
                 for m in (primary, secondary):
+                    if len(values[a][m]) != len(values[a][primary]) or \
+                            len(values["baseline"][m]) != len(values["baseline"][primary]):
+                        continue
                     decisions[(label, a, m)] = verdict.decide(
                         np.subtract(values[a][m], values["baseline"][m]), level=level, margin=config.margin,
                         final=True, adaptive=adaptive)
@@ -483,6 +530,8 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
             arm_runs = [r for r in runs if r["size"] == label and r["arm"] == a]
             comps = {}
             for m in (primary, secondary):
+                if (label, a, m) not in decisions:
+                    continue
                 b = [r["metrics"][m] for r in base_runs]
                 v = [r["metrics"][m] for r in arm_runs]
                 comps[m] = stats.compare(m, b, v, None, decisions[(label, a, m)]).to_dict()
@@ -549,8 +598,11 @@ def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout |
         "overlap": {"method": "exact content hash (SHA-256 of decoded pixels)",
                     "train_images_equal_to_test": len(overlap_ids), "dropped_ids": overlap_ids[:200]},
     }
-    model_info = {"name": model_name, "task": task, "options": options.model_dump(),
-                  "kind": ANNOTATED_MODELS[model_name][2], "image_size": options.image_size}
+    if model_name in ANNOTATED_MODELS:
+        model_info = {"name": model_name, "task": task, "options": options.model_dump(),
+                      "kind": ANNOTATED_MODELS[model_name][2], "image_size": options.image_size}
+    else:
+        model_info = {**options.describe(), "task": task, "options": {}}
     return AnnotatedEvalResult(
         config=config.model_dump(mode="json"), task=task, classes=classes,
         pipeline={"name": pipe.spec.name, "spec": pipe.spec.model_dump(mode="json"), "spec_hash": pipe.spec_hash,

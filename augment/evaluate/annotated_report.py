@@ -136,8 +136,9 @@ def render_annotated_html(result: AnnotatedEvalResult) -> str:
                if d["train_pool"].get("objects") is not None else "")
     parts = [
         f"<h1>{e(title)}</h1>",
-        f'<p class="sub">{e(d["format"])} {e(result.task)} data · model <strong>{e(model["name"])}</strong> at '
-        f'{model["image_size"]}×{model["image_size"]} px · {len(result.classes)} classes · training pool '
+        f'<p class="sub">{e(d["format"])} {e(result.task)} data · model <strong>{e(model["name"])}</strong>'
+        + (f' at {model["image_size"]}×{model["image_size"]} px' if model.get("image_size") else "")
+        + f' · {len(result.classes)} classes · training pool '
         f'{d["train_pool"]["n"]} · held-out {d["test"]["n"]}{objects} · {e(result.protocol["design"])} · spec hash '
         f'<code>{e(result.pipeline.get("spec_hash") or "–")}</code> · {result.timings["wall_seconds"]:.0f} s</p>'
         + "".join(f'<p class="note warn">{e(w)}</p>' for w in warn),

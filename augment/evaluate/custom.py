@@ -33,6 +33,26 @@ Example (a nearest-centroid classifier on bag-of-words, for text)::
 
     # augment eval pipelines/eda.yaml --train data/train.tsv --model my_models:centroid
 
+On annotated data (``augment eval`` on a Pascal VOC, YOLO or COCO dataset, or a mask folder; see
+:mod:`.annotated_protocol`) the same signature takes other items and returns other keys:
+
+* detection -- ``train`` and ``test`` are lists of ``(image, target)``: an HxWx3 uint8 image and
+  ``{"boxes": (N, 4) float x_min, y_min, x_max, y_max in pixels, "labels": [N class names]}`` (the augmented
+  arm's ``train`` includes the augmented copies with their moved boxes; use the test boxes only to score).
+  Return either ``"detections"``: one mapping per test image, in order, ``{"boxes": (M, 4), "scores": M numbers
+  in [0, 1], "labels": M known class names}`` -- preferred: mAP@[.5:.95] and mAP@0.5 are computed by
+  :func:`.detection_model.mean_average_precision`, the built-in detector's COCOeval code; or your own ``"map"``
+  (mAP@[.5:.95]) and optionally ``"map_50"``, finite numbers in [0, 1].
+* semantic segmentation -- the items are ``(image, mask)``: an HxW uint8 class-index mask in which 255 is the
+  ignore index. Return either ``"masks"``: one HxW array of predicted class indices per test image, the shape of
+  its image (255 allowed: no prediction, counted wrong where the truth is not ignored) -- preferred: mIoU and
+  pixel accuracy are computed by :func:`.segmentation_model.mean_iou`, as for the built-in segmenter; or your own
+  ``"miou"`` and optionally ``"pixel_accuracy"``.
+
+A secondary metric the function leaves out is left out of the report; other keys are ignored on annotated data.
+Wrong lengths, wrong shapes, NaN, scores out of [0, 1], unknown labels or class indices are one-line
+:class:`CustomModelError` s naming the function (:func:`check_detections`, :func:`check_masks`).
+
 The function runs in a child process (started once per evaluation with the ``spawn`` method, so it shares no
 state with the caller), with a time limit per call (``--timeout``). Whatever goes wrong -- an exception, a
 return value that is not a mapping, NaN or out-of-range scores, unknown classes, the process exiting
@@ -60,7 +80,7 @@ DEFAULT_TIMEOUT = 1800.0
 class CustomModelError(ValueError):
     """A custom model failed or returned something unusable; the message is one line naming the function."""
 
-__all__ = ["resolve", "CustomModel"]
+__all__ = ["resolve", "CustomFunction", "CustomModel", "check_detections", "check_masks"]
 
 
 def resolve(spec: str) -> Callable[..., Any]:
@@ -173,8 +193,12 @@ class _Child:
                 self.proc.join(5)
 
 
-class CustomModel:
-    needs_validation = False
+class CustomFunction:
+    """A ``module:function`` called as ``fn(train, test, seed=seed)`` in a spawned child process (started at the
+    first call, kept for the next ones), ``timeout`` seconds per call; every failure a one-line
+    :class:`CustomModelError` naming the function. The task-specific wrappers (:class:`CustomModel` for
+    classification, the annotated protocol for detection and segmentation) build the arguments and check the
+    answer."""
 
     def __init__(self, spec: str, timeout: float | None = None) -> None:
         self.name = spec
@@ -188,10 +212,42 @@ class CustomModel:
                 "regularisation": "defined by the custom model",
                 "isolation": f"child process (spawn), {self.timeout:g} s per call"}
 
+    def call(self, train: list, test: list, seed: int) -> Any:
+        if self._child is None:
+            self._child = _Child(self.name, self.timeout)
+        return self._child.call(train, test, int(seed))
+
     def close(self) -> None:
         if self._child is not None:
             self._child.close()
             self._child = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort; callers close it explicitly
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class CustomModel:
+    """A custom classification model (the contract of the module docstring) for the classification protocol."""
+
+    needs_validation = False
+
+    def __init__(self, spec: str, timeout: float | None = None) -> None:
+        self.name = spec
+        self.function = CustomFunction(spec, timeout)
+        self.fn, self.timeout = self.function.fn, self.function.timeout
+
+    @property
+    def _child(self) -> "_Child | None":
+        return self.function._child
+
+    def describe(self) -> dict[str, Any]:
+        return self.function.describe()
+
+    def close(self) -> None:
+        self.function.close()
 
     def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
                     test_labels: np.ndarray | None = None) -> ModelOutput:
@@ -202,9 +258,7 @@ class CustomModel:
             raise ValueError("custom models need the test labels to be passed for scoring")
         test_pairs = [(x, classes[int(y)]) for x, y in zip(test_items, test_labels)]
         t0 = time.perf_counter()
-        if self._child is None:
-            self._child = _Child(self.name, self.timeout)
-        result = self._child.call(pairs, test_pairs, int(seed))
+        result = self.function.call(pairs, test_pairs, int(seed))
         elapsed = round(time.perf_counter() - t0, 4)
         return check_output(self.name, result, classes, len(test_items), {"train_seconds": elapsed})
 
@@ -265,3 +319,109 @@ def check_output(name: str, result: Any, classes: Sequence[str], n_test: int, in
     if "macro_f1" in result:
         metrics["macro_f1"] = _score(name, "macro_f1", result["macro_f1"])
     return ModelOutput(metrics=metrics, info=info)
+
+
+# --------------------------------------------------------------------------------------------- annotated data
+
+
+def _array(name: str, what: str, value: Any, dims: int) -> np.ndarray:
+    """``value`` as a finite float array of ``dims`` dimensions, else a one-line error naming ``what``."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CustomModelError(f"custom model {name} returned {what} that is not a numeric array") from None
+    if arr.size == 0:
+        arr = arr.reshape((0, 4) if dims == 2 else (0,) * dims)
+    if arr.ndim != dims:
+        raise CustomModelError(f"custom model {name} returned {what} of shape {arr.shape}; expected {dims} "
+                               "dimensions")
+    if not np.isfinite(arr).all():
+        raise CustomModelError(f"custom model {name} returned {what} with NaN or infinite values")
+    return arr
+
+
+def _own_scores(name: str, result: Mapping, listed: str, keys: Mapping[str, str], needed: str) -> dict:
+    """The function's own scores (``keys``: returned key -> metric name); ``needed`` must be among them."""
+    if needed not in result:
+        raise CustomModelError(f"custom model {name} must return {listed!r} or {needed!r}; got keys "
+                               f"{sorted(map(str, result))}")
+    return {metric: _score(name, key, result[key]) for key, metric in keys.items() if key in result}
+
+
+def check_detections(name: str, result: Any, test: Sequence[tuple], classes: Sequence[str]) -> dict:
+    """Validate a custom detector's answer and score it: ``{"map", "map50"}`` (``map50`` left out when the
+    function gave its own ``map`` without ``map_50``). ``test`` holds ``(image, boxes, labels)`` items."""
+    from .detection_model import mean_average_precision
+
+    if not isinstance(result, Mapping):
+        raise CustomModelError(f"custom model {name} returned {type(result).__name__}; expected a mapping with "
+                               "'detections' or 'map'")
+    if "detections" not in result:
+        return _own_scores(name, result, "detections", {"map": "map", "map_50": "map50", "map50": "map50"}, "map")
+    dets = result["detections"]
+    if isinstance(dets, (str, bytes, Mapping)) or not isinstance(dets, Sequence):
+        raise CustomModelError(f"custom model {name} returned detections of type {type(dets).__name__}; expected "
+                               "a list with one mapping per test image")
+    if len(dets) != len(test):
+        raise CustomModelError(f"custom model {name} returned detections for {len(dets)} images; the test set "
+                               f"has {len(test)}")
+    known = set(map(str, classes))
+    preds = []
+    for i, (d, (image, _, _)) in enumerate(zip(dets, test)):
+        where = f"detections[{i}]"
+        if not isinstance(d, Mapping) or not {"boxes", "scores", "labels"} <= set(d):
+            raise CustomModelError(f"custom model {name} returned {where} without 'boxes', 'scores' and "
+                                   "'labels'")
+        boxes = _array(name, f"{where}['boxes']", d["boxes"], 2)
+        scores = _array(name, f"{where}['scores']", d["scores"], 1)
+        labels = d["labels"]
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+            labels = list(np.asarray(labels).reshape(-1)) if isinstance(labels, np.ndarray) else None
+        if labels is None:
+            raise CustomModelError(f"custom model {name} returned {where}['labels'] that is not a list of class "
+                                   "names")
+        labels = [str(lab) for lab in labels]
+        if boxes.shape[1:] != (4,) or not len(boxes) == len(scores) == len(labels):
+            raise CustomModelError(f"custom model {name} returned {where} with boxes of shape {boxes.shape}, "
+                                   f"{len(scores)} scores and {len(labels)} labels; expected Mx4 boxes (x_min, "
+                                   "y_min, x_max, y_max pixels) and M scores and labels")
+        if ((scores < 0) | (scores > 1)).any():
+            raise CustomModelError(f"custom model {name} returned {where}['scores'] outside [0, 1]")
+        unknown = sorted(set(labels) - known)
+        if unknown:
+            raise CustomModelError(f"custom model {name} returned unknown class {unknown[0]!r} in {where}; "
+                                   f"classes: {', '.join(sorted(known)[:20])}")
+        preds.append({"boxes": boxes, "scores": scores, "labels": labels})
+    return mean_average_precision(test, preds, classes)
+
+
+def check_masks(name: str, result: Any, truth: Sequence[np.ndarray], n_classes: int) -> dict:
+    """Validate a custom segmenter's answer and score it: ``{"miou", "pixel_accuracy"}`` (``pixel_accuracy``
+    left out when the function gave its own ``miou`` without it). ``truth``: the test masks."""
+    from .segmentation_model import IGNORE, mean_iou
+
+    if not isinstance(result, Mapping):
+        raise CustomModelError(f"custom model {name} returned {type(result).__name__}; expected a mapping with "
+                               "'masks' or 'miou'")
+    if "masks" not in result:
+        return _own_scores(name, result, "masks", {"miou": "miou", "pixel_accuracy": "pixel_accuracy"}, "miou")
+    masks = result["masks"]
+    if isinstance(masks, (str, bytes, Mapping)) or not isinstance(masks, (Sequence, np.ndarray)):
+        raise CustomModelError(f"custom model {name} returned masks of type {type(masks).__name__}; expected a "
+                               "list with one HxW class-index array per test image")
+    if len(masks) != len(truth):
+        raise CustomModelError(f"custom model {name} returned {len(masks)} masks; the test set has {len(truth)} "
+                               "images")
+    preds = []
+    for i, (m, t) in enumerate(zip(masks, truth)):
+        arr = _array(name, f"masks[{i}]", m, 2) if np.asarray(m).ndim == 2 else None
+        if arr is None or arr.shape != t.shape:
+            raise CustomModelError(f"custom model {name} returned masks[{i}] of shape {np.shape(m)}; the test "
+                                   f"image is {t.shape[0]}x{t.shape[1]}")
+        # the ignore index is allowed: "no prediction", counted wrong wherever the truth is not ignored
+        bad = (arr != np.round(arr)) | (arr < 0) | ((arr >= n_classes) & (arr != IGNORE))
+        if bad.any():
+            raise CustomModelError(f"custom model {name} returned masks[{i}] with values that are not class "
+                                   f"indices 0..{n_classes - 1} (or the ignore index {IGNORE})")
+        preds.append(arr.astype(np.int64))
+    return mean_iou(truth, preds, n_classes)
