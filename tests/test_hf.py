@@ -413,15 +413,16 @@ def test_transform_moves_objects_in_either_layout_and_never_mutates_the_batch(sh
 
 
 def test_presets_are_refused_on_objects(shared_dir, tmp_path):
+    # augmix blends differently warped copies (trivial_augment and rand_augment move the boxes)
     preset = augment.Pipeline(augment.parse_spec({"version": 1, "name": "p", "modality": "image", "seed": 1,
-                                                  "steps": [{"op": "trivial_augment"}]}))
+                                                  "steps": [{"op": "augmix"}]}))
     for cls in (Transform, Expansion):
         with pytest.raises(ValueError, match="cannot move annotations"):
             cls(preset, "image", objects="objects")
     src = tmp_path / "ds"
     _detection_dataset(shared_dir, 2).save_to_disk(str(src))
     spec = tmp_path / "preset.yaml"
-    spec.write_text("version: 1\nname: p\nmodality: image\nseed: 1\nsteps:\n  - op: trivial_augment\n")
+    spec.write_text("version: 1\nname: p\nmodality: image\nseed: 1\nsteps:\n  - op: augmix\n")
     proc = augment_cli("run", spec, src, tmp_path / "out", "--engine", "serial", check=False)
     assert proc.returncode == 1 and "cannot move annotations" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -103,13 +103,19 @@ def test_a_second_run_into_a_busy_output_fails_at_once_naming_the_holder(digits_
             time.sleep(0.05)
         holder = json.loads((out / LOCK_NAME).read_text())
         assert holder["pid"] == first.pid
-        for extra in ([], ["--seed", "7"], ["--overwrite"]):  # same spec, another seed, even --overwrite
-            started = time.monotonic()
-            second = augment_run(digits_folder, out, "--workers", "1", *extra)
-            assert time.monotonic() - started < 20
-            err = one_line_error(second, 5)
-            assert first.poll() is None, "the first run ended too soon to test anything"
-            assert f"pid {first.pid}" in err and holder["host"] in err and holder["started"] in err
+        # paused, the first run keeps its lock for as long as the checks take: on a fast machine it could
+        # otherwise finish while a second run is still starting, and the second would then own OUTPUT
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            for extra in ([], ["--seed", "7"], ["--overwrite"]):  # same spec, another seed, even --overwrite
+                started = time.monotonic()
+                second = augment_run(digits_folder, out, "--workers", "1", *extra)
+                assert time.monotonic() - started < 20
+                assert first.poll() is None, "the first run ended too soon to test anything"
+                err = one_line_error(second, 5)
+                assert f"pid {first.pid}" in err and holder["host"] in err and holder["started"] in err
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=300)
     finally:
         if first.poll() is None:

@@ -202,7 +202,7 @@ def test_parallel_annotated_requests_give_the_sequential_results(server):
 
 
 def test_presets_and_text_items_are_refused_with_annotations(server):
-    preset = {"name": "p", "modality": "image", "steps": [{"op": "trivial_augment"}]}
+    preset = {"name": "p", "modality": "image", "steps": [{"op": "augmix"}]}  # blends warped copies
     reply = server.post("/v1/augment", {"spec": preset, "items": [{"dataset": "d/voc", "name": "images/raccoon-1.jpg"}]})
     assert reply.status == 422 and "cannot move annotations" in reply.json()["error"]
     text = {"name": "t", "modality": "text", "steps": [{"op": "random_swap"}]}

@@ -62,9 +62,14 @@ def driver(tmp_path_factory, downloads):
 
 
 def _wait(predicate, timeout: float = 60.0, what: str = "condition"):
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except StaleElementReferenceException:  # the preview re-rendered between finding and reading: not yet
+            value = None
         if value:
             return value
         time.sleep(0.1)
