@@ -31,17 +31,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from pydantic import ValidationError
 
 from augment.io.annotations import FormatError, Layout, detect, read_item, scan
 from augment.io.annotations.base import AnnotationError
 from augment.io.images import ImageReadError, read_image
 from augment.seeding import derive_seed
-from augment.spec.errors import did_you_mean, show
+from augment.spec.errors import did_you_mean
 
 from . import stats, verdict
 from .data import content_hash
 from .detection_model import DetectionOptions
+from .models import _options
 from .segmentation_model import IGNORE, SegmentationOptions
 
 __all__ = [
@@ -135,19 +135,7 @@ def make_annotated_model(name: str, task: str, options: dict[str, Any] | None = 
     if model_task != task:
         raise ValueError(f"model {name!r} is for {model_task} data, but the data is a {task} dataset")
     options.setdefault("threads", threads)
-    try:
-        return name, schema(**options)
-    except ValidationError as exc:
-        allowed = ", ".join(sorted(schema.model_fields))
-        problems = []
-        for error in exc.errors():
-            key = ".".join(map(str, error["loc"]))
-            if error["type"] == "extra_forbidden":
-                problems.append(f"model option {key!r} is not an option of {name}"
-                                f"{did_you_mean(key, schema.model_fields)}; allowed: {allowed}")
-            else:
-                problems.append(f"model option {key}={show(error.get('input'))}: {error['msg']}")
-        raise ValueError("; ".join(problems)) from None
+    return name, _options(schema, name, options)
 
 
 def describe_annotated_models() -> list[dict]:
