@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from annotation_fixtures import MAKERS, STEMS
+from test_annotations_eval_cli import shapes_dataset
 from augment.evaluate.custom import CustomModelError, check_detections, check_masks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,22 +86,11 @@ def data(tmp_path_factory):
     (root / "pkg").mkdir()
     (root / "pkg" / "byo_models.py").write_text(MODULE)
     voc = MAKERS["voc"](root / "train", STEMS[:3]), MAKERS["voc"](root / "test", STEMS[3:])
-    masks = shapes(root / "mtrain", 4, 0), shapes(root / "mtest", 3, 1)
+    masks = shapes_dataset(root / "mtrain", 4, 0), shapes_dataset(root / "mtest", 3, 1)
     rotate = root / "rotate.json"
     rotate.write_text(json.dumps({"name": "r", "modality": "image", "seed": 3, "steps": [
         {"op": "horizontal_flip", "p": 0.5}, {"op": "rotate", "params": {"degrees": 20}}]}))
     return {"root": root, "voc": voc, "masks": masks, "rotate": rotate}
-
-
-def shapes(root: Path, n: int, seed: int) -> Path:
-    from augment.evaluate.segmentation_model import synthetic_shapes
-
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i, (img, mask) in enumerate(synthetic_shapes(n, seed, size=32)):
-        Image.fromarray(img).save(root / "images" / f"s{i:03d}.png")
-        Image.fromarray(mask, mode="L").save(root / "masks" / f"s{i:03d}.png")
-    return root
 
 
 def cli(data, *args, log: Path | None = None):
