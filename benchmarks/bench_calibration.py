@@ -189,8 +189,9 @@ class FastConvFeatures(FastSoftmax):
             keys.append(key)
             if key not in self._feat_cache and key not in todo:
                 todo[key] = a
-        for start in range(0, len(todo), 256):
-            chunk = list(todo.items())[start:start + 256]
+        pending = list(todo.items())
+        for start in range(0, len(pending), 256):
+            chunk = pending[start:start + 256]
             feats = self._conv([a for _, a in chunk])
             for (key, _), f in zip(chunk, feats):
                 self._feat_cache[key] = f
