@@ -240,7 +240,11 @@ def test_a_second_hf_run_into_a_busy_output_exits_5_with_the_holder(tmp_path):
     out = tmp_path / "out"
     first = _cli_popen("run", CHAR, src, out, "--engine", "serial", "-q", env={"AUGMENT_HF_BLOCK_ROWS": "20"})
     _wait_for(lambda: (out / ".augment-lock").is_file() and any((out / ".augment-hf-tmp").glob("block-*")), first)
-    second = augment_cli("run", CHAR, src, out, "--engine", "serial", check=False)
+    os.kill(first.pid, signal.SIGSTOP)  # paused, the first run keeps OUTPUT while the second starts, however fast
+    try:
+        second = augment_cli("run", CHAR, src, out, "--engine", "serial", check=False)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
     assert second.returncode == 5 and len(second.stderr.strip().splitlines()) == 1
