@@ -1,15 +1,25 @@
-"""Confinement: every path written is inside OUTPUT, whatever the input names contain."""
+"""Confinement: every path written is inside OUTPUT, and every path read is inside its data root (INPUT for the
+CLI, a data root for the service), whatever the input names, symlinks or annotation files contain.
+
+Readers never open a file themselves: they ask ``resolve_within`` / ``open_within`` / ``read_bytes_within`` with
+the root they are confined to. Paths are compared by components of their real paths (symlinks resolved), never as
+string prefixes, so ``/data/cc`` does not contain ``/data/cc2/x``."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
 
-__all__ = ["UnsafePathError", "safe_relative", "confined", "is_within"]
+__all__ = ["UnsafePathError", "OutsideRootError", "safe_relative", "confined", "is_within", "resolve_within",
+           "open_within", "read_bytes_within", "read_text_within"]
 
 
 class UnsafePathError(ValueError):
     pass
+
+
+class OutsideRootError(UnsafePathError):
+    """A read that would leave its root (through ``..``, an absolute path or a symlink)."""
 
 
 def safe_relative(rel: str) -> PurePosixPath:
@@ -37,3 +47,41 @@ def confined(root: Path, rel: str) -> Path:
 def is_within(child: Path, parent: Path) -> bool:
     child_r, parent_r = os.path.realpath(child), os.path.realpath(parent)
     return os.path.commonpath([child_r, parent_r]) == parent_r
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or os.path.commonpath([real, real_root]) == real_root
+
+
+def resolve_within(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The real path of ``path`` (absolute, or relative to ``root``), refused with ``OutsideRootError`` unless it
+    lies inside ``root``'s real path. A relative path with ``..`` is refused even when it would come back inside:
+    input data has no business naming its way around a folder."""
+    raw = os.fspath(path)
+    if "\x00" in raw:
+        raise OutsideRootError("path contains a NUL byte")
+    if not os.path.isabs(raw) and any(part == ".." for part in Path(raw).parts):
+        raise OutsideRootError(f"path {raw!r} leaves its folder ('..')")
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(os.fspath(root), raw))
+    if not _inside(real, real_root):
+        raise OutsideRootError(f"{raw!r} resolves outside {os.fspath(root)!r}")
+    return Path(real)
+
+
+def open_within(root: str | os.PathLike, path: str | os.PathLike, mode: str = "rb", **kwargs):
+    """``open`` for reading, confined to ``root`` (see ``resolve_within``)."""
+    if any(c in mode for c in "wax+"):
+        raise ValueError("open_within is for reading; writes go through confined() and the output store")
+    return open(resolve_within(root, path), mode, **kwargs)
+
+
+def read_bytes_within(root: str | os.PathLike, path: str | os.PathLike) -> bytes:
+    with open_within(root, path, "rb") as fh:
+        return fh.read()
+
+
+def read_text_within(root: str | os.PathLike, path: str | os.PathLike, encoding: str = "utf-8",
+                     errors: str = "strict") -> str:
+    with open_within(root, path, "r", encoding=encoding, errors=errors) as fh:
+        return fh.read()
