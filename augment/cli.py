@@ -244,8 +244,9 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
     if not result.identical:
         click.echo("error: the replayed bytes differ from the recorded sha256", err=True)
         sys.exit(4)
-    if result.on_disk in ("differs", "missing"):
-        what = "is missing" if result.on_disk == "missing" else "differs from its recorded sha256"
+    if result.on_disk in ("differs", "missing", "outside OUTPUT"):
+        what = {"missing": "is missing", "differs": "differs from its recorded sha256",
+                "outside OUTPUT": "resolves outside OUTPUT (a symlink or a changed manifest); not read"}[result.on_disk]
         click.echo(f"error: {output_file} in OUTPUT {what} (changed or removed after the run)", err=True)
         sys.exit(4)
 

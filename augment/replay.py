@@ -20,7 +20,7 @@ from typing import Any
 from augment.compile.pipeline import Pipeline
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.manifest import MANIFEST, RUN_RECORD, read_jsonl, read_run_record
-from augment.io.paths import UnsafePathError, is_within, safe_relative
+from augment.io.paths import OutsideRootError, UnsafePathError, is_within, read_bytes_within, safe_relative
 from augment.io.store import is_url, join_location, open_store, storage_options_for
 from augment.io.text_formats import RowError, TextFormat, TextFormatError, format_row, read_text_dataset
 from augment.ops.drawn import DrawnValueError
@@ -41,7 +41,8 @@ class ReplayResult:
     data: bytes
     sha256: str
     identical: bool  # the replayed bytes have the recorded sha256
-    # the file in OUTPUT against the recorded sha256: "identical", "differs", "missing", or "not checked" (a text
+    # the file in OUTPUT against the recorded sha256: "identical", "differs", "missing", "outside OUTPUT" (the
+    # record names a path that resolves outside OUTPUT: not opened), or "not checked" (a text
     # row shares its file with every other row)
     on_disk: str = "not checked"
     annotation: bytes | None = None  # annotated datasets: the reproduced annotation file (COCO: its entries)
@@ -148,13 +149,15 @@ def _on_disk(output_dir, output_file: str, expected: str, shard: str | None = No
     try:
         if is_url(output_dir):
             data = open_store(output_dir, storage_options_for(output_dir)).read_bytes(stored)
-        else:
-            data = Path(output_dir, *safe_relative(stored).parts).read_bytes()
+        else:  # confined to OUTPUT: a tampered manifest (or a symlink planted in OUTPUT) opens nothing outside it
+            data = read_bytes_within(output_dir, safe_relative(stored).as_posix())
         if stored is not output_file:
             from augment.io.shards import read_sample
 
             data = read_sample(data, fmt or "webdataset", output_file)
-    except (OSError, UnsafePathError, ValueError, KeyError, TypeError, tarfile.TarError):  # a damaged shard
+    except (OutsideRootError, UnsafePathError):
+        return "outside OUTPUT"
+    except (OSError, ValueError, KeyError, TypeError, tarfile.TarError):  # a damaged shard
         return "missing"
     if data is None:
         return "missing"
@@ -187,7 +190,9 @@ def replay_output(
     if pipe.modality == "image":
         path = _source_path(Path(run["input"]), rec["source"], where)
         try:
-            data = path.read_bytes()
+            data = read_bytes_within(run["input"], rec["source"])
+        except OutsideRootError as exc:  # swapped for a symlink since the check above
+            raise ReplayError(f"{where}: source {exc}; refusing to read it") from None
         except OSError as exc:
             raise ReplayError(f"cannot read source {path}: {exc.strerror or exc}") from None
         if rec["copy"] is None:

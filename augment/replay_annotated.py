@@ -10,10 +10,11 @@ from pathlib import Path
 from augment.io.annotations import Item, Layout, encode_item, read_item
 from augment.io.annotations.coco import load_index
 from augment.io.images import decode_image, encode_image, output_format
+from augment.io.paths import read_bytes_within
 
 
 def _coco_payload(source: Path, layout: Layout, image_rel: str) -> dict:
-    doc = load_index((source / layout.coco_json).read_bytes(), layout.coco_json)
+    doc = load_index(read_bytes_within(source, layout.coco_json), layout.coco_json)
     from augment.io.annotations import coco_image_path
 
     entry = next((e for e in doc["images"] if coco_image_path(source, layout, e) == image_rel), None)
@@ -25,7 +26,7 @@ def _coco_payload(source: Path, layout: Layout, image_rel: str) -> dict:
 def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None) -> tuple:
     """(image bytes, their sha256, whether image and annotation match the record, annotation bytes, its suffix)."""
     layout = Layout.from_dict(run["annotations"])
-    data = (source / rec["source"]).read_bytes()
+    data = read_bytes_within(source, rec["source"])
     image, info = decode_image(data)
     payload = _coco_payload(source, layout, rec["source"]) if layout.format == "coco" else None
     item = Item(rec["source"], rec.get("source_annotation"), payload)

@@ -202,7 +202,7 @@ def load_annotated(root: Path, layout: Layout) -> AnnotatedData:
     ids, images, targets, hashes = [], [], [], []
     for item in items:
         try:
-            image, _ = read_image(root / item.image)
+            image, _ = read_image(root / item.image, root=root)
             t, _, _ = read_item(root, layout, item, image.shape[:2])
         except (ImageReadError, AnnotationError) as exc:
             skipped.append({"item": item.image, "error": str(exc)})

@@ -153,7 +153,7 @@ def load_image_folder(root: str | Path) -> LabelledData:
     for ci, cname in enumerate(class_names):
         for rel in sorted(by_class[cname], key=lambda r: _natural_key(r[len(cname) + 1:])):
             try:
-                arr, _ = read_image(root / rel)
+                arr, _ = read_image(root / rel, root=root)
             except ImageReadError as exc:
                 skipped.append((rel, str(exc)))
                 continue

@@ -285,7 +285,7 @@ def load_voc_items(folder) -> list[Item]:
     items, problems, _ = scan(root, layout)
     out = []
     for item in items:
-        image, _ = read_image(root / item.image)
+        image, _ = read_image(root / item.image, root=root)
         targets, _, _ = read_item(root, layout, item, image.shape[:2])
         out.append((image, targets.boxes, list(targets.labels)))
     return out

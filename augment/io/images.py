@@ -17,6 +17,7 @@ alpha dropped. Image size is checked from the header before any pixel is decoded
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import warnings
@@ -28,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from augment.compile.pixels import array_to_pil, pil_to_array  # noqa: F401 (re-exported)
+from augment.io.paths import OutsideRootError, open_within
 
 __all__ = [
     "MAX_PIXELS",
@@ -61,11 +63,15 @@ class ImageInfo:
     frames: int
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
-    """Decode a file to HxWxC uint8; raises ``ImageReadError`` with a one-line reason for anything unusable."""
+def read_image(path: str | Path, root: str | Path | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Decode a file to HxWxC uint8; raises ``ImageReadError`` with a one-line reason for anything unusable.
+    With ``root`` (the dataset), a file whose real path leaves it is refused, never read; without, the file is one
+    the local user named (``augment preview IMAGE``)."""
     try:
-        with open(path, "rb") as fh:
+        with open_within(root if root is not None else os.path.dirname(os.path.realpath(path)), path) as fh:
             data = fh.read()
+    except OutsideRootError as exc:
+        raise ImageReadError(f"{exc}; not read") from None
     except PermissionError:
         raise ImageReadError("permission denied") from None
     except IsADirectoryError:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 __all__ = ["UnsafePathError", "OutsideRootError", "safe_relative", "confined", "is_within", "resolve_within",
-           "open_within", "read_bytes_within", "read_text_within"]
+           "resolve_within_any", "open_within", "read_bytes_within", "read_text_within"]
 
 
 class UnsafePathError(ValueError):
@@ -53,20 +53,31 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or os.path.commonpath([real, real_root]) == real_root
 
 
-def resolve_within(root: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """The real path of ``path`` (absolute, or relative to ``root``), refused with ``OutsideRootError`` unless it
-    lies inside ``root``'s real path. A relative path with ``..`` is refused even when it would come back inside:
-    input data has no business naming its way around a folder."""
+def resolve_within(root: str | os.PathLike, path: str | os.PathLike, base: str | os.PathLike | None = None) -> Path:
+    """The real path of ``path`` (absolute, or relative to ``base``, by default ``root``), refused with
+    ``OutsideRootError`` unless it lies inside ``root``'s real path. A relative path with ``..`` is refused even
+    when it would come back inside: input data has no business naming its way around a folder."""
     raw = os.fspath(path)
     if "\x00" in raw:
         raise OutsideRootError("path contains a NUL byte")
     if not os.path.isabs(raw) and any(part == ".." for part in Path(raw).parts):
         raise OutsideRootError(f"path {raw!r} leaves its folder ('..')")
     real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(os.fspath(root), raw))
+    real = os.path.realpath(os.path.join(os.fspath(root if base is None else base), raw))
     if not _inside(real, real_root):
         raise OutsideRootError(f"{raw!r} resolves outside {os.fspath(root)!r}")
     return Path(real)
+
+
+def resolve_within_any(roots, path: str | os.PathLike) -> Path:
+    """``resolve_within`` for a service with several data roots: the real path of ``path`` (absolute) when it
+    lies inside one of ``roots``; ``OutsideRootError`` otherwise."""
+    for root in roots:
+        try:
+            return resolve_within(root, path)
+        except OutsideRootError:
+            continue
+    raise OutsideRootError(f"{os.fspath(path)!r} resolves outside the data roots")
 
 
 def open_within(root: str | os.PathLike, path: str | os.PathLike, mode: str = "rb", **kwargs):
@@ -76,8 +87,9 @@ def open_within(root: str | os.PathLike, path: str | os.PathLike, mode: str = "r
     return open(resolve_within(root, path), mode, **kwargs)
 
 
-def read_bytes_within(root: str | os.PathLike, path: str | os.PathLike) -> bytes:
-    with open_within(root, path, "rb") as fh:
+def read_bytes_within(root: str | os.PathLike, path: str | os.PathLike, base: str | os.PathLike | None = None
+                      ) -> bytes:
+    with open(resolve_within(root, path, base), "rb") as fh:
         return fh.read()
 
 

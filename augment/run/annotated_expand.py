@@ -16,7 +16,7 @@ from augment.io.annotations import FormatError, Layout, detect, scan
 from augment.io.annotations import coco
 from augment.io.fingerprint import compare
 from augment.io.manifest import read_jsonl
-from augment.io.paths import UnsafePathError
+from augment.io.paths import OutsideRootError, UnsafePathError, read_bytes_within
 from augment.run.annotated_job import AnnotatedTask, annotation_fingerprint
 
 
@@ -100,7 +100,12 @@ def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=
         for folder in folders:
             (opts.output / folder).mkdir(parents=True, exist_ok=True)
     for name in layout.extra_files:  # e.g. YOLO data.yaml: the class names hold for the output too
-        out.store.write_bytes(name, (opts.input / name).read_bytes())
+        try:
+            data = read_bytes_within(opts.input, name)
+        except OutsideRootError:
+            raise RunError(f"{name}: resolves outside INPUT (a symlink leaving it); copy the file into INPUT") \
+                from None
+        out.store.write_bytes(name, data)
     if not items:
         raise RunError(f"no annotated images found in {opts.input} ({layout.format} layout)")
     tasks = []
@@ -115,7 +120,7 @@ def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=
 def finish_annotated(opts, layout: Layout, manifest_path, store) -> None:
     if layout.format != "coco":
         return
-    source_doc = json.loads((opts.input / layout.coco_json).read_bytes())
+    source_doc = json.loads(read_bytes_within(opts.input, layout.coco_json))
     entries = [rec["coco"] for rec in read_jsonl(manifest_path) if "coco" in rec]
     store.write_bytes(layout.coco_json, coco.assemble(source_doc, entries))
 

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from augment.io.annotations import AnnotationError, Item, Layout, encode_item, read_item
 from augment.io.fingerprint import fingerprint_of
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import UnsafePathError
+from augment.io.paths import OutsideRootError, UnsafePathError, open_within
 from augment.io.store import OutputWriteError
 from augment.run.job_base import output_record, pipeline_for, store_for, write_output
 from augment.seeding import derive_seed
@@ -51,10 +51,13 @@ def annotation_fingerprint(root: Path, annotation: str | None, payload: dict | N
 
 def _read_source(config, task: AnnotatedTask, result):
     try:
-        with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
+        with open_within(config.input_root, task.source) as fh:
             data = fh.read()
             fingerprint = fingerprint_of(data, os.fstat(fh.fileno()))  # of the bytes used: a resume compares it
         image, info = decode_image(data)
+    except OutsideRootError as exc:  # a symlink swapped in after the scan: still never read
+        result.errors.append({"source": task.source, "error": f"{exc}; not read"})
+        return None
     except ImageReadError as exc:
         result.errors.append({"source": task.source, "error": str(exc)})
         return None

@@ -47,7 +47,7 @@ from augment.io.hf_dataset import (
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
 from augment.io.lock import LOCK_NAME, FolderLock, new_run_id
 from augment.io.manifest import ERRORS, MANIFEST, dumps, read_run_record, write_run_record
-from augment.io.paths import is_within
+from augment.io.paths import OutsideRootError, is_within, read_bytes_within
 from augment.run.engine_base import available_cores
 from augment.run.engines import start_forkserver, stop_workers
 from augment.run.worker import init_pool_worker
@@ -73,23 +73,34 @@ class _Encode:
     whose image cannot be read becomes one placeholder row with ``augment_error`` set (filtered out afterwards),
     in its own place, so the output never depends on batch boundaries or ``num_proc``."""
 
-    def __init__(self, expansion: Expansion, images: list[str], quality: int) -> None:
+    def __init__(self, expansion: Expansion, images: list[str], quality: int, root: str = "", base: str = "") -> None:
         self.expansion, self.images, self.quality = expansion, images, quality
+        self.root, self.base = root, base  # a path-only image is read from INPUT only, relative to its Parquet file
+
+    def _read(self, value: dict) -> bytes:
+        if value.get("bytes"):
+            return value["bytes"]
+        if not isinstance(value.get("path"), str) or not value["path"]:
+            raise TypeError("image with neither bytes nor path")
+        if not self.root:
+            raise OutsideRootError("a path-only image outside a block of INPUT; not read")
+        return read_bytes_within(self.root, value["path"], self.base)
 
     def __call__(self, batch: dict, indices: list[int]) -> dict:
         n = len(indices)
         decoded: dict[str, list] = {col: [None] * n for col in self.images}
         formats: dict[str, list] = {col: [None] * n for col in self.images}
         bad: dict[int, str] = {}
+        raw: dict[str, list] = {col: [None] * n for col in self.images}
         for col in self.images:
             for pos, value in enumerate(batch[col]):
                 if value is None or pos in bad:
                     continue
                 try:
-                    data = value.get("bytes") or Path(value["path"]).read_bytes()
+                    raw[col][pos] = data = self._read(value)
                     decoded[col][pos], info = decode_image(data)
                     formats[col][pos] = output_format(value.get("path") or "", info)
-                except (ImageReadError, OSError, TypeError) as exc:
+                except (ImageReadError, OSError, TypeError, OutsideRootError) as exc:
                     bad[pos] = f"{col}: {exc}"
         keep = [pos for pos in range(n) if pos not in bad]
         sub = {k: [v[p] for p in keep] for k, v in batch.items()}
@@ -104,8 +115,7 @@ class _Encode:
                 if value is None:
                     encoded.append(None)
                 elif copy is None:  # the original: its own bytes, untouched
-                    encoded.append({"bytes": batch[col][pos].get("bytes") or Path(batch[col][pos]["path"]).read_bytes(),
-                                    "path": None})
+                    encoded.append({"bytes": raw[col][pos], "path": None})
                 else:
                     encoded.append({"bytes": encode_image(value, formats[col][pos], self.quality), "path": None})
             out[col] = encoded
@@ -442,12 +452,15 @@ class _BlockJob:
     def __init__(self, pipe: Pipeline, include_originals: bool, quality: int) -> None:
         self.pipe, self.include_originals, self.quality = pipe, include_originals, quality
 
-    def function(self, columns: list[str]):
+    def function(self, columns: list[str], block: _Block | None = None):
         objects = next((c.partition("=")[2] for c in columns if c.startswith("objects=")), None)
         columns = [c for c in columns if not c.startswith("objects=")]
         expansion = Expansion(self.pipe, columns, copies=self.pipe.spec.copies, include_originals=self.include_originals,
                               record_ops=True, objects=objects)
-        return _Encode(expansion, columns, self.quality) if self.pipe.modality == "image" else expansion
+        if self.pipe.modality != "image":
+            return expansion
+        root, base = _read_roots(block) if block is not None else ("", "")
+        return _Encode(expansion, columns, self.quality, root, base)
 
     def __call__(self, block: _Block) -> str:
         ds = _part(block.src, block.kind, block.part).select(range(block.start, block.end))
@@ -455,9 +468,19 @@ class _BlockJob:
             for c in _image_columns_of(block.columns):  # undecoded: the bytes are read as `augment run` reads files
                 ds = ds.cast_column(c, _raw_image())
         fingerprint = hashlib.sha256(block.path.encode()).hexdigest()[:16]
-        ds.map(_Offset(self.function(block.columns), block.start), batched=True, batch_size=64, with_indices=True,
+        ds.map(_Offset(self.function(block.columns, block), block.start), batched=True, batch_size=64, with_indices=True,
                cache_file_name=block.path, new_fingerprint=fingerprint, load_from_cache_file=False)
         return block.path
+
+
+def _read_roots(block: _Block) -> tuple[str, str]:
+    """(root, base) of a block's path-only images: confined to INPUT (a Parquet file's own folder when INPUT is
+    that file), relative paths taken from the Parquet file's folder, never from the current directory."""
+    src = Path(block.src)
+    root = src.parent if src.is_file() else src
+    if block.kind == "parquet" and not src.is_file():
+        return str(root), str(src.joinpath(*block.part.split("/")).parent)
+    return str(root), str(root)
 
 
 _PARTS: dict[tuple, object] = {}

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from augment.compile.pipeline import Pipeline  # noqa: F401 (re-exported)
 from augment.io.fingerprint import fingerprint_of
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import UnsafePathError
+from augment.io.paths import OutsideRootError, UnsafePathError, open_within
 from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_store  # noqa: F401 (re-exported)
 from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and tests import them from here)
     ChunkResult,
@@ -82,10 +82,13 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
     pipe = pipeline_for(config)
     out_root = store if store is not None else store_for(config)
     try:
-        with open(Path(config.input_root, *PurePosixPath(task.source).parts), "rb") as fh:
+        with open_within(config.input_root, task.source) as fh:
             data = fh.read()
             fingerprint = fingerprint_of(data, os.fstat(fh.fileno()))  # of the bytes used: a resume compares it
         image, info = decode_image(data)
+    except OutsideRootError as exc:  # a symlink swapped in after the scan: still never read
+        result.errors.append({"source": task.source, "error": f"{exc}; not read"})
+        return
     except ImageReadError as exc:
         result.errors.append({"source": task.source, "error": str(exc)})
         return

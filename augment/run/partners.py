@@ -13,6 +13,7 @@ from pathlib import Path
 from augment.compile.multi_image import Partner
 from augment.io.annotations import AnnotationError, Item, Layout, read_item, scan
 from augment.io.images import ImageReadError, decode_image
+from augment.io.paths import OutsideRootError, read_bytes_within
 
 _ITEMS: dict[tuple, tuple[list[Item], dict[str, Item]]] = {}
 
@@ -47,9 +48,9 @@ class DatasetPartners:
         if item is None:
             raise ValueError(f"partner {name} is not an item of INPUT (any more)")
         try:
-            image, _ = decode_image((Path(self.input_root) / name).read_bytes())
+            image, _ = decode_image(read_bytes_within(self.input_root, name))
             targets, _, _ = read_item(Path(self.input_root), Layout.from_dict(self.layout), item, image.shape[:2])
-        except (ImageReadError, AnnotationError) as exc:
+        except (ImageReadError, AnnotationError, OutsideRootError) as exc:
             raise ValueError(f"partner {name} is unusable: {exc}") from None
         except OSError as exc:
             raise ValueError(f"partner {name} cannot be read: {exc.strerror or exc}") from None

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from augment.io.paths import resolve_within
 from augment.search.importance import op_importance  # noqa: F401 (re-exported)
 from augment.search.space import Candidate, SearchSpace, load_space
 from augment.seeding import derive_seed
@@ -135,7 +136,7 @@ def prepare_data(config: SearchConfig, modality: str) -> tuple[Path, Path | None
             for rel in part.ids:
                 dst = root / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(Path(config.train) / rel, dst)
+                shutil.copyfile(resolve_within(config.train, rel), dst)  # never a file outside the data
             paths[name] = root
         else:
             file = tmp / f"{name}.jsonl"

@@ -31,7 +31,7 @@ from augment.compile.targets import Targets, mask_box
 from augment.io.annotations import AnnotationError, Item, Layout, annotation_path, encode_item, read_item
 from augment.io.annotations.base import Repairs, clip_box
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import is_within
+from augment.io.paths import OutsideRootError, is_within, read_bytes_within
 from augment.seeding import derive_seed
 from augment.serve.datasets import DatasetError, read_image_file
 from augment.serve.items import MEDIA_TYPES, ItemError, check_pixels
@@ -55,7 +55,12 @@ def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     if layout.format == "coco":
         from augment.io.annotations import coco, coco_image_path
 
-        doc = coco.load_index((folder / layout.coco_json).read_bytes(), layout.coco_json)
+        try:
+            raw = read_bytes_within(folder, layout.coco_json)
+        except OutsideRootError:
+            raise DatasetError(f"{layout.coco_json}: resolves outside its dataset (symlinks leaving it are refused)",
+                               403) from None
+        doc = coco.load_index(raw, layout.coco_json)
         entry = next((e for e in doc["images"] if isinstance(e, dict) and coco_image_path(folder, layout, e) == name),
                      None)
         if entry is None:
@@ -101,6 +106,9 @@ def _b64_png(value: Any, where: str, hw: tuple[int, int]) -> np.ndarray:
             if img.mode not in ("P", "L", "1"):
                 raise ItemError(f"{where}: a palette or gray PNG of class indices, got mode {img.mode}")
             arr = np.asarray(img.convert("L") if img.mode == "1" else img, dtype=np.uint8)
+    except Image.DecompressionBombError:  # PIL refuses the header itself: never decoded
+        raise ItemError(f"{where}: mask declares too many pixels (possible decompression bomb); its image is "
+                        f"{hw[1]}x{hw[0]}") from None
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError) as exc:
         if isinstance(exc, ItemError):
             raise

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from augment._version import __version__
-from augment.io.paths import UnsafePathError, is_within, safe_relative
+from augment.io.paths import UnsafePathError, read_bytes_within, resolve_within, safe_relative
 from augment.serve import datasets
 from augment.serve.annotations import AnnotatedImage, augment_annotated, sample_annotations
 from augment.serve.config import ServeConfig
@@ -468,11 +468,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         manager.get(job_id)
         folder = manager.job_dir(job_id)
         try:
-            target = folder.joinpath(*safe_relative(rel).parts)
+            target = resolve_within(folder, safe_relative(rel).as_posix())  # real path: no symlink leaves the job
         except UnsafePathError as exc:
             raise ApiError(403, f"{rel}: {exc}") from None
-        if not is_within(target, folder):
-            raise ApiError(403, f"{rel}: resolves outside the job's folder")
         if not target.is_file():
             raise ApiError(404, f"{rel}: no such file in job {job_id}")
         media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
@@ -481,7 +479,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             headers["content-security-policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
         elif not media.startswith("image/"):
             media = "text/plain; charset=utf-8"
-        return Response(target.read_bytes(), media_type=media, headers=headers)
+        return Response(read_bytes_within(folder, target), media_type=media, headers=headers)
 
     def _run_command(source: Path, spec, opts: RunOptions) -> tuple[list[str], int]:
         args = ["run", "pipeline.yaml", str(source), "output", "--quiet", "--engine", opts.engine,

@@ -15,7 +15,7 @@ from pathlib import Path
 from augment.io.annotations import FormatError, Layout, detect
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
-from augment.io.paths import UnsafePathError, is_within, safe_relative
+from augment.io.paths import OutsideRootError, UnsafePathError, is_within, open_within, safe_relative
 from augment.io.text_formats import EXTENSIONS as TEXT_EXTENSIONS
 from augment.io.text_formats import RowError, TextFormatError, detect_format, read_text_dataset
 
@@ -204,18 +204,19 @@ def read_text_row(path: Path, row: int) -> str:
 def read_image_file(folder: Path, name: str, max_bytes: int) -> bytes:
     """The bytes of image ``name`` (relative to ``folder``), confined to the folder."""
     try:
-        target = folder.joinpath(*safe_relative(name).parts)
+        safe_relative(name)
     except UnsafePathError as exc:
         raise DatasetError(f"{name}: {exc}", 403) from None
-    if not is_within(target, folder):
-        raise DatasetError(f"{name}: resolves outside its dataset (symlinks leaving it are refused)", 403)
-    if target.suffix.lower() not in IMAGE_EXTENSIONS:
+    if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
         raise DatasetError(f"{name}: not an image file", 400)
     try:
-        size = target.stat().st_size
-        if size > max_bytes:
-            raise DatasetError(f"{name}: {size} bytes, over the limit of {max_bytes}", 413)
-        return target.read_bytes()
+        with open_within(folder, name) as fh:  # the real path, inside the dataset: no symlink leaves it
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                raise DatasetError(f"{name}: {size} bytes, over the limit of {max_bytes}", 413)
+            return fh.read()
+    except OutsideRootError:
+        raise DatasetError(f"{name}: resolves outside its dataset (symlinks leaving it are refused)", 403) from None
     except FileNotFoundError:
         raise DatasetError(f"{name}: no such image", 404) from None
     except IsADirectoryError:

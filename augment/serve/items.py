@@ -56,6 +56,9 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
+    except Image.DecompressionBombError as exc:  # PIL refuses the header itself (over 2x its own pixel limit)
+        raise ItemError(f"image declares too many pixels (possible decompression bomb; this service takes at most "
+                        f"{max_pixels}): {exc}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return  # decode_image gives the precise reason
     if width * height > max_pixels:

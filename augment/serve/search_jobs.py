@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from augment.io.paths import is_within
+from augment.io.paths import OutsideRootError, is_within, resolve_within_any
 from augment.search.space import SearchSpace, parse_space
 from augment.serve.jobs import SEARCH_OUT as OUT
 from augment.spec import SpecError, dump_spec, load_spec
@@ -78,7 +78,7 @@ def prepare_space(roots: dict[str, Path], inline: Any, space_file: str | None) -
         if not path.is_file():
             raise SpecError([SpecIssue("space_file", f"{space_file} is not a file")])
         root = roots[space_file.strip("/").partition("/")[0]]
-        data = parse_text(_read_text(path), space_file)
+        data = parse_text(_read_text(_confined(roots, path, "space_file")), space_file)
 
         def locate(ref: str, where: str) -> Path:
             # relative to the space file, ".." included (a space beside its specs), but never out of its root
@@ -100,7 +100,7 @@ def prepare_space(roots: dict[str, Path], inline: Any, space_file: str | None) -
                 raise SpaceRefused(f"{where}: {exc}", exc.status if exc.status in (403, 404) else 403) from None
 
     prepared = PreparedSpace(space=None)  # type: ignore[arg-type]
-    checked, written = _localise(data, locate, prepared.files)
+    checked, written = _localise(data, locate, prepared.files, roots)
     try:
         prepared.space = parse_space(checked, source=None, base=None)
     except SpecError as exc:  # messages name the client's file names, never the server's paths
@@ -110,7 +110,15 @@ def prepare_space(roots: dict[str, Path], inline: Any, space_file: str | None) -
     return prepared
 
 
-def _localise(data: Any, locate, files: dict[str, str]) -> tuple[Any, Any]:
+def _confined(roots: dict[str, Path], path: Path, where: str) -> Path:
+    """The real path of a space or spec file, refused unless it lies inside a data root (symlinks resolved)."""
+    try:
+        return resolve_within_any(roots.values(), path)
+    except OutsideRootError as exc:
+        raise SpaceRefused(f"{where}: {exc} (symlinks leaving a root are refused)") from None
+
+
+def _localise(data: Any, locate, files: dict[str, str], roots: dict[str, Path]) -> tuple[Any, Any]:
     """(the space with each ``file`` made the absolute path it was confined to, for validating now; the space
     with each ``file`` pointing at its copy in the job's folder, for the job)."""
     if not isinstance(data, dict) or not isinstance(data.get("pipelines"), list):
@@ -125,7 +133,7 @@ def _localise(data: Any, locate, files: dict[str, str]) -> tuple[Any, Any]:
         where = f"pipelines[{i}].file"
         target = locate(entry["file"], where)
         try:
-            spec = load_spec(target)
+            spec = load_spec(_confined(roots, target, where))  # read as the real path, inside a root
         except SpecError as exc:
             issues.extend(SpecIssue(where, f"{entry['file']}: {issue.message}") for issue in exc.issues)
             checked.append(entry)

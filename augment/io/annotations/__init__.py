@@ -19,6 +19,7 @@ from augment.io.annotations import coco, masks, voc, yolo
 from augment.io.annotations.base import FORMATS, AnnotationError, Layout, Repairs
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
+from augment.io.paths import OutsideRootError, read_bytes_within, read_text_within, resolve_within
 
 __all__ = ["FORMATS", "AnnotationError", "Item", "Layout", "Repairs", "detect", "scan", "annotation_path"]
 
@@ -59,7 +60,10 @@ def _coco_files(root: Path) -> list[str]:
             try:
                 if p.stat().st_size > 2 * 2**30:
                     continue
-                head = p.read_bytes()
+                head = read_bytes_within(root, p.relative_to(root))
+            except OutsideRootError:
+                raise FormatError(f"{p.relative_to(root).as_posix()}: resolves outside INPUT (a symlink leaving it); "
+                                  "copy the file into INPUT") from None
             except OSError:
                 continue
             if b'"images"' in head and b'"annotations"' in head:
@@ -73,7 +77,10 @@ def _yolo_fields(root: Path) -> dict:
         path = root / name
         if path.is_file():
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.safe_load(read_text_within(root, name))
+            except OutsideRootError:
+                raise FormatError(f"{name}: resolves outside INPUT (a symlink leaving it); copy the file into INPUT") \
+                    from None
             except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
                 raise FormatError(f"{name}: unreadable ({str(exc).splitlines()[0]})") from None
             try:
@@ -122,8 +129,8 @@ def _expected(fmt: str) -> str:
 
 def _coco_layout(root: Path, rel: str) -> Layout:
     try:
-        doc = coco.load_index((root / rel).read_bytes(), rel)
-    except AnnotationError as exc:
+        doc = coco.load_index(read_bytes_within(root, rel), rel)
+    except (AnnotationError, OutsideRootError) as exc:
         raise FormatError(str(exc)) from None
     cats = doc.get("categories") or []
     if not isinstance(cats, list) or not all(isinstance(c, dict) and "id" in c for c in cats):
@@ -181,7 +188,7 @@ def scan(root: Path, layout: Layout, exclude: Path | None = None) -> tuple[list[
 
 
 def _scan_coco(root: Path, layout: Layout, exclude) -> tuple[list[Item], list[tuple[str, str]], list[str]]:
-    doc = coco.load_index((root / layout.coco_json).read_bytes(), layout.coco_json)
+    doc = coco.load_index(read_bytes_within(root, layout.coco_json), layout.coco_json)
     problems: list[tuple[str, str]] = []
     by_id: dict = {}
     for entry in doc["images"]:
@@ -207,7 +214,12 @@ def _scan_coco(root: Path, layout: Layout, exclude) -> tuple[list[Item], list[tu
         if posixpath.splitext(rel)[1].lower() not in IMAGE_EXTENSIONS:
             problems.append((rel, "not an image file; skipped"))
             continue
-        if not path.is_file() or path.is_symlink() and not os.path.realpath(path).startswith(os.path.realpath(root)):
+        try:  # compared by path components: /data/cc does not contain /data/cc2/x
+            resolve_within(root, rel)
+        except OutsideRootError:
+            problems.append((rel, "resolves outside INPUT (a symlink leaving it); skipped"))
+            continue
+        if not path.is_file():
             problems.append((rel, f"image {image_id} of {layout.coco_json} is missing"))
             continue
         if rel in seen:
@@ -238,7 +250,10 @@ def read_item(root: Path, layout: Layout, item: Item, hw: tuple[int, int]):
     data = None
     if item.annotation is not None:
         try:
-            data = (root / item.annotation).read_bytes()
+            data = read_bytes_within(root, item.annotation)
+        except OutsideRootError:
+            raise AnnotationError(f"{item.annotation}: resolves outside INPUT (a symlink leaving it); not read") \
+                from None
         except OSError as exc:
             raise AnnotationError(f"{item.annotation}: cannot read ({exc.strerror or exc})") from None
     targets, repairs = _MODULES[layout.format].read(data, layout, hw, item.annotation or item.image)

@@ -25,7 +25,12 @@ def annotation_for(layout: Layout, image_rel: str) -> str:
 def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
     try:
         img = Image.open(io.BytesIO(data))
+        if (img.size[1], img.size[0]) != tuple(hw):  # checked on the header, before a bomb is decoded
+            raise AnnotationError(f"{where}: mask is {img.size[0]}x{img.size[1]}, its image {hw[1]}x{hw[0]}")
         img.load()
+    except Image.DecompressionBombError as exc:  # a header declaring billions of pixels: never decoded
+        raise AnnotationError(f"{where}: mask declares too many pixels (possible decompression bomb): {exc}") \
+            from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise AnnotationError(f"{where}: not a readable mask image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if img.mode not in ("P", "L"):
@@ -37,7 +42,7 @@ def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[
 
 
 def mask_info(data: bytes) -> dict:
-    img = Image.open(io.BytesIO(data))
+    img = Image.open(io.BytesIO(data))  # the source mask, already read (and size-checked) by read()
     return {"mode": img.mode, "palette": img.getpalette() if img.mode == "P" else None}
 
 

@@ -13,6 +13,8 @@ import posixpath
 import xml.etree.ElementTree as ET
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as defused_et
 
 from augment.compile.targets import Targets
 from augment.io.annotations.base import AnnotationError, Layout, Repairs, clip_box
@@ -24,11 +26,13 @@ def annotation_for(layout: Layout, image_rel: str) -> str:
 
 
 def _parse(data: bytes, where: str) -> ET.Element:
-    head = data[:4096].lower()
-    if b"<!entity" in head or b"<!doctype" in head:
-        raise AnnotationError(f"{where}: XML with a DOCTYPE or entities is not read (possible entity expansion)")
+    # defusedxml with DTDs forbidden: a DOCTYPE or an entity is refused wherever it sits (after a long comment,
+    # padding) and in whatever encoding the document declares (UTF-16 billion laughs), before anything expands
     try:
-        return ET.fromstring(data)
+        return defused_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise AnnotationError(f"{where}: XML with a DOCTYPE or entities is not read (possible entity expansion)") \
+            from None
     except ET.ParseError as exc:
         raise AnnotationError(f"{where}: not well-formed XML ({exc})") from None
 
