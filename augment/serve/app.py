@@ -332,6 +332,10 @@ def create_app(config: ServeConfig) -> FastAPI:
         except SpecError as exc:
             raise _spec_error(exc) from None
         source = datasets.resolve(config.data_roots, body.dataset)
+        if source.is_dir():  # an annotated dataset whose layout files leave it is refused here, as everywhere
+            layout = datasets.layout_of(source)
+            if layout is not None:
+                datasets.check_confined(source, layout)
         try:
             opts = (RunOptions if body.kind == "run" else EvalOptions).model_validate(body.options)
         except ValidationError as exc:

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from augment.io.annotations import FormatError, Layout, detect
+from augment.io.annotations import FormatError, Layout, OutsideRootFormatError, detect
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import OutsideRootError, UnsafePathError, is_within, open_within, safe_relative
@@ -102,12 +102,12 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
         if not names & {"images", "jpegimages", "labels", "annotations"} and \
                 not any(n.endswith(".json") for n in names):
             return None
-        layout = layout_of(folder)
-        if layout is not None:
-            try:
+        try:
+            layout = layout_of(folder)
+            if layout is not None:
                 check_confined(folder, layout)
-            except DatasetError:
-                return "refused"
+        except DatasetError:
+            return "refused"
         return layout
 
     for name, root in sorted(roots.items()):
@@ -127,7 +127,7 @@ def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
     return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
 
 
-_LAYOUTS: dict[str, tuple[int, Layout | None]] = {}
+_LAYOUTS: dict[str, tuple[int, Layout | str | None]] = {}
 _LOCK = threading.Lock()
 
 
@@ -142,16 +142,25 @@ def layout_of(folder: Path) -> Layout | None:
     with _LOCK:
         hit = _LAYOUTS.get(key)
     if hit is not None and hit[0] == stamp:
-        return hit[1]
-    try:
-        layout = detect(folder)
-    except FormatError:
-        layout = None  # several formats at once: `augment run` needs --format; shown as a plain folder
-    with _LOCK:
-        if len(_LAYOUTS) > 256:
-            _LAYOUTS.clear()
-        _LAYOUTS[key] = (stamp, layout)
+        layout = hit[1]
+    else:
+        layout = _detect(folder)
+        with _LOCK:
+            if len(_LAYOUTS) > 256:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = (stamp, layout)
+    if isinstance(layout, str):  # its layout files lead out of the root: refused, never read
+        raise DatasetError(f"{layout}: resolves outside its dataset (symlinks leaving it are refused)", 403)
     return layout
+
+
+def _detect(folder: Path) -> Layout | str | None:
+    try:
+        return detect(folder)
+    except OutsideRootFormatError as exc:
+        return exc.rel  # named relative to the dataset: the server's paths are not shown
+    except FormatError:
+        return None  # several formats at once: `augment run` needs --format; shown as a plain folder
 
 
 def check_confined(folder: Path, layout: Layout) -> None:

@@ -30,6 +30,14 @@ class FormatError(ValueError):
     """INPUT is not a dataset of the forced or detected format; one line for the user."""
 
 
+class OutsideRootFormatError(FormatError):
+    """A layout file (COCO JSON, data.yaml) resolves outside INPUT: never read (the service answers 403)."""
+
+    def __init__(self, rel: str) -> None:
+        super().__init__(f"{rel}: resolves outside INPUT (a symlink leaving it); copy the file into INPUT")
+        self.rel = rel
+
+
 @dataclass(frozen=True)
 class Item:
     image: str  # relative POSIX path of the image under INPUT
@@ -62,8 +70,7 @@ def _coco_files(root: Path) -> list[str]:
                     continue
                 head = read_bytes_within(root, p.relative_to(root))
             except OutsideRootError:
-                raise FormatError(f"{p.relative_to(root).as_posix()}: resolves outside INPUT (a symlink leaving it); "
-                                  "copy the file into INPUT") from None
+                raise OutsideRootFormatError(p.relative_to(root).as_posix()) from None
             except OSError:
                 continue
             if b'"images"' in head and b'"annotations"' in head:
@@ -79,8 +86,7 @@ def _yolo_fields(root: Path) -> dict:
             try:
                 data = yaml.safe_load(read_text_within(root, name))
             except OutsideRootError:
-                raise FormatError(f"{name}: resolves outside INPUT (a symlink leaving it); copy the file into INPUT") \
-                    from None
+                raise OutsideRootFormatError(name) from None
             except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
                 raise FormatError(f"{name}: unreadable ({str(exc).splitlines()[0]})") from None
             try:
@@ -130,7 +136,9 @@ def _expected(fmt: str) -> str:
 def _coco_layout(root: Path, rel: str) -> Layout:
     try:
         doc = coco.load_index(read_bytes_within(root, rel), rel)
-    except (AnnotationError, OutsideRootError) as exc:
+    except OutsideRootError:
+        raise OutsideRootFormatError(rel) from None
+    except AnnotationError as exc:
         raise FormatError(str(exc)) from None
     cats = doc.get("categories") or []
     if not isinstance(cats, list) or not all(isinstance(c, dict) and "id" in c for c in cats):
