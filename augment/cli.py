@@ -480,6 +480,8 @@ def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, 
 
     try:
         run_server(config, on_listening=listening)
+    except ServeConfigError as exc:  # e.g. a corrupt jobs.sqlite3: one line naming the file and what to do
+        _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
 

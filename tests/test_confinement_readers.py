@@ -37,7 +37,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("serve/jobs.py", "_last_json", ".read_text"): "the job's own log, written by the job process",
     ("serve/jobs.py", "_last_error", ".read_text"): "the job's own log, written by the job process",
     ("serve/jobs.py", "_eval_summary", ".read_text"): "the job's own report.json, written by the job process",
-    ("serve/app.py", "job_leaderboard", ".read_text"): "a search job's own outputs in its job folder",
+    ("serve/routes/jobs.py", "job_leaderboard", ".read_text"): "a search job's own outputs in its job folder",
     ("search/search.py", "prepare_data", ".read_text"): "search's own cache info in its OUTPUT",
     ("search/search.py", "_read_trials", ".read_text"): "search's own trials.jsonl in its OUTPUT",
     ("search/search.py", "run_search", ".read_text"): "search's own state.json in its OUTPUT",

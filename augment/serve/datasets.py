@@ -20,6 +20,16 @@ from augment.io.text_formats import EXTENSIONS as TEXT_EXTENSIONS
 from augment.io.text_formats import RowError, TextFormatError, detect_format, read_text_dataset
 
 MAX_TEXT_ROWS_SAMPLED = 100_000  # rows read to pick text samples from; later rows are not offered
+NOT_UTF8 = "file or folder names that are not valid UTF-8 (rename them to use them here)"
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a name read from the file system (undecodable bytes as surrogates) can be sent as JSON text."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class DatasetError(ValueError):
@@ -58,9 +68,12 @@ def modality_of(path: Path) -> str:
     raise DatasetError(f"{path.name}: not a dataset (an image folder or a {', '.join(sorted(TEXT_EXTENSIONS))} file)")
 
 
-def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) -> list[dict]:
-    """Image folders (images in them or in their class sub-folders) and text files under each root."""
+def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500,
+                  skipped: list[str] | None = None) -> list[dict]:
+    """Image folders (images in them or in their class sub-folders) and text files under each root. Entries
+    whose names are not UTF-8 cannot be named by a client: they are left out (and appended to ``skipped``)."""
     found: list[dict] = []
+    skipped = skipped if skipped is not None else []
 
     def has_images(folder: Path) -> bool:
         try:
@@ -76,6 +89,8 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500) 
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             return
+        skipped.extend(e.path for e in entries if not is_utf8(e.name))
+        entries = [e for e in entries if is_utf8(e.name)]
         rel = folder.relative_to(root).as_posix()
         ref = name if rel == "." else f"{name}/{rel}"
         subdirs = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
@@ -122,9 +137,11 @@ def _spread(count: int, n: int) -> list[int]:
     return [int(i * count / n) for i in range(n)]
 
 
-def sample_images(folder: Path, n: int) -> tuple[list[str], int]:
+def sample_images(folder: Path, n: int) -> tuple[list[str], int, int]:
+    """(names spread over the folder, how many images, how many left out for names that are not UTF-8)."""
     scan = scan_image_folder(folder)
-    return [scan.images[i] for i in _spread(len(scan.images), n)], len(scan.images)
+    images = [name for name in scan.images if is_utf8(name)]
+    return [images[i] for i in _spread(len(images), n)], len(images), len(scan.images) - len(images)
 
 
 _LAYOUTS: dict[str, tuple[int, Layout | str | None]] = {}
@@ -171,12 +188,14 @@ def check_confined(folder: Path, layout: Layout) -> None:
             raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
 
 
-def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int]:
-    """Images of an annotated dataset (the items ``augment run`` would process), spread over it."""
+def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int, int]:
+    """Images of an annotated dataset (the items ``augment run`` would process), spread over it; as
+    ``sample_images``."""
     from augment.io.annotations import scan
 
     items, _, _ = scan(folder, layout)
-    return [items[i].image for i in _spread(len(items), n)], len(items)
+    images = [it.image for it in items if is_utf8(it.image)]
+    return [images[i] for i in _spread(len(images), n)], len(images), len(items) - len(images)
 
 
 def text_format(path: Path):
@@ -236,6 +255,8 @@ def read_image_file(folder: Path, name: str, max_bytes: int) -> bytes:
 
 __all__ = [
     "MAX_TEXT_ROWS_SAMPLED",
+    "NOT_UTF8",
+    "is_utf8",
     "DatasetError",
     "resolve",
     "modality_of",

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from augment.io.manifest import MANIFEST
+from augment.serve.config import ServeConfigError
 from augment.search.search import TRIALS
 
 SEARCH_OUT = "search"  # a search job's --out, in its folder
@@ -44,6 +45,10 @@ class JobError(ValueError):
         self.status = status
 
 
+class JobStoreError(ServeConfigError):
+    """The job database cannot be opened (corrupt, not a database, not writable); one line for the user."""
+
+
 class JobStore:
     """Job records in SQLite (stdlib), one short connection per operation so any thread may call it."""
 
@@ -51,14 +56,24 @@ class JobStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.execute("""CREATE TABLE IF NOT EXISTS jobs (
-                id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, dataset TEXT, created REAL,
-                started REAL, finished REAL, command TEXT, pid INTEGER, returncode INTEGER, total INTEGER,
-                done INTEGER, summary TEXT, error TEXT, request TEXT)""")
+        try:
+            with self._connect() as db:
+                # WAL: readers (status polls) never block the writer (progress updates), and a kill mid-write
+                # leaves the database consistent
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("""CREATE TABLE IF NOT EXISTS jobs (
+                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, dataset TEXT, created REAL,
+                    started REAL, finished REAL, command TEXT, pid INTEGER, returncode INTEGER, total INTEGER,
+                    done INTEGER, summary TEXT, error TEXT, request TEXT)""")
+                db.execute("SELECT id, kind, status, dataset, created, started, finished, command, pid, returncode, "
+                           "total, done, summary, error, request FROM jobs LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise JobStoreError(f"{path}: cannot use the job database ({exc}); move it aside (the server then "
+                                "starts an empty one) or give another --jobs-root") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
+        db.execute("PRAGMA busy_timeout = 30000")  # wait for another writer instead of failing at once
         db.row_factory = sqlite3.Row
         return db
 
@@ -125,6 +140,9 @@ class JobManager:
         self.python = python or sys.executable
         self.max_running = max_running
         self._procs: dict[str, subprocess.Popen] = {}
+        # jobs holding one of the max_running slots: taken under the lock by the same check that counts them,
+        # released when the job's process has ended (or failed to start), so concurrent requests cannot overrun it
+        self._slots: set[str] = set()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._recover()
@@ -137,8 +155,11 @@ class JobManager:
                 pid = rec.get("pid")
                 if pid and _is_our_process(pid, self.job_dir(rec["id"])):
                     _stop_orphan(pid, self.job_dir(rec["id"]))  # a resume must never run beside it
+                # the counts from what the job wrote, not from the last poll before the server died: the job
+                # kept writing until it stopped (its Ctrl-C path flushes the records of finished items)
                 self.store.update(rec["id"], status="interrupted", finished=time.time(), pid=None,
-                                  error="the server stopped while the job ran; resume it to finish")
+                                  error="the server stopped while the job ran; resume it to finish",
+                                  **self._counts(rec))
 
     def shutdown(self, wait: float = 15.0) -> None:
         """Stop running jobs as Ctrl-C would (they stay resumable) and record them as interrupted."""
@@ -152,39 +173,66 @@ class JobManager:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal(proc, signal.SIGKILL, group=True)
+            rec = self.store.get(job_id)
             self.store.update(job_id, status="interrupted", finished=time.time(), pid=None,
-                              error="the server stopped while the job ran; resume it to finish")
+                              error="the server stopped while the job ran; resume it to finish",
+                              **(self._counts(rec) if rec else {}))
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / job_id
+
+    def _counted_file(self, rec: dict) -> Path | None:
+        folder = self.job_dir(rec["id"])
+        return {"run": folder / "output" / MANIFEST, "search": folder / SEARCH_OUT / TRIALS}.get(rec["kind"])
+
+    def _counts(self, rec: dict) -> dict:
+        """``done`` recounted from the job's manifest (run) or trials (search): complete lines, as the progress
+        polls count them."""
+        path = self._counted_file(rec)
+        if path is None:
+            return {}
+        done = _ManifestCounter(path).count()
+        return {"done": min(done, rec["total"]) if rec.get("total") else done}
 
     # -- operations ------------------------------------------------------------------------------------------
     def create(self, kind: str, dataset: str, command_args: list[str], files: dict[str, str], total: int | None,
                request: dict) -> dict:
         """Start a job: ``files`` (job-relative path -> text, e.g. pipeline.yaml) are written to its folder first."""
-        with self._lock:
-            if len(self._procs) >= self.max_running:
-                raise JobError(f"{len(self._procs)} jobs are running, the most this server runs at once; wait for "
-                               "one to finish or cancel one", 429)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
-        folder = self.job_dir(job_id)
-        folder.mkdir(parents=True)
-        for rel, text in files.items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(text, encoding="utf-8")
-        record = {"id": job_id, "kind": kind, "status": "queued", "dataset": dataset, "created": time.time(),
-                  "command": command_args, "total": total, "done": 0, "request": request}
-        self.store.insert(record)
+        self._take_slot(job_id)
+        try:
+            folder = self.job_dir(job_id)
+            folder.mkdir(parents=True)
+            for rel, text in files.items():
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                (folder / rel).write_text(text, encoding="utf-8")
+            record = {"id": job_id, "kind": kind, "status": "queued", "dataset": dataset, "created": time.time(),
+                      "command": command_args, "total": total, "done": 0, "request": request}
+            self.store.insert(record)
+        except BaseException:
+            self._free_slot(job_id)
+            raise
         self._start(job_id)
         return self.store.get(job_id)
+
+    def _take_slot(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._slots:
+                raise JobError(f"job {job_id} is already starting", 409)
+            if len(self._slots) >= self.max_running:
+                raise JobError(f"{len(self._slots)} jobs are running, the most this server runs at once; wait "
+                               "for one to finish or cancel one", 429)
+            self._slots.add(job_id)
+
+    def _free_slot(self, job_id: str) -> None:
+        with self._lock:
+            self._slots.discard(job_id)
 
     def resume(self, job_id: str) -> dict:
         rec = self._get(job_id)
         if rec["status"] not in RESUMABLE:
             raise JobError(f"job {job_id} is {rec['status']}; only a cancelled, interrupted or failed job resumes", 409)
-        with self._lock:
-            if len(self._procs) >= self.max_running:
-                raise JobError("too many jobs are running; wait for one to finish", 429)
+        self._take_slot(job_id)
         self.store.update(job_id, status="queued", error=None, finished=None, returncode=None)
         self._start(job_id)
         return self.store.get(job_id)
@@ -199,7 +247,7 @@ class JobManager:
         if proc is None:
             if rec["status"] in TERMINAL:
                 return rec
-            self.store.update(job_id, status="cancelled", finished=time.time())
+            self.store.update(job_id, status="cancelled", finished=time.time(), **self._counts(rec))
             return self.store.get(job_id)
         _signal(proc, signal.SIGINT)  # the CLI's Ctrl-C path: manifest kept, exit 130, resumable
 
@@ -234,11 +282,15 @@ class JobManager:
             try:
                 proc = self._spawn(job_id)
             except BaseException as exc:  # e.g. the interpreter cannot be started
+                self._free_slot(job_id)
                 failure.append(exc)
                 started.set()
                 return
             started.set()
-            self._watch(job_id, proc)
+            try:
+                self._watch(job_id, proc)
+            finally:
+                self._free_slot(job_id)
 
         threading.Thread(target=run, daemon=True, name=f"job-{job_id}").start()
         started.wait()
@@ -264,7 +316,7 @@ class JobManager:
     def _watch(self, job_id: str, proc: subprocess.Popen) -> None:
         rec = self.store.get(job_id)
         folder = self.job_dir(job_id)
-        counted = {"run": folder / "output" / MANIFEST, "search": folder / SEARCH_OUT / TRIALS}.get(rec["kind"])
+        counted = self._counted_file(rec)
         counter = _ManifestCounter(counted) if counted is not None else None
         while True:
             try:
@@ -280,8 +332,9 @@ class JobManager:
             self._procs.pop(job_id, None)
             cancelled = job_id in self._cancelled
             self._cancelled.discard(job_id)
-        self.store.update(job_id, pid=None, returncode=code, finished=time.time(), **self._outcome(rec, folder, code,
-                                                                                                   cancelled))
+        # the counts once more after the process ended (what its Ctrl-C path flushed last), then the outcome
+        fields = {**self._counts(rec), **self._outcome(rec, folder, code, cancelled)}
+        self.store.update(job_id, pid=None, returncode=code, finished=time.time(), **fields)
 
     def _progress(self, rec: dict, folder: Path, counter) -> dict:
         if counter is not None:
@@ -412,4 +465,4 @@ def _eval_summary(report: Path) -> dict | None:
     return {"summary": doc.get("summary"), "report_html": "report/report.html", "report_json": "report/report.json"}
 
 
-__all__ = ["TERMINAL", "RESUMABLE", "JobError", "JobStore", "public", "JobManager"]
+__all__ = ["TERMINAL", "RESUMABLE", "JobError", "JobStoreError", "JobStore", "public", "JobManager"]

@@ -10,7 +10,9 @@ SEED = Field(None, ge=0, lt=2**63, description="pipeline seed (overrides the spe
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON types as they are (a boolean is not a number, "3" is not 3) on every request model, so that
+    # "budget": true or "copies": true is a 422 naming the key, never 1
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ValidateRequest(_Strict):
