@@ -330,6 +330,7 @@ class JobManager:
                 break
         with self._lock:
             self._procs.pop(job_id, None)
+            self._slots.discard(job_id)  # the process has ended: its slot is free before its status says so
             cancelled = job_id in self._cancelled
             self._cancelled.discard(job_id)
         # the counts once more after the process ended (what its Ctrl-C path flushed last), then the outcome
