@@ -61,6 +61,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
                                                 "service a dataset serve.datasets.resolve confined to a data root",
     ("io/hf_dataset.py", "_read_parquet", "pq.read_table"): "INPUT's own Parquet files (the CLI argument or a "
                                                             "dataset serve.datasets.resolve confined)",
+    ("preview.py", "preview_file", "read_image"): "`augment preview IMAGE`: the CLI user's own file",
     ("preview_annotations.py", "read_preview_targets", ".read_bytes"): "`augment preview --annotations FILE`: "
                                                                         "the CLI user's own file",
     ("preview_annotations.py", "read_preview_targets", ".read_text"): "data.yaml beside the CLI user's "
@@ -72,6 +73,7 @@ MODULE_READS = {("Image", "open"), ("cv2", "imread"), ("np", "load"), ("numpy", 
                 ("pq", "ParquetFile"), ("torch", "load"), ("os", "open"), ("io", "open"), ("tarfile", "open"),
                 ("gzip", "open"), ("zipfile", "ZipFile"), ("shutil", "copyfile"), ("shutil", "copy"),
                 ("shutil", "copy2"), ("shutil", "copyfileobj")}
+MODULES = {module for module, _ in MODULE_READS} | {"webbrowser"}  # ``X.open`` of these is not Path.open
 CONFINING = {"resolve_within", "resolve_within_any", "_confined"}  # calls that return a confined real path
 WRITE_MODES = set("wax+")
 
@@ -101,16 +103,19 @@ def _kind(call: ast.Call) -> str | None:
     f = call.func
     if isinstance(f, ast.Name) and f.id == "open":
         return "open"
+    if isinstance(f, ast.Name) and f.id == "read_image" and not any(k.arg == "root" for k in call.keywords) \
+            and len(call.args) < 2:  # io.images.read_image(path, root=...): confined to root when given one
+        return "read_image"
     if not isinstance(f, ast.Attribute):
         return None
     if f.attr == "read_bytes" and not call.args:  # Path.read_bytes(); store.read_bytes(rel) is OutputStore's
         return ".read_bytes"
     if f.attr == "read_text":
         return ".read_text"
-    if f.attr == "open" and not isinstance(f.value, ast.Name):  # Path(...).open(); modules are Names
-        return ".open"
     if isinstance(f.value, ast.Name) and (f.value.id, f.attr) in MODULE_READS:
         return f"{f.value.id}.{f.attr}"
+    if f.attr == "open" and not (isinstance(f.value, ast.Name) and f.value.id in MODULES):  # path.open()
+        return ".open"
     return None
 
 
@@ -166,6 +171,10 @@ def test_the_allow_list_has_no_stale_entries():
     ("def f(p):\n    return open(p, 'w')\n", False),
     ("def f(p):\n    return pq.read_table(p)\n", True),
     ("def f(p):\n    return ET.parse(p)\n", True),
+    ("def f(p):\n    with p.open('rb') as fh:\n        return fh.read()\n", True),
+    ("def f(p):\n    with p.open('w') as fh:\n        fh.write('x')\n", False),
+    ("def f(p):\n    return read_image(p)\n", True),
+    ("def f(r, p):\n    return read_image(p, root=r)\n", False),
 ])
 def test_the_scan_flags_direct_reads_and_passes_confined_ones(tmp_path, source, flagged):
     (tmp_path / "mod.py").write_text(source)
