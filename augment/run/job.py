@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from augment.compile.pipeline import Pipeline  # noqa: F401 (re-exported)
 from augment.io.fingerprint import fingerprint_of
