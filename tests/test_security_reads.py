@@ -64,7 +64,19 @@ def data(tmp_path_factory) -> Path:
     root = base / "data"
     _leaky_voc(root / "voc", base / "outside")
     _leaky_yolo(root / "yolo", base / "outside-yolo")
+    _coco_with_sibling_link(root)
     return root
+
+
+def _coco_with_sibling_link(parent: Path) -> Path:
+    """parent/cc, a COCO dataset whose second image is a symlink into parent/cc2/ (a sibling whose name extends
+    'cc': inside the data root, outside the dataset)."""
+    cc = MAKERS["coco"](parent / "cc", STEMS[:3])
+    sibling = parent / "cc2"
+    sibling.mkdir()
+    shutil.move(cc / "images" / f"{STEMS[1]}.jpg", sibling / "secret.jpg")
+    (cc / "images" / f"{STEMS[1]}.jpg").symlink_to(sibling / "secret.jpg")
+    return cc
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +147,22 @@ def test_the_cli_refuses_a_data_yaml_and_annotations_leaving_input(tmp_path):
     assert f"{STEMS[-1]}.xml" in errors and "outside INPUT" in errors
 
 
-def test_coco_confinement_compares_path_components_not_string_prefixes(tmp_path):
+def test_coco_confinement_compares_path_components_not_string_prefixes(tmp_path, server):
     """Item 3: INPUT /x/cc; a COCO image symlinked into /x/cc2/ (a sibling whose name starts with 'cc') is
-    outside INPUT (before: realpath.startswith(root) accepted it and the run wrote it)."""
-    cc = MAKERS["coco"](tmp_path / "cc", STEMS[:2])
-    sibling = tmp_path / "cc2"
-    sibling.mkdir()
-    shutil.move(cc / "images" / f"{STEMS[1]}.jpg", sibling / "secret.jpg")
-    (cc / "images" / f"{STEMS[1]}.jpg").symlink_to(sibling / "secret.jpg")
+    outside INPUT (before: realpath.startswith(root) accepted it; the run wrote it, the service offered it as an
+    item and a mosaic partner)."""
+    cc = _coco_with_sibling_link(tmp_path)
     out = tmp_path / "out"
     _cli("run", REPO / "pipelines" / "detection.yaml", cc, out, "--copies", "1", "--engine", "serial", "-q")
     written = {json.loads(line)["source"] for line in (out / "manifest.jsonl").read_text().splitlines()}
-    assert written == {f"images/{STEMS[0]}.jpg"}
+    assert written == {f"images/{STEMS[0]}.jpg", f"images/{STEMS[2]}.jpg"}
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     assert any(e["source"] == f"images/{STEMS[1]}.jpg" and "outside INPUT" in e["error"] for e in errors), errors
+
+    samples = server.get("/v1/datasets/samples?dataset=d/cc").json()
+    assert [i["name"] for i in samples["items"]] == [f"images/{STEMS[0]}.jpg", f"images/{STEMS[2]}.jpg"]
+    direct = server.post("/v1/augment", {"spec": FLIP, "items": [{"dataset": "d/cc", "name": f"images/{STEMS[1]}.jpg"}]})
+    assert direct.status == 403, direct.body
 
 
 def _parquet(folder: Path, paths: list[str]) -> Path:
