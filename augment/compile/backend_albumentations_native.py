@@ -151,7 +151,7 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "optical_distortion": lambda img, d, p: _remap(img, gn.optical_maps(*img.shape[:2], d["k"]), p),
     "color_jitter": _color_jitter,
     "clahe": lambda img, d, p: fpixel.clahe(img, d["clip_limit"], tuple(p.tile_grid_size)),
-    "equalize": lambda img, d, p: fpixel.equalize(img, mode="pil"),  # torchvision follows PIL
+    "equalize": lambda img, d, p: fpixel.equalize(img.copy(), mode="pil"),  # PIL, as torchvision; it writes a gray input in place
     "posterize": _posterize,
     "solarize": lambda img, d, p: fpixel.solarize(img, d["threshold"]),
     "invert": lambda img, d, p: fpixel.invert(img),

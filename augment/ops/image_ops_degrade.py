@@ -6,10 +6,10 @@ on every backend; everything else is recorded as the values themselves.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from augment.ops.image_ops import AnnotationRules, Interpolation
 from augment.ops.params import FloatRange, IntRange, integer, uniform
@@ -111,13 +111,25 @@ class _DropoutRules(AnnotationRules):
         description="annotations: write this into semantic masks under the holes and erase instance masks there")
 
 
+_FILL_MODES = ("random", "random_uniform", "inpaint_telea", "inpaint_ns")
+
+
 class CoarseDropoutParams(_DropoutRules):
     holes: IntRange(ge=1, le=100) = Field((1, 8), description="number of rectangles erased")
     height: FloatRange(gt=0, le=1) = Field((0.05, 0.2), description="hole height as a fraction of the image height")
     width: FloatRange(gt=0, le=1) = Field((0.05, 0.2), description="hole width as a fraction of the image width")
-    fill: Annotated[int, Field(ge=0, le=255)] | Literal["random", "random_uniform", "inpaint_telea", "inpaint_ns"] = Field(
+    fill: int | Literal["random", "random_uniform", "inpaint_telea", "inpaint_ns"] = Field(
         0, description="a value 0-255, per-pixel noise (random), one random colour per hole (random_uniform) or "
         "OpenCV inpainting")
+
+    @field_validator("fill", mode="before")
+    @classmethod
+    def _fill(cls, value):
+        # one message for the union, not one per member
+        ok = (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255) or value in _FILL_MODES
+        if not ok:
+            raise ValueError(f"expected a value 0-255 or one of {', '.join(_FILL_MODES)}, got {value!r}")
+        return value
 
 
 def _sample_coarse_dropout(p: CoarseDropoutParams, rng, ctx) -> dict:
