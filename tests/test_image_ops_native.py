@@ -307,3 +307,16 @@ def test_d4_matrices_match_the_kernel_pixel_for_pixel():
             for x in range(w):
                 qx, qy, _ = matrix @ np.array([x, y, 1.0])
                 assert out[int(round(qy)), int(round(qx))] == index[y, x], element
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tiny_images_do_not_break_any_new_op(backend):
+    img = np.full((2, 3, 3), 100, np.uint8)
+    tiny = {"resize": {"height": 2, "width": 2}, "longest_max_size": {"max_size": 4},
+            "smallest_max_size": {"max_size": 1}, "pad_if_needed": {"min_height": 3, "min_width": 3},
+            "center_crop": {"height": 1, "width": 2}, "random_crop": {"height": 2, "width": 1}}
+    for op in NATIVE:
+        res = pipe(op, backend, tiny.get(op, {} if op != "normalize" else None)).run(img, seed=0)
+        assert res.output.shape[2] == 3 and min(res.output.shape[:2]) >= 1, op
+        assert pipe(op, backend, tiny.get(op, {} if op != "normalize" else None)).replay(img, res).tobytes() == \
+            res.output.tobytes(), op

@@ -75,6 +75,12 @@ def _rgb_shift(img, d, p):
     return fpixel.add_noise(img, np.broadcast_to(np.array(d["shift"], np.float32), img.shape))
 
 
+def _fancy_pca(img, d, p):
+    if img.shape[0] * img.shape[1] < 2:  # no colour covariance from one pixel
+        return img.copy()
+    return fpixel.fancy_pca(img, np.array(d["alpha_vector"]))
+
+
 def _normalize(img, d, p):
     mean, std = colour.normalize_values(p, img.shape[2])
     out = albucore.normalize(img, mean.astype(np.float32), (1.0 / std).astype(np.float32))
@@ -158,7 +164,7 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "channel_shuffle": lambda img, d, p: fpixel.channel_shuffle(img, d["order"]),
     "rgb_shift": _rgb_shift,
     "to_sepia": lambda img, d, p: fpixel.linear_transformation_rgb(img, colour.SEPIA),
-    "fancy_pca": lambda img, d, p: fpixel.fancy_pca(img, np.array(d["alpha_vector"])),
+    "fancy_pca": _fancy_pca,
     "normalize": _normalize,
     "median_blur": lambda img, d, p: fblur.median_blur(img, d["kernel_size"]),
     "defocus": lambda img, d, p: fblur.defocus(img, d["radius"], d["alias_blur"]),
@@ -166,8 +172,8 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "iso_noise": lambda img, d, p: fpixel.iso_noise(img, d["color_shift"], d["intensity"],
                                                     np.random.default_rng(d["noise_seed"])),
     "multiplicative_noise": _multiplicative,
-    "downscale": lambda img, d, p: fpixel.downscale(img, d["scale"], _INTERP[p.interpolation_down],
-                                                    _INTERP[p.interpolation_up]),
+    "downscale": lambda img, d, p: fpixel.downscale(img, degrade.downscale_factor(*img.shape[:2], d["scale"]),
+                                                    _INTERP[p.interpolation_down], _INTERP[p.interpolation_up]),
     "image_compression": _compression,
     "coarse_dropout": _coarse_dropout,
     "grid_dropout": _grid_dropout,

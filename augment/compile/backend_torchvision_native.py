@@ -136,8 +136,8 @@ def _multiplicative(t, d, p):
 
 def _downscale(t, d, p):
     h, w = t.shape[-2:]
-    # OpenCV's size for fx = fy = scale
-    size = [max(1, int(round(h * d["scale"]))), max(1, int(round(w * d["scale"])))]
+    scale = degrade.downscale_factor(h, w, d["scale"])
+    size = [max(1, int(round(h * scale))), max(1, int(round(w * scale)))]  # OpenCV's size for fx = fy = scale
     small = F.resize(t, size, interpolation=_INTERP[p.interpolation_down], antialias=False)
     return F.resize(small, [h, w], interpolation=_INTERP[p.interpolation_up], antialias=False)
 

@@ -19,7 +19,7 @@ from augment.seeding import child_seed
 __all__ = [
     "MedianBlurParams", "DefocusParams", "ZoomBlurParams", "ISONoiseParams", "MultiplicativeNoiseParams",
     "DownscaleParams", "ImageCompressionParams", "CoarseDropoutParams", "GridDropoutParams", "PixelDropoutParams",
-    "multiplier_field", "grid_boxes", "pixel_drop_mask", "WEBP_MAX_SIDE", "DEGRADE_OPS",
+    "downscale_factor", "multiplier_field", "grid_boxes", "pixel_drop_mask", "WEBP_MAX_SIDE", "DEGRADE_OPS",
 ]
 
 WEBP_MAX_SIDE = 16383  # the WebP format's limit
@@ -91,6 +91,11 @@ class DownscaleParams(OpParams):
 
 def _sample_downscale(p: DownscaleParams, rng, ctx) -> dict:
     return {"scale": uniform(rng, p.scale)}
+
+
+def downscale_factor(height: int, width: int, scale: float) -> float:
+    """The drawn scale, raised where the intermediate image would lose a whole side (a 1-pixel side stays 1)."""
+    return max(scale, 1.0 / min(height, width))
 
 
 class ImageCompressionParams(OpParams):

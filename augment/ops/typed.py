@@ -15,11 +15,11 @@ __all__ = [
     "NoValues",
     "Affine",
     "Augmix",
-    "BboxSafeRandomCrop",
+    "BBoxSafeRandomCrop",
     "BrightnessContrast",
     "CenterCrop",
     "ChannelShuffle",
-    "Clahe",
+    "CLAHE",
     "CoarseDropout",
     "ColorJitter",
     "CopyPaste",
@@ -30,7 +30,7 @@ __all__ = [
     "Downscale",
     "Elastic",
     "Equalize",
-    "FancyPca",
+    "FancyPCA",
     "Gamma",
     "GaussianBlur",
     "GaussianNoise",
@@ -41,7 +41,7 @@ __all__ = [
     "HSV",
     "ImageCompression",
     "Invert",
-    "IsoNoise",
+    "ISONoise",
     "Jpeg",
     "LongestMaxSize",
     "MedianBlur",
@@ -63,7 +63,7 @@ __all__ = [
     "RandomSnow",
     "RandomSunFlare",
     "Resize",
-    "RgbShift",
+    "RGBShift",
     "Rot90",
     "Rotate",
     "SaltPepper",
@@ -91,11 +91,11 @@ __all__ = [
     "WordSplit",
     "AffineDrawn",
     "AugmixDrawn",
-    "BboxSafeRandomCropDrawn",
+    "BBoxSafeRandomCropDrawn",
     "BrightnessContrastDrawn",
     "CenterCropDrawn",
     "ChannelShuffleDrawn",
-    "ClaheDrawn",
+    "CLAHEDrawn",
     "CoarseDropoutDrawn",
     "ColorJitterDrawn",
     "CopyPasteDrawn",
@@ -106,7 +106,7 @@ __all__ = [
     "DownscaleDrawn",
     "ElasticDrawn",
     "EqualizeDrawn",
-    "FancyPcaDrawn",
+    "FancyPCADrawn",
     "GammaDrawn",
     "GaussianBlurDrawn",
     "GaussianNoiseDrawn",
@@ -117,7 +117,7 @@ __all__ = [
     "HSVDrawn",
     "ImageCompressionDrawn",
     "InvertDrawn",
-    "IsoNoiseDrawn",
+    "ISONoiseDrawn",
     "JpegDrawn",
     "LongestMaxSizeDrawn",
     "MedianBlurDrawn",
@@ -139,7 +139,7 @@ __all__ = [
     "RandomSnowDrawn",
     "RandomSunFlareDrawn",
     "ResizeDrawn",
-    "RgbShiftDrawn",
+    "RGBShiftDrawn",
     "Rot90Drawn",
     "RotateDrawn",
     "SaltPepperDrawn",
@@ -269,7 +269,7 @@ class Augmix(Op):
         super().__init__(width=width, depth=depth, severity=severity, alpha=alpha, p=p)
 
 
-class BboxSafeRandomCropDrawn(NamedTuple):
+class BBoxSafeRandomCropDrawn(NamedTuple):
     """Values drawn by ``bbox_safe_random_crop`` for one output."""
 
     top: int
@@ -279,7 +279,7 @@ class BboxSafeRandomCropDrawn(NamedTuple):
 
 
 @_register
-class BboxSafeRandomCrop(Op):
+class BBoxSafeRandomCrop(Op):
     """Random crop that keeps every box whole (annotated images) (``bbox_safe_random_crop``, image).
 
     Args:
@@ -294,7 +294,7 @@ class BboxSafeRandomCrop(Op):
 
     op_name: ClassVar[str] = "bbox_safe_random_crop"
     modality: ClassVar[str] = "image"
-    drawn_type: ClassVar[type] = BboxSafeRandomCropDrawn
+    drawn_type: ClassVar[type] = BBoxSafeRandomCropDrawn
     min_visibility: float
     min_area: float
     erosion_rate: float
@@ -406,14 +406,14 @@ class ChannelShuffle(Op):
         super().__init__(p=p)
 
 
-class ClaheDrawn(NamedTuple):
+class CLAHEDrawn(NamedTuple):
     """Values drawn by ``clahe`` for one output."""
 
     clip_limit: float
 
 
 @_register
-class Clahe(Op):
+class CLAHE(Op):
     """Contrast-limited adaptive histogram equalisation (``clahe``, image).
 
     Args:
@@ -424,7 +424,7 @@ class Clahe(Op):
 
     op_name: ClassVar[str] = "clahe"
     modality: ClassVar[str] = "image"
-    drawn_type: ClassVar[type] = ClaheDrawn
+    drawn_type: ClassVar[type] = CLAHEDrawn
     clip_limit: tuple[float, float]
     tile_grid_size: tuple[int, int]
 
@@ -830,14 +830,14 @@ class Equalize(Op):
         super().__init__(p=p)
 
 
-class FancyPcaDrawn(NamedTuple):
+class FancyPCADrawn(NamedTuple):
     """Values drawn by ``fancy_pca`` for one output."""
 
     alpha_vector: list[float]
 
 
 @_register
-class FancyPca(Op):
+class FancyPCA(Op):
     """AlexNet colour augmentation along the image's PCA axes (``fancy_pca``, image).
 
     Args:
@@ -847,7 +847,7 @@ class FancyPca(Op):
 
     op_name: ClassVar[str] = "fancy_pca"
     modality: ClassVar[str] = "image"
-    drawn_type: ClassVar[type] = FancyPcaDrawn
+    drawn_type: ClassVar[type] = FancyPCADrawn
     alpha: float
 
     def __init__(self, *, alpha: float = 0.1, p: float = 1.0) -> None:
@@ -1193,7 +1193,7 @@ class Invert(Op):
         super().__init__(p=p)
 
 
-class IsoNoiseDrawn(NamedTuple):
+class ISONoiseDrawn(NamedTuple):
     """Values drawn by ``iso_noise`` for one output."""
 
     color_shift: float
@@ -1202,7 +1202,7 @@ class IsoNoiseDrawn(NamedTuple):
 
 
 @_register
-class IsoNoise(Op):
+class ISONoise(Op):
     """Camera sensor noise (hue and luminance) (``iso_noise``, image).
 
     Args:
@@ -1213,7 +1213,7 @@ class IsoNoise(Op):
 
     op_name: ClassVar[str] = "iso_noise"
     modality: ClassVar[str] = "image"
-    drawn_type: ClassVar[type] = IsoNoiseDrawn
+    drawn_type: ClassVar[type] = ISONoiseDrawn
     color_shift: tuple[float, float]
     intensity: tuple[float, float]
 
@@ -2085,14 +2085,14 @@ class Resize(Op):
         )
 
 
-class RgbShiftDrawn(NamedTuple):
+class RGBShiftDrawn(NamedTuple):
     """Values drawn by ``rgb_shift`` for one output."""
 
     shift: list[float]
 
 
 @_register
-class RgbShift(Op):
+class RGBShift(Op):
     """Add a value to each of R, G and B (``rgb_shift``, image).
 
     Args:
@@ -2104,7 +2104,7 @@ class RgbShift(Op):
 
     op_name: ClassVar[str] = "rgb_shift"
     modality: ClassVar[str] = "image"
-    drawn_type: ClassVar[type] = RgbShiftDrawn
+    drawn_type: ClassVar[type] = RGBShiftDrawn
     r_shift: tuple[float, float]
     g_shift: tuple[float, float]
     b_shift: tuple[float, float]
