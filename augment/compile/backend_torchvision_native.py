@@ -138,7 +138,13 @@ def _downscale(t, d, p):
     h, w = t.shape[-2:]
     scale = degrade.downscale_factor(h, w, d["scale"])
     size = [max(1, int(round(h * scale))), max(1, int(round(w * scale)))]  # OpenCV's size for fx = fy = scale
-    small = F.resize(t, size, interpolation=_INTERP[p.interpolation_down], antialias=False)
+    if p.interpolation_down == "nearest":
+        # OpenCV picks source pixel floor(i / scale) (the scale as given, not the size ratio): the same pixels here
+        ys = torch.clamp((torch.arange(size[0], dtype=torch.float64) / scale).floor().long(), max=h - 1)
+        xs = torch.clamp((torch.arange(size[1], dtype=torch.float64) / scale).floor().long(), max=w - 1)
+        small = t[:, ys][:, :, xs]
+    else:
+        small = F.resize(t, size, interpolation=_INTERP[p.interpolation_down], antialias=False)
     return F.resize(small, [h, w], interpolation=_INTERP[p.interpolation_up], antialias=False)
 
 
