@@ -320,3 +320,18 @@ def test_tiny_images_do_not_break_any_new_op(backend):
         assert res.output.shape[2] == 3 and min(res.output.shape[:2]) >= 1, op
         assert pipe(op, backend, tiny.get(op, {} if op != "normalize" else None)).replay(img, res).tobytes() == \
             res.output.tobytes(), op
+
+
+def test_augment_run_refuses_normalize_in_one_line(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "in" / "a").mkdir(parents=True)
+    Image.fromarray(smooth_image()).save(tmp_path / "in" / "a" / "x.png")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: n\nmodality: image\nsteps:\n  - op: resize\n    params: {height: 8, width: 8}\n"
+                    "  - op: normalize\n")
+    out = subprocess.run([sys.executable, "-m", "augment.cli", "run", str(spec), str(tmp_path / "in"),
+                          str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "normalize gives float32" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr

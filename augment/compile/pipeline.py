@@ -293,6 +293,12 @@ class Pipeline:
                              "of the image): use trivial_augment, rand_augment or the individual ops (rotate, "
                              "affine, ...) for boxes, masks and keypoints")
 
+    def check_writes_images(self) -> None:
+        """Refuse ops whose output is not an image file's pixels (normalize gives float32 for training)."""
+        if any(leaf.op.name == "normalize" for leaf in _leaves(self._nodes)):
+            raise ValueError("normalize gives float32 arrays for training, not image files: leave it out of specs "
+                             "that write images (use it in the library or a DataLoader transform)")
+
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
         """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
         from augment.compile.targets import TargetTracker
