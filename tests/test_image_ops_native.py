@@ -250,6 +250,17 @@ def test_tampered_records_are_refused():
     p = pipe("channel_shuffle", "albumentations")
     with pytest.raises(DrawnValueError, match="permutation"):
         p.replay(img, [{"op": "channel_shuffle", "path": "steps[0]", "params": {"order": [0, 0, 1]}}])
+    # in-range for a number, but not something the op draws: a sun the size of a planet, a 2-pixel grid
+    p = pipe("random_sun_flare", "albumentations")
+    rec = json.loads(json.dumps(p.run(img, seed=0).applied))
+    rec[0]["params"]["circles"][0][3] = 10 ** 12
+    with pytest.raises(DrawnValueError, match=r"circles\[0\]\[3\]"):
+        p.replay(img, rec)
+    p = pipe("grid_dropout", "albumentations")
+    rec = json.loads(json.dumps(p.run(img, seed=0).applied))
+    rec[0]["params"]["unit"] = 2
+    with pytest.raises(DrawnValueError, match="unit"):
+        p.replay(img, rec)
 
 
 # --- annotations: the geometric ops move boxes, masks and keypoints as they move pixels ---------------------------

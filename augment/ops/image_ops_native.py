@@ -90,9 +90,10 @@ def native_rules(name: str, p: Any, ctx: ImageContext, c: Any) -> dict[str, Call
     if name == "coarse_dropout":
         return {"boxes": c.listing(c.box_in(ctx), p.holes[0], p.holes[1]), "fill_seed": c.SEED}
     if name == "grid_dropout":
-        top = max(2, min(p.unit_size[1], max(ctx.height, ctx.width)))
-        return {"unit": c.integer(2, top), "hole": c.integer(1, top), "offset_y": c.integer(0, top),
-                "offset_x": c.integer(0, top)}
+        cap = max(2, min(ctx.height, ctx.width))  # the sampler's cap on the unit
+        lo, top = min(p.unit_size[0], cap), min(p.unit_size[1], cap)
+        return {"unit": c.integer(lo, top), "hole": c.integer(1, top - 1), "offset_y": c.integer(0, top - 1),
+                "offset_x": c.integer(0, top - 1)}
     if name == "random_fog":
         return {"intensity": c.real(*p.fog_coef), "particle_seed": c.SEED}
     if name == "random_rain":
@@ -106,9 +107,17 @@ def native_rules(name: str, p: Any, ctx: ImageContext, c: Any) -> dict[str, Call
                 "intensities": c.listing(c.real(*p.shadow_intensity), p.num_shadows[0], p.num_shadows[1])}
     if name == "random_sun_flare":
         side = 2 * max(ctx.height, ctx.width)
-        value = c.real(-side, max(side, 10000 ** 3))
+        fields = [c.real(0.05, 0.2), c.integer(-side, side), c.integer(-side, side),
+                  c.integer(1, max(2, int(ctx.height * 0.01)) ** 3)] + [c.integer(0, 255)] * 3
+
+        def circle(key: str, value: Any) -> None:  # [alpha, x, y, radius, r, g, b]
+            if not isinstance(value, list) or len(value) != 7:
+                c.listing(fields[0], 7, 7)(key, value)  # raises: not a list of seven values
+            for i, (check, v) in enumerate(zip(fields, value)):
+                check(f"{key}[{i}]", v)
+
         return {"center": c.listing(c.integer(0, max(ctx.height, ctx.width)), 2, 2),
-                "circles": c.listing(c.listing(value, 7, 7), p.num_flare_circles[0], p.num_flare_circles[1])}
+                "circles": c.listing(circle, p.num_flare_circles[0], p.num_flare_circles[1])}
     return None
 
 
