@@ -206,9 +206,9 @@ def _rules(name: str, p: Any, ctx: ImageContext) -> dict[str, Check]:
 
 
 class _Checks:
-    real, integer, listing, box_in, one_of, permutation = (
-        staticmethod(real), staticmethod(integer), staticmethod(listing), staticmethod(box_in), staticmethod(one_of),
-        staticmethod(permutation))
+    real, integer, equal, listing, box_in, one_of, permutation = (
+        staticmethod(real), staticmethod(integer), staticmethod(equal), staticmethod(listing), staticmethod(box_in),
+        staticmethod(one_of), staticmethod(permutation))
     SEED = staticmethod(SEED)
 
 

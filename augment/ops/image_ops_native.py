@@ -30,7 +30,7 @@ NATIVE_COLOUR_ONLY = frozenset({"rgb_shift", "to_sepia", "fancy_pca", "iso_noise
 
 
 def native_rules(name: str, p: Any, ctx: ImageContext, c: Any) -> dict[str, Callable] | None:
-    """The keys ``name``'s sampler returns, each with its check (``c`` holds real, integer, listing, SEED, fail);
+    """The keys ``name``'s sampler returns, each with its check (``c`` holds real, integer, equal, listing, box_in, one_of, permutation and SEED);
     None when ``name`` is not one of these ops."""
     if name in ("resize", "longest_max_size", "smallest_max_size", "transpose", "equalize", "invert", "to_sepia",
                 "normalize"):
@@ -39,7 +39,9 @@ def native_rules(name: str, p: Any, ctx: ImageContext, c: Any) -> dict[str, Call
         dh, dw = max(0, p.min_height - ctx.height), max(0, p.min_width - ctx.width)
         return {"top": c.integer(0, dh), "bottom": c.integer(0, dh), "left": c.integer(0, dw),
                 "right": c.integer(0, dw)}
-    if name in ("center_crop", "random_crop"):
+    if name == "center_crop":
+        return {"top": c.equal((ctx.height - p.height) // 2), "left": c.equal((ctx.width - p.width) // 2)}
+    if name == "random_crop":
         return {"top": c.integer(0, max(0, ctx.height - p.height)), "left": c.integer(0, max(0, ctx.width - p.width))}
     if name == "bbox_safe_random_crop":
         return {"top": c.integer(0, ctx.height - 1), "left": c.integer(0, ctx.width - 1),
