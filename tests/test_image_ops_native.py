@@ -195,6 +195,12 @@ def test_dropout_fills_and_holes(backend):
     noisy = pipe("coarse_dropout", backend, {"holes": 1, "height": 0.5, "width": 0.5, "fill": "random"}).run(img, 3)
     (top, left, h, w), = noisy.applied[0]["params"]["boxes"]
     assert noisy.output[top: top + h, left: left + w].std() > 20
+    for fill in ("random_uniform", "inpaint_telea", "inpaint_ns"):
+        for c in (1, 3, 4):
+            rgba = smooth_image(c=c)
+            p = pipe("coarse_dropout", backend, {"holes": 3, "fill": fill})
+            res = p.run(rgba, seed=4)
+            assert res.output.shape == rgba.shape and p.replay(rgba, res).tobytes() == res.output.tobytes()
     grid = pipe("grid_dropout", backend, {"unit_size": 8, "ratio": 0.5, "random_offset": False}).run(img, 0)
     assert grid.output[0:4, 0:4].max() == 0 and (grid.output[4:8, 4:8] == 128).all()
     dropped = pipe("pixel_dropout", backend, {"dropout_prob": 0.3, "drop_value": 255})(img, seed=0)

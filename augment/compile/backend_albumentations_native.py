@@ -108,6 +108,10 @@ def _coarse_dropout(img, d, p):
     holes = _holes(d["boxes"])
     if len(holes) == 0:
         return img.copy()
+    if isinstance(p.fill, str) and p.fill.startswith("inpaint") and img.shape[2] in (2, 4):
+        # OpenCV inpaints gray or RGB only: the colour is inpainted, alpha kept
+        colour = _coarse_dropout(np.ascontiguousarray(img[:, :, :-1]), d, p)
+        return np.concatenate([colour.reshape(img.shape[:2] + (-1,)), img[:, :, -1:]], axis=2)
     return fdropout.cutout(img, holes, p.fill, np.random.default_rng(d["fill_seed"]))
 
 
