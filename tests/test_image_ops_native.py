@@ -352,3 +352,6 @@ def test_augment_run_refuses_normalize_in_one_line(tmp_path):
     assert out.returncode == 1
     assert "normalize gives float32" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "augment.cli", "eval", str(spec), "--train", str(tmp_path / "in"),
+                          "--out", str(tmp_path / "report")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "normalize gives float32" in out.stderr and "Traceback" not in out.stderr

@@ -294,10 +294,11 @@ class Pipeline:
                              "affine, ...) for boxes, masks and keypoints")
 
     def check_writes_images(self) -> None:
-        """Refuse ops whose output is not an image file's pixels (normalize gives float32 for training)."""
+        """Refuse ops whose output is not an image (normalize gives float32): ``augment run`` and ``serve`` write
+        image files and ``eval`` trains on augmented images."""
         if any(leaf.op.name == "normalize" for leaf in _leaves(self._nodes)):
-            raise ValueError("normalize gives float32 arrays for training, not image files: leave it out of specs "
-                             "that write images (use it in the library or a DataLoader transform)")
+            raise ValueError("normalize gives float32 arrays for a training transform, not images: leave it out of "
+                             "specs for augment run, eval and serve (use it in the library or a DataLoader)")
 
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
         """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
