@@ -28,7 +28,7 @@ class ResizeParams(BoxRules):
     interpolation: Interpolation = "linear"
 
 
-def _sample_size(p, rng, ctx) -> dict:
+def _no_draw(p, rng, ctx) -> dict:
     return {}
 
 
@@ -164,11 +164,11 @@ def _sample_optical_distortion(p: OpticalDistortionParams, rng, ctx) -> dict:
 
 
 GEOMETRY_OPS: list[OpDef] = [
-    OpDef("resize", "image", ResizeParams, "resize to a fixed height and width", sample=_sample_size),
+    OpDef("resize", "image", ResizeParams, "resize to a fixed height and width", sample=_no_draw),
     OpDef("longest_max_size", "image", MaxSizeParams, "resize so the longest side is max_size, keeping the aspect",
-          sample=_sample_size),
+          sample=_no_draw),
     OpDef("smallest_max_size", "image", MaxSizeParams,
-          "resize so the shortest side is max_size, keeping the aspect", sample=_sample_size),
+          "resize so the shortest side is max_size, keeping the aspect", sample=_no_draw),
     OpDef("pad_if_needed", "image", PadIfNeededParams, "pad to at least min_height x min_width",
           sample=_sample_pad_if_needed),
     OpDef("center_crop", "image", CenterCropParams, "cut the central height x width window",
@@ -177,7 +177,7 @@ GEOMETRY_OPS: list[OpDef] = [
           sample=_sample_random_crop),
     OpDef("bbox_safe_random_crop", "image", BBoxSafeRandomCropParams,
           "random crop that keeps every box whole (annotated images)", sample=_sample_bbox_safe_random_crop),
-    OpDef("transpose", "image", FlipParams, "swap rows and columns (mirror in the main diagonal)", sample=_sample_size),
+    OpDef("transpose", "image", FlipParams, "swap rows and columns (mirror in the main diagonal)", sample=_no_draw),
     OpDef("rot90", "image", Rot90Params, "turn by a random number of quarter turns", sample=_sample_rot90),
     OpDef("d4", "image", FlipParams, "one of the 8 flips and quarter turns of the square, at random", sample=_sample_d4),
     OpDef("grid_distortion", "image", GridDistortionParams, "stretch and squeeze the cells of a grid",
