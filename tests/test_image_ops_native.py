@@ -355,3 +355,15 @@ def test_augment_run_refuses_normalize_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "augment.cli", "eval", str(spec), "--train", str(tmp_path / "in"),
                           "--out", str(tmp_path / "report")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "normalize gives float32" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_reflections_swap_flip_pairs_and_rotations_do_not():
+    img = np.zeros((20, 30, 3), np.uint8)
+    kp = [[[5.5, 4.5, 2], [20.5, 4.5, 2]]]
+    t = Targets(boxes=[[2, 2, 25, 10]], labels=["p"], keypoints=kp, keypoint_names=("left", "right"))
+    pairs = {"flip_pairs": [["left", "right"]]}
+    _, moved, _, _ = pipe("transpose", "albumentations", pairs).run_targets(img, t, seed=0)
+    np.testing.assert_allclose(moved.keypoints[0, :, :2], [[4.5, 20.5], [4.5, 5.5]])  # swapped roles
+    p = pipe("rot90", "albumentations", {"turns": 1})
+    _, turned, _, _ = p.run_targets(img, t, seed=0)
+    np.testing.assert_allclose(turned.keypoints[0, :, :2], [[4.5, 30 - 5.5], [4.5, 30 - 20.5]])  # same order
