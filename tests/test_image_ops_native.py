@@ -262,6 +262,10 @@ def test_tampered_records_are_refused():
     rec[0]["params"]["circles"][0][3] = 10 ** 12
     with pytest.raises(DrawnValueError, match=r"circles\[0\]\[3\]"):
         p.replay(img, rec)
+    p = pipe("pad_if_needed", "albumentations")
+    with pytest.raises(DrawnValueError, match="top . bottom"):
+        p.replay(img, [{"op": "pad_if_needed", "path": "steps[0]",
+                        "params": {"top": 0, "bottom": 0, "left": 4, "right": 4}}])
     p = pipe("grid_dropout", "albumentations")
     rec = json.loads(json.dumps(p.run(img, seed=0).applied))
     rec[0]["params"]["unit"] = 2

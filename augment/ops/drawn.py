@@ -247,6 +247,10 @@ def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
         if name in ("crop", "center_crop", "random_crop"):
             window.update(height=params.height, width=params.width)
         _check_window(name, window, ctx)
+    if name == "pad_if_needed":  # the pads add up to what the image lacks
+        for a, b, need in (("top", "bottom", params.min_height - ctx.height), ("left", "right", params.min_width - ctx.width)):
+            if drawn[a] + drawn[b] != max(0, need):
+                raise DrawnValueError(f"{a} + {b}: expected {max(0, need)} pixels of padding for this image")
 
 
 __all__ = ["DrawnValueError", "SEED", "check_drawn"]
