@@ -425,6 +425,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
         _fail(f"{config.train} is an annotated image dataset; the pipeline is for {compiled.modality}")
     try:
         compiled.check_moves_annotations()
+        compiled.check_writes_images()
         make_annotated_model(config.model, TASKS[layouts[0].format], config.model_options, config.threads)
     except ValueError as exc:
         _fail(str(exc).splitlines()[0])

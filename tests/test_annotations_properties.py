@@ -25,7 +25,22 @@ ops = st.one_of(
               st.floats(0.05, 1), st.floats(0.05, 1)),
     st.builds(lambda h, w: ("crop", {"height": h, "width": w}), st.integers(1, H), st.integers(1, W)),
     st.builds(lambda a: ("elastic", {"alpha": a, "sigma": 4}), st.floats(0, 30)),
+    # the wider native op set (test_image_ops_native.py has their pixel oracles)
+    st.builds(lambda h, w: ("resize", {"height": h, "width": w}), st.integers(1, 80), st.integers(1, 80)),
+    st.builds(lambda m: ("longest_max_size", {"max_size": m}), st.integers(1, 90)),
+    st.builds(lambda m: ("smallest_max_size", {"max_size": m}), st.integers(1, 90)),
+    st.builds(lambda h, w, pos: ("pad_if_needed", {"min_height": h, "min_width": w, "position": pos}),
+              st.integers(1, 90), st.integers(1, 90),
+              st.sampled_from(["center", "top_left", "top_right", "bottom_left", "bottom_right", "random"])),
+    st.builds(lambda h, w: ("center_crop", {"height": h, "width": w}), st.integers(1, H), st.integers(1, W)),
+    st.builds(lambda h, w: ("random_crop", {"height": h, "width": w}), st.integers(1, H), st.integers(1, W)),
+    st.builds(lambda e: ("bbox_safe_random_crop", {"erosion_rate": e}), st.floats(0, 0.9)),
+    st.just(("transpose", {})), st.just(("rot90", {})), st.just(("d4", {})),
+    st.builds(lambda n, d: ("grid_distortion", {"num_steps": n, "distort_limit": d}), st.integers(1, 10),
+              st.floats(-0.6, 0.6)),
+    st.builds(lambda k: ("optical_distortion", {"distort_limit": k}), st.floats(-0.5, 0.5)),
 )
+_NO_BOX_RULES = ("horizontal_flip", "vertical_flip", "transpose", "rot90", "d4")
 
 
 @st.composite
@@ -51,7 +66,7 @@ def objects(draw):
        backend=st.sampled_from(["albumentations", "torchvision"]))
 def test_written_boxes_lie_inside_with_positive_area(op, targets, seed, min_vis, min_area, backend):
     name, params = op
-    if name not in ("horizontal_flip", "vertical_flip"):
+    if name not in _NO_BOX_RULES:
         params = {**params, "min_visibility": min_vis, "min_area": min_area}
     pipe = Pipeline(parse_spec({"name": "p", "modality": "image", "backend": backend,
                                 "steps": [{"op": name, "params": params}]}))

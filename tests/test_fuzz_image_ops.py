@@ -9,19 +9,32 @@ from hypothesis.extra import numpy as hnp
 
 from augment.compile import ImageInputError, Pipeline
 from augment.ops.catalog import registry
+from augment.ops.image_ops_native import NATIVE_GEOMETRIC
 from augment.spec import parse_spec
+from op_requirements import required
 
 BACKENDS = ["albumentations", "torchvision"]
 IMAGE_OPS = registry().names("image")
 FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _PIPES: dict = {}
+# Ops whose output size differs from the input's (crops, resizes, pads, quarter turns), and the float output
+RESIZING = {"crop"} | (NATIVE_GEOMETRIC - {"grid_distortion", "optical_distortion"})
+
+
+def fuzz_params(op: str) -> dict:
+    # required params that fit the smallest image; normalize with one mean/std for any channel count
+    return {"mean": [0.5], "std": [0.25]} if op == "normalize" else required(op)
+
+
+def out_dtype(op: str):
+    return np.float32 if op == "normalize" else np.uint8
 
 
 def pipe(op: str, backend: str) -> Pipeline:
     key = (op, backend)
     if key not in _PIPES:
-        params = {"height": 1, "width": 1} if op == "crop" else {}  # a crop must fit the smallest image
+        params = fuzz_params(op)
         _PIPES[key] = Pipeline(parse_spec({"name": "fuzz", "modality": "image", "backend": backend,
                                            "steps": [{"op": op, "params": params}]}))
     return _PIPES[key]
@@ -50,12 +63,12 @@ def test_any_uint8_image_gives_a_valid_image(op, backend, img, seed):
     before = img.copy()
     out = pipe(op, backend)(img, seed=seed)
     assert np.array_equal(img, before), "the op modified its input"
-    assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+    assert isinstance(out, np.ndarray) and out.dtype == out_dtype(op)
     assert out.ndim == img.ndim
     assert out.shape[0] >= 1 and out.shape[1] >= 1
     if img.ndim == 3:
         assert out.shape[2] in (1, 3, 4)
-    if op != "crop":
+    if op not in RESIZING:
         assert out.shape[:2] == img.shape[:2]
 
 
@@ -112,15 +125,18 @@ def _one_pixel_cases():
 
 @pytest.mark.parametrize("op, backend, border", list(_one_pixel_cases()))
 def test_one_pixel_sides(op, backend, border):
-    params = {"height": 1, "width": 1} if op == "crop" else {}
+    params = fuzz_params(op)
     if border:
         params["border"] = border
     p = Pipeline(parse_spec({"name": "t", "modality": "image", "backend": backend,
                              "steps": [{"op": op, "params": params}]}))
     for shape in [(1, 1), (1, 7), (7, 1), (1, 1, 3), (1, 7, 4), (7, 1, 1)]:
         out = p(np.full(shape, 100, np.uint8), seed=3)
-        assert out.dtype == np.uint8 and out.ndim == len(shape), (shape, out.shape)
-        assert out.shape[:2] == ((1, 1) if op == "crop" else shape[:2]), (shape, out.shape)
+        assert out.dtype == out_dtype(op) and out.ndim == len(shape), (shape, out.shape)
+        if op not in RESIZING:
+            assert out.shape[:2] == shape[:2], (shape, out.shape)
+        elif op == "crop":
+            assert out.shape[:2] == (1, 1), (shape, out.shape)
 
 
 @pytest.mark.parametrize("shape", [(1, 0), (0, 1), (0, 0)])

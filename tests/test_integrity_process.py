@@ -24,6 +24,7 @@ from augment.compile import Pipeline
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError
 from augment.spec import SpecError, parse_spec
+from op_requirements import required
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -75,7 +76,7 @@ def _op_cases():
 
 
 def _required(op: str) -> dict:
-    return {"height": 1, "width": 1} if op == "crop" else {}
+    return required(op)
 
 
 @pytest.mark.parametrize("op,field,value", _op_cases(), ids=lambda v: repr(v)[:20])

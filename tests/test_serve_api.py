@@ -475,3 +475,17 @@ def test_other_commands_do_not_import_the_web_stack():
             "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'augment.serve') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_new_native_ops_are_served_and_normalize_is_refused(server, data):
+    """The wider op set (issue 22) through the service: listed, usable, and normalize (float32) refused."""
+    names = {op["op"] for op in server.get("/v1/ops?modality=image").json()}
+    assert {"d4", "resize", "random_fog", "normalize"} <= names and len(names) >= 60
+    item = {"dataset": "data/imgs", "name": "a/p0.png"}
+    spec = {"name": "n", "modality": "image", "steps": [{"op": "d4"}, {"op": "coarse_dropout"}]}
+    reply = server.post("/v1/augment", {"spec": spec, "seed": 1, "copies": 1, "items": [item]})
+    assert reply.status == 200, reply.body
+    assert [op["op"] for op in reply.json()["items"][0]["outputs"][0]["ops"]] == ["d4", "coarse_dropout"]
+    spec["steps"].append({"op": "normalize"})
+    reply = server.post("/v1/augment", {"spec": spec, "seed": 1, "copies": 1, "items": [item]})
+    assert reply.status == 422 and "normalize gives float32" in reply.body.decode()

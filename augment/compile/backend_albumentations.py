@@ -1,6 +1,7 @@
 """The albumentations backend: applies drawn values with albumentations' own kernels.
 
-This is the only module that imports albumentations (pinned <2.1: the project is archived and its successor is
+This module and its companion ``backend_albumentations_native`` (the kernels of the wider op set) are the only
+modules that import albumentations (pinned <2.1: the project is archived and its successor is
 AGPL, so a swap must touch one file). Kernels receive the values the pipeline drew; nothing here is random.
 Images are HxWxC uint8 numpy arrays; kernels never modify their input in place.
 """
@@ -22,6 +23,7 @@ with no_update_check():  # albumentations would ask PyPI for a newer version: ne
     from albumentations.augmentations.geometric import functional as fgeometric
     from albumentations.augmentations.pixel import functional as fpixel
 
+from augment.compile.backend_albumentations_native import KERNELS as NATIVE_KERNELS
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
@@ -156,6 +158,7 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "sharpen": _sharpen,
     "jpeg": _jpeg,
     "cutout": _cutout,
+    **NATIVE_KERNELS,
 }
 
 

@@ -1,6 +1,6 @@
 """The torchvision backend: applies drawn values with ``torchvision.transforms.v2.functional`` kernels.
 
-The only module that imports torchvision. Geometric ops warp with the same matrices as the albumentations
+With ``backend_torchvision_native`` (the kernels of the wider op set) the only modules that import torchvision. Geometric ops warp with the same matrices as the albumentations
 backend (``augment.compile.geometry``); torchvision warps fill outside pixels with a constant only, so for
 ``reflect``/``replicate`` borders the image is padded with that mode first and cropped back afterwards.
 Kernels get CxHxW uint8 tensors and never run in place; no torch global RNG is touched.
@@ -15,6 +15,7 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
+from augment.compile.backend_torchvision_native import KERNELS as NATIVE_KERNELS
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
@@ -186,6 +187,7 @@ KERNELS: dict[str, Callable[[torch.Tensor, dict, Any], torch.Tensor]] = {
     "sharpen": _sharpen,
     "jpeg": _jpeg,
     "cutout": _cutout,
+    **NATIVE_KERNELS,
 }
 
 

@@ -20,6 +20,7 @@ from augment.compile.pixels import ImageInputError, _to_array  # noqa: F401 (Ima
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
+from augment.ops.image_ops_native import NATIVE_COLOUR_ONLY, NATIVE_PIXEL_OPS
 from augment.ops.presets import CHAIN_PRESETS
 from augment.ops.registry import ImageContext, OpDef, OpParams, TextOpResult
 from augment.seeding import step_rng
@@ -40,6 +41,8 @@ _PIXEL_OPS = {
     "gaussian_blur", "motion_blur", "sharpen", "jpeg",
 }
 _COLOUR_ONLY = {"hsv", "grayscale"}
+_PIXEL_OPS |= NATIVE_PIXEL_OPS
+_COLOUR_ONLY |= NATIVE_COLOUR_ONLY
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,8 @@ class Pipeline:
         tracker = TargetTracker(targets)
         applied = []
         for leaf, rng in self.plan(seed):
-            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
+            boxes = tuple(tuple(b) for b in targets.boxes.tolist()) if targets is not None else ()
+            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes)
             drawn = leaf.op.sample(leaf.params, rng, ctx)
             hw = image.shape[:2]
             if leaf.op.name in MULTI_IMAGE_OPS:
@@ -288,6 +292,13 @@ class Pipeline:
             raise ValueError(f"{', '.join(presets)} cannot move annotations (it blends differently warped copies "
                              "of the image): use trivial_augment, rand_augment or the individual ops (rotate, "
                              "affine, ...) for boxes, masks and keypoints")
+
+    def check_writes_images(self) -> None:
+        """Refuse ops whose output is not an image (normalize gives float32): ``augment run`` and ``serve`` write
+        image files and ``eval`` trains on augmented images."""
+        if any(leaf.op.name == "normalize" for leaf in _leaves(self._nodes)):
+            raise ValueError("normalize gives float32 arrays for a training transform, not images: leave it out of "
+                             "specs for augment run, eval and serve (use it in the library or a DataLoader)")
 
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
         """``run_targets`` from recorded ops and values: returns ``(image, targets, report)``."""
@@ -342,6 +353,8 @@ class Pipeline:
             reg = registry()
             return op.compose(image, drawn, params,
                               lambda sub, img, d: self._apply_op(reg.get(sub), reg.get(sub).params(), img, d))
+        if image.dtype != np.uint8:
+            raise ValueError(f"{name} runs after normalize, whose output is float32: make normalize the last op")
         if name in _PIXEL_OPS and image.shape[2] in (2, 4):
             colour, alpha = image[:, :, :-1], image[:, :, -1:]
             out = self._apply_op(op, params, np.ascontiguousarray(colour), drawn)

@@ -25,8 +25,11 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from augment.compile import geometry_native as gn
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
+from augment.ops.image_ops_degrade import grid_boxes
+from augment.ops.image_ops_native import DROPOUT_OPS
 
 _BORDER = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}
 # Elastic edges bend: polygon edges and box sides are resampled at this spacing (pixels) before mapping.
@@ -172,14 +175,54 @@ def _in_chunks(label: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.
     return np.concatenate(parts, axis=2) if parts else label.copy()
 
 
-def _affine_map(h: int, w: int, matrix: np.ndarray) -> _Map:
+def _affine_map(h: int, w: int, matrix: np.ndarray, out_hw: tuple[int, int] | None = None,
+                mirror: bool = False) -> _Map:
+    oh, ow = out_hw or (h, w)
+
+    def warp(label, fill, border):
+        if label.shape[2] == 0:
+            return np.zeros((oh, ow, 0), label.dtype)
+        return _in_chunks(label, lambda x: cv2.warpAffine(
+            x, matrix[:2], (ow, oh), flags=cv2.INTER_NEAREST, borderMode=_BORDER[border], borderValue=(fill,) * 4))
+
+    return _Map(_homography_points(matrix), warp, (oh, ow), mirror=mirror)
+
+
+def _remap_map(h: int, w: int, map_x: np.ndarray, map_y: np.ndarray, points) -> _Map:
+    """A map that pulls pixels through remap maps, with ``points`` its inverse on continuous coordinates."""
+
     def warp(label, fill, border):
         if label.shape[2] == 0:
             return label.copy()
-        return _in_chunks(label, lambda x: cv2.warpAffine(
-            x, matrix[:2], (w, h), flags=cv2.INTER_NEAREST, borderMode=_BORDER[border], borderValue=(fill,) * 4))
+        return _in_chunks(label, lambda x: cv2.remap(
+            x, map_x, map_y, cv2.INTER_NEAREST, borderMode=_BORDER[border], borderValue=(fill,) * 4))
 
-    return _Map(_homography_points(matrix), warp, (h, w))
+    return _Map(points, warp, (h, w), straight=False)
+
+
+def _native_map(name: str, drawn: dict, params: Any, h: int, w: int) -> _Map | None:
+    """Maps of the ops of ``augment.ops.image_ops_geometry``."""
+    if name in ("resize", "longest_max_size", "smallest_max_size"):
+        return _crop_resize_map(h, w, 0, 0, h, w, gn.output_hw(name, drawn, params, h, w))
+    if name in ("center_crop", "random_crop", "bbox_safe_random_crop"):
+        oh, ow = gn.output_hw(name, drawn, params, h, w)
+        return _crop_resize_map(h, w, drawn["top"], drawn["left"], oh, ow, (oh, ow))
+    if name == "pad_if_needed":
+        shift = np.array([[1.0, 0, drawn["left"]], [0, 1.0, drawn["top"]], [0, 0, 1.0]])
+        return _affine_map(h, w, shift, gn.output_hw(name, drawn, params, h, w))
+    if name in ("transpose", "rot90", "d4"):
+        element = "t" if name == "transpose" else ("e", "r90", "r180", "r270")[drawn["k"]] if name == "rot90" \
+            else drawn["element"]
+        matrix, out_hw = gn.d4_matrix(element, h, w)
+        # a reflection swaps left and right keypoints, as horizontal_flip does (vertical_flip's rule kept for v)
+        return _affine_map(h, w, matrix, out_hw, mirror=element in ("h", "t", "hvt"))
+    if name == "grid_distortion":
+        sx, sy = drawn["steps_x"], drawn["steps_y"]
+        return _remap_map(h, w, *gn.grid_maps(h, w, sx, sy), lambda xy: gn.grid_points(xy, h, w, sx, sy))
+    if name == "optical_distortion":
+        k = drawn["k"]
+        return _remap_map(h, w, *gn.optical_maps(h, w, k), lambda xy: gn.optical_points(xy, h, w, k))
+    return None
 
 
 def _perspective_map(h: int, w: int, d: dict) -> _Map:
@@ -296,7 +339,7 @@ def op_map(name: str, drawn: dict, params: Any, hw: tuple[int, int]) -> _Map | N
                                 (params.height, params.width))
     if name == "elastic":
         return _elastic_map(h, w, drawn)
-    return None
+    return _native_map(name, drawn, params, h, w)
 
 
 # --- polygons ---------------------------------------------------------------------------------------------------
@@ -480,6 +523,28 @@ def apply_map(targets: Targets, m: _Map, params: Any, log: StepLog | None = None
     return out
 
 
+def _holes(name: str, drawn: dict, hw: tuple[int, int]) -> list:
+    return grid_boxes(hw[0], hw[1], drawn) if name == "grid_dropout" else drawn["boxes"]
+
+
+def _fill_masks(targets: Targets, holes: list, params: Any) -> Targets:
+    """A dropout's ``mask_fill``: semantic masks get the value under the holes, instance masks are erased there."""
+    value = getattr(params, "mask_fill", None)
+    if value is None or not holes:
+        return targets
+    masks, semantic = targets.masks, targets.semantic
+    if masks is not None:
+        masks = masks.copy()
+    if semantic is not None:
+        semantic = semantic.copy()
+    for top, left, h, w in holes:
+        if masks is not None:
+            masks[:, top : top + h, left : left + w] = 0
+        if semantic is not None:
+            semantic[top : top + h, left : left + w] = value
+    return replace(targets, masks=masks, semantic=semantic)
+
+
 def _erase_covered(targets: Targets, drawn: dict, params: Any, log: StepLog) -> Targets:
     threshold = getattr(params, "erase_covered", None)
     if not threshold or not len(targets):
@@ -522,6 +587,9 @@ class TargetTracker:
         log = StepLog()
         if m is None:
             out = _erase_covered(targets, drawn, params, log) if name == "cutout" else targets
+            if name in DROPOUT_OPS:
+                holes = _holes(name, drawn, image_hw)
+                out = _fill_masks(_erase_covered(targets, {"boxes": holes}, params, log), holes, params)
         else:
             out = apply_map(targets, m, params, log)
         self.record(log, list(self.ids), [])

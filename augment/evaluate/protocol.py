@@ -223,6 +223,8 @@ class PipelineAugmenter:
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
         self.modality = pipeline.spec.modality
+        if self.modality == "image" and hasattr(pipeline, "check_writes_images"):
+            pipeline.check_writes_images()  # the models train on augmented images, not float32 tensors
         self.name = getattr(pipeline.spec, "name", "pipeline")
         self.spec = pipeline.spec.model_dump()
         self.spec_hash = pipeline.spec_hash

@@ -16,7 +16,8 @@ from augment.ops.registry import ImageContext, OpDef
 
 __all__ = ["render", "class_name", "drawn_fields"]
 
-_NAMES = {"hsv": "HSV", "eda": "EDA"}
+_NAMES = {"hsv": "HSV", "eda": "EDA", "clahe": "CLAHE", "fancy_pca": "FancyPCA", "rgb_shift": "RGBShift",
+          "iso_noise": "ISONoise", "bbox_safe_random_crop": "BBoxSafeRandomCrop"}
 _SCALAR = {"integer": "int", "number": "float", "boolean": "bool", "string": "str", "null": "None"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from augment.ops.image_ops import IMAGE_OPS
+from augment.ops.image_ops_native import NATIVE_IMAGE_OPS
 from augment.ops.presets import PRESET_OPS
 from augment.ops.text_ops import TEXT_OPS
 from augment.ops.registry import Registry
@@ -15,6 +16,6 @@ __all__ = ["registry"]
 @lru_cache(maxsize=1)
 def registry() -> Registry:
     reg = Registry()
-    for op in IMAGE_OPS + PRESET_OPS + TEXT_OPS:
+    for op in IMAGE_OPS + NATIVE_IMAGE_OPS + PRESET_OPS + TEXT_OPS:
         reg.add(op)
     return reg

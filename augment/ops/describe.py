@@ -11,7 +11,10 @@ __all__ = ["describe_ops", "format_ops"]
 
 def _field_info(name: str, prop: dict, required: bool) -> dict:
     info: dict[str, Any] = {"name": name}
-    if "prefixItems" in prop or prop.get("range"):
+    if "prefixItems" in prop and not prop.get("range"):  # a fixed-length tuple (a region, a colour, a grid)
+        info["type"] = "[" + ", ".join(p.get("type", "any") for p in prop["prefixItems"]) + "]"
+        bounds = {}
+    elif prop.get("range"):
         item = (prop.get("prefixItems") or [prop.get("items", {})])[0]
         info["type"] = f"[{item.get('type', 'number')}, {item.get('type', 'number')}] range or a fixed {item.get('type', 'number')}"
         bounds = {k: item[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in item}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from augment.ops.image_ops_native import native_rules
 from augment.ops.registry import ImageContext
 
 _SEED_LIMIT = 2**32  # child_seed draws 32-bit seeds
@@ -63,6 +64,23 @@ def equal(expected: Any) -> Check:
 
 
 SEED = integer(0, _SEED_LIMIT - 1)
+
+
+def one_of(choices: tuple) -> Check:
+    def check(key: str, value: Any) -> None:
+        if not isinstance(value, str) or value not in choices:
+            _fail(key, f"expected one of {', '.join(map(str, choices))}", value)
+
+    return check
+
+
+def permutation(n: int) -> Check:
+    def check(key: str, value: Any) -> None:
+        listing(integer(0, max(0, n - 1)), n, n)(key, value)
+        if sorted(value) != list(range(n)):
+            _fail(key, f"expected a permutation of 0..{n - 1}", value)
+
+    return check
 
 
 def listing(item: Check, min_len: int, max_len: int) -> Check:
@@ -181,7 +199,20 @@ def _rules(name: str, p: Any, ctx: ImageContext) -> dict[str, Check]:
         return {"center_x": real(*p.center), "center_y": real(*p.center), "partner_draws": listing(real(0.0, 1.0), 3, 3)}
     if name == "copy_paste":
         return {"partner_draws": listing(real(0.0, 1.0), 1, 1), "pick_seed": SEED}
+    native = native_rules(name, p, ctx, _CHECKS)
+    if native is not None:
+        return native
     raise DrawnValueError(f"op {name!r} has no description of its drawn values")
+
+
+class _Checks:
+    real, integer, equal, listing, box_in, one_of, permutation = (
+        staticmethod(real), staticmethod(integer), staticmethod(equal), staticmethod(listing), staticmethod(box_in),
+        staticmethod(one_of), staticmethod(permutation))
+    SEED = staticmethod(SEED)
+
+
+_CHECKS = _Checks()
 
 
 # Recorded by a run, not drawn: the partner images a multi-image op used (their paths in INPUT).
@@ -211,11 +242,15 @@ def check_drawn(name: str, params: Any, drawn: Any, ctx: ImageContext) -> None:
         raise DrawnValueError(f"{'; '.join(parts)} (this op records: {', '.join(rules) or 'nothing'})")
     for key, check in rules.items():
         check(key, drawn[key])
-    if name in ("random_resized_crop", "crop"):
+    if name in ("random_resized_crop", "crop", "bbox_safe_random_crop", "center_crop", "random_crop"):
         window = dict(drawn)
-        if name == "crop":
+        if name in ("crop", "center_crop", "random_crop"):
             window.update(height=params.height, width=params.width)
         _check_window(name, window, ctx)
+    if name == "pad_if_needed":  # the pads add up to what the image lacks
+        for a, b, need in (("top", "bottom", params.min_height - ctx.height), ("left", "right", params.min_width - ctx.width)):
+            if drawn[a] + drawn[b] != max(0, need):
+                raise DrawnValueError(f"{a} + {b}: expected {max(0, need)} pixels of padding for this image")
 
 
 __all__ = ["DrawnValueError", "SEED", "check_drawn"]

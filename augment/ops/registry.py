@@ -68,6 +68,7 @@ class ImageContext:
     height: int
     width: int
     channels: int
+    boxes: tuple = ()  # annotated images: the objects' (x_min, y_min, x_max, y_max), for ops that keep them whole
 
 
 # sample(params, rng, ctx) -> JSON-serialisable dict of drawn values (what the manifest records)

@@ -15,29 +15,67 @@ __all__ = [
     "NoValues",
     "Affine",
     "Augmix",
+    "BBoxSafeRandomCrop",
     "BrightnessContrast",
+    "CenterCrop",
+    "ChannelShuffle",
+    "CLAHE",
+    "CoarseDropout",
+    "ColorJitter",
     "CopyPaste",
     "Crop",
     "Cutout",
+    "D4",
+    "Defocus",
+    "Downscale",
     "Elastic",
+    "Equalize",
+    "FancyPCA",
     "Gamma",
     "GaussianBlur",
     "GaussianNoise",
     "Grayscale",
+    "GridDistortion",
+    "GridDropout",
     "HorizontalFlip",
     "HSV",
+    "ImageCompression",
+    "Invert",
+    "ISONoise",
     "Jpeg",
+    "LongestMaxSize",
+    "MedianBlur",
     "Mosaic",
     "MotionBlur",
+    "MultiplicativeNoise",
+    "Normalize",
+    "OpticalDistortion",
+    "PadIfNeeded",
     "Perspective",
+    "PixelDropout",
+    "Posterize",
     "RandAugment",
+    "RandomCrop",
+    "RandomFog",
+    "RandomRain",
     "RandomResizedCrop",
+    "RandomShadow",
+    "RandomSnow",
+    "RandomSunFlare",
+    "Resize",
+    "RGBShift",
+    "Rot90",
     "Rotate",
     "SaltPepper",
     "Sharpen",
+    "SmallestMaxSize",
+    "Solarize",
+    "ToSepia",
+    "Transpose",
     "TrivialAugment",
     "VerticalFlip",
     "Zoom",
+    "ZoomBlur",
     "AntonymReplace",
     "BackTranslate",
     "CharDelete",
@@ -53,29 +91,67 @@ __all__ = [
     "WordSplit",
     "AffineDrawn",
     "AugmixDrawn",
+    "BBoxSafeRandomCropDrawn",
     "BrightnessContrastDrawn",
+    "CenterCropDrawn",
+    "ChannelShuffleDrawn",
+    "CLAHEDrawn",
+    "CoarseDropoutDrawn",
+    "ColorJitterDrawn",
     "CopyPasteDrawn",
     "CropDrawn",
     "CutoutDrawn",
+    "D4Drawn",
+    "DefocusDrawn",
+    "DownscaleDrawn",
     "ElasticDrawn",
+    "EqualizeDrawn",
+    "FancyPCADrawn",
     "GammaDrawn",
     "GaussianBlurDrawn",
     "GaussianNoiseDrawn",
     "GrayscaleDrawn",
+    "GridDistortionDrawn",
+    "GridDropoutDrawn",
     "HorizontalFlipDrawn",
     "HSVDrawn",
+    "ImageCompressionDrawn",
+    "InvertDrawn",
+    "ISONoiseDrawn",
     "JpegDrawn",
+    "LongestMaxSizeDrawn",
+    "MedianBlurDrawn",
     "MosaicDrawn",
     "MotionBlurDrawn",
+    "MultiplicativeNoiseDrawn",
+    "NormalizeDrawn",
+    "OpticalDistortionDrawn",
+    "PadIfNeededDrawn",
     "PerspectiveDrawn",
+    "PixelDropoutDrawn",
+    "PosterizeDrawn",
     "RandAugmentDrawn",
+    "RandomCropDrawn",
+    "RandomFogDrawn",
+    "RandomRainDrawn",
     "RandomResizedCropDrawn",
+    "RandomShadowDrawn",
+    "RandomSnowDrawn",
+    "RandomSunFlareDrawn",
+    "ResizeDrawn",
+    "RGBShiftDrawn",
+    "Rot90Drawn",
     "RotateDrawn",
     "SaltPepperDrawn",
     "SharpenDrawn",
+    "SmallestMaxSizeDrawn",
+    "SolarizeDrawn",
+    "ToSepiaDrawn",
+    "TransposeDrawn",
     "TrivialAugmentDrawn",
     "VerticalFlipDrawn",
     "ZoomDrawn",
+    "ZoomBlurDrawn",
 ]
 
 
@@ -193,6 +269,47 @@ class Augmix(Op):
         super().__init__(width=width, depth=depth, severity=severity, alpha=alpha, p=p)
 
 
+class BBoxSafeRandomCropDrawn(NamedTuple):
+    """Values drawn by ``bbox_safe_random_crop`` for one output."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+@_register
+class BBoxSafeRandomCrop(Op):
+    """Random crop that keeps every box whole (annotated images) (``bbox_safe_random_crop``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        erosion_rate: how far the crop may cut into the union of the boxes (fraction of its size); >= 0, < 1;
+            default 0.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "bbox_safe_random_crop"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = BBoxSafeRandomCropDrawn
+    min_visibility: float
+    min_area: float
+    erosion_rate: float
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        erosion_rate: float = 0.0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(min_visibility=min_visibility, min_area=min_area, erosion_rate=erosion_rate, p=p)
+
+
 class BrightnessContrastDrawn(NamedTuple):
     """Values drawn by ``brightness_contrast`` for one output."""
 
@@ -224,6 +341,199 @@ class BrightnessContrast(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(brightness=brightness, contrast=contrast, p=p)
+
+
+class CenterCropDrawn(NamedTuple):
+    """Values drawn by ``center_crop`` for one output."""
+
+    top: int
+    left: int
+
+
+@_register
+class CenterCrop(Op):
+    """Cut the central height x width window (``center_crop``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        height: crop height in pixels; >= 1, <= 65535; required
+        width: crop width in pixels; >= 1, <= 65535; required
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "center_crop"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = CenterCropDrawn
+    min_visibility: float
+    min_area: float
+    height: int
+    width: int
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        height: int,
+        width: int,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(min_visibility=min_visibility, min_area=min_area, height=height, width=width, p=p)
+
+
+class ChannelShuffleDrawn(NamedTuple):
+    """Values drawn by ``channel_shuffle`` for one output."""
+
+    order: list[int]
+
+
+@_register
+class ChannelShuffle(Op):
+    """Permute the colour channels (``channel_shuffle``, image).
+
+    Args:
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "channel_shuffle"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ChannelShuffleDrawn
+
+    def __init__(self, *, p: float = 1.0) -> None:
+        super().__init__(p=p)
+
+
+class CLAHEDrawn(NamedTuple):
+    """Values drawn by ``clahe`` for one output."""
+
+    clip_limit: float
+
+
+@_register
+class CLAHE(Op):
+    """Contrast-limited adaptive histogram equalisation (``clahe``, image).
+
+    Args:
+        clip_limit: contrast limit of each tile's histogram; >= 1, <= 100; default (1.0, 4.0)
+        tile_grid_size: tiles [rows, columns] the image is equalised in; default (8, 8)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "clahe"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = CLAHEDrawn
+    clip_limit: tuple[float, float]
+    tile_grid_size: tuple[int, int]
+
+    def __init__(
+        self,
+        *,
+        clip_limit: float | tuple[float, float] = (1.0, 4.0),
+        tile_grid_size: tuple[int, int] = (8, 8),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(clip_limit=clip_limit, tile_grid_size=tile_grid_size, p=p)
+
+
+class CoarseDropoutDrawn(NamedTuple):
+    """Values drawn by ``coarse_dropout`` for one output."""
+
+    boxes: list[list[int]]
+    fill_seed: int
+
+
+@_register
+class CoarseDropout(Op):
+    """Erase random rectangles with a fill mode (``coarse_dropout``, image).
+
+    Args:
+        erase_covered: annotations: drop an object when the holes cover at least this fraction of its box;
+            default None
+        mask_fill: annotations: write this into semantic masks under the holes and erase instance masks there;
+            default None
+        holes: number of rectangles erased; >= 1, <= 100; default (1, 8)
+        height: hole height as a fraction of the image height; <= 1, > 0; default (0.05, 0.2)
+        width: hole width as a fraction of the image width; <= 1, > 0; default (0.05, 0.2)
+        fill: a value 0-255, per-pixel noise (random), one random colour per hole (random_uniform) or OpenCV
+            inpainting; default 0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "coarse_dropout"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = CoarseDropoutDrawn
+    erase_covered: float | None
+    mask_fill: int | None
+    holes: tuple[int, int]
+    height: tuple[float, float]
+    width: tuple[float, float]
+    fill: int | Literal['random', 'random_uniform', 'inpaint_telea', 'inpaint_ns']
+
+    def __init__(
+        self,
+        *,
+        erase_covered: float | None = None,
+        mask_fill: int | None = None,
+        holes: int | tuple[int, int] = (1, 8),
+        height: float | tuple[float, float] = (0.05, 0.2),
+        width: float | tuple[float, float] = (0.05, 0.2),
+        fill: int | Literal['random', 'random_uniform', 'inpaint_telea', 'inpaint_ns'] = 0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            erase_covered=erase_covered,
+            mask_fill=mask_fill,
+            holes=holes,
+            height=height,
+            width=width,
+            fill=fill,
+            p=p,
+        )
+
+
+class ColorJitterDrawn(NamedTuple):
+    """Values drawn by ``color_jitter`` for one output."""
+
+    order: list[int]
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+
+
+@_register
+class ColorJitter(Op):
+    """Brightness, contrast, saturation and hue in random order (``color_jitter``, image).
+
+    Args:
+        brightness: brightness factor; 1 keeps the image; >= 0, <= 10; default (0.8, 1.2)
+        contrast: contrast factor; 1 keeps the image; >= 0, <= 10; default (0.8, 1.2)
+        saturation: saturation factor (colour images); >= 0, <= 10; default (0.8, 1.2)
+        hue: hue shift as a fraction of the colour circle; >= -0.5, <= 0.5; default (-0.1, 0.1)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "color_jitter"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ColorJitterDrawn
+    brightness: tuple[float, float]
+    contrast: tuple[float, float]
+    saturation: tuple[float, float]
+    hue: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        brightness: float | tuple[float, float] = (0.8, 1.2),
+        contrast: float | tuple[float, float] = (0.8, 1.2),
+        saturation: float | tuple[float, float] = (0.8, 1.2),
+        hue: float | tuple[float, float] = (-0.1, 0.1),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue, p=p)
 
 
 class CopyPasteDrawn(NamedTuple):
@@ -345,6 +655,99 @@ class Cutout(Op):
         super().__init__(holes=holes, size=size, fill=fill, erase_covered=erase_covered, p=p)
 
 
+class D4Drawn(NamedTuple):
+    """Values drawn by ``d4`` for one output."""
+
+    element: str
+
+
+@_register
+class D4(Op):
+    """One of the 8 flips and quarter turns of the square, at random (``d4``, image).
+
+    Args:
+        flip_pairs: annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye,
+            right_eye]]; default ()
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "d4"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = D4Drawn
+    flip_pairs: Any
+
+    def __init__(self, *, flip_pairs: Any = (), p: float = 1.0) -> None:
+        super().__init__(flip_pairs=flip_pairs, p=p)
+
+
+class DefocusDrawn(NamedTuple):
+    """Values drawn by ``defocus`` for one output."""
+
+    radius: int
+    alias_blur: float
+
+
+@_register
+class Defocus(Op):
+    """Out-of-focus (disc) blur (``defocus``, image).
+
+    Args:
+        radius: radius of the out-of-focus disc in pixels; >= 1, <= 50; default (3, 10)
+        alias_blur: Gaussian softening of the disc's edge; >= 0, <= 10; default (0.1, 0.5)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "defocus"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = DefocusDrawn
+    radius: tuple[int, int]
+    alias_blur: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        radius: int | tuple[int, int] = (3, 10),
+        alias_blur: float | tuple[float, float] = (0.1, 0.5),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(radius=radius, alias_blur=alias_blur, p=p)
+
+
+class DownscaleDrawn(NamedTuple):
+    """Values drawn by ``downscale`` for one output."""
+
+    scale: float
+
+
+@_register
+class Downscale(Op):
+    """Shrink and enlarge back (loss of detail) (``downscale``, image).
+
+    Args:
+        scale: size of the intermediate image (fraction); <= 1, > 0; default (0.25, 0.5)
+        interpolation_down: default 'nearest'
+        interpolation_up: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "downscale"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = DownscaleDrawn
+    scale: tuple[float, float]
+    interpolation_down: Literal['nearest', 'linear', 'cubic']
+    interpolation_up: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        scale: float | tuple[float, float] = (0.25, 0.5),
+        interpolation_down: Literal['nearest', 'linear', 'cubic'] = 'nearest',
+        interpolation_up: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(scale=scale, interpolation_down=interpolation_down, interpolation_up=interpolation_up, p=p)
+
+
 class ElasticDrawn(NamedTuple):
     """Values drawn by ``elastic`` for one output."""
 
@@ -403,6 +806,52 @@ class Elastic(Op):
             interpolation=interpolation,
             p=p,
         )
+
+
+class EqualizeDrawn(NamedTuple):
+    """Values drawn by ``equalize`` for one output."""
+
+    pass
+
+
+@_register
+class Equalize(Op):
+    """Histogram equalisation per channel (``equalize``, image).
+
+    Args:
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "equalize"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = EqualizeDrawn
+
+    def __init__(self, *, p: float = 1.0) -> None:
+        super().__init__(p=p)
+
+
+class FancyPCADrawn(NamedTuple):
+    """Values drawn by ``fancy_pca`` for one output."""
+
+    alpha_vector: list[float]
+
+
+@_register
+class FancyPCA(Op):
+    """AlexNet colour augmentation along the image's PCA axes (``fancy_pca``, image).
+
+    Args:
+        alpha: standard deviation of the weights of the colour PCA axes; >= 0, <= 10; default 0.1
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "fancy_pca"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = FancyPCADrawn
+    alpha: float
+
+    def __init__(self, *, alpha: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(alpha=alpha, p=p)
 
 
 class GammaDrawn(NamedTuple):
@@ -511,6 +960,123 @@ class Grayscale(Op):
         super().__init__(keep_channels=keep_channels, p=p)
 
 
+class GridDistortionDrawn(NamedTuple):
+    """Values drawn by ``grid_distortion`` for one output."""
+
+    steps_x: list[float]
+    steps_y: list[float]
+
+
+@_register
+class GridDistortion(Op):
+    """Stretch and squeeze the cells of a grid (``grid_distortion``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        num_steps: grid cells along each side; >= 1, <= 50; default 5
+        distort_limit: how much each cell grows or shrinks (its size is multiplied by 1 + the draw); <= 1, > -1;
+            default (-0.3, 0.3)
+        border: default 'constant'
+        fill: >= 0, <= 255; default 0
+        interpolation: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "grid_distortion"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = GridDistortionDrawn
+    min_visibility: float
+    min_area: float
+    num_steps: int
+    distort_limit: tuple[float, float]
+    border: Literal['constant', 'reflect', 'replicate']
+    fill: int
+    interpolation: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        num_steps: int = 5,
+        distort_limit: float | tuple[float, float] = (-0.3, 0.3),
+        border: Literal['constant', 'reflect', 'replicate'] = 'constant',
+        fill: int = 0,
+        interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            num_steps=num_steps,
+            distort_limit=distort_limit,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class GridDropoutDrawn(NamedTuple):
+    """Values drawn by ``grid_dropout`` for one output."""
+
+    unit: int
+    hole: int
+    offset_y: int
+    offset_x: int
+
+
+@_register
+class GridDropout(Op):
+    """Erase squares on a regular grid (``grid_dropout``, image).
+
+    Args:
+        erase_covered: annotations: drop an object when the holes cover at least this fraction of its box;
+            default None
+        mask_fill: annotations: write this into semantic masks under the holes and erase instance masks there;
+            default None
+        ratio: hole side as a fraction of the grid unit; > 0, < 1; default 0.5
+        unit_size: grid unit (pixels), drawn per image; >= 2, <= 65535; default (10, 20)
+        random_offset: shift the grid by a random offset; default True
+        fill: >= 0, <= 255; default 0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "grid_dropout"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = GridDropoutDrawn
+    erase_covered: float | None
+    mask_fill: int | None
+    ratio: float
+    unit_size: tuple[int, int]
+    random_offset: bool
+    fill: int
+
+    def __init__(
+        self,
+        *,
+        erase_covered: float | None = None,
+        mask_fill: int | None = None,
+        ratio: float = 0.5,
+        unit_size: int | tuple[int, int] = (10, 20),
+        random_offset: bool = True,
+        fill: int = 0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            erase_covered=erase_covered,
+            mask_fill=mask_fill,
+            ratio=ratio,
+            unit_size=unit_size,
+            random_offset=random_offset,
+            fill=fill,
+            p=p,
+        )
+
+
 class HorizontalFlipDrawn(NamedTuple):
     """Values drawn by ``horizontal_flip`` for one output."""
 
@@ -573,6 +1139,94 @@ class HSV(Op):
         super().__init__(hue=hue, saturation=saturation, value=value, p=p)
 
 
+class ImageCompressionDrawn(NamedTuple):
+    """Values drawn by ``image_compression`` for one output."""
+
+    quality: int
+
+
+@_register
+class ImageCompression(Op):
+    """JPEG or WebP compression artefacts (``image_compression``, image).
+
+    Args:
+        quality: encoder quality; >= 1, <= 100; default (50, 95)
+        format: codec of the simulated re-encoding; default 'jpeg'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "image_compression"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ImageCompressionDrawn
+    quality: tuple[int, int]
+    format: Literal['jpeg', 'webp']
+
+    def __init__(
+        self,
+        *,
+        quality: int | tuple[int, int] = (50, 95),
+        format: Literal['jpeg', 'webp'] = 'jpeg',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(quality=quality, format=format, p=p)
+
+
+class InvertDrawn(NamedTuple):
+    """Values drawn by ``invert`` for one output."""
+
+    pass
+
+
+@_register
+class Invert(Op):
+    """Negative image (``invert``, image).
+
+    Args:
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "invert"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = InvertDrawn
+
+    def __init__(self, *, p: float = 1.0) -> None:
+        super().__init__(p=p)
+
+
+class ISONoiseDrawn(NamedTuple):
+    """Values drawn by ``iso_noise`` for one output."""
+
+    color_shift: float
+    intensity: float
+    noise_seed: int
+
+
+@_register
+class ISONoise(Op):
+    """Camera sensor noise (hue and luminance) (``iso_noise``, image).
+
+    Args:
+        color_shift: hue noise (fraction of the circle); >= 0, <= 1; default (0.01, 0.05)
+        intensity: strength of the luminance noise; >= 0, <= 10; default (0.1, 0.5)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "iso_noise"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ISONoiseDrawn
+    color_shift: tuple[float, float]
+    intensity: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        color_shift: float | tuple[float, float] = (0.01, 0.05),
+        intensity: float | tuple[float, float] = (0.1, 0.5),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(color_shift=color_shift, intensity=intensity, p=p)
+
+
 class JpegDrawn(NamedTuple):
     """Values drawn by ``jpeg`` for one output."""
 
@@ -595,6 +1249,76 @@ class Jpeg(Op):
 
     def __init__(self, *, quality: int | tuple[int, int] = (50, 95), p: float = 1.0) -> None:
         super().__init__(quality=quality, p=p)
+
+
+class LongestMaxSizeDrawn(NamedTuple):
+    """Values drawn by ``longest_max_size`` for one output."""
+
+    pass
+
+
+@_register
+class LongestMaxSize(Op):
+    """Resize so the longest side is max_size, keeping the aspect (``longest_max_size``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        max_size: target length of the side, in pixels; >= 1, <= 65535; required
+        interpolation: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "longest_max_size"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = LongestMaxSizeDrawn
+    min_visibility: float
+    min_area: float
+    max_size: int
+    interpolation: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        max_size: int,
+        interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            max_size=max_size,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class MedianBlurDrawn(NamedTuple):
+    """Values drawn by ``median_blur`` for one output."""
+
+    kernel_size: int
+
+
+@_register
+class MedianBlur(Op):
+    """Median filter (``median_blur``, image).
+
+    Args:
+        kernel_size: side of the median window in pixels (odd); >= 3, <= 99; default (3, 7)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "median_blur"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = MedianBlurDrawn
+    kernel_size: tuple[int, int]
+
+    def __init__(self, *, kernel_size: int | tuple[int, int] = (3, 7), p: float = 1.0) -> None:
+        super().__init__(kernel_size=kernel_size, p=p)
 
 
 class MosaicDrawn(NamedTuple):
@@ -670,6 +1394,192 @@ class MotionBlur(Op):
         super().__init__(kernel_size=kernel_size, angle=angle, p=p)
 
 
+class MultiplicativeNoiseDrawn(NamedTuple):
+    """Values drawn by ``multiplicative_noise`` for one output."""
+
+    noise_seed: int
+
+
+@_register
+class MultiplicativeNoise(Op):
+    """Multiply pixels by random factors (``multiplicative_noise``, image).
+
+    Args:
+        multiplier: pixels are multiplied by a draw from this; >= 0, <= 10; default (0.9, 1.1)
+        per_channel: one multiplier per channel instead of one for all; default False
+        elementwise: one multiplier per pixel (a noise field) instead of one per image; default False
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "multiplicative_noise"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = MultiplicativeNoiseDrawn
+    multiplier: tuple[float, float]
+    per_channel: bool
+    elementwise: bool
+
+    def __init__(
+        self,
+        *,
+        multiplier: float | tuple[float, float] = (0.9, 1.1),
+        per_channel: bool = False,
+        elementwise: bool = False,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(multiplier=multiplier, per_channel=per_channel, elementwise=elementwise, p=p)
+
+
+class NormalizeDrawn(NamedTuple):
+    """Values drawn by ``normalize`` for one output."""
+
+    pass
+
+
+@_register
+class Normalize(Op):
+    """(pixel / max_pixel_value - mean) / std as float32; the last op (``normalize``, image).
+
+    Args:
+        mean: per-channel mean, in units of max_pixel_value; default (0.485, 0.456, 0.406)
+        std: per-channel standard deviation, same units; default (0.229, 0.224, 0.225)
+        max_pixel_value: pixel value that stands for 1.0; <= 65535, > 0; default 255.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "normalize"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = NormalizeDrawn
+    mean: Any
+    std: Any
+    max_pixel_value: float
+
+    def __init__(
+        self,
+        *,
+        mean: Any = (0.485, 0.456, 0.406),
+        std: Any = (0.229, 0.224, 0.225),
+        max_pixel_value: float = 255.0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(mean=mean, std=std, max_pixel_value=max_pixel_value, p=p)
+
+
+class OpticalDistortionDrawn(NamedTuple):
+    """Values drawn by ``optical_distortion`` for one output."""
+
+    k: float
+
+
+@_register
+class OpticalDistortion(Op):
+    """Radial lens (barrel / pincushion) distortion (``optical_distortion``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        distort_limit: radial lens coefficient k: > 0 barrel, < 0 pincushion; >= -0.5, <= 0.5; default (-0.05,
+            0.05)
+        border: default 'constant'
+        fill: >= 0, <= 255; default 0
+        interpolation: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "optical_distortion"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = OpticalDistortionDrawn
+    min_visibility: float
+    min_area: float
+    distort_limit: tuple[float, float]
+    border: Literal['constant', 'reflect', 'replicate']
+    fill: int
+    interpolation: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        distort_limit: float | tuple[float, float] = (-0.05, 0.05),
+        border: Literal['constant', 'reflect', 'replicate'] = 'constant',
+        fill: int = 0,
+        interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            distort_limit=distort_limit,
+            border=border,
+            fill=fill,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class PadIfNeededDrawn(NamedTuple):
+    """Values drawn by ``pad_if_needed`` for one output."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+@_register
+class PadIfNeeded(Op):
+    """Pad to at least min_height x min_width (``pad_if_needed``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        min_height: pad until the image is at least this high; >= 1, <= 65535; required
+        min_width: pad until the image is at least this wide; >= 1, <= 65535; required
+        position: where the image sits in the padded canvas; default 'center'
+        border: default 'constant'
+        fill: >= 0, <= 255; default 0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "pad_if_needed"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = PadIfNeededDrawn
+    min_visibility: float
+    min_area: float
+    min_height: int
+    min_width: int
+    position: Literal['center', 'top_left', 'top_right', 'bottom_left', 'bottom_right', 'random']
+    border: Literal['constant', 'reflect', 'replicate']
+    fill: int
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        min_height: int,
+        min_width: int,
+        position: Literal['center', 'top_left', 'top_right', 'bottom_left', 'bottom_right', 'random'] = 'center',
+        border: Literal['constant', 'reflect', 'replicate'] = 'constant',
+        fill: int = 0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            min_height=min_height,
+            min_width=min_width,
+            position=position,
+            border=border,
+            fill=fill,
+            p=p,
+        )
+
+
 class PerspectiveDrawn(NamedTuple):
     """Values drawn by ``perspective`` for one output."""
 
@@ -725,6 +1635,65 @@ class Perspective(Op):
         )
 
 
+class PixelDropoutDrawn(NamedTuple):
+    """Values drawn by ``pixel_dropout`` for one output."""
+
+    noise_seed: int
+
+
+@_register
+class PixelDropout(Op):
+    """Set random pixels to a value (``pixel_dropout``, image).
+
+    Args:
+        dropout_prob: chance that a pixel is dropped; >= 0, <= 1; default 0.01
+        per_channel: drop channels of a pixel independently; default False
+        drop_value: value written into dropped pixels; >= 0, <= 255; default 0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "pixel_dropout"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = PixelDropoutDrawn
+    dropout_prob: float
+    per_channel: bool
+    drop_value: int
+
+    def __init__(
+        self,
+        *,
+        dropout_prob: float = 0.01,
+        per_channel: bool = False,
+        drop_value: int = 0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(dropout_prob=dropout_prob, per_channel=per_channel, drop_value=drop_value, p=p)
+
+
+class PosterizeDrawn(NamedTuple):
+    """Values drawn by ``posterize`` for one output."""
+
+    bits: int
+
+
+@_register
+class Posterize(Op):
+    """Keep only the top bits of each channel (``posterize``, image).
+
+    Args:
+        bits: bits kept per channel (8 keeps the image); >= 1, <= 8; default (4, 8)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "posterize"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = PosterizeDrawn
+    bits: tuple[int, int]
+
+    def __init__(self, *, bits: int | tuple[int, int] = (4, 8), p: float = 1.0) -> None:
+        super().__init__(bits=bits, p=p)
+
+
 class RandAugmentDrawn(NamedTuple):
     """Values drawn by ``rand_augment`` for one output."""
 
@@ -749,6 +1718,138 @@ class RandAugment(Op):
 
     def __init__(self, *, n: int = 2, magnitude: float = 0.5, p: float = 1.0) -> None:
         super().__init__(n=n, magnitude=magnitude, p=p)
+
+
+class RandomCropDrawn(NamedTuple):
+    """Values drawn by ``random_crop`` for one output."""
+
+    top: int
+    left: int
+
+
+@_register
+class RandomCrop(Op):
+    """Cut a height x width window at a random place (``random_crop``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        height: crop height in pixels; >= 1, <= 65535; required
+        width: crop width in pixels; >= 1, <= 65535; required
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_crop"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomCropDrawn
+    min_visibility: float
+    min_area: float
+    height: int
+    width: int
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        height: int,
+        width: int,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(min_visibility=min_visibility, min_area=min_area, height=height, width=width, p=p)
+
+
+class RandomFogDrawn(NamedTuple):
+    """Values drawn by ``random_fog`` for one output."""
+
+    intensity: float
+    particle_seed: int
+
+
+@_register
+class RandomFog(Op):
+    """Fog (translucent particles, denser in the centre) (``random_fog``, image).
+
+    Args:
+        fog_coef: fog intensity; >= 0, <= 1; default (0.3, 1.0)
+        alpha_coef: transparency of each fog particle; >= 0, <= 1; default 0.08
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_fog"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomFogDrawn
+    fog_coef: tuple[float, float]
+    alpha_coef: float
+
+    def __init__(
+        self,
+        *,
+        fog_coef: float | tuple[float, float] = (0.3, 1.0),
+        alpha_coef: float = 0.08,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(fog_coef=fog_coef, alpha_coef=alpha_coef, p=p)
+
+
+class RandomRainDrawn(NamedTuple):
+    """Values drawn by ``random_rain`` for one output."""
+
+    slant: float
+    drop_length: int
+    drops_seed: int
+
+
+@_register
+class RandomRain(Op):
+    """Rain streaks over a dimmed, blurred view (``random_rain``, image).
+
+    Args:
+        slant: slant of the drops in pixels per length; >= -45, <= 45; default (-10.0, 10.0)
+        drop_length: drop length in pixels; default height / 8; default None
+        drop_width: >= 1, <= 5; default 1
+        drop_color: default (200, 200, 200)
+        blur_value: blur of the rainy view (pixels); >= 1, <= 19; default 7
+        brightness_coefficient: rain darkens the view by this factor; <= 1, > 0; default 0.7
+        rain_type: default 'default'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_rain"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomRainDrawn
+    slant: tuple[float, float]
+    drop_length: int | None
+    drop_width: int
+    drop_color: tuple[int, int, int]
+    blur_value: int
+    brightness_coefficient: float
+    rain_type: Literal['default', 'drizzle', 'heavy', 'torrential']
+
+    def __init__(
+        self,
+        *,
+        slant: float | tuple[float, float] = (-10.0, 10.0),
+        drop_length: int | None = None,
+        drop_width: int = 1,
+        drop_color: tuple[int, int, int] = (200, 200, 200),
+        blur_value: int = 7,
+        brightness_coefficient: float = 0.7,
+        rain_type: Literal['default', 'drizzle', 'heavy', 'torrential'] = 'default',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            slant=slant,
+            drop_length=drop_length,
+            drop_width=drop_width,
+            drop_color=drop_color,
+            blur_value=blur_value,
+            brightness_coefficient=brightness_coefficient,
+            rain_type=rain_type,
+            p=p,
+        )
 
 
 class RandomResizedCropDrawn(NamedTuple):
@@ -806,6 +1907,241 @@ class RandomResizedCrop(Op):
             interpolation=interpolation,
             p=p,
         )
+
+
+class RandomShadowDrawn(NamedTuple):
+    """Values drawn by ``random_shadow`` for one output."""
+
+    shadows: list[list[list[int]]]
+    intensities: list[float]
+
+
+@_register
+class RandomShadow(Op):
+    """Polygonal shadows (``random_shadow``, image).
+
+    Args:
+        shadow_roi: region the shadows fall in (fractions); default (0.0, 0.5, 1.0, 1.0)
+        num_shadows: number of shadow polygons; >= 1, <= 20; default (1, 2)
+        shadow_dimension: corners of each shadow polygon; >= 3, <= 20; default 5
+        shadow_intensity: darkening of a shadow; >= 0, <= 1; default (0.5, 0.5)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_shadow"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomShadowDrawn
+    shadow_roi: tuple[float, float, float, float]
+    num_shadows: tuple[int, int]
+    shadow_dimension: int
+    shadow_intensity: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        shadow_roi: tuple[float, float, float, float] = (0.0, 0.5, 1.0, 1.0),
+        num_shadows: int | tuple[int, int] = (1, 2),
+        shadow_dimension: int = 5,
+        shadow_intensity: float | tuple[float, float] = (0.5, 0.5),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            shadow_roi=shadow_roi,
+            num_shadows=num_shadows,
+            shadow_dimension=shadow_dimension,
+            shadow_intensity=shadow_intensity,
+            p=p,
+        )
+
+
+class RandomSnowDrawn(NamedTuple):
+    """Values drawn by ``random_snow`` for one output."""
+
+    snow_point: float
+
+
+@_register
+class RandomSnow(Op):
+    """Snow (bright areas bleached white) (``random_snow``, image).
+
+    Args:
+        snow_point: share of the brightness range turned white; >= 0, <= 1; default (0.1, 0.3)
+        brightness_coeff: how much snowy areas are brightened; <= 10, > 0; default 2.5
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_snow"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomSnowDrawn
+    snow_point: tuple[float, float]
+    brightness_coeff: float
+
+    def __init__(
+        self,
+        *,
+        snow_point: float | tuple[float, float] = (0.1, 0.3),
+        brightness_coeff: float = 2.5,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(snow_point=snow_point, brightness_coeff=brightness_coeff, p=p)
+
+
+class RandomSunFlareDrawn(NamedTuple):
+    """Values drawn by ``random_sun_flare`` for one output."""
+
+    center: list[int]
+    circles: list[list[float | int]]
+
+
+@_register
+class RandomSunFlare(Op):
+    """Sun and lens-flare circles (``random_sun_flare``, image).
+
+    Args:
+        flare_roi: region the sun's centre falls in (fractions); default (0.0, 0.0, 1.0, 0.5)
+        angle: direction of the flare line (turns); >= 0, <= 1; default (0.0, 1.0)
+        num_flare_circles: number of lens-flare circles; >= 1, <= 50; default (6, 10)
+        src_radius: radius of the sun in pixels; >= 1, <= 10000; default 100
+        src_color: default (255, 255, 255)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "random_sun_flare"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RandomSunFlareDrawn
+    flare_roi: tuple[float, float, float, float]
+    angle: tuple[float, float]
+    num_flare_circles: tuple[int, int]
+    src_radius: int
+    src_color: tuple[int, int, int]
+
+    def __init__(
+        self,
+        *,
+        flare_roi: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 0.5),
+        angle: float | tuple[float, float] = (0.0, 1.0),
+        num_flare_circles: int | tuple[int, int] = (6, 10),
+        src_radius: int = 100,
+        src_color: tuple[int, int, int] = (255, 255, 255),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            flare_roi=flare_roi,
+            angle=angle,
+            num_flare_circles=num_flare_circles,
+            src_radius=src_radius,
+            src_color=src_color,
+            p=p,
+        )
+
+
+class ResizeDrawn(NamedTuple):
+    """Values drawn by ``resize`` for one output."""
+
+    pass
+
+
+@_register
+class Resize(Op):
+    """Resize to a fixed height and width (``resize``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        height: output height in pixels; >= 1, <= 65535; required
+        width: output width in pixels; >= 1, <= 65535; required
+        interpolation: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "resize"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ResizeDrawn
+    min_visibility: float
+    min_area: float
+    height: int
+    width: int
+    interpolation: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        height: int,
+        width: int,
+        interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            height=height,
+            width=width,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class RGBShiftDrawn(NamedTuple):
+    """Values drawn by ``rgb_shift`` for one output."""
+
+    shift: list[float]
+
+
+@_register
+class RGBShift(Op):
+    """Add a value to each of R, G and B (``rgb_shift``, image).
+
+    Args:
+        r_shift: added to the red channel; >= -255, <= 255; default (-20.0, 20.0)
+        g_shift: added to the green channel; >= -255, <= 255; default (-20.0, 20.0)
+        b_shift: added to the blue channel; >= -255, <= 255; default (-20.0, 20.0)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "rgb_shift"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = RGBShiftDrawn
+    r_shift: tuple[float, float]
+    g_shift: tuple[float, float]
+    b_shift: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        r_shift: float | tuple[float, float] = (-20.0, 20.0),
+        g_shift: float | tuple[float, float] = (-20.0, 20.0),
+        b_shift: float | tuple[float, float] = (-20.0, 20.0),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(r_shift=r_shift, g_shift=g_shift, b_shift=b_shift, p=p)
+
+
+class Rot90Drawn(NamedTuple):
+    """Values drawn by ``rot90`` for one output."""
+
+    k: int
+
+
+@_register
+class Rot90(Op):
+    """Turn by a random number of quarter turns (``rot90``, image).
+
+    Args:
+        turns: quarter turns counter-clockwise, drawn from this range; >= 0, <= 3; default (0, 3)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "rot90"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = Rot90Drawn
+    turns: tuple[int, int]
+
+    def __init__(self, *, turns: int | tuple[int, int] = (0, 3), p: float = 1.0) -> None:
+        super().__init__(turns=turns, p=p)
 
 
 class RotateDrawn(NamedTuple):
@@ -920,6 +2256,123 @@ class Sharpen(Op):
         super().__init__(factor=factor, p=p)
 
 
+class SmallestMaxSizeDrawn(NamedTuple):
+    """Values drawn by ``smallest_max_size`` for one output."""
+
+    pass
+
+
+@_register
+class SmallestMaxSize(Op):
+    """Resize so the shortest side is max_size, keeping the aspect (``smallest_max_size``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        max_size: target length of the side, in pixels; >= 1, <= 65535; required
+        interpolation: default 'linear'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "smallest_max_size"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = SmallestMaxSizeDrawn
+    min_visibility: float
+    min_area: float
+    max_size: int
+    interpolation: Literal['nearest', 'linear', 'cubic']
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        max_size: int,
+        interpolation: Literal['nearest', 'linear', 'cubic'] = 'linear',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            max_size=max_size,
+            interpolation=interpolation,
+            p=p,
+        )
+
+
+class SolarizeDrawn(NamedTuple):
+    """Values drawn by ``solarize`` for one output."""
+
+    threshold: float
+
+
+@_register
+class Solarize(Op):
+    """Invert the pixels above a threshold (``solarize``, image).
+
+    Args:
+        threshold: pixels at or above this fraction of white are inverted; >= 0, <= 1; default (0.4, 0.6)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "solarize"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = SolarizeDrawn
+    threshold: tuple[float, float]
+
+    def __init__(self, *, threshold: float | tuple[float, float] = (0.4, 0.6), p: float = 1.0) -> None:
+        super().__init__(threshold=threshold, p=p)
+
+
+class ToSepiaDrawn(NamedTuple):
+    """Values drawn by ``to_sepia`` for one output."""
+
+    pass
+
+
+@_register
+class ToSepia(Op):
+    """Sepia tone (``to_sepia``, image).
+
+    Args:
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "to_sepia"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ToSepiaDrawn
+
+    def __init__(self, *, p: float = 1.0) -> None:
+        super().__init__(p=p)
+
+
+class TransposeDrawn(NamedTuple):
+    """Values drawn by ``transpose`` for one output."""
+
+    pass
+
+
+@_register
+class Transpose(Op):
+    """Swap rows and columns (mirror in the main diagonal) (``transpose``, image).
+
+    Args:
+        flip_pairs: annotations: keypoints (names or indices) that swap roles in a mirror, e.g. [[left_eye,
+            right_eye]]; default ()
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "transpose"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = TransposeDrawn
+    flip_pairs: Any
+
+    def __init__(self, *, flip_pairs: Any = (), p: float = 1.0) -> None:
+        super().__init__(flip_pairs=flip_pairs, p=p)
+
+
 class TrivialAugmentDrawn(NamedTuple):
     """Values drawn by ``trivial_augment`` for one output."""
 
@@ -1020,6 +2473,38 @@ class Zoom(Op):
             interpolation=interpolation,
             p=p,
         )
+
+
+class ZoomBlurDrawn(NamedTuple):
+    """Values drawn by ``zoom_blur`` for one output."""
+
+    zoom_factors: list[float]
+
+
+@_register
+class ZoomBlur(Op):
+    """Average of zoomed copies (radial blur) (``zoom_blur``, image).
+
+    Args:
+        max_factor: largest zoom of the averaged copies; >= 1, <= 5; default (1.0, 1.31)
+        step_factor: zoom step between copies; >= 0.01, <= 1; default (0.01, 0.03)
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "zoom_blur"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ZoomBlurDrawn
+    max_factor: tuple[float, float]
+    step_factor: tuple[float, float]
+
+    def __init__(
+        self,
+        *,
+        max_factor: float | tuple[float, float] = (1.0, 1.31),
+        step_factor: float | tuple[float, float] = (0.01, 0.03),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(max_factor=max_factor, step_factor=step_factor, p=p)
 
 
 @_register

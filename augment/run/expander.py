@@ -504,6 +504,11 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         run_record["annotations"] = config.annotation_format
     run_record["identity"] = run_identity(run_record)
     summary = RunSummary(status="running", output=str(opts.output))
+    if pipe.modality == "image":
+        try:
+            pipe.check_writes_images()
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
     if layout is not None:
         try:
             pipe.check_moves_annotations()

@@ -48,6 +48,11 @@ def _augment_items(svc: Service, body: AugmentRequest) -> dict:
     except SpecError as exc:
         raise spec_error(exc) from None
     pipe = compiled(spec)
+    if spec.modality == "image":
+        try:
+            pipe.check_writes_images()  # the service returns image files, as augment run writes them
+        except ValueError as exc:
+            raise ApiError(422, f"spec: {exc}") from None
     copies = _copies(body.copies, spec.copies)
     if len(body.items) > limits.max_items:
         raise ApiError(413, f"{len(body.items)} items; a request takes at most {limits.max_items}")

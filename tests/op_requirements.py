@@ -1,0 +1,18 @@
+"""Parameters that some image ops require (they have no default), small enough for any test image: shared by the
+tests that run every registered op."""
+
+from __future__ import annotations
+
+REQUIRED: dict[str, dict] = {
+    "crop": {"height": 1, "width": 1},
+    "resize": {"height": 9, "width": 11},
+    "longest_max_size": {"max_size": 13},
+    "smallest_max_size": {"max_size": 7},
+    "pad_if_needed": {"min_height": 5, "min_width": 6},
+    "center_crop": {"height": 1, "width": 1},
+    "random_crop": {"height": 1, "width": 1},
+}
+
+
+def required(op: str) -> dict:
+    return dict(REQUIRED.get(op, {}))
