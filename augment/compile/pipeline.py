@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from augment.compile.pixels import ImageInputError, _to_array  # noqa: F401 (ImageInputError re-exported)
+from augment.compile import tensors
+from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
@@ -196,6 +197,10 @@ class Pipeline:
             from augment.compile.annotated import call_annotated
 
             return call_annotated(self, x, seed, annotations)
+        if self.modality == "image" and tensors.is_video(x):
+            return tensors.call_video(self, x, seed)[0]
+        if self.modality == "image" and tensors.is_structured(x):
+            return tensors.call_structured(self, x, seed)
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None) -> AugmentResult:
@@ -204,7 +209,7 @@ class Pipeline:
             seed = self._next_seed()
         if self.modality == "text":
             return self.run_batch([x], [seed])[0]
-        image, restore = _to_array(x)
+        image, restore = tensors.image_in(x)
         applied = []
         for leaf, rng in self.plan(seed):
             ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
@@ -230,7 +235,7 @@ class Pipeline:
         if self.modality == "text":
             return self._replay_text(x, applied, seed)
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
-        image, restore = _to_array(x)
+        image, restore = tensors.image_in(x)
         if not isinstance(applied, list):
             raise DrawnValueError(f"recorded ops must be a list, got {type(applied).__name__}")
         for i, entry in enumerate(applied):
@@ -262,7 +267,7 @@ class Pipeline:
         self.check_moves_annotations()
         if seed is None:
             seed = self._next_seed()
-        image, _ = _to_array(image)
+        image, _ = tensors.image_in(image)
         tracker = TargetTracker(targets)
         applied = []
         for leaf, rng in self.plan(seed):
@@ -294,7 +299,7 @@ class Pipeline:
         from augment.compile.targets import TargetTracker
 
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
-        image, _ = _to_array(image)
+        image, _ = tensors.image_in(image)
         tracker = TargetTracker(targets)
         for entry in applied:
             leaf = leaves.get(entry["path"])
