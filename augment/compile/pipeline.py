@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from augment.compile import batch as batched
 from augment.compile import tensors
 from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
 from augment.ops.catalog import registry
@@ -185,7 +186,11 @@ class Pipeline:
 
     # -- images --------------------------------------------------------------------------------------------
     @property
-    def backend(self):
+    def backend(self) -> str:
+        """The name of the backend that applies image ops (``albumentations`` or ``torchvision``)."""
+        return self.spec.backend
+
+    def _backend_module(self):
         if self._backend is None:
             self._backend = importlib.import_module(_BACKENDS[self.spec.backend])
         return self._backend
@@ -357,7 +362,7 @@ class Pipeline:
             # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
             raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
                              f"most {JPEG_MAX_SIDE} pixels a side")
-        return self.backend.apply(name, image, drawn, params)
+        return self._backend_module().apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
         if seed is None:
@@ -371,13 +376,26 @@ class Pipeline:
         return res.output
 
     # -- batches (text and images) ---------------------------------------------------------------------------
-    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[Any]:
-        """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted)."""
+    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> Any:
+        """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted).
+
+        An ``NxCxHxW`` tensor (or a list of same-size tensors) is augmented in one batched pass on its device and
+        comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``)."""
+        if self.modality == "image" and batched.is_tensor_batch(items):
+            return batched.run_tensor_batch(self, items, seeds).output
         return [r.output for r in self.run_batch(items, seeds)]
 
-    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
+    def replay_batch(self, x: Any, records: Sequence[Any]) -> Any:
+        """Apply each sample's recorded ops (a ``BatchResult``, or one ``applied`` list / manifest record per
+        sample) to a tensor batch in one batched pass: on the same device the batch comes back exactly."""
+        return batched.run_tensor_batch(self, x, records=list(records)).output
+
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None):
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
-        see all their inputs together; images are augmented one after the other."""
+        see all their inputs together; images are augmented one after the other, except a tensor batch, which
+        runs in one pass and gives a ``BatchResult`` (``.output`` the batch, ``.applied[i]`` sample i's ops)."""
+        if self.modality == "image" and batched.is_tensor_batch(items):
+            return batched.run_tensor_batch(self, items, seeds)
         texts = list(items)
         if seeds is None:
             seeds = [self._next_seed() for _ in texts]
