@@ -46,6 +46,7 @@ class BatchResult:
     applied: list[list[dict]] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     fallback: list[str] = field(default_factory=list)  # ops that ran per sample on the CPU backend
+    sizes: list[list[tuple[int, int]]] = field(default_factory=list)  # per sample: (h, w) each op saw
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -118,6 +119,7 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
     else:
         plans = [_recorded(pipe, rec, i) for i, rec in enumerate(records)]
     applied: list[list[dict]] = [[] for _ in range(n)]
+    sizes: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     fallback: list[str] = []
     for leaf in pipe.leaves():
         members = [i for i in range(n) if leaf.key in plans[i]]
@@ -143,12 +145,13 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
                              "runs with p < 1): give size-changing ops p=1 for batches, or augment one by one")
         for i, d in zip(members, drawn):
             applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": d})
+            sizes[i].append((h, w))
     out = from_uint8(state, batch)
     if was_list:
         out = [from_uint8(t, x[0]) for t in state]
     elif type(x).__module__.startswith("torchvision"):
         out = type(x)(out)
-    return BatchResult(out, applied, seeds, fallback)
+    return BatchResult(out, applied, seeds, fallback, sizes)
 
 
 def _recorded(pipe: Any, record: Any, i: int) -> dict:

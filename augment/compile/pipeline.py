@@ -376,11 +376,17 @@ class Pipeline:
         return res.output
 
     # -- batches (text and images) ---------------------------------------------------------------------------
-    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> Any:
+    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, **annotations) -> Any:
         """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted).
 
         An ``NxCxHxW`` tensor (or a list of same-size tensors) is augmented in one batched pass on its device and
-        comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``)."""
+        comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``). With
+        ``boxes`` (a list per sample, or an NxMx4 padded tensor with ``box_counts``), ``labels`` and ``masks``
+        (NxHxW) it returns a dict of those keys plus ``image`` (``augment.compile.batch_targets``)."""
+        if annotations:
+            from augment.compile.batch_targets import run_annotated_batch
+
+            return run_annotated_batch(self, items, seeds, annotations)[0]
         if self.modality == "image" and batched.is_tensor_batch(items):
             return batched.run_tensor_batch(self, items, seeds).output
         return [r.output for r in self.run_batch(items, seeds)]
