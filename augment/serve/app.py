@@ -108,7 +108,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         from augment.ops.catalog import registry
         from augment.ops.describe import describe_ops
 
-        listing = describe_ops(modality)
+        from augment.compile.batch import BATCHED_OPS
+
+        listing = describe_ops(modality, batched=BATCHED_OPS)
         if schema:
             for entry in listing:
                 entry["schema"] = registry().get(entry["op"]).params.model_json_schema()
