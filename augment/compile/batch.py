@@ -213,8 +213,10 @@ _PADDING = {"constant": "zeros", "reflect": "reflection", "replicate": "border"}
 _MODE = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}
 
 
-def _warp(x, inverse: np.ndarray, out_hw: tuple[int, int], interpolation: str, border: str, fill: float):
-    """Warp every sample by its 3x3 output->source pixel matrix (OpenCV convention: pixel centres at integers)."""
+def _warp(x, inverse: np.ndarray, out_hw: tuple[int, int], interpolation: str, border: str, fill: float,
+          clamp: np.ndarray | None = None):
+    """Warp every sample by its 3x3 output->source pixel matrix (OpenCV convention: pixel centres at integers).
+    ``clamp`` (N x 4: x0, y0, x1, y1) keeps source points inside a box, as resizing a crop replicates its edges."""
     import torch
     import torch.nn.functional as tf
 
@@ -228,6 +230,10 @@ def _warp(x, inverse: np.ndarray, out_hw: tuple[int, int], interpolation: str, b
     inv = torch.as_tensor(inverse, dtype=torch.float32, device=dev)
     src = pts @ inv.transpose(1, 2)
     sx, sy = src[..., 0] / src[..., 2], src[..., 1] / src[..., 2]
+    if clamp is not None:
+        box = torch.as_tensor(clamp, dtype=torch.float32, device=dev)
+        sx = torch.minimum(torch.maximum(sx, box[:, 0:1]), box[:, 2:3])
+        sy = torch.minimum(torch.maximum(sy, box[:, 1:2]), box[:, 3:4])
     if border == "reflect":  # reflect-101 mirrors about the edge pixels' centres: align_corners=True
         nx, ny = sx * (2.0 / (w - 1)) - 1.0, sy * (2.0 / (h - 1)) - 1.0
     else:
@@ -267,11 +273,13 @@ def _random_resized_crop(x, drawn: list[dict], p):
     h, w = x.shape[-2:]
     ho, wo = tuple(p.size) if p.size is not None else (h, w)
     inv = np.zeros((len(drawn), 3, 3))
+    clamp = np.array([[d["left"], d["top"], d["left"] + d["width"] - 1, d["top"] + d["height"] - 1] for d in drawn],
+                     dtype=np.float64)
     for i, d in enumerate(drawn):
         sx, sy = d["width"] / wo, d["height"] / ho
         # output pixel centre u+0.5 maps to left + (u+0.5)*sx in the source (cv2.resize's half-pixel rule)
         inv[i] = [[sx, 0, d["left"] + 0.5 * sx - 0.5], [0, sy, d["top"] + 0.5 * sy - 0.5], [0, 0, 1]]
-    return _warp(x, inv, (ho, wo), p.interpolation, "replicate", 0)
+    return _warp(x, inv, (ho, wo), p.interpolation, "replicate", 0, clamp)
 
 
 def _crop(x, drawn: list[dict], p):
@@ -344,7 +352,7 @@ def _gaussian_noise(x, drawn, p):
     import torch
 
     n, c, h, w = x.shape
-    if x.device.type == "cpu":  # the CPU backends' own field: equal to a single call
+    if x.device.type == "cpu":  # the CPU backends' own field (torchvision's rounding)
         fields = [gaussian_noise_field((h, w, c), d["sigma"], d["noise_seed"], p.per_channel) for d in drawn]
         noise = torch.from_numpy(np.stack(fields)).permute(0, 3, 1, 2)
     else:
