@@ -396,7 +396,7 @@ class Pipeline:
         sample) to a tensor batch in one batched pass: on the same device the batch comes back exactly."""
         return batched.run_tensor_batch(self, x, records=list(records)).output
 
-    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None):
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> "list[AugmentResult] | batched.BatchResult":
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
         see all their inputs together; images are augmented one after the other, except a tensor batch, which
         runs in one pass and gives a ``BatchResult`` (``.output`` the batch, ``.applied[i]`` sample i's ops)."""
