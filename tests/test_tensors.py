@@ -106,3 +106,16 @@ def test_typed_op_keyword_typo_says_did_you_mean():
     with pytest.raises(augment.ops.OpParamError, match="did you mean 'scale'"):
         augment.ops.Zoom(scal=(1.0, 1.2))
     assert augment.Compose([augment.ops.Zoom()], backend="torchvision").backend == "torchvision"
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torchvision"])
+@pytest.mark.parametrize("op", [augment.ops.Affine(degrees=(20, 20), fill=100), augment.ops.Rotate(degrees=(30, 30), fill=100),
+                                augment.ops.Perspective(fill=100),
+                                augment.ops.Elastic(border="constant", fill=100, alpha=(200, 200))],
+                         ids=["affine", "rotate", "perspective", "elastic"])
+def test_constant_fill_reaches_every_channel(op, backend):
+    # the albumentations backend passed a scalar fill on, which OpenCV applied to the first channel only
+    for c in (3, 4):
+        out = augment.Compose([op], backend=backend)(np.full((32, 40, c), 50, np.uint8), seed=1)
+        filled = out[(out != 50).any(axis=2)]
+        assert len(filled) and (filled == filled[:, :1]).all(), f"{c} channels: {filled[:3].tolist()}"
