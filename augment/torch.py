@@ -70,12 +70,14 @@ class GPUAugment(torch.nn.Module):
 
     ``mix`` (``"mixup"`` or ``"cutmix"``, with ``alpha`` and ``num_classes``) mixes the augmented batch and returns
     ``(images, soft_labels)``. Annotated batches: ``forward(images, boxes=..., box_counts=..., labels=...,
-    masks=...)`` returns the dict of ``pipe.batch``. Seeds come from the pipeline's own stream (reproducible per
+    masks=...)`` returns the dict of ``pipe.batch``. ``kernels`` as for ``pipe.batch`` (``auto``: batched tensor
+    kernels on accelerators, the CPU backend per sample in threads for CPU tensors). Seeds come from the
+    pipeline's own stream (reproducible per
     process and DataLoader worker, see ``Pipeline``) unless ``seeds=`` is given per call.
     """
 
     def __init__(self, pipeline: Pipeline, *, mix: str | None = None, alpha: float = 1.0,
-                 num_classes: int | None = None) -> None:
+                 num_classes: int | None = None, kernels: str = "auto") -> None:
         super().__init__()
         if not isinstance(pipeline, Pipeline) or pipeline.modality != "image":
             raise TypeError("GPUAugment takes an image pipeline (augment.Compose or load_pipeline)")
@@ -84,7 +86,7 @@ class GPUAugment(torch.nn.Module):
         if mix is not None and (num_classes is None or num_classes < 2):
             raise ValueError("mix needs num_classes (>= 2) to build soft labels")
         self.pipeline = pipeline
-        self.mix, self.alpha, self.num_classes = mix, float(alpha), num_classes
+        self.mix, self.alpha, self.num_classes, self.kernels = mix, float(alpha), num_classes, kernels
         self.last: BatchResult | None = None
         self.last_mix: list[dict] | None = None
 
@@ -94,13 +96,13 @@ class GPUAugment(torch.nn.Module):
                 return {"image": images, **annotations, **({"labels": labels} if labels is not None else {})}
             if labels is not None:
                 annotations["labels"] = labels
-            out, self.last = run_annotated_batch(self.pipeline, images, seeds, annotations)
+            out, self.last = run_annotated_batch(self.pipeline, images, seeds, annotations, kernels=self.kernels)
             return out
         if not self.training:
             if self.mix is not None and labels is not None:
                 return images, soft_labels(labels, self.num_classes).to(images.device)
             return images if labels is None else (images, labels)
-        self.last = run_tensor_batch(self.pipeline, images, seeds)
+        self.last = run_tensor_batch(self.pipeline, images, seeds, kernels=self.kernels)
         out = self.last.output
         if self.mix is None:
             return out if labels is None else (out, labels)

@@ -34,47 +34,54 @@ def _pipe(op, p=1.0, backend="albumentations"):
                                                 "steps": [{"op": op.name, "p": p, "params": params}]}))
 
 
+@pytest.mark.parametrize("kernels", ["batched", "auto"])
 @pytest.mark.parametrize("op", [o for o in registry().ops("image")], ids=lambda o: o.name)
-def test_each_sample_equals_its_single_call(op):
+def test_each_sample_equals_its_single_call(op, kernels):
+    # "batched" forces the device kernels on CPU tensors (what a GPU runs); "auto" on the CPU runs the CPU backend
+    # per sample in threads: exactly the single calls
     x = _batch()
     seeds = list(range(100, 100 + N))
     p = 1.0 if op.name in ("crop", "random_resized_crop") else 0.6  # size changers need p=1 in a batch
     pipe = _pipe(op, p)
-    res = pipe.run_batch(x, seeds)
-    assert res.seeds == seeds and (op.name in BATCHED_OPS) == (op.name not in res.fallback or not res.fallback)
+    res = pipe.run_batch(x, seeds, kernels=kernels)
+    assert res.seeds == seeds
+    if kernels == "batched":
+        assert (op.name in res.fallback) == (op.name not in BATCHED_OPS) or not any(res.applied)
     for i, s in enumerate(seeds):
         single = pipe.run(x[i], seed=s)
         assert res.applied[i] == single.applied  # the manifest values of the CPU backends
         diff = (res.output[i].int() - single.output.int()).abs()
-        if op.name in EXACT or op.name not in BATCHED_OPS:
+        if kernels == "auto" or op.name in EXACT or op.name not in BATCHED_OPS:
             assert int(diff.max()) == 0, op.name
         elif op.name in LOOSE:
             assert float(diff.float().mean()) < 2.0
         else:
             assert int(diff.max()) <= 1, (op.name, int(diff.max()))
-    assert torch.equal(pipe.replay_batch(x, res), res.output)  # on the same device: exactly
-    one = pipe.replay_batch(x[2:3], [res.applied[2]])
+    assert torch.equal(pipe.replay_batch(x, res, kernels=kernels), res.output)  # on the same device: exactly
+    one = pipe.replay_batch(x[2:3], [res.applied[2]], kernels=kernels)
     assert torch.equal(one[0], res.output[2])
 
 
-def test_chain_batch_types_and_errors():
+@pytest.mark.parametrize("kernels", ["batched", "auto"])
+def test_chain_batch_types_and_errors(kernels):
     pipe = augment.Compose([ops.HorizontalFlip(p=0.5), ops.Affine(degrees=(-20, 20)), ops.BrightnessContrast(),
                             ops.GaussianNoise(p=0.5), ops.Sharpen(p=0.5)], seed=1)
     x = _batch()
-    out = pipe.batch(x)
+    out = pipe.batch(x, kernels=kernels)
     assert out.shape == x.shape and out.dtype == torch.uint8
-    as_float = pipe.batch(x.float() / 255.0, seeds=list(range(N)))
+    as_float = pipe.batch(x.float() / 255.0, seeds=list(range(N)), kernels=kernels)
     assert as_float.dtype == torch.float32
-    assert torch.equal((as_float * 255).round().to(torch.uint8), pipe.batch(x, seeds=list(range(N))))
-    as_list = pipe.batch(list(x), seeds=list(range(N)))
-    assert isinstance(as_list, list) and torch.equal(torch.stack(as_list), pipe.batch(x, seeds=list(range(N))))
+    same = pipe.batch(x, seeds=list(range(N)), kernels=kernels)
+    assert torch.equal((as_float * 255).round().to(torch.uint8), same)
+    as_list = pipe.batch(list(x), seeds=list(range(N)), kernels=kernels)
+    assert isinstance(as_list, list) and torch.equal(torch.stack(as_list), same)
     alpha = torch.cat([x, torch.full((N, 1, 24, 32), 200, dtype=torch.uint8)], 1)
-    res = pipe.run_batch(alpha, list(range(N)))
+    res = pipe.run_batch(alpha, list(range(N)), kernels=kernels)
     for i in range(N):
         assert torch.equal(res.output[i, 3], pipe(alpha[i], seed=i)[3])
     crop = augment.Compose([ops.Crop(height=10, width=10, p=0.5)])
     with pytest.raises(ValueError, match="p=1"):
-        crop.batch(x, seeds=list(range(N)))
+        crop.batch(x, seeds=list(range(N)), kernels=kernels)
     with pytest.raises(ValueError, match="one shape"):
         pipe.batch([x[0], x[0, :, :10]])
     with pytest.raises(ValueError, match="seeds"):
@@ -90,7 +97,7 @@ def test_annotated_batches_move_like_single_calls():
     labels = [torch.tensor([1]), torch.tensor([2, 3]), torch.zeros(0, dtype=torch.long), torch.tensor([4])]
     masks = torch.randint(0, 3, (4, 24, 32), dtype=torch.uint8)
     seeds = [11, 12, 13, 14]
-    out = pipe.batch(x, seeds=seeds, boxes=boxes, labels=labels, masks=masks)
+    out = pipe.batch(x, seeds=seeds, boxes=boxes, labels=labels, masks=masks, kernels="batched")
     padded = at.collate([{"image": x[i], "boxes": boxes[i], "labels": labels[i]} for i in range(4)], pad_boxes=True)
     assert padded["boxes"].shape == (4, 2, 4) and padded["box_counts"].tolist() == [1, 2, 0, 1]
     out_p = pipe.batch(padded["image"], seeds=seeds, boxes=padded["boxes"], box_counts=padded["box_counts"],
@@ -109,7 +116,7 @@ def test_annotated_batches_move_like_single_calls():
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])
 def test_mixing_soft_labels_partners_and_weights(kind):
     pipe = augment.Compose([ops.HorizontalFlip(p=0.5)], seed=1)
-    aug = at.GPUAugment(pipe, mix=kind, alpha=0.8, num_classes=4)
+    aug = at.GPUAugment(pipe, mix=kind, alpha=0.8, num_classes=4, kernels="batched")
     x, y = _batch(8), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     seeds = list(range(8))
     out, soft = aug(x, y, seeds=seeds)

@@ -33,7 +33,7 @@ from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS, gaussian_noise_field
 from augment.ops.registry import ImageContext
 
-__all__ = ["BATCHED_OPS", "BatchResult", "run_tensor_batch", "is_tensor_batch"]
+__all__ = ["BATCHED_OPS", "KERNELS_CHOICES", "BatchResult", "run_tensor_batch", "is_tensor_batch"]
 
 
 @dataclass
@@ -96,10 +96,22 @@ def _check_batch(x) -> None:
                                   "255 or pass uint8")
 
 
-def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records: list | None = None) -> BatchResult:
-    """Augment a batch (``records``: replay the recorded ops of each sample instead of drawing)."""
+KERNELS_CHOICES = ("auto", "batched", "per_sample")
+
+
+def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records: list | None = None,
+                     kernels: str = "auto") -> BatchResult:
+    """Augment a batch (``records``: replay the recorded ops of each sample instead of drawing).
+
+    ``kernels``: ``batched`` runs the batched tensor kernels on the tensor's device; ``per_sample`` runs every op
+    on the CPU backend sample by sample, in a thread pool (OpenCV releases the GIL), exactly as single calls do;
+    ``auto`` (the default) is ``batched`` on accelerators and ``per_sample`` for CPU tensors, where OpenCV's
+    uint8 kernels beat float tensor arithmetic and the threads give the speed-up.
+    """
     import torch
 
+    if kernels not in KERNELS_CHOICES:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS_CHOICES)}, got {kernels!r}")
     batch, was_list = _stack(x)
     _check_batch(batch)
     n = batch.shape[0]
@@ -118,40 +130,112 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
         plans = [{leaf.key: rng for leaf, rng in pipe.plan(s)} for s in seeds]
     else:
         plans = [_recorded(pipe, rec, i) for i, rec in enumerate(records)]
+    per_sample = kernels == "per_sample" or (kernels == "auto" and state.device.type == "cpu")
+    run = _PerSample(pipe, state, n) if per_sample else _Batched(pipe, state, n)
     applied: list[list[dict]] = [[] for _ in range(n)]
     sizes: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    fallback: list[str] = []
-    for leaf in pipe.leaves():
-        members = [i for i in range(n) if leaf.key in plans[i]]
-        if not members:
-            continue
-        _, c, h, w = state.shape
-        ctx = ImageContext(h, w, c)
-        if records is None:
-            drawn = [leaf.op.sample(leaf.params, plans[i][leaf.key], ctx) for i in members]
-        else:
-            drawn = [_checked(leaf, plans[i][leaf.key], ctx) for i in members]
-        idx = torch.as_tensor(members, device=state.device)
-        sub = state if len(members) == n else state.index_select(0, idx)
-        out, ran_batched = _apply(pipe, leaf, sub, drawn)
-        if not ran_batched and leaf.op.name not in fallback:
-            fallback.append(leaf.op.name)
-        if len(members) == n:
-            state = out
-        elif out.shape == sub.shape:
-            state = state.index_copy(0, idx, out)
-        else:
-            raise ValueError(f"{leaf.op.name} at {leaf.path} changes the size of some samples of the batch only (it "
-                             "runs with p < 1): give size-changing ops p=1 for batches, or augment one by one")
-        for i, d in zip(members, drawn):
-            applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": d})
-            sizes[i].append((h, w))
+    try:
+        for leaf in pipe.leaves():
+            members = [i for i in range(n) if leaf.key in plans[i]]
+            if not members:
+                continue
+            ctxs = [run.context(i) for i in members]
+            if records is None:
+                drawn = [leaf.op.sample(leaf.params, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
+            else:
+                drawn = [_checked(leaf, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
+            run.apply(leaf, members, drawn)
+            for i, d, c in zip(members, drawn, ctxs):
+                applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": d})
+                sizes[i].append((c.height, c.width))
+        state = run.result()
+    finally:
+        run.close()
     out = from_uint8(state, batch)
     if was_list:
         out = [from_uint8(t, x[0]) for t in state]
     elif type(x).__module__.startswith("torchvision"):
         out = type(x)(out)
-    return BatchResult(out, applied, seeds, fallback, sizes)
+    return BatchResult(out, applied, seeds, run.fallback, sizes)
+
+
+class _Batched:
+    """The batch as one NxCxHxW uint8 tensor on its device; ops run as batched kernels where they have one."""
+
+    def __init__(self, pipe: Any, state, n: int) -> None:
+        self.pipe, self.state, self.n = pipe, state, n
+        self.fallback: list[str] = []
+
+    def context(self, i: int) -> ImageContext:
+        _, c, h, w = self.state.shape
+        return ImageContext(h, w, c)
+
+    def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
+        import torch
+
+        idx = torch.as_tensor(members, device=self.state.device)
+        sub = self.state if len(members) == self.n else self.state.index_select(0, idx)
+        out, ran_batched = _apply(self.pipe, leaf, sub, drawn)
+        if not ran_batched and leaf.op.name not in self.fallback:
+            self.fallback.append(leaf.op.name)
+        if len(members) == self.n:
+            self.state = out
+        elif out.shape == sub.shape:
+            self.state = self.state.index_copy(0, idx, out)
+        else:
+            raise ValueError(_SIZE_ERROR.format(op=leaf.op.name, path=leaf.path))
+
+    def result(self):
+        return self.state
+
+    def close(self) -> None:
+        pass
+
+
+class _PerSample:
+    """The batch as N HxWxC uint8 arrays (views of one copy); each op runs on the CPU backend in a thread pool."""
+
+    def __init__(self, pipe: Any, state, n: int) -> None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        import torch
+
+        self.pipe, self.device = pipe, state.device
+        self.arrays = list(state.cpu().permute(0, 2, 3, 1).contiguous().numpy())
+        self.fallback = []
+        workers = max(1, min(n, os.cpu_count() or 1, torch.get_num_threads()))
+        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self.last_op = ""
+
+    def context(self, i: int) -> ImageContext:
+        h, w, c = self.arrays[i].shape
+        return ImageContext(h, w, c)
+
+    def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
+        def one(i: int, d: dict) -> np.ndarray:
+            return self.pipe._apply_image(leaf, self.arrays[i], d)
+
+        outs = list(self.pool.map(one, members, drawn)) if self.pool else [one(i, d) for i, d in zip(members, drawn)]
+        for i, out in zip(members, outs):
+            self.arrays[i] = out
+        self.last_op = f"{leaf.op.name} at {leaf.path}"
+
+    def result(self):
+        import torch
+
+        if len({a.shape for a in self.arrays}) != 1:
+            op, _, path = self.last_op.partition(" at ")
+            raise ValueError(_SIZE_ERROR.format(op=op or "an op", path=path or "the spec"))
+        return torch.from_numpy(np.stack(self.arrays)).permute(0, 3, 1, 2).to(self.device)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+_SIZE_ERROR = ("{op} at {path} changes the size of some samples of the batch only (it runs with p < 1): give "
+               "size-changing ops p=1 for batches, or augment one by one")
 
 
 def _recorded(pipe: Any, record: Any, i: int) -> dict:

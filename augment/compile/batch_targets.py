@@ -24,7 +24,7 @@ def _np(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
-def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict) -> tuple[dict, Any]:
+def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str = "auto") -> tuple[dict, Any]:
     """Returns ``({"image", "boxes", ["box_counts"], ["labels"], ["masks"]}, BatchResult)``."""
     import torch
 
@@ -33,7 +33,7 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict) -> tuple[dict,
         raise TypeError(f"unknown batch annotation keys: {', '.join(sorted(unknown))}; use "
                         f"{', '.join(ANNOTATION_KEYS)}")
     pipe.check_moves_annotations()
-    res = run_tensor_batch(pipe, images, seeds)
+    res = run_tensor_batch(pipe, images, seeds, kernels=kernels)
     n = len(res.seeds)
     boxes_in, counts_in, labels_in, masks_in = (ann.get(k) for k in ("boxes", "box_counts", "labels", "masks"))
     padded = boxes_in is not None and hasattr(boxes_in, "ndim") and boxes_in.ndim == 3

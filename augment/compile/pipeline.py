@@ -376,32 +376,36 @@ class Pipeline:
         return res.output
 
     # -- batches (text and images) ---------------------------------------------------------------------------
-    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, **annotations) -> Any:
+    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, *, kernels: str = "auto",
+              **annotations) -> Any:
         """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted).
 
         An ``NxCxHxW`` tensor (or a list of same-size tensors) is augmented in one batched pass on its device and
         comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``). With
         ``boxes`` (a list per sample, or an NxMx4 padded tensor with ``box_counts``), ``labels`` and ``masks``
-        (NxHxW) it returns a dict of those keys plus ``image`` (``augment.compile.batch_targets``)."""
+        (NxHxW) it returns a dict of those keys plus ``image`` (``augment.compile.batch_targets``). ``kernels``:
+        ``auto`` runs batched tensor kernels on accelerators and the CPU backend per sample in threads for CPU
+        tensors; ``batched`` or ``per_sample`` force one way."""
         if annotations:
             from augment.compile.batch_targets import run_annotated_batch
 
-            return run_annotated_batch(self, items, seeds, annotations)[0]
+            return run_annotated_batch(self, items, seeds, annotations, kernels=kernels)[0]
         if self.modality == "image" and batched.is_tensor_batch(items):
-            return batched.run_tensor_batch(self, items, seeds).output
+            return batched.run_tensor_batch(self, items, seeds, kernels=kernels).output
         return [r.output for r in self.run_batch(items, seeds)]
 
-    def replay_batch(self, x: Any, records: Sequence[Any]) -> Any:
+    def replay_batch(self, x: Any, records: Sequence[Any], *, kernels: str = "auto") -> Any:
         """Apply each sample's recorded ops (a ``BatchResult``, or one ``applied`` list / manifest record per
         sample) to a tensor batch in one batched pass: on the same device the batch comes back exactly."""
-        return batched.run_tensor_batch(self, x, records=list(records)).output
+        return batched.run_tensor_batch(self, x, records=list(records), kernels=kernels).output
 
-    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> "list[AugmentResult] | batched.BatchResult":
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, *,
+                  kernels: str = "auto") -> "list[AugmentResult] | batched.BatchResult":
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
         see all their inputs together; images are augmented one after the other, except a tensor batch, which
         runs in one pass and gives a ``BatchResult`` (``.output`` the batch, ``.applied[i]`` sample i's ops)."""
         if self.modality == "image" and batched.is_tensor_batch(items):
-            return batched.run_tensor_batch(self, items, seeds)
+            return batched.run_tensor_batch(self, items, seeds, kernels=kernels)
         texts = list(items)
         if seeds is None:
             seeds = [self._next_seed() for _ in texts]
