@@ -100,6 +100,10 @@ def test_tensor_input_errors_say_what_to_do():
         pipe(torch.full((3, 8, 8), 2.0))
     with pytest.raises(ImageInputError, match="uint8"):
         pipe(torch.zeros(3, 8, 8, dtype=torch.int32))
+    with pytest.raises(ImageInputError, match="annotation, not an image"):
+        pipe(tv_tensors.Mask(torch.zeros(8, 8, dtype=torch.uint8)))
+    with pytest.raises(ImageInputError, match="no image"):
+        pipe((tv_tensors.BoundingBoxes([[0, 0, 2, 2]], format="XYXY", canvas_size=(8, 8)),))
 
 
 def test_typed_op_keyword_typo_says_did_you_mean():

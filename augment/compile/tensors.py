@@ -87,6 +87,10 @@ def image_in(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
         return _to_array(x)
     import torch
 
+    kind = _kind(x)
+    if kind not in (None, "image"):
+        raise ImageInputError(f"a tv_tensors.{type(x).__name__} is an annotation, not an image: pass it with its "
+                              f"image, pipe(image, {kind}=...) or pipe({{'image': image, '{kind}': ...}})")
     _check_tensor(x)
     squeeze = x.ndim == 2
     t = to_uint8(x.detach())
