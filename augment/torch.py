@@ -44,7 +44,8 @@ def collate(samples: list, *, pad_boxes: bool = False) -> dict:
     keys = {k for s in samples for k in s} - {"image"}
     for key in sorted(keys):
         values = [s.get(key) for s in samples]
-        if key == "masks" and all(v is not None for v in values) and len({tuple(torch.as_tensor(v).shape) for v in values}) == 1:
+        same_size = all(v is not None for v in values) and len({tuple(torch.as_tensor(v).shape) for v in values}) == 1
+        if key == "masks" and same_size:
             out[key] = torch.stack([torch.as_tensor(v).as_subclass(torch.Tensor) for v in values])
         elif key in ("boxes", "labels") and pad_boxes:
             ts = [torch.as_tensor(v if v is not None else []) for v in values]

@@ -138,7 +138,8 @@ def device_batch(n: int, size: int, rounds: int) -> None:
     except ImportError:
         print("  (kornia not installed: `pip install kornia` to add it)")
     med = _rounds(contenders, rounds, sync)
-    print(f"device batch {n}x3x{size}x{size} uint8 on {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else 'CPU'}),"
+    card = torch.cuda.get_device_name() if dev.type == "cuda" else "CPU"
+    print(f"device batch {n}x3x{size}x{size} uint8 on {dev} ({card}),"
           " flip+affine+colour jitter+normalise, per-sample parameters:")
     for name, t in med.items():
         print(f"  {name:28s} {t * 1e3:9.1f} ms   ({t / med['augment']:.2f}x augment's time)")

@@ -113,7 +113,8 @@ def test_typed_op_keyword_typo_says_did_you_mean():
 
 
 @pytest.mark.parametrize("backend", ["albumentations", "torchvision"])
-@pytest.mark.parametrize("op", [augment.ops.Affine(degrees=(20, 20), fill=100), augment.ops.Rotate(degrees=(30, 30), fill=100),
+@pytest.mark.parametrize("op", [augment.ops.Affine(degrees=(20, 20), fill=100),
+                                augment.ops.Rotate(degrees=(30, 30), fill=100),
                                 augment.ops.Perspective(fill=100),
                                 augment.ops.Elastic(border="constant", fill=100, alpha=(200, 200))],
                          ids=["affine", "rotate", "perspective", "elastic"])

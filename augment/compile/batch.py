@@ -71,7 +71,8 @@ def _stack(x: Any):
 
     if is_tensor(x):
         if x.ndim != 4:
-            raise ImageInputError(f"batches must be NxCxHxW tensors, got shape {tuple(x.shape)}: use pipe(x) for one image")
+            raise ImageInputError(f"batches must be NxCxHxW tensors, got shape {tuple(x.shape)}: use pipe(x) for one "
+                                  "image")
         return x, False
     shapes = {tuple(t.shape) for t in x}
     if len(shapes) != 1:

@@ -86,7 +86,8 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
         stacked = torch.from_numpy(np.stack(out_masks))
         if _np(masks_in[0]).ndim == 3:
             stacked = stacked[:, None]
-        result["masks"] = stacked.to(masks_in.dtype if hasattr(masks_in, "dtype") else torch.uint8).to(_device(masks_in))
+        dtype = masks_in.dtype if hasattr(masks_in, "dtype") else torch.uint8
+        result["masks"] = stacked.to(dtype).to(_device(masks_in))
     return result, res
 
 
