@@ -63,7 +63,9 @@ def ops(modality: str | None, as_json: bool) -> None:
     """List every op with its parameters, types, ranges and defaults (generated from the registry)."""
     from augment.ops.describe import describe_ops, format_ops
 
-    listing = describe_ops(modality)
+    from augment.compile.batch import BATCHED_OPS
+
+    listing = describe_ops(modality, batched=BATCHED_OPS)
     click.echo(json.dumps(listing, indent=2) if as_json else format_ops(listing))
 
 

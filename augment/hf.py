@@ -155,6 +155,39 @@ def _check_objects(pipeline: Pipeline, columns: list[str], objects: str | None) 
     pipeline.check_moves_annotations()
 
 
+class _SharedEpoch:
+    """An epoch number shared with the worker processes a DataLoader starts from this process.
+
+    A ``multiprocessing.RawValue`` is inherited by forked workers and travels with the pickle that starts a spawned
+    or forkserver worker; any other pickle (a dataset fingerprint, a copy) carries the plain number instead, since
+    shared memory can only be handed to a child at its start.
+    """
+
+    def __init__(self, epoch: int) -> None:
+        import multiprocessing
+
+        self._value = multiprocessing.RawValue("q", epoch)
+
+    def get(self) -> int:
+        return int(self._value.value)
+
+    def set(self, epoch: int) -> None:
+        self._value.value = epoch
+
+    def __getstate__(self) -> dict:
+        from multiprocessing import context
+
+        if context.get_spawning_popen() is not None:
+            return {"value": self._value}
+        return {"epoch": self.get()}
+
+    def __setstate__(self, state: dict) -> None:
+        if "value" in state:
+            self._value = state["value"]
+        else:
+            self.__init__(state["epoch"])
+
+
 class Transform:
     """A batch transform for ``Dataset.with_transform`` / ``set_transform`` (batch dict in, batch dict out).
 
@@ -169,13 +202,22 @@ class Transform:
         self.columns = _columns(columns)
         self.objects = objects
         _check_objects(pipeline, self.columns, objects)
-        self.epoch = int(epoch)
+        self._epoch = _SharedEpoch(int(epoch))
         self.index_column = index_column
         self.keep_index = keep_index
 
+    @property
+    def epoch(self) -> int:
+        return self._epoch.get()
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch.set(int(epoch))
+
     def set_epoch(self, epoch: int) -> None:
-        """Draw the values of epoch ``epoch`` from now on (call before creating each epoch's iterator)."""
-        self.epoch = int(epoch)
+        """Draw the values of epoch ``epoch`` from now on. The epoch lives in shared memory, so it also reaches
+        DataLoader workers that outlive an epoch (``persistent_workers=True``) and those started before it."""
+        self._epoch.set(int(epoch))
 
     def __call__(self, batch: dict) -> dict:
         if self.index_column not in batch:
@@ -184,8 +226,9 @@ class Transform:
         _check_columns(batch, self.columns + ([self.objects] if self.objects else []))
         out = dict(batch)
         indices = [int(i) for i in batch[self.index_column]]
+        epoch = self.epoch  # read per batch: a persistent worker sees set_epoch of the main process
         for col in self.columns:
-            seeds = [_column_seed(self.pipeline.spec.seed, i, self.epoch, col, self.columns) for i in indices]
+            seeds = [_column_seed(self.pipeline.spec.seed, i, epoch, col, self.columns) for i in indices]
             if self.objects:
                 out[col], out[self.objects], _ = _augment_objects(self.pipeline, list(batch[col]),
                                                                   list(batch[self.objects]), seeds)

@@ -19,7 +19,7 @@ from conftest import REPO
 
 # The modules users import; everything else is internal (see README "As a library").
 PUBLIC = ["augment", "augment.ops", "augment.compose", "augment.spec", "augment.compile", "augment.hf",
-          "augment.evaluate", "augment.text"]
+          "augment.evaluate", "augment.text", "augment.torch"]
 SNAPSHOT = REPO / "tests" / "api_surface.txt"
 
 

@@ -53,23 +53,12 @@ def _from_xyxy(arr: np.ndarray, fmt: str | None) -> np.ndarray:
     return arr
 
 
-def _image_in(x: Any):
-    if _is_torch(x) and hasattr(x, "permute"):
-        import torch
-
-        if x.dtype != torch.uint8 or x.ndim != 3:
-            raise ValueError(f"tensor images must be CxHxW uint8, got {tuple(x.shape)} {x.dtype}")
-        arr = np.ascontiguousarray(x.permute(1, 2, 0).cpu().numpy())
-
-        def back(a):
-            t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
-            return _rewrap(x, t)
-
-        return arr, back
-    return x, lambda a: a
+def _identity(a):
+    return a
 
 
 def _rewrap(like, tensor, **kwargs):
+    tensor = tensor.to(like.device)
     from torchvision import tv_tensors
 
     for cls in (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.Image, tv_tensors.KeyPoints):
@@ -82,11 +71,11 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     unknown = set(ann) - _KEYS
     if unknown:
         raise TypeError(f"unknown annotation keys: {', '.join(sorted(unknown))}; use {', '.join(sorted(_KEYS))}")
-    from augment.compile.pixels import _to_array
     from augment.compile.targets import Targets
+    from augment.compile.tensors import image_in
 
-    image, back = _image_in(x)
-    arr, restore = _to_array(image)
+    arr, restore = image_in(x)
+    back = _identity
     h, w = arr.shape[:2]
     boxes_in = ann.get("boxes")
     fmt = _box_format(boxes_in)
@@ -135,7 +124,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
             import torch
 
             t = torch.as_tensor(xyxy, dtype=boxes_in.dtype if boxes_in.is_floating_point() else torch.float32)
-            result["boxes"] = _rewrap(boxes_in, t, format=boxes_in.format, canvas_size=(oh, ow)) if fmt else t
+            result["boxes"] = _rewrap(boxes_in, t, format=boxes_in.format, canvas_size=(oh, ow)) if fmt else t.to(boxes_in.device)
         else:
             result["boxes"] = xyxy.astype(np.asarray(boxes_in).dtype if np.asarray(boxes_in).dtype.kind == "f" else np.float64)
     if labels_in is not None:
@@ -158,7 +147,8 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
             import torch
 
             t = torch.as_tensor(data, dtype=kp_in.dtype if kp_in.is_floating_point() else torch.float32)
-            result["keypoints"] = _rewrap(kp_in, t, canvas_size=(oh, ow)) if hasattr(kp_in, "canvas_size") else t
+            result["keypoints"] = (_rewrap(kp_in, t, canvas_size=(oh, ow)) if hasattr(kp_in, "canvas_size")
+                                   else t.to(kp_in.device))
         else:
             result["keypoints"] = data
     for key in ("keypoint_names", "ignore_index"):

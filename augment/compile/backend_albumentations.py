@@ -37,9 +37,19 @@ _INTERP = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv
 _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13.0
 
 
+_EYE = np.eye(3)
+_EYE_TOL = 1e-8 + 1e-5 * _EYE  # np.allclose(matrix, eye), without its per-call overhead
+
+
 def _warp(img: np.ndarray, matrix: np.ndarray, p: Any) -> np.ndarray:
+    # albumentations' warp_affine, called directly: its identity test (np.allclose) cost more than the warp of a
+    # small image, and it passed a scalar fill on as one value, which OpenCV applied to the first channel only.
+    if (np.abs(matrix - _EYE) <= _EYE_TOL).all():
+        return img
     h, w = img.shape[:2]
-    return fgeometric.warp_affine(img, matrix, _INTERP[p.interpolation], p.fill, _BORDER[p.border], (h, w))
+    out = cv2.warpAffine(img, matrix[:2], (w, h), flags=_INTERP[p.interpolation], borderMode=_BORDER[p.border],
+                         borderValue=(p.fill,) * 4)
+    return out[:, :, None] if out.ndim == 2 else out
 
 
 def _rotate(img, d, p):
@@ -58,7 +68,8 @@ def _perspective(img, d, p):
     h, w = img.shape[:2]
     src, dst = perspective_points(h, w, d["corners"])
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return fgeometric.perspective(img, matrix, w, h, p.fill, _BORDER[p.border], True, _INTERP[p.interpolation])
+    fill = (float(p.fill),) * img.shape[2]  # a scalar fill would reach the first channel only
+    return fgeometric.perspective(img, matrix, w, h, fill, _BORDER[p.border], True, _INTERP[p.interpolation])
 
 
 def _random_resized_crop(img, d, p):
@@ -76,7 +87,8 @@ def _elastic(img, d, p):
     h, w = img.shape[:2]
     dx, dy = ops.elastic_displacement(h, w, d["alpha"], d["sigma"], d["field_seed"])
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return fgeometric.remap(img, xs + dx, ys + dy, _INTERP[p.interpolation], _BORDER[p.border], p.fill)
+    fill = (float(p.fill),) * img.shape[2]  # a scalar fill would reach the first channel only
+    return fgeometric.remap(img, xs + dx, ys + dy, _INTERP[p.interpolation], _BORDER[p.border], fill)
 
 
 def _gaussian_noise(img, d, p):

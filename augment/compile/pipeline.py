@@ -16,7 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from augment.compile.pixels import ImageInputError, _to_array  # noqa: F401 (ImageInputError re-exported)
+from augment.compile import batch as batched
+from augment.compile import tensors
+from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
@@ -187,7 +189,11 @@ class Pipeline:
 
     # -- images --------------------------------------------------------------------------------------------
     @property
-    def backend(self):
+    def backend(self) -> str:
+        """The name of the backend that applies image ops (``albumentations`` or ``torchvision``)."""
+        return self.spec.backend
+
+    def _backend_module(self):
         if self._backend is None:
             self._backend = importlib.import_module(_BACKENDS[self.spec.backend])
         return self._backend
@@ -199,6 +205,10 @@ class Pipeline:
             from augment.compile.annotated import call_annotated
 
             return call_annotated(self, x, seed, annotations)
+        if self.modality == "image" and tensors.is_video(x):
+            return tensors.call_video(self, x, seed)[0]
+        if self.modality == "image" and tensors.is_structured(x):
+            return tensors.call_structured(self, x, seed)
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None) -> AugmentResult:
@@ -207,7 +217,7 @@ class Pipeline:
             seed = self._next_seed()
         if self.modality == "text":
             return self.run_batch([x], [seed])[0]
-        image, restore = _to_array(x)
+        image, restore = tensors.image_in(x)
         applied = []
         for leaf, rng in self.plan(seed):
             ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
@@ -233,7 +243,7 @@ class Pipeline:
         if self.modality == "text":
             return self._replay_text(x, applied, seed)
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
-        image, restore = _to_array(x)
+        image, restore = tensors.image_in(x)
         if not isinstance(applied, list):
             raise DrawnValueError(f"recorded ops must be a list, got {type(applied).__name__}")
         for i, entry in enumerate(applied):
@@ -265,7 +275,7 @@ class Pipeline:
         self.check_moves_annotations()
         if seed is None:
             seed = self._next_seed()
-        image, _ = _to_array(image)
+        image, _ = tensors.image_in(image)
         tracker = TargetTracker(targets)
         applied = []
         for leaf, rng in self.plan(seed):
@@ -305,7 +315,7 @@ class Pipeline:
         from augment.compile.targets import TargetTracker
 
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
-        image, _ = _to_array(image)
+        image, _ = tensors.image_in(image)
         tracker = TargetTracker(targets)
         for entry in applied:
             leaf = leaves.get(entry["path"])
@@ -365,7 +375,7 @@ class Pipeline:
             # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
             raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
                              f"most {JPEG_MAX_SIDE} pixels a side")
-        return self.backend.apply(name, image, drawn, params)
+        return self._backend_module().apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
         if seed is None:
@@ -379,13 +389,36 @@ class Pipeline:
         return res.output
 
     # -- batches (text and images) ---------------------------------------------------------------------------
-    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[Any]:
-        """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted)."""
+    def batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, *, kernels: str = "auto",
+              **annotations) -> Any:
+        """Augment many texts or images, one seed each (drawn from the pipeline's stream when omitted).
+
+        An ``NxCxHxW`` tensor (or a list of same-size tensors) is augmented in one batched pass on its device and
+        comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``). With
+        ``boxes`` (a list per sample, or an NxMx4 padded tensor with ``box_counts``), ``labels`` and ``masks``
+        (NxHxW) it returns a dict of those keys plus ``image`` (``augment.compile.batch_targets``). ``kernels``:
+        ``auto`` runs batched tensor kernels on accelerators and the CPU backend per sample in threads for CPU
+        tensors; ``batched`` or ``per_sample`` force one way."""
+        if annotations:
+            from augment.compile.batch_targets import run_annotated_batch
+
+            return run_annotated_batch(self, items, seeds, annotations, kernels=kernels)[0]
+        if self.modality == "image" and batched.is_tensor_batch(items):
+            return batched.run_tensor_batch(self, items, seeds, kernels=kernels).output
         return [r.output for r in self.run_batch(items, seeds)]
 
-    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None) -> list[AugmentResult]:
+    def replay_batch(self, x: Any, records: Sequence[Any], *, kernels: str = "auto") -> Any:
+        """Apply each sample's recorded ops (a ``BatchResult``, or one ``applied`` list / manifest record per
+        sample) to a tensor batch in one batched pass: on the same device the batch comes back exactly."""
+        return batched.run_tensor_batch(self, x, records=list(records), kernels=kernels).output
+
+    def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, *,
+                  kernels: str = "auto") -> "list[AugmentResult] | batched.BatchResult":
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
-        see all their inputs together; images are augmented one after the other."""
+        see all their inputs together; images are augmented one after the other, except a tensor batch, which
+        runs in one pass and gives a ``BatchResult`` (``.output`` the batch, ``.applied[i]`` sample i's ops)."""
+        if self.modality == "image" and batched.is_tensor_batch(items):
+            return batched.run_tensor_batch(self, items, seeds, kernels=kernels)
         texts = list(items)
         if seeds is None:
             seeds = [self._next_seed() for _ in texts]

@@ -8,6 +8,8 @@ into the op's ``...Drawn`` named tuple by ``typed_values``; the manifest itself 
 
 from __future__ import annotations
 
+import difflib
+import functools
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import ValidationError
@@ -35,6 +37,7 @@ class Op:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
             raise OpParamError(f"{type(self).__name__}: p must be a number in [0, 1], got {p!r}")
         schema = registry().get(self.op_name).params
+        _check_keywords(type(self), params)
         try:
             validated = schema.model_validate(params)
         except ValidationError as exc:
@@ -116,8 +119,27 @@ class AppliedOp(NamedTuple):
 _BY_NAME: dict[str, type[Op]] = {}
 
 
+def _check_keywords(cls: type[Op], given) -> None:
+    fields = list(registry().get(cls.op_name).params.model_fields)
+    unknown = sorted(set(given) - set(fields) - {"p"})
+    if unknown:
+        match = difflib.get_close_matches(unknown[0], fields + ["p"], n=1, cutoff=0.6)
+        hint = f" (did you mean {match[0]!r}?)" if match else f" (it takes {', '.join(fields + ['p'])})"
+        raise OpParamError(f"{cls.__name__}: unknown parameter {unknown[0]!r}{hint}")
+
+
 def _register(cls: type[Op]) -> type[Op]:
     _BY_NAME[cls.op_name] = cls
+    init = cls.__init__
+
+    # A misspelt keyword gets the spec validator's did-you-mean instead of Python's bare TypeError; the wrapper
+    # keeps the generated signature (functools.wraps), so help() and the API snapshot still show the parameters.
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _check_keywords(type(self), kwargs)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
     return cls
 
 

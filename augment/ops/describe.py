@@ -35,13 +35,18 @@ def _field_info(name: str, prop: dict, required: bool) -> dict:
     return info
 
 
-def describe_ops(modality: str | None = None) -> list[dict]:
+def describe_ops(modality: str | None = None, batched: frozenset[str] | None = None) -> list[dict]:
+    """The listing; with ``batched`` (the ops with a batched tensor kernel, ``augment.compile.batch.BATCHED_OPS``)
+    each image op says whether ``pipe.batch`` runs it in one pass or per sample."""
     listing = []
     for op in registry().ops(modality):
         schema = op.params.model_json_schema()
         required = set(schema.get("required", []))
         params = [_field_info(n, p, n in required) for n, p in schema.get("properties", {}).items()]
-        listing.append({"op": op.name, "modality": op.modality, "summary": op.summary, "params": params})
+        entry = {"op": op.name, "modality": op.modality, "summary": op.summary, "params": params}
+        if batched is not None and op.modality == "image":
+            entry["tensor_batch"] = "batched" if op.name in batched else "per sample"
+        listing.append(entry)
     return listing
 
 
@@ -53,7 +58,8 @@ def _bounds_text(bounds: dict) -> str:
 def format_ops(listing: list[dict]) -> str:
     lines = []
     for op in listing:
-        lines.append(f"{op['op']}  ({op['modality']}) - {op['summary']}")
+        batch = f"; tensor batches: {op['tensor_batch']}" if op.get("tensor_batch") else ""
+        lines.append(f"{op['op']}  ({op['modality']}{batch}) - {op['summary']}")
         if not op["params"]:
             lines.append("    (no parameters)")
         for p in op["params"]:

@@ -26,8 +26,9 @@ def ops(modality: Literal["image", "text"] | None = None,
         ) -> list[dict]:
     from augment.ops.catalog import registry
     from augment.ops.describe import describe_ops
+    from augment.compile.batch import BATCHED_OPS
 
-    listing = describe_ops(modality)
+    listing = describe_ops(modality, batched=BATCHED_OPS)
     if schema:
         for entry in listing:
             entry["schema"] = registry().get(entry["op"]).params.model_json_schema()

@@ -1,0 +1,482 @@
+"""Batches on the device: one pass over an ``NxCxHxW`` tensor, each sample with its own drawn values.
+
+Values are drawn on the CPU exactly as for single calls (each sample's seed, each step's own generator, see
+``augment.seeding``), so a batch records the same manifest values as the CPU backends. Applying them runs on the
+tensor's device, op by op over the samples the op runs for:
+
+- flips and fixed-size crops by indexing;
+- the affine family (rotate, zoom, affine, perspective) and random_resized_crop as one ``grid_sample`` warp of
+  all samples, from the same matrices the CPU backends use (``augment.compile.geometry``), with the same border
+  rules (constant fill, reflect-101, replicate);
+- photometric ops (brightness_contrast, hsv, gamma, grayscale) as batched tensor arithmetic with one factor per
+  sample (torchvision's formulas), cutout by indexing;
+- gaussian_noise from each sample's recorded ``noise_seed``: on the CPU the same numpy field as the CPU backends,
+  on another device a ``torch.Generator`` of that device seeded with it (the same pattern on that device every
+  time, another pattern of the same sigma than the CPU backends).
+
+Every other op (and any op added later without a batched kernel) falls back to the CPU backend per sample.
+The state between ops stays uint8, as on the CPU, so each sample matches its single call within the tolerance
+documented for the two CPU backends (the warps interpolate in float where OpenCV uses fixed point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from augment.compile.geometry import affine_matrix, perspective_points
+from augment.compile.pixels import ImageInputError
+from augment.compile.tensors import from_uint8, is_tensor, to_uint8
+from augment.ops.drawn import DrawnValueError, check_drawn
+from augment.ops.image_ops import MULTI_IMAGE_OPS, gaussian_noise_field
+from augment.ops.registry import ImageContext
+
+__all__ = ["BATCHED_OPS", "KERNELS_CHOICES", "BatchResult", "run_tensor_batch", "is_tensor_batch"]
+
+
+@dataclass
+class BatchResult:
+    """The augmented batch (the caller's type, dtype and device), the applied ops and drawn values of each sample
+    (``applied[i]`` is what a manifest records for sample ``i``) and the seeds. ``result[i]`` is sample ``i`` as an
+    ``AugmentResult``-like record with ``output``, ``applied`` and ``seed``."""
+
+    output: Any
+    applied: list[list[dict]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    fallback: list[str] = field(default_factory=list)  # ops that ran per sample on the CPU backend
+    sizes: list[list[tuple[int, int]]] = field(default_factory=list)  # per sample: (h, w) each op saw
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __getitem__(self, i: int):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(output=self.output[i], applied=self.applied[i], seed=self.seeds[i])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def is_tensor_batch(x: Any) -> bool:
+    if is_tensor(x):
+        return True
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(is_tensor(t) for t in x)
+
+
+def _stack(x: Any):
+    import torch
+
+    if is_tensor(x):
+        if x.ndim != 4:
+            raise ImageInputError(f"batches must be NxCxHxW tensors, got shape {tuple(x.shape)}: use pipe(x) for one "
+                                  "image")
+        return x, False
+    shapes = {tuple(t.shape) for t in x}
+    if len(shapes) != 1:
+        raise ImageInputError(f"a batch's tensors must share one shape, got {sorted(shapes)[:3]}: resize them first "
+                              "or augment them one by one with pipe(x)")
+    if len({t.dtype for t in x}) != 1 or len({t.device for t in x}) != 1:
+        raise ImageInputError("a batch's tensors must share one dtype and device")
+    return torch.stack([t.as_subclass(torch.Tensor) for t in x]), True
+
+
+def _check_batch(x) -> None:
+    import torch
+
+    if x.shape[0] < 1 or x.shape[1] not in (1, 2, 3, 4) or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ImageInputError(f"batches must be NxCxHxW with C in 1-4 and pixels, got shape {tuple(x.shape)}")
+    if x.dtype != torch.uint8 and not x.is_floating_point():
+        raise ImageInputError(f"tensor images must be uint8 (0-255) or float in [0, 1], got {x.dtype}")
+    if x.is_floating_point():
+        lo, hi = float(x.min()), float(x.max())
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise ImageInputError(f"float tensor images must hold values in [0, 1], got [{lo:g}, {hi:g}]: divide by "
+                                  "255 or pass uint8")
+
+
+KERNELS_CHOICES = ("auto", "batched", "per_sample")
+
+
+def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records: list | None = None,
+                     kernels: str = "auto") -> BatchResult:
+    """Augment a batch (``records``: replay the recorded ops of each sample instead of drawing).
+
+    ``kernels``: ``batched`` runs the batched tensor kernels on the tensor's device; ``per_sample`` runs every op
+    on the CPU backend sample by sample, in a thread pool (OpenCV releases the GIL), exactly as single calls do;
+    ``auto`` (the default) is ``batched`` on accelerators and ``per_sample`` for CPU tensors, where OpenCV's
+    uint8 kernels beat float tensor arithmetic and the threads give the speed-up.
+    """
+    import torch
+
+    if kernels not in KERNELS_CHOICES:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS_CHOICES)}, got {kernels!r}")
+    batch, was_list = _stack(x)
+    _check_batch(batch)
+    n = batch.shape[0]
+    if records is not None:
+        records = [r.applied if hasattr(r, "applied") else (r.get("ops", []) if isinstance(r, dict) else r)
+                   for r in records]
+        if len(records) != n:
+            raise ValueError(f"{n} images but {len(records)} records")
+        seeds = list(seeds) if seeds is not None else [None] * n
+    else:
+        seeds = [pipe._next_seed() for _ in range(n)] if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != n:
+        raise ValueError(f"{n} images but {len(seeds)} seeds")
+    state = to_uint8(batch.detach())
+    if records is None:
+        plans = [{leaf.key: rng for leaf, rng in pipe.plan(s)} for s in seeds]
+    else:
+        plans = [_recorded(pipe, rec, i) for i, rec in enumerate(records)]
+    per_sample = kernels == "per_sample" or (kernels == "auto" and state.device.type == "cpu")
+    run = _PerSample(pipe, state, n) if per_sample else _Batched(pipe, state, n)
+    applied: list[list[dict]] = [[] for _ in range(n)]
+    sizes: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    try:
+        for leaf in pipe.leaves():
+            members = [i for i in range(n) if leaf.key in plans[i]]
+            if not members:
+                continue
+            ctxs = [run.context(i) for i in members]
+            if records is None:
+                drawn = [leaf.op.sample(leaf.params, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
+            else:
+                drawn = [_checked(leaf, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
+            run.apply(leaf, members, drawn)
+            for i, d, c in zip(members, drawn, ctxs):
+                applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": d})
+                sizes[i].append((c.height, c.width))
+        state = run.result()
+    finally:
+        run.close()
+    out = from_uint8(state, batch)
+    if was_list:
+        out = [from_uint8(t, x[0]) for t in state]
+    elif type(x).__module__.startswith("torchvision"):
+        out = type(x)(out)
+    return BatchResult(out, applied, seeds, run.fallback, sizes)
+
+
+class _Batched:
+    """The batch as one NxCxHxW uint8 tensor on its device; ops run as batched kernels where they have one."""
+
+    def __init__(self, pipe: Any, state, n: int) -> None:
+        self.pipe, self.state, self.n = pipe, state, n
+        self.fallback: list[str] = []
+
+    def context(self, i: int) -> ImageContext:
+        _, c, h, w = self.state.shape
+        return ImageContext(h, w, c)
+
+    def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
+        import torch
+
+        idx = torch.as_tensor(members, device=self.state.device)
+        sub = self.state if len(members) == self.n else self.state.index_select(0, idx)
+        out, ran_batched = _apply(self.pipe, leaf, sub, drawn)
+        if not ran_batched and leaf.op.name not in self.fallback:
+            self.fallback.append(leaf.op.name)
+        if len(members) == self.n:
+            self.state = out
+        elif out.shape == sub.shape:
+            self.state = self.state.index_copy(0, idx, out)
+        else:
+            raise ValueError(_SIZE_ERROR.format(op=leaf.op.name, path=leaf.path))
+
+    def result(self):
+        return self.state
+
+    def close(self) -> None:
+        pass
+
+
+class _PerSample:
+    """The batch as N HxWxC uint8 arrays (views of one copy); each op runs on the CPU backend in a thread pool."""
+
+    def __init__(self, pipe: Any, state, n: int) -> None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        import torch
+
+        self.pipe, self.device = pipe, state.device
+        self.arrays = list(state.cpu().permute(0, 2, 3, 1).contiguous().numpy())
+        self.fallback = []
+        workers = max(1, min(n, os.cpu_count() or 1, torch.get_num_threads()))
+        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self.last_op = ""
+
+    def context(self, i: int) -> ImageContext:
+        h, w, c = self.arrays[i].shape
+        return ImageContext(h, w, c)
+
+    def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
+        def one(i: int, d: dict) -> np.ndarray:
+            return self.pipe._apply_image(leaf, self.arrays[i], d)
+
+        outs = list(self.pool.map(one, members, drawn)) if self.pool else [one(i, d) for i, d in zip(members, drawn)]
+        for i, out in zip(members, outs):
+            self.arrays[i] = out
+        self.last_op = f"{leaf.op.name} at {leaf.path}"
+
+    def result(self):
+        import torch
+
+        if len({a.shape for a in self.arrays}) != 1:
+            op, _, path = self.last_op.partition(" at ")
+            raise ValueError(_SIZE_ERROR.format(op=op or "an op", path=path or "the spec"))
+        return torch.from_numpy(np.stack(self.arrays)).permute(0, 3, 1, 2).to(self.device)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+_SIZE_ERROR = ("{op} at {path} changes the size of some samples of the batch only (it runs with p < 1): give "
+               "size-changing ops p=1 for batches, or augment one by one")
+
+
+def _recorded(pipe: Any, record: Any, i: int) -> dict:
+    if not isinstance(record, list):
+        raise DrawnValueError(f"records[{i}]: recorded ops must be a list, got {type(record).__name__}")
+    leaves = {leaf.path: leaf for leaf in pipe.leaves()}
+    plan = {}
+    for j, entry in enumerate(record):
+        if not isinstance(entry, dict) or not {"op", "path", "params"} <= set(entry):
+            raise DrawnValueError(f"records[{i}].ops[{j}]: expected a mapping with op, path and params")
+        leaf = leaves.get(entry["path"]) if isinstance(entry["path"], str) else None
+        if leaf is None or leaf.op.name != entry["op"]:
+            raise DrawnValueError(f"records[{i}].ops[{j}]: names {str(entry['op'])[:60]!r} at "
+                                  f"{str(entry['path'])[:60]!r}, which this pipeline does not have")
+        plan[leaf.key] = entry["params"]
+    return plan
+
+
+def _checked(leaf, values: dict, ctx: ImageContext) -> dict:
+    try:
+        check_drawn(leaf.op.name, leaf.params, values, ctx)
+    except DrawnValueError as exc:
+        raise DrawnValueError(f"{leaf.op.name} at {leaf.path}: {exc}") from None
+    return values
+
+
+# --- applying one op to the samples it runs for ---------------------------------------------------------------
+
+
+def _apply(pipe: Any, leaf, x, drawn: list[dict]):
+    """(output, True) from the batched kernel, or (output, False) from the per-sample CPU fallback."""
+    kernel = KERNELS.get(leaf.op.name)
+    if kernel is not None and leaf.op.compose is None and leaf.op.name not in MULTI_IMAGE_OPS:
+        channels, fn = kernel
+        if x.shape[1] in channels:
+            out = fn(x, drawn, leaf.params)
+            if out is not None:
+                return out, True
+    return _per_sample(pipe, leaf, x, drawn), False
+
+
+def _per_sample(pipe: Any, leaf, x, drawn: list[dict]):
+    import torch
+
+    outs = []
+    for i, d in enumerate(drawn):
+        arr = np.ascontiguousarray(x[i].permute(1, 2, 0).cpu().numpy())
+        out = pipe._apply_image(leaf, arr, d)
+        outs.append(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
+    if len({tuple(o.shape) for o in outs}) != 1:
+        raise ValueError(f"{leaf.op.name} at {leaf.path} gives the samples of the batch different sizes: "
+                         "augment them one by one")
+    return torch.stack(outs).to(x.device)
+
+
+# --- geometry: one grid_sample for all samples ----------------------------------------------------------------
+
+_PADDING = {"constant": "zeros", "reflect": "reflection", "replicate": "border"}
+_MODE = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic"}
+
+
+def _warp(x, inverse: np.ndarray, out_hw: tuple[int, int], interpolation: str, border: str, fill: float,
+          clamp: np.ndarray | None = None):
+    """Warp every sample by its 3x3 output->source pixel matrix (OpenCV convention: pixel centres at integers).
+    ``clamp`` (N x 4: x0, y0, x1, y1) keeps source points inside a box, as resizing a crop replicates its edges."""
+    import torch
+    import torch.nn.functional as tf
+
+    n, _, h, w = x.shape
+    ho, wo = out_hw
+    dev = x.device
+    ys = torch.arange(ho, device=dev, dtype=torch.float32)
+    xs = torch.arange(wo, device=dev, dtype=torch.float32)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).reshape(1, -1, 3)
+    inv = torch.as_tensor(inverse, dtype=torch.float32, device=dev)
+    src = pts @ inv.transpose(1, 2)
+    sx, sy = src[..., 0] / src[..., 2], src[..., 1] / src[..., 2]
+    if clamp is not None:
+        box = torch.as_tensor(clamp, dtype=torch.float32, device=dev)
+        sx = torch.minimum(torch.maximum(sx, box[:, 0:1]), box[:, 2:3])
+        sy = torch.minimum(torch.maximum(sy, box[:, 1:2]), box[:, 3:4])
+    if border == "reflect":  # reflect-101 mirrors about the edge pixels' centres: align_corners=True
+        nx, ny = sx * (2.0 / (w - 1)) - 1.0, sy * (2.0 / (h - 1)) - 1.0
+    else:
+        nx, ny = (2.0 * sx + 1.0) / w - 1.0, (2.0 * sy + 1.0) / h - 1.0
+    grid = torch.stack([nx, ny], dim=-1).reshape(n, ho, wo, 2)
+    xf = x.float()
+    # Outside pixels count as `fill` in the interpolation, as in OpenCV: sample (x - fill) with zero padding
+    shift = float(fill) if border == "constant" and fill else 0.0
+    if shift:
+        xf = xf - shift
+    out = tf.grid_sample(xf, grid, mode=_MODE[interpolation], padding_mode=_PADDING[border],
+                         align_corners=border == "reflect")
+    if shift:
+        out = out + shift
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _matrix_kernel(matrix: Callable[[int, int, dict], np.ndarray]):
+    def kernel(x, drawn: list[dict], p):
+        h, w = x.shape[-2:]
+        if min(h, w) < 2:  # 1-pixel sides: the CPU backends' special cases apply
+            return None
+        mats = np.stack([matrix(h, w, d) for d in drawn])
+        return _warp(x, np.linalg.inv(mats), (h, w), p.interpolation, p.border, p.fill)
+
+    return kernel
+
+
+def _perspective_matrix(h: int, w: int, d: dict) -> np.ndarray:
+    import cv2
+
+    src, dst = perspective_points(h, w, d["corners"])
+    return cv2.getPerspectiveTransform(src, dst)
+
+
+def _random_resized_crop(x, drawn: list[dict], p):
+    h, w = x.shape[-2:]
+    ho, wo = tuple(p.size) if p.size is not None else (h, w)
+    inv = np.zeros((len(drawn), 3, 3))
+    clamp = np.array([[d["left"], d["top"], d["left"] + d["width"] - 1, d["top"] + d["height"] - 1] for d in drawn],
+                     dtype=np.float64)
+    for i, d in enumerate(drawn):
+        sx, sy = d["width"] / wo, d["height"] / ho
+        # output pixel centre u+0.5 maps to left + (u+0.5)*sx in the source (cv2.resize's half-pixel rule)
+        inv[i] = [[sx, 0, d["left"] + 0.5 * sx - 0.5], [0, sy, d["top"] + 0.5 * sy - 0.5], [0, 0, 1]]
+    return _warp(x, inv, (ho, wo), p.interpolation, "replicate", 0, clamp)
+
+
+def _crop(x, drawn: list[dict], p):
+    import torch
+
+    return torch.stack([x[i, :, d["top"]: d["top"] + p.height, d["left"]: d["left"] + p.width]
+                        for i, d in enumerate(drawn)])
+
+
+# --- photometric: one factor per sample -----------------------------------------------------------------------
+
+
+def _factor(x, drawn: list[dict], key: str):
+    import torch
+
+    return torch.tensor([float(d[key]) for d in drawn], dtype=torch.float32, device=x.device).view(-1, 1, 1, 1)
+
+
+def _to_u8(t):
+    import torch
+
+    return t.clamp_(0, 255).to(torch.uint8)
+
+
+def _gray(xf):
+    r, g, b = xf.unbind(dim=1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)
+
+
+def _brightness(xf, f):
+    return xf.mul(f).clamp_(0, 255).floor_()
+
+
+def _contrast(xf, f):
+    gray = _gray(xf).floor_() if xf.shape[1] == 3 else xf
+    mean = gray.mean(dim=(1, 2, 3), keepdim=True)
+    return xf.mul(f).add_(mean * (1.0 - f)).clamp_(0, 255).floor_()
+
+
+def _brightness_contrast(x, drawn, p):
+    out = _brightness(x.float(), _factor(x, drawn, "brightness"))
+    return _to_u8(_contrast(out, _factor(x, drawn, "contrast")))
+
+
+def _hsv(x, drawn, p):
+    import torch
+    from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+
+    hsv = _rgb_to_hsv(x.float() / 255.0)
+    h, s, v = hsv.unbind(dim=1)
+    hue = _factor(x, drawn, "hue").view(-1, 1, 1)
+    rgb = _hsv_to_rgb(torch.stack(((h + hue).remainder_(1.0), s, v), dim=1))
+    out = rgb.mul_(255.0 + 1.0 - 1e-3).floor_().clamp_(0, 255)  # torchvision's float -> uint8 conversion
+    sat = _factor(x, drawn, "saturation")
+    out = out.mul(sat).add_(_gray(out).floor_() * (1.0 - sat)).clamp_(0, 255).floor_()
+    return _to_u8(_brightness(out, _factor(x, drawn, "value")))
+
+
+def _gamma(x, drawn, p):
+    out = (x.float() / 255.0).pow_(_factor(x, drawn, "gamma"))
+    return _to_u8(out.mul_(255.0 + 1.0 - 1e-3).floor_())
+
+
+def _grayscale(x, drawn, p):
+    gray = _to_u8(_gray(x.float()))
+    return gray.expand(-1, 3, -1, -1).contiguous() if p.keep_channels else gray
+
+
+def _gaussian_noise(x, drawn, p):
+    import torch
+
+    n, c, h, w = x.shape
+    if x.device.type == "cpu":  # the CPU backends' own field (torchvision's rounding)
+        fields = [gaussian_noise_field((h, w, c), d["sigma"], d["noise_seed"], p.per_channel) for d in drawn]
+        noise = torch.from_numpy(np.stack(fields)).permute(0, 3, 1, 2)
+    else:
+        planes = []
+        for d in drawn:
+            g = torch.Generator(device=x.device)
+            g.manual_seed(int(d["noise_seed"]))
+            shape = (c, h, w) if p.per_channel else (1, h, w)
+            planes.append(torch.randn(shape, generator=g, device=x.device).mul_(float(d["sigma"])).expand(c, h, w))
+        noise = torch.stack(planes)
+    return _to_u8(x.float().add_(noise).round_())
+
+
+def _cutout(x, drawn, p):
+    out = x.clone()
+    for i, d in enumerate(drawn):
+        for top, left, h, w in d["boxes"]:
+            out[i, :, top: top + h, left: left + w] = d["fill"]
+    return out
+
+
+_ANY = (1, 2, 3, 4)
+_COLOUR = (1, 3)  # pixel ops leave an alpha channel alone: images with one go through the fallback
+KERNELS: dict[str, tuple[tuple[int, ...], Callable]] = {
+    "horizontal_flip": (_ANY, lambda x, d, p: x.flip(-1)),
+    "vertical_flip": (_ANY, lambda x, d, p: x.flip(-2)),
+    "crop": (_ANY, _crop),
+    "random_resized_crop": (_ANY, _random_resized_crop),
+    "rotate": (_ANY, _matrix_kernel(lambda h, w, d: affine_matrix(h, w, angle=d["angle"]))),
+    "zoom": (_ANY, _matrix_kernel(lambda h, w, d: affine_matrix(h, w, scale=d["scale"]))),
+    "affine": (_ANY, _matrix_kernel(lambda h, w, d: affine_matrix(h, w, **d))),
+    "perspective": (_ANY, _matrix_kernel(_perspective_matrix)),
+    "brightness_contrast": (_COLOUR, _brightness_contrast),
+    "hsv": ((3,), _hsv),
+    "gamma": (_COLOUR, _gamma),
+    "grayscale": ((3,), _grayscale),
+    "gaussian_noise": (_COLOUR, _gaussian_noise),
+    "cutout": (_ANY, _cutout),
+}
+
+BATCHED_OPS = frozenset(KERNELS)
+"""Ops with a batched kernel; every other op runs per sample on the CPU backend inside a batch."""

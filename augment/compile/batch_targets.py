@@ -1,0 +1,115 @@
+"""Annotations of a tensor batch: boxes per sample (a list, or a padded tensor with a count) and masks as a batch.
+
+The images run in one batched pass (``augment.compile.batch``); each sample's boxes and mask then follow its
+recorded ops with the same rules as a single annotated call (``augment.compile.targets``: clipping,
+``min_visibility``/``min_area`` drops, the border fill of semantic masks). Annotations are small, so they move on
+the CPU and come back to their device; dropped boxes leave the list (padded: the count shrinks, the tail is 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from augment.compile.batch import run_tensor_batch
+from augment.compile.targets import TargetTracker, Targets
+
+__all__ = ["ANNOTATION_KEYS", "run_annotated_batch"]
+
+ANNOTATION_KEYS = ("boxes", "box_counts", "labels", "masks", "ignore_index")
+
+
+def _np(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str = "auto") -> tuple[dict, Any]:
+    """Returns ``({"image", "boxes", ["box_counts"], ["labels"], ["masks"]}, BatchResult)``."""
+    import torch
+
+    unknown = set(ann) - set(ANNOTATION_KEYS)
+    if unknown:
+        raise TypeError(f"unknown batch annotation keys: {', '.join(sorted(unknown))}; use "
+                        f"{', '.join(ANNOTATION_KEYS)}")
+    pipe.check_moves_annotations()
+    res = run_tensor_batch(pipe, images, seeds, kernels=kernels)
+    n = len(res.seeds)
+    boxes_in, counts_in, labels_in, masks_in = (ann.get(k) for k in ("boxes", "box_counts", "labels", "masks"))
+    padded = boxes_in is not None and hasattr(boxes_in, "ndim") and boxes_in.ndim == 3
+    if padded and counts_in is None:
+        raise ValueError("padded boxes (N x M x 4) need box_counts (N valid boxes per sample)")
+    if boxes_in is not None and len(boxes_in) != n:
+        raise ValueError(f"{n} images but boxes for {len(boxes_in)}")
+    counts = [int(c) for c in _np(counts_in)] if padded else None
+    per_boxes = [(_np(boxes_in[i])[: counts[i]] if padded else _np(boxes_in[i])).astype(np.float64).reshape(-1, 4)
+                 if boxes_in is not None else np.zeros((0, 4)) for i in range(n)]
+    ignore = int(ann.get("ignore_index", 255))
+    out_boxes, kept_all, out_masks = [], [], []
+    leaves = {leaf.path: leaf for leaf in pipe.leaves()}
+    for i in range(n):
+        semantic = _np(masks_in[i]).astype(np.uint8) if masks_in is not None else None
+        if semantic is not None and semantic.ndim == 3:
+            semantic = semantic[0]
+        b = per_boxes[i]
+        targets = Targets(boxes=b, labels=tuple(range(len(b))), semantic=semantic,
+                          ignore_index=ignore if semantic is not None else None,
+                          extras=tuple({"i": k} for k in range(len(b))))
+        tracker = TargetTracker(targets)
+        for entry, hw in zip(res.applied[i], res.sizes[i]):
+            targets = pipe._step_targets(tracker, leaves[entry["path"]], entry["params"], hw, targets)
+        kept_all.append([e["i"] for e in targets.extras])
+        out_boxes.append(targets.boxes.reshape(-1, 4))
+        out_masks.append(targets.semantic)
+    result: dict = {"image": res.output}
+    if boxes_in is not None:
+        like = boxes_in if padded else boxes_in[0] if len(boxes_in) else None
+        dtype = like.dtype if hasattr(like, "is_floating_point") and like.is_floating_point() else torch.float32
+        device = like.device if hasattr(like, "device") else torch.device("cpu")
+        if padded:
+            m = boxes_in.shape[1]
+            out = torch.zeros((n, m, 4), dtype=dtype, device=device)
+            for i, b in enumerate(out_boxes):
+                out[i, : len(b)] = torch.as_tensor(b, dtype=dtype)
+            result["boxes"] = out
+            result["box_counts"] = torch.as_tensor([len(b) for b in out_boxes], device=_device(counts_in))
+        else:
+            result["boxes"] = [_like(boxes_in[i], b, dtype) for i, b in enumerate(out_boxes)]
+    if labels_in is not None:
+        result["labels"] = [_select(labels_in[i], kept_all[i]) for i in range(n)]
+        if padded and hasattr(labels_in, "ndim") and hasattr(labels_in, "new_zeros"):
+            lab = labels_in.new_zeros(labels_in.shape)
+            for i, keep in enumerate(kept_all):
+                lab[i, : len(keep)] = labels_in[i, torch.as_tensor(keep, dtype=torch.long)]
+            result["labels"] = lab
+    if masks_in is not None:
+        stacked = torch.from_numpy(np.stack(out_masks))
+        if _np(masks_in[0]).ndim == 3:
+            stacked = stacked[:, None]
+        dtype = masks_in.dtype if hasattr(masks_in, "dtype") else torch.uint8
+        result["masks"] = stacked.to(dtype).to(_device(masks_in))
+    return result, res
+
+
+def _device(x: Any):
+    import torch
+
+    return x.device if hasattr(x, "device") else torch.device("cpu")
+
+
+def _like(orig: Any, b: np.ndarray, dtype):
+    import torch
+
+    if hasattr(orig, "detach"):
+        return torch.as_tensor(b, dtype=dtype).to(orig.device)
+    return b
+
+
+def _select(values: Any, keep: list[int]):
+    if hasattr(values, "detach"):
+        import torch
+
+        return values[torch.as_tensor(keep, dtype=torch.long, device=values.device)]
+    if isinstance(values, np.ndarray):
+        return values[np.asarray(keep, dtype=np.int64)]
+    return [values[k] for k in keep]

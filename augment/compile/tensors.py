@@ -1,0 +1,191 @@
+"""Torch tensors and ``tv_tensors`` in and out of an image pipeline: the same types, dtype and device come back.
+
+A tensor image is ``CxHxW`` (or ``HxW``), ``uint8`` or floating point in ``[0, 1]``, on any device. The ops run on
+the pipeline's CPU backend exactly as for a numpy array: the tensor is moved to the CPU as ``HxWxC`` uint8, and
+the result goes back to the caller's dtype and device. A float image is quantised to 256 levels on the way in
+(``round(x * 255)``), which is what the backends compute with; its output is ``uint8 / 255`` in the caller's
+float dtype. So the drawn values and pixels are the same whatever the input type.
+
+``tv_tensors.Video`` (``TxCxHxW``) is a batch of frames that share one draw: every frame gets the same values.
+Structured inputs as torchvision v2 takes them (a tuple, list or dict holding one image and its
+``BoundingBoxes``, ``Mask`` and ``KeyPoints``, other entries such as labels passed through) come back in the
+same structure; boxes, masks and keypoints move with the image (``augment.compile.annotated``).
+
+This module never imports torch at import time: numpy/PIL users do not pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from augment.compile.pixels import ImageInputError, _to_array
+
+__all__ = ["is_tensor", "image_in", "from_uint8", "is_video", "is_structured", "call_structured", "call_video"]
+
+
+def is_tensor(x: Any) -> bool:
+    mod = type(x).__module__
+    return (mod.startswith("torch") or mod.startswith("torchvision")) and hasattr(x, "permute")
+
+
+def _tv_class(x: Any, name: str) -> bool:
+    return any(cls.__name__ == name and cls.__module__.startswith("torchvision") for cls in type(x).__mro__)
+
+
+def is_video(x: Any) -> bool:
+    return is_tensor(x) and _tv_class(x, "Video")
+
+
+def _check_tensor(x: Any) -> None:
+    import torch
+
+    if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[0] not in (1, 2, 3, 4)):
+        raise ImageInputError(f"tensor images must be CxHxW (C in 1-4) or HxW, got shape {tuple(x.shape)}: "
+                              "use pipe.batch for NxCxHxW batches")
+    if x.shape[-1] < 1 or x.shape[-2] < 1:
+        raise ImageInputError(f"image has no pixels (shape {tuple(x.shape)})")
+    if x.dtype != torch.uint8 and not x.is_floating_point():
+        raise ImageInputError(f"tensor images must be uint8 (0-255) or float in [0, 1], got {x.dtype}")
+    if x.is_floating_point():
+        lo, hi = float(x.min()), float(x.max())
+        if not (lo >= 0.0 and hi <= 1.0):  # also refuses NaN
+            raise ImageInputError(f"float tensor images must hold values in [0, 1], got [{lo:g}, {hi:g}]: divide by "
+                                  "255 or pass uint8")
+
+
+def to_uint8(x: Any):
+    """A CxHxW (or NxCxHxW) tensor as uint8 on its own device (float in [0, 1] rounded to 256 levels)."""
+    import torch
+
+    if x.dtype == torch.uint8:
+        return x.as_subclass(torch.Tensor)
+    return x.as_subclass(torch.Tensor).float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def from_uint8(t: Any, like: Any) -> Any:
+    """``t`` (uint8, any device) in the dtype, device and tv_tensors type of ``like``."""
+    import torch
+
+    if like.is_floating_point():
+        t = t.to(like.dtype).div_(255.0)
+    t = t.to(like.device)
+    return _rewrap(like, t)
+
+
+def _rewrap(like: Any, t: Any) -> Any:
+    if type(like).__module__.startswith("torchvision"):
+        return type(like)(t) if not hasattr(like, "canvas_size") else t
+    return t
+
+
+def image_in(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Normalise any image input (numpy, PIL, tensor, tv_tensors.Image) to HxWxC uint8 and a function that gives
+    the caller's type back."""
+    if not is_tensor(x):
+        return _to_array(x)
+    import torch
+
+    kind = _kind(x)
+    if kind not in (None, "image"):
+        raise ImageInputError(f"a tv_tensors.{type(x).__name__} is an annotation, not an image: pass it with its "
+                              f"image, pipe(image, {kind}=...) or pipe({{'image': image, '{kind}': ...}})")
+    _check_tensor(x)
+    squeeze = x.ndim == 2
+    t = to_uint8(x.detach())
+    t = t[None] if squeeze else t
+    arr = np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
+
+    def restore(out: np.ndarray) -> Any:
+        back = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)
+        if squeeze and back.shape[0] == 1:
+            back = back[0]
+        return from_uint8(back, x)
+
+    return arr, restore
+
+
+# --- videos: frames that share one draw -----------------------------------------------------------------------
+
+
+def call_video(pipe: Any, video: Any, seed: int | None):
+    """Augment every frame of a TxCxHxW video with the values drawn for its first frame."""
+    import torch
+
+    if video.ndim != 4 or video.shape[0] < 1:
+        raise ImageInputError(f"videos must be TxCxHxW with at least one frame, got shape {tuple(video.shape)}")
+    plain = video.as_subclass(torch.Tensor)
+    first = pipe.run(plain[0], seed=seed)
+    frames = [first.output] + [pipe.replay(plain[i], first.applied) for i in range(1, video.shape[0])]
+    out = torch.stack(frames)
+    return type(video)(out) if _tv_class(video, "Video") else out, first
+
+
+# --- structured inputs (the torchvision v2 call convention) ---------------------------------------------------
+
+_ANNOTATION_TYPES = {"BoundingBoxes": "boxes", "Mask": "masks", "KeyPoints": "keypoints"}
+
+
+def _kind(v: Any) -> str | None:
+    if not is_tensor(v):
+        return None
+    for name, key in _ANNOTATION_TYPES.items():
+        if _tv_class(v, name):
+            return key
+    if _tv_class(v, "Image") or _tv_class(v, "Video"):
+        return "image"
+    return None
+
+
+def is_structured(x: Any) -> bool:
+    """A tuple, list or dict that holds tv_tensors (one image and its annotations)."""
+    if isinstance(x, dict):
+        values = list(x.values())
+    elif isinstance(x, (tuple, list)):
+        values = list(x)
+    else:
+        return False
+    return any(_kind(v) is not None for v in values)
+
+
+def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
+    """Augment the image of a tuple/list/dict and move its annotations with it; the same structure comes back."""
+    items = list(x.items()) if isinstance(x, dict) else list(enumerate(x))
+    where: dict[str, Any] = {}
+    image_at = None
+    for k, v in items:
+        kind = _kind(v)
+        if kind == "image" or (kind is None and image_at is None and is_tensor(v) and v.ndim == 3):
+            if image_at is not None:
+                raise ImageInputError("the input holds two images: pass one image with its annotations")
+            image_at = k
+        elif kind is not None:
+            if kind in where:
+                raise ImageInputError(f"the input holds two {kind}: pass one of each (boxes, masks, keypoints)")
+            where[kind] = k
+    if image_at is None:
+        raise ImageInputError("the input holds annotations but no image: add a tv_tensors.Image (or a CxHxW tensor)")
+    image = x[image_at]
+    if _tv_class(image, "Video"):
+        if where:
+            raise ImageInputError("annotations of videos are not supported: pass the video alone")
+        out_video, _ = call_video(pipe, image, seed)
+        return _replace(x, {image_at: out_video})
+    ann = {key: x[k] for key, k in where.items()}
+    if isinstance(x, dict) and "labels" in x and "boxes" in ann:
+        ann["labels"] = x["labels"]
+    if not ann:
+        return _replace(x, {image_at: pipe(image, seed=seed)})
+    res = pipe(image, seed=seed, **ann)
+    changed = {image_at: res["image"], **{k: res[key] for key, k in where.items()}}
+    if "labels" in ann:
+        changed["labels"] = res["labels"]
+    return _replace(x, changed)
+
+
+def _replace(x: Any, changed: dict) -> Any:
+    if isinstance(x, dict):
+        return type(x)({k: changed.get(k, v) for k, v in x.items()})
+    out = [changed.get(i, v) for i, v in enumerate(x)]
+    return tuple(out) if isinstance(x, tuple) else out

@@ -1,0 +1,126 @@
+"""Tensors in, tensors out (issue 23): every image op gives the same drawn values and pixels for numpy, torch
+tensors (uint8 and float, CxHxW and HxW) and tv_tensors, and returns the caller's type, dtype and device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torchvision import tv_tensors
+
+import augment
+from augment.compile.pipeline import ImageInputError
+from augment.ops._typed_gen import _sample_params
+from augment.ops.catalog import registry
+
+IMAGE_OPS = [op for op in registry().ops("image")]
+
+
+def _image(h=24, w=32, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    img[6:14, 8:20] = 220
+    return img
+
+
+def _pipe(op, backend="albumentations"):
+    params = _sample_params(op).model_dump(mode="json")
+    return augment.Pipeline(augment.parse_spec({"name": "t", "modality": "image", "backend": backend, "seed": 3,
+                                                "steps": [{"op": op.name, "params": params}]}))
+
+
+@pytest.mark.parametrize("op", IMAGE_OPS, ids=lambda o: o.name)
+def test_every_op_same_values_and_pixels_whatever_the_input_type(op):
+    pipe = _pipe(op)
+    arr = _image()
+    t = torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+    for seed in (0, 1):
+        ref = pipe.run(arr, seed=seed)
+        as_tensor = pipe.run(t, seed=seed)
+        assert as_tensor.applied == ref.applied
+        assert type(as_tensor.output) is torch.Tensor and as_tensor.output.dtype == torch.uint8
+        assert np.array_equal(as_tensor.output.permute(1, 2, 0).numpy(), ref.output)
+        image = pipe(tv_tensors.Image(t), seed=seed)
+        assert type(image) is tv_tensors.Image and torch.equal(image.as_subclass(torch.Tensor), as_tensor.output)
+        as_float = pipe.run(t.float() / 255.0, seed=seed)
+        assert as_float.applied == ref.applied and as_float.output.dtype == torch.float32
+        assert torch.equal((as_float.output * 255).round().to(torch.uint8), as_tensor.output)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_dtype_device_and_shape_round_trip(dtype):
+    pipe = augment.Compose([augment.ops.Rotate(degrees=(-20, 20)), augment.ops.Gamma()], seed=1)
+    t = torch.from_numpy(_image()).permute(2, 0, 1)
+    t = t if dtype == torch.uint8 else t.to(dtype) / 255.0
+    out = pipe(t, seed=4)
+    assert out.dtype == dtype and out.device == t.device and out.shape == t.shape
+    gray = pipe(t[0], seed=4)  # HxW stays HxW
+    assert gray.shape == t.shape[1:] and gray.dtype == dtype
+    assert torch.equal(pipe.replay(t, pipe.run(t, seed=4)), out)
+
+
+def test_video_frames_share_one_draw():
+    pipe = augment.Compose([augment.ops.Affine(degrees=(-30, 30)), augment.ops.BrightnessContrast()], seed=2)
+    frames = torch.stack([torch.from_numpy(_image(seed=i)).permute(2, 0, 1) for i in range(3)])
+    out = pipe(tv_tensors.Video(frames), seed=9)
+    assert type(out) is tv_tensors.Video and out.shape == frames.shape
+    applied = pipe.run(frames[0], seed=9).applied
+    for i in range(3):
+        assert torch.equal(out[i].as_subclass(torch.Tensor), pipe.replay(frames[i], applied))
+
+
+@pytest.mark.parametrize("fmt", ["XYXY", "XYWH", "CXCYWH"])
+def test_structured_tv_tensors_inputs_come_back_in_their_structure(fmt):
+    pipe = augment.Compose([augment.ops.HorizontalFlip(), augment.ops.Rotate(degrees=(10, 10))], seed=0)
+    arr = _image()
+    xyxy = np.array([[4.0, 5.0, 14.0, 15.0], [20.0, 2.0, 30.0, 12.0]])
+    conv = {"XYXY": xyxy, "XYWH": np.c_[xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]],
+            "CXCYWH": np.c_[(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]]}[fmt]
+    boxes = tv_tensors.BoundingBoxes(torch.as_tensor(conv, dtype=torch.float32), format=fmt, canvas_size=(24, 32))
+    mask = tv_tensors.Mask(torch.from_numpy((arr[:, :, 0] > 128).astype(np.uint8)))
+    image = tv_tensors.Image(torch.from_numpy(arr).permute(2, 0, 1))
+    ref = pipe(arr, seed=1, boxes=xyxy, masks=(arr[:, :, 0] > 128).astype(np.uint8))
+    out = pipe({"image": image, "boxes": boxes, "masks": mask, "labels": torch.tensor([1, 2])}, seed=1)
+    assert set(out) == {"image", "boxes", "masks", "labels"}
+    assert type(out["image"]) is tv_tensors.Image and type(out["boxes"]) is tv_tensors.BoundingBoxes
+    assert out["boxes"].format.name == fmt and type(out["masks"]) is tv_tensors.Mask
+    assert np.array_equal(out["image"].permute(1, 2, 0).numpy(), ref["image"])
+    back = augment.compile.annotated._to_xyxy(out["boxes"].numpy(), fmt)
+    assert np.allclose(back, ref["boxes"], atol=1e-4)
+    assert np.array_equal(out["masks"].numpy(), ref["masks"])
+    as_tuple = pipe((image, boxes), seed=1)
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[1], out["boxes"])
+
+
+def test_tensor_input_errors_say_what_to_do():
+    pipe = augment.Compose([augment.ops.HorizontalFlip()])
+    with pytest.raises(ImageInputError, match="pipe.batch"):
+        pipe(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ImageInputError, match=r"\[0, 1\]"):
+        pipe(torch.full((3, 8, 8), 2.0))
+    with pytest.raises(ImageInputError, match="uint8"):
+        pipe(torch.zeros(3, 8, 8, dtype=torch.int32))
+    with pytest.raises(ImageInputError, match="annotation, not an image"):
+        pipe(tv_tensors.Mask(torch.zeros(8, 8, dtype=torch.uint8)))
+    with pytest.raises(ImageInputError, match="no image"):
+        pipe((tv_tensors.BoundingBoxes([[0, 0, 2, 2]], format="XYXY", canvas_size=(8, 8)),))
+
+
+def test_typed_op_keyword_typo_says_did_you_mean():
+    with pytest.raises(augment.ops.OpParamError, match="did you mean 'scale'"):
+        augment.ops.Zoom(scal=(1.0, 1.2))
+    assert augment.Compose([augment.ops.Zoom()], backend="torchvision").backend == "torchvision"
+
+
+@pytest.mark.parametrize("backend", ["albumentations", "torchvision"])
+@pytest.mark.parametrize("op", [augment.ops.Affine(degrees=(20, 20), fill=100),
+                                augment.ops.Rotate(degrees=(30, 30), fill=100),
+                                augment.ops.Perspective(fill=100),
+                                augment.ops.Elastic(border="constant", fill=100, alpha=(200, 200))],
+                         ids=["affine", "rotate", "perspective", "elastic"])
+def test_constant_fill_reaches_every_channel(op, backend):
+    # the albumentations backend passed a scalar fill on, which OpenCV applied to the first channel only
+    for c in (3, 4):
+        out = augment.Compose([op], backend=backend)(np.full((32, 40, c), 50, np.uint8), seed=1)
+        filled = out[(out != 50).any(axis=2)]
+        assert len(filled) and (filled == filled[:, :1]).all(), f"{c} channels: {filled[:3].tolist()}"
