@@ -531,6 +531,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             if rec.get("source") in touched:
                 rec["source_fingerprint"] = touched[rec["source"]]
         summary.skipped_hidden = scan.hidden
+        summary.skipped_non_data = len(scan.ignored)
+        summary.skipped_non_data_examples = [rel for rel, _ in scan.ignored[:5]]
         summary.skipped_earlier_outputs = list(scan.earlier_outputs)
     elif pipe.modality == "text":
         from augment.io.fingerprint import file_fingerprint
@@ -571,7 +573,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             from augment.run.annotated_expand import annotated_tasks
 
             tasks, summary.items, _ = annotated_tasks(pipe, opts, layout, done, errors, out,  # errors counts itself
-                                                      annotated_scan)
+                                                      annotated_scan, summary)
             chunk_iter = _chunks(tasks, opts.chunk_size)
             total = len(tasks)
         elif pipe.modality == "image":
@@ -642,7 +644,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "items": summary.items, "outputs_in_manifest": count, "written_this_run": summary.written,
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
         "sources_changed": summary.sources_changed, "sources_removed": summary.sources_removed,
-        "skipped_hidden": summary.skipped_hidden,
+        "skipped_hidden": summary.skipped_hidden, "skipped_non_data": summary.skipped_non_data,
         "redrawn": summary.redrawn, "dropped_unchanged": summary.dropped_unchanged,
         "dropped_duplicate": summary.dropped_duplicate, "dropped_filtered": summary.dropped_filtered,
         "filter_rejections": summary.filter_rejections,
