@@ -454,12 +454,17 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
+    layout = None
+    if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
+        from augment.run.annotated_expand import resolve_layout
+
+        layout = resolve_layout(opts)
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
     try:
         _use_staging(out)
         try:
-            return _expand_owned(pipe, opts, out, lock, started, progress, on_total)
+            return _expand_owned(pipe, opts, out, lock, started, progress, on_total, layout)
         finally:
             if out.remote:
                 shutil.rmtree(out.meta, ignore_errors=True)  # the store holds what a resume needs
@@ -467,17 +472,12 @@ def expand(
         lock.release()
 
 
-def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -> RunSummary:
+def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, layout=None) -> RunSummary:
     text_format = None
     if pipe.modality == "text":
         from augment.run.text_expand import resolve_text_format
 
         text_format = resolve_text_format(opts.input, opts.text_format)
-    layout = None
-    if pipe.modality == "image":
-        from augment.run.annotated_expand import resolve_layout
-
-        layout = resolve_layout(opts)
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,

@@ -426,6 +426,8 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
         elif (rel, why) not in ignored and not any(r == rel for r, _ in ignored):
             ignored.append((rel, why))
     problems += orphans
+    taken = own | {o for o, _ in orphans}
+    ignored = [(rel, why) for rel, why in ignored if rel not in taken]
     folders = {_dir(it.image) for it in items} | {_dir(it.sidecar) for it in items if it.sidecar}
     folders |= {f for f in listing.folders}
     folders.discard("")
@@ -545,6 +547,7 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
         if rel not in seen:
             ignored.append((rel, "image not listed in " + ", ".join(coco_files(layout))))
     listed = set(coco_files(layout))
+    ignored = [(rel, why) for rel, why in ignored if rel not in listed]
     for rel in listing.files:
         if rel not in listed and not any(r == rel for r, _ in ignored):
             ignored.append((rel, non_data_reason(posixpath.basename(rel)) or "not an image or COCO file"))
