@@ -139,3 +139,21 @@ def test_license_in_class_folders_is_skipped_not_an_error(tmp_path):
     assert summary["errors"] == 1 and summary["skipped_non_data"] == 4  # data.bin is still an error
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["counts"]["skipped_non_data"] == 4
+
+
+def test_service_dataset_view_carries_the_layout(tmp_path):
+    from serve_support import Server
+
+    data = tmp_path / "data"
+    LAYOUTS["labelimg"][0](data / "flat_voc")
+    LAYOUTS["roboflow_coco"][0](data / "rf_coco")
+    srv = Server("--data-root", f"d={data}", "--jobs-root", str(tmp_path / "jobs"))
+    try:
+        listing = {d["dataset"]: d for d in srv.get("/v1/datasets").json()["datasets"]}
+    finally:
+        assert srv.stop() == 0
+    flat, coco = listing["d/flat_voc"], listing["d/rf_coco"]
+    assert flat["annotations"] == "voc" and flat["layout"]["annotated_images"] == 3
+    assert flat["layout"]["objects_per_class"] == {"raccoon": 3}
+    assert coco["annotations"] == "coco" and coco["layout"]["images"] == 4
+    assert coco["layout"]["ignored"] == [{"path": "README.roboflow.txt", "why": "documentation or licence file, not data"}]
