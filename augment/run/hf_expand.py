@@ -83,7 +83,10 @@ class _Encode:
         bad: dict[int, str] = {}
         for col in self.images:
             for pos, value in enumerate(batch[col]):
-                if value is None or pos in bad:
+                if pos in bad:
+                    continue
+                if value is None:  # a row without its image: a per-row error, never "None" copies
+                    bad[pos] = f"{col}: no image (None)"
                     continue
                 try:
                     data = value.get("bytes") or Path(value["path"]).read_bytes()
