@@ -175,7 +175,7 @@ def test_malformed_annotations_are_per_item_errors(tmp_path):
     r = cli("run", spec(tmp_path), src, tmp_path / "out", "--workers", "1")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["errors"] == 3 and summary["written"] == 3
+    assert summary["errors"] == 3 and summary["written"] == 4  # raccoon-100 (empty annotation) and raccoon-101
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     reasons = {e["source"]: e["error"] for e in errors}
     assert "zero or negative area" in reasons["images/raccoon-1.jpg"]

@@ -157,3 +157,20 @@ def test_service_dataset_view_carries_the_layout(tmp_path):
     assert flat["layout"]["objects_per_class"] == {"raccoon": 3}
     assert coco["annotations"] == "coco" and coco["layout"]["images"] == 4
     assert coco["layout"]["ignored"] == [{"path": "README.roboflow.txt", "why": "documentation or licence file, not data"}]
+
+
+def test_sidecar_labels_with_a_bad_row_are_an_item_error_not_lost(tmp_path):
+    from augment.io.annotations import describe_layout
+
+    build, _ = LAYOUTS["darknet_flat"]
+    src = build(tmp_path / "in")
+    label = src / f"{STEMS[0]}.txt"
+    label.write_text(label.read_text() + "raccoon here\n")  # one row that is not YOLO
+    (src / f"{STEMS[1]}.txt").write_text("")  # an empty label file: a background image
+    report = describe_layout(src)
+    assert report.format == "yolo" and report.images == 3 and report.annotated_images == 3
+    captions = tmp_path / "captions" / "cat"  # text beside images with no YOLO row: captions, class folders
+    captions.mkdir(parents=True)
+    shutil.copy(RACCOON / "train" / "images" / f"{STEMS[0]}.jpg", captions)
+    (captions / f"{STEMS[0]}.txt").write_text("a raccoon in the grass\n")
+    assert describe_layout(captions.parent).format == "classification"

@@ -31,7 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from augment.io.annotations.base import AnnotationError, Layout
+from augment.io.annotations.coco import load_index
+from augment.io.annotations.masks import annotation_for as mask_annotation_for
+from augment.io.annotations.yolo import read_class_names, read_pose_fields
 from augment.io.image_folder import FolderScan, non_data_reason, scan_image_folder
+from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import OutsideRootError, read_bytes_within, resolve_within
 
 MAX_XML_BYTES = 16 * 2**20
@@ -99,24 +103,26 @@ def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
     return True, None
 
 
-def _yolo_rows(data: bytes) -> bool:
-    """True when the text is YOLO rows (``class`` then at least four numbers), or empty (a background image)."""
+def _yolo_rows(data: bytes) -> str:
+    """'empty', 'rows' (every row is ``class`` then at least four numbers), 'some' (some rows are: a label file
+    with bad rows, whose reading is then that item's error) or 'text' (no row is: a caption, a note)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return False
+        return "text"
+    good = bad = 0
     for line in text.splitlines():
         fields = line.split()
         if not fields:
             continue
-        if len(fields) < 5:
-            return False
         try:
             int(fields[0])
             [float(v) for v in fields[1:]]
+            ok = len(fields) >= 5
         except ValueError:
-            return False
-    return True
+            ok = False
+        good, bad = good + ok, bad + (not ok)
+    return "empty" if not good + bad else "rows" if not bad else "some" if good else "text"
 
 
 def _coco_probe(root: Path, rel: str) -> str:
@@ -173,6 +179,7 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
     listing = scan_image_folder(root, exclude=exclude)
     s = _Survey(listing)
     index = _images_by_dir(listing.images)
+    empty = []
     for rel in listing.files:
         ext = posixpath.splitext(rel)[1].lower()
         if ext == ".xml":
@@ -188,8 +195,11 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
             if image is None:
                 continue
             data = _read(root, rel, MAX_LABEL_BYTES)
-            if data is not None and _yolo_rows(data):
+            kind = _yolo_rows(data) if data is not None else "text"
+            if kind in ("rows", "some"):
                 s.yolo[rel] = image
+            elif kind == "empty":
+                empty.append((rel, image))
             else:
                 s.texts_beside.add(rel)
         elif ext == ".json" and len(rel.split("/")) <= COCO_MAX_DEPTH + 2:
@@ -198,6 +208,11 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
                 s.coco.append(rel)
             elif kind:
                 s.like.append((rel, "JSON with annotations that is not a COCO file at most two folders down"))
+    for rel, image in empty:  # an empty label file is a YOLO background image, in a set that has labels
+        if s.yolo:
+            s.yolo[rel] = image
+        else:
+            s.texts_beside.add(rel)
     return s
 
 
@@ -207,8 +222,6 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
     """Layout fields from the class-name files of a YOLO set: ``data.yaml`` (names, kpt_shape, flip_idx),
     ``classes.txt``, ``obj.names`` or ``notes.json``, at the top or one folder down; all copied to OUTPUT."""
     import yaml
-
-    from augment.io.annotations import yolo
 
     found = [rel for rel in listing.files if len(rel.split("/")) <= 2 and posixpath.basename(rel).lower() in SIDE_FILES]
     found.sort(key=lambda rel: (len(rel.split("/")), SIDE_FILES.index(posixpath.basename(rel).lower()), rel))
@@ -228,10 +241,10 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
             except yaml.YAMLError as exc:
                 raise FormatError(f"{rel}: unreadable ({str(exc).splitlines()[0]})") from None
             try:
-                pose = yolo.read_pose_fields(doc or {}, rel)
+                pose = read_pose_fields(doc or {}, rel)
             except AnnotationError as exc:
                 raise FormatError(str(exc)) from None
-            return {**fields, "class_names": yolo.read_class_names(doc or {}), **pose}
+            return {**fields, "class_names": read_class_names(doc or {}), **pose}
         if name in ("classes.txt", "obj.names"):
             return {**fields, "class_names": tuple(line.strip() for line in text.splitlines() if line.strip())}
         if name == "notes.json":  # Label Studio: {"categories": [{"id": 0, "name": ...}]}
@@ -245,12 +258,10 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
 
 
 def _coco_layout(root: Path, files: list[str]) -> Layout:
-    from augment.io.annotations import coco
-
     cats_seen = None
     for rel in files:
         try:
-            doc = coco.load_index(read_bytes_within(root, rel), rel)
+            doc = load_index(read_bytes_within(root, rel), rel)
         except (AnnotationError, OSError, OutsideRootError) as exc:
             raise FormatError(str(exc).splitlines()[0]) from None
         cats = doc.get("categories") or []
@@ -389,9 +400,7 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
                 orphans.append((rel, "annotation without an image"))
                 own.add(rel)
     else:  # masks: images/ + masks/ with the same relative paths
-        from augment.io.annotations import masks
-
-        return _pair_masks(root, layout, s, masks)
+        return _pair_masks(root, layout, s)
     dir_map: dict[str, str] = {}
     votes: dict[str, Counter] = defaultdict(Counter)
     for image, ann in pairs.items():
@@ -434,7 +443,7 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), sorted(folders), sorted(ignored))
 
 
-def _pair_masks(root: Path, layout: Layout, s: _Survey, masks) -> Pairing:
+def _pair_masks(root: Path, layout: Layout, s: _Survey) -> Pairing:
     items, problems, referenced = [], [], set()
     prefix = layout.images + "/"
     ignored = list(s.listing.ignored)
@@ -443,7 +452,7 @@ def _pair_masks(root: Path, layout: Layout, s: _Survey, masks) -> Pairing:
             if not image.startswith(layout.annotations + "/"):
                 problems.append((image, f"image outside {layout.images}/; masks cannot be found for it"))
             continue
-        ann = masks.annotation_for(layout, image)
+        ann = mask_annotation_for(layout, image)
         referenced.add(ann)
         if not (root / ann).is_file():
             problems.append((image, f"no annotation file {ann}"))
@@ -492,14 +501,11 @@ def coco_image_path(root: Path, json_rel: str, entry: dict) -> str | None:
 
 
 def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
-    from augment.io.annotations import coco
-    from augment.io.images import IMAGE_EXTENSIONS
-
     problems: list[tuple[str, str]] = []
     items, seen = [], set()
     for json_rel in coco_files(layout):
         try:
-            doc = coco.load_index(read_bytes_within(root, json_rel), json_rel)
+            doc = load_index(read_bytes_within(root, json_rel), json_rel)
         except (OSError, OutsideRootError) as exc:
             problems.append((json_rel, f"cannot read: {exc}"))
             continue
