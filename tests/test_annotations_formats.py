@@ -180,7 +180,7 @@ def test_malformed_annotations_are_per_item_errors(tmp_path):
     reasons = {e["source"]: e["error"] for e in errors}
     assert "zero or negative area" in reasons["images/raccoon-1.jpg"]
     assert "not well-formed XML" in reasons["images/raccoon-10.jpg"]
-    assert "without an image" in reasons["annotations/orphan.xml"]
+    assert "already has annotations/raccoon-101.xml" in reasons["annotations/orphan.xml"]  # it names raccoon-101.jpg
     # an image without its XML is no error: written with an empty annotation, counted in its record
     recs = {r["source"]: r for r in map(json.loads, (tmp_path / "out" / "manifest.jsonl").read_text().splitlines())}
     assert recs["images/raccoon-100.jpg"]["repairs"] == {"no_annotation_file_written_empty": 1}
