@@ -174,3 +174,13 @@ def test_sidecar_labels_with_a_bad_row_are_an_item_error_not_lost(tmp_path):
     shutil.copy(RACCOON / "train" / "images" / f"{STEMS[0]}.jpg", captions)
     (captions / f"{STEMS[0]}.txt").write_text("a raccoon in the grass\n")
     assert describe_layout(captions.parent).format == "classification"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_voc_entities_are_refused_wherever_they_are(encoding):
+    from augment.io.annotations import AnnotationError, Layout, voc
+
+    doc = ('<?xml version="1.0" encoding="%s"?><!--' % encoding + "x" * 5000 + '--><!DOCTYPE annotation '
+           '[<!ENTITY e "secret">]><annotation><filename>&e;</filename></annotation>')
+    with pytest.raises(AnnotationError, match="DOCTYPE or entities"):
+        voc.read(doc.encode(encoding), Layout("voc", ""), (10, 10), "x.xml")
