@@ -166,6 +166,7 @@ class _Survey:
     coco: list[str] = field(default_factory=list)  # usable COCO files
     like: list[tuple[str, str]] = field(default_factory=list)  # annotation-like files no format reads
     texts_beside: set[str] = field(default_factory=set)  # .txt files sharing an image's stem (not YOLO rows)
+    coco_outside: list[str] = field(default_factory=list)  # .json symlinks leaving INPUT (never read)
 
 
 def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -208,6 +209,20 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
                 s.coco.append(rel)
             elif kind:
                 s.like.append((rel, "JSON with annotations that is not a COCO file at most two folders down"))
+    for rel, why in listing.problems:  # annotation files that are symlinks leaving INPUT are never read, but they
+        if not why.startswith("symlink points outside"):  # still make the dataset what it is: their items are
+            continue  # then refused (a per-item error; 403 in the service), not silently read as class folders
+        ext = posixpath.splitext(rel)[1].lower()
+        image = next(iter(index.get((_dir(rel).lower(), _stem(rel).lower()), ())), None)
+        swapped = _swap_dir(_dir(rel), "labels", "images")
+        if image is None and swapped is not None:
+            image = next(iter(index.get((swapped.lower(), _stem(rel).lower()), ())), None)
+        if ext == ".xml":
+            s.voc[rel] = None
+        elif ext == ".txt" and image is not None:
+            s.yolo[rel] = image
+        elif ext == ".json" and len(rel.split("/")) <= COCO_MAX_DEPTH:
+            s.coco_outside.append(rel)
     for rel, image in empty:  # an empty label file is a YOLO background image, in a set that has labels
         if s.yolo:
             s.yolo[rel] = image
@@ -287,6 +302,8 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
         found["yolo"] = Layout("yolo", "", "", **_class_fields(root, s.listing))
     if s.coco:
         found["coco"] = _coco_layout(root, s.coco)
+    elif s.coco_outside:  # refused where it is used: the service's check_confined, the run's read (never read here)
+        found["coco"] = Layout("coco", "", "", coco_json=s.coco_outside[0])
     if (root / "masks").is_dir() and (root / "images").is_dir():
         found["masks"] = Layout("masks", "images", "masks")
     if forced:
