@@ -184,3 +184,17 @@ def test_voc_entities_are_refused_wherever_they_are(encoding):
            '[<!ENTITY e "secret">]><annotation><filename>&e;</filename></annotation>')
     with pytest.raises(AnnotationError, match="DOCTYPE or entities"):
         voc.read(doc.encode(encoding), Layout("voc", ""), (10, 10), "x.xml")
+
+
+def test_annotation_symlink_leaving_input_is_an_item_error_not_class_folders(tmp_path):
+    build, _ = LAYOUTS["labelimg"]
+    src = build(tmp_path / "in")
+    outside = tmp_path / "outside.xml"
+    (src / f"{STEMS[0]}.xml").rename(outside)
+    (src / f"{STEMS[0]}.xml").symlink_to(outside)
+    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["items"] == 3 and summary["written"] == 2
+    errors = (tmp_path / "out" / "errors.jsonl").read_text()
+    assert "outside" in errors and not (tmp_path / "out" / f"{STEMS[0]}__aug0.jpg").exists()
