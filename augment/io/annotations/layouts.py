@@ -381,12 +381,13 @@ def _beside(image: str, ext: str) -> str:
     return posixpath.join(_dir(image), _stem(image) + ext)
 
 
-def _expected_sidecar(image: str, ext: str, dir_map: dict[str, str]) -> str:
+def _expected_sidecar(root: Path, image: str, ext: str, dir_map: dict[str, str]) -> str:
     """Where the annotation of an image without one goes: the folder its neighbours' annotations are in."""
     folder = dir_map.get(_dir(image))
     if folder is None:
         swapped = _swap_dir(_dir(image), "images", "labels" if ext == ".txt" else "annotations")
-        folder = swapped if swapped is not None and swapped in dir_map.values() else _dir(image)
+        folder = (swapped if swapped is not None and (swapped in dir_map.values() or (root / swapped).is_dir())
+                  else _dir(image))
     return posixpath.join(folder, _stem(image) + ext)
 
 
@@ -438,7 +439,7 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
             ignored.append((image, f"a PNG named like the annotated image {twin[0]} (a VOC segmentation mask); "
                                    "not an item"))
             continue
-        items.append(Item(image, None, None, _expected_sidecar(image, ext, dir_map)))
+        items.append(Item(image, None, None, _expected_sidecar(root, image, ext, dir_map)))
     for rel in listing.files:
         if rel in own or any(rel == o for o, _ in orphans):
             continue
