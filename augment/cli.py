@@ -18,6 +18,7 @@ from augment.spec import SpecError, dump_spec, load_spec
 
 
 EXIT_OUTPUT_BUSY = 5  # `run`: OUTPUT is owned by another live run (retry when it has finished)
+EXIT_ANNOTATIONS_FOUND = 6  # `run`: INPUT would be read as class folders but holds annotation files
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -125,13 +126,16 @@ def _terminate_like_interrupt():
               show_default=True, help="Images: files mirroring INPUT, or tar (WebDataset) / Parquet shards.")
 @click.option("--shard-size", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Samples per shard (whole sources: rounded up to a multiple of the outputs per source).")
-@click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
-              help="Annotated images: the dataset format (default: detected from the layout).")
+@click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks", "classification"]),
+              default=None, help="Annotated images: the dataset format (default: detected from what the files hold); "
+              "classification reads INPUT as class folders.")
 @click.option("--keep-unchanged", is_flag=True, help="Write copies identical to their source or to another copy "
               "(by default they are drawn again, then dropped and counted).")
+@click.option("--dry-run", is_flag=True, help="Print what INPUT holds (format, images, annotated images, objects "
+              "per class, files ignored and why) and write nothing.")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
         overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000,
-        dataset_format=None, keep_unchanged=False) -> None:
+        dataset_format=None, keep_unchanged=False, dry_run=False) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -140,13 +144,16 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
     from augment.io.lock import OutputBusyError
     from augment.compile.import_guard import without_torch_helpers
     from augment.io.store import join_location, output_location
-    from augment.run.errors import RunTerminated
+    from augment.run.errors import AnnotationsFound, RunTerminated
     from augment.run.expander import RunError, RunOptions, expand
     from augment.run.job import OutputWriteError
 
     engine = _engine_for(engine, scheduler)
     output = output_location(output)  # a Path, or the URL string
     pipe = _load(pipeline, copies=copies, seed=seed)
+    if dry_run:
+        _dry_run(pipe, input, output, dataset_format)
+        return
     text_format = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     opts = RunOptions(
         input=input, output=output, include_originals=include_originals, workers=workers, engine=engine,
@@ -171,6 +178,8 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
             summary = expand(pipe, opts, progress=(lambda n: bar.update(n)) if show_bar else None, on_total=on_total)
     except OutputBusyError as exc:  # another live run owns OUTPUT: nothing was touched
         _fail(str(exc), EXIT_OUTPUT_BUSY)
+    except AnnotationsFound as exc:  # class folders would lose annotation files: nothing was touched
+        _fail(str(exc), EXIT_ANNOTATIONS_FOUND)
     except (RunError, OutputWriteError) as exc:
         _fail(str(exc), 1)
     except OSError as exc:  # the manifest, error log or run record could not be written (disk full, read-only)
@@ -190,6 +199,22 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
               f"(see {join_location(output, 'errors.jsonl')})", 3)
     if (strict and summary.errors) or (max_errors is not None and summary.errors > max_errors):
         _fail(f"{summary.errors} items failed (see {join_location(output, 'errors.jsonl')})", 3)
+
+
+def _dry_run(pipe, input: Path, output, dataset_format) -> None:
+    """``augment run --dry-run``: what INPUT holds, as a run would read it; nothing is written."""
+    if not input.exists():
+        _fail(f"INPUT {input} does not exist", 1)
+    if pipe.modality != "image" or not input.is_dir():
+        click.echo(json.dumps({"root": str(input), "format": "text" if pipe.modality == "text" else "file",
+                               "dry_run": True}))
+        return
+    from augment.io.annotations import describe_layout
+
+    report = describe_layout(input, dataset_format, exclude=output if isinstance(output, Path) else None)
+    click.echo(json.dumps({**report.as_dict(), "dry_run": True}, indent=2))
+    if report.error:
+        _fail(report.error, EXIT_ANNOTATIONS_FOUND if report.annotations_found else 1)
 
 
 @main.command()

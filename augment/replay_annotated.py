@@ -8,19 +8,18 @@ import posixpath
 from pathlib import Path
 
 from augment.io.annotations import Item, Layout, encode_item, read_item
-from augment.io.annotations.coco import load_index
+from augment.io.annotations.layouts import coco_files
 from augment.io.images import decode_image, encode_image, output_format
 from augment.io.paths import read_bytes_within
 
 
 def _coco_payload(source: Path, layout: Layout, image_rel: str) -> dict:
-    doc = load_index(read_bytes_within(source, layout.coco_json), layout.coco_json)
-    from augment.io.annotations import coco_image_path
+    from augment.io.annotations import find_item
 
-    entry = next((e for e in doc["images"] if coco_image_path(source, layout, e) == image_rel), None)
-    if entry is None:
-        raise ValueError(f"{image_rel} is no longer in {layout.coco_json}")
-    return {"image": entry, "annotations": [a for a in doc["annotations"] if a.get("image_id") == entry["id"]]}
+    item = find_item(source, layout, image_rel)
+    if item is None or item.payload is None:
+        raise ValueError(f"{image_rel} is no longer in {', '.join(coco_files(layout))}")
+    return item.payload
 
 
 def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None) -> tuple:
@@ -29,7 +28,7 @@ def replay_annotated(pipe, run: dict, rec: dict, source: Path, output_dir=None) 
     data = read_bytes_within(source, rec["source"])
     image, info = decode_image(data)
     payload = _coco_payload(source, layout, rec["source"]) if layout.format == "coco" else None
-    item = Item(rec["source"], rec.get("source_annotation"), payload)
+    item = Item(rec["source"], rec.get("source_annotation"), payload)  # the output's name is in the record
     targets, _, ann_bytes = read_item(source, layout, item, image.shape[:2])
     from augment.run.partners import DatasetPartners
 

@@ -175,13 +175,16 @@ def test_malformed_annotations_are_per_item_errors(tmp_path):
     r = cli("run", spec(tmp_path), src, tmp_path / "out", "--workers", "1")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["errors"] == 4 and summary["written"] == 2
+    assert summary["errors"] == 3 and summary["written"] == 4  # raccoon-100 (empty annotation) and raccoon-101
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     reasons = {e["source"]: e["error"] for e in errors}
     assert "zero or negative area" in reasons["images/raccoon-1.jpg"]
     assert "not well-formed XML" in reasons["images/raccoon-10.jpg"]
-    assert "no annotation file" in reasons["images/raccoon-100.jpg"]
-    assert "without an image" in reasons["annotations/orphan.xml"]
+    assert "already has annotations/raccoon-101.xml" in reasons["annotations/orphan.xml"]  # it names raccoon-101.jpg
+    # an image without its XML is no error: written with an empty annotation, counted in its record
+    recs = {r["source"]: r for r in map(json.loads, (tmp_path / "out" / "manifest.jsonl").read_text().splitlines())}
+    assert recs["images/raccoon-100.jpg"]["repairs"] == {"no_annotation_file_written_empty": 1}
+    assert (tmp_path / "out" / recs["images/raccoon-100.jpg"]["annotation"]).read_text().count("<object>") == 0
     strict = cli("run", spec(tmp_path), src, tmp_path / "out", "--workers", "1", "--strict")
     assert strict.returncode == 3 and strict.stderr.startswith("error:")
 

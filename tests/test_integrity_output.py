@@ -418,7 +418,8 @@ def test_hidden_and_system_files_are_counted_apart_and_overlong_names_get_one_li
     out = tmp_path / "out"
     summary = ok(augment_run(src, out, "--engine", "serial"))
     assert summary["skipped_hidden"] == 7
-    assert summary["errors"] == 2 and len(summary["error_examples"]) == 2  # notes.txt and the long name
+    assert summary["errors"] == 1 and len(summary["error_examples"]) == 1  # the long name
+    assert summary["skipped_non_data"] == 1  # notes.txt: not data, counted apart
     errors = {e["source"]: e["error"] for e in read_jsonl(out / "errors.jsonl")}
     reason = errors[long_name]
     assert "255-byte" in reason and "rename" in reason and len(reason) < 200 and "\n" not in reason

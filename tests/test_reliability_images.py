@@ -123,8 +123,10 @@ def build_corpus(root: Path, outside: Path) -> dict:
     os.symlink(outside / "secret.png", cls / "outside.png")
     os.mkfifo(cls / "fifo.jpg")  # reading it would block forever: must be reported, not opened
     good = ["clean/a.png"] + [f"mixed/{n}" for n in GOOD]
-    # Hidden files (.DS_Store) are skipped and counted apart, not reported as bad items.
-    bad = [f"mixed/{n}" for n in [*BAD, "loop_a.jpg", "loop_b.jpg", "outside.png", "fifo.jpg"] if n[0] != "."]
+    # Hidden files (.DS_Store) and well-known non-data files (README) are skipped and counted apart, not reported
+    # as bad items.
+    bad = [f"mixed/{n}" for n in [*BAD, "loop_a.jpg", "loop_b.jpg", "outside.png", "fifo.jpg"]
+           if n[0] != "." and n != "README"]
     return {"good": sorted(good), "bad": sorted(bad)}
 
 
@@ -172,6 +174,7 @@ def test_bad_images_are_reported_and_good_ones_written(corpus_run):
     for e in errors:
         assert e["error"] and "\n" not in e["error"] and len(e["error"]) < 300, e
     assert summary["errors"] == len(expected["bad"]) and summary["skipped_hidden"] == 1
+    assert summary["skipped_non_data"] == 1  # README
     assert summary["written"] == len(expected["good"])
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sorted(r["source"] for r in records) == expected["good"]

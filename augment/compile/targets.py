@@ -84,6 +84,12 @@ class Targets:
             if kp.shape[2] == 2:
                 kp = np.concatenate([kp, np.full(kp.shape[:2] + (1,), 2.0)], axis=2)
             object.__setattr__(self, "keypoints", kp)
+        if self.keypoint_names is not None:
+            names = tuple(self.keypoint_names)
+            k = self.keypoints.shape[1] if self.keypoints is not None and n else None
+            if k is not None and len(names) != k:
+                raise ValueError(f"keypoint_names: {len(names)} names for {k} keypoints per object")
+            object.__setattr__(self, "keypoint_names", names)
         extras = tuple(self.extras) if self.extras else tuple({} for _ in range(n))
         if len(extras) != n:
             raise ValueError(f"{n} boxes but {len(extras)} extras")

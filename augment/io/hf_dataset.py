@@ -84,6 +84,11 @@ def text_column_of(ds, requested: str | None) -> str:
     if requested:
         if requested not in ds.column_names:
             raise HFInputError(f"--text-column {requested!r} is not a column; columns: {', '.join(ds.column_names)}")
+        if requested not in strings:
+            feature = ds.features[requested]
+            kind = feature.dtype if isinstance(feature, datasets.Value) else type(feature).__name__
+            raise HFInputError(f"--text-column {requested!r} is a {kind} column, not text; string columns: "
+                               f"{', '.join(strings) or 'none'}")
         return requested
     named = [n for n in strings if n.lower() in TEXT_NAMES]
     if len(named) == 1 or len(strings) == 1:

@@ -20,7 +20,7 @@ from pathlib import Path
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import is_within
 
-__all__ = ["FolderScan", "scan_image_folder"]
+__all__ = ["FolderScan", "non_data_reason", "scan_image_folder"]
 
 
 @dataclass
@@ -30,10 +30,30 @@ class FolderScan:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     hidden: int = 0  # hidden files and folders skipped (dot-files, Thumbs.db, desktop.ini, ...)
     earlier_outputs: list[str] = field(default_factory=list)  # sub-folders holding an earlier augment OUTPUT
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # well-known non-data files (README, LICENSE...)
+    files: list[str] = field(default_factory=list)  # every regular file that is not an image (sorted walk order)
 
 
 JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r", "__macosx",
                         "$recycle.bin", "system volume information"})
+
+
+NON_DATA_STEMS = frozenset({"readme", "license", "licence", "copying", "notice", "changelog", "changes", "authors",
+                            "contributors", "citation", "history", "credits", "acknowledgements"})
+NON_DATA_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".txt", ".cff", ".bib", ".html", ".htm", ".pdf"})
+
+
+def non_data_reason(name: str) -> str | None:
+    """Why a file that is not an image is no data (None: it may be data). README*, LICENSE*, COPYING, NOTICE,
+    CITATION... and notes (``*.md``, ``*.txt``, ``*.rst``) are skipped and counted apart, never errors. (A text file
+    that is a YOLO label beside its image is found by the annotation formats before this is asked.)"""
+    lower = name.lower()
+    stem, ext = os.path.splitext(lower)
+    if stem.split(".")[0].split("-")[0].split("_")[0] in NON_DATA_STEMS or lower in NON_DATA_STEMS:
+        return "documentation or licence file, not data"
+    if ext in NON_DATA_SUFFIXES:
+        return f"notes ({ext}), not data"
+    return None
 
 
 def is_hidden(name: str) -> bool:
@@ -94,6 +114,11 @@ def scan_image_folder(root: Path, exclude: Path | None = None) -> FolderScan:
             ext = os.path.splitext(entry.name)[1].lower()
             if ext in IMAGE_EXTENSIONS:
                 scan.images.append(child_rel)
+                continue
+            scan.files.append(child_rel)
+            why = non_data_reason(entry.name)
+            if why is not None:
+                scan.ignored.append((child_rel, why))
             else:
                 scan.problems.append((child_rel, f"not an image file (extension {ext or 'none'!r}); skipped"))
 

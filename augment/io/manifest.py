@@ -8,6 +8,7 @@ written; a torn last line is ignored on reading. When a run completes the manife
 from __future__ import annotations
 
 import heapq
+import base64
 import json
 import os
 import secrets
@@ -38,8 +39,31 @@ ERRORS = "errors.jsonl"
 RUN_RECORD = "run.json"
 
 
+NAME_KEYS = ("source", "output", "annotation", "source_annotation")
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def dumps(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """One JSON line. A file name that is not UTF-8 on disk (read as ``surrogateescape`` text, e.g. ``b\\udcff.jpg``
+    for the bytes ``b\\xff.jpg``) is written JSON-escaped, which Python reads back to the same name, and its
+    bytes are added as ``<key>_bytes_b64`` (base64 of the name's bytes) for readers that refuse lone surrogates:
+    such names are recorded losslessly, never crash the manifest."""
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if not _has_surrogates(line):
+        return line
+    record = dict(record)
+    for key in NAME_KEYS:
+        value = record.get(key)
+        if isinstance(value, str) and _has_surrogates(value):
+            record[f"{key}_bytes_b64"] = base64.b64encode(os.fsencode(value)).decode("ascii")
+    return json.dumps(record, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 
 
 def parse_jsonl_lines(lines: Iterable[str]) -> Iterator[dict]:
@@ -135,7 +159,7 @@ class RecordIndex:
         with open(path, "w", encoding="utf-8") as fh:
             for key in sorted(self._lines):
                 seq, line = self._lines[key]
-                fh.write(f"{json.dumps(key, ensure_ascii=False)}\t{seq}\t{line}\n")
+                fh.write(f"{json.dumps(key, ensure_ascii=True)}\t{seq}\t{line}\n")
         self._runs.append(path)
         self._lines.clear()
 
@@ -194,7 +218,10 @@ def finalize_manifest(path: Path, index: RecordIndex) -> int:
 
 
 def write_run_record(out_dir: Path, record: dict) -> None:
-    atomic_write_bytes(out_dir / RUN_RECORD, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode(), fsync=True)
+    text = json.dumps(record, indent=2, ensure_ascii=False)
+    if _has_surrogates(text):  # a note naming a file whose name is not UTF-8: escaped, as in the manifest
+        text = json.dumps(record, indent=2, ensure_ascii=True)
+    atomic_write_bytes(out_dir / RUN_RECORD, (text + "\n").encode(), fsync=True)
 
 
 def read_run_record(out_dir: Path) -> dict | None:

@@ -10,10 +10,11 @@ sorted order, so it is the same whatever the workers, and a resumed run rebuilds
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
-from augment.io.annotations import FormatError, Layout, detect, scan
+from augment.io.annotations import AnnotationsFoundError, FormatError, Layout, detect, scan
 from augment.io.annotations import coco
+from augment.io.annotations.layouts import coco_files
 from augment.io.fingerprint import compare
 from augment.io.manifest import read_jsonl
 from augment.io.paths import OutsideRootError, UnsafePathError, read_bytes_within
@@ -21,10 +22,13 @@ from augment.run.annotated_job import AnnotatedTask, annotation_fingerprint
 
 
 def resolve_layout(opts) -> Layout | None:
-    from augment.run.errors import RunError
+    from augment.run.errors import AnnotationsFound, RunError
 
+    exclude = opts.output if isinstance(opts.output, Path) else None
     try:
-        return detect(opts.input, opts.dataset_format)
+        return detect(opts.input, opts.dataset_format, exclude=exclude)
+    except AnnotationsFoundError as exc:
+        raise AnnotationsFound(str(exc)) from None
     except FormatError as exc:
         raise RunError(str(exc)) from None
 
@@ -89,11 +93,16 @@ def annotated_source_changes(opts, layout: Layout, previous: list[dict], out):
     return changed, gone, kept, scanned
 
 
-def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=None
+def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=None, summary=None
                     ) -> tuple[list[AnnotatedTask], int, int]:
     from augment.run.errors import RunError
 
-    items, problems, folders = scanned or scan(opts.input, layout, exclude=None if out.remote else opts.output)
+    scanned = scanned or scan(opts.input, layout, exclude=None if out.remote else opts.output)
+    items, problems, folders = scanned
+    if summary is not None:  # README, LICENSE, notes: counted apart, never errors
+        ignored = getattr(scanned, "ignored", [])
+        summary.skipped_non_data = len(ignored)
+        summary.skipped_non_data_examples = [rel for rel, _ in ignored[:5]]
     for rel, reason in problems:
         errors.write({"source": rel, "error": reason})
     if not out.remote:
@@ -105,24 +114,35 @@ def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=
         except OutsideRootError:
             raise RunError(f"{name}: resolves outside INPUT (a symlink leaving it); copy the file into INPUT") \
                 from None
+        except OSError as exc:
+            raise RunError(f"{name}: cannot be copied to OUTPUT ({exc.strerror or exc})") from None
         out.store.write_bytes(name, data)
     if not items:
         raise RunError(f"no annotated images found in {opts.input} ({layout.format} layout)")
+    bare = [it.image for it in items if it.annotation is None and it.payload is None]
+    if bare and summary is not None:
+        summary.notes.append(f"{len(bare)} image(s) without an annotation file are written with an empty one (counted in "
+                     f"their records' repairs): {', '.join(bare[:3])}")
     tasks = []
     for item in items:
         copies = tuple(k for k in range(pipe.spec.copies) if (item.image, None, k) not in done)
         original = opts.include_originals and (item.image, None, None) not in done
         if copies or original:
-            tasks.append(AnnotatedTask(item.image, item.annotation, copies, original, item.payload))
+            tasks.append(AnnotatedTask(item.image, item.annotation, copies, original, item.payload, item.sidecar))
     return tasks, len(items), len(problems)
 
 
 def finish_annotated(opts, layout: Layout, manifest_path, store) -> None:
+    """COCO: one output JSON per source JSON (Roboflow writes one per split), at the same path."""
     if layout.format != "coco":
         return
-    source_doc = json.loads(read_bytes_within(opts.input, layout.coco_json))
-    entries = [rec["coco"] for rec in read_jsonl(manifest_path) if "coco" in rec]
-    store.write_bytes(layout.coco_json, coco.assemble(source_doc, entries))
+    entries: dict[str, list] = {rel: [] for rel in coco_files(layout)}
+    for rec in read_jsonl(manifest_path):
+        if "coco" in rec:
+            entries.setdefault(rec.get("coco_json") or layout.coco_json, []).append(rec["coco"])
+    for rel, items in entries.items():
+        source_doc = json.loads(read_bytes_within(opts.input, rel))
+        store.write_bytes(rel, coco.assemble(source_doc, items))
 
 
 __all__ = ["resolve_layout", "annotated_source_changes", "annotated_tasks", "finish_annotated"]

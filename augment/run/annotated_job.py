@@ -31,6 +31,7 @@ class AnnotatedTask:
     copies: tuple[int, ...]
     original: bool = False
     payload: dict | None = None  # COCO: the image entry and its annotations
+    sidecar: str | None = None  # its annotation file, or where an image without one gets its empty one
 
 
 def output_name(source: str, copy: int) -> str:
@@ -65,7 +66,7 @@ def _read_source(config, task: AnnotatedTask, result):
         result.errors.append({"source": task.source, "error": f"cannot read file: {exc.strerror or exc}"})
         return None
     layout = Layout.from_dict(config.annotation_format)
-    item = Item(task.source, task.annotation, task.payload)
+    item = _item(task)
     try:
         targets, repairs, ann_bytes = read_item(Path(config.input_root), layout, item, image.shape[:2])
         ann_fingerprint = annotation_fingerprint(Path(config.input_root), task.annotation, task.payload, ann_bytes)
@@ -78,6 +79,10 @@ def _read_source(config, task: AnnotatedTask, result):
         return None
     return data, image, info, layout, targets, repairs, ann_bytes, {"source_fingerprint": fingerprint,
                                                                    "annotation_fingerprint": ann_fingerprint}
+
+
+def _item(task: AnnotatedTask) -> Item:
+    return Item(task.source, task.annotation, task.payload, task.sidecar)
 
 
 def process_annotated_task(config, task: AnnotatedTask, result) -> None:
@@ -102,7 +107,7 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
             out, moved, applied, report = pipe.run_targets(image, targets, seed=seed, partners=_partners(config, task))
             encoded = encode_image(out, fmt, config.quality)
             rel = output_name(task.source, copy)
-            rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, entry)
+            rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, entry, _item(task))
             if rel_ann is not None:
                 write_output(out_root, rel_ann, ann)
             write_output(out_root, rel, encoded)
@@ -123,13 +128,11 @@ def _partners(config, task: AnnotatedTask):
 
 
 def _encode_original(layout, targets, task, hw, ann_bytes, entry):
-    if layout.format == "coco":
-        return encode_item(layout, targets, task.source, hw, None, entry)
-    if ann_bytes is None:  # a YOLO background image has no label file to copy
-        return None, None
+    if layout.format == "coco" or ann_bytes is None:  # an image without an annotation file gets an empty one
+        return encode_item(layout, targets, task.source, hw, None, entry, _item(task))
     from augment.io.annotations import annotation_path
 
-    return annotation_path(layout, task.source), ann_bytes
+    return annotation_path(layout, task.source, _item(task)), ann_bytes
 
 
 def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, repairs, prints) -> dict:
@@ -142,6 +145,8 @@ def _record(config, task, output, copy, seed, ops, data, rel_ann, ann, objects, 
         rec["annotation_sha256"] = hashlib.sha256(ann).hexdigest()
     elif isinstance(ann, dict):  # COCO: the entries the final JSON is assembled from
         rec["coco"] = ann
+        if (task.payload or {}).get("json"):  # one of several COCO files: the output JSON it goes into
+            rec["coco_json"] = task.payload["json"]
         if ann["image"].get("source_id") is not None:
             rec["source_id"] = ann["image"]["source_id"]
     partners = sorted({n for op in ops for n in op["params"].get("partners", ())})

@@ -454,12 +454,17 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
+    layout = None
+    if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
+        from augment.run.annotated_expand import resolve_layout
+
+        layout = resolve_layout(opts)
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
     try:
         _use_staging(out)
         try:
-            return _expand_owned(pipe, opts, out, lock, started, progress, on_total)
+            return _expand_owned(pipe, opts, out, lock, started, progress, on_total, layout)
         finally:
             if out.remote:
                 shutil.rmtree(out.meta, ignore_errors=True)  # the store holds what a resume needs
@@ -467,17 +472,12 @@ def expand(
         lock.release()
 
 
-def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -> RunSummary:
+def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, layout=None) -> RunSummary:
     text_format = None
     if pipe.modality == "text":
         from augment.run.text_expand import resolve_text_format
 
         text_format = resolve_text_format(opts.input, opts.text_format)
-    layout = None
-    if pipe.modality == "image":
-        from augment.run.annotated_expand import resolve_layout
-
-        layout = resolve_layout(opts)
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
@@ -536,6 +536,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             if rec.get("source") in touched:
                 rec["source_fingerprint"] = touched[rec["source"]]
         summary.skipped_hidden = scan.hidden
+        summary.skipped_non_data = len(scan.ignored)
+        summary.skipped_non_data_examples = [rel for rel, _ in scan.ignored[:5]]
         summary.skipped_earlier_outputs = list(scan.earlier_outputs)
     elif pipe.modality == "text":
         from augment.io.fingerprint import file_fingerprint
@@ -576,7 +578,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
             from augment.run.annotated_expand import annotated_tasks
 
             tasks, summary.items, _ = annotated_tasks(pipe, opts, layout, done, errors, out,  # errors counts itself
-                                                      annotated_scan)
+                                                      annotated_scan, summary)
             chunk_iter = _chunks(tasks, opts.chunk_size)
             total = len(tasks)
         elif pipe.modality == "image":
@@ -647,7 +649,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         "items": summary.items, "outputs_in_manifest": count, "written_this_run": summary.written,
         "skipped_already_done": summary.resumed_skipped, "errors": summary.errors,
         "sources_changed": summary.sources_changed, "sources_removed": summary.sources_removed,
-        "skipped_hidden": summary.skipped_hidden,
+        "skipped_hidden": summary.skipped_hidden, "skipped_non_data": summary.skipped_non_data,
         "redrawn": summary.redrawn, "dropped_unchanged": summary.dropped_unchanged,
         "dropped_duplicate": summary.dropped_duplicate, "dropped_filtered": summary.dropped_filtered,
         "filter_rejections": summary.filter_rejections,

@@ -94,7 +94,10 @@ class _Encode:
         raw: dict[str, list] = {col: [None] * n for col in self.images}
         for col in self.images:
             for pos, value in enumerate(batch[col]):
-                if value is None or pos in bad:
+                if pos in bad:
+                    continue
+                if value is None:  # a row without its image: a per-row error, never "None" copies
+                    bad[pos] = f"{col}: no image (None)"
                     continue
                 try:
                     raw[col][pos] = data = self._read(value)

@@ -20,6 +20,8 @@ class RunSummary:
     error_examples: list[dict] = field(default_factory=list)
     outputs_in_manifest: int = 0
     skipped_hidden: int = 0  # dot-files, Thumbs.db, desktop.ini...: not errors
+    skipped_non_data: int = 0  # README*, LICENSE*, notes (*.md, *.txt): counted apart, not errors
+    skipped_non_data_examples: list[str] = field(default_factory=list)
     skipped_earlier_outputs: list[str] = field(default_factory=list)  # sub-folders holding an earlier OUTPUT
     sources_changed: int = 0  # changed since their outputs were made: redone
     changed_examples: list[str] = field(default_factory=list)

@@ -31,7 +31,7 @@ from augment.compile.targets import Targets, mask_box
 from augment.io.annotations import AnnotationError, Item, Layout, annotation_path, encode_item, read_item
 from augment.io.annotations.base import Repairs, clip_box
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import OutsideRootError, is_within, read_bytes_within
+from augment.io.paths import OutsideRootError, is_within, read_bytes_within, resolve_within
 from augment.seeding import derive_seed
 from augment.serve.datasets import DatasetError, read_image_file
 from augment.serve.items import MEDIA_TYPES, ItemError, check_pixels
@@ -52,41 +52,34 @@ class AnnotatedImage:
 
 def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     """The item ``scan`` lists for image ``name`` (its annotation file, or its COCO entry)."""
-    if layout.format == "coco":
-        from augment.io.annotations import coco, coco_image_path
+    from augment.io.annotations import find_item
 
+    from augment.io.annotations.layouts import coco_files
+
+    for rel in coco_files(layout) if layout.format == "coco" else ():
         try:
-            raw = read_bytes_within(folder, layout.coco_json)
+            resolve_within(folder, rel)
         except OutsideRootError:
-            raise DatasetError(f"{layout.coco_json}: resolves outside its dataset (symlinks leaving it are refused)",
-                               403) from None
-        doc = coco.load_index(raw, layout.coco_json)
-        entry = next((e for e in doc["images"] if isinstance(e, dict) and coco_image_path(folder, layout, e) == name),
-                     None)
-        if entry is None:
-            raise ItemError(f"{name} is not an image of {layout.coco_json}")
-        anns = [a for a in doc["annotations"] if isinstance(a, dict) and a.get("image_id") == entry.get("id")]
-        return Item(name, None, {"image": entry, "annotations": anns})
-    if layout.images and not name.startswith(layout.images + "/"):
-        raise ItemError(f"{name} is not under {layout.images}/, where this {layout.format} dataset keeps its images")
-    ann = annotation_path(layout, name)
-    if os.path.lexists(folder / ann) and not is_within(folder / ann, folder):
+            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403) from None
+    item = find_item(folder, layout, name)  # paired by content, as `augment run` pairs it
+    if item is None:
+        raise ItemError(f"{name} is not an image of this {layout.format} dataset")
+    ann = item.annotation
+    if ann is not None and os.path.lexists(folder / ann) and not is_within(folder / ann, folder):
         raise DatasetError(f"{ann}: resolves outside its dataset (symlinks leaving it are refused)", 403)
-    if not (folder / ann).is_file():
-        if layout.format == "yolo":
-            return Item(name, None)  # a background image (YOLO convention)
-        raise ItemError(f"no annotation file {ann}")
-    return Item(name, ann)
+    return item
 
 
-def read_dataset_targets(folder: Path, layout: Layout, name: str, hw: tuple[int, int]):
-    """(Targets, repairs, annotation file bytes, COCO image entry) of a dataset image, read as the run reads it."""
+def read_dataset_targets(folder: Path, layout: Layout, name: str, hw: tuple[int, int], with_item: bool = False):
+    """(Targets, repairs, annotation file bytes, COCO image entry) of a dataset image, read as the run reads it
+    (and the item itself with ``with_item``)."""
     item = dataset_item(folder, layout, name)
     try:
         targets, repairs, ann_bytes = read_item(folder, layout, item, hw)
     except AnnotationError as exc:
         raise ItemError(str(exc)) from None
-    return targets, repairs, ann_bytes, (item.payload or {}).get("image")
+    found = targets, repairs, ann_bytes, (item.payload or {}).get("image")
+    return (*found, item) if with_item else found
 
 
 # -- JSON <-> Targets --------------------------------------------------------------------------------------------
@@ -261,11 +254,12 @@ def augment_annotated(pipe, item: AnnotatedImage, copies: list[int], quality: in
     except ImageReadError as exc:
         raise ItemError(str(exc)) from None
     hw = image.shape[:2]
-    ann_bytes, entry, partners = None, None, None
+    ann_bytes, entry, partners, source_item = None, None, None, None
     if item.annotations is not None:
         targets, repairs = targets_from_json(item.annotations, hw, f"{where}.annotations")
     else:
-        targets, repairs, ann_bytes, entry = read_dataset_targets(item.folder, item.layout, item.name, hw)
+        targets, repairs, ann_bytes, entry, source_item = read_dataset_targets(item.folder, item.layout, item.name,
+                                                                               hw, with_item=True)
         from augment.run.partners import DatasetPartners
 
         partners = DatasetPartners(str(item.folder), item.layout.to_dict(), item.name)
@@ -286,7 +280,8 @@ def augment_annotated(pipe, item: AnnotatedImage, copies: list[int], quality: in
         if item.layout is not None and item.annotations is None:
             from augment.run.annotated_job import output_name
 
-            rel, ann = encode_item(item.layout, moved, output_name(item.name, copy), out.shape[:2], ann_bytes, entry)
+            rel, ann = encode_item(item.layout, moved, output_name(item.name, copy), out.shape[:2], ann_bytes, entry,
+                                   source_item)
             if isinstance(ann, dict):  # COCO: the entries the run's one JSON is assembled from
                 result["annotation_file"] = {"format": "coco", "coco": ann}
             elif ann is not None:

@@ -98,10 +98,11 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500,
         if layout == "refused":  # its annotations lead out of the root: not offered
             return
         if layout is not None:  # VOC, YOLO, COCO, mask folders: the dataset is the folder holding images/ & co
-            found.append({"dataset": ref, "modality": "image", "annotations": layout.format})
+            found.append({"dataset": ref, "modality": "image", "annotations": layout.format,
+                          "layout": layout_summary(folder)})
             return
         if has_images(folder) or (subdirs and all(has_images(d) for d in subdirs)):
-            found.append({"dataset": ref, "modality": "image"})
+            found.append({"dataset": ref, "modality": "image", "layout": layout_summary(folder)})
             return
         for e in entries:
             if e.is_file(follow_symlinks=False) and os.path.splitext(e.name)[1].lower() in TEXT_EXTENSIONS \
@@ -113,9 +114,11 @@ def list_datasets(roots: dict[str, Path], max_depth: int = 4, limit: int = 500,
 
     def annotated(folder: Path, entries):
         names = {e.name.lower() for e in entries}
-        # detection only where a layout can be (it reads COCO JSON files): cheap for plain class folders
+        # detection (by what the files hold, as `augment run` does) only where a dataset can be
         if not names & {"images", "jpegimages", "labels", "annotations"} and \
-                not any(n.endswith(".json") for n in names):
+                not any(os.path.splitext(n)[1] in _ANNOTATION_SUFFIXES for n in names) and \
+                not has_images(folder) and not any(has_images(Path(e.path)) for e in entries
+                                                   if e.is_dir(follow_symlinks=False)):
             return None
         try:
             layout = layout_of(folder)
@@ -145,7 +148,35 @@ def sample_images(folder: Path, n: int) -> tuple[list[str], int, int]:
 
 
 _LAYOUTS: dict[str, tuple[int, Layout | str | None]] = {}
+_REPORTS: dict[str, tuple[int, dict]] = {}
 _LOCK = threading.Lock()
+_ANNOTATION_SUFFIXES = (".xml", ".txt", ".json", ".yaml", ".yml", ".names")
+MAX_LISTED_IGNORED = 20
+
+
+def layout_summary(folder: Path) -> dict:
+    """What ``augment run --dry-run`` reports for the folder (``augment.io.annotations.describe_layout``): format,
+    images, annotated images, objects per class, the files a run ignores (the first 20, with why, and how many)
+    and the per-item problems it would log (how many). Cached while the folder's mtime stays the same."""
+    key = str(folder)
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return {"error": "unreadable"}
+    with _LOCK:
+        hit = _REPORTS.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    report = describe_layout(folder).as_dict()
+    summary = {k: report[k] for k in ("format", "images", "annotated_images", "unannotated_images", "objects",
+                                      "objects_per_class", "annotation_files", "error")}
+    summary.update(ignored=report["ignored"][:MAX_LISTED_IGNORED], ignored_count=len(report["ignored"]),
+                   problems_count=len(report["problems"]))
+    with _LOCK:
+        if len(_REPORTS) > 256:
+            _REPORTS.clear()
+        _REPORTS[key] = (stamp, summary)
+    return summary
 
 
 def layout_of(folder: Path) -> Layout | None:
@@ -183,7 +214,9 @@ def _detect(folder: Path) -> Layout | str | None:
 def check_confined(folder: Path, layout: Layout) -> None:
     """Refuse a dataset whose layout files (the COCO JSON, YOLO's data.yaml) are symlinks leaving it: the service
     reads only what lies under its data roots (``augment run`` trusts its local user; a client is not one)."""
-    for rel in (layout.coco_json, *layout.extra_files):
+    from augment.io.annotations.layouts import coco_files
+
+    for rel in (*(coco_files(layout) if layout.format == "coco" else ()), *layout.extra_files):
         if rel and not is_within(folder / rel, folder):
             raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
 
@@ -264,6 +297,7 @@ __all__ = [
     "sample_images",
     "sample_annotated",
     "layout_of",
+    "layout_summary",
     "check_confined",
     "text_format",
     "sample_texts",

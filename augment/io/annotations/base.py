@@ -29,18 +29,21 @@ class Layout:
     ignore_index: int = 255  # masks: the value of pixels the ops cannot see
     kpt_shape: tuple | None = None  # YOLO pose (data.yaml kpt_shape): (K keypoints, 2 or 3 numbers each)
     flip_idx: tuple | None = None  # YOLO pose (data.yaml flip_idx): keypoint i becomes flip_idx[i] in a mirror
+    coco_files: tuple = ()  # COCO with several files (Roboflow's one per split): all of them; () for one
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for key in ("kpt_shape", "flip_idx"):  # absent unless set: run records (and identities) of other
             if d[key] is None:  # datasets stay as they were
                 del d[key]
+        if not d["coco_files"]:
+            del d["coco_files"]
         return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "Layout":
         d = dict(data)
-        for key in ("class_names", "categories", "extra_files"):
+        for key in ("class_names", "categories", "extra_files", "coco_files"):
             d[key] = tuple(d.get(key) or ())
         for key in ("kpt_shape", "flip_idx"):
             if d.get(key) is not None:

@@ -114,8 +114,11 @@ def read(payload: dict, layout: Layout, hw: tuple[int, int], where: str) -> tupl
         names_list = {tuple(c.get("keypoints") or ()) for c in with_kp}
         if len(names_list) == 1:
             names = next(iter(names_list)) or None
-    return Targets(boxes=np.asarray(boxes).reshape(-1, 4), labels=labels, polygons=polys, masks=masks,
-                   keypoints=keypoints, keypoint_names=names, extras=extras), repairs
+    try:
+        return Targets(boxes=np.asarray(boxes).reshape(-1, 4), labels=labels, polygons=polys, masks=masks,
+                       keypoints=keypoints, keypoint_names=names, extras=extras), repairs
+    except ValueError as exc:  # e.g. a category naming more keypoints than its annotations carry
+        raise AnnotationError(f"{where}: {exc} (categories[].keypoints)") from None
 
 
 def _round(v: float) -> float:

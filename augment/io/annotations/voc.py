@@ -37,6 +37,18 @@ def _parse(data: bytes, where: str) -> ET.Element:
         raise AnnotationError(f"{where}: not well-formed XML ({exc})") from None
 
 
+def _empty(out_image_rel: str, hw: tuple[int, int]) -> ET.Element:
+    """The annotation of an image that had none: its file name and size, no objects."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = posixpath.basename(posixpath.dirname(out_image_rel))
+    ET.SubElement(root, "filename").text = posixpath.basename(out_image_rel)
+    size = ET.SubElement(root, "size")
+    for key, value in (("width", hw[1]), ("height", hw[0]), ("depth", 3)):
+        ET.SubElement(size, key).text = str(value)
+    ET.SubElement(root, "segmented").text = "0"
+    return root
+
+
 def _number(obj: ET.Element, path: str, where: str) -> float:
     text = obj.findtext(path)
     try:
@@ -45,7 +57,11 @@ def _number(obj: ET.Element, path: str, where: str) -> float:
         raise AnnotationError(f"{where}: <{path}> is {text!r}, not a number") from None
 
 
-def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
+def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
+    if data is None:  # an image of the set without an annotation file: no objects, written with an empty one
+        repairs = Repairs()
+        repairs.add("no_annotation_file_written_empty")
+        return Targets(boxes=np.zeros((0, 4)), labels=[], extras=[]), repairs
     root = _parse(data, where)
     if root.tag != "annotation":
         raise AnnotationError(f"{where}: root element is <{root.tag}>, not <annotation>")
@@ -70,8 +86,8 @@ def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[
     return Targets(boxes=np.asarray(boxes).reshape(-1, 4), labels=labels, extras=extras), repairs
 
 
-def encode(source: bytes, targets: Targets, out_image_rel: str, hw: tuple[int, int]) -> bytes:
-    root = copy.deepcopy(_parse(source, out_image_rel))
+def encode(source: bytes | None, targets: Targets, out_image_rel: str, hw: tuple[int, int]) -> bytes:
+    root = copy.deepcopy(_parse(source, out_image_rel)) if source is not None else _empty(out_image_rel, hw)
     h, w = hw
     name = posixpath.basename(out_image_rel)
     if root.find("filename") is not None:

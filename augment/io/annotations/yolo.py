@@ -86,7 +86,7 @@ def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) ->
     repairs = Repairs()
     pose = layout.kpt_shape
     if data is None:
-        repairs.add("no_label_file_background")
+        repairs.add("no_label_file_background")  # written with an empty label file
         return Targets(boxes=np.zeros((0, 4)), labels=(), polygons=(),
                        keypoints=np.zeros((0, pose[0], 3)) if pose else None,
                        keypoint_flip=layout.flip_idx if pose else None), repairs
