@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from augment.io.annotations import FormatError, Layout, OutsideRootFormatError, detect
+from augment.io.annotations import FormatError, Layout, OutsideRootFormatError, describe_layout, detect
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
 from augment.io.paths import OutsideRootError, UnsafePathError, is_within, open_within, safe_relative

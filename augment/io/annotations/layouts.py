@@ -247,6 +247,10 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
     ``classes.txt``, ``obj.names`` or ``notes.json``, at the top or one folder down; all copied to OUTPUT."""
     import yaml
 
+    for rel, why in listing.problems:  # a class-name file that leaves INPUT is refused, never silently dropped
+        if why.startswith("symlink points outside") and len(rel.split("/")) <= 2 \
+                and posixpath.basename(rel).lower() in SIDE_FILES:
+            raise OutsideRootFormatError(rel)
     found = [rel for rel in listing.files if len(rel.split("/")) <= 2 and posixpath.basename(rel).lower() in SIDE_FILES]
     found.sort(key=lambda rel: (len(rel.split("/")), SIDE_FILES.index(posixpath.basename(rel).lower()), rel))
     fields: dict = {"extra_files": tuple(found)} if found else {}
@@ -524,13 +528,16 @@ def coco_image_path(root: Path, json_rel: str, entry: dict) -> str | None:
                    for b in dict.fromkeys(bases)]
     if raw.startswith("/"):
         candidates = candidates[len(bases):]  # an absolute upload path: only its base name is looked for
+    outside = None  # a candidate that exists but leaves INPUT: reported as such, never read, never "missing"
     for rel in dict.fromkeys(candidates):
         try:
             if resolve_within(root, rel).is_file():
                 return rel
         except OutsideRootError:
+            if outside is None and os.path.lexists(os.path.join(root, rel)):
+                outside = rel
             continue
-    return candidates[0] if candidates else None
+    return outside or (candidates[0] if candidates else None)
 
 
 def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
