@@ -1,0 +1,99 @@
+"""Drawing and applying library transforms by name (``albumentations.X``, ``torchvision.X``).
+
+Randomness comes from the step's generator, never from the library's global state: albumentations 2 transforms
+get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs under a forked torch
+RNG seeded from it (``torch.random.fork_rng``), under a lock, so no global state leaks in or out. What the library
+drew is encoded as JSON (``augment.ops.library_ops.encode``): the run applies the decoded record, exactly what a
+replay applies, so run and replay cannot differ.
+
+Instances are built once per thread and spec keywords (construction runs albumentations' schema, which costs
+more than many transforms), and each draw reseeds them, so a cached instance carries no state between images.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import numpy as np
+
+from augment.ops.library_ops import build, decode, encode, library_of, transform_class
+from augment.ops.registry import OpDef
+
+__all__ = ["draw", "apply", "run_once"]
+
+_LOCAL = threading.local()
+_TORCH_RNG_LOCK = threading.Lock()
+
+
+def _instance(op: OpDef, params: Any):
+    cache = getattr(_LOCAL, "cache", None)
+    if cache is None:
+        cache = _LOCAL.cache = {}
+    keywords = params.keywords()
+    key = (op.name, json.dumps(keywords, sort_keys=True, default=repr))
+    inst = cache.get(key)
+    if inst is None:
+        if len(cache) > 256:
+            cache.clear()
+        inst = cache[key] = build(op.name, transform_class(op.name), keywords)
+    return inst
+
+
+def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
+    """What the transform draws for ``image``, as the JSON the manifest records."""
+    seed = int(rng.integers(0, 2**32, dtype=np.uint64))
+    t = _instance(op, params)
+    if library_of(op.name) == "albumentations":
+        t.set_random_seed(seed)
+        data = {"image": _album_image(image)}
+        values = t.get_params()
+        values = t.update_transform_params(params=values, data=data)
+        if t.targets_as_params and set(t.targets_as_params) - {"image"}:
+            raise ValueError(f"{op.name} needs {', '.join(t.targets_as_params)} to draw its values")
+        values.update(t.get_params_dependent_on_data(params=values, data=data))
+    else:
+        import torch
+
+        tensor = _tv_image(image)
+        with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            values = t.make_params([tensor])
+    try:
+        return encode(values)
+    except ValueError as exc:
+        raise ValueError(f"{op.name}: its drawn values cannot be recorded ({exc})") from None
+
+
+def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
+    """The transform on ``image`` with recorded values (a run applies its own record, decoded, the same way)."""
+    values = decode(drawn)
+    t = _instance(op, params)
+    if library_of(op.name) == "albumentations":
+        out = t.apply_with_params(values, image=_album_image(image))["image"]
+    else:
+        out = t.transform(_tv_image(image), values)
+        out = out.permute(1, 2, 0).numpy()
+    out = np.asarray(out)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    if out.dtype != np.uint8:
+        raise ValueError(f"{op.name} returned {out.dtype} pixels; augment writes uint8 images")
+    return np.ascontiguousarray(out)
+
+
+def _album_image(image: np.ndarray) -> np.ndarray:
+    return image[:, :, 0] if image.shape[2] == 1 else image
+
+
+def _tv_image(image: np.ndarray):
+    import torch
+    from torchvision import tv_tensors
+
+    return tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+
+
+def run_once(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, dict]:
+    drawn = draw(op, params, rng, image)
+    return apply(op, params, image, drawn), drawn
