@@ -36,6 +36,7 @@ __all__ = [
     "encode",
     "decode",
     "resolve",
+    "definition",
     "library_of",
     "transform_class",
     "qualification_table",
@@ -163,6 +164,8 @@ def _decode_array(values: Any, record: dict, torch_dtype: bool = False) -> np.nd
     if math.prod(shape) > MAX_ARRAY_VALUES:
         raise ValueError("recorded array is larger than any draw")
     arr = np.array(decode(values), dtype=dt)
+    if arr.size == 0 and math.prod(shape) == 0:
+        arr = arr.reshape(shape)  # an empty (0, 4) array reads back as (0,) from []
     if list(arr.shape) != shape:
         raise ValueError(f"recorded array has shape {list(arr.shape)}, its record says {shape}")
     return arr
@@ -320,10 +323,16 @@ def _check_record(drawn: Any, params: Any, ctx: ImageContext) -> None:
 @lru_cache(maxsize=512)
 def resolve(name: str) -> OpDef:
     """The op definition of ``albumentations.X`` / ``torchvision.X``; LookupError with the reason if it cannot run."""
-    cls = transform_class(name)
+    transform_class(name)
     reason = _refusal(name)
     if reason:
         raise LookupError(reason)
+    return definition(name)
+
+
+def definition(name: str) -> OpDef:
+    """The op definition of a library transform, whether or not it qualifies (the qualification test uses it)."""
+    cls = transform_class(name)
     library = library_of(name)
     params = type(f"{cls.__name__}Params", (LibraryParams,), {"transform_name": name, "transform_cls": cls,
                                                               "__module__": __name__})
