@@ -422,7 +422,7 @@ class Pipeline:
             for i, res in zip(members, results):
                 assert isinstance(res, TextOpResult)
                 current[i] = res.text
-                applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": {}, "changes": res.changes})
+                applied[i].append({**_entry(leaf, {}), "changes": res.changes})
         return [AugmentResult(out, app, s) for out, app, s in zip(current, applied, seeds)]
 
 

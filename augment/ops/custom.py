@@ -31,23 +31,10 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ValidationError
 
-from augment.ops._typed_base import Op, OpParamError
+from augment.ops._typed_base import DrawnValues, Op, OpParamError
 from augment.ops.registry import ImageContext, OpParams, TextOpResult
 
 __all__ = ["ImageOp", "TextOp", "DrawnValues"]
-
-
-class DrawnValues(dict):
-    """A plugin op's drawn values: a dict (what the manifest records) that also reads as attributes."""
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def _asdict(self) -> dict:
-        return dict(self)
 
 
 class _NoParams(OpParams):
