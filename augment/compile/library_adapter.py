@@ -3,8 +3,8 @@
 Randomness comes from the step's generator, never from the library's global state: albumentations 2 transforms
 get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs under a forked torch
 RNG seeded from it (``torch.random.fork_rng``), under a lock, so no global state leaks in or out. What the library
-drew is encoded as JSON (``augment.ops.library_ops.encode``): the run applies the decoded record, exactly what a
-replay applies, so run and replay cannot differ.
+drew is encoded as JSON (``augment.ops.library_ops.encode``), which ``decode`` turns back into equal values
+(tuples, dtypes and shapes kept): a replay applies the decoded record, the run the values it just encoded.
 
 Instances are built once per thread and spec keywords (construction runs albumentations' schema, which costs
 more than many transforms), and each draw reseeds them, so a cached instance carries no state between images.
@@ -12,7 +12,7 @@ more than many transforms), and each draw reseeds them, so a cached instance car
 
 from __future__ import annotations
 
-import json
+import random
 import threading
 from typing import Any
 
@@ -31,13 +31,14 @@ def _instance(op: OpDef, params: Any):
     cache = getattr(_LOCAL, "cache", None)
     if cache is None:
         cache = _LOCAL.cache = {}
-    keywords = params.keywords()
-    key = (op.name, json.dumps(keywords, sort_keys=True, default=repr))
-    inst = cache.get(key)
-    if inst is None:
-        if len(cache) > 256:
-            cache.clear()
-        inst = cache[key] = build(op.name, transform_class(op.name), keywords)
+    # keyed by the params object (kept alive in the entry, so its id cannot be reused while cached)
+    hit = cache.get((op.name, id(params)))
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    if len(cache) > 256:
+        cache.clear()
+    inst = build(op.name, transform_class(op.name), params.keywords())
+    cache[(op.name, id(params))] = (params, inst)
     return inst
 
 
@@ -46,7 +47,9 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
     seed = int(rng.integers(0, 2**32, dtype=np.uint64))
     t = _instance(op, params)
     if library_of(op.name) == "albumentations":
-        t.set_random_seed(seed)
+        # what set_random_seed(seed) does, without building a second numpy generator
+        t.random_generator = np.random.default_rng(seed)
+        t.py_random = random.Random(seed)
         data = {"image": _album_image(image)}
         values = t.get_params()
         values = t.update_transform_params(params=values, data=data)
@@ -61,14 +64,21 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
             torch.manual_seed(seed)
             values = t.make_params([tensor])
     try:
-        return encode(values)
+        record = encode(values)
     except ValueError as exc:
         raise ValueError(f"{op.name}: its drawn values cannot be recorded ({exc})") from None
+    _LOCAL.last = (record, values)  # the run applies these next; decode(record) would give the same values
+    return record
 
 
 def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     """The transform on ``image`` with recorded values (a run applies its own record, decoded, the same way)."""
-    values = decode(drawn)
+    last = getattr(_LOCAL, "last", None)
+    if last is not None and last[0] is drawn:  # the record this thread just drew: skip decoding it again
+        values = last[1]
+        _LOCAL.last = None
+    else:
+        values = decode(drawn)
     t = _instance(op, params)
     if library_of(op.name) == "albumentations":
         out = t.apply_with_params(values, image=_album_image(image))["image"]

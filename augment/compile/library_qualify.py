@@ -129,8 +129,9 @@ def qualify(attr: str, image: np.ndarray | None = None) -> str | None:
                 library_adapter._LOCAL.cache = {}
                 library_adapter._instance(op, params).set_random_seed(global_seed)
                 text = draws[0]
+                library_adapter._LOCAL.last = None
             try:
-                out = library_adapter.apply(op, params, image, json.loads(text))
+                out = library_adapter.apply(op, params, image, json.loads(text))  # from JSON: decoded
             except Exception as exc:  # noqa: BLE001
                 return f"cannot be applied from its recorded values ({_first_line(exc)})"
             if not np.array_equal(image, before):

@@ -437,9 +437,9 @@ def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray) -> dict:
 
 def _entry(leaf: _Leaf, drawn: dict) -> dict:
     entry = {"op": leaf.op.name, "path": leaf.path, "params": drawn}
-    if leaf.op.origin is not None:  # which distribution and version drew these values (replay checks it)
-        entry["provider"] = f"{leaf.op.origin.get('distribution') or leaf.op.origin.get('module')} " \
-                            f"{leaf.op.origin.get('version') or ''}".strip()
+    origin = leaf.op.origin
+    if origin is not None:  # which distribution and version drew these values (replay checks it)
+        entry["provider"] = f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
     return entry
 
 
