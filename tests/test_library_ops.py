@@ -106,7 +106,8 @@ def test_the_same_draws_on_either_backend_and_through_the_typed_api():
     ({"op": "albumentations.CLAHE", "params": {"tile_grid_size": [0, 8]}}, "steps[0].params.tile_grid_size"),
     ({"op": "albumentations.CLAHEE"}, "steps[0].op: albumentations has no transform 'CLAHEE' (did you mean "
                                       "albumentations.'CLAHE'?)"),
-    ({"op": "albumentations.GaussNoise"}, "steps[0].op: albumentations.GaussNoise cannot be used by name: "),
+    ({"op": "albumentations.Normalize"}, "steps[0].op: albumentations.Normalize cannot be used by name: returns "
+                                         "float pixels"),
     ({"op": "albumentations.Lambda"}, "runs arbitrary Python functions"),
     ({"op": "albumentations.Compose"}, "albumentations has no transform 'Compose'"),
     ({"op": "albumentations.__class__"}, "albumentations has no transform '__class__'"),
@@ -171,3 +172,18 @@ def test_cli_run_is_the_same_whatever_the_workers_and_replays(tmp_path):
     assert proc.returncode == 0 and json.loads(proc.stdout)["identical"] is True, proc.stderr
     run = json.loads((tmp_path / "pool" / "run.json").read_text())
     assert run["plugins"]["albumentations.RandomSunFlare"]["distribution"] == "albumentations"
+
+
+def test_a_draw_too_large_to_record_is_its_seed_and_sha256_and_replay_checks_it():
+    pipe = _pipe("albumentations.GaussNoise", {"std_range": [0.1, 0.2]})
+    image = _image()
+    res = pipe.run(image, seed=6)
+    record = json.loads(json.dumps(res.applied))
+    assert set(record[0]["params"]) == {"__redraw__", "sha256"}  # a per-pixel noise field: not in the manifest
+    assert np.array_equal(pipe.replay(image, record), res.output)
+    record[0]["params"]["__redraw__"] ^= 1  # another seed draws another field: refused, not applied
+    with pytest.raises(ValueError, match="sha256 differs"):
+        pipe.replay(image, record)
+    record[0]["params"] = {"__redraw__": -1, "sha256": "x"}
+    with pytest.raises(DrawnValueError, match="a redraw record holds exactly"):
+        pipe.replay(image, record)

@@ -4,7 +4,10 @@ Randomness comes from the step's generator, never from the library's global stat
 get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs under a forked torch
 RNG seeded from it (``torch.random.fork_rng``), under a lock, so no global state leaks in or out. What the library
 drew is encoded as JSON (``augment.ops.library_ops.encode``), which ``decode`` turns back into equal values
-(tuples, dtypes and shapes kept): a replay applies the decoded record, the run the values it just encoded.
+(tuples, dtypes and shapes kept): a replay applies the decoded record, the run the values it just encoded. A draw
+too large for a manifest record (more than ``MAX_ARRAY_VALUES`` numbers: a per-pixel noise field, a displacement
+map) is recorded as the 32-bit seed it was drawn from and its sha256; a replay draws it again from that seed and
+refuses to apply values whose sha256 differs.
 
 Instances are built once per thread and spec keywords (construction runs albumentations' schema, which costs
 more than many transforms), and each draw reseeds them, so a cached instance carries no state between images.
@@ -18,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from augment.ops.library_ops import build, decode, encode, library_of, transform_class
+from augment.ops.library_ops import (TooLargeError, build, decode, encode, fingerprint, library_of, redraw_record,
+                                     transform_class)
 from augment.ops.registry import OpDef
 
 __all__ = ["draw", "apply", "run_once"]
@@ -42,13 +46,10 @@ def _instance(op: OpDef, params: Any):
     return inst
 
 
-def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
-    """What the transform draws for ``image``, as the JSON the manifest records."""
-    seed = int(rng.integers(0, 2**32, dtype=np.uint64))
-    t = _instance(op, params)
-    if library_of(op.name) == "albumentations":
-        # what set_random_seed(seed) does, without building a second numpy generator
-        t.random_generator = np.random.default_rng(seed)
+def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
+    """What the transform draws for ``image`` from ``seed`` (and nothing else)."""
+    if op.name.startswith("albumentations."):
+        t.random_generator = np.random.default_rng(seed)  # what set_random_seed does
         t.py_random = random.Random(seed)
         data = {"image": _album_image(image)}
         values = t.get_params()
@@ -56,15 +57,23 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
         if t.targets_as_params and set(t.targets_as_params) - {"image"}:
             raise ValueError(f"{op.name} needs {', '.join(t.targets_as_params)} to draw its values")
         values.update(t.get_params_dependent_on_data(params=values, data=data))
-    else:
-        import torch
+        return values
+    import torch
 
-        tensor = _tv_image(image)
-        with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            values = t.make_params([tensor])
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return t.make_params([_tv_image(image)])
+
+
+def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
+    """What the transform draws for ``image``, as the JSON the manifest records: the values themselves, or for
+    draws too large for a record (a per-pixel noise field) the seed that draws them again and their sha256."""
+    seed = int(rng.integers(0, 2**32))
+    values = _values(op, _instance(op, params), seed, image)
     try:
         record = encode(values)
+    except TooLargeError:
+        record = redraw_record(seed, values)
     except ValueError as exc:
         raise ValueError(f"{op.name}: its drawn values cannot be recorded ({exc})") from None
     _LOCAL.last = (record, values)  # the run applies these next; decode(record) would give the same values
@@ -72,14 +81,19 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
 
 
 def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
-    """The transform on ``image`` with recorded values (a run applies its own record, decoded, the same way)."""
+    """The transform on ``image`` with recorded values (a run applies the values it just drew)."""
     last = getattr(_LOCAL, "last", None)
+    t = _instance(op, params)
     if last is not None and last[0] is drawn:  # the record this thread just drew: skip decoding it again
         values = last[1]
         _LOCAL.last = None
+    elif "__redraw__" in drawn:
+        values = _values(op, t, drawn["__redraw__"], image)
+        if fingerprint(values) != drawn["sha256"]:
+            raise ValueError(f"{op.name} drew other values from the recorded seed than the run did (sha256 differs): "
+                             "another version of the library?")
     else:
         values = decode(drawn)
-    t = _instance(op, params)
     if library_of(op.name) == "albumentations":
         out = t.apply_with_params(values, image=_album_image(image))["image"]
     else:

@@ -118,8 +118,8 @@ def qualify(attr: str, image: np.ndarray | None = None) -> str | None:
                 drawn = library_adapter.draw(op, params, np.random.default_rng(seed), image)
             except Exception as exc:  # noqa: BLE001
                 message = _first_line(exc)
-                if "cannot be recorded" in message or "too large" in message:
-                    return f"its drawn values cannot be recorded as JSON per image: {str(exc)[:200]}"
+                if "cannot be recorded" in message:
+                    return f"its drawn values cannot be recorded as JSON: {str(exc)[:200]}"
                 return f"cannot draw its values from the image alone ({message})"
             text = json.dumps(drawn, allow_nan=False)
             if len(text) > MAX_RECORD_CHARS:
@@ -127,7 +127,7 @@ def qualify(attr: str, image: np.ndarray | None = None) -> str | None:
             if global_seed != seed + 100:
                 # a replay: a fresh instance whose own generators are in another state applies the first record
                 library_adapter._LOCAL.cache = {}
-                library_adapter._instance(op, params).set_random_seed(global_seed)
+                library_adapter._instance(op, params).set_random_seed(global_seed + 1)
                 text = draws[0]
                 library_adapter._LOCAL.last = None
             try:

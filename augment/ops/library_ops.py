@@ -14,6 +14,7 @@ transform that does not qualify is refused at validation with the reason found.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import inspect
 import json
 import math
@@ -32,6 +33,9 @@ __all__ = [
     "MAX_ARRAY_VALUES",
     "TABLE",
     "UnrecordableError",
+    "TooLargeError",
+    "fingerprint",
+    "redraw_record",
     "LibraryParams",
     "encode",
     "decode",
@@ -44,7 +48,7 @@ __all__ = [
 ]
 
 LIBRARIES = ("albumentations", "torchvision")
-MAX_ARRAY_VALUES = 4096  # a draw holding a larger array (a per-pixel noise field) is too big for a manifest record
+MAX_ARRAY_VALUES = 1024  # more numbers than this in one draw (a noise field) are recorded as a seed + sha256
 TABLE = Path(__file__).resolve().parents[1] / "data" / "albumentations_transforms.json"
 _REFUSED_KEYS = {"p": "probability is the step's p (write it next to op:), not a transform parameter",
                  "always_apply": "probability is the step's p (write it next to op:); always_apply is not used"}
@@ -63,15 +67,23 @@ TORCHVISION_TRANSFORMS = (
 
 
 class UnrecordableError(ValueError):
-    """A drawn value that JSON cannot hold exactly (an object, a huge array)."""
+    """A drawn value that JSON cannot hold exactly (an object, an array of strings)."""
+
+
+class TooLargeError(UnrecordableError):
+    """Drawn arrays of more than ``MAX_ARRAY_VALUES`` numbers in all (a per-pixel noise field, a displacement map):
+    recorded as the seed that redraws them and their sha256 instead (``redraw_record``)."""
 
 
 # --- drawn values as JSON ----------------------------------------------------------------------------------------
 
 
-def encode(value: Any, path: str = "") -> Any:
+def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
     """Drawn values as JSON that ``decode`` turns back into the same Python values (tuples stay tuples, arrays
-    keep dtype and shape, NaN stays NaN)."""
+    keep dtype and shape, NaN stays NaN). Arrays of more than ``MAX_ARRAY_VALUES`` numbers in all raise
+    ``TooLargeError``; objects JSON cannot hold raise ``UnrecordableError``."""
+    if _budget is None:
+        _budget = [MAX_ARRAY_VALUES]
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -81,37 +93,73 @@ def encode(value: Any, path: str = "") -> Any:
     if isinstance(value, np.generic):
         if value.dtype.kind not in "biuf":
             raise UnrecordableError(f"{path or 'value'}: numpy {value.dtype} cannot be recorded")
-        return {"__np__": value.dtype.str, "value": encode(value.item(), path)}
+        return {"__np__": value.dtype.str, "value": encode(value.item(), path, _budget)}
+    if isinstance(value, (tuple, list)):  # long lists count against the budget as arrays do
+        budget_left = _budget[0] = _budget[0] - len(value)
+        if budget_left < 0:
+            raise TooLargeError(f"{path or 'value'}: draws more than {MAX_ARRAY_VALUES} values")
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        return {"__tuple__": [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
     if isinstance(value, list):
-        return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str) or k.startswith("__"):
                 raise UnrecordableError(f"{path or 'value'}: key {k!r} cannot be recorded")
-            out[k] = encode(v, f"{path}.{k}" if path else k)
+            out[k] = encode(v, f"{path}.{k}" if path else k, _budget)
         return out
     if isinstance(value, np.ndarray):
-        return _array("__ndarray__", value, value.dtype.str, path)
+        return _array("__ndarray__", value, value.dtype.str, path, _budget)
     if type(value).__module__.startswith("torch") and hasattr(value, "numpy") and hasattr(value, "dtype"):
         arr = value.detach().cpu().numpy()
-        return _array("__tensor__", arr, str(value.dtype).removeprefix("torch."), path)
+        return _array("__tensor__", arr, str(value.dtype).removeprefix("torch."), path, _budget)
     raise UnrecordableError(f"{path or 'value'}: a {type(value).__module__}.{type(value).__qualname__} cannot be "
                             "recorded as JSON")
 
 
-def _array(tag: str, arr: np.ndarray, dtype: str, path: str) -> dict:
+def _array(tag: str, arr: np.ndarray, dtype: str, path: str, budget: list) -> dict:
     if arr.dtype.kind not in "biuf":
         raise UnrecordableError(f"{path}: an array of {arr.dtype} cannot be recorded")
-    if arr.size > MAX_ARRAY_VALUES:
-        raise UnrecordableError(f"{path}: draws an array of {arr.size} values (more than {MAX_ARRAY_VALUES}), too "
-                                "large to record per image")
+    budget[0] -= arr.size
+    if budget[0] < 0:
+        raise TooLargeError(f"{path}: draws arrays of more than {MAX_ARRAY_VALUES} values")
     values = arr.tolist()
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         values = encode(values if arr.ndim else [values], path)  # NaN / inf as tagged floats
     return {tag: values, "dtype": dtype, "shape": list(arr.shape)}
+
+
+def fingerprint(value: Any) -> str:
+    """sha256 of drawn values, arrays by dtype, shape and bytes: what a redraw record checks its redraw against."""
+    digest = hashlib.sha256()
+
+    def feed(v: Any) -> None:
+        if isinstance(v, np.ndarray) or (type(v).__module__.startswith("torch") and hasattr(v, "numpy")):
+            arr = np.ascontiguousarray(v if isinstance(v, np.ndarray) else v.detach().cpu().numpy())
+            digest.update(f"A{arr.dtype.str}{arr.shape}".encode())
+            digest.update(arr.tobytes())
+        elif isinstance(v, dict):
+            digest.update(b"{")
+            for k in sorted(v, key=str):
+                digest.update(repr(k).encode())
+                feed(v[k])
+            digest.update(b"}")
+        elif isinstance(v, (list, tuple)):
+            digest.update(b"(" if isinstance(v, tuple) else b"[")
+            for x in v:
+                feed(x)
+            digest.update(b"]")
+        else:
+            digest.update(f"{type(v).__name__}:{v!r};".encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
+def redraw_record(seed: int, values: Any) -> dict:
+    """The record of a draw too large to hold: the seed that draws it again and the sha256 it must have."""
+    return {"__redraw__": seed, "sha256": fingerprint(values)}
 
 
 def decode(value: Any) -> Any:
@@ -317,6 +365,12 @@ def _check_record(drawn: Any, params: Any, ctx: ImageContext) -> None:
 
     if not isinstance(drawn, dict):
         raise DrawnValueError(f"expected a mapping of drawn values, got {type(drawn).__name__}")
+    if "__redraw__" in drawn:
+        seed, sha = drawn.get("__redraw__"), drawn.get("sha256")
+        if set(drawn) != {"__redraw__", "sha256"} or isinstance(seed, bool) or not isinstance(seed, int) \
+                or not 0 <= seed < 2**32 or not isinstance(sha, str) or len(sha) != 64:
+            raise DrawnValueError("a redraw record holds exactly __redraw__ (a 32-bit seed) and sha256")
+        return
     try:
         decode(drawn)
     except (ValueError, TypeError) as exc:
