@@ -356,3 +356,22 @@ def test_serve_lists_and_applies_plugin_ops_as_the_cli_does(tmp_path, rgb_folder
             assert o["sha256"] == rec["sha256"] and o["ops"] == rec["ops"]
     finally:
         srv.stop()
+
+
+def test_search_spaces_take_plugin_and_library_ops():
+    from augment.search.space import parse_space
+
+    sp = parse_space({"name": "s", "modality": "image", "candidates": 4, "ops": [
+        {"op": "augment_stain.stain_jitter", "p": [0.2, 0.8],
+         "params": {"scale": {"choices": [[-0.1, 0.1], [-0.3, 0.3]]}}},
+        {"op": "albumentations.CLAHE", "params": {"clip_limit": [1, 3]}},
+        {"op": "augment_stain.translate", "params": {"max_shift": {"choices": [[-2, 2], [-6, 6]]}}}]})
+    cands = sp.candidates(seed=0)
+    assert cands
+    used = {s.op for c in cands for s in c.spec.steps if hasattr(s, "op")}
+    assert used & {"augment_stain.stain_jitter", "augment_stain.translate", "albumentations.CLAHE"}
+    for c in cands:
+        augment.Pipeline(c.spec)(_image(), seed=1)
+    with pytest.raises(augment.SpecError, match=r"ops\[0\].params.scal: unknown key 'scal' \(did you mean 'scale'"):
+        parse_space({"name": "s", "modality": "image", "ops": [
+            {"op": "augment_stain.stain_jitter", "params": {"scal": {"choices": [0.1]}}}]})
