@@ -25,7 +25,7 @@ from augment.ops.library_ops import (TooLargeError, build, decode, encode, finge
                                      transform_class)
 from augment.ops.registry import OpDef
 
-__all__ = ["draw", "apply", "run_once"]
+__all__ = ["draw", "apply", "run_once", "Geometry"]
 
 _LOCAL = threading.local()
 _TORCH_RNG_LOCK = threading.Lock()
@@ -76,7 +76,7 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
         record = redraw_record(seed, values)
     except ValueError as exc:
         raise ValueError(f"{op.name}: its drawn values cannot be recorded ({exc})") from None
-    _LOCAL.last = (record, values)  # the run applies these next; decode(record) would give the same values
+    _LOCAL.last = (record, values, image)  # the run applies these next; decode(record) would give the same values
     return record
 
 
@@ -84,9 +84,8 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     """The transform on ``image`` with recorded values (a run applies the values it just drew)."""
     last = getattr(_LOCAL, "last", None)
     t = _instance(op, params)
-    if last is not None and last[0] is drawn:  # the record this thread just drew: skip decoding it again
+    if last is not None and last[0] is drawn and last[2] is image:  # just drawn from this image: no decoding
         values = last[1]
-        _LOCAL.last = None
     elif "__redraw__" in drawn:
         values = _values(op, t, drawn["__redraw__"], image)
         if fingerprint(values) != drawn["sha256"]:
@@ -94,6 +93,7 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
                              "another version of the library?")
     else:
         values = decode(drawn)
+    _LOCAL.last = (drawn, values, image)  # the annotations of this step move with the same values (Geometry)
     if library_of(op.name) == "albumentations":
         out = t.apply_with_params(values, image=_album_image(image))["image"]
     else:
@@ -121,3 +121,41 @@ def _tv_image(image: np.ndarray):
 def run_once(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, dict]:
     drawn = draw(op, params, rng, image)
     return apply(op, params, image, drawn), drawn
+
+
+class Geometry:
+    """An albumentations transform's own target handling as augment's geometric hooks, with the values the image
+    step just used: points through ``apply_to_keypoints`` (augment's continuous coordinates, where pixel i covers
+    [i, i + 1), shifted by half a pixel to albumentations' pixel indices and back), label images through
+    ``apply_to_mask`` (nearest neighbour)."""
+
+    def __init__(self, op: OpDef, params: Any, drawn: dict, hw: tuple[int, int]) -> None:
+        last = getattr(_LOCAL, "last", None)
+        if last is None or last[0] is not drawn:
+            raise ValueError(f"{op.name}: its annotations move after its image step, with the same values")
+        self.op, self.values, self.t, self.hw = op, last[1], _instance(op, params), hw
+
+    def _call(self, method: str, data):
+        try:
+            return getattr(self.t, method)(data, **self.values)
+        except NotImplementedError:
+            raise ValueError(f"{self.op.name} cannot move {method.removeprefix('apply_to_')}") from None
+
+    def map_points(self, xy: np.ndarray, drawn: dict, image_hw) -> np.ndarray:
+        kp = np.zeros((len(xy), 5), dtype=np.float64)
+        kp[:, :2] = np.asarray(xy, dtype=np.float64) - 0.5
+        kp[:, 4] = 1.0
+        out = np.asarray(self._call("apply_to_keypoints", kp), dtype=np.float64)
+        if out.shape[0] != len(xy):
+            raise ValueError(f"{self.op.name} dropped keypoints itself, so its boxes and keypoints cannot follow; on "
+                             "annotated data use another transform or the native ops")
+        return out[:, :2] + 0.5
+
+    def map_mask(self, mask: np.ndarray, drawn: dict) -> np.ndarray:
+        channels = [np.asarray(self._call("apply_to_mask", np.ascontiguousarray(mask[:, :, c])))
+                     for c in range(mask.shape[2])]
+        return np.stack(channels, axis=2) if channels else mask
+
+    def output_size(self, drawn: dict, image_hw) -> tuple[int, int]:
+        probe = self._call("apply_to_mask", np.zeros(tuple(self.hw), dtype=np.uint8))
+        return tuple(probe.shape[:2])

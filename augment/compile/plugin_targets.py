@@ -1,4 +1,5 @@
-"""Annotations through a plugin op's geometric hooks (``map_points``, ``map_mask``, ``output_size``).
+"""Annotations through a plugin op's geometric hooks (``map_points``, ``map_mask``, ``output_size``), or through
+an albumentations transform's own target functions (``library_adapter.Geometry``).
 
 The hooks become the same point map and mask warp the built-in geometric ops use, so boxes (through their
 densified outlines), polygons and keypoints follow ``map_points``, masks follow ``map_mask``, and the op's box
@@ -19,7 +20,12 @@ __all__ = ["step_plugin"]
 
 def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw: tuple[int, int],
                 targets: Targets) -> Targets:
-    inst, values, image_hw = op.geometry(drawn, params, hw)
+    if op.origin is not None and op.origin.get("library"):
+        from augment.compile.library_adapter import Geometry
+
+        inst, values, image_hw = Geometry(op, params, drawn, hw), drawn, hw
+    else:
+        inst, values, image_hw = op.geometry(drawn, params, hw)
     out_hw = tuple(int(v) for v in inst.output_size(values, tuple(image_hw)))
 
     def points(xy: np.ndarray) -> np.ndarray:

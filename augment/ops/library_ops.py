@@ -356,6 +356,10 @@ def build(name: str, cls: type, keywords: dict):
     return cls(**keywords)
 
 
+def _library_geometry(drawn, params, hw):
+    raise RuntimeError("library transforms move annotations through augment.compile.library_adapter")
+
+
 def _no_sampler(params, rng, ctx):
     raise RuntimeError("library transforms draw through augment.compile.library_adapter")
 
@@ -409,9 +413,17 @@ def definition(name: str) -> OpDef:
                                                        "RandomAutocontrast", "RandomEqualize",
                                                        "RandomPhotometricDistort", "Grayscale",
                                                        "RandomChannelPermutation")}
-    annotations = "pixel" if pixel else (f"{name} moves pixels geometrically; on annotated data use the native ops "
-                                         "(rotate, affine, crop, ...), which move boxes, masks and keypoints")
+    geometry = None
+    if pixel:
+        annotations = "pixel"
+    elif library == "albumentations":
+        # boxes, polygons and keypoints through the transform's own apply_to_keypoints, masks through its
+        # apply_to_mask (augment.compile.plugin_targets), with the same recorded values as the image
+        annotations, geometry = "geometric", _library_geometry
+    else:
+        annotations = (f"{name} moves pixels geometrically; on annotated data use albumentations' transform or the "
+                       "native ops (rotate, affine, crop, ...), which move boxes, masks and keypoints")
     summary = (inspect.getdoc(cls) or name).splitlines()[0]
     return OpDef(name=name, modality="image", params=params, summary=summary, sample=_no_sampler,
-                 annotations=annotations, check_record=_check_record,
+                 annotations=annotations, geometry=geometry, check_record=_check_record,
                  origin={"distribution": library, "version": version, "library": library})
