@@ -235,3 +235,13 @@ def test_a_draw_too_large_to_record_is_its_seed_and_sha256_and_replay_checks_it(
     record[0]["params"] = {"__redraw__": -1, "sha256": "x"}
     with pytest.raises(DrawnValueError, match="a redraw record holds exactly"):
         pipe.replay(image, record)
+
+
+def test_ops_lists_the_usable_library_transforms_and_why_the_others_are_not():
+    proc = subprocess.run([sys.executable, "-m", "augment.cli", "ops", "--library", "albumentations", "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    listing = {item["op"]: item for item in json.loads(proc.stdout)}
+    assert {n for n, i in listing.items() if i["usable"]} == {f"albumentations.{n}" for n in QUALIFYING}
+    assert "clip_limit" in listing["albumentations.CLAHE"]["keywords"]
+    assert listing["albumentations.Lambda"]["reason"].startswith("runs arbitrary Python functions")
