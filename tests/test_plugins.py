@@ -290,6 +290,9 @@ def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_f
     assert {"augment_stain.stain_jitter", "augment_stain.translate", "localops.invert"} <= set(names)
     missing = _cli("validate", spec, env=local_plugin)
     assert missing.returncode == 2 and "steps[1].op: no plugin provides op 'localops.invert'" in missing.stderr
+    preview = _cli("preview", spec, rgb_folder / "a" / "0.png", "-o", tmp_path / "preview.png", "--plugin", "localops",
+                   env=local_plugin)
+    assert preview.returncode == 0 and (tmp_path / "preview.png").is_file(), preview.stderr
     bad = _cli("validate", spec, "--plugin", "no_such_module_xyz")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no_such_module_xyz" in bad.stderr
     out = tmp_path / "out"
