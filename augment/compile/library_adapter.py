@@ -83,6 +83,7 @@ def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) ->
 def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     """The transform on ``image`` with recorded values (a run applies the values it just drew)."""
     last = getattr(_LOCAL, "last", None)
+    _LOCAL.last = None  # used once: a record edited in place later must be read again
     t = _instance(op, params)
     if last is not None and last[0] is drawn and last[2] is image:  # just drawn from this image: no decoding
         values = last[1]
@@ -93,7 +94,7 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
                              "another version of the library?")
     else:
         values = decode(drawn)
-    _LOCAL.last = (drawn, values, image)  # the annotations of this step move with the same values (Geometry)
+    _LOCAL.applied = (drawn, values)  # the annotations of this step move with the same values (Geometry)
     if library_of(op.name) == "albumentations":
         out = t.apply_with_params(values, image=_album_image(image))["image"]
     else:
@@ -130,10 +131,10 @@ class Geometry:
     ``apply_to_mask`` (nearest neighbour)."""
 
     def __init__(self, op: OpDef, params: Any, drawn: dict, hw: tuple[int, int]) -> None:
-        last = getattr(_LOCAL, "last", None)
-        if last is None or last[0] is not drawn:
+        applied = getattr(_LOCAL, "applied", None)
+        if applied is None or applied[0] is not drawn:
             raise ValueError(f"{op.name}: its annotations move after its image step, with the same values")
-        self.op, self.values, self.t, self.hw = op, last[1], _instance(op, params), hw
+        self.op, self.values, self.t, self.hw = op, applied[1], _instance(op, params), hw
 
     def _call(self, method: str, data):
         try:
