@@ -13,10 +13,11 @@ system-deps:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PACKAGES); \
 	else echo "missing Debian packages; run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; fi
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q --no-deps -e examples/plugin  # the example plugin the plugin tests run (entry points)
 	touch $(STAMP)
 
 venv: $(STAMP)

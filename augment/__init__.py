@@ -12,6 +12,9 @@ from augment._version import __version__
 from augment.compile.annotated import detection_collate
 from augment.compile.pipeline import AugmentResult, ImageInputError, Pipeline, load_pipeline
 from augment.compose import Compose, OneOf, Sequence, SomeOf
+from augment.ops.custom import ImageOp, TextOp
+from augment.ops.plugins import PluginError, register_op
+from augment.ops.registry import OpParams
 from augment.seeding import derive_seed
 from augment.spec import PipelineSpec, SpecError, dump_spec, load_spec, parse_spec
 
@@ -20,12 +23,16 @@ __all__ = [
     "AugmentResult",
     "Compose",
     "ImageInputError",
+    "ImageOp",
     "OneOf",
+    "OpParams",
     "Pipeline",
     "PipelineSpec",
+    "PluginError",
     "Sequence",
     "SomeOf",
     "SpecError",
+    "TextOp",
     "derive_seed",
     "detection_collate",
     "dump_spec",
@@ -33,4 +40,5 @@ __all__ = [
     "load_spec",
     "ops",
     "parse_spec",
+    "register_op",
 ]

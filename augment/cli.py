@@ -39,6 +39,29 @@ def _load(path: str, **overrides):
     return Pipeline(spec)
 
 
+def _load_plugins(ctx, param, modules: tuple[str, ...]) -> None:
+    """Installed plugins (entry points, $AUGMENT_PLUGINS) and --plugin modules, before the command reads a spec."""
+    import os
+
+    from augment.ops import plugins
+
+    try:
+        plugins.load_installed()
+        plugins.load_modules(modules)
+    except plugins.PluginError as exc:
+        _fail(str(exc))
+    if modules:  # processes this command starts (workers, service jobs) register the same modules
+        known = os.environ.get(plugins.ENV_VAR, "").split()
+        os.environ[plugins.ENV_VAR] = " ".join(dict.fromkeys([*known, *modules]))
+
+
+def _plugin_option(fn):
+    return click.option(
+        "--plugin", "plugin_modules", multiple=True, metavar="MODULE", envvar="AUGMENT_PLUGINS", expose_value=False,
+        is_eager=True, callback=_load_plugins,
+        help="Import MODULE and register the augment ops it defines (repeatable; also $AUGMENT_PLUGINS).")(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="augment")
 def main() -> None:
@@ -46,6 +69,7 @@ def main() -> None:
 
 
 @main.command()
+@_plugin_option
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--dump", is_flag=True, help="Print the canonical spec (defaults filled in).")
 def validate(pipeline: str, dump: bool) -> None:
@@ -58,12 +82,20 @@ def validate(pipeline: str, dump: bool) -> None:
 
 
 @main.command()
+@_plugin_option
 @click.option("--modality", type=click.Choice(["image", "text"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
-def ops(modality: str | None, as_json: bool) -> None:
+@click.option("--library", type=click.Choice(["albumentations", "torchvision"]), default=None,
+              help="List the library's transforms usable by name (op: albumentations.CLAHE) instead, and why the "
+                   "others are not.")
+def ops(modality: str | None, as_json: bool, library: str | None) -> None:
     """List every op with its parameters, types, ranges and defaults (generated from the registry)."""
-    from augment.ops.describe import describe_ops, format_ops
+    from augment.ops.describe import describe_library, describe_ops, format_library, format_ops
 
+    if library is not None:
+        listing = describe_library(library)
+        click.echo(json.dumps(listing, indent=2) if as_json else format_library(listing))
+        return
     from augment.compile.batch import BATCHED_OPS
 
     listing = describe_ops(modality, batched=BATCHED_OPS)
@@ -103,6 +135,7 @@ def _terminate_like_interrupt():
 
 
 @main.command()
+@_plugin_option
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("input", type=click.Path(path_type=Path))
 @click.argument("output", metavar="OUTPUT")  # a folder or an fsspec URL (s3://bucket/prefix, memory://...)
@@ -218,6 +251,7 @@ def _dry_run(pipe, input: Path, output, dataset_format) -> None:
 
 
 @main.command()
+@_plugin_option
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -245,6 +279,7 @@ def preview(pipeline, image, output, count, seed, columns, annotations=None) -> 
 
 
 @main.command()
+@_plugin_option
 @click.argument("output_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("output_file")
 @click.option("-o", "--to", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -259,6 +294,8 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         result = replay_output(output_dir, output_file, row, copy_index)
     except ReplayError as exc:
         _fail(str(exc).splitlines()[0], 1)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if target is not None:
         try:
             target.write_bytes(result.data)
@@ -301,6 +338,7 @@ def _parse_model_options(pairs: tuple[str, ...]) -> dict:
 
 
 @main.command("eval")
+@_plugin_option
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
               help="Training data: an image folder, or a text dataset in any format `augment run` reads.")
@@ -469,6 +507,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
 
 
 @main.command()
+@_plugin_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback requires --token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: a free port.")
@@ -542,6 +581,7 @@ def _parse_duration(text: str, flag: str = "--budget") -> float:
 
 
 @main.command("search")
+@_plugin_option
 @click.option("--train", type=click.Path(exists=True, path_type=Path), required=True,
               help="Training data (image folder or text dataset): the search reads only this.")
 @click.option("--test", type=click.Path(exists=True, path_type=Path), default=None,

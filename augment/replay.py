@@ -47,6 +47,7 @@ class ReplayResult:
     on_disk: str = "not checked"
     annotation: bytes | None = None  # annotated datasets: the reproduced annotation file (COCO: its entries)
     annotation_suffix: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)  # e.g. a plugin at another version than the run's
 
 
 def _manifest_records(output_dir):
@@ -98,6 +99,7 @@ def _check_run(run: Any, output_dir) -> tuple[Pipeline, dict]:
     where = str(join_location(output_dir, RUN_RECORD))
     if not isinstance(run, dict) or "spec" not in run:
         raise ReplayError(f"{output_dir} holds no readable run.json")
+    _check_plugins(run, where)
     try:
         pipe = Pipeline(parse_spec(run["spec"]))
     except SpecError as exc:
@@ -115,6 +117,40 @@ def _check_run(run: Any, output_dir) -> tuple[Pipeline, dict]:
         except (TypeError, ValueError, TextFormatError) as exc:
             raise ReplayError(f"{where}: 'text_format' is invalid: {str(exc).splitlines()[0]}") from None
     return pipe, run
+
+
+def _check_plugins(run: dict, where: str) -> None:
+    """Every plugin or library op the run used must be here: a missing one is one line naming it and its package."""
+    from augment.ops.catalog import registry
+
+    used = run.get("plugins") or {}
+    if not isinstance(used, dict):
+        raise ReplayError(f"{where}: 'plugins' should be a mapping of op names; the file was changed or damaged")
+    for name, origin in sorted(used.items()):
+        origin = origin if isinstance(origin, dict) else {}
+        if name in registry():
+            continue
+        dist, version, module = (str(origin.get(k) or "")[:80] for k in ("distribution", "version", "module"))
+        how = (f"pip install '{dist}=={version}'" if dist and version else f"pip install {dist}" if dist else
+               f"pass --plugin {module or 'MODULE'}")
+        raise ReplayError(f"the run used op {name!r} from {dist or module or 'a plugin'}"
+                          f"{' ' + version if version else ''}, which is not available here: {how} "
+                          f"(or pass --plugin MODULE)")
+
+
+def plugin_warnings(run: dict, pipe: Pipeline) -> list[str]:
+    """One warning per plugin or library whose version differs from the run's (the bytes may then differ)."""
+    used = run.get("plugins") if isinstance(run.get("plugins"), dict) else {}
+    now = pipe.plugin_origins()
+    out = []
+    for name, origin in sorted(used.items()):
+        if not isinstance(origin, dict) or name not in now:
+            continue
+        then_v, now_v = origin.get("version"), now[name].get("version")
+        if then_v != now_v:
+            who = now[name].get("distribution") or now[name].get("module")
+            out.append(f"op {name}: the run used {who} {then_v}, this is {who} {now_v}; the replayed bytes may differ")
+    return out
 
 
 def _check_record(rec: dict, where: str, text: bool) -> None:
@@ -174,6 +210,7 @@ def replay_output(
     if not is_url(output_dir):
         output_dir = Path(output_dir)
     pipe, run = _check_run(_run_record(output_dir), output_dir)
+    warnings = plugin_warnings(run, pipe)
     rec = find_record(output_dir, output_file, row, copy)
     where = f"{join_location(output_dir, MANIFEST)} record of {output_file}"
     _check_record(rec, where, pipe.modality == "text")
@@ -186,7 +223,7 @@ def replay_output(
         except (OSError, ValueError) as exc:
             raise ReplayError(f"cannot replay {output_file}: {str(exc).splitlines()[0]}") from None
         on_disk = _on_disk(output_dir, output_file, rec["sha256"])
-        return ReplayResult(data, digest, identical, on_disk, ann, suffix)
+        return ReplayResult(data, digest, identical, on_disk, ann, suffix, warnings)
     if pipe.modality == "image":
         path = _source_path(Path(run["input"]), rec["source"], where)
         try:
@@ -211,7 +248,7 @@ def replay_output(
         out = replay_text_record(pipe, run, rec, where)
         on_disk = "not checked"
     digest = hashlib.sha256(out).hexdigest()
-    return ReplayResult(out, digest, digest == rec["sha256"], on_disk)
+    return ReplayResult(out, digest, digest == rec["sha256"], on_disk, warnings=warnings)
 
 
 def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "record") -> bytes:

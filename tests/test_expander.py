@@ -144,8 +144,11 @@ def test_validate_ops_and_preview(tmp_path):
     zoom = next(op for op in listing if op["op"] == "zoom")
     scale = next(p for p in zoom["params"] if p["name"] == "scale")
     assert scale["default"] == [0.9, 1.1] and "range" in scale["type"]
+    from augment.ops import plugins
     from augment.ops.catalog import registry
-    assert [op["op"] for op in listing] == registry().names("image")
+    with plugins.scoped():  # the CLI lists the installed plugins' ops too (entry points)
+        plugins.load_installed()
+        assert [op["op"] for op in listing] == registry().names("image")
     img = tmp_path / "x.png"
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(img)
     augment_cli("preview", FLIP_ZOOM, img, "-o", tmp_path / "grid.png", "-n", "7")

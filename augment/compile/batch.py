@@ -126,6 +126,10 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
         seeds = [pipe._next_seed() for _ in range(n)] if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n:
         raise ValueError(f"{n} images but {len(seeds)} seeds")
+    library = [leaf.op.name for leaf in pipe.leaves() if (leaf.op.origin or {}).get("library")]
+    if library:  # their draws read the image itself (get_params_dependent_on_data), which the batch state hides
+        raise ValueError(f"{library[0]} is a library transform: batches take augment's own and plugin ops; call "
+                         "the pipeline per sample (pipe(x)) for library transforms")
     state = to_uint8(batch.detach())
     if records is None:
         plans = [{leaf.key: rng for leaf, rng in pipe.plan(s)} for s in seeds]

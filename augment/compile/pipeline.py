@@ -19,6 +19,7 @@ import numpy as np
 from augment.compile import batch as batched
 from augment.compile import tensors
 from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
+from augment.ops import plugins
 from augment.ops.catalog import registry
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS
@@ -165,10 +166,17 @@ class Pipeline:
 
     # -- pickling: modules, locks and streams are per process ----------------------------------------------
     def __getstate__(self) -> dict:
-        return {"spec": self.spec}
+        # plugin modules named by --plugin / $AUGMENT_PLUGINS travel with the pipeline: a worker that starts clean
+        # (spawn, forkserver, a Dask worker) registers them before compiling (entry points it finds by itself)
+        return {"spec": self.spec, "plugins": plugins.loaded_modules()}
 
     def __setstate__(self, state: dict) -> None:
+        plugins.load_modules(m for m in state.get("plugins", ()) if m not in plugins.loaded_modules())
         self.__init__(state["spec"])
+
+    def plugin_origins(self) -> dict[str, dict]:
+        """``{op name: {distribution, version, module}}`` of every plugin or library op this pipeline uses."""
+        return {leaf.op.name: dict(leaf.op.origin) for leaf in _leaves(self._nodes) if leaf.op.origin is not None}
 
     # -- seeds ---------------------------------------------------------------------------------------------
     def _next_seed(self) -> int:
@@ -220,10 +228,9 @@ class Pipeline:
         image, restore = tensors.image_in(x)
         applied = []
         for leaf, rng in self.plan(seed):
-            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
-            drawn = leaf.op.sample(leaf.params, rng, ctx)
+            drawn = _draw(leaf, rng, image)
             image = self._apply_image(leaf, image, drawn)
-            applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
+            applied.append(_entry(leaf, drawn))
         return AugmentResult(restore(image), applied, seed)
 
     def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
@@ -256,7 +263,10 @@ class Pipeline:
             # the record is data from a file: check it against what the op can draw before OpenCV sees it
             ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2])
             try:
-                check_drawn(leaf.op.name, leaf.params, entry["params"], ctx)
+                if leaf.op.check_record is not None:  # plugin and library ops describe their own records
+                    leaf.op.check_record(entry["params"], leaf.params, ctx)
+                else:
+                    check_drawn(leaf.op.name, leaf.params, entry["params"], ctx)
             except DrawnValueError as exc:
                 raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): {exc}") from None
             image = self._apply_image(leaf, image, entry["params"])
@@ -280,8 +290,7 @@ class Pipeline:
         applied = []
         for leaf, rng in self.plan(seed):
             boxes = tuple(tuple(b) for b in targets.boxes.tolist()) if targets is not None else ()
-            ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes)
-            drawn = leaf.op.sample(leaf.params, rng, ctx)
+            drawn = _draw(leaf, rng, image, boxes)
             hw = image.shape[:2]
             if leaf.op.name in MULTI_IMAGE_OPS:
                 drawn = dict(drawn, partners=partners.pick(drawn["partner_draws"]) if partners is not None else [])
@@ -289,13 +298,16 @@ class Pipeline:
             else:
                 image = self._apply_image(leaf, image, drawn)
                 targets = self._step_targets(tracker, leaf, drawn, hw, targets)
-            applied.append({"op": leaf.op.name, "path": leaf.path, "params": drawn})
+            applied.append(_entry(leaf, drawn))
         return image, targets, applied, tracker.finish()
 
     def check_moves_annotations(self) -> None:
         """Refuse presets whose output no annotation can follow. trivial_augment and rand_augment run a chain of
         ordinary ops, so boxes, masks and keypoints follow each sub-op; augmix blends several differently warped
         copies of the image into one, and no single box fits a blend."""
+        for leaf in _leaves(self._nodes):
+            if leaf.op.annotations not in ("builtin", "pixel", "geometric"):
+                raise ValueError(f"{leaf.path}: {leaf.op.annotations}")
         presets = sorted({leaf.op.name for leaf in _leaves(self._nodes)
                           if leaf.op.compose is not None and leaf.op.name not in CHAIN_PRESETS})
         if presets:
@@ -333,6 +345,10 @@ class Pipeline:
     def _step_targets(tracker, leaf: _Leaf, drawn: dict, hw: tuple[int, int], targets):
         """Move the annotations by one op; a chain preset moves them by each recorded sub-op in turn, with the
         sub-op's own rules (its defaults, as the image is warped with them)."""
+        if leaf.op.geometry is not None:  # a plugin op's own hooks
+            from augment.compile.plugin_targets import step_plugin
+
+            return step_plugin(tracker, leaf.op, drawn, leaf.params, hw, targets)
         if leaf.op.name not in CHAIN_PRESETS:
             return tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
         reg = registry()
@@ -359,6 +375,12 @@ class Pipeline:
 
     def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict) -> np.ndarray:
         name = op.name
+        if op.apply_image is not None:  # a plugin op: its own numpy implementation, the same on every backend
+            return op.apply_image(image, drawn, params)
+        if op.origin is not None and op.origin.get("library"):
+            from augment.compile import library_adapter
+
+            return library_adapter.apply(op, params, image, drawn)
         if op.compose is not None:  # a preset: its recorded sub-ops run through this same path
             reg = registry()
             return op.compose(image, drawn, params,
@@ -446,8 +468,25 @@ class Pipeline:
             for i, res in zip(members, results):
                 assert isinstance(res, TextOpResult)
                 current[i] = res.text
-                applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": {}, "changes": res.changes})
+                applied[i].append({**_entry(leaf, {}), "changes": res.changes})
         return [AugmentResult(out, app, s) for out, app, s in zip(current, applied, seeds)]
+
+
+def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple = ()) -> dict:
+    op = leaf.op
+    if op.origin is not None and op.origin.get("library"):
+        from augment.compile import library_adapter
+
+        return library_adapter.draw(op, leaf.params, rng, image)
+    return op.sample(leaf.params, rng, ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes))
+
+
+def _entry(leaf: _Leaf, drawn: dict) -> dict:
+    entry = {"op": leaf.op.name, "path": leaf.path, "params": drawn}
+    origin = leaf.op.origin
+    if origin is not None:  # which distribution and version drew these values (replay checks it)
+        entry["provider"] = f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
+    return entry
 
 
 def _leaves(nodes: tuple):

@@ -9,6 +9,7 @@ The typed op classes (``augment.ops.Zoom(scale=(0.9, 1.1))``, generated from the
 
 from augment.ops import typed as _typed
 from augment.ops._typed_base import AppliedOp, Op, OpParamError, TextChange, op_class, typed_applied, typed_values
+from augment.ops.registry import TextOpResult
 from augment.ops.typed import *  # noqa: F401,F403 - the generated classes, listed in typed.__all__
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "OpParamError",
     "AppliedOp",
     "TextChange",
+    "TextOpResult",
     "op_class",
     "typed_applied",
     "typed_values",

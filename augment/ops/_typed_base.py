@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from augment.ops.catalog import registry
 from augment.ops.registry import OpParams
 
-__all__ = ["Op", "OpParamError", "TextChange", "AppliedOp", "op_class", "typed_values", "typed_applied"]
+__all__ = ["Op", "OpParamError", "TextChange", "AppliedOp", "DrawnValues", "op_class", "typed_values", "typed_applied"]
 
 
 class OpParamError(ValueError):
@@ -143,12 +143,39 @@ def _register(cls: type[Op]) -> type[Op]:
     return cls
 
 
+class DrawnValues(dict):
+    """The drawn values of a plugin or library op: a dict (what the manifest records) that reads as attributes."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def _asdict(self) -> dict:
+        return dict(self)
+
+
+_OUTSIDE: dict[str, type[Op]] = {}
+
+
 def op_class(name: str) -> type[Op]:
-    """The typed op class of a registry op name (``"zoom"`` -> ``Zoom``)."""
+    """The typed op class of a registry op name (``"zoom"`` -> ``Zoom``; a plugin op: the class it was registered
+    from; a library transform: a class made for it, ``op_class("albumentations.CLAHE")(clip_limit=2.0)``)."""
+    from augment.ops.plugins import plugin_class
+
+    cls = _BY_NAME.get(name) or plugin_class(name) or _OUTSIDE.get(name)
+    if cls is not None:
+        return cls
     try:
-        return _BY_NAME[name]
+        opdef = registry().get(name) if "." in name else None
     except KeyError:
-        raise KeyError(f"no typed op for {name!r}") from None
+        opdef = None
+    if opdef is None:
+        raise KeyError(f"no typed op for {name!r}")
+    cls = _OUTSIDE[name] = type(name.rsplit(".", 1)[-1], (Op,), {
+        "op_name": name, "modality": opdef.modality, "drawn_type": DrawnValues, "__module__": __name__})
+    return cls
 
 
 def typed_values(op: str, values: dict) -> Any:

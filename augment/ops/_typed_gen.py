@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.ops.catalog import registry
+from augment.ops.catalog import builtin_registry
 from augment.ops.registry import ImageContext, OpDef
 
 __all__ = ["render", "class_name", "drawn_fields"]
@@ -130,7 +130,8 @@ def _render_op(op: OpDef) -> list[str]:
 
 
 def render() -> str:
-    ops = registry().ops("image") + registry().ops("text")
+    # built-in ops only: plugin ops are typed by their own classes, library transforms by op_class(name)
+    ops = builtin_registry().ops("image") + builtin_registry().ops("text")
     names = [class_name(op.name) for op in ops]
     drawn = [f"{class_name(op.name)}Drawn" for op in ops if op.modality == "image"]
     out = [

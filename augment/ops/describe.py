@@ -6,7 +6,7 @@ from typing import Any
 
 from augment.ops.catalog import registry
 
-__all__ = ["describe_ops", "format_ops"]
+__all__ = ["describe_ops", "format_ops", "describe_library", "format_library"]
 
 
 def _field_info(name: str, prop: dict, required: bool) -> dict:
@@ -68,3 +68,40 @@ def format_ops(listing: list[dict]) -> str:
             lines.append(f"    {p['name']}: {p['type']}{extra}; default {p['default']!r}{desc}")
         lines.append("")
     return "\n".join(lines)
+
+
+def describe_library(library: str) -> list[dict]:
+    """Every transform of ``library`` that can be named in a spec (``op: albumentations.CLAHE``) with its keywords,
+    and for albumentations also those that cannot, with the reason (the tested list)."""
+    import inspect
+
+    from augment.ops.library_ops import TORCHVISION_TRANSFORMS, qualification_table, transform_class
+
+    if library == "albumentations":
+        entries = qualification_table()["transforms"].items()
+    else:
+        entries = [(n, {"qualifies": True, "reason": None}) for n in TORCHVISION_TRANSFORMS]
+    out = []
+    for name, entry in sorted(entries):
+        item: dict[str, Any] = {"op": f"{library}.{name}", "usable": bool(entry["qualifies"])}
+        if entry["qualifies"]:
+            cls = transform_class(f"{library}.{name}")
+            sig = inspect.signature(cls.__init__)
+            item["summary"] = (inspect.getdoc(cls) or "").split("\n")[0]
+            item["keywords"] = [n for n, p in sig.parameters.items()
+                                if n not in ("self", "p", "always_apply") and p.kind is not p.VAR_KEYWORD]
+        else:
+            item["reason"] = entry["reason"]
+        out.append(item)
+    return out
+
+
+def format_library(listing: list[dict]) -> str:
+    lines = []
+    for item in listing:
+        if item["usable"]:
+            lines.append(f"{item['op']} - {item['summary']}")
+            lines.append(f"    keywords: {', '.join(item['keywords']) or 'none'}")
+        else:
+            lines.append(f"{item['op']} (not usable by name) - {item['reason']}")
+    return "\n".join(lines) + "\n"

@@ -92,11 +92,24 @@ class OpDef:
     # composite image ops (presets): compose(image, drawn, params, apply_sub) applies recorded sub-ops, where
     # apply_sub(op_name, image, drawn) runs one registered op with its default settings on the active backend
     compose: Callable[[np.ndarray, dict, Any, Callable[[str, np.ndarray, dict], np.ndarray]], np.ndarray] | None = None
+    # ops from outside the built-in catalog (plugins, library transforms; augment.ops.plugins / library_ops):
+    # apply_image(image, drawn, params) runs the op's own implementation on every backend;
+    draw_image: Callable[[Any, np.random.Generator, np.ndarray], dict] | None = None  # draws from the pixels too
+    apply_image: Callable[[np.ndarray, dict, Any], np.ndarray] | None = None
+    # annotations: "builtin" (rules by name), "pixel" (unchanged), "geometric" (geometry gives the point map
+    # and mask warp of a draw), or a one-line reason the op cannot move them
+    annotations: str = "builtin"
+    geometry: Callable[[dict, Any, tuple[int, int]], Any] | None = None
+    check_record: Callable[[Any, Any, ImageContext], None] | None = None  # a recorded draw, before replaying it
+    origin: dict | None = None  # {"distribution": ..., "version": ..., "module": ...}: what provides the op
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, resolve: Callable[[str], OpDef] | None = None) -> None:
         self._ops: dict[str, OpDef] = {}
+        # dotted names not listed here (plugins not loaded yet, library transforms): resolve(name) finds them
+        # or raises LookupError with the one-line reason
+        self._resolve = resolve
 
     def add(self, op: OpDef) -> OpDef:
         if op.name in self._ops:
@@ -109,10 +122,30 @@ class Registry:
         return op
 
     def get(self, name: str) -> OpDef:
-        return self._ops[name]
+        op = self._ops.get(name)
+        if op is not None:
+            return op
+        if self._resolve is not None and isinstance(name, str) and "." in name:
+            try:
+                return self._resolve(name)
+            except LookupError as exc:
+                raise KeyError(str(exc.args[0]) if exc.args else name) from None
+        raise KeyError(name)
+
+    def why_missing(self, name: str) -> str | None:
+        """The one-line reason a dotted name resolves to no op (None for plain names)."""
+        try:
+            self.get(name)
+        except KeyError as exc:
+            return str(exc.args[0]) if "." in str(name) and exc.args and exc.args[0] != name else None
+        return None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._ops
+        try:
+            self.get(name)  # type: ignore[arg-type]
+        except KeyError:
+            return False
+        return True
 
     def names(self, modality: Modality | None = None) -> list[str]:
         return sorted(n for n, op in self._ops.items() if modality is None or op.modality == modality)

@@ -502,6 +502,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
     }
     if layout is not None:
         run_record["annotations"] = config.annotation_format
+    if pipe.plugin_origins():  # plugin and library ops: which distribution and version (replay checks them)
+        run_record["plugins"] = pipe.plugin_origins()
     run_record["identity"] = run_identity(run_record)
     summary = RunSummary(status="running", output=str(opts.output))
     if pipe.modality == "image":

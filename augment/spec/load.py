@@ -206,7 +206,10 @@ def _parse_op(raw: dict, path: str, modality: str, issues: list) -> OpStep | Non
     reg = registry()
     if fields.op not in reg:
         names = reg.names(modality)
-        if fields.op in reg.names():
+        reason = reg.why_missing(fields.op)  # a plugin or library op: what is missing and what to do
+        if reason:
+            issues.append(SpecIssue(f"{path}.op", reason))
+        elif fields.op in reg.names():
             issues.append(SpecIssue(f"{path}.op", f"op {fields.op!r} is a {reg.get(fields.op).modality} op; "
                                                   f"this is a {modality} pipeline"))
         else:

@@ -1,0 +1,162 @@
+"""Drawing and applying library transforms by name (``albumentations.X``, ``torchvision.X``).
+
+Randomness comes from the step's generator, never from the library's global state: albumentations 2 transforms
+get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs under a forked torch
+RNG seeded from it (``torch.random.fork_rng``), under a lock, so no global state leaks in or out. What the library
+drew is encoded as JSON (``augment.ops.library_ops.encode``), which ``decode`` turns back into equal values
+(tuples, dtypes and shapes kept): a replay applies the decoded record, the run the values it just encoded. A draw
+too large for a manifest record (more than ``MAX_ARRAY_VALUES`` numbers: a per-pixel noise field, a displacement
+map) is recorded as the 32-bit seed it was drawn from and its sha256; a replay draws it again from that seed and
+refuses to apply values whose sha256 differs.
+
+Instances are built once per thread and spec keywords (construction runs albumentations' schema, which costs
+more than many transforms), and each draw reseeds them, so a cached instance carries no state between images.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import numpy as np
+
+from augment.ops.library_ops import (TooLargeError, build, decode, encode, fingerprint, library_of, redraw_record,
+                                     transform_class)
+from augment.ops.registry import OpDef
+
+__all__ = ["draw", "apply", "run_once", "Geometry"]
+
+_LOCAL = threading.local()
+_TORCH_RNG_LOCK = threading.Lock()
+
+
+def _instance(op: OpDef, params: Any):
+    cache = getattr(_LOCAL, "cache", None)
+    if cache is None:
+        cache = _LOCAL.cache = {}
+    # keyed by the params object (kept alive in the entry, so its id cannot be reused while cached)
+    hit = cache.get((op.name, id(params)))
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    if len(cache) > 256:
+        cache.clear()
+    inst = build(op.name, transform_class(op.name), params.keywords())
+    cache[(op.name, id(params))] = (params, inst)
+    return inst
+
+
+def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
+    """What the transform draws for ``image`` from ``seed`` (and nothing else)."""
+    if op.name.startswith("albumentations."):
+        t.random_generator = np.random.default_rng(seed)  # what set_random_seed does
+        t.py_random = random.Random(seed)
+        data = {"image": _album_image(image)}
+        values = t.get_params()
+        values = t.update_transform_params(params=values, data=data)
+        if t.targets_as_params and set(t.targets_as_params) - {"image"}:
+            raise ValueError(f"{op.name} needs {', '.join(t.targets_as_params)} to draw its values")
+        values.update(t.get_params_dependent_on_data(params=values, data=data))
+        return values
+    import torch
+
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return t.make_params([_tv_image(image)])
+
+
+def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
+    """What the transform draws for ``image``, as the JSON the manifest records: the values themselves, or for
+    draws too large for a record (a per-pixel noise field) the seed that draws them again and their sha256."""
+    seed = int(rng.integers(0, 2**32))
+    values = _values(op, _instance(op, params), seed, image)
+    try:
+        record = encode(values)
+    except TooLargeError:
+        record = redraw_record(seed, values)
+    except ValueError as exc:
+        raise ValueError(f"{op.name}: its drawn values cannot be recorded ({exc})") from None
+    _LOCAL.last = (record, values, image)  # the run applies these next; decode(record) would give the same values
+    return record
+
+
+def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
+    """The transform on ``image`` with recorded values (a run applies the values it just drew)."""
+    last = getattr(_LOCAL, "last", None)
+    _LOCAL.last = None  # used once: a record edited in place later must be read again
+    t = _instance(op, params)
+    if last is not None and last[0] is drawn and last[2] is image:  # just drawn from this image: no decoding
+        values = last[1]
+    elif "__redraw__" in drawn:
+        values = _values(op, t, drawn["__redraw__"], image)
+        if fingerprint(values) != drawn["sha256"]:
+            raise ValueError(f"{op.name} drew other values from the recorded seed than the run did (sha256 differs): "
+                             "another version of the library?")
+    else:
+        values = decode(drawn)
+    _LOCAL.applied = (drawn, values)  # the annotations of this step move with the same values (Geometry)
+    if library_of(op.name) == "albumentations":
+        out = t.apply_with_params(values, image=_album_image(image))["image"]
+    else:
+        out = t.transform(_tv_image(image), values)
+        out = out.permute(1, 2, 0).numpy()
+    out = np.asarray(out)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    if out.dtype != np.uint8:
+        raise ValueError(f"{op.name} returned {out.dtype} pixels; augment writes uint8 images")
+    return np.ascontiguousarray(out)
+
+
+def _album_image(image: np.ndarray) -> np.ndarray:
+    return image[:, :, 0] if image.shape[2] == 1 else image
+
+
+def _tv_image(image: np.ndarray):
+    import torch
+    from torchvision import tv_tensors
+
+    return tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+
+
+def run_once(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, dict]:
+    drawn = draw(op, params, rng, image)
+    return apply(op, params, image, drawn), drawn
+
+
+class Geometry:
+    """An albumentations transform's own target handling as augment's geometric hooks, with the values the image
+    step just used: points through ``apply_to_keypoints`` (augment's continuous coordinates, where pixel i covers
+    [i, i + 1), shifted by half a pixel to albumentations' pixel indices and back), label images through
+    ``apply_to_mask`` (nearest neighbour)."""
+
+    def __init__(self, op: OpDef, params: Any, drawn: dict, hw: tuple[int, int]) -> None:
+        applied = getattr(_LOCAL, "applied", None)
+        if applied is None or applied[0] is not drawn:
+            raise ValueError(f"{op.name}: its annotations move after its image step, with the same values")
+        self.op, self.values, self.t, self.hw = op, applied[1], _instance(op, params), hw
+
+    def _call(self, method: str, data):
+        try:
+            return getattr(self.t, method)(data, **self.values)
+        except NotImplementedError:
+            raise ValueError(f"{self.op.name} cannot move {method.removeprefix('apply_to_')}") from None
+
+    def map_points(self, xy: np.ndarray, drawn: dict, image_hw) -> np.ndarray:
+        kp = np.zeros((len(xy), 5), dtype=np.float64)
+        kp[:, :2] = np.asarray(xy, dtype=np.float64) - 0.5
+        kp[:, 4] = 1.0
+        out = np.asarray(self._call("apply_to_keypoints", kp), dtype=np.float64)
+        if out.shape[0] != len(xy):
+            raise ValueError(f"{self.op.name} dropped keypoints itself, so its boxes and keypoints cannot follow; on "
+                             "annotated data use another transform or the native ops")
+        return out[:, :2] + 0.5
+
+    def map_mask(self, mask: np.ndarray, drawn: dict) -> np.ndarray:
+        channels = [np.asarray(self._call("apply_to_mask", np.ascontiguousarray(mask[:, :, c])))
+                     for c in range(mask.shape[2])]
+        return np.stack(channels, axis=2) if channels else mask
+
+    def output_size(self, drawn: dict, image_hw) -> tuple[int, int]:
+        probe = self._call("apply_to_mask", np.zeros(tuple(self.hw), dtype=np.uint8))
+        return tuple(probe.shape[:2])

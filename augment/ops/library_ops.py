@@ -1,0 +1,429 @@
+"""Any albumentations or torchvision transform by name: ``op: albumentations.CLAHE``, ``op: torchvision.ColorJitter``.
+
+``params`` are the transform's constructor keywords, checked against its signature (unknown keys with a did-you-mean)
+and by constructing it (albumentations runs its own pydantic schema; errors keep their key paths). Probability is
+the step's ``p``: the library's own ``p`` is refused. The values the library draws are recorded as JSON
+(``encode``) and fed back on replay (``decode``); ``augment.compile.library_adapter`` draws and applies them.
+
+Only transforms whose draws can be recorded and replayed exactly qualify. For albumentations the list is data
+(``augment/data/albumentations_transforms.json``), written by a test that runs every transform: run, record and
+replay give the same bytes, the same seed gives the same bytes twice, and global RNG state changes nothing. A
+transform that does not qualify is refused at validation with the reason found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from augment.ops.registry import ImageContext, OpDef, OpParams
+
+__all__ = [
+    "LIBRARIES",
+    "MAX_ARRAY_VALUES",
+    "TABLE",
+    "UnrecordableError",
+    "TooLargeError",
+    "fingerprint",
+    "redraw_record",
+    "LibraryParams",
+    "encode",
+    "decode",
+    "resolve",
+    "definition",
+    "library_of",
+    "transform_class",
+    "qualification_table",
+    "TORCHVISION_TRANSFORMS",
+]
+
+LIBRARIES = ("albumentations", "torchvision")
+MAX_ARRAY_VALUES = 1024  # more numbers than this in one draw (a noise field) are recorded as a seed + sha256
+TABLE = Path(__file__).resolve().parents[1] / "data" / "albumentations_transforms.json"
+_REFUSED_KEYS = {"p": "probability is the step's p (write it next to op:), not a transform parameter",
+                 "always_apply": "probability is the step's p (write it next to op:); always_apply is not used"}
+
+# torchvision.transforms.v2 transforms whose make_params draws from torch's RNG (captured under a forked,
+# seeded generator) and whose values are tensors or numbers: tested in tests/test_library_ops.py. Not listed:
+# ElasticTransform (draws a per-pixel displacement field, too large to record), the AutoAugment family (they
+# draw inside forward, not make_params), and the conversions (ToTensor, ToDtype, Normalize: not uint8 images).
+TORCHVISION_TRANSFORMS = (
+    "ColorJitter", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotation", "RandomAffine",
+    "RandomPerspective", "RandomResizedCrop", "RandomCrop", "CenterCrop", "Resize", "RandomGrayscale",
+    "GaussianBlur", "RandomInvert", "RandomPosterize", "RandomSolarize", "RandomAdjustSharpness",
+    "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomChannelPermutation",
+    "RandomPhotometricDistort", "Grayscale", "Pad",
+)
+
+
+class UnrecordableError(ValueError):
+    """A drawn value that JSON cannot hold exactly (an object, an array of strings)."""
+
+
+class TooLargeError(UnrecordableError):
+    """Drawn arrays of more than ``MAX_ARRAY_VALUES`` numbers in all (a per-pixel noise field, a displacement map):
+    recorded as the seed that redraws them and their sha256 instead (``redraw_record``)."""
+
+
+# --- drawn values as JSON ----------------------------------------------------------------------------------------
+
+
+def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
+    """Drawn values as JSON that ``decode`` turns back into the same Python values (tuples stay tuples, arrays
+    keep dtype and shape, NaN stays NaN). Arrays of more than ``MAX_ARRAY_VALUES`` numbers in all raise
+    ``TooLargeError``; objects JSON cannot hold raise ``UnrecordableError``."""
+    if _budget is None:
+        _budget = [MAX_ARRAY_VALUES]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in "biuf":
+            raise UnrecordableError(f"{path or 'value'}: numpy {value.dtype} cannot be recorded")
+        return {"__np__": value.dtype.str, "value": encode(value.item(), path, _budget)}
+    if isinstance(value, (tuple, list)):  # long lists count against the budget as arrays do
+        budget_left = _budget[0] = _budget[0] - len(value)
+        if budget_left < 0:
+            raise TooLargeError(f"{path or 'value'}: draws more than {MAX_ARRAY_VALUES} values")
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or k.startswith("__"):
+                raise UnrecordableError(f"{path or 'value'}: key {k!r} cannot be recorded")
+            out[k] = encode(v, f"{path}.{k}" if path else k, _budget)
+        return out
+    if isinstance(value, np.ndarray):
+        return _array("__ndarray__", value, value.dtype.str, path, _budget)
+    if type(value).__module__.startswith("torch") and hasattr(value, "numpy") and hasattr(value, "dtype"):
+        arr = value.detach().cpu().numpy()
+        return _array("__tensor__", arr, str(value.dtype).removeprefix("torch."), path, _budget)
+    raise UnrecordableError(f"{path or 'value'}: a {type(value).__module__}.{type(value).__qualname__} cannot be "
+                            "recorded as JSON")
+
+
+def _array(tag: str, arr: np.ndarray, dtype: str, path: str, budget: list) -> dict:
+    if arr.dtype.kind not in "biuf":
+        raise UnrecordableError(f"{path}: an array of {arr.dtype} cannot be recorded")
+    budget[0] -= arr.size
+    if budget[0] < 0:
+        raise TooLargeError(f"{path}: draws arrays of more than {MAX_ARRAY_VALUES} values")
+    values = arr.tolist()
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        values = encode(values if arr.ndim else [values], path)  # NaN / inf as tagged floats
+    return {tag: values, "dtype": dtype, "shape": list(arr.shape)}
+
+
+def fingerprint(value: Any) -> str:
+    """sha256 of drawn values, arrays by dtype, shape and bytes: what a redraw record checks its redraw against."""
+    digest = hashlib.sha256()
+
+    def feed(v: Any) -> None:
+        if isinstance(v, np.ndarray) or (type(v).__module__.startswith("torch") and hasattr(v, "numpy")):
+            arr = np.ascontiguousarray(v if isinstance(v, np.ndarray) else v.detach().cpu().numpy())
+            digest.update(f"A{arr.dtype.str}{arr.shape}".encode())
+            digest.update(arr.tobytes())
+        elif isinstance(v, dict):
+            digest.update(b"{")
+            for k in sorted(v, key=str):
+                digest.update(repr(k).encode())
+                feed(v[k])
+            digest.update(b"}")
+        elif isinstance(v, (list, tuple)):
+            digest.update(b"(" if isinstance(v, tuple) else b"[")
+            for x in v:
+                feed(x)
+            digest.update(b"]")
+        else:
+            digest.update(f"{type(v).__name__}:{v!r};".encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
+def redraw_record(seed: int, values: Any) -> dict:
+    """The record of a draw too large to hold: the seed that draws it again and the sha256 it must have."""
+    return {"__redraw__": seed, "sha256": fingerprint(values)}
+
+
+def decode(value: Any) -> Any:
+    """The Python values ``encode`` recorded; a malformed record raises ValueError."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(decode(v) for v in _list(value["__tuple__"]))
+    if "__float__" in value:
+        text = value["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise ValueError(f"bad recorded float {text!r}")
+        return float(text)
+    if "__np__" in value:
+        return np.dtype(_dtype(value["__np__"])).type(decode(value["value"]))
+    if "__ndarray__" in value:
+        return _decode_array(value["__ndarray__"], value)
+    if "__tensor__" in value:
+        import torch
+
+        arr = _decode_array(value["__tensor__"], value, torch_dtype=True)
+        return torch.from_numpy(arr)
+    return {k: decode(v) for k, v in value.items()}
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _dtype(text: Any) -> np.dtype:
+    if not isinstance(text, str) or len(text) > 16:
+        raise ValueError("bad recorded dtype")
+    dt = np.dtype(text)
+    if dt.kind not in "biuf":
+        raise ValueError(f"recorded dtype {text!r} is not numeric")
+    return dt
+
+
+def _decode_array(values: Any, record: dict, torch_dtype: bool = False) -> np.ndarray:
+    text = record.get("dtype")
+    if torch_dtype:
+        text = {"bool": "bool", "float32": "<f4", "float64": "<f8", "int64": "<i8", "int32": "<i4",
+                "uint8": "|u1", "float16": "<f2", "int16": "<i2", "int8": "|i1"}.get(text, "?")
+    dt = _dtype(text)
+    shape = record.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and 0 <= s <= MAX_ARRAY_VALUES for s in shape):
+        raise ValueError("bad recorded shape")
+    if math.prod(shape) > MAX_ARRAY_VALUES:
+        raise ValueError("recorded array is larger than any draw")
+    arr = np.array(decode(values), dtype=dt)
+    if arr.size == 0 and math.prod(shape) == 0:
+        arr = arr.reshape(shape)  # an empty (0, 4) array reads back as (0,) from []
+    if list(arr.shape) != shape:
+        raise ValueError(f"recorded array has shape {list(arr.shape)}, its record says {shape}")
+    return arr
+
+
+# --- resolving names -------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def qualification_table() -> dict:
+    """The tested list: ``{"version": ..., "transforms": {name: {"qualifies": bool, "reason": str | None}}}``."""
+    try:
+        return json.loads(TABLE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"version": None, "transforms": {}}
+
+
+def library_of(name: str) -> str | None:
+    prefix = name.split(".", 1)[0]
+    return prefix if prefix in LIBRARIES else None
+
+
+def _candidates(library: str) -> list[str]:
+    if library == "albumentations":
+        return sorted(qualification_table()["transforms"])
+    return list(TORCHVISION_TRANSFORMS)
+
+
+def transform_class(name: str) -> type:
+    """The library class behind ``albumentations.X`` / ``torchvision.X``; LookupError (one line) if there is none."""
+    library, _, attr = name.partition(".")
+    if library == "albumentations":
+        import albumentations as module
+        from albumentations.core.transforms_interface import BasicTransform as base
+    else:
+        from torchvision.transforms import v2 as module
+        from torchvision.transforms.v2 import Transform as base
+    cls = getattr(module, attr, None) if attr.isidentifier() and not attr.startswith("_") else None
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        names = _candidates(library)
+        match = difflib.get_close_matches(attr, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {library}.{match[0]!r}?)" if match else ""
+        raise LookupError(f"{library} has no transform {attr!r}{hint}")
+    return cls
+
+
+def _refusal(name: str) -> str | None:
+    library, _, attr = name.partition(".")
+    if library == "torchvision":
+        if attr not in TORCHVISION_TRANSFORMS:
+            return (f"torchvision.{attr} is not on the tested list of torchvision transforms whose draws augment "
+                    "records and replays (see README); use an albumentations or native op")
+        return None
+    entry = qualification_table()["transforms"].get(attr)
+    if entry is None:
+        return f"albumentations.{attr} is not on the tested list of qualifying transforms (see README)"
+    if not entry.get("qualifies"):
+        return f"albumentations.{attr} cannot be used by name: {entry.get('reason')}"
+    return None
+
+
+class LibraryParams(OpParams):
+    """The constructor keywords of one library transform, checked against its signature and by building it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=False)
+    transform_name: ClassVar[str] = ""
+    transform_cls: ClassVar[type]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):
+        if not isinstance(obj, dict):
+            raise _error("model_type", (), "expected a mapping of the transform's keywords", obj)
+        allowed = [n for n in _keywords(cls.transform_cls) if n not in _REFUSED_KEYS]
+        problems = []
+        for key, value in obj.items():
+            if key in _REFUSED_KEYS:
+                problems.append(_details(key, _REFUSED_KEYS[key], value))
+            elif key not in allowed:
+                match = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean {match[0]!r}?)" if match else ""
+                problems.append(_details(key, f"unknown keyword {key!r} of {cls.transform_name}{hint}; its keywords: "
+                                              f"{', '.join(allowed) or 'none'}", value))
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        try:
+            build(cls.transform_name, cls.transform_cls, obj)
+        except Exception as exc:  # noqa: BLE001 - the library's own check, whatever it raises, is one line
+            schema_error = exc if isinstance(exc, ValidationError) else exc.__cause__
+            if isinstance(schema_error, ValidationError):  # albumentations' own schema: keep its key paths
+                raise ValidationError.from_exception_data(cls.__name__, [
+                    _details(".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "),
+                             e.get("input")) for e in schema_error.errors(include_url=False)]) from None
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ValidationError.from_exception_data(cls.__name__, [_details("", first, obj)]) from None
+        return super().model_validate(obj, *args, **kwargs)
+
+    def keywords(self) -> dict:
+        """The constructor keywords as given (lists where the spec has lists)."""
+        return dict(self.model_extra or {})
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict:
+        schema = getattr(cls.transform_cls, "InitSchema", None)
+        base = {"title": cls.transform_name, "type": "object", "properties": {}}
+        if schema is not None:
+            try:
+                base = schema.model_json_schema()
+                base["properties"] = {k: v for k, v in base.get("properties", {}).items() if k not in _REFUSED_KEYS}
+                base["required"] = [k for k in base.get("required", []) if k not in _REFUSED_KEYS]
+            except Exception:  # noqa: BLE001 - a schema pydantic cannot render leaves the plain listing
+                pass
+        return base
+
+
+def _details(key: str, message: str, value: Any) -> InitErrorDetails:
+    loc = tuple(part for part in key.split(".") if part) if key else ()
+    return InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+
+
+def _error(kind: str, loc: tuple, message: str, value: Any) -> ValidationError:
+    return ValidationError.from_exception_data("params", [InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=loc, input=value)])
+
+
+def _keywords(cls: type) -> list[str]:
+    sig = inspect.signature(cls.__init__)
+    return [n for n, p in sig.parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def build(name: str, cls: type, keywords: dict):
+    """A new instance of the transform with the spec's keywords (albumentations: its ``p`` is 1, the step decides)."""
+    if name.startswith("albumentations."):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # albumentations warns about deprecated arguments it still accepts
+            return cls(**keywords, p=1.0)
+    return cls(**keywords)
+
+
+def _library_geometry(drawn, params, hw):
+    raise RuntimeError("library transforms move annotations through augment.compile.library_adapter")
+
+
+def _no_sampler(params, rng, ctx):
+    raise RuntimeError("library transforms draw through augment.compile.library_adapter")
+
+
+def _check_record(drawn: Any, params: Any, ctx: ImageContext) -> None:
+    from augment.ops.drawn import DrawnValueError
+
+    if not isinstance(drawn, dict):
+        raise DrawnValueError(f"expected a mapping of drawn values, got {type(drawn).__name__}")
+    if "__redraw__" in drawn:
+        seed, sha = drawn.get("__redraw__"), drawn.get("sha256")
+        if set(drawn) != {"__redraw__", "sha256"} or isinstance(seed, bool) or not isinstance(seed, int) \
+                or not 0 <= seed < 2**32 or not isinstance(sha, str) or len(sha) != 64:
+            raise DrawnValueError("a redraw record holds exactly __redraw__ (a 32-bit seed) and sha256")
+        return
+    try:
+        decode(drawn)
+    except (ValueError, TypeError) as exc:
+        raise DrawnValueError(f"the recorded values cannot be read back: {exc}") from None
+
+
+@lru_cache(maxsize=512)
+def resolve(name: str) -> OpDef:
+    """The op definition of ``albumentations.X`` / ``torchvision.X``; LookupError with the reason if it cannot run."""
+    transform_class(name)
+    reason = _refusal(name)
+    if reason:
+        raise LookupError(reason)
+    return definition(name)
+
+
+def definition(name: str) -> OpDef:
+    """The op definition of a library transform, whether or not it qualifies (the qualification test uses it)."""
+    cls = transform_class(name)
+    library = library_of(name)
+    params = type(f"{cls.__name__}Params", (LibraryParams,), {"transform_name": name, "transform_cls": cls,
+                                                              "__module__": __name__})
+    import importlib.metadata as md
+
+    try:
+        version = md.version(library)
+    except md.PackageNotFoundError:
+        version = None
+    if library == "albumentations":
+        from albumentations.core.transforms_interface import ImageOnlyTransform
+
+        pixel = issubclass(cls, ImageOnlyTransform)
+    else:
+        pixel = name in {f"torchvision.{n}" for n in ("ColorJitter", "RandomGrayscale", "GaussianBlur", "RandomInvert",
+                                                       "RandomPosterize", "RandomSolarize", "RandomAdjustSharpness",
+                                                       "RandomAutocontrast", "RandomEqualize",
+                                                       "RandomPhotometricDistort", "Grayscale",
+                                                       "RandomChannelPermutation")}
+    geometry = None
+    if pixel:
+        annotations = "pixel"
+    elif library == "albumentations":
+        # boxes, polygons and keypoints through the transform's own apply_to_keypoints, masks through its
+        # apply_to_mask (augment.compile.plugin_targets), with the same recorded values as the image
+        annotations, geometry = "geometric", _library_geometry
+    else:
+        annotations = (f"{name} moves pixels geometrically; on annotated data use albumentations' transform or the "
+                       "native ops (rotate, affine, crop, ...), which move boxes, masks and keypoints")
+    summary = (inspect.getdoc(cls) or name).splitlines()[0]
+    return OpDef(name=name, modality="image", params=params, summary=summary, sample=_no_sampler,
+                 annotations=annotations, geometry=geometry, check_record=_check_record,
+                 origin={"distribution": library, "version": version, "library": library})

@@ -1,0 +1,93 @@
+"""Per-image cost of a library transform run by name through augment against calling the library directly (not a
+test).
+
+    .venv/bin/python benchmarks/bench_library_ops.py [--size 256] [--images 64] [--rounds 7]
+
+For each transform, in one process and interleaved round by round (so load on the machine hits both alike):
+
+- ``direct``: the library's own call on each image, ``A.CLAHE(p=1.0)(image=img)["image"]`` or, for torchvision,
+  ``T.ColorJitter(...)(tv_tensors.Image(tensor))`` on a CHW tensor made from the array.
+- ``augment``: ``pipeline.run(img, seed=i)`` of a one-step spec naming the transform (``op: albumentations.CLAHE``):
+  the step's seed stream, the library's draw captured and encoded as the JSON the manifest records, decoded and
+  applied, plus the result record.
+
+Reported: the median over rounds of the per-image time of each, and augment / direct. Target: <= 1.1x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import augment  # noqa: E402
+
+CASES = [
+    ("albumentations.CLAHE", {"clip_limit": [1, 4]}),
+    ("albumentations.ColorJitter", {}),
+    ("albumentations.RandomBrightnessContrast", {}),
+    ("albumentations.Affine", {"rotate": [-15, 15], "scale": [0.9, 1.1]}),
+    ("albumentations.MotionBlur", {}),
+    ("torchvision.ColorJitter", {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1}),
+    ("torchvision.RandomRotation", {"degrees": 20}),
+]
+
+
+def _direct(name: str, params: dict):
+    library, _, attr = name.partition(".")
+    if library == "albumentations":
+        import albumentations as A
+
+        t = getattr(A, attr)(**params, p=1.0)
+        return lambda img: t(image=img)["image"]
+    import torch
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    t = getattr(v2, attr)(**params)
+    return lambda img: t(tv_tensors.Image(torch.from_numpy(img).permute(2, 0, 1))).permute(1, 2, 0).numpy()
+
+
+def _time(fn, images) -> float:
+    start = time.perf_counter()
+    for i, img in enumerate(images):
+        fn(img, i)
+    return (time.perf_counter() - start) / len(images)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8) for _ in range(args.images)]
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
+          f"{args.images} images of {args.size}x{args.size}x3, {args.rounds} interleaved rounds, median per image")
+    print(f"{'transform':42s} {'direct ms':>10s} {'augment ms':>11s} {'ratio':>6s}")
+    for name, params in CASES:
+        direct = _direct(name, params)
+        pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": name, "params": params}]}))
+        ours = lambda img, i: pipe.run(img, seed=i).output  # noqa: E731
+        plain = lambda img, i: direct(img)  # noqa: E731
+        _time(ours, images[:4]), _time(plain, images[:4])  # warm-up: imports, caches, instances
+        t_direct, t_ours = [], []
+        for r in range(args.rounds):
+            pair = [(t_ours, ours), (t_direct, plain)]
+            for out, fn in (pair if r % 2 else pair[::-1]):  # alternate which goes first
+                out.append(_time(fn, images))
+        d, o = statistics.median(t_direct), statistics.median(t_ours)
+        print(f"{name:42s} {d * 1e3:10.3f} {o * 1e3:11.3f} {o / d:6.2f}")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Library transforms by name (``albumentations.X``, ``torchvision.X``): validated keywords, recorded draws,
+byte-exact replay, randomness from augment's seed stream only, and the tested list of qualifying transforms."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import augment
+from augment.compile.library_qualify import SAMPLE_KEYWORDS, build_table
+from augment.compile.targets import Targets
+from augment.ops.drawn import DrawnValueError
+from augment.ops.library_ops import TABLE, TORCHVISION_TRANSFORMS, decode, encode, qualification_table
+from conftest import REPO
+
+QUALIFYING = sorted(n for n, t in qualification_table()["transforms"].items() if t["qualifies"])
+TV_KEYWORDS = {
+    "RandomRotation": {"degrees": 20}, "RandomAffine": {"degrees": 10, "translate": [0.1, 0.1]},
+    "RandomResizedCrop": {"size": [32, 32]}, "RandomCrop": {"size": [24, 32]}, "CenterCrop": {"size": [24, 32]},
+    "Resize": {"size": [40, 40]}, "GaussianBlur": {"kernel_size": 5, "sigma": [0.1, 2.0]},
+    "RandomPosterize": {"bits": 3}, "RandomSolarize": {"threshold": 128}, "RandomAdjustSharpness":
+    {"sharpness_factor": 2.0}, "Pad": {"padding": 3}, "ColorJitter": {"brightness": 0.4, "contrast": 0.4,
+                                                                       "saturation": 0.4, "hue": 0.1},
+}
+
+
+def _image(h=48, w=64, c=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+
+
+def _pipe(op: str, params: dict, backend: str = "albumentations", p: float = 1.0) -> augment.Pipeline:
+    return augment.Pipeline(augment.parse_spec({"modality": "image", "backend": backend, "seed": 3,
+                                                "steps": [{"op": op, "p": p, "params": params}]}))
+
+
+def _check_run_replay(pipe: augment.Pipeline, image: np.ndarray) -> None:
+    for seed in (1, 2, 3):
+        np.random.seed(seed + 50)
+        random.seed(seed + 50)
+        torch.manual_seed(seed + 50)
+        first = pipe.run(image, seed=seed)
+        np.random.seed(seed + 99)  # other global RNG state: nothing changes
+        random.seed(seed + 99)
+        torch.manual_seed(seed + 99)
+        second = pipe.run(image, seed=seed)
+        assert np.array_equal(first.output, second.output) and first.applied == second.applied
+        record = json.loads(json.dumps(first.applied, allow_nan=False))  # the manifest's JSON
+        assert np.array_equal(pipe.replay(image, record), first.output)
+
+
+def test_the_tested_list_is_what_running_every_transform_gives():
+    """Regenerating the table (every albumentations transform run, recorded and replayed) gives the checked-in
+    file: ``python -m augment.compile.library_qualify`` rewrites it."""
+    table = build_table()
+    assert json.loads(TABLE.read_text(encoding="utf-8")) == json.loads(json.dumps(table))
+    assert len(table["transforms"]) > 100
+    assert sum(t["qualifies"] for t in table["transforms"].values()) >= 70
+    assert all(t["reason"] for t in table["transforms"].values() if not t["qualifies"])
+
+
+@pytest.mark.parametrize("name", QUALIFYING)
+def test_every_qualifying_albumentations_transform_replays_byte_exact(name):
+    pipe = _pipe(f"albumentations.{name}", SAMPLE_KEYWORDS.get(name, {}))
+    _check_run_replay(pipe, _image())
+    res = pipe.run(_image(), seed=1)
+    assert res.applied[0]["provider"].startswith("albumentations 2.")
+
+
+@pytest.mark.parametrize("name", TORCHVISION_TRANSFORMS)
+def test_every_listed_torchvision_transform_replays_byte_exact_and_leaves_torch_rng_alone(name):
+    pipe = _pipe(f"torchvision.{name}", TV_KEYWORDS.get(name, {}))
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    pipe.run(_image(), seed=4)
+    assert torch.equal(before, torch.get_rng_state())
+    _check_run_replay(pipe, _image())
+
+
+def test_the_same_draws_on_either_backend_and_through_the_typed_api():
+    spec = [{"op": "albumentations.CLAHE", "params": {"clip_limit": [1, 4]}},
+            {"op": "torchvision.ColorJitter", "p": 0.8, "params": {"brightness": 0.3, "hue": 0.05}}]
+    outs = []
+    for backend in ("albumentations", "torchvision"):
+        pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "backend": backend, "steps": spec}))
+        outs.append(pipe.run(_image(), seed=8))
+    assert np.array_equal(outs[0].output, outs[1].output) and outs[0].applied == outs[1].applied
+    clahe = augment.ops.op_class("albumentations.CLAHE")(clip_limit=[1, 4])
+    typed = augment.Compose([clahe], seed=0)
+    res = typed.run(_image(), seed=8)
+    assert res.applied[0]["params"] == outs[0].applied[0]["params"] and res.ops[0].values.clip_limit
+    assert augment.Compose.from_yaml(typed.to_yaml()).spec_hash == typed.spec_hash
+
+
+@pytest.mark.parametrize("step, message", [
+    ({"op": "albumentations.CLAHE", "params": {"clip_limt": 2}},
+     "steps[0].params.clip_limt: unknown keyword 'clip_limt' of albumentations.CLAHE (did you mean 'clip_limit'?)"),
+    ({"op": "albumentations.CLAHE", "params": {"p": 0.5}}, "steps[0].params.p: probability is the step's p"),
+    ({"op": "albumentations.CLAHE", "params": {"tile_grid_size": [0, 8]}}, "steps[0].params.tile_grid_size"),
+    ({"op": "albumentations.CLAHEE"}, "steps[0].op: albumentations has no transform 'CLAHEE' (did you mean "
+                                      "albumentations.'CLAHE'?)"),
+    ({"op": "albumentations.Normalize"}, "steps[0].op: albumentations.Normalize cannot be used by name: returns "
+                                         "float pixels"),
+    ({"op": "albumentations.Lambda"}, "runs arbitrary Python functions"),
+    ({"op": "albumentations.Compose"}, "albumentations has no transform 'Compose'"),
+    ({"op": "albumentations.__class__"}, "albumentations has no transform '__class__'"),
+    ({"op": "torchvision.ColorJitter", "params": {"brightnes": 0.2}}, "(did you mean 'brightness'?)"),
+    ({"op": "torchvision.ColorJitter", "params": {"brightness": -1}}, "steps[0].params: If brightness is a single number, it must be non negative"),
+    ({"op": "torchvision.ToTensor"}, "steps[0].op: "),
+])
+def test_validation_errors_name_the_key_and_say_why(step, message):
+    with pytest.raises(augment.SpecError) as err:
+        augment.parse_spec({"modality": "image", "steps": [step]})
+    text = str(err.value)
+    assert message in text and len(text.splitlines()) == 1, text
+
+
+def test_recorded_values_keep_their_types_and_a_damaged_record_is_refused():
+    values = {"shape": (4, 5, 3), "a": np.float32(0.1), "arr": np.arange(6, dtype=np.int16).reshape(2, 3),
+              "nan": float("nan"), "empty": np.zeros((0, 4)), "t": torch.tensor([2, 0, 1])}
+    back = decode(json.loads(json.dumps(encode(values), allow_nan=False)))
+    assert back["shape"] == (4, 5, 3) and type(back["a"]) is np.float32 and back["a"] == values["a"]
+    assert back["arr"].dtype == np.int16 and np.array_equal(back["arr"], values["arr"])
+    assert np.isnan(back["nan"]) and back["empty"].shape == (0, 4) and torch.equal(back["t"], values["t"])
+    with pytest.raises(ValueError, match="cannot be recorded"):
+        encode({"f": lambda x: x})
+    pipe = _pipe("albumentations.CLAHE", {})
+    res = pipe.run(_image(), seed=0)
+    bad = json.loads(json.dumps(res.applied))
+    bad[0]["params"]["shape"] = {"__ndarray__": [1, 2], "dtype": "object", "shape": [2]}
+    with pytest.raises(DrawnValueError, match="cannot be read back"):
+        pipe.replay(_image(), bad)
+
+
+def test_annotations_pixel_transforms_keep_them_torchvision_geometric_ones_are_refused_in_one_line():
+    targets = Targets(boxes=np.array([[5.0, 5.0, 20.0, 20.0]]), labels=("x",))
+    pipe = _pipe("albumentations.CLAHE", {})
+    _, out, applied, _ = pipe.run_targets(_image(), targets, seed=0)
+    assert np.array_equal(out.boxes, targets.boxes) and applied[0]["op"] == "albumentations.CLAHE"
+    pipe = _pipe("torchvision.RandomRotation", {"degrees": 10})
+    with pytest.raises(ValueError, match=r"^steps\[0\]: torchvision.RandomRotation moves pixels geometrically"):
+        pipe.run_targets(_image(), targets, seed=0)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("HorizontalFlip", [44.0, 5.0, 59.0, 20.0]),  # W = 64: x -> 64 - x
+    ("VerticalFlip", [5.0, 28.0, 20.0, 43.0]),  # H = 48
+    ("Transpose", [5.0, 5.0, 20.0, 20.0]),
+])
+def test_albumentations_moves_boxes_keypoints_and_masks_with_its_own_target_functions(name, expected):
+    mask = np.zeros((1, 48, 64), np.uint8)
+    mask[0, 5:20, 5:20] = 1
+    targets = Targets(boxes=np.array([[5.0, 5.0, 20.0, 20.0]]), labels=("x",), masks=mask,
+                      keypoints=np.array([[[5.5, 5.5, 2.0]]]))
+    pipe = _pipe(f"albumentations.{name}", {})
+    image, out, applied, report = pipe.run_targets(_image(), targets, seed=0)
+    assert np.allclose(out.boxes[0], expected)
+    ys, xs = np.nonzero(out.masks[0])
+    assert [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] == expected
+    kx, ky = out.keypoints[0, 0, :2]
+    assert expected[0] <= kx <= expected[2] and expected[1] <= ky <= expected[3]
+    again_image, again, _ = pipe.replay_targets(_image(), targets, json.loads(json.dumps(applied)))
+    assert np.array_equal(again_image, image) and np.allclose(again.boxes, out.boxes)
+
+
+DROPS_POINTS = {"GridDistortion", "ThinPlateSpline"}
+DUAL = [n for n in QUALIFYING if not issubclass(getattr(__import__("albumentations"), n),
+                                                 __import__("albumentations").ImageOnlyTransform)]
+
+
+@pytest.mark.parametrize("name", DUAL)
+def test_every_qualifying_geometric_transform_moves_a_box_where_it_moves_the_mask(name):
+    """Property: the box moved through the transform's keypoint function fits the mask moved through its mask
+    function (the mask is the object; a few pixels of slack for interpolation and the keypoint rounding some
+    transforms do)."""
+    mask = np.zeros((1, 48, 64), np.uint8)
+    mask[0, 14:34, 20:44] = 1
+    targets = Targets(boxes=np.array([[20.0, 14.0, 44.0, 34.0]]), labels=("x",), masks=mask)
+    pipe = _pipe(f"albumentations.{name}", SAMPLE_KEYWORDS.get(name, {}))
+    for seed in (0, 1):
+        if name in DROPS_POINTS:  # their keypoint functions drop points: refused in one line, not misaligned
+            with pytest.raises(ValueError, match=f"^albumentations.{name} dropped keypoints itself"):
+                pipe.run_targets(_image(), targets, seed=seed)
+            return
+        _, out, _, _ = pipe.run_targets(_image(), targets, seed=seed)
+        if len(out.boxes) == 0 or not out.masks[0].any():
+            continue
+        ys, xs = np.nonzero(out.masks[0])
+        from_mask = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
+        assert np.abs(out.boxes[0] - from_mask).max() <= 3.0, (name, out.boxes[0], from_mask)
+
+
+def test_cli_run_is_the_same_whatever_the_workers_and_replays(tmp_path):
+    root = tmp_path / "in" / "a"
+    root.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(_image(seed=i)).save(root / f"{i}.png")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("modality: image\nseed: 2\ncopies: 2\nsteps:\n"
+                    "  - op: albumentations.RandomSunFlare\n    p: 0.7\n"
+                    "  - op: torchvision.RandomPerspective\n    params: {distortion_scale: 0.3}\n")
+    outs = {}
+    for name, flags in (("serial", ["--engine", "serial"]), ("pool", ["--workers", "2"])):
+        proc = subprocess.run([sys.executable, "-m", "augment.cli", "run", str(spec), str(tmp_path / "in"),
+                               str(tmp_path / name), "-q", *flags], cwd=REPO, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = (tmp_path / name / "manifest.jsonl").read_bytes()
+    assert outs["serial"] == outs["pool"]
+    rec = json.loads(outs["pool"].splitlines()[0])
+    proc = subprocess.run([sys.executable, "-m", "augment.cli", "replay", str(tmp_path / "pool"), rec["output"]],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert proc.returncode == 0 and json.loads(proc.stdout)["identical"] is True, proc.stderr
+    run = json.loads((tmp_path / "pool" / "run.json").read_text())
+    assert run["plugins"]["albumentations.RandomSunFlare"]["distribution"] == "albumentations"
+
+
+def test_a_draw_too_large_to_record_is_its_seed_and_sha256_and_replay_checks_it():
+    pipe = _pipe("albumentations.GaussNoise", {"std_range": [0.1, 0.2]})
+    image = _image()
+    res = pipe.run(image, seed=6)
+    record = json.loads(json.dumps(res.applied))
+    assert set(record[0]["params"]) == {"__redraw__", "sha256"}  # a per-pixel noise field: not in the manifest
+    assert np.array_equal(pipe.replay(image, record), res.output)
+    record[0]["params"]["__redraw__"] ^= 1  # another seed draws another field: refused, not applied
+    with pytest.raises(ValueError, match="sha256 differs"):
+        pipe.replay(image, record)
+    record[0]["params"] = {"__redraw__": -1, "sha256": "x"}
+    with pytest.raises(DrawnValueError, match="a redraw record holds exactly"):
+        pipe.replay(image, record)
+
+
+def test_ops_lists_the_usable_library_transforms_and_why_the_others_are_not():
+    proc = subprocess.run([sys.executable, "-m", "augment.cli", "ops", "--library", "albumentations", "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    listing = {item["op"]: item for item in json.loads(proc.stdout)}
+    assert {n for n, i in listing.items() if i["usable"]} == {f"albumentations.{n}" for n in QUALIFYING}
+    assert "clip_limit" in listing["albumentations.CLAHE"]["keywords"]
+    assert listing["albumentations.Lambda"]["reason"].startswith("runs arbitrary Python functions")

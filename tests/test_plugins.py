@@ -1,0 +1,380 @@
+"""Your own ops: the ImageOp / TextOp API, explicit registration (entry points, register_op, --plugin), and a
+plugin op through everything a built-in op gets: validation, listing, run, replay, eval, serve, annotations.
+
+The installed plugin is examples/plugin (``pip install -e examples/plugin``, done by ``make``); the local one is
+a module written into tmp_path and named with ``--plugin``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import augment
+from augment.compile.targets import Targets
+from augment.ops import plugins
+from augment.ops.catalog import registry
+from augment.ops.params import FloatRange, uniform
+from serve_support import REPO, Server
+
+pytest.importorskip("augment_stain", reason="the example plugin is not installed: pip install -e examples/plugin")
+
+from augment_stain import ShoutWord, StainJitter, Translate  # noqa: E402
+
+LOCAL_PLUGIN = textwrap.dedent('''
+    """A local plugin module, registered with --plugin localops."""
+    import numpy as np
+    import augment
+
+
+    class Invert(augment.ImageOp):
+        """Invert the image against a drawn level."""
+
+        name = "invert"
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {"level": int(rng.integers(128, 256))}
+
+        def apply(self, image, drawn):
+            return np.clip(drawn["level"] - image.astype(np.int16), 0, 255).astype(np.uint8)
+''')
+
+
+@pytest.fixture(autouse=True)
+def _scoped_registry():
+    with plugins.scoped():  # registrations made by a test do not leak into the next one
+        yield
+
+
+def _image(h=40, w=48, c=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+
+
+def _cli(*args, env=None, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "augment.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def local_plugin(tmp_path):
+    folder = tmp_path / "plugin_src"
+    folder.mkdir()
+    (folder / "localops.py").write_text(LOCAL_PLUGIN)
+    return {"PYTHONPATH": os.pathsep.join([str(REPO), str(folder)])}
+
+
+@pytest.fixture
+def rgb_folder(tmp_path):
+    root = tmp_path / "in"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(_image(seed=10 * i + len(cls) + ord(cls))).save(root / cls / f"{i}.png")
+    return root
+
+
+# --- the Python API ----------------------------------------------------------------------------------------------
+
+
+def test_installed_plugin_is_found_by_name_through_its_entry_point():
+    op = registry().get("augment_stain.stain_jitter")  # not registered yet in this process: found by entry point
+    assert op.origin == {"distribution": "augment-stain", "version": "0.1.0", "module": "augment_stain"}
+    assert op.annotations == "pixel" and registry().get("augment_stain.translate").annotations == "geometric"
+    assert "augment_stain.stain_jitter" in registry().names("image")
+    assert "augment_stain.shout_word" in registry().names("text")
+
+
+def test_typed_class_in_compose_runs_replays_and_is_the_same_on_both_backends():
+    image = _image()
+    outs = {}
+    for backend in ("albumentations", "torchvision"):
+        pipe = augment.Compose([StainJitter(scale=(-0.3, 0.3), p=0.9), augment.ops.HorizontalFlip(p=0.5),
+                                Translate(max_shift=(-5, 5))], seed=4, backend=backend)
+        res = pipe.run(image, seed=11)
+        assert [a["op"] for a in res.applied][0] == "augment_stain.stain_jitter"
+        assert res.applied[0]["provider"] == "augment-stain 0.1.0"
+        json.dumps(res.applied)  # the record is plain JSON
+        assert np.array_equal(pipe.replay(image, json.loads(json.dumps(res.applied))), res.output)
+        assert np.array_equal(pipe.run(image, seed=11).output, res.output)  # same seed, same bytes
+        assert res.ops[0].values.scale == res.applied[0]["params"]["scale"]  # typed drawn values
+        outs[backend] = res.output
+        assert Compose_roundtrip(pipe)
+    assert np.array_equal(outs["albumentations"], outs["torchvision"])
+    assert not np.array_equal(image, outs["albumentations"])
+
+
+def Compose_roundtrip(pipe) -> bool:
+    again = augment.Compose.from_yaml(pipe.to_yaml())
+    return again.spec_hash == pipe.spec_hash and isinstance(again.transforms[0], StainJitter)
+
+
+def test_params_are_strict_and_errors_name_the_key():
+    with pytest.raises(augment.SpecError) as err:
+        augment.parse_spec({"modality": "image", "steps": [
+            {"op": "augment_stain.stain_jitter", "params": {"scale": "0.1"}},
+            {"op": "augment_stain.translate", "params": {"max_shfit": 2}}]})
+    text = str(err.value)
+    assert "steps[0].params.scale" in text
+    assert "steps[1].params.max_shfit: unknown key 'max_shfit' (did you mean 'max_shift'?)" in text
+    with pytest.raises(augment.ops.OpParamError, match="scale"):
+        StainJitter(scale=(0.5, 0.1))
+    with pytest.raises(augment.SpecError, match="no plugin provides op 'nopkg.nothing'.*--plugin MODULE"):
+        augment.parse_spec({"modality": "image", "steps": [{"op": "nopkg.nothing"}]})
+
+
+def test_register_op_explicitly_and_a_clash_names_both():
+    class GainParams(augment.OpParams):
+        gain: FloatRange(ge=0, le=4) = (0.5, 1.5)
+
+    class Gain(augment.ImageOp):
+        """Multiply pixel values."""
+        name = "gain"
+        namespace = "mylab"
+        Params = GainParams
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {"gain": uniform(rng, params.gain)}
+
+        def apply(self, image, drawn):
+            return np.clip(image * drawn["gain"], 0, 255).astype(np.uint8)
+
+    assert augment.register_op(Gain) == "mylab.gain"
+    assert augment.register_op(Gain) == "mylab.gain"  # the same class again: nothing happens
+
+    class Other(Gain):
+        name = "gain"
+
+    with pytest.raises(augment.PluginError, match=r"registered twice: by .*Gain and by .*Other"):
+        augment.register_op(Other)
+    pipe = augment.Pipeline(augment.parse_spec(
+        {"modality": "image", "steps": [{"op": "mylab.gain", "params": {"gain": [2, 2]}}]}))
+    assert np.array_equal(pipe(np.full((4, 4, 3), 50, np.uint8), seed=0), np.full((4, 4, 3), 100, np.uint8))
+    assert "mylab.gain" in [o["op"] for o in __import__("augment.ops.describe", fromlist=["x"]).describe_ops()]
+
+
+def test_badly_made_ops_fail_with_one_line():
+    class NoName(augment.ImageOp):
+        pixel_only = True
+
+    with pytest.raises(augment.PluginError, match="set name ="):
+        augment.register_op(NoName)
+
+    class Reserved(augment.ImageOp):
+        name = "clahe"
+        namespace = "albumentations"
+
+    with pytest.raises(augment.PluginError, match="reserved"):
+        augment.register_op(Reserved)
+
+    class NotJson(augment.ImageOp):
+        name = "not_json"
+        namespace = "mylab"
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {"noise": rng.normal(size=3)}  # an array: not what a manifest can hold
+
+        def apply(self, image, drawn):
+            return image
+
+    augment.register_op(NotJson)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.not_json"}]}))
+    with pytest.raises(ValueError, match=r"mylab.not_json: sample\(\) must return JSON values.*tolist"):
+        pipe(_image(), seed=0)
+
+    class BadOut(NotJson):
+        name = "bad_out"
+
+        def sample(self, params, rng, ctx):
+            return {}
+
+        def apply(self, image, drawn):
+            return image.astype(np.float32)
+
+    augment.register_op(BadOut)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.bad_out"}]}))
+    with pytest.raises(ValueError, match="must return an HxW or HxWxC uint8 array, got float32"):
+        pipe(_image(), seed=0)
+
+
+def test_annotations_pixel_only_unchanged_geometric_hooks_move_them_and_undeclared_is_refused():
+    image = _image(40, 48)
+    boxes = np.array([[10.0, 8.0, 20.0, 18.0]])
+    keypoints = np.array([[[12.0, 9.0, 2.0]]])
+    mask = np.zeros((1, 40, 48), np.uint8)
+    mask[0, 8:18, 10:20] = 1
+    targets = Targets(boxes=boxes, labels=("cell",), masks=mask, keypoints=keypoints)
+    pipe = augment.Compose([StainJitter(), Translate(max_shift=(3, 3))], seed=0)
+    out_image, out, applied, report = pipe.run_targets(image, targets, seed=5)
+    assert applied[1]["params"] == {"dx": 3, "dy": 3}
+    assert np.allclose(out.boxes, boxes + 3) and np.allclose(out.keypoints[..., :2], keypoints[..., :2] + 3)
+    assert out.masks[0, 11:21, 13:23].all() and out.masks.sum() == mask.sum()
+    assert report.kept == {"cell": 1}
+    replay_image, replay_targets, _ = pipe.replay_targets(image, targets, json.loads(json.dumps(applied)))
+    assert np.array_equal(replay_image, out_image) and np.allclose(replay_targets.boxes, out.boxes)
+
+    class Undeclared(augment.ImageOp):
+        name = "undeclared"
+        namespace = "mylab"
+
+        def sample(self, params, rng, ctx):
+            return {}
+
+        def apply(self, image, drawn):
+            return image[::-1].copy()
+
+    augment.register_op(Undeclared)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.undeclared"}]}))
+    assert pipe(image, seed=0).shape == image.shape  # plain images are fine
+    with pytest.raises(ValueError, match=r"^steps\[0\]: op mylab.undeclared declares neither pixel_only"):
+        pipe.run_targets(image, targets, seed=0)
+
+
+def test_text_plugin_op_runs_and_replays_from_its_seed():
+    pipe = augment.Compose([ShoutWord(words=2)], seed=1)
+    res = pipe.run("the quick brown fox jumps", seed=3)
+    assert res.output != "the quick brown fox jumps" and sum(w.isupper() for w in res.output.split()) == 2
+    assert res.applied[0]["changes"] and res.applied[0]["provider"] == "augment-stain 0.1.0"
+    assert pipe.replay("the quick brown fox jumps", res) == res.output
+
+
+def test_a_pickled_pipeline_brings_its_plugin_modules(tmp_path, local_plugin, monkeypatch):
+    monkeypatch.syspath_prepend(local_plugin["PYTHONPATH"].split(os.pathsep)[1])
+    assert plugins.load_module("localops") == ["localops.invert"]
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "localops.invert"}]}))
+    state = pipe.__getstate__()
+    assert state["plugins"] == ["localops"]
+    with plugins.scoped():
+        plugins._STORE.ops.pop("localops.invert")
+        plugins._STORE.classes.pop("localops.invert")
+        plugins._STORE.modules.remove("localops")
+        plugins._STORE.generation += 1
+        again = augment.Pipeline.__new__(augment.Pipeline)
+        again.__setstate__(state)  # what a worker does: registers the module, then compiles
+        assert np.array_equal(again(_image(), seed=2), pipe(_image(), seed=2))
+
+
+# --- the CLI, the service, eval ----------------------------------------------------------------------------------
+
+
+SPEC = """\
+modality: image
+seed: 5
+copies: 2
+steps:
+  - op: augment_stain.stain_jitter
+    params: {scale: [-0.3, 0.3]}
+  - op: localops.invert
+    p: 0.5
+  - op: augment_stain.translate
+    p: 0.7
+"""
+
+
+def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_folder, local_plugin):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    listing = _cli("ops", "--modality", "image", "--json", "--plugin", "localops", env=local_plugin)
+    assert listing.returncode == 0, listing.stderr
+    names = [o["op"] for o in json.loads(listing.stdout)]
+    assert {"augment_stain.stain_jitter", "augment_stain.translate", "localops.invert"} <= set(names)
+    missing = _cli("validate", spec, env=local_plugin)
+    assert missing.returncode == 2 and "steps[1].op: no plugin provides op 'localops.invert'" in missing.stderr
+    preview = _cli("preview", spec, rgb_folder / "a" / "0.png", "-o", tmp_path / "preview.png", "--plugin", "localops",
+                   env=local_plugin)
+    assert preview.returncode == 0 and (tmp_path / "preview.png").is_file(), preview.stderr
+    bad = _cli("validate", spec, "--plugin", "no_such_module_xyz")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no_such_module_xyz" in bad.stderr
+    out = tmp_path / "out"
+    run = _cli("run", spec, rgb_folder, out, "--workers", "2", "-q", env={**local_plugin, "AUGMENT_PLUGINS": "localops"})
+    assert run.returncode == 0, run.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["plugins"]["augment_stain.stain_jitter"] == {"distribution": "augment-stain", "version": "0.1.0",
+                                                               "module": "augment_stain"}
+    assert record["plugins"]["localops.invert"]["module"] == "localops"
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert any(op["op"] == "localops.invert" for rec in manifest for op in rec["ops"])
+    assert all(op["provider"] for rec in manifest for op in rec["ops"])
+    rec = next(r for r in manifest if any(op["op"] == "localops.invert" for op in r["ops"]))
+    replay = _cli("replay", out, rec["output"], "--plugin", "localops", env=local_plugin)
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout)["identical"] is True and "warning" not in replay.stderr
+    gone = _cli("replay", out, rec["output"], env=local_plugin)  # the local plugin not named this time
+    assert gone.returncode == 1 and len(gone.stderr.strip().splitlines()) == 1
+    assert "op 'localops.invert' from localops, which is not available here" in gone.stderr
+    record["plugins"]["augment_stain.stain_jitter"]["version"] = "0.0.9"
+    (out / "run.json").write_text(json.dumps(record))
+    other = _cli("replay", out, rec["output"], "--plugin", "localops", env=local_plugin)
+    assert other.returncode == 0 and "warning: op augment_stain.stain_jitter: the run used augment-stain 0.0.9, " \
+                                      "this is augment-stain 0.1.0" in other.stderr
+
+
+def test_cli_eval_with_a_plugin_op(tmp_path):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)).save(tmp_path / "d" / c / f"{i}.png")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("modality: image\nsteps:\n  - op: augment_stain.stain_jitter\n")
+    proc = _cli("eval", spec, "--train", tmp_path / "d", "--train-sizes", "full", "--copies", "1", "--repeats", "2",
+                "--model-option", "max_epochs=1", "--model-option", "min_steps=2", "--model-option", "width=4",
+                "--out", tmp_path / "r", "-q")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["pipeline"]
+
+
+def test_serve_lists_and_applies_plugin_ops_as_the_cli_does(tmp_path, rgb_folder, local_plugin):
+    import base64
+
+    spec_text = SPEC
+    (tmp_path / "spec.yaml").write_text(spec_text)
+    out = tmp_path / "out"
+    run = _cli("run", tmp_path / "spec.yaml", rgb_folder, out, "--engine", "serial", "-q", "--plugin", "localops",
+               env=local_plugin)
+    assert run.returncode == 0, run.stderr
+    cli = {json.loads(line)["output"]: json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()}
+    srv = Server("--plugin", "localops", env=local_plugin)
+    try:
+        listed = srv.get("/v1/ops?modality=image&schema=true").json()
+        by_name = {o["op"]: o for o in listed}
+        assert "localops.invert" in by_name and "augment_stain.stain_jitter" in by_name
+        assert by_name["augment_stain.stain_jitter"]["schema"]["properties"]["scale"]  # studio controls
+        image = rgb_folder / "a" / "0.png"
+        reply = srv.post("/v1/augment", {"spec": spec_text, "copies": 2, "items": [
+            {"name": "a/0.png", "image": base64.b64encode(image.read_bytes()).decode()}]})
+        assert reply.status == 200, reply.body
+        for o in reply.json()["items"][0]["outputs"]:
+            rec = cli[f"a/0__aug{o['copy']}.png"]
+            assert o["sha256"] == rec["sha256"] and o["ops"] == rec["ops"]
+    finally:
+        srv.stop()
+
+
+def test_search_spaces_take_plugin_and_library_ops():
+    from augment.search.space import parse_space
+
+    sp = parse_space({"name": "s", "modality": "image", "candidates": 4, "ops": [
+        {"op": "augment_stain.stain_jitter", "p": [0.2, 0.8],
+         "params": {"scale": {"choices": [[-0.1, 0.1], [-0.3, 0.3]]}}},
+        {"op": "albumentations.CLAHE", "params": {"clip_limit": [1, 3]}},
+        {"op": "augment_stain.translate", "params": {"max_shift": {"choices": [[-2, 2], [-6, 6]]}}}]})
+    cands = sp.candidates(seed=0)
+    assert cands
+    used = {s.op for c in cands for s in c.spec.steps if hasattr(s, "op")}
+    assert used & {"augment_stain.stain_jitter", "augment_stain.translate", "albumentations.CLAHE"}
+    for c in cands:
+        augment.Pipeline(c.spec)(_image(), seed=1)
+    with pytest.raises(augment.SpecError, match=r"ops\[0\].params.scal: unknown key 'scal' \(did you mean 'scale'"):
+        parse_space({"name": "s", "modality": "image", "ops": [
+            {"op": "augment_stain.stain_jitter", "params": {"scal": {"choices": [0.1]}}}]})
