@@ -1029,6 +1029,10 @@ class AntonymReplace(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
             (only words with a WordNet antonym); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -1038,10 +1042,11 @@ class AntonymReplace(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     rate: float
 
-    def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
-        super().__init__(protect=protect, rate=rate, p=p)
+    def __init__(self, *, protect: bool = True, context: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(protect=protect, context=context, rate=rate, p=p)
 
 
 @_register
@@ -1282,6 +1287,10 @@ class EDA(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -1304,6 +1313,7 @@ class EDA(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -1317,6 +1327,7 @@ class EDA(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -1329,6 +1340,7 @@ class EDA(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,
@@ -1464,6 +1476,10 @@ class RandomInsert(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -1483,6 +1499,7 @@ class RandomInsert(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -1493,6 +1510,7 @@ class RandomInsert(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -1502,6 +1520,7 @@ class RandomInsert(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,
@@ -1539,6 +1558,10 @@ class SynonymReplace(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -1558,6 +1581,7 @@ class SynonymReplace(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -1568,6 +1592,7 @@ class SynonymReplace(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -1577,6 +1602,7 @@ class SynonymReplace(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,
