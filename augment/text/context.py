@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from augment.text.eda import _choose, _slot_outside, is_stop_word, n_changes, stop_words
-from augment.text.morphology import PAST, PLURAL, PRESENT_PARTICIPLE, THIRD_PERSON
+from augment.text.eda import _choose, is_stop_word, n_changes, stop_words
+from augment.text.morphology import AUXILIARIES, PARTICLES as MORPH_PARTICLES, PAST, PLURAL, PRESENT_PARTICIPLE, THIRD_PERSON
 from augment.text.protect import has_digit, protected_words
 from augment.text.result import TextOpResult
 from augment.text.tagger import Reading, Tagger, get_tagger, readings
@@ -29,6 +29,7 @@ from augment.text.wordnet import DEFAULT_RULES, POS_BITS, USUAL_POS_MIN_TAGS, Sy
 __all__ = ["synonym_replace_many", "random_insert_many", "antonym_replace_many", "word_options", "MIN_POS_SHARE"]
 
 MIN_POS_SHARE = 0.1
+_ARTICLES = frozenset({"a", "an", "the"})
 _BASE_TAGS = ("<inf>", "<pres>", "<imp>", "<subs>")
 
 
@@ -82,8 +83,11 @@ class _Options:
             words = lemma.split(" ")
             if not lemma.replace(" ", "").replace("-", "").isalpha() or not lemma.islower():
                 continue  # capitals (proper nouns, acronyms), digits, dots
-            if len(words) > 1 and reading.pos in ("a", "r") and _needs_generation(reading):
-                continue
+            if reading.pos == "v" and words[0] in AUXILIARIES:
+                continue  # "made" -> "did": an auxiliary changes the clause, not the word
+            if len(words) > 1 and (_ARTICLES.intersection(words) or (reading.pos in ("a", "r") and _needs_generation(
+                    reading)) or (reading.pos == "n" and MORPH_PARTICLES.intersection(words[1:]))):
+                continue  # "a great deal"; "more happy"; "man of war" (the head is not the last word)
             out.append(lemma)
         return tuple(out)
 
@@ -137,13 +141,24 @@ class _Options:
 _OPTIONS = _Options()
 
 
+class _Adjectives:
+    """``word in adjectives``: the word is a WordNet adjective lemma as written."""
+
+    def __init__(self, index: WordNetIndex):
+        self.index = index
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and bool(self.index._lemma_pos(word) & POS_BITS["a"])
+
+
 def word_options(texts: Sequence[str], *, index: WordNetIndex, kind: str = "synonyms",
                  rules: SynonymRules = DEFAULT_RULES, protect: bool = True,
                  tagger: Tagger | None = None) -> list[list[tuple[str, ...]]]:
     """Per text, per word of ``WORD_RE.split(text)``: the alternatives a context op may put there (() for a
     word that must stay). One tagger batch and one generator batch for all texts."""
     tagger = tagger or get_tagger()
-    tagged = [readings(t, u) for t, u in zip(texts, tagger.tag(texts))]
+    adjectives = _Adjectives(index)
+    tagged = [readings(t, u, adjectives) for t, u in zip(texts, tagger.tag(texts))]
     _OPTIONS.prefetch(index, tagger, [(r, kind, rules) for rs in tagged for r in rs if r is not None])
     stops = stop_words()
     out = []
@@ -202,19 +217,18 @@ def antonym_replace_many(texts: list[str], rngs: list[np.random.Generator], *, r
     return [_replace(t, rng, rate, opts) for t, rng, opts in zip(texts, rngs, table)]
 
 
-def _insert(text: str, rng: np.random.Generator, rate: float, options: list[tuple[str, ...]],
-            protect: bool) -> TextOpResult:
+def _insert(text: str, rng: np.random.Generator, rate: float, options: list[tuple[str, ...]]) -> TextOpResult:
     tokens = Tokens.parse(text)
     n_words = len(tokens)
     n = n_changes(rate, n_words)
     sources = [k for k, o in enumerate(options) if o]
     if n == 0 or not sources:
         return TextOpResult(text, [])
-    guarded = protected_words(tokens.pieces) if protect else set()
+    # New words go right after a free content word (one with alternatives), never inside a name ("Jack
+    # Black"), a fixed expression ("going to") or a protected token, which hold no free word.
     picks = rng.integers(len(sources), size=n).tolist()
     which = rng.random(n).tolist()
-    slots = rng.integers(1, n_words + 1, size=n).tolist()
-    slots = [_slot_outside(tokens, guarded, slot) for slot in slots]
+    slots = [sources[i] + 1 for i in rng.integers(len(sources), size=n).tolist()]
     planned = []
     for pick, u, slot in zip(picks, which, slots):
         if slot is None:
@@ -235,8 +249,9 @@ def _insert(text: str, rng: np.random.Generator, rate: float, options: list[tupl
 def random_insert_many(texts: list[str], rngs: list[np.random.Generator], *, rate: float, index: WordNetIndex,
                        rules: SynonymRules = DEFAULT_RULES, protect: bool = True) -> list[TextOpResult]:
     """EDA random insertion whose inserted words are synonyms of tagged content words in the part of speech
-    (and form) they have in the sentence; names and fixed expressions are never sources."""
+    (and form) they have in the sentence, each placed right after a random such word; names and fixed
+    expressions are never sources and never split."""
     if rate <= 0:
         return [TextOpResult(t, []) for t in texts]
     table = word_options(texts, index=index, rules=rules, protect=protect)
-    return [_insert(t, rng, rate, opts, protect) for t, rng, opts in zip(texts, rngs, table)]
+    return [_insert(t, rng, rate, opts) for t, rng, opts in zip(texts, rngs, table)]

@@ -29,7 +29,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Container, Sequence
 
 from augment.text.backtranslate import BackendUnavailableError
 from augment.text.tokens import WORD_RE
@@ -205,11 +205,16 @@ _FIXED_PAIRS = frozenset({("kind", "of"), ("sort", "of"), ("of", "course"), ("at
                           ("used", "to"), ("have", "to"), ("has", "to"), ("had", "to"), ("need", "to"),
                           ("going", "to"), ("gon", "na"), ("got", "to"), ("able", "to"), ("about", "to")})
 _DETERMINERS = frozenset({"det", "predet"})
+# Words that act as function words whatever the tagger calls them ("please close", "near the river").
+_NEVER = frozenset("please near like so just only even also too very well then there here now ever never not "
+                   "yet still else instead rather quite".split())
 _SENTENCE_END = re.compile(r"[.!?:;\n\"“”]\s*$")
 
 
 def _analysis(analysis: str) -> tuple[str, list[str]] | None:
-    if not analysis or analysis[0] in "*#@" or "+" in analysis or "#" in analysis:
+    if analysis[:1] == "*":
+        return "", ["unknown"]  # never replaced, but an unknown word before a noun is likely an adjective
+    if not analysis or analysis[0] in "#@" or "+" in analysis or "#" in analysis:
         return None
     cut = analysis.find("<")
     if cut <= 0:
@@ -217,8 +222,10 @@ def _analysis(analysis: str) -> tuple[str, list[str]] | None:
     return analysis[:cut], _TAG.findall(analysis[cut:])
 
 
-def readings(text: str, units: list[tuple[int, int, str, str]]) -> list[Reading | None]:
-    """For each word of ``WORD_RE.split(text)``, the :class:`Reading` that a word op may replace, or None."""
+def readings(text: str, units: list[tuple[int, int, str, str]],
+             adjectives: "Container[str] | None" = None) -> list[Reading | None]:
+    """For each word of ``WORD_RE.split(text)``, the :class:`Reading` that a word op may replace, or None.
+    ``adjectives``: words that are adjectives as written ("boring", "tired"), for the be + -ing/-ed rule."""
     pieces = WORD_RE.split(text)
     n = len(pieces) // 2
     out: list[Reading | None] = [None] * n
@@ -257,16 +264,24 @@ def readings(text: str, units: list[tuple[int, int, str, str]]) -> list[Reading 
         low = lower[k]
         nxt = lower[k + 1] if k + 1 < n else ""
         prev = lower[k - 1] if k else ""
-        if (low, nxt) in _FIXED_PAIRS or (prev, low) in _FIXED_PAIRS:
+        if (low, nxt) in _FIXED_PAIRS or (prev, low) in _FIXED_PAIRS or low in _NEVER:
             continue
+        before = word_unit[k - 1] if k else None
+        if pos == "n" and before is not None and before[1][:1] == ["prn"] and "pos" not in before[1]:
+            continue  # "made me laugh" read as a noun: a noun does not follow an object pronoun
+        if pos == "v" and ("ger" in tags or "pp" in tags) and before is not None and \
+                before[1][:1] == ["vbser"] and adjectives is not None and low in adjectives:
+            continue  # "was boring": progressive or adjective? both readings exist, so leave it
         if pos == "v":
             if lemma.lower() in _LIGHT:
                 continue
             if nxt in PARTICLES or (k + 2 < n and lower[k + 2] in PARTICLES and _is_pronoun(word_unit[k + 1])):
                 continue  # phrasal verb: "gave up", "gave it up"
-            if k and word_unit[k - 1] is not None and word_unit[k - 1][1][:1] and \
-                    word_unit[k - 1][1][0] in _DETERMINERS:
-                continue  # "a saw" tagged as a verb: the tagger is wrong here, so leave it
+            j = k - 1
+            while j >= 0 and word_unit[j] is not None and word_unit[j][1][0] in ("adj", "unknown"):
+                j -= 1
+            if j >= 0 and word_unit[j] is not None and word_unit[j][1][:1] and word_unit[j][1][0] in _DETERMINERS:
+                continue  # "a saw", "a rusty saw" tagged as a verb: the tagger is wrong here, so leave it
         if pos == "r" and low in PARTICLES:
             continue
         if pos in ("r", "a") and k and lower[k - 1] in PARTICLES and word_unit[k - 1] is not None \
