@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
-from augment.text import backtranslate, chars, context, eda
+from augment.text import backtranslate, chars, context, eda, spelling
 from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
@@ -272,6 +272,17 @@ def _char_delete(text: str, p: CharDeleteParams, rng: np.random.Generator) -> Te
     return chars.char_delete(text, rng, **_char_args(p))
 
 
+class SpellingErrorParams(_Protect):
+    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a listed misspelling)")
+    real_word_zipf: float = Field(3.0, ge=0.0, le=8.0, allow_inf_nan=False, description="a listed "
+                                  "misspelling that is itself this common an English word (wordfreq Zipf) is "
+                                  "never used ('lock' for 'luck'); 0 = use every listed form")
+
+
+def _spelling_error(text: str, p: SpellingErrorParams, rng: np.random.Generator) -> TextOpResult:
+    return spelling.spelling_error(text, rng, rate=p.rate, real_word_zipf=p.real_word_zipf, protect=p.protect)
+
+
 # ------------------------------------------------------------------------------------------ back-translation
 
 _LANG = r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$"
@@ -386,6 +397,9 @@ TEXT_OPS: list[OpDef] = [
     OpDef("char_insert", "text", CharInsertParams, "insert random letters into words", apply_text=_char_insert),
     OpDef("char_swap", "text", CharSwapParams, "swap adjacent characters in words", apply_text=_char_swap),
     OpDef("char_delete", "text", CharDeleteParams, "delete characters from words", apply_text=_char_delete),
+    OpDef("spelling_error", "text", SpellingErrorParams,
+          "replace words with common human misspellings (nlpaug's list: becuase, definately)",
+          apply_text=_spelling_error),
     OpDef("back_translate", "text", BackTranslateParams,
           "translate to a pivot language and back (apertium or MarianMT), batched",
           apply_text=_back_translate, batch_text=_back_translate_batch),

@@ -49,6 +49,7 @@ __all__ = [
     "RandomDelete",
     "RandomInsert",
     "RandomSwap",
+    "SpellingError",
     "SynonymReplace",
     "WordSplit",
     "AffineDrawn",
@@ -1549,6 +1550,31 @@ class RandomSwap(Op):
 
     def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
         super().__init__(protect=protect, rate=rate, p=p)
+
+
+@_register
+class SpellingError(Op):
+    """Replace words with common human misspellings (nlpaug's list: becuase, definately) (``spelling_error``, text).
+
+    Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
+            (only words with a listed misspelling); >= 0.0, <= 1.0; default 0.1
+        real_word_zipf: a listed misspelling that is itself this common an English word (wordfreq Zipf) is never
+            used ('lock' for 'luck'); 0 = use every listed form; >= 0.0, <= 8.0; default 3.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "spelling_error"
+    modality: ClassVar[str] = "text"
+    drawn_type: ClassVar[type] = NoValues
+    protect: bool
+    rate: float
+    real_word_zipf: float
+
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, real_word_zipf: float = 3.0, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, real_word_zipf=real_word_zipf, p=p)
 
 
 @_register
