@@ -143,3 +143,36 @@ def test_missing_apertium_is_one_line_naming_the_fix(monkeypatch, tmp_path, wn_i
     assert "\n" not in str(info.value)
     # the tagger-free op still works
     assert op.apply_text("a good film", op.params(rate=1.0, context=False), np.random.default_rng(0)).changes
+
+
+def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_replays(tmp_path):
+    import json
+
+    from test_expander import augment_cli, manifest
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text("version: 1\nmodality: text\nseed: 5\ncopies: 3\nsteps:\n"
+                    "  - op: synonym_replace\n    params: {rate: 0.5}\n"
+                    "  - op: spelling_error\n    params: {rate: 0.2}\n", encoding="utf-8")
+    src = tmp_path / "in.tsv"
+    src.write_text("1\tI am going to watch this film again with Jack Black and Grace Kelly.\n"
+                   "0\tThey are going to hate the ending that Frank Miller wrote.\n"
+                   "1\tThe lead singer will lead the band tonight and the crowd loved it.\n", encoding="utf-8")
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"o{workers}"
+        augment_cli("run", spec, src, out, "--workers", workers)
+        outs.append((out / "in.tsv").read_bytes())
+    assert outs[0] == outs[1]
+    records = manifest(tmp_path / "o1")
+    seen = 0
+    for rec in records:
+        for step in rec["ops"]:
+            if step.get("op") == "synonym_replace":
+                for change in step["changes"]:  # names may get a misspelling, never a synonym
+                    seen += 1
+                    assert change["before"] not in ("going", "Jack", "Black", "Grace", "Kelly", "Frank", "Miller")
+    assert seen
+    rec = records[1]
+    proc = augment_cli("replay", tmp_path / "o1", "in.tsv", "--row", rec["row"], "--copy", rec["copy"])
+    assert json.loads(proc.stdout)["identical"] is True
