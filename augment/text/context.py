@@ -151,33 +151,60 @@ class _Adjectives:
         return isinstance(word, str) and bool(self.index._lemma_pos(word) & POS_BITS["a"])
 
 
+_ROWS: dict[tuple, list[tuple[str, ...]]] = {}
+_ROWS_MAX = 100_000
+
+
 def word_options(texts: Sequence[str], *, index: WordNetIndex, kind: str = "synonyms",
                  rules: SynonymRules = DEFAULT_RULES, protect: bool = True,
                  tagger: Tagger | None = None) -> list[list[tuple[str, ...]]]:
     """Per text, per word of ``WORD_RE.split(text)``: the alternatives a context op may put there (() for a
-    word that must stay). One tagger batch and one generator batch for all texts."""
-    tagger = tagger or get_tagger()
-    adjectives = _Adjectives(index)
-    tagged = [readings(t, u, adjectives) for t, u in zip(texts, tagger.tag(texts))]
-    _OPTIONS.prefetch(index, tagger, [(r, kind, rules) for rs in tagged for r in rs if r is not None])
+    word that must stay). One tagger batch and one generator batch for all texts.
+
+    A text's row depends on nothing but the text and the settings, so rows are kept (bounded): the copies
+    of one row, its redraws and a second pass over a dataset are tagged once.
+    """
+    settings = (kind, rules, protect, id(index))
+    rows: dict[str, list[tuple[str, ...]]] = {}
+    todo = []
+    for text in texts:
+        if text in rows:
+            continue
+        hit = _ROWS.get((text, *settings))
+        if hit is None:
+            todo.append(text)
+            rows[text] = []  # placeholder: filled below
+        else:
+            rows[text] = hit
+    if todo:
+        tagger = tagger or get_tagger()
+        adjectives = _Adjectives(index)
+        tagged = [readings(t, u, adjectives) for t, u in zip(todo, tagger.tag(todo))]
+        _OPTIONS.prefetch(index, tagger, [(r, kind, rules) for rs in tagged for r in rs if r is not None])
+        if len(_ROWS) > _ROWS_MAX:
+            _ROWS.clear()
+        for text, rs in zip(todo, tagged):
+            rows[text] = _ROWS[(text, *settings)] = _row(text, rs, index, tagger, kind, rules, protect)
+    return [rows[t] for t in texts]
+
+
+def _row(text: str, rs: list[Reading | None], index: WordNetIndex, tagger: Tagger, kind: str,
+         rules: SynonymRules, protect: bool) -> list[tuple[str, ...]]:
     stops = stop_words()
-    out = []
-    for text, rs in zip(texts, tagged):
-        pieces = WORD_RE.split(text)
-        words = pieces[1::2]
-        guarded = protected_words(pieces) if protect else ()
-        row = []
-        for k, (word, reading) in enumerate(zip(words, rs)):
-            if reading is None or k in guarded or is_stop_word(word, stops) or (protect and has_digit(word)):
-                row.append(())
-            else:
-                opts = _OPTIONS.get(index, tagger, reading, kind, rules, word)
-                article = words[k - 1].lower() if k else ""
-                if article in ("a", "an"):  # "a van" -> "a vehicle", never "a avant-garde"
-                    opts = tuple(o for o in opts if (o[:1] in "aeiou") == (article == "an"))
-                row.append(opts)
-        out.append(row)
-    return out
+    pieces = WORD_RE.split(text)
+    words = pieces[1::2]
+    guarded = protected_words(pieces) if protect else ()
+    row = []
+    for k, (word, reading) in enumerate(zip(words, rs)):
+        if reading is None or k in guarded or is_stop_word(word, stops) or (protect and has_digit(word)):
+            row.append(())
+            continue
+        opts = _OPTIONS.get(index, tagger, reading, kind, rules, word)
+        article = words[k - 1].lower() if k else ""
+        if article in ("a", "an"):  # "a van" -> "a vehicle", never "a avant-garde"
+            opts = tuple(o for o in opts if (o[:1] in "aeiou") == (article == "an"))
+        row.append(opts)
+    return row
 
 
 def _replace(text: str, rng: np.random.Generator, rate: float, options: list[tuple[str, ...]]) -> TextOpResult:

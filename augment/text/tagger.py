@@ -181,12 +181,15 @@ def _units(text: str, answer: str) -> list[tuple[int, int, str, str]]:
     out = []
     at = 0
     for m in _UNIT.finditer(answer):
-        surface = _UNESCAPE.sub(r"\1", m.group(1))
+        surface = m.group(1)
+        if "\\" in surface:
+            surface = _UNESCAPE.sub(r"\1", surface)
         start = text.find(surface, at)
         if start < 0:
             break  # cannot place it: the rest of the text stays untagged, so unchanged
         at = start + len(surface)
-        out.append((start, at, surface, _UNESCAPE.sub(r"\1", m.group(2))))
+        analysis = m.group(2)
+        out.append((start, at, surface, _UNESCAPE.sub(r"\1", analysis) if "\\" in analysis else analysis))
     return out
 
 
