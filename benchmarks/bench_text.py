@@ -55,13 +55,15 @@ def run_ours(name: str, sentences: list[str], *, batch: bool = False, **params) 
     Cold: the first pass after the index is loaded, word lookup tables empty. Warm: best of ``REPEATS``
     further passes, what every further copy of a dataset costs.
     """
-    from augment.text import eda
+    from augment.text import context, eda
 
     op = OPS[name]
     p = op.params(**params)
     wordnet._LOADED.clear()  # a fresh index object: its per-word caches start empty too
     op.apply_text(sentences[0], p, np.random.default_rng(0))  # index loaded, tables read
     eda._TABLES.clear()
+    context._OPTIONS.cache.clear()  # the tagger process is started: "warm" means a started worker
+    context._ROWS.clear()  # warm passes reuse each text's tagged row, as the copies of a row do in a run
 
     def one_pass() -> float:
         rngs = [np.random.default_rng(i) for i in range(len(sentences))]
@@ -113,10 +115,11 @@ def bench_wordnet() -> None:
         wordnet._LOADED.clear()
 
 
-SYNONYM_FORMS = {  # name -> (batch, inflect)
-    "one call per text": (False, True),
-    "one call for all texts": (True, True),
-    "one call for all texts, inflect=false": (True, False),
+SYNONYM_FORMS = {  # name -> (batch, inflect, context)
+    "one call per text, context=false": (False, True, False),
+    "one call for all texts, context=false": (True, True, False),
+    "one call for all texts, inflect=false, context=false": (True, False, False),
+    "one call for all texts, context=true (Apertium tagger)": (True, True, True),
 }
 
 
@@ -126,9 +129,9 @@ def synonym_worker(tool: str, form: str, tsv: Path, limit: int, rate: float, nlt
     import json
 
     sentences = read_sentences(tsv, limit)
-    batch, inflect = SYNONYM_FORMS[form]
+    batch, inflect, context = SYNONYM_FORMS[form]
     if tool == "ours":
-        result = run_ours("synonym_replace", sentences, batch=batch, rate=rate, inflect=inflect)
+        result = run_ours("synonym_replace", sentences, batch=batch, rate=rate, inflect=inflect, context=context)
     else:
         import nltk
 
@@ -221,6 +224,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.1)
     parser.add_argument("--synonym-worker", nargs=2, metavar=("TOOL", "FORM"), help=argparse.SUPPRESS)
     parser.add_argument("--nltk-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--synonyms-only", action="store_true", help="only the synonym replacement comparison")
     args = parser.parse_args()
     if args.synonym_worker:  # a child of bench_synonyms; the parent set AUGMENT_CACHE_DIR
         synonym_worker(*args.synonym_worker, args.tsv, args.limit, args.rate, args.nltk_dir)
@@ -232,6 +236,9 @@ def main() -> None:
         sentences = read_sentences(args.tsv, args.limit)
         print(f"{len(sentences)} sentences from {args.tsv}; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs (busy machines skew every number)")
+        if args.synonyms_only:
+            bench_synonyms(args.tsv, args.limit, args.rate)
+            return
         bench_wordnet()
         bench_synonyms(args.tsv, args.limit, args.rate)
         bench_other_word_ops(sentences)

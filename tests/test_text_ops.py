@@ -16,12 +16,13 @@ from augment.ops.text_ops import TEXT_OPS
 OPS = {op.name: op for op in TEXT_OPS}
 LOCAL_OPS = [name for name in OPS if name != "back_translate"]  # back_translate runs a backend: below
 REQUIRED = {"synonym_replace", "random_insert", "random_swap", "random_delete", "antonym_replace", "word_split",
-            "keyboard_typo", "ocr_noise", "char_insert", "char_swap", "char_delete", "back_translate", "eda"}
+            "keyboard_typo", "ocr_noise", "char_insert", "char_swap", "char_delete", "back_translate", "eda",
+            "spelling_error"}
 # parameters that make each op change as much as it can, so the properties are exercised hard
 AGGRESSIVE = {
     "synonym_replace": {"rate": 1.0}, "random_insert": {"rate": 1.0}, "random_swap": {"rate": 1.0},
     "random_delete": {"rate": 1.0}, "antonym_replace": {"rate": 1.0}, "word_split": {"rate": 1.0, "min_chars": 2},
-    "eda": {"alpha_sr": 0.5, "alpha_ri": 0.5, "alpha_rs": 0.5, "p_rd": 0.5},
+    "eda": {"alpha_sr": 0.5, "alpha_ri": 0.5, "alpha_rs": 0.5, "p_rd": 0.5}, "spelling_error": {"rate": 1.0},
     **{name: {"word_rate": 1.0, "char_rate": 1.0, "min_word_len": 1, "include_stop_words": True}
        for name in ("keyboard_typo", "ocr_noise", "char_insert", "char_swap", "char_delete")},
 }

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
-from augment.text import backtranslate, chars, eda
+from augment.text import backtranslate, chars, context, eda, spelling
 from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
@@ -35,7 +35,17 @@ class _Protect(OpParams):
                           "#hashtags and code-like tokens whole (false: treat their pieces as words)")
 
 
-class _SynonymChoice(_Protect):
+_CONTEXT_DOC = ("tag the sentence first (Apertium's English tagger, see README \"Part of speech in context\"): "
+                "replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, "
+                "and never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: "
+                "the word's synonyms in every part of speech, without a tagger (faster)")
+
+
+class _Context(_Protect):
+    context: bool = Field(True, description=_CONTEXT_DOC)
+
+
+class _SynonymChoice(_Context):
     """How synonyms are chosen (see README "Text"): frequent senses, common words, one word each; vulgar,
     sexual, slang and slur senses and capitalised lemmas (proper nouns, acronyms) are never used."""
 
@@ -77,7 +87,7 @@ class RandomDeleteParams(_Protect):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + "; one word always survives")
 
 
-class AntonymReplaceParams(_Protect):
+class AntonymReplaceParams(_Context):
     rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a WordNet antonym)")
 
 
@@ -100,6 +110,8 @@ class EdaParams(_SynonymChoice):
 def _synonym_replace(text: str, p: SynonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
     if p.rate == 0:
         return TextOpResult(text, [])
+    if p.context:
+        return _synonym_replace_batch([text], p, [rng])[0]
     return eda.synonym_replace(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
                                protect=p.protect)
 
@@ -108,15 +120,26 @@ def _synonym_replace_batch(texts: list[str], p: SynonymReplaceParams,
                            rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
         return [TextOpResult(text, []) for text in texts]
+    if p.context:
+        return context.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
+                                            protect=p.protect)
     return eda.synonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
                                     inflect=p.inflect, protect=p.protect)
 
 
 def _random_insert(text: str, p: RandomInsertParams, rng: np.random.Generator) -> TextOpResult:
+    return _random_insert_batch([text], p, [rng])[0]
+
+
+def _random_insert_batch(texts: list[str], p: RandomInsertParams,
+                         rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
-        return TextOpResult(text, [])
-    return eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
-                             protect=p.protect)
+        return [TextOpResult(text, []) for text in texts]
+    if p.context:
+        return context.random_insert_many(texts, rngs, rate=p.rate, index=load_index(), rules=p.rules(),
+                                          protect=p.protect)
+    return [eda.random_insert(text, rng, rate=p.rate, index=load_index(), rules=p.rules(), inflect=p.inflect,
+                              protect=p.protect) for text, rng in zip(texts, rngs)]
 
 
 def _random_swap(text: str, p: RandomSwapParams, rng: np.random.Generator) -> TextOpResult:
@@ -128,9 +151,17 @@ def _random_delete(text: str, p: RandomDeleteParams, rng: np.random.Generator) -
 
 
 def _antonym_replace(text: str, p: AntonymReplaceParams, rng: np.random.Generator) -> TextOpResult:
+    return _antonym_replace_batch([text], p, [rng])[0]
+
+
+def _antonym_replace_batch(texts: list[str], p: AntonymReplaceParams,
+                           rngs: list[np.random.Generator]) -> list[TextOpResult]:
     if p.rate == 0:
-        return TextOpResult(text, [])
-    return eda.antonym_replace(text, rng, rate=p.rate, index=load_index(), protect=p.protect)
+        return [TextOpResult(text, []) for text in texts]
+    if p.context:
+        return context.antonym_replace_many(texts, rngs, rate=p.rate, index=load_index(), protect=p.protect)
+    return [eda.antonym_replace(text, rng, rate=p.rate, index=load_index(), protect=p.protect)
+            for text, rng in zip(texts, rngs)]
 
 
 def _word_split(text: str, p: WordSplitParams, rng: np.random.Generator) -> TextOpResult:
@@ -138,6 +169,8 @@ def _word_split(text: str, p: WordSplitParams, rng: np.random.Generator) -> Text
 
 
 def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
+    if p.context:
+        return _eda_batch([text], p, [rng])[0]
     enabled = [name for name, value in (("sr", p.alpha_sr), ("ri", p.alpha_ri), ("rs", p.alpha_rs),
                                         ("rd", p.p_rd)) if value > 0]
     if not enabled:
@@ -152,6 +185,33 @@ def _eda(text: str, p: EdaParams, rng: np.random.Generator) -> TextOpResult:
     if which == "rs":
         return eda.random_swap(text, rng, rate=p.alpha_rs, protect=p.protect)
     return eda.random_delete(text, rng, rate=p.p_rd, bernoulli=True, protect=p.protect)
+
+
+def _eda_batch(texts: list[str], p: EdaParams, rngs: list[np.random.Generator]) -> list[TextOpResult]:
+    """:func:`_eda` over many texts: each text draws its operation as alone; with ``context`` the synonym
+    replacements and insertions of the batch are tagged together."""
+    if not p.context:
+        return [_eda(text, p, rng) for text, rng in zip(texts, rngs)]
+    enabled = [name for name, value in (("sr", p.alpha_sr), ("ri", p.alpha_ri), ("rs", p.alpha_rs),
+                                        ("rd", p.p_rd)) if value > 0]
+    if not enabled:
+        return [TextOpResult(text, []) for text in texts]
+    which = [enabled[int(rng.integers(len(enabled)))] for rng in rngs]
+    out: list[TextOpResult | None] = [None] * len(texts)
+    for kind, run in (("sr", context.synonym_replace_many), ("ri", context.random_insert_many)):
+        members = [i for i, w in enumerate(which) if w == kind]
+        if members:
+            rate = p.alpha_sr if kind == "sr" else p.alpha_ri
+            found = run([texts[i] for i in members], [rngs[i] for i in members], rate=rate, index=load_index(),
+                        rules=p.rules(), protect=p.protect)
+            for i, res in zip(members, found):
+                out[i] = res
+    for i, w in enumerate(which):
+        if w == "rs":
+            out[i] = eda.random_swap(texts[i], rngs[i], rate=p.alpha_rs, protect=p.protect)
+        elif w == "rd":
+            out[i] = eda.random_delete(texts[i], rngs[i], rate=p.p_rd, bernoulli=True, protect=p.protect)
+    return out  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------ characters
@@ -210,6 +270,17 @@ def _char_swap(text: str, p: CharSwapParams, rng: np.random.Generator) -> TextOp
 
 def _char_delete(text: str, p: CharDeleteParams, rng: np.random.Generator) -> TextOpResult:
     return chars.char_delete(text, rng, **_char_args(p))
+
+
+class SpellingErrorParams(_Protect):
+    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a listed misspelling)")
+    real_word_zipf: float = Field(3.0, ge=0.0, le=8.0, allow_inf_nan=False, description="a listed "
+                                  "misspelling that is itself this common an English word (wordfreq Zipf) is "
+                                  "never used ('lock' for 'luck'); 0 = use every listed form")
+
+
+def _spelling_error(text: str, p: SpellingErrorParams, rng: np.random.Generator) -> TextOpResult:
+    return spelling.spelling_error(text, rng, rate=p.rate, real_word_zipf=p.real_word_zipf, protect=p.protect)
 
 
 # ------------------------------------------------------------------------------------------ back-translation
@@ -307,15 +378,17 @@ TEXT_OPS: list[OpDef] = [
           "EDA: replace content words with a random WordNet synonym (case kept)", apply_text=_synonym_replace,
           batch_text=_synonym_replace_batch),
     OpDef("random_insert", "text", RandomInsertParams,
-          "EDA: insert synonyms of random content words at random places", apply_text=_random_insert),
+          "EDA: insert synonyms of random content words at random places", apply_text=_random_insert,
+          batch_text=_random_insert_batch),
     OpDef("random_swap", "text", RandomSwapParams, "EDA: swap random pairs of content words",
           apply_text=_random_swap),
     OpDef("random_delete", "text", RandomDeleteParams, "EDA: delete random content words (one always stays)",
           apply_text=_random_delete),
     OpDef("eda", "text", EdaParams, "EDA preset (Wei & Zou 2019): one of SR/RI/RS/RD per output",
-          apply_text=_eda),
+          apply_text=_eda, batch_text=_eda_batch),
     OpDef("antonym_replace", "text", AntonymReplaceParams,
-          "replace words with a WordNet antonym (changes meaning: for contrast sets)", apply_text=_antonym_replace),
+          "replace words with a WordNet antonym (changes meaning: for contrast sets)", apply_text=_antonym_replace,
+          batch_text=_antonym_replace_batch),
     OpDef("word_split", "text", WordSplitParams, "split words in two at a random point", apply_text=_word_split),
     OpDef("keyboard_typo", "text", KeyboardTypoParams, "replace characters with neighbouring keys",
           apply_text=_keyboard_typo),
@@ -324,6 +397,9 @@ TEXT_OPS: list[OpDef] = [
     OpDef("char_insert", "text", CharInsertParams, "insert random letters into words", apply_text=_char_insert),
     OpDef("char_swap", "text", CharSwapParams, "swap adjacent characters in words", apply_text=_char_swap),
     OpDef("char_delete", "text", CharDeleteParams, "delete characters from words", apply_text=_char_delete),
+    OpDef("spelling_error", "text", SpellingErrorParams,
+          "replace words with common human misspellings (nlpaug's list: becuase, definately)",
+          apply_text=_spelling_error),
     OpDef("back_translate", "text", BackTranslateParams,
           "translate to a pivot language and back (apertium or MarianMT), batched",
           apply_text=_back_translate, batch_text=_back_translate_batch),

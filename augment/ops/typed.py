@@ -87,6 +87,7 @@ __all__ = [
     "RandomDelete",
     "RandomInsert",
     "RandomSwap",
+    "SpellingError",
     "SynonymReplace",
     "WordSplit",
     "AffineDrawn",
@@ -2514,6 +2515,10 @@ class AntonymReplace(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
             (only words with a WordNet antonym); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -2523,10 +2528,11 @@ class AntonymReplace(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     rate: float
 
-    def __init__(self, *, protect: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
-        super().__init__(protect=protect, rate=rate, p=p)
+    def __init__(self, *, protect: bool = True, context: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
+        super().__init__(protect=protect, context=context, rate=rate, p=p)
 
 
 @_register
@@ -2767,6 +2773,10 @@ class EDA(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -2789,6 +2799,7 @@ class EDA(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -2802,6 +2813,7 @@ class EDA(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -2814,6 +2826,7 @@ class EDA(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,
@@ -2949,6 +2962,10 @@ class RandomInsert(Op):
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -2968,6 +2985,7 @@ class RandomInsert(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -2978,6 +2996,7 @@ class RandomInsert(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -2987,6 +3006,7 @@ class RandomInsert(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,
@@ -3018,12 +3038,41 @@ class RandomSwap(Op):
 
 
 @_register
+class SpellingError(Op):
+    """Replace words with common human misspellings (nlpaug's list: becuase, definately) (``spelling_error``, text).
+
+    Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
+            (only words with a listed misspelling); >= 0.0, <= 1.0; default 0.1
+        real_word_zipf: a listed misspelling that is itself this common an English word (wordfreq Zipf) is never
+            used ('lock' for 'luck'); 0 = use every listed form; >= 0.0, <= 8.0; default 3.0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "spelling_error"
+    modality: ClassVar[str] = "text"
+    drawn_type: ClassVar[type] = NoValues
+    protect: bool
+    rate: float
+    real_word_zipf: float
+
+    def __init__(self, *, protect: bool = True, rate: float = 0.1, real_word_zipf: float = 3.0, p: float = 1.0) -> None:
+        super().__init__(protect=protect, rate=rate, real_word_zipf=real_word_zipf, p=p)
+
+
+@_register
 class SynonymReplace(Op):
     """EDA: replace content words with a random WordNet synonym (case kept) (``synonym_replace``, text).
 
     Args:
         protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
             whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -3043,6 +3092,7 @@ class SynonymReplace(Op):
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
     protect: bool
+    context: bool
     max_senses: int
     min_zipf: float
     max_words: int
@@ -3053,6 +3103,7 @@ class SynonymReplace(Op):
         self,
         *,
         protect: bool = True,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -3062,6 +3113,7 @@ class SynonymReplace(Op):
     ) -> None:
         super().__init__(
             protect=protect,
+            context=context,
             max_senses=max_senses,
             min_zipf=min_zipf,
             max_words=max_words,

@@ -517,6 +517,18 @@ class WordNetIndex:
         best = max(range(4), key=counts.__getitem__)
         return "nvar"[best] if total >= USUAL_POS_MIN_TAGS and counts[best] >= USUAL_POS_SHARE * total else None
 
+    def pos_share(self, lemma: str, pos: str, min_tags: int = USUAL_POS_MIN_TAGS) -> float | None:
+        """The share of ``lemma``'s sense-tagged uses (SemCor counts) that are in part of speech ``pos``; None
+        when it has fewer than ``min_tags`` of them (or the WordNet copy has no counts)."""
+        i = self._key_id.get(lemma)
+        if i is None or not self._has_tags:
+            return None
+        counts = self._lemma_tags[i]
+        total = int(counts.sum())
+        if total < min_tags:
+            return None
+        return int(counts["nvar".index("a" if pos == "s" else pos)]) / total
+
     def _lemma_pos(self, word: str) -> int:
         """Part-of-speech bits of the parts of speech ``word`` is a WordNet lemma in (0: not a lemma)."""
         i = self._key_id.get(word)

@@ -1,0 +1,304 @@
+"""Part of speech in context: the Apertium English tagger, read word by word for the word ops.
+
+A synonym index cannot know which part of speech a word has in *this* sentence ("the lead pipe" / "they
+lead"; "I am going to watch" is a future, not a journey). Apertium's English analyser and HMM tagger (Debian
+``apertium-eng-spa``, the back-translation pair: no download) can::
+
+    lt-proc -z eng-spa.automorf.bin | apertium-tagger -z -g -p eng-spa.prob
+    "I am going to watch"  ->  ^I/prpers<prn>...$ ^am/be<vbser><pri><p1><sg>$ ^going/go<vblex><ger>$ ...
+
+and its generator (``spa-eng.autogen.bin``) inflects a lemma to a tag: ``^go<vblex><ger>$`` -> ``going``.
+
+Both run as long-lived processes, one pair per worker process, in null-flush mode (``-z``): each text is one
+block ended by a NUL, so a text's tags never depend on the texts batched with it, and a batch costs one round
+trip instead of a process start. :func:`readings` turns the tags into what a word op may change: for each word
+of :data:`augment.text.tokens.WORD_RE`, a :class:`Reading` (lemma, WordNet part of speech, Apertium tags) or
+None where the word must stay. None is given to proper nouns, words the tagger does not know, every token of
+a run of capitalised words (and any capitalised word mid-sentence), auxiliaries, modals, determiners,
+pronouns, prepositions, conjunctions, and the words of fixed expressions: ``be going to`` + verb, phrasal
+verbs and their particles ("gave up", "gave it up"), "have to"/"used to", "kind of", and a verb reading right
+after a determiner ("a saw"), which the tagger sometimes gets wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Container, Sequence
+
+from augment.text.backtranslate import BackendUnavailableError
+from augment.text.tokens import WORD_RE
+
+__all__ = ["Reading", "Tagger", "get_tagger", "tagger_available", "readings", "apertium_dir", "INSTALL_HINT"]
+
+INSTALL_HINT = ("apt-get install apertium apertium-eng-spa (or point $AUGMENT_APERTIUM_ENG at a folder with "
+                "eng-spa.automorf.bin, eng-spa.prob and spa-eng.autogen.bin), or set context: false")
+_FILES = ("eng-spa.automorf.bin", "eng-spa.prob", "spa-eng.autogen.bin")
+_SPECIAL = re.compile(r"([\\^$/<>@\[\]{}*#+~|])")
+_UNIT = re.compile(r"\^((?:\\.|[^\\/$])*)/((?:\\.|[^\\$])*)\$")
+_UNESCAPE = re.compile(r"\\(.)")
+_TAG = re.compile(r"<([^>]*)>")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the tagger says a word is: its ``lemma`` (lower case), WordNet part of speech ``pos`` ("n", "v",
+    "a", "r") and Apertium ``tags`` ("<vblex><pri><p3><sg>"), which the generator inflects a synonym to."""
+
+    lemma: str
+    pos: str
+    tags: str
+
+
+def apertium_dir() -> Path:
+    return Path(os.environ.get("AUGMENT_APERTIUM_ENG", "/usr/share/apertium/apertium-eng-spa"))
+
+
+def tagger_available() -> bool:
+    folder = apertium_dir()
+    return all((folder / f).is_file() for f in _FILES) and all(
+        shutil.which(b) for b in ("lt-proc", "apertium-tagger"))
+
+
+class _Pipe:
+    """A long-lived null-flush pipeline: write a block and a NUL, read up to the NUL that ends its answer."""
+
+    def __init__(self, commands: list[list[str]]):
+        self.procs: list[subprocess.Popen] = []
+        stdin = subprocess.PIPE
+        for cmd in commands:
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            if self.procs:
+                self.procs[-1].stdout.close()  # the next process owns it now
+            self.procs.append(proc)
+            stdin = proc.stdout
+        self.lock = threading.Lock()
+
+    def ask(self, blocks: Sequence[bytes]) -> list[bytes]:
+        """One answer per block; the blocks are written by a thread while the answers are read, so a batch
+        larger than the pipe buffers cannot deadlock."""
+        data = b"".join(b + b"\n\0" for b in blocks)  # a block must not end at a "$" (lt-proc -g then waits)
+        with self.lock:
+            first, last = self.procs[0], self.procs[-1]
+            failed: list[BaseException] = []
+
+            def feed() -> None:
+                try:
+                    first.stdin.write(data)
+                    first.stdin.flush()
+                except OSError as exc:  # the process died: the reader sees EOF and reports it
+                    failed.append(exc)
+
+            writer = threading.Thread(target=feed, daemon=True)
+            writer.start()
+            chunks: list[bytes] = []
+            seen = 0
+            while seen < len(blocks):
+                chunk = last.stdout.read1(1 << 16)
+                if not chunk:
+                    raise BackendUnavailableError("the Apertium tagger stopped unexpectedly; " + INSTALL_HINT)
+                chunks.append(chunk)
+                seen += chunk.count(b"\0")
+            writer.join()
+        return b"".join(chunks).split(b"\0")[:len(blocks)]
+
+    def close(self) -> None:
+        for proc in self.procs:
+            try:
+                if proc.stdin:
+                    proc.stdin.close()
+                proc.kill()
+                proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
+def _escape(text: str) -> bytes:
+    return _SPECIAL.sub(r"\\\1", text.replace("\0", " ")).encode("utf-8", "replace")
+
+
+class Tagger:
+    """The English analyser + tagger and the generator, each one long-lived process pair."""
+
+    def __init__(self, folder: Path | None = None):
+        folder = folder or apertium_dir()
+        if not tagger_available() and folder == apertium_dir():
+            raise BackendUnavailableError("part of speech in context needs the Apertium English tagger: "
+                                          + INSTALL_HINT)
+        self._tag = _Pipe([["lt-proc", "-z", "-w", str(folder / "eng-spa.automorf.bin")],
+                           ["apertium-tagger", "-z", "-g", "-p", str(folder / "eng-spa.prob")]])
+        self._gen = _Pipe([["lt-proc", "-z", "-g", str(folder / "spa-eng.autogen.bin")]])
+        self._forms: dict[tuple[str, str], str | None] = {}
+
+    def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str, str]]]:
+        """Per text, its tagger units as (start, end, surface, analysis), with character offsets in the text."""
+        answers = self._tag.ask([_escape(t) for t in texts])
+        return [_units(text, answer.decode("utf-8", "replace")) for text, answer in zip(texts, answers)]
+
+    def generate(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Inflect (lemma, tags) pairs with the generator, one batch, into the cache read by :meth:`form`."""
+        todo = [k for k in dict.fromkeys(keys) if k not in self._forms]
+        if not todo:
+            return
+        answers = self._gen.ask([b"^" + _escape(lemma) + tags.encode() + b"$" for lemma, tags in todo])
+        if len(self._forms) > 500_000:
+            self._forms.clear()
+        for key, answer in zip(todo, answers):
+            out = answer.decode("utf-8", "replace").strip()
+            ok = out and out[0] not in "#*@" and "<" not in out and "\\" not in out
+            self._forms[key] = out.split("/")[0] if ok else None
+
+    def form(self, lemma: str, tags: str) -> str | None:
+        return self._forms.get((lemma, tags))
+
+    def close(self) -> None:
+        self._tag.close()
+        self._gen.close()
+
+
+_TAGGERS: dict[tuple[int, str], Tagger] = {}
+_LOCK = threading.Lock()
+
+
+def get_tagger() -> Tagger:
+    """This process's tagger (started on first use; a forked worker starts its own)."""
+    key = (os.getpid(), str(apertium_dir()))
+    hit = _TAGGERS.get(key)
+    if hit is None:
+        with _LOCK:
+            hit = _TAGGERS.get(key)
+            if hit is None:
+                hit = _TAGGERS[key] = Tagger()
+    return hit
+
+
+def _units(text: str, answer: str) -> list[tuple[int, int, str, str]]:
+    out = []
+    at = 0
+    for m in _UNIT.finditer(answer):
+        surface = m.group(1)
+        if "\\" in surface:
+            surface = _UNESCAPE.sub(r"\1", surface)
+        start = text.find(surface, at)
+        if start < 0:
+            break  # cannot place it: the rest of the text stays untagged, so unchanged
+        at = start + len(surface)
+        analysis = m.group(2)
+        out.append((start, at, surface, _UNESCAPE.sub(r"\1", analysis) if "\\" in analysis else analysis))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ words to change
+
+_POS = {"n": "n", "vblex": "v", "adj": "a", "adv": "r"}
+# Particles of phrasal verbs ("gave up", "gave it up") and of prepositional verbs ("looked at", "care for"):
+# the verb and the particle are one unit of meaning, so neither is replaced.
+PARTICLES = frozenset("up out off down away back over in on around round through along about apart aside "
+                      "forward together at for with into after upon across by".split())
+# Light verbs that make expressions rather than carry a sense ("get it", "let go", "have to").
+_LIGHT = frozenset("be have do get let".split())
+_FIXED_PAIRS = frozenset({("kind", "of"), ("sort", "of"), ("of", "course"), ("at", "least"), ("at", "all"),
+                          ("as", "well"), ("right", "now"), ("so", "far"), ("a", "lot"), ("lot", "of"),
+                          ("at", "first"), ("at", "last"), ("in", "fact"), ("no", "longer"), ("ought", "to"),
+                          ("used", "to"), ("have", "to"), ("has", "to"), ("had", "to"), ("need", "to"),
+                          ("going", "to"), ("gon", "na"), ("got", "to"), ("able", "to"), ("about", "to")})
+_DETERMINERS = frozenset({"det", "predet"})
+# Words that act as function words whatever the tagger calls them ("please close", "near the river").
+_NEVER = frozenset("please near like so just only even also too very well then there here now ever never not "
+                   "yet still else instead rather quite".split())
+_SENTENCE_END = re.compile(r"[.!?:;\n\"“”]\s*$")
+
+
+def _analysis(analysis: str) -> tuple[str, list[str]] | None:
+    if analysis[:1] == "*":
+        return "", ["unknown"]  # never replaced, but an unknown word before a noun is likely an adjective
+    if not analysis or analysis[0] in "#@" or "+" in analysis or "#" in analysis:
+        return None
+    cut = analysis.find("<")
+    if cut <= 0:
+        return None
+    return analysis[:cut], _TAG.findall(analysis[cut:])
+
+
+def readings(text: str, units: list[tuple[int, int, str, str]],
+             adjectives: "Container[str] | None" = None) -> list[Reading | None]:
+    """For each word of ``WORD_RE.split(text)``, the :class:`Reading` that a word op may replace, or None.
+    ``adjectives``: words that are adjectives as written ("boring", "tired"), for the be + -ing/-ed rule."""
+    pieces = WORD_RE.split(text)
+    n = len(pieces) // 2
+    out: list[Reading | None] = [None] * n
+    if not units:
+        return out
+    by_start = {u[0]: u for u in units}
+    at = 0
+    word_unit: list[tuple[str, list[str]] | None] = [None] * n
+    starts = [0] * n
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            k = i // 2
+            starts[k] = at
+            unit = by_start.get(at)
+            if unit is not None and unit[1] == at + len(piece):
+                word_unit[k] = _analysis(unit[3])
+        at += len(piece)
+    words = pieces[1::2]
+    lower = [w.lower() for w in words]
+    shouting = not any(c.islower() for c in text)
+    for k in range(n):
+        parsed = word_unit[k]
+        if parsed is None:
+            continue
+        lemma, tags = parsed
+        pos = _POS.get(tags[0]) if tags else None
+        if pos is None or not lemma.replace(" ", "").replace("-", "").isalpha():
+            continue
+        word = words[k]
+        if not shouting and not word.islower():
+            starts_sentence = k == 0 or _SENTENCE_END.search(pieces[2 * k]) is not None
+            next_capital = k + 1 < n and words[k + 1][:1].isupper() and words[k + 1] != "I" \
+                and not _SENTENCE_END.search(pieces[2 * k + 2])
+            if not starts_sentence or next_capital or (word.isupper() and len(word) > 1):
+                continue  # a name, a title, an acronym: any token of a capitalised run
+        low = lower[k]
+        nxt = lower[k + 1] if k + 1 < n else ""
+        prev = lower[k - 1] if k else ""
+        if (low, nxt) in _FIXED_PAIRS or (prev, low) in _FIXED_PAIRS or low in _NEVER:
+            continue
+        before = word_unit[k - 1] if k else None
+        if pos == "n" and before is not None and before[1][:1] == ["prn"] and "pos" not in before[1]:
+            continue  # "made me laugh" read as a noun: a noun does not follow an object pronoun
+        if pos == "v" and ("ger" in tags or "pp" in tags) and before is not None and \
+                before[1][:1] == ["vbser"] and adjectives is not None and low in adjectives:
+            continue  # "was boring": progressive or adjective? both readings exist, so leave it
+        if pos == "v":
+            if lemma.lower() in _LIGHT:
+                continue
+            if nxt in PARTICLES or (k + 2 < n and lower[k + 2] in PARTICLES and _is_pronoun(word_unit[k + 1])):
+                continue  # phrasal verb: "gave up", "gave it up"
+            j = k - 1
+            while j >= 0 and word_unit[j] is not None and word_unit[j][1][0] in ("adj", "unknown"):
+                j -= 1
+            if j >= 0 and word_unit[j] is not None and word_unit[j][1][:1] and word_unit[j][1][0] in _DETERMINERS:
+                continue  # "a saw", "a rusty saw" tagged as a verb: the tagger is wrong here, so leave it
+        if pos == "r" and low in PARTICLES:
+            continue
+        if pos in ("r", "a") and k and lower[k - 1] in PARTICLES and word_unit[k - 1] is not None \
+                and word_unit[k - 1][1][:1] == ["adv"]:
+            continue
+        if low in PARTICLES and k and _verb(word_unit[k - 1]):
+            continue
+        out[k] = Reading(lemma.lower(), pos, "".join(f"<{t}>" for t in tags))
+    return out
+
+
+def _is_pronoun(parsed: tuple[str, list[str]] | None) -> bool:
+    return parsed is not None and parsed[1][:1] == ["prn"]
+
+
+def _verb(parsed: tuple[str, list[str]] | None) -> bool:
+    return parsed is not None and parsed[1][:1] == ["vblex"]
