@@ -1,0 +1,182 @@
+"""cProfile every process of an ``augment run`` (not a test): where the expander's CPU goes.
+
+    .venv/bin/python benchmarks/profile_run.py run SPEC INPUT OUTPUT --workers 2 -q     # augment run, profiled
+    .venv/bin/python benchmarks/profile_run.py plain INPUT OUTPUT COPIES               # bench_images' plain loop
+    .venv/bin/python benchmarks/profile_run.py report [DIR]                            # the table of the .prof files
+
+Profiles go to ``benchmarks/out/profile/`` (gitignored; ``$PROFILE_DIR`` overrides): ``main.prof`` (the CLI's
+thread), ``manager.prof`` (the process pool's result thread in the main process), ``worker-<pid>.prof`` (each
+pool worker, from its initializer to its exit) and ``plain.prof``; each ``.json`` beside it holds the process's
+CPU seconds (``os.times``) at the dump, so time before the profiler started (interpreter start-up) shows too.
+
+How workers are reached without touching the package: the local engine's forkserver preloads ``__main__`` (this
+script, imported as ``__mp_main__``), and the pool's initializer is looked up in ``augment.run.engines`` when the
+pool starts; this script swaps in ``profiled_init``, which starts a profiler, calls the real initializer and
+registers a multiprocessing finalizer that dumps the profile when the worker exits (workers leave with
+``os._exit``, so ``atexit`` would never run).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import time
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE_DIR = Path(os.environ.get("PROFILE_DIR") or ROOT / "benchmarks" / "out" / "profile")
+
+
+def _dump(prof: cProfile.Profile, name: str) -> None:
+    prof.disable()
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(PROFILE_DIR / f"{name}.prof")
+    t = os.times()
+    (PROFILE_DIR / f"{name}.json").write_text(json.dumps({"user": t.user, "system": t.system, "pid": os.getpid()}))
+
+
+def profiled_init(*args) -> None:
+    """The pool initializer, profiled: the profile runs until the worker exits."""
+    from multiprocessing import util
+
+    prof = cProfile.Profile(time.thread_time)
+    util.Finalize(None, _dump, args=(prof, f"worker-{os.getpid()}"), exitpriority=100)
+    prof.enable()
+    from augment.run.worker import init_pool_worker
+
+    init_pool_worker(*args)
+
+
+def _profile_manager_thread() -> None:
+    """Profile the pool's manager thread (it receives and unpickles every chunk's result) into manager.prof."""
+    from concurrent.futures import process
+
+    original = process._ExecutorManagerThread.run
+
+    def run(self):
+        prof = cProfile.Profile(time.thread_time)
+        prof.enable()
+        try:
+            original(self)
+        finally:
+            prof.disable()
+            PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+            n = len(list(PROFILE_DIR.glob("manager*.prof")))
+            prof.dump_stats(PROFILE_DIR / f"manager{n or ''}.prof")
+
+    process._ExecutorManagerThread.run = run
+
+
+def profile_run(argv: list[str]) -> None:
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    import augment.run.engines as engines  # imports profiled: the CLI pays them too
+
+    engines.init_pool_worker = profiled_init
+    _profile_manager_thread()
+    sys.argv = ["augment", *argv]
+    from augment.cli import main
+
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    finally:
+        _dump(prof, "main")
+
+
+def profile_plain(src: str, out: str, copies: str) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    from bench_images import plain_loop
+
+    n = plain_loop(Path(src), Path(out), int(copies))
+    _dump(prof, "plain")
+    print(f"{n} outputs")
+
+
+# ------------------------------------------------------------------ the table
+
+# (component, [(file substring, function name)]): cumulative seconds of those functions (outermost calls only:
+# cProfile's cumulative time already excludes recursive re-entries). Components are disjoint by construction
+# except "imports", which is reported separately from the per-item work (imports happen before the first item).
+COMPONENTS = [
+    ("imports (all import statements)", [("<frozen importlib._bootstrap>", "_find_and_load")]),
+    ("hash source (fingerprint_of)", [("augment/io/fingerprint.py", "fingerprint_of")]),
+    ("decode (decode_image)", [("augment/io/images.py", "decode_image")]),
+    ("op (Pipeline.run)", [("augment/compile/pipeline.py", "run")]),
+    ("seed derivation (derive_seed)", [("augment/seeding.py", "derive_seed")]),
+    ("encode (encode_image)", [("augment/io/images.py", "encode_image")]),
+    ("hash output + record (output_record)", [("augment/run/job_base.py", "output_record")]),
+    ("write: temp file + rename (atomic_write_bytes)", [("augment/io/atomic.py", "atomic_write_bytes")]),
+    ("  of which os.replace", [("~", "<built-in method posix.replace>")]),
+    ("write_output total (LocalStore.write_bytes: checks + atomic)", [("augment/io/store.py", "write_bytes")]),
+    ("  decode: ICC transform (to_srgb)", [("augment/io/images.py", "to_srgb")]),
+    ("  decode: EXIF transpose", [("PIL/ImageOps.py", "exif_transpose")]),
+    ("  op: first-call backend import (backend_albumentations <module>)",
+     [("augment/compile/backend_albumentations.py", "<module>")]),
+    ("  imports: huggingface_hub (pulled in by albumentations)", [("huggingface_hub/__init__.py", "<module>")]),
+    ("  imports: torch", [("torch/__init__.py", "<module>")]),
+    ("  imports: albumentations", [("albumentations/__init__.py", "<module>")]),
+    ("  imports: augment.cli", [("augment/cli.py", "<module>")]),
+    ("worker total (process_chunk)", [("augment/run/job.py", "process_chunk")]),
+    ("main: engine loop (LocalEngine.run)", [("augment/run/engines.py", "run")]),
+    ("manager thread: result handling", [("concurrent/futures/process.py", "run")]),
+    ("fsync (os.fsync)", [("~", "<built-in method posix.fsync>")]),
+    ("worker IPC: unpickle tasks / pickle results", [("concurrent/futures/process.py", "_sendback_result"),
+                                                    ("~", "<method 'get' of '_multiprocessing.SemLock' objects>")]),
+    ("main: manifest per-record writes (_collect)", [("augment/run/expander.py", "_collect")]),
+    ("main: finalize_manifest", [("augment/io/manifest.py", "finalize_manifest")]),
+    ("main: planning (_scan_images/_image_plan/_source_changes)", [("augment/run/expander.py", "_scan_images"),
+                                                                   ("augment/run/expander.py", "_image_plan"),
+                                                                   ("augment/run/expander.py", "_source_changes"),
+                                                                   ("augment/run/expander.py", "_done_outputs")]),
+    ("main: waiting on workers (wait)", [("concurrent/futures/_base.py", "wait")]),
+    ("main: library_versions (importlib.metadata)", [("augment/run/expander.py", "library_versions")]),
+    ("plain: decode (PIL open+convert)", [("PIL/Image.py", "convert"), ("PIL/Image.py", "open")]),
+    ("plain: op (A.Compose.__call__)", [("albumentations/core/composition.py", "__call__")]),
+    ("plain: encode (Image.save)", [("PIL/Image.py", "save")]),
+    ("plain: write (Path.write_bytes)", [("pathlib.py", "write_bytes")]),
+    ("plain: read (Path.read_bytes)", [("pathlib.py", "read_bytes")]),
+]
+
+
+def _cum(stats, file_part: str, func: str) -> float:
+    total = 0.0
+    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        if name == func and file_part in filename:
+            total += ct
+    return total
+
+
+def report(directory: str | None = None) -> None:
+    import pstats
+
+    folder = Path(directory) if directory else PROFILE_DIR
+    for prof_path in sorted(folder.glob("*.prof")):
+        stats = pstats.Stats(str(prof_path))
+        meta_path = prof_path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        print(f"== {prof_path.name}: profiled {stats.total_tt:.2f} s; os.times cpu "
+              f"{meta.get('user', 0) + meta.get('system', 0):.2f} s (user {meta.get('user', 0):.2f} sys "
+              f"{meta.get('system', 0):.2f})")
+        for label, keys in COMPONENTS:
+            seconds = sum(_cum(stats, f, n) for f, n in keys)
+            if seconds >= 0.005:
+                print(f"   {label:60s} {seconds:8.2f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "plain", "report"):
+        sys.exit(__doc__)
+    mode, rest = sys.argv[1], sys.argv[2:]
+    if mode == "run":
+        profile_run(["run", *rest])
+    elif mode == "plain":
+        profile_plain(*rest)
+    else:
+        report(*rest)
