@@ -16,7 +16,7 @@ system-deps:
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[all,test,bench,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)

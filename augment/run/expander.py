@@ -478,6 +478,10 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total) -
         from augment.run.annotated_expand import resolve_layout
 
         layout = resolve_layout(opts)
+        if layout is not None and layout.format == "coco":
+            from augment.extras import require
+
+            require("coco", "a COCO dataset")  # before any item: each would fail alike in its worker
     config = JobConfig(
         spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
         output_root=str(opts.output), quality=opts.quality,
