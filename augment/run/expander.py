@@ -737,4 +737,4 @@ def _check_output_format(pipe: Pipeline, opts: RunOptions, hf_kind: str | None) 
         import pyarrow  # noqa: F401
     except ImportError:
         if opts.output_format == "parquet":
-            raise RunError("--output-format parquet needs pyarrow: pip install 'augment[hf]'") from None
+            raise RunError("--output-format parquet needs pyarrow: pip install 'augment-pipelines[hf]'") from None
