@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := apertium apertium-eng-spa apertium-eng-cat wordnet-base wordnet-sense-index chromium chromium-driver apertium-en-gl apertium-eo-en apertium-hbs-eng
 
-.PHONY: demo test bench system-deps venv clean
+.PHONY: demo test bench docs dist system-deps venv clean
 
 # Debian packages: Apertium (back-translation), WordNet (synonyms), Chromium (the report test).
 system-deps:
@@ -36,8 +36,18 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# the documentation site (also built with --strict by tests/test_docs.py in `make test`)
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict --site-dir site
+
+# sdist + wheel into dist/, checked as PyPI would
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
+
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache
+	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache site dist build *.egg-info
