@@ -67,7 +67,7 @@ def measure(work: Path, name: str, wheel: Path) -> dict:
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-    if "torch" in SETS[name] or SETS[name] in ("[all]",) or "eval" in SETS[name]:
+    if SETS[name]:  # every set with extras here needs torch: the pinned release
         subprocess.run(pip + TORCH, check=True)
     subprocess.run(pip + [f"{wheel}{SETS[name]}"], check=True)
     python = str(venv / "bin" / "python")
@@ -92,13 +92,13 @@ def main() -> None:
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     wheel = _wheel(args.work)
-    rows = [measure(args.work, name, wheel) for name in args.sets.split(",")]
-    print(f"load: {os.getloadavg()}")
     print("| install | extras | site-packages MB | distributions | `import augment` s | `augment --version` s |")
-    print("|---|---|---:|---:|---:|---:|")
-    for r in rows:
+    print("|---|---|---:|---:|---:|---:|", flush=True)
+    for name in args.sets.split(","):  # a row as soon as it is measured: installing [all] takes long
+        r = measure(args.work, name, wheel)
         print(f"| {r['set']} | `{r['extras']}` | {r['mb']:.0f} | {r['dists']} | {r['import_s']:.2f} | "
-              f"{r['version_s']:.2f} |")
+              f"{r['version_s']:.2f} |", flush=True)
+    print(f"load average: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
