@@ -22,8 +22,9 @@ FAST_TESTS = [
     "tests/test_text_eda.py",
     "tests/test_import_graph.py",
     "tests/test_extras.py",
-    "tests/test_api_surface.py",
 ]
+# not here: test_api_surface.py (its snapshot is of 3.11's signature rendering: 3.12 writes `Annotated[...]` where
+# 3.11 wrote `typing.Annotated[...]`, and it imports augment.serve.app, which needs the serve extra)
 
 nox.options.error_on_missing_interpreters = False  # a missing Python is skipped, with nox's message
 nox.options.sessions = ["fast"]
