@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := apertium apertium-eng-spa apertium-eng-cat wordnet-base wordnet-sense-index chromium chromium-driver apertium-en-gl apertium-eo-en apertium-hbs-eng
 
-.PHONY: demo test bench system-deps venv clean
+.PHONY: demo test bench docs dist system-deps venv clean
 
 # Debian packages: Apertium (back-translation), WordNet (synonyms), Chromium (the report test).
 system-deps:
@@ -16,7 +16,7 @@ system-deps:
 $(STAMP): setup.cfg pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[all,test,bench,docs]'
 	$(BIN)/pip install -q --no-deps -e examples/plugin  # the example plugin the plugin tests run (entry points)
 	touch $(STAMP)
 
@@ -37,8 +37,18 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# the documentation site (also built with --strict by tests/test_docs.py in `make test`)
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict --site-dir site
+
+# sdist + wheel into dist/, checked as PyPI would
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
+
 bench: system-deps $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache
+	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache site dist build *.egg-info

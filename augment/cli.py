@@ -26,6 +26,37 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+EXIT_MISSING_EXTRA = 6  # an optional dependency is missing: the message names the extra to install
+
+
+def _needs(extra: str, feature: str) -> None:
+    """Fail in one line, before any work, when ``feature``'s extra is not installed."""
+    from augment.extras import MissingExtraError, require
+
+    try:
+        require(extra, feature)
+    except MissingExtraError as exc:
+        _fail(str(exc), EXIT_MISSING_EXTRA)
+
+
+class _Group(click.Group):
+    """Turns a missing optional dependency met anywhere in a command into the one-line 'install the extra' error."""
+
+    def invoke(self, ctx):
+        from augment.extras import MissingExtraError, extra_for_module, install_hint
+
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as exc:
+            _fail(str(exc), EXIT_MISSING_EXTRA)
+        except ModuleNotFoundError as exc:
+            extra = extra_for_module(exc.name)
+            if extra is None:
+                raise
+            _fail(f"{exc.name} is not installed; it comes with the '{extra}' extra: {install_hint(extra)}",
+                  EXIT_MISSING_EXTRA)
+
+
 def _load(path: str, **overrides):
     from augment.compile.pipeline import Pipeline
 
@@ -62,7 +93,7 @@ def _plugin_option(fn):
         help="Import MODULE and register the augment ops it defines (repeatable; also $AUGMENT_PLUGINS).")(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="augment")
 def main() -> None:
     """Declarative data augmentation for images and text."""
@@ -392,6 +423,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     Models: see `augment models`. Exit status: 0 done (whatever the verdict), 1 the evaluation cannot run
     (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted.
     """
+    _needs("eval", "augment eval")
     from pydantic import ValidationError
 
     from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report
@@ -528,6 +560,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
 def serve(host, port, token, data_roots, jobs_root, max_request_mb, max_pixels, max_batch, max_jobs,
           max_search_budget) -> None:
     """Run the HTTP API and the studio (a pipeline designer in the browser) until interrupted."""
+    _needs("serve", "augment serve")
     from augment.serve import Limits, ServeConfig, ServeConfigError
     from augment.serve import serve as run_server
     from augment.serve.config import parse_data_roots
@@ -622,6 +655,7 @@ def search(train, test, space_path, out, budget, model, model_options, seed, fol
     Exit status: 0 done, 1 the search cannot run or continue (unreadable data, a failing model, OUT holds a
     different search), 2 usage or space error, 130 interrupted (rerun to resume).
     """
+    _needs("eval", "augment search")
     from augment.search.search import SearchConfig, SearchError, run_search
     from augment.search.space import load_space
 

@@ -201,14 +201,20 @@ def third_party_imports() -> set[str]:
 OPTIONAL_DATA_SOURCES = {"wn"}
 # installed for another package to import: FastAPI parses the studio's and curl's multipart forms with it
 PLUGINS = {"python_multipart"}
-# extras that library features import lazily, with a one-line "pip install 'augment[...]'" error when missing
-OPTIONAL_EXTRAS = ("marian", "hf", "serve")
+# the extras of features (each imported lazily, behind a one-line "pip install 'augment-pipelines[...]'" error);
+# test, bench and docs are tools, never imported by augment/
+FEATURE_EXTRAS = ("torch", "eval", "serve", "dask", "hf", "coco", "marian")
+# modules that belong to one extra's feature: their top-level imports may come from that extra
+EXTRA_MODULES = {
+    "augment.compile.backend_torchvision": "torch",
+    "augment.serve.app": "serve",
+}
 
 
 def test_every_import_is_declared_and_every_requirement_is_imported():
     required, extras = declared()
     imported = third_party_imports()
-    optional = set().union(*(extras[name] for name in OPTIONAL_EXTRAS if name in extras))
+    optional = set().union(*(extras[name] for name in FEATURE_EXTRAS))
     assert imported - required - optional == set(), "imported by augment/ but not declared"
     assert required - imported - PLUGINS == set(), "declared in install_requires but never imported by augment/"
 
@@ -218,3 +224,74 @@ def test_test_and_bench_tools_stay_out_of_the_library():
     assert "psutil" not in required and "psutil" in extras["test"] and "psutil" in extras["bench"]
     assert "psutil" not in third_party_imports()
     assert {"scipy", "albucore", "threadpoolctl"} <= required and "nltk" not in required
+
+
+# --- extras: what each feature needs stays behind its extra --------------------------------------------------------
+
+def test_the_core_holds_no_eval_serve_dask_hf_or_torch_dependency():
+    required, extras = declared()
+    for extra in FEATURE_EXTRAS:
+        only_there = extras[extra] - required
+        assert only_there, f"[{extra}] adds nothing to the core"
+    assert not {"torch", "torchvision", "fastapi", "uvicorn", "dask", "distributed", "datasets", "pyarrow",
+                "pycocotools", "matplotlib", "transformers"} & required
+
+
+def test_all_is_the_union_of_the_feature_extras():
+    _, extras = declared()
+    assert extras["all"] == set().union(*(extras[name] for name in FEATURE_EXTRAS))
+
+
+def test_the_runtime_table_of_extras_matches_setup_cfg():
+    """augment.extras.EXTRAS (what `require` checks and the error names) provides what setup.cfg installs."""
+    from augment.extras import EXTRAS
+
+    required, extras = declared()
+    assert set(EXTRAS) == set(FEATURE_EXTRAS)
+    for name, modules in EXTRAS.items():
+        modules = {"python_multipart" if m == "multipart" else m for m in modules}
+        assert modules <= extras[name] | required, name
+        assert extras[name] <= modules | required, name
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Third-party modules imported when the module is imported: not inside a function (``if TYPE_CHECKING``
+    blocks excluded, since they never run)."""
+    import sys
+
+    found: set[str] = set()
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.update(a.name.split(".")[0] for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                found.add(child.module.split(".")[0])
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return {n for n in found if n != "augment" and n not in sys.stdlib_module_names}
+
+
+def test_core_modules_import_no_extra_at_module_import_time():
+    """A module outside EXTRA_MODULES imports only core packages at import time: `import augment.x` works on a
+    core install, and the feature's own lazy import (behind `augment.extras.require`) is what asks for the extra."""
+    required, extras = declared()
+    wrong = {}
+    for mod, path in _modules().items():
+        allowed = required | (extras[EXTRA_MODULES[mod]] if mod in EXTRA_MODULES else set())
+        extra_only = _top_level_imports(path) - allowed
+        if extra_only:
+            wrong[mod] = sorted(extra_only)
+    assert not wrong, f"import an extra's package at module import time: {wrong}"
+
+
+def test_the_check_sees_a_top_level_import_and_skips_function_level_ones(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("import numpy\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n"
+                   "def f():\n    import fastapi\ntry:\n    import dask\nexcept ImportError:\n    pass\n")
+    assert _top_level_imports(src) == {"numpy", "dask"}

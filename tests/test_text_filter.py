@@ -72,14 +72,14 @@ def test_the_filter_block_drops_label_flipping_copies_in_a_run(tmp_path):
 
 
 def test_the_readme_filter_block_is_a_valid_spec(tmp_path):
-    """The block as the README writes it (YAML lists for pairs) loads: a strict tuple field refused the list
+    """The block as the docs (docs/text.md) write it (YAML lists for pairs) loads: a strict tuple field refused the list
     `length_ratio: [0.5, 2.0]`, so the documented example was a spec error."""
     import re
     from pathlib import Path
 
     from augment.spec import load_spec
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "text.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("filter:"))
     spec = tmp_path / "f.yaml"
     spec.write_text("version: 1\nname: f\nmodality: text\nsteps:\n  - op: eda\n" + block, encoding="utf-8")

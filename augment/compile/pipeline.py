@@ -137,6 +137,10 @@ class Pipeline:
         self.spec = spec
         self.spec_hash = spec_hash(spec)
         self._nodes = _compile(spec.steps, (), "steps")
+        if spec.modality == "image" and spec.backend == "torchvision":
+            from augment.extras import require
+
+            require("torch", "backend: torchvision")  # here, not at the first image in some worker
         self._backend = None
         self._stream: np.random.Generator | None = None
         self._stream_owner: tuple | None = None

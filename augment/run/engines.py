@@ -145,6 +145,9 @@ def make_engine(name: str, workers: int | None = None, scheduler: str | None = N
     if name == "local":
         return LocalEngine(workers)
     if name == "dask":
+        from augment.extras import require
+
+        require("dask", "--engine dask")
         from augment.run.dask_engine import DaskEngine
 
         return DaskEngine(workers=workers, scheduler=scheduler, scheduler_timeout=scheduler_timeout)

@@ -459,6 +459,10 @@ def expand(
         from augment.run.annotated_expand import resolve_layout
 
         layout = resolve_layout(opts)
+        if layout is not None and layout.format == "coco":
+            from augment.extras import require
+
+            require("coco", "a COCO dataset")  # before any item: each would fail alike in its worker
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
     try:
@@ -742,4 +746,4 @@ def _check_output_format(pipe: Pipeline, opts: RunOptions, hf_kind: str | None) 
         import pyarrow  # noqa: F401
     except ImportError:
         if opts.output_format == "parquet":
-            raise RunError("--output-format parquet needs pyarrow: pip install 'augment[hf]'") from None
+            raise RunError("--output-format parquet needs pyarrow: pip install 'augment-pipelines[hf]'") from None

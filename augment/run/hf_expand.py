@@ -249,7 +249,7 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
         import datasets  # noqa: F401
     except ImportError:
         raise error_cls(f"{src} is a Hugging Face dataset or Parquet data: reading it needs the `datasets` package "
-                        "(pip install 'augment[hf]')") from None
+                        "(pip install 'augment-pipelines[hf]')") from None
     try:
         parts = load_parts(src, kind)
         fingerprints = {name: part_fingerprint(src, kind, name) for name, _ in parts}

@@ -212,7 +212,7 @@ def _offline() -> bool:
 
 
 class MarianTranslator(Translator):
-    """MarianMT models through ``transformers`` (extra ``augment[marian]``), greedy or beam decoding.
+    """MarianMT models through ``transformers`` (extra ``augment-pipelines[marian]``), greedy or beam decoding.
 
     A model is named per direction: a local directory (``save_pretrained`` output) or a hub id such as
     ``Helsinki-NLP/opus-mt-en-es`` looked up in the local Hugging Face cache; with ``HF_HUB_OFFLINE=1`` the
@@ -231,7 +231,7 @@ class MarianTranslator(Translator):
         except ImportError as exc:  # pragma: no cover - transformers is installed in dev and CI
             raise BackendUnavailableError(
                 "back_translate backend 'marian' needs transformers, sentencepiece and torch: "
-                "pip install 'augment[marian]'"
+                "pip install 'augment-pipelines[marian]'"
             ) from exc
         self.models = dict(models or {})
         self.model_dir = model_dir
