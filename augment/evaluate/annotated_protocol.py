@@ -525,6 +525,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         "status": outcome.status,
         "jobs": jobs,
         "fits": {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal},
+        "interrupted_by": outcome.interrupted_by,
         "notes": notes,
         "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys eval/split, "
                    "eval/subset/<size>, eval/model/<size>, eval/augment/<size> (index = run); copy c of image "

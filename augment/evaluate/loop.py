@@ -103,6 +103,7 @@ class LoopResult:
     fits_trained: int
     fits_reused_from_journal: int
     fit_seconds: list[float]
+    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
 
 
 class Journal:
@@ -331,7 +332,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             queue.pop(0)
             running[executor.start(label, n, u, arm)] = (label, u, arm)
 
-    clean = False
+    clean, interrupted_by = False, None
     try:
         while True:
             now = time.perf_counter()
@@ -364,8 +365,9 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 if on_fit is not None:
                     on_fit(rec)
         clean = True
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
         status = INTERRUPTED
+        interrupted_by = "SIGTERM" if type(exc).__name__ == "RunTerminated" else "SIGINT"
     finally:
         executor.shutdown(kill=not clean)  # interrupted or failed: running fits are not waited for
 
@@ -398,7 +400,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 decisions[(s.label, a, m)] = verdict.decide(
                     d, level=plan.levels[s.label], correction=plan.corrections.get(s.label, 0.0),
                     margin=plan.margin, final=True, adaptive=plan.adaptive)
-    return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds)
+    return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds,
+                      interrupted_by)
 
 
 def _resolved(done: dict, label: str, u: int, arm: str, arms: Sequence[str]) -> dict:

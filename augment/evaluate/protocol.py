@@ -598,6 +598,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     protocol_info["jobs"] = jobs
     protocol_info["fits"] = {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal}
     protocol_info["notes"] = notes
+    protocol_info["interrupted_by"] = outcome.interrupted_by
 
     # ---- statistics --------------------------------------------------------------------------------------
     summary, per_class = summarise(runs, predictions, classes, sizes, arms, decisions, config, design, levels,
