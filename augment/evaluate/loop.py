@@ -278,6 +278,10 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             out.append(a["metrics"][metric] - b["metrics"][metric])
         return out
 
+    def identical(s: _Size, arm: str) -> bool:
+        runs = complete_runs(s)
+        return bool(runs) and all("reuse" in done[(s.label, u, arm)] for u in runs)
+
     def busy(s: _Size) -> bool:
         return any(k[0] == s.label for k in running.values()) or any(q[0] == s.label for q in queue)
 
@@ -293,7 +297,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             if plan.adaptive and n_complete in plan.looks:
                 now_d = [verdict.decide(diffs(s, primary, a) or [], level=plan.levels[s.label],
                                         correction=plan.corrections.get(s.label, 0.0), margin=plan.margin,
-                                        final=False) for a in arms[1:]]
+                                        final=False, identical=identical(s, a)) for a in arms[1:]]
                 if all(d.verdict in verdict.DECIDED for d in now_d):
                     s.finished, s.reason = True, "decided"
                     return
@@ -399,7 +403,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     continue
                 decisions[(s.label, a, m)] = verdict.decide(
                     d, level=plan.levels[s.label], correction=plan.corrections.get(s.label, 0.0),
-                    margin=plan.margin, final=True, adaptive=plan.adaptive)
+                    margin=plan.margin, final=True, adaptive=plan.adaptive, identical=identical(s, a))
     return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds,
                       interrupted_by)
 

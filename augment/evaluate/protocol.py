@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 SizeSpec = Union[int, Literal["full"]]
+MIN_CLASS_SUPPORT_FOR_INTERVAL = 20  # per-class rows with fewer test items show counts, not intervals
 REGULARISERS = ("dropout", "weight_decay", "early_stopping")
 
 
@@ -839,18 +840,25 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
                 for cname in classes:
                     row = {"class": cname,
                            "support": int(np.mean([r["metrics"]["per_class"][cname]["support"] for r in base_runs]))}
+                    # a class with a handful of test items gives intervals like [+50, +50] from 4 images: it
+                    # shows counts (correct items, baseline -> arm) instead
+                    few = row["support"] < MIN_CLASS_SUPPORT_FOR_INTERVAL
+                    row["interval_withheld"] = few
                     for m in ("recall", "f1"):
                         bv = np.array([r["metrics"]["per_class"][cname][m] for r in base_runs])
                         av = np.array([r["metrics"]["per_class"][cname][m] for r in aug_runs])
                         row[f"baseline_{m}"] = float(bv.mean())
                         row[f"augmented_{m}"] = float(av.mean())
                         row[f"diff_{m}"] = float((av - bv).mean())
-                        ci = verdict.paired_interval(av - bv, config.alpha, correction(n))[3]
+                        ci = None if few else verdict.paired_interval(av - bv, config.alpha, correction(n))[3]
                         row[f"diff_{m}_ci"] = list(ci) if ci is not None else None
+                    row["baseline_correct"] = round(row["baseline_recall"] * row["support"], 2)
+                    row["augmented_correct"] = round(row["augmented_recall"] * row["support"], 2)
                     rows.append(row)
                 per_class.append({"size": label, "n": n, "copies": arm.copies, "arm": arm.name, "classes": rows,
                                   "interval": f"{config.confidence:.0%} paired t per class, not adjusted for the "
-                                              "number of classes"})
+                                              f"number of classes; classes with fewer than "
+                                              f"{MIN_CLASS_SUPPORT_FOR_INTERVAL} test items show counts only"})
     return summary, per_class
 
 

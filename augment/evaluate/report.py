@@ -337,6 +337,10 @@ def _per_class_table(result: EvalResult, arm: str) -> str:
         cells = []
         for p in rows:
             c = p["classes"][ci]
+            if c.get("interval_withheld"):
+                cells.append(f"<td>{c['baseline_correct']:g} → {c['augmented_correct']:g} of {c['support']} correct "
+                             "(too few test items for an interval)</td>")
+                continue
             cells.append(f"<td>{100 * c['baseline_recall']:.1f} → {100 * c['augmented_recall']:.1f} "
                          f"({_signed(c['diff_recall'])}, {_fmt_ci(c.get('diff_recall_ci'))})</td>")
         body.append(f'<tr><td class="l">{e(cname)}</td><td>{rows[0]["classes"][ci]["support"]}</td>{"".join(cells)}</tr>')
