@@ -363,7 +363,10 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     try:  # model and options checked now, not after the data is read and augmented
         from augment.evaluate.models import make_model
 
-        make_model(config.model, compiled.modality, config.model_options, threads=config.threads)
+        from augment.evaluate.device import resolve_device
+
+        make_model(config.model, compiled.modality, config.model_options, threads=config.threads,
+                   device=resolve_device(config.device))
     except (ValueError, ImportError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:

@@ -24,7 +24,9 @@ def plan_jobs(config: Any, custom: bool = False) -> tuple[int, str | None]:
         return 1, "a custom model runs its fits one at a time (it has its own child process)"
     if not can_fork():
         return 1, "parallel fits need the 'fork' start method, which this platform lacks: fits run one at a time"
-    if str(getattr(config, "device", "cpu")).startswith(("cuda", "mps")):
+    from .device import resolve_device
+
+    if resolve_device(getattr(config, "device", "cpu")).startswith(("cuda", "mps")):
         return 1, "fits on a GPU run one at a time (one device)"
     return wanted, None
 

@@ -44,6 +44,7 @@ from . import stats, verdict
 from .base import BenchmarkModel, TrainSet
 from .data import (LabelledData, align_classes, class_mismatch, content_hash, load_dataset, overlap_indices,
                    stratified_folds, stratified_split, stratified_subset)
+from .device import resolve_device
 from .custom import CustomModel
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import make_model
@@ -362,7 +363,9 @@ class Arm:
 
 def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
     """The benchmark model with one regulariser switched on or strengthened (for --compare)."""
-    base = make_model(config.model, modality, config.model_options, threads=config.threads)
+    name = _model_name(config, modality)
+    device = resolve_device(config.device)
+    base = make_model(name, modality, config.model_options, threads=config.threads, device=device)
     opts = getattr(base, "options", None)
     if opts is None or not hasattr(opts, "dropout") or not hasattr(opts, "early_stopping"):
         raise ValueError(f"--compare needs a torch model (cnn, ngram, textcnn); {config.model!r} has no "
@@ -370,7 +373,12 @@ def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
     change = {"dropout": {"dropout": round(min(0.7, max(0.5, opts.dropout + 0.2)), 3)},
               "weight_decay": {"weight_decay": max(5e-4, 10 * opts.weight_decay)},
               "early_stopping": {"early_stopping": True}}[reg]
-    return make_model(config.model, modality, {**config.model_options, **change}, threads=config.threads)
+    return make_model(name, modality, {**config.model_options, **change}, threads=config.threads, device=device)
+
+
+def _model_name(config: EvalConfig, modality: str) -> str:
+    """--model, except that auto with --compare on images is the CNN (the regularised arms need a torch model)."""
+    return "cnn" if config.model == "auto" and config.compare and modality == "image" else config.model
 
 
 class _Design:
@@ -460,7 +468,8 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
             raise ValueError("no pipeline given")
         augmenter = load_augmenter(config.pipeline)
     if model is None:
-        model = make_model(config.model, augmenter.modality, config.model_options, threads=config.threads,
+        model = make_model(_model_name(config, augmenter.modality), augmenter.modality, config.model_options,
+                           threads=config.threads, device=resolve_device(config.device),
                            timeout=config.timeout)
     try:
         return _run(config, progress, augmenter, model, t_start)
@@ -635,7 +644,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
                   "copy_rule": dict(sorted(getattr(augmenter, "stats", {}).items())),
                   "spec_hash": getattr(augmenter, "spec_hash", None),
                   "path": str(config.pipeline) if config.pipeline else None},
-        model=model.describe(),
+        model={**model.describe(), **({"chosen_because": model.chosen_because}
+                                      if getattr(model, "chosen_because", None) else {})},
         data=data_info,
         protocol=protocol_info,
         runs=runs,
