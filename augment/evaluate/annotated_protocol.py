@@ -25,6 +25,7 @@ the secondary metric gets the rule's interval at the same level.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +297,10 @@ class AnnotatedEvalResult:
 # --------------------------------------------------------------------------------------------- the loop
 
 
+def _say(line: str) -> None:
+    print(f"augment eval: {line}", file=sys.stderr, flush=True)
+
+
 def _derive(seed: int, key: str, index: int = 0) -> int:
     return derive_seed(seed, key, index)
 
@@ -472,8 +477,12 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         value = (rec.get("metrics") or {}).get(primary, float("nan"))
         bar.set_postfix_str(f"size={rec['size']} run={rec['repeat']} {rec['arm']} {METRIC_NAMES[primary]}={value:.3f}")
 
+    if progress and not config.quiet:
+        for note in notes:
+            _say(f"note: {note}")
     try:
-        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit)
+        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
+                           say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
     runs, decisions, stopping = outcome.records, outcome.decisions, outcome.stopping

@@ -40,6 +40,8 @@ def resolve_device(spec: str | None) -> str:
     spec = (spec or "auto").strip().lower()
     if not _PATTERN.match(spec):
         raise ValueError(f"--device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    if spec == "cpu":  # no torch import needed
+        return spec
     if spec == "auto":
         if cuda_available():
             return "cuda"

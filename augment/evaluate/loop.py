@@ -337,6 +337,15 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             running[executor.start(label, n, u, arm)] = (label, u, arm)
 
     clean, interrupted_by = False, None
+    budget = None if plan.deadline is None else plan.deadline - time.perf_counter()
+    if say is not None:
+        most = len(sizes) * plan.looks[-1] * len(arms)
+        say(f"plan: {len(sizes)} size{'s' if len(sizes) != 1 else ''} ({', '.join(s.label for s in sizes)}) x "
+            f"{'up to ' if plan.adaptive else ''}{plan.looks[-1]} runs x {len(arms)} arms = at most {most} fits"
+            + (f" (looks at {', '.join(map(str, plan.looks))} runs)" if plan.adaptive else "")
+            + f", {executor.capacity} at a time" + (f"; time budget {budget:.0f} s" if budget is not None else "")
+            + (f"; {from_journal} fits from the journal" if from_journal else ""))
+    told = bool(fit_seconds)
     try:
         while True:
             now = time.perf_counter()
@@ -368,6 +377,19 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     journal.add(rec)
                 if on_fit is not None:
                     on_fit(rec)
+                if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
+                    told = True
+                    per_run = mean_fit() * len(arms) / executor.capacity
+                    first = sum(s.target for s in sizes) * per_run
+                    line = (f"first fit took {fit_seconds[0]:.1f} s: the first look of every size takes about "
+                            f"{first:.0f} s")
+                    if budget is not None:
+                        runs = int(max(0.0, budget) // max(per_run, 1e-9))
+                        line += (f"; the {budget:.0f} s budget holds about {runs} runs in all"
+                                 + (" -- fewer than the first looks need: verdicts may stay undecided; raise "
+                                    "--time-budget or use a cheaper model" if runs < sum(s.target for s in sizes)
+                                    else ""))
+                    say(line)
         clean = True
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
         status = INTERRUPTED

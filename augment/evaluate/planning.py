@@ -15,7 +15,7 @@ _NOT_IN_KEY = ("out", "quiet", "resume", "jobs", "time_budget", "max_repeats", "
                "n_bootstrap", "n_samples", "cv_repeats")
 
 
-def plan_jobs(config: Any, custom: bool = False) -> tuple[int, str | None]:
+def plan_jobs(config: Any, custom: bool = False, device: str = "cpu") -> tuple[int, str | None]:
     """(worker processes, a note when fewer than asked) for ``config.jobs`` (None: every core)."""
     wanted = config.jobs if config.jobs is not None else default_jobs()
     if wanted <= 1:
@@ -24,9 +24,7 @@ def plan_jobs(config: Any, custom: bool = False) -> tuple[int, str | None]:
         return 1, "a custom model runs its fits one at a time (it has its own child process)"
     if not can_fork():
         return 1, "parallel fits need the 'fork' start method, which this platform lacks: fits run one at a time"
-    from .device import resolve_device
-
-    if resolve_device(getattr(config, "device", "cpu")).startswith(("cuda", "mps")):
+    if device.startswith(("cuda", "mps")):
         return 1, "fits on a GPU run one at a time (one device)"
     return wanted, None
 

@@ -275,6 +275,10 @@ def load_augmenter(path: str | Path) -> PipelineAugmenter:
 # --------------------------------------------------------------------------------------------- seeds
 
 
+def _say(line: str) -> None:
+    print(f"augment eval: {line}", file=sys.stderr, flush=True)
+
+
 def _derive(seed: int, key: str, index: int = 0) -> int:
     return derive_seed(seed, key, index)
 
@@ -364,7 +368,7 @@ class Arm:
 def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
     """The benchmark model with one regulariser switched on or strengthened (for --compare)."""
     name = _model_name(config, modality)
-    device = resolve_device(config.device)
+    device = _device(config, modality)
     base = make_model(name, modality, config.model_options, threads=config.threads, device=device)
     opts = getattr(base, "options", None)
     if opts is None or not hasattr(opts, "dropout") or not hasattr(opts, "early_stopping"):
@@ -374,6 +378,12 @@ def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
               "weight_decay": {"weight_decay": max(5e-4, 10 * opts.weight_decay)},
               "early_stopping": {"early_stopping": True}}[reg]
     return make_model(name, modality, {**config.model_options, **change}, threads=config.threads, device=device)
+
+
+def _device(config: EvalConfig, modality: str) -> str:
+    """The torch device of the image models; the text models train on the CPU (small bag-of-words and
+    embedding models: a GPU would not pay for its transfers), so text never looks for a GPU."""
+    return resolve_device(config.device) if modality == "image" else "cpu"
 
 
 def _model_name(config: EvalConfig, modality: str) -> str:
@@ -469,7 +479,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
         augmenter = load_augmenter(config.pipeline)
     if model is None:
         model = make_model(_model_name(config, augmenter.modality), augmenter.modality, config.model_options,
-                           threads=config.threads, device=resolve_device(config.device),
+                           threads=config.threads, device=_device(config, augmenter.modality),
                            timeout=config.timeout)
     try:
         return _run(config, progress, augmenter, model, t_start)
@@ -578,7 +588,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
 
     # ---- runs: the shared loop -------------------------------------------------------------------------
     experiment = _Experiment(config, design, arms, k_max, augmenter, classes)
-    jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel))
+    jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel),
+                                device=str(getattr(model, "device", "cpu")))
     notes = size_notes + ([jobs_note] if jobs_note else [])
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin, levels=levels,
                     corrections={label: correction(n) for label, n in sizes}, jobs=jobs,
@@ -593,8 +604,16 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         acc = (rec.get("metrics") or {}).get("accuracy", float("nan"))
         bar.set_postfix_str(f"size={rec['size']} run={rec['repeat']} {rec['arm']} acc={acc:.3f}")
 
+    if progress and not config.quiet:
+        described = model.describe()
+        _say(f"model: {described.get('name')}" + (f" ({model.chosen_because})" if getattr(model, "chosen_because",
+                                                                                          None) else "")
+             + (f"; cost: {described['cost']}" if described.get("cost") else ""))
+        for note in notes:
+            _say(f"note: {note}")
     try:
-        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit)
+        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
+                           say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
     runs, predictions = outcome.records, outcome.predictions
