@@ -437,5 +437,6 @@ def _resolved(done: dict, label: str, u: int, arm: str, arms: Sequence[str]) -> 
     if "reuse" not in rec:
         return rec
     src = done[(label, u, rec["reuse"])]
-    out = {**src, **{k: v for k, v in rec.items() if k not in ("metrics", "model_info", "predictions")}}
+    out = {**{k: v for k, v in src.items() if k != "copy_rule"},  # the run's counts travel with its baseline only
+           **{k: v for k, v in rec.items() if k not in ("metrics", "model_info", "predictions")}}
     return out

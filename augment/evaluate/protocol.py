@@ -617,6 +617,9 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     finally:
         bar.close()
     runs, predictions = outcome.records, outcome.predictions
+    copy_rule: Counter = Counter()
+    for r in runs:
+        copy_rule.update(r.pop("copy_rule", None) or {})
     decisions = outcome.decisions
     stop_reason = outcome.stopping
     cells: dict[tuple[str, int], float] = {}
@@ -660,7 +663,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         modality=full_train.modality,
         classes=classes,
         pipeline={"name": getattr(augmenter, "name", "pipeline"), "spec": getattr(augmenter, "spec", None),
-                  "copy_rule": dict(sorted(getattr(augmenter, "stats", {}).items())),
+                  "copy_rule": dict(sorted(copy_rule.items())),
                   "spec_hash": getattr(augmenter, "spec_hash", None),
                   "path": str(config.pipeline) if config.pipeline else None},
         model={**model.describe(), **({"chosen_because": model.chosen_because}
@@ -710,11 +713,15 @@ class _Experiment:
         t_aug = time.perf_counter()
         src_items = [x for _ in range(k_max) for x in sub.items]
         src_seeds = [_derive(seeds["augment"], sid, c) for c in range(k_max) for sid in sub.ids]
+        stats_before = Counter(getattr(augmenter, "stats", None) or {})
         if hasattr(augmenter, "augment_labelled"):
             src_labels = [classes[y] for _ in range(k_max) for y in sub.labels]
             flat = augmenter.augment_labelled(src_items, src_seeds, src_labels)
         else:
             flat = augmenter(src_items, src_seeds)
+        # the copy rule's counts of this run (redraws, drops), whichever process made it: the baseline's record
+        # carries them to the parent, which sums them over the runs
+        copy_rule = dict(Counter(getattr(augmenter, "stats", None) or {}) - stats_before)
         if len(flat) != len(src_items):
             raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
         outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]
@@ -726,7 +733,8 @@ class _Experiment:
         prepared = {"sub": sub, "test": test, "where": where, "seeds": seeds, "outputs": outputs,
                     "unchanged": [[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes],
                     "leaks": [[h in test_hashes for h in hs] for hs in out_hashes],
-                    "augment_seconds": time.perf_counter() - t_aug, "fit_v": fit_v, "val_v": val_v}
+                    "augment_seconds": time.perf_counter() - t_aug, "fit_v": fit_v, "val_v": val_v,
+                    "copy_rule": copy_rule}
         self._prepared = {k: v for k, v in self._prepared.items() if k[0] == label and k[1] == u - 1}
         self._prepared[key] = prepared
         return prepared
@@ -763,6 +771,8 @@ class _Experiment:
             "epoch_size": len(fit_idx) if config.budget == "steps" else len(items),
         }
         augment_seconds = round(p["augment_seconds"], 4) if arm.copies else 0.0
+        if arm.name == self.arm_list[0].name and p["copy_rule"]:
+            record["copy_rule"] = dict(p["copy_rule"])
         if arm.copies > 0 and n_added == 0:  # the same training set as its plain arm: that arm's result, exactly
             plain = next(a.name for a in self.arm_list if a.copies == 0 and a.model is arm.model)
             record["reuse"] = plain
