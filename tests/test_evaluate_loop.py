@@ -179,3 +179,18 @@ def test_sigterm_leaves_a_partial_report_and_resume_finishes_it(tmp_path):
     strip = lambda runs: [r["metrics"]["accuracy"] for r in runs]  # noqa: E731
     assert strip(resumed["runs"]) == strip(fresh_report["runs"])
     assert resumed["summary"][0]["decision"] == fresh_report["summary"][0]["decision"]
+
+
+def test_a_report_renders_when_a_size_has_no_finished_run(tmp_path):
+    # a SIGTERM during the first run of the last size left it without a summary row: the HTML plots raised
+    from augment.evaluate import write_report
+
+    train = make_tsv(tmp_path / "train.tsv", 12, seed=4)
+    cfg = EvalConfig(train=train, train_sizes="8,full", copies="1", repeats=2, model="tfidf-logreg",
+                     n_bootstrap=200, n_samples=0, jobs=1)
+    res = run_evaluation(cfg, progress=False, augmenter=FunctionAugmenter(drop_word, "text", "drop"))
+    res.summary = [s for s in res.summary if s["size"] != "full"]
+    res.per_class = [p for p in res.per_class if p["size"] != "full"]
+    res.protocol["status"] = L.INTERRUPTED
+    paths = write_report(res, tmp_path / "out")
+    assert "interrupted" in paths["html"].read_text()

@@ -50,7 +50,8 @@ def report_json(result: EvalResult) -> str:
 
 
 def _size_ticks(result: EvalResult) -> tuple[list[str], list[str]]:
-    sizes = [s for s in result.protocol["sizes"]]
+    done = {s["size"] for s in result.summary}  # a size stopped before its first run has nothing to plot
+    sizes = [s for s in result.protocol["sizes"] if s["label"] in done]
     return [s["label"] for s in sizes], [f"all ({s['n']})" if s["label"] == "full" else str(s["n"]) for s in sizes]
 
 
@@ -133,7 +134,7 @@ def plot_difference(result: EvalResult) -> str:
 
 def plot_learning_curves(result: EvalResult) -> str | None:
     """Held-out accuracy (solid) and training loss (dashed, right axis) per epoch, per arm, largest size."""
-    rows = [s for s in result.summary if s["size"] == result.protocol["sizes"][-1]["label"]]
+    rows = [s for s in result.summary if s["size"] == result.summary[-1]["size"]] if result.summary else []
     if not rows or not rows[0]["generalization"]["baseline"]["learning_curve"]:
         return None
     fig = _figure(9.5, 3.4)
