@@ -1,84 +1,178 @@
-"""How long `augment eval` takes: one fit of each image model, and an evaluation with 1 vs 2 worker processes.
+"""Evidence and timing for ``augment eval`` (a script, not a test).
 
-    python benchmarks/bench_eval.py [--per-class 100] [--n 500] [--repeats 3]
+The evidence table of issue 11, with the default protocol (adaptive repeats, the sequential paired t rule,
+alpha 0.05, margin 2 points, fixed training budget with a cosine learning rate, the default model):
 
-Data: digits from scikit-learn's bundled set (samples/scripts/make_digits.py), written to a temporary folder.
-Prints a markdown table and the load average; wall times on a shared machine move with its load, so compare
-rows of one run only (ratios), never against another run's numbers.
+* ``sign-digits-hflip``  horizontal flips on shared/datasets/images/sign_digits, held-out split, 300 images;
+* ``cifar10-flipcrop``   horizontal flip + a random 4-px shift (the standard CIFAR "flip and crop": pad by 4,
+                         crop back) on cifar10_small (train/test given), 500 images; ``cifar10-flipcrop-1500``
+                         the same at 1500;
+* ``sst2-eda``           pipelines/eda.yaml on SST-2 (train/test given), 500 sentences (EDA paper: about +3 points
+                         averaged over five datasets at 500 sentences); ``sst2-eda-2000`` the same at 2000;
+* ``digits-vflip``       a vertical flip on samples/digits: should hurt.
+
+Usage::
+
+    python benchmarks/bench_eval.py                                   # everything, full sizes
+    python benchmarks/bench_eval.py --short                           # no second sizes (1500, 2000)
+    python benchmarks/bench_eval.py --only sst2-eda --time-budget 300 --markdown table.md
+
+Outputs go to ``benchmarks/out/eval/<experiment>/`` (report.json, report.html) and a line per experiment is
+appended to ``benchmarks/out/eval/bench_eval.jsonl`` (gitignored).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(ROOT))
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from augment.evaluate import EvalConfig, format_summary, run_evaluation, write_report  # noqa: E402
+from augment.evaluate.protocol import versions  # noqa: E402
 
-from augment.evaluate.base import TrainSet  # noqa: E402
-from augment.evaluate.data import load_dataset  # noqa: E402
-from augment.evaluate.models import make_model  # noqa: E402
+VFLIP_SPEC = """\
+version: 1
+name: vertical-flip
+description: flips digits upside down -- expected to hurt
+modality: image
+steps:
+  - op: vertical_flip
+"""
+
+HFLIP_SPEC = """\
+version: 1
+name: horizontal-flip
+modality: image
+steps:
+  - op: horizontal_flip
+    p: 0.5
+"""
+
+FLIPCROP_SPEC = """\
+version: 1
+name: flip-crop
+description: the standard CIFAR recipe -- mirror, then a random crop of the image padded by 4 px (a shift)
+modality: image
+steps:
+  - op: horizontal_flip
+    p: 0.5
+  - op: affine
+    params: {translate: [-0.125, 0.125], border: reflect, interpolation: nearest}
+"""
 
 
-def one_fit(name: str, data, n: int, copies: int, seed: int = 0) -> float:
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(data), n, replace=False)
-    items = [data.items[i] for i in idx] * (1 + copies)
-    labels = np.concatenate([data.labels[idx]] * (1 + copies))
-    test = [data.items[i] for i in np.setdiff1d(np.arange(len(data)), idx)]
-    model = make_model(name, "image", {})
-    if hasattr(model, "adapt"):
-        model.adapt(data.items)
-    ts = TrainSet(items, labels, [], np.zeros(0, np.int64), data.classes, base_size=n)
-    t = time.perf_counter()
-    model.fit_predict(ts, test, seed=seed)
-    return time.perf_counter() - t
+def experiments(short: bool, out: Path) -> dict[str, dict]:
+    out.mkdir(parents=True, exist_ok=True)
+    specs = {}
+    for name, text in (("vertical_flip", VFLIP_SPEC), ("horizontal_flip", HFLIP_SPEC), ("flip_crop", FLIPCROP_SPEC)):
+        specs[name] = out / f"{name}.yaml"
+        specs[name].write_text(text)
+    exps = {
+        "sign-digits-hflip": dict(pipeline=specs["horizontal_flip"], train=SHARED / "images" / "sign_digits",
+                                  train_sizes=[300], copies=[1]),
+        "cifar10-flipcrop": dict(pipeline=specs["flip_crop"], train=SHARED / "images" / "cifar10_small" / "train",
+                                 test=SHARED / "images" / "cifar10_small" / "test", train_sizes=[500],
+                                 copies=[1]),
+        "cifar10-flipcrop-1500": dict(pipeline=specs["flip_crop"],
+                                      train=SHARED / "images" / "cifar10_small" / "train",
+                                      test=SHARED / "images" / "cifar10_small" / "test", train_sizes=[1500],
+                                      copies=[1]),
+        "sst2-eda": dict(pipeline=ROOT / "pipelines" / "eda.yaml", train=SHARED / "text" / "sst2" / "train.tsv",
+                         test=SHARED / "text" / "sst2" / "test.tsv", train_sizes=[500], copies=[4]),
+        "sst2-eda-2000": dict(pipeline=ROOT / "pipelines" / "eda.yaml", train=SHARED / "text" / "sst2" / "train.tsv",
+                              test=SHARED / "text" / "sst2" / "test.tsv", train_sizes=[2000], copies=[4]),
+        "digits-vflip": dict(pipeline=specs["vertical_flip"], train=ROOT / "samples" / "digits",
+                             train_sizes=["full"], copies=[1]),
+    }
+    if short:
+        exps = {k: v for k, v in exps.items() if k not in ("cifar10-flipcrop-1500", "sst2-eda-2000")}
+    return exps
 
 
-def run_eval(train: Path, out: Path, jobs: int, repeats: int, n: int) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "augment.cli", "eval", str(REPO / "pipelines" / "digits_safe.yaml"), "--train",
-           str(train), "--train-sizes", str(n), "--copies", "4", "--repeats", str(repeats), "--jobs", str(jobs),
-           "--out", str(out), "-q"]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)
-    return time.perf_counter() - t, json.loads((out / "report.json").read_text())
+def _mde(value: float | None) -> str:
+    return "–" if value is None else f"±{100 * value:.1f}"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--per-class", type=int, default=100)
-    ap.add_argument("--n", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-cnn", action="store_true")
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-eval-"))
-    subprocess.run([sys.executable, str(REPO / "samples/scripts/make_digits.py"), "--per-class", str(args.per_class),
-                    "--out", str(tmp / "digits")], check=True)
-    data = load_dataset(tmp / "digits", None, None)
-    rows = [f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", "",
-            "| what | seconds |", "|---|---|"]
-    fast = one_fit("fast-conv", data, args.n, 4)
-    rows.append(f"| one fit, fast-conv, {args.n} images + 4 copies each | {fast:.1f} |")
-    if not args.skip_cnn:
-        cnn = one_fit("cnn", data, args.n, 4)
-        rows.append(f"| one fit, cnn (default: width 32, 32 px, 30 epochs), same data | {cnn:.1f} |")
-        rows.append(f"| ratio cnn / fast-conv | {cnn / fast:.1f}x |")
-    w1, r1 = run_eval(tmp / "digits", tmp / "r1", 1, args.repeats, args.n)
-    w2, r2 = run_eval(tmp / "digits", tmp / "r2", 2, args.repeats, args.n)
-    same = [r["metrics"]["accuracy"] for r in r1["runs"]] == [r["metrics"]["accuracy"] for r in r2["runs"]]
-    rows.append(f"| eval, {args.repeats} runs x 2 arms, fast-conv, --jobs 1 | {w1:.1f} |")
-    rows.append(f"| eval, same, --jobs 2 | {w2:.1f} (numbers identical: {same}) |")
-    rows += ["", f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
-    print("\n".join(rows))
+def markdown(rows: list[dict]) -> str:
+    out = ["| experiment | size | arm | verdict | diff (points) | interval | MDE (80%) | runs | stop | wall s |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ci = r["ci"]
+        out.append(f"| {r['experiment']} | {r['n']} | {r['arm']} | {r['verdict']} | {100 * r['diff']:+.1f} | "
+                   + (f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else "–")
+                   + f" | {_mde(r['mde'])} | "
+                   f"{r['runs']} | {r['stop']} | {r['wall']:.0f} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", action="append", help="run only this experiment (repeatable)")
+    ap.add_argument("--short", action="store_true", help="leave out the larger sizes (cifar10 at 1500, SST-2 at 2000)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "eval")
+    ap.add_argument("--time-budget", type=float, default=540, help="seconds per experiment (as augment eval)")
+    ap.add_argument("--max-repeats", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", type=Path, help="append the evidence table here")
+    args = ap.parse_args(argv)
+
+    exps = experiments(args.short, args.out)
+    names = args.only or list(exps)
+    unknown = sorted(set(names) - set(exps))
+    if unknown:
+        ap.error(f"unknown experiment(s) {unknown}; choose from {sorted(exps)}")
+    log = args.out / "bench_eval.jsonl"
+    table = []
+    for name in names:
+        cfg = EvalConfig(**exps[name], seed=args.seed, threads=args.threads, out=args.out / name,
+                         time_budget=args.time_budget, max_repeats=args.max_repeats, n_samples=4)
+        print(f"== {name}: sizes {cfg.train_sizes}, copies {cfg.copies}, repeats {cfg.repeats}, model {cfg.model}",
+              flush=True)
+        t0 = time.perf_counter()
+        result = run_evaluation(cfg, progress=False)
+        wall = time.perf_counter() - t0
+        paths = write_report(result, cfg.out)
+        print(format_summary(result))
+        for line in result.verdict_lines():
+            print("  " + line)
+        print(f"  wall {wall:.1f} s; report: {paths['html']}", flush=True)
+        stopping = result.protocol["stopping"]
+        for s in result.summary:
+            acc = s["metrics"]["accuracy"]
+            table.append({"experiment": name, "n": s["n"], "arm": s["arm"], "verdict": s["verdict"],
+                          "diff": acc["diff_mean"], "ci": acc["ci"], "mde": acc["mde"], "runs": s["repeats"],
+                          "stop": stopping[s["size"]]["reason"], "wall": stopping[s["size"]]["seconds"]})
+        record = {
+            "experiment": name,
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg.model_dump(mode="json"),
+            "wall_seconds": round(wall, 2),
+            "model": result.model,
+            "stopping": stopping,
+            "summary": [{k: s[k] for k in ("size", "n", "arm", "verdict", "repeats", "decision")}
+                        | {"baseline_acc": s["metrics"]["accuracy"]["baseline"],
+                           "augmented_acc": s["metrics"]["accuracy"]["augmented"],
+                           "diff": s["metrics"]["accuracy"]["diff_mean"], "variance": s["variance"]}
+                        for s in result.summary],
+            "versions": versions(),
+        }
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+    text = markdown(table)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
