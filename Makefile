@@ -35,7 +35,7 @@ demo: system-deps $(STAMP)
 	$(BIN)/augment eval pipelines/digits_safe.yaml --train demo-out/data/digits --train-sizes 500 --copies 4 \
 		--out demo-out/eval-safe
 	$(BIN)/augment eval pipelines/eda.yaml --train demo-out/data/reviews.tsv --train-sizes 500,full --copies 4 \
-		--out demo-out/eval-text
+		--model tfidf-logreg --out demo-out/eval-text
 	@echo "demo outputs are in demo-out/"
 
 test: system-deps $(STAMP)
