@@ -55,7 +55,8 @@ class FastConvModel:
     def describe(self) -> dict[str, Any]:
         o = self.options
         return {"name": self.name, "kind": "softmax regression over fixed random conv features (numpy, 1 thread)",
-                "options": o.model_dump(), "image_size": SIDE, "image_size_rule": "every image resized to 32x32 (bicubic)",
+                "options": o.model_dump(), "image_size": SIDE,
+                "image_size_rule": "every image resized to 32x32 (bicubic)",
                 "features": f"{o.filters} random 5x5 RGB filters (seed {o.filter_seed}), ReLU, 4x4 average pooling",
                 "cost": f"{o.epochs} epochs of SGD over {16 * o.filters} features per image",
                 "regularisation": {"budget": f"{o.epochs} epochs, lr {o.lr:g} decayed linearly to 0, L2 {o.l2:g}"}}

@@ -624,7 +624,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     stop_reason = outcome.stopping
     cells: dict[tuple[str, int], float] = {}
     for r in runs:  # seconds of fitting per (size, run), summed over its arms whichever process ran them
-        cells[(r["size"], r["repeat"])] = cells.get((r["size"], r["repeat"]), 0.0) + float((r.get("timings") or {}).get("fit_seconds", 0.0))
+        seconds = float((r.get("timings") or {}).get("fit_seconds", 0.0))
+        cells[(r["size"], r["repeat"])] = cells.get((r["size"], r["repeat"]), 0.0) + seconds
     per_cell_seconds = [{"size": k[0], "run": k[1], "seconds": round(v, 3)} for k, v in cells.items()]
     protocol_info["status"] = outcome.status
     protocol_info["jobs"] = jobs
