@@ -65,11 +65,13 @@ def main() -> None:
     data = load_dataset(tmp / "digits", None, None)
     rows = [f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", "",
             "| what | seconds |", "|---|---|"]
+    print("\n".join(rows), flush=True)
     fast = one_fit("fast-conv", data, args.n, 4)
     rows.append(f"| one fit, fast-conv, {args.n} images + 4 copies each | {fast:.1f} |")
     if not args.skip_cnn:
         cnn = one_fit("cnn", data, args.n, 4)
         rows.append(f"| one fit, cnn (default: width 32, 32 px, 30 epochs), same data | {cnn:.1f} |")
+        print(rows[-1], flush=True)
         rows.append(f"| ratio cnn / fast-conv | {cnn / fast:.1f}x |")
     w1, r1 = run_eval(tmp / "digits", tmp / "r1", 1, args.repeats, args.n)
     w2, r2 = run_eval(tmp / "digits", tmp / "r2", 2, args.repeats, args.n)
