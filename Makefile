@@ -28,10 +28,15 @@ demo: system-deps $(STAMP)
 	$(BIN)/augment run pipelines/flip_zoom_noise.yaml samples/digits demo-out/digits --include-originals
 	$(BIN)/augment preview pipelines/photometric.yaml samples/digits/3/digit_0013.png -o demo-out/preview.png
 	$(BIN)/augment run pipelines/eda.yaml samples/text/reviews.tsv demo-out/text --include-originals
-	$(BIN)/augment eval pipelines/digits_safe.yaml --train samples/digits --train-sizes full --copies 2 \
-		--repeats 2 --out demo-out/eval-digits
-	$(BIN)/augment eval pipelines/eda.yaml --train samples/text/reviews.tsv --train-sizes full --copies 4 \
-		--repeats 3 --out demo-out/eval-text
+	# evaluations on data made on the spot: 1000 digits from scikit-learn's bundled set, 3000 generated reviews
+	$(BIN)/python samples/scripts/make_digits.py --per-class 100 --out demo-out/data/digits
+	$(BIN)/python samples/scripts/make_reviews.py --n 3000 --out demo-out/data/reviews.tsv
+	$(BIN)/augment eval pipelines/digits_upside_down.yaml --train demo-out/data/digits --train-sizes 500 \
+		--copies 4 --out demo-out/eval-hurts
+	$(BIN)/augment eval pipelines/digits_safe.yaml --train demo-out/data/digits --train-sizes 500 --copies 4 \
+		--out demo-out/eval-safe
+	$(BIN)/augment eval pipelines/eda.yaml --train demo-out/data/reviews.tsv --train-sizes 500,full --copies 4 \
+		--model tfidf-logreg --out demo-out/eval-text
 	@echo "demo outputs are in demo-out/"
 
 test: system-deps $(STAMP)

@@ -410,18 +410,26 @@ def _parse_model_options(pairs: tuple[str, ...]) -> dict:
               help="torch threads per training run (results stay deterministic for a given value).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None,
               help="Seconds per call of a custom model (it runs in a child process; default 1800).")
+@click.option("--jobs", type=click.IntRange(1, 1024), default=None,
+              help="Fits trained at once in worker processes (default: every core). The numbers do not depend on it.")
+@click.option("--resume", is_flag=True,
+              help="Continue the evaluation in --out (after Ctrl-C, SIGTERM or the time budget) without training its "
+                   "finished fits again.")
+@click.option("--device", default="auto", show_default=True,
+              help="Where torch models train: auto (a GPU when present, else cpu) | cpu | cuda | cuda:N | mps.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--format", "dataset_format", type=click.Choice(["voc", "yolo", "coco", "masks"]), default=None,
               help="Annotated images: the dataset format of --train/--test (default: detected as `augment run` does).")
 def evaluate(pipeline, train, test, text_column, label_column, strict, train_sizes, copies, repeats, max_repeats,
              time_budget, cv, cv_repeats, alpha, margin, compare, model, seed, budget, model_options, threads,
-             timeout, out, quiet, dataset_format=None) -> None:
+             timeout, out, quiet, dataset_format=None, jobs=None, resume=False, device="auto") -> None:
     """Measure whether PIPELINE helps a benchmark model; writes report.json and report.html to --out.
 
     Detection (VOC, YOLO, COCO) and mask datasets train a small detector or segmenter instead (mAP, mIoU).
     Models: see `augment models`. Exit status: 0 done (whatever the verdict), 1 the evaluation cannot run
-    (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted.
+    (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted (Ctrl-C), 143 terminated
+    (SIGTERM). An interrupted evaluation still writes its report with what finished; --resume continues it.
     """
     _needs("eval", "augment eval")
     from pydantic import ValidationError
@@ -436,7 +444,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
             strict=strict, train_sizes=train_sizes, copies=copies, repeats=repeats, max_repeats=max_repeats,
             time_budget=time_budget, cv=cv, cv_repeats=cv_repeats, alpha=alpha, margin=margin, compare=compare,
             model=model, seed=seed, budget=budget, model_options=model_options, threads=threads, timeout=timeout,
-            out=out, quiet=quiet))
+            out=out, quiet=quiet, jobs=jobs, resume=resume, device=device))
         return
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
@@ -445,26 +453,42 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
                             time_budget=time_budget if repeats == "auto" else None, cv=cv,
                             cv_repeats=cv_repeats, alpha=alpha, margin=margin / 100.0, compare=compare or [],
                             model=model, seed=seed, budget=budget, out=out, quiet=quiet, timeout=timeout,
-                            model_options=_parse_model_options(model_options), threads=threads)
+                            model_options=_parse_model_options(model_options), threads=threads, jobs=jobs,
+                            resume=resume, device=device)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}".replace("Value error, ", "")
                         for e in exc.errors()))
     try:  # model and options checked now, not after the data is read and augmented
         from augment.evaluate.models import make_model
 
-        make_model(config.model, compiled.modality, config.model_options, threads=config.threads)
+        from augment.evaluate.device import resolve_device
+
+        make_model(config.model, compiled.modality, config.model_options, threads=config.threads,
+                   device=resolve_device(config.device) if compiled.modality == "image" else "cpu")
     except (ValueError, ImportError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
-        result = run_evaluation(config, progress=not quiet)
+        with _terminate_like_interrupt():
+            result = run_evaluation(config, progress=not quiet)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    paths = write_report(result, out)
+    except KeyboardInterrupt as exc:  # before any fit finished: nothing to report
+        _fail("terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted",
+              143 if type(exc).__name__ == "RunTerminated" else 130)
+    _finish_eval(result, write_report(result, out), format_summary, quiet, out)
+
+
+def _finish_eval(result, paths: dict, format_summary, quiet: bool, out: Path) -> None:
+    """Print the summary and the report paths; an interrupted evaluation then exits 130 (Ctrl-C) or 143
+    (SIGTERM), its partial report written."""
     if not quiet:
         click.echo(format_summary(result), err=True)
     click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
+    status = result.protocol.get("status")
+    if status == "interrupted":
+        by = result.protocol.get("interrupted_by")
+        _fail(f"{'terminated (SIGTERM)' if by == 'SIGTERM' else 'interrupted'}: the report in {out} holds the fits "
+              "that finished; add --resume to the same command to continue", 143 if by == "SIGTERM" else 130)
 
 
 def _annotated_layouts(train: Path, test: Path | None, forced: str | None):
@@ -514,7 +538,8 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
                             time_budget=g["time_budget"] if g["repeats"] == "auto" else None, alpha=g["alpha"],
                             margin=g["margin"] / 100.0, model=g["model"], seed=g["seed"], out=g["out"],
                             quiet=g["quiet"], model_options=_parse_model_options(g["model_options"]),
-                            threads=g["threads"], timeout=g["timeout"])
+                            threads=g["threads"], timeout=g["timeout"], jobs=g["jobs"], resume=g["resume"],
+                            device=g["device"])
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}".replace("Value error, ", "")
                         for e in exc.errors()))
@@ -527,15 +552,16 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
     except ValueError as exc:
         _fail(str(exc).splitlines()[0])
     try:
-        result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet, pipe=compiled)
+        with _terminate_like_interrupt():
+            result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet,
+                                              pipe=compiled)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    paths = write_annotated_report(result, config.out)
-    if not config.quiet:
-        click.echo(format_annotated_summary(result), err=True)
-    click.echo(json.dumps({k: str(v) for k, v in paths.items()}))
+    except KeyboardInterrupt as exc:
+        _fail("terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted",
+              143 if type(exc).__name__ == "RunTerminated" else 130)
+    _finish_eval(result, write_annotated_report(result, config.out), format_annotated_summary, config.quiet,
+                 config.out)
 
 
 @main.command()

@@ -135,85 +135,27 @@ class FastSoftmax:
         return ModelOutput(predictions=preds.astype(np.int64), info={"steps": steps})
 
 
-class FastConvFeatures(FastSoftmax):
-    """The same softmax regression by SGD, over fixed random convolution features (a single-layer feature net in
-    the style of Coates & Ng, 2011): 32 x 32 RGB, 5 x 5 patches normalised by brightness and contrast, ``filters``
-    random unit filters (seeded once: part of the model, like a frozen backbone), ReLU, average-pooled over a
-    4 x 4 grid, then each feature standardised on the arm's training set.
+class FastConvFeatures:
+    """The built-in ``fast-conv`` model (:mod:`augment.evaluate.fast_model`, calibrated here first): softmax
+    regression by SGD over fixed random conv features. Kept under this name for the calibration tables."""
 
-    Why a second fast model: a linear model on raw pixels cannot use what flips and crops teach (a shifted or
-    mirrored object), so its "known-helpful" case measured +1.5 points, under what 10 runs can detect. Local
-    features pooled over regions are the smallest model for which shifts and mirror images are the same kind of
-    evidence, as they are for the CNN. Features are cached by image content: the test set and the originals are
-    computed once per process."""
-
-    name = "fast-conv-features"
+    needs_validation = False
 
     def __init__(self, modality: str, epochs: int = 60, lr: float = 0.05, l2: float = 1e-4, filters: int = 64,
                  filter_seed: int = 123) -> None:
-        super().__init__(modality, epochs=epochs, lr=lr, l2=l2)
-        rng = np.random.default_rng(filter_seed)
-        filt = rng.standard_normal((75, filters)).astype(np.float32)
-        self.filters = filt / np.linalg.norm(filt, axis=0)
-        self._feat_cache: dict[bytes, np.ndarray] = {}
+        from augment.evaluate.fast_model import FastConvModel, FastConvOptions
+
+        self.modality = modality
+        self._model = FastConvModel(FastConvOptions(epochs=epochs, lr=lr, l2=l2, filters=filters,
+                                                    filter_seed=filter_seed))
+        self.name = "fast-conv-features"
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "kind": "softmax regression over fixed random conv features (numpy)",
-                "features": f"{self.filters.shape[1]} random 5x5 RGB filters, ReLU, 4x4 average pooling, 32x32 input"}
-
-    def _conv(self, arrays: list[np.ndarray]) -> np.ndarray:
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        x = np.stack(arrays).astype(np.float32) / 255.0
-        patches = sliding_window_view(x, (5, 5), axis=(1, 2)).reshape(len(arrays), 28, 28, -1)
-        patches = patches - patches.mean(-1, keepdims=True)
-        patches = patches / (patches.std(-1, keepdims=True) + 0.1)
-        r = np.maximum(patches @ self.filters, 0)
-        f = self.filters.shape[1]
-        return r.reshape(len(arrays), 4, 7, 4, 7, f).mean((2, 4)).reshape(len(arrays), -1)
-
-    def _features(self, items: Sequence[Any]):
-        import hashlib
-
-        from PIL import Image
-
-        keys, todo = [], {}
-        for x in items:
-            a = np.asarray(x)
-            if a.ndim == 2:
-                a = np.stack([a] * 3, axis=2)
-            a = a[:, :, :3]
-            if a.shape[:2] != (32, 32):
-                a = np.asarray(Image.fromarray(np.ascontiguousarray(a.astype(np.uint8))).resize((32, 32)))
-            key = hashlib.blake2b(np.ascontiguousarray(a, dtype=np.uint8).tobytes(), digest_size=16).digest()
-            keys.append(key)
-            if key not in self._feat_cache and key not in todo:
-                todo[key] = a
-        pending = list(todo.items())
-        for start in range(0, len(pending), 256):
-            chunk = pending[start:start + 256]
-            feats = self._conv([a for _, a in chunk])
-            for (key, _), f in zip(chunk, feats):
-                self._feat_cache[key] = f
-        return np.stack([self._feat_cache[k] for k in keys])
+        return {**self._model.describe(), "name": self.name}
 
     def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
                     test_labels: np.ndarray | None = None) -> ModelOutput:
-        x = self._features(train.items)
-        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
-        standardised = _Standardised(self, mean, std)
-        return FastSoftmax.fit_predict(standardised, train, test_items, seed=seed, test_labels=test_labels)
-
-
-class _Standardised:
-    """``FastSoftmax.fit_predict`` with the conv features standardised by the training set's statistics."""
-
-    def __init__(self, model: FastConvFeatures, mean: np.ndarray, std: np.ndarray) -> None:
-        self.model, self.mean, self.std = model, mean, std
-        self.epochs, self.lr, self.l2 = model.epochs, model.lr, model.l2
-
-    def _features(self, items: Sequence[Any]) -> np.ndarray:
-        return ((self.model._features(items) - self.mean) / self.std).astype(np.float32)
+        return self._model.fit_predict(train, test_items, seed=seed, test_labels=test_labels)
 
 
 # ------------------------------------------------------------------------------------------- pipelines

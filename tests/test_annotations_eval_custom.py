@@ -116,8 +116,9 @@ def test_a_detector_returning_the_truth_scores_map_1_in_both_arms(data, tmp_path
     for run in rep["runs"]:
         assert run["metrics"] == {"map": pytest.approx(1.0), "map50": pytest.approx(1.0)}  # COCOeval's 1 - 2e-16
     row = rep["summary"][0]
-    assert row["verdict"] == "equivalent" and row["metrics"]["map"]["diffs"] == [0.0, 0.0, 0.0]
-    assert row["metrics"]["map50"]["verdict"] == "equivalent"
+    # a perfect score in every run of both arms is no variance estimate: not "equivalent" (issue 21)
+    assert row["verdict"] == "no detectable effect" and row["metrics"]["map"]["diffs"] == [0.0, 0.0, 0.0]
+    assert "no variance" in row["sentence"] and row["metrics"]["map50"]["verdict"] == "no detectable effect"
     # the function saw the 3 training images in the baseline and them plus their augmented copies in the arm
     calls = _sets(log)
     fitted = [run for run in rep["runs"] if not run["reused_baseline"]]

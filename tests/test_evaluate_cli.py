@@ -65,11 +65,11 @@ def test_bad_protocol_options_fail_in_one_line(tmp_path, tiny_tsv, args, message
 
 def test_models_command_lists_every_model_and_help_points_to_it():
     listing = augment_cli("models").stdout
-    for name in ("cnn", "ngram", "textcnn", "tfidf-logreg"):
+    for name in ("fast-conv", "cnn", "ngram", "textcnn", "tfidf-logreg"):
         assert f"\n{name}  [" in "\n" + listing
     assert "image_size" in listing and "picked from the data" in listing and "early_stopping" in listing
     doc = json.loads(augment_cli("models", "--json").stdout)
-    assert {m["name"] for m in doc} == {"cnn", "ngram", "textcnn", "tfidf-logreg", "detector", "segmenter"}
+    assert {m["name"] for m in doc} == {"fast-conv", "cnn", "ngram", "textcnn", "tfidf-logreg", "detector", "segmenter"}
     help_text = augment_cli("eval", "--help").stdout
     assert "augment models" in help_text and "see the docs of" not in help_text
 

@@ -108,7 +108,9 @@ def test_text_models_learn_synthetic_cues():
 
 
 def test_make_model_rejects_unknown_names_options_and_modalities():
-    assert make_model("auto", "image").name == "cnn"
+    assert make_model("auto", "image").name == "fast-conv"  # on a CPU
+    assert make_model("auto", "image", device="cuda").name == "cnn"
+    assert make_model("auto", "image", {"width": 8}).name == "cnn"  # CNN options: the CNN
     assert make_model("auto", "text").name == "ngram"
     with pytest.raises(ValueError, match="unknown model"):
         make_model("resnet", "image")

@@ -61,9 +61,23 @@ def test_no_detectable_effect_reports_what_could_have_been_detected():
 
 
 def test_identical_arms_are_equivalent_and_constant_shifts_are_decided():
-    assert v.decide([0.0] * 3, level=ALPHA, margin=0.02).verdict == v.EQUIVALENT
-    assert v.decide([0.0] * 3, level=ALPHA).verdict == v.NO_EFFECT  # no margin: nothing to be equivalent to
+    assert v.decide([0.0] * 3, level=ALPHA, margin=0.02, identical=True).verdict == v.EQUIVALENT
+    assert v.decide([0.0] * 3, level=ALPHA, identical=True).verdict == v.NO_EFFECT  # no margin: nothing to match
     assert v.decide([0.0] * 3, level=ALPHA, final=False).verdict == ""
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10])
+@pytest.mark.parametrize("value", [0.0, 1e-17])
+def test_equal_scores_without_variance_are_not_equivalent(n, value):
+    # two runs whose arms happened to score the same on 40 test images said "equivalent, [+0.0, +0.0], MDE 0.0"
+    # in the old demo: a zero spread is no variance estimate, so equivalence is not claimed from it
+    for final, adaptive in ((True, False), (True, True), (False, True)):
+        d = v.decide([value] * n, level=ALPHA, margin=0.02, final=final, adaptive=adaptive)
+        assert d.verdict not in v.DECIDED and d.mde is None
+    d = v.decide([0.0] * n, level=ALPHA, margin=0.02)
+    assert "no variance" in v.verdict_phrase(d, 0.02)
+    # with spread, small differences still decide "equivalent"
+    assert v.decide([0.001, -0.001, 0.0, 0.0005, -0.0005] * 2, level=ALPHA, margin=0.02).verdict == v.EQUIVALENT
 
 
 def test_identical_nonzero_differences_decide_nothing():
@@ -75,7 +89,7 @@ def test_identical_nonzero_differences_decide_nothing():
     assert v.decide([2 / 60] * 5, level=ALPHA, adaptive=True).verdict == v.UNDECIDED
     assert v.decide([0.1, 0.1, 0.1 + 1e-17], level=ALPHA).verdict == v.NO_EFFECT  # rounding is no spread
     assert v.decide([1e-17, 0.0, 1e-17], level=ALPHA).verdict == v.NO_EFFECT  # nor is it an effect
-    assert v.decide([1e-17, 0.0, 1e-17], level=ALPHA, margin=0.02).verdict == v.EQUIVALENT
+    assert v.decide([1e-17, 0.0, 1e-17], level=ALPHA, margin=0.02, identical=True).verdict == v.EQUIVALENT
 
 
 def _sequential(diffs: np.ndarray, looks: tuple[int, ...], level: float, margin: float | None = None,

@@ -25,6 +25,7 @@ the secondary metric gets the rule's interval at the same level.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,9 @@ from augment.spec.errors import did_you_mean
 from . import stats, verdict
 from .data import content_hash
 from .detection_model import DetectionOptions
+from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import _options
+from .planning import evaluation_key, plan_jobs
 from .segmentation_model import IGNORE, SegmentationOptions
 
 __all__ = [
@@ -294,21 +297,12 @@ class AnnotatedEvalResult:
 # --------------------------------------------------------------------------------------------- the loop
 
 
+def _say(line: str) -> None:
+    print(f"augment eval: {line}", file=sys.stderr, flush=True)
+
+
 def _derive(seed: int, key: str, index: int = 0) -> int:
     return derive_seed(seed, key, index)
-
-
-def _sizes(sizes: Sequence, pool: int) -> list[tuple[str, int]]:
-    out = []
-    for s in sizes:
-        if s == "full":
-            out.append(("full", pool))
-        elif s > pool:
-            raise ValueError(f"train size {s} exceeds the {pool} training images available (after the held-out "
-                             "split and duplicate removal); use 'full' or a smaller size")
-        else:
-            out.append((str(s), int(s)))
-    return out
 
 
 def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: set) -> list[list[tuple | None]]:
@@ -458,62 +452,46 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     copies = list(config.copies)
     k_max = max(copies)
     arms = [("baseline", 0)] + [(f"copies={k}", k) for k in copies]
-    sizes = _sizes(config.train_sizes, len(pool))
+    sizes, size_notes = fit_sizes(config.train_sizes, len(pool), "training images")
     adaptive = config.repeats == "auto"
     looks = (verdict.look_schedule(config.min_repeats, config.max_repeats) if adaptive else (int(config.repeats),))
     level = verdict.pocock_level(looks, config.alpha)
     primary, secondary = METRICS[task]
 
-    # ---- runs ------------------------------------------------------------------------------------------
-    runs: list[dict] = []
-    decisions: dict = {}
-    stopping: dict = {}
-    deadline = t_start + config.time_budget if (adaptive and config.time_budget) else None
+    # ---- runs: the shared loop -------------------------------------------------------------------------
+    from .custom import CustomFunction
+
+    experiment = _Experiment(config, task, pipe, pool, test, test_hashes, arms, k_max, options, classes, n_classes)
+    jobs, jobs_note = plan_jobs(config, custom=isinstance(options, CustomFunction))
+    notes = size_notes + ([jobs_note] if jobs_note else [])
+    plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
+                    levels={label: level for label, _ in sizes}, jobs=jobs,
+                    deadline=(t_start + config.time_budget) if (adaptive and config.time_budget) else None)
+    journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, pipe), config.resume) \
+        if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
                disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
+
+    def on_fit(rec: dict) -> None:
+        bar.update(1)
+        value = (rec.get("metrics") or {}).get(primary, float("nan"))
+        bar.set_postfix_str(f"size={rec['size']} run={rec['repeat']} {rec['arm']} {METRIC_NAMES[primary]}={value:.3f}")
+
+    if progress and not config.quiet:
+        for note in notes:
+            _say(f"note: {note}")
     try:
-        for si, (label, n_nominal) in enumerate(sizes):
-            size_start = time.perf_counter()
-            share = None if deadline is None else size_start + (deadline - size_start) / (len(sizes) - si)
-            unit_seconds: list[float] = []
-            values: dict[str, dict[str, list[float]]] = {a: {primary: [], secondary: []} for a, _ in arms}
-            reason = "run limit reached" if adaptive else "fixed number of runs"
-            u = 0
-            while u < looks[-1]:
-                if share is not None and unit_seconds and time.perf_counter() + np.mean(unit_seconds) > share:
-                    reason = "time budget reached"
-                    break
-                t_run = time.perf_counter()
-                records = _one_run(config, task, pipe, pool, test, test_hashes, label, n_nominal, u, arms, k_max,
-                                   options, classes, n_classes, bar)
-                runs.extend(records)
-                for rec in records:
-                    for m in (primary, secondary):
-                        if m in rec["metrics"]:  # a custom model's own scores may leave the secondary out
-                            values[rec["arm"]][m].append(rec["metrics"][m])
-                unit_seconds.append(time.perf_counter() - t_run)
-                u += 1
-                if adaptive and u in looks:
-                    now = [verdict.decide(np.subtract(values[a][primary], values["baseline"][primary]), level=level,
-                                          margin=config.margin, final=False) for a, _ in arms[1:]]
-                    if all(d.verdict in verdict.DECIDED for d in now):
-                        reason = "decided"
-                        break
-            stopping[label] = {"runs": u, "reason": reason, "seconds": round(time.perf_counter() - size_start, 3)}
-            for a, _ in arms[1:]:
-                for m in (primary, secondary):
-                    if len(values[a][m]) != len(values[a][primary]) or \
-                            len(values["baseline"][m]) != len(values["baseline"][primary]):
-                        continue
-                    decisions[(label, a, m)] = verdict.decide(
-                        np.subtract(values[a][m], values["baseline"][m]), level=level, margin=config.margin,
-                        final=True, adaptive=adaptive)
+        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
+                           say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
+    runs, decisions, stopping = outcome.records, outcome.decisions, outcome.stopping
 
     summary = []
     for label, n in sizes:
         base_runs = [r for r in runs if r["size"] == label and r["arm"] == "baseline"]
+        if not base_runs:  # stopped before a run of this size finished
+            continue
         for a, k in arms[1:]:
             arm_runs = [r for r in runs if r["size"] == label and r["arm"] == a]
             comps = {}
@@ -553,6 +531,11 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         "repeats": config.repeats,
         "looks": list(looks),
         "stopping": stopping,
+        "status": outcome.status,
+        "jobs": jobs,
+        "fits": {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal},
+        "interrupted_by": outcome.interrupted_by,
+        "notes": notes,
         "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys eval/split, "
                    "eval/subset/<size>, eval/model/<size>, eval/augment/<size> (index = run); copy c of image "
                    "<id>: derive_seed(augment seed, <id>, c)",
@@ -600,45 +583,59 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         versions=versions(), samples=samples)
 
 
-def _one_run(config, task, pipe, pool: AnnotatedData, test: AnnotatedData, test_hashes: set, label: str,
-             n_nominal: int, u: int, arms, k_max: int, options, classes, n_classes, bar) -> list[dict]:
-    s_subset = _derive(config.seed, f"eval/subset/{label}", u)
-    s_model = _derive(config.seed, f"eval/model/{label}", u)
-    s_aug = _derive(config.seed, f"eval/augment/{label}", u)
-    n = len(pool) if label == "full" else n_nominal
-    idx = (np.arange(len(pool)) if n == len(pool)
-           else np.sort(np.random.default_rng(s_subset).choice(len(pool), n, replace=False)))
-    sub = pool.subset(idx)
-    t_aug = time.perf_counter()
-    made = _copies_of(pipe, sub, k_max, s_aug, test_hashes)
-    augment_seconds = time.perf_counter() - t_aug
-    base_items = list(zip(sub.images, sub.targets))
-    records, baseline = [], None
-    for name, k in arms:
+class _Experiment:
+    """The annotated eval as the loop (:mod:`.loop`) sees it: arms, metrics and one fit. A run's subset and
+    augmented copies are made once per process and shared by its arms."""
+
+    def __init__(self, config, task, pipe, pool: AnnotatedData, test: AnnotatedData, test_hashes: set, arms,
+                 k_max: int, options, classes, n_classes) -> None:
+        self.config, self.task, self.pipe, self.pool, self.test = config, task, pipe, pool, test
+        self.test_hashes, self.arm_list, self.k_max, self.options = test_hashes, arms, k_max, options
+        self.classes, self.n_classes = classes, n_classes
+        self.arms = [a for a, _ in arms]
+        self.copies = dict(arms)
+        self.metrics = METRICS[task]
+        self._prepared: dict[tuple[str, int], dict] = {}
+
+    def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
+        if (label, u) in self._prepared:
+            return self._prepared[(label, u)]
+        seeds = {"subset": _derive(self.config.seed, f"eval/subset/{label}", u),
+                 "model": _derive(self.config.seed, f"eval/model/{label}", u),
+                 "augment": _derive(self.config.seed, f"eval/augment/{label}", u)}
+        pool = self.pool
+        n = len(pool) if label == "full" else n_nominal
+        idx = (np.arange(len(pool)) if n == len(pool)
+               else np.sort(np.random.default_rng(seeds["subset"]).choice(len(pool), n, replace=False)))
+        sub = pool.subset(idx)
+        t_aug = time.perf_counter()
+        made = _copies_of(self.pipe, sub, self.k_max, seeds["augment"], self.test_hashes)
+        self._prepared = {(label, u): {"sub": sub, "made": made, "seeds": seeds,
+                                       "augment_seconds": time.perf_counter() - t_aug}}
+        return self._prepared[(label, u)]
+
+    def fit(self, label: str, n_nominal: int, u: int, name: str) -> dict:
+        p = self._prepare(label, n_nominal, u)
+        sub, made, k, test = p["sub"], p["made"], self.copies[name], self.test
         t_fit = time.perf_counter()
         extra = [made[c][i][1][:2] for c in range(k) for i in range(len(sub)) if made[c][i][0] == "ok"]
         record = {"size": label, "n_subset": len(sub), "repeat": u, "arm": name, "copies": k,
-                  "seeds": {"subset": s_subset, "model": s_model, "augment": s_aug},
+                  "seeds": dict(p["seeds"]),
                   "n_train": len(sub) + len(extra), "n_test": len(test), "n_copies_added": len(extra),
                   "n_copies_unchanged_dropped": sum(made[c][i][0] == "unchanged" for c in range(k)
                                                     for i in range(len(sub))),
                   "n_copies_matching_test_dropped": sum(made[c][i][0] == "leak" for c in range(k)
                                                         for i in range(len(sub)))}
-        if k and not extra and baseline is not None:  # identical training set: the baseline's result, exactly
-            metrics, record["reused_baseline"] = baseline, True
-        else:
-            metrics = _train_and_score(task, options, base_items + extra, test, s_model, classes, n_classes)
-            record["reused_baseline"] = False
-        if k == 0:
-            baseline = metrics
-        record["metrics"] = metrics
-        record["timings"] = {"augment_seconds": round(augment_seconds, 4) if k else 0.0,
+        augment_seconds = round(p["augment_seconds"], 4) if k else 0.0
+        if k and not extra:  # identical training set: the baseline's result, exactly
+            record["reuse"] = "baseline"
+            record["timings"] = {"augment_seconds": augment_seconds, "train_predict_seconds": 0.0}
+            return record
+        record["metrics"] = _train_and_score(self.task, self.options, list(zip(sub.images, sub.targets)) + extra,
+                                             test, p["seeds"]["model"], self.classes, self.n_classes)
+        record["timings"] = {"augment_seconds": augment_seconds,
                              "train_predict_seconds": round(time.perf_counter() - t_fit, 4)}
-        records.append(record)
-        bar.update(1)
-        first = METRICS[task][0]
-        bar.set_postfix_str(f"size={label} run={u} {name} {METRIC_NAMES[first]}={metrics[first]:.3f}")
-    return records
+        return record
 
 
 def _samples(pipe, pool: AnnotatedData, config, k_max: int) -> list[dict]:

@@ -14,7 +14,9 @@ from string import Template
 from augment.io.atomic import atomic_write_bytes
 
 from .annotated_protocol import METRIC_NAMES, AnnotatedEvalResult
-from .report import _clean, _figure, _json_block, _png_data_uri, _thumbnail_uri, e
+from .report_parts import (clean as _clean, escape as e, figure as _figure, fmt_ci as _fmt_ci, fmt_mde as _mde,
+                           fmt_mean_std as _fmt_ms, json_block as _json_block, png_data_uri as _png_data_uri,
+                           thumbnail_uri as _thumbnail_uri, verdict_class as _verdict_class, what_ran)
 
 __all__ = ["annotated_report_json", "render_annotated_html", "write_annotated_report", "format_annotated_summary"]
 
@@ -23,24 +25,8 @@ def annotated_report_json(result: AnnotatedEvalResult) -> str:
     return json.dumps(_clean(result.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
 
 
-def _fmt_ms(m: dict) -> str:
-    return f"{100 * m['mean']:.1f} ± {100 * m['std']:.1f}"
-
-
-def _fmt_ci(ci) -> str:
-    return "–" if not ci else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-
-
-def _mde(c: dict) -> str:
-    return f"±{100 * c['mde']:.1f}" if c.get("mde") is not None else "–"
-
-
 def _size(s: dict) -> str:
     return f"all ({s['n']})" if s["size"] == "full" else str(s["n"])
-
-
-def _verdict_class(v: str) -> str:
-    return {"helps": "helps", "hurts": "hurts", "equivalent": "equivalent"}.get(v, "none")
 
 
 def plot_runs(result: AnnotatedEvalResult) -> str:
@@ -196,4 +182,5 @@ def format_annotated_summary(result: AnnotatedEvalResult) -> str:
                      f"{_mde(c):>6}  {s['verdict']}")
     st = result.protocol["statistics"]
     lines.append(f"rule: {st['test']} on {name}, alpha {st['alpha']:g}; {st['sequential']}")
+    lines += [f"{line[0].lower()}{line[1:]}" for line in what_ran(result)]
     return "\n".join(lines)

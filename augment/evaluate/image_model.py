@@ -84,9 +84,10 @@ def build_cnn(n_classes: int, width: int = 32, dropout: float = 0.3):
 class SmallCNNModel:
     name = "cnn"
 
-    def __init__(self, options: CNNOptions | None = None, threads: int = 1) -> None:
+    def __init__(self, options: CNNOptions | None = None, threads: int = 1, device: str = "cpu") -> None:
         self.options = options or CNNOptions()
         self.threads = threads
+        self.device = device
         self.image_size = self.options.image_size
         self.size_rule = "given (image_size option)" if self.image_size else "not yet picked"
 
@@ -114,7 +115,13 @@ class SmallCNNModel:
             "options": o.model_dump(),
             "optimizer": f"AdamW lr={o.lr}",
             "regularisation": regularisation_summary(o),
-            "deterministic": {"torch.use_deterministic_algorithms": True, "threads": self.threads},
+            "deterministic": {"torch.use_deterministic_algorithms": True, "threads": self.threads,
+                              **({"cudnn.benchmark": False, "cudnn.deterministic": True,
+                                  "CUBLAS_WORKSPACE_CONFIG": ":4096:8"} if self.device.startswith("cuda") else {})},
+            "device": self.device,
+            "cost": f"width {o.width} (stages {o.width}/{2 * o.width}/{4 * o.width} channels), {size}x{size} px "
+                    f"input, {o.max_epochs} epochs (scaled up to at least {o.min_steps} optimiser steps on small "
+                    "sets)",
         }
 
     def fit_predict(self, train: TrainSet, test_items: Sequence[Any], *, seed: int,
@@ -123,15 +130,19 @@ class SmallCNNModel:
 
         o = self.options
         size = self.image_size or pick_image_size([x for x, c in zip(train.items, _copy_mask(train)) if not c])
-        x_train = torch.from_numpy(preprocess_images(train.items, size))
-        x_val = torch.from_numpy(preprocess_images(train.val_items, size)) if len(train.val_items) else None
-        x_test = torch.from_numpy(preprocess_images(test_items, size))
+        from .device import prepare_device
+
+        prepare_device(self.device)
+        dev = torch.device(self.device)  # every tensor moves to the device once per fit
+        x_train = torch.from_numpy(preprocess_images(train.items, size)).to(dev)
+        x_val = torch.from_numpy(preprocess_images(train.val_items, size)).to(dev) if len(train.val_items) else None
+        x_test = torch.from_numpy(preprocess_images(test_items, size)).to(dev)
         test_batch = lambda idx: (x_test[torch.as_tensor(idx)],)  # noqa: E731
         curve = None
         if test_labels is not None:
             curve = lambda: accuracy_of(net, len(test_items), test_batch, test_labels)  # noqa: E731
         with deterministic(seed, self.threads):
-            net = build_cnn(len(train.classes), o.width, o.dropout)
+            net = build_cnn(len(train.classes), o.width, o.dropout).to(dev)
             train_batch = lambda idx: (x_train[torch.as_tensor(idx)],)  # noqa: E731
             info = train_classifier(
                 net, len(train.items), train_batch, train.labels,

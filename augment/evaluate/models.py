@@ -12,7 +12,9 @@ Built-in names (``--model``):
   (:mod:`augment.evaluate.text_models`);
 * ``textcnn`` — CNN over learned word embeddings (Kim 2014);
 * ``tfidf-logreg`` — TF-IDF + L2 logistic regression (scikit-learn);
-* ``auto`` — ``cnn`` for images, ``ngram`` for text;
+* ``fast-conv`` — softmax regression over fixed random conv features (:mod:`augment.evaluate.fast_model`);
+* ``auto`` — for images ``cnn`` when a GPU trains it (or when CNN options are given), else ``fast-conv``, which
+  fits many more runs into a CPU's time budget (the report says which ran and why); ``ngram`` for text;
 * ``module:function`` — bring your own (:mod:`augment.evaluate.custom`).
 """
 
@@ -26,6 +28,7 @@ from augment.spec.errors import did_you_mean, show
 
 from .base import BenchmarkModel, Budget, ModelOutput, TrainSet
 from .custom import CustomModel
+from .fast_model import FastConvModel, FastConvOptions
 from .image_model import CNNOptions, SmallCNNModel
 from .text_models import NgramModel, NgramOptions, TextCNNModel, TextCNNOptions, TfidfLogRegModel, TfidfOptions
 
@@ -34,41 +37,62 @@ __all__ = ["BUILTIN_MODELS", "BenchmarkModel", "Budget", "ModelOutput", "TrainSe
 
 # name -> (modality, options schema, factory, what it is good for); ``augment models`` is generated from this
 _REGISTRY: dict[str, tuple[str, type, Any, str]] = {
-    "cnn": ("image", CNNOptions, lambda o, t: SmallCNNModel(o, threads=t),
+    "fast-conv": ("image", FastConvOptions, lambda o, t, d: FastConvModel(o),
+                  "softmax regression over fixed random 5x5 conv features at 32x32 (numpy, one thread); "
+                  "calibrated to see flips and crops. The default for images on a CPU: a fit takes seconds."),
+    "cnn": ("image", CNNOptions, lambda o, t, d: SmallCNNModel(o, threads=t, device=d),
             "small CNN (3 conv stages, global average pooling); input size picked from the data (native up to "
             "64 px, 64 or 96 px for photos). The default for images: fast on CPU, sensitive to geometry and "
             "colour augmentations."),
-    "ngram": ("text", NgramOptions, lambda o, t: NgramModel(o, threads=t),
+    "ngram": ("text", NgramOptions, lambda o, t, d: NgramModel(o, threads=t),
               "fastText-style bag of word 1-2-grams with learned embeddings. The default for text: fast, "
               "order-insensitive beyond bigrams."),
-    "textcnn": ("text", TextCNNOptions, lambda o, t: TextCNNModel(o, threads=t),
+    "textcnn": ("text", TextCNNOptions, lambda o, t, d: TextCNNModel(o, threads=t),
                 "CNN over learned word embeddings (Kim 2014; the model family of the EDA paper). Slower than "
                 "ngram; sees word order within 3-5 word windows."),
-    "tfidf-logreg": ("text", TfidfOptions, lambda o, t: TfidfLogRegModel(o),
+    "tfidf-logreg": ("text", TfidfOptions, lambda o, t, d: TfidfLogRegModel(o),
                      "TF-IDF + L2 logistic regression (scikit-learn). Convex, no training noise: the fastest and "
                      "steadiest text baseline; a strong check on what ngram reports."),
 }
 BUILTIN_MODELS = ("auto", *_REGISTRY)
 
 
+def choose_model(name: str, modality: str, options: Mapping[str, Any] | None = None,
+                 device: str = "cpu") -> tuple[str, str]:
+    """(built-in model name, why) for ``name`` ("auto" picks by modality, device and options)."""
+    if name != "auto":
+        return name, "chosen with --model"
+    if modality != "image":
+        return "ngram", "auto: the default text model"
+    if str(device).startswith(("cuda", "mps")):
+        return "cnn", f"auto: a GPU ({device}) trains the CNN"
+    if options and set(options) - set(FastConvOptions.model_fields):
+        return "cnn", "auto: the model options given are the CNN's"
+    return "fast-conv", ("auto: on a CPU the CNN's fits take tens of seconds each, so few runs fit a time budget; "
+                         "fast conv features fit in seconds (calibrated: see `augment models`). --model cnn trains "
+                         "the CNN")
+
+
 def make_model(name: str, modality: str, options: Mapping[str, Any] | None = None, threads: int = 1,
-               timeout: float | None = None) -> BenchmarkModel:
+               timeout: float | None = None, device: str = "cpu") -> BenchmarkModel:
     """Build a benchmark model by name (see module docstring). Unknown names and options are errors.
-    ``timeout``: seconds per call of a custom model (run in a child process)."""
+    ``timeout``: seconds per call of a custom model (run in a child process); ``device``: where torch models
+    train (a resolved torch device string, see :mod:`.device`)."""
     options = dict(options or {})
     if ":" in name:
         if options:
             raise ValueError(f"model options {sorted(options)} do not apply to a custom model ({name})")
         return CustomModel(name, timeout=timeout)
-    if name == "auto":
-        name = "cnn" if modality == "image" else "ngram"
+    name, why = choose_model(name, modality, options, device)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)} or module:function "
                          "(see `augment models`)")
     model_modality, schema, factory, _ = _REGISTRY[name]
     if model_modality != modality:
         raise ValueError(f"model {name!r} is for {model_modality} data, but the data is {modality}")
-    return factory(_options(schema, name, options), threads)
+    model = factory(_options(schema, name, options), threads, device)
+    model.chosen_because = why
+    return model
 
 
 def describe_models() -> list[dict]:
@@ -87,12 +111,14 @@ def describe_models() -> list[dict]:
                          "bounds": ", ".join(b.replace("ge ", ">= ").replace("gt ", "> ").replace("le ", "<= ")
                                              .replace("lt ", "< ") for b in bounds)})
         out.append({"name": name, "modality": modality, "use": use, "options": opts,
-                    "default_for": "image" if name == "cnn" else "text" if name == "ngram" else None})
+                    "default_for": ("image on a CPU" if name == "fast-conv" else "image on a GPU" if name == "cnn"
+                                     else "text" if name == "ngram" else None)})
     return out
 
 
 def format_models(listing: list[dict]) -> str:
-    lines = ["Built-in benchmark models for `augment eval --model NAME` (auto: cnn for images, ngram for text).",
+    lines = ["Built-in benchmark models for `augment eval --model NAME` (auto: fast-conv for images on a CPU, cnn "
+             "on a GPU, ngram for text).",
              "Options: --model-option KEY=VALUE (repeatable). Your own: --model module:function (see README).", ""]
     for m in listing:
         lines.append(f"{m['name']}  [{m['modality']}]" + (f"  (default for {m['default_for']})"

@@ -44,7 +44,11 @@ from . import stats, verdict
 from .base import BenchmarkModel, TrainSet
 from .data import (LabelledData, align_classes, class_mismatch, content_hash, load_dataset, overlap_indices,
                    stratified_folds, stratified_split, stratified_subset)
+from .device import resolve_device
+from .custom import CustomModel
+from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import make_model
+from .planning import evaluation_key, plan_jobs
 
 __all__ = [
     "SizeSpec",
@@ -61,6 +65,7 @@ __all__ = [
 ]
 
 SizeSpec = Union[int, Literal["full"]]
+MIN_CLASS_SUPPORT_FOR_INTERVAL = 20  # per-class rows with fewer test items show counts, not intervals
 REGULARISERS = ("dropout", "weight_decay", "early_stopping")
 
 
@@ -112,6 +117,10 @@ class EvalConfig(BaseModel):
     n_bootstrap: int = Field(2000, ge=100)
     threads: int = Field(1, ge=1, description="torch threads per training run: 1 is as fast for these small "
                                                 "models and far more robust when the CPU is shared")
+    jobs: int | None = Field(None, ge=1, le=1024, description="fits run at once in worker processes (None: every "
+                                                              "core); the numbers do not depend on it")
+    resume: bool = Field(False, description="reuse the finished fits of OUT/fits.jsonl instead of training them")
+    device: str = Field("auto", description="auto | cpu | cuda[:N] | mps: where torch models train")
     drop_unchanged_copies: bool = True
     n_samples: int = Field(8, ge=0, le=64, description="examples shown in the report")
 
@@ -268,6 +277,10 @@ def load_augmenter(path: str | Path) -> PipelineAugmenter:
 # --------------------------------------------------------------------------------------------- seeds
 
 
+def _say(line: str) -> None:
+    print(f"augment eval: {line}", file=sys.stderr, flush=True)
+
+
 def _derive(seed: int, key: str, index: int = 0) -> int:
     return derive_seed(seed, key, index)
 
@@ -356,7 +369,9 @@ class Arm:
 
 def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
     """The benchmark model with one regulariser switched on or strengthened (for --compare)."""
-    base = make_model(config.model, modality, config.model_options, threads=config.threads)
+    name = _model_name(config, modality)
+    device = _device(config, modality)
+    base = make_model(name, modality, config.model_options, threads=config.threads, device=device)
     opts = getattr(base, "options", None)
     if opts is None or not hasattr(opts, "dropout") or not hasattr(opts, "early_stopping"):
         raise ValueError(f"--compare needs a torch model (cnn, ngram, textcnn); {config.model!r} has no "
@@ -364,7 +379,18 @@ def _regularised(config: EvalConfig, modality: str, reg: str) -> BenchmarkModel:
     change = {"dropout": {"dropout": round(min(0.7, max(0.5, opts.dropout + 0.2)), 3)},
               "weight_decay": {"weight_decay": max(5e-4, 10 * opts.weight_decay)},
               "early_stopping": {"early_stopping": True}}[reg]
-    return make_model(config.model, modality, {**config.model_options, **change}, threads=config.threads)
+    return make_model(name, modality, {**config.model_options, **change}, threads=config.threads, device=device)
+
+
+def _device(config: EvalConfig, modality: str) -> str:
+    """The torch device of the image models; the text models train on the CPU (small bag-of-words and
+    embedding models: a GPU would not pay for its transfers), so text never looks for a GPU."""
+    return resolve_device(config.device) if modality == "image" else "cpu"
+
+
+def _model_name(config: EvalConfig, modality: str) -> str:
+    """--model, except that auto with --compare on images is the CNN (the regularised arms need a torch model)."""
+    return "cnn" if config.model == "auto" and config.compare and modality == "image" else config.model
 
 
 class _Design:
@@ -429,19 +455,6 @@ class _Design:
         return n - largest_fold, largest_fold
 
 
-def _resolve_sizes(sizes: Sequence[SizeSpec], pool: int) -> list[tuple[str, int]]:
-    out = []
-    for s in sizes:
-        if s == "full":
-            out.append(("full", pool))
-        else:
-            if s > pool:
-                raise ValueError(f"train size {s} exceeds the {pool} training examples available "
-                                 f"(after the held-out split and duplicate removal); use 'full' or a smaller size")
-            out.append((str(s), int(s)))
-    return out
-
-
 def _arm_name(k: int) -> str:
     return "baseline" if k == 0 else f"copies={k}"
 
@@ -467,7 +480,8 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
             raise ValueError("no pipeline given")
         augmenter = load_augmenter(config.pipeline)
     if model is None:
-        model = make_model(config.model, augmenter.modality, config.model_options, threads=config.threads,
+        model = make_model(_model_name(config, augmenter.modality), augmenter.modality, config.model_options,
+                           threads=config.threads, device=_device(config, augmenter.modality),
                            timeout=config.timeout)
     try:
         return _run(config, progress, augmenter, model, t_start)
@@ -517,7 +531,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         if hasattr(reg_model, "adapt"):
             reg_model.adapt(full_train.items)
         arms += [Arm(reg, 0, reg_model, reg), Arm(f"{reg}+copies={k_max}", k_max, reg_model, reg)]
-    sizes = _resolve_sizes(config.train_sizes, min_pool)
+    sizes, size_notes = fit_sizes(config.train_sizes, min_pool)
     adaptive = config.repeats == "auto"
     if config.cv is not None:
         max_reps = config.cv_repeats or 3
@@ -574,56 +588,52 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         },
     }
 
-    # ---- runs ------------------------------------------------------------------------------------------
-    runs: list[dict] = []
-    predictions: dict = {}
-    per_cell_seconds: list[dict] = []
-    decisions: dict = {}
-    stop_reason: dict = {}
-    deadline = t_start + config.time_budget if config.time_budget else None
-    max_runs = looks[-1]
-    bar = tqdm(total=len(sizes) * max_runs * len(arms), desc="augment eval", unit="fit",
+    # ---- runs: the shared loop -------------------------------------------------------------------------
+    experiment = _Experiment(config, design, arms, k_max, augmenter, classes)
+    jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel),
+                                device=str(getattr(model, "device", "cpu")))
+    notes = size_notes + ([jobs_note] if jobs_note else [])
+    plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin, levels=levels,
+                    corrections={label: correction(n) for label, n in sizes}, jobs=jobs,
+                    deadline=(t_start + config.time_budget) if config.time_budget else None)
+    journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
+        if config.out is not None else None
+    bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
                disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
+
+    def on_fit(rec: dict) -> None:
+        bar.update(1)
+        acc = (rec.get("metrics") or {}).get("accuracy", float("nan"))
+        bar.set_postfix_str(f"size={rec['size']} run={rec['repeat']} {rec['arm']} acc={acc:.3f}")
+
+    if progress and not config.quiet:
+        described = model.describe()
+        _say(f"model: {described.get('name')}" + (f" ({model.chosen_because})" if getattr(model, "chosen_because",
+                                                                                          None) else "")
+             + (f"; cost: {described['cost']}" if described.get("cost") else ""))
+        for note in notes:
+            _say(f"note: {note}")
     try:
-        for si, (label, n_nominal) in enumerate(sizes):
-            size_start = time.perf_counter()
-            share = None if deadline is None else size_start + (deadline - size_start) / (len(sizes) - si)
-            unit_seconds: list[float] = []
-            diffs: dict[str, list[float]] = {a.name: [] for a in arms[1:]}
-            reason = "run limit reached"
-            u = 0
-            while u < max_runs:
-                if share is not None and unit_seconds and time.perf_counter() + np.mean(unit_seconds) > share:
-                    reason = "time budget reached"
-                    break
-                t_cell = time.perf_counter()
-                records = _one_run(config, design, u, label, n_nominal, arms, k_max, augmenter, classes,
-                                   predictions, bar)
-                runs.extend(records)
-                by_arm = {r["arm"]: r for r in records}
-                for a in arms[1:]:
-                    diffs[a.name].append(by_arm[a.name]["metrics"]["accuracy"]
-                                         - by_arm["baseline"]["metrics"]["accuracy"])
-                unit_seconds.append(time.perf_counter() - t_cell)
-                per_cell_seconds.append({"size": label, "run": u, "seconds": round(unit_seconds[-1], 3)})
-                u += 1
-                if adaptive and u in looks:
-                    c = correction(n_nominal)
-                    now = [verdict.decide(diffs[a.name], level=levels[label], correction=c, margin=config.margin,
-                                          final=False) for a in arms[1:]]
-                    if all(d.verdict in verdict.DECIDED for d in now):
-                        reason = "decided"
-                        break
-            bar.total = bar.n + (len(sizes) - si - 1) * max_runs * len(arms)
-            bar.refresh()
-            stop_reason[label] = {"runs": u, "reason": reason if adaptive else "fixed number of runs",
-                                  "seconds": round(time.perf_counter() - size_start, 3)}
-            for a in arms[1:]:
-                decisions[(label, a.name)] = verdict.decide(
-                    diffs[a.name], level=levels[label], correction=correction(n_nominal), margin=config.margin,
-                    final=True, adaptive=adaptive)
+        outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
+                           say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
+    runs, predictions = outcome.records, outcome.predictions
+    copy_rule: Counter = Counter()
+    for r in runs:
+        copy_rule.update(r.pop("copy_rule", None) or {})
+    decisions = outcome.decisions
+    stop_reason = outcome.stopping
+    cells: dict[tuple[str, int], float] = {}
+    for r in runs:  # seconds of fitting per (size, run), summed over its arms whichever process ran them
+        seconds = float((r.get("timings") or {}).get("fit_seconds", 0.0))
+        cells[(r["size"], r["repeat"])] = cells.get((r["size"], r["repeat"]), 0.0) + seconds
+    per_cell_seconds = [{"size": k[0], "run": k[1], "seconds": round(v, 3)} for k, v in cells.items()]
+    protocol_info["status"] = outcome.status
+    protocol_info["jobs"] = jobs
+    protocol_info["fits"] = {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal}
+    protocol_info["notes"] = notes
+    protocol_info["interrupted_by"] = outcome.interrupted_by
 
     # ---- statistics --------------------------------------------------------------------------------------
     summary, per_class = summarise(runs, predictions, classes, sizes, arms, decisions, config, design, levels,
@@ -656,10 +666,11 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         modality=full_train.modality,
         classes=classes,
         pipeline={"name": getattr(augmenter, "name", "pipeline"), "spec": getattr(augmenter, "spec", None),
-                  "copy_rule": dict(sorted(getattr(augmenter, "stats", {}).items())),
+                  "copy_rule": dict(sorted(copy_rule.items())),
                   "spec_hash": getattr(augmenter, "spec_hash", None),
                   "path": str(config.pipeline) if config.pipeline else None},
-        model=model.describe(),
+        model={**model.describe(), **({"chosen_because": model.chosen_because}
+                                      if getattr(model, "chosen_because", None) else {})},
         data=data_info,
         protocol=protocol_info,
         runs=runs,
@@ -674,42 +685,69 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     )
 
 
-def _one_run(config: EvalConfig, design: _Design, u: int, label: str, n_nominal: int, arms: list[Arm], k_max: int,
-             augmenter: Augmenter, classes: list[str], predictions: dict, bar) -> list[dict]:
-    """Train and score every arm once on run ``u``'s subset; return one record per arm."""
-    pool, test, test_hashes, _, where = design.unit(u)
-    n = len(pool) if label == "full" else n_nominal
-    y_test = test.labels
-    s_subset = _derive(config.seed, f"eval/subset/{label}", u)
-    s_val = _derive(config.seed, f"eval/val/{label}", u)
-    s_model = _derive(config.seed, f"eval/model/{label}", u)
-    s_aug = _derive(config.seed, f"eval/augment/{label}", u)
-    idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, s_subset)
-    sub = pool.subset(idx)
+class _Experiment:
+    """The classification eval as the loop (:mod:`.loop`) sees it: arms, metrics and one fit. A run's subset and
+    augmented copies are made once per process (the last two runs are kept) and shared by its arms."""
 
-    # augmented copies of every subset example, copy-major: outputs[c][i]
-    t_aug = time.perf_counter()
-    src_items = [x for _ in range(k_max) for x in sub.items]
-    src_seeds = [_derive(s_aug, sid, c) for c in range(k_max) for sid in sub.ids]
-    if hasattr(augmenter, "augment_labelled"):
-        src_labels = [classes[y] for _ in range(k_max) for y in sub.labels]
-        flat = augmenter.augment_labelled(src_items, src_seeds, src_labels)
-    else:
-        flat = augmenter(src_items, src_seeds)
-    if len(flat) != len(src_items):
-        raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
-    outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]
-    out_hashes = [[content_hash(x) for x in outs] for outs in outputs]
-    unchanged = [[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes]
-    leaks = [[h in test_hashes for h in hs] for hs in out_hashes]
-    augment_seconds = time.perf_counter() - t_aug
+    metrics = ("accuracy", "macro_f1")
 
-    if any(a.model.needs_validation for a in arms) and len(sub) >= 4:
-        fit_v, val_v = stratified_split(sub.labels, config.val_fraction, s_val)
-    else:
-        fit_v, val_v = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
-    records, plain_outputs = [], {}
-    for arm in arms:
+    def __init__(self, config: EvalConfig, design: "_Design", arms: list[Arm], k_max: int, augmenter: Augmenter,
+                 classes: list[str]) -> None:
+        self.config, self.design, self.arm_list, self.k_max = config, design, arms, k_max
+        self.augmenter, self.classes = augmenter, classes
+        self.arms = [a.name for a in arms]
+        self._by_name = {a.name: a for a in arms}
+        self._prepared: dict[tuple[str, int], dict] = {}
+
+    def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
+        key = (label, u)
+        if key in self._prepared:
+            return self._prepared[key]
+        config, augmenter, classes, k_max = self.config, self.augmenter, self.classes, self.k_max
+        pool, test, test_hashes, _, where = self.design.unit(u)
+        n = len(pool) if label == "full" else n_nominal
+        seeds = {"subset": _derive(config.seed, f"eval/subset/{label}", u),
+                 "validation": _derive(config.seed, f"eval/val/{label}", u),
+                 "model": _derive(config.seed, f"eval/model/{label}", u),
+                 "augment": _derive(config.seed, f"eval/augment/{label}", u)}
+        idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, seeds["subset"])
+        sub = pool.subset(idx)
+        # augmented copies of every subset example, copy-major: outputs[c][i]
+        t_aug = time.perf_counter()
+        src_items = [x for _ in range(k_max) for x in sub.items]
+        src_seeds = [_derive(seeds["augment"], sid, c) for c in range(k_max) for sid in sub.ids]
+        stats_before = Counter(getattr(augmenter, "stats", None) or {})
+        if hasattr(augmenter, "augment_labelled"):
+            src_labels = [classes[y] for _ in range(k_max) for y in sub.labels]
+            flat = augmenter.augment_labelled(src_items, src_seeds, src_labels)
+        else:
+            flat = augmenter(src_items, src_seeds)
+        # the copy rule's counts of this run (redraws, drops), whichever process made it: the baseline's record
+        # carries them to the parent, which sums them over the runs
+        copy_rule = dict(Counter(getattr(augmenter, "stats", None) or {}) - stats_before)
+        if len(flat) != len(src_items):
+            raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
+        outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]
+        out_hashes = [[content_hash(x) for x in outs] for outs in outputs]
+        if any(a.model.needs_validation for a in self.arm_list) and len(sub) >= 4:
+            fit_v, val_v = stratified_split(sub.labels, config.val_fraction, seeds["validation"])
+        else:
+            fit_v, val_v = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
+        prepared = {"sub": sub, "test": test, "where": where, "seeds": seeds, "outputs": outputs,
+                    "unchanged": [[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes],
+                    "leaks": [[h in test_hashes for h in hs] for hs in out_hashes],
+                    "augment_seconds": time.perf_counter() - t_aug, "fit_v": fit_v, "val_v": val_v,
+                    "copy_rule": copy_rule}
+        self._prepared = {k: v for k, v in self._prepared.items() if k[0] == label and k[1] == u - 1}
+        self._prepared[key] = prepared
+        return prepared
+
+    def fit(self, label: str, n_nominal: int, u: int, arm_name: str) -> dict:
+        """Train and score one arm on run ``u``'s subset; one record."""
+        config, classes = self.config, self.classes
+        arm = self._by_name[arm_name]
+        p = self._prepare(label, n_nominal, u)
+        sub, test, fit_v, val_v = p["sub"], p["test"], p["fit_v"], p["val_v"]
         t_run = time.perf_counter()
         with_val = arm.model.needs_validation and len(val_v) > 0
         fit_idx = fit_v if with_val else np.arange(len(sub))
@@ -718,48 +756,43 @@ def _one_run(config: EvalConfig, design: _Design, u: int, label: str, n_nominal:
         for c in range(arm.copies):
             keep = []
             for i in fit_idx:
-                if leaks[c][i]:
+                if p["leaks"][c][i]:
                     n_leak += 1
-                elif unchanged[c][i] and config.drop_unchanged_copies:
+                elif p["unchanged"][c][i] and config.drop_unchanged_copies:
                     n_unchanged += 1
                 else:
                     keep.append(int(i))
-            items.extend(outputs[c][i] for i in keep)
+            items.extend(p["outputs"][c][i] for i in keep)
             labels.append(sub.labels[np.array(keep, dtype=np.int64)])
         y_train = np.concatenate(labels).astype(np.int64)
         n_added = len(items) - len(fit_idx)
         record = {
-            "size": label, "n_subset": len(sub), "repeat": u, **where, "arm": arm.name, "copies": arm.copies,
-            "regulariser": arm.regulariser,
-            "seeds": {"subset": s_subset, "validation": s_val, "model": s_model, "augment": s_aug},
+            "size": label, "n_subset": len(sub), "repeat": u, **p["where"], "arm": arm.name, "copies": arm.copies,
+            "regulariser": arm.regulariser, "seeds": dict(p["seeds"]),
             "n_train": len(items), "n_val": len(val_idx), "n_test": len(test), "n_copies_added": n_added,
             "n_copies_unchanged_dropped": n_unchanged, "n_copies_matching_test_dropped": n_leak,
             "epoch_size": len(fit_idx) if config.budget == "steps" else len(items),
         }
-        key = (id(arm.model), with_val)
-        if arm.copies > 0 and n_added == 0 and key in plain_outputs:
-            output = plain_outputs[key]
-            record["reused_baseline"] = True
-        else:
-            val = sub.subset(val_idx)
-            ts = TrainSet(items, y_train, list(val.items), val.labels, classes,
-                          is_copy=np.arange(len(items)) >= len(fit_idx),
-                          epoch_size=len(fit_idx) if config.budget == "steps" else None, base_size=len(fit_idx))
-            output = arm.model.fit_predict(ts, test.items, seed=s_model, test_labels=y_test)
-            record["reused_baseline"] = False
-        if arm.copies == 0:
-            plain_outputs[key] = output
-        metrics = _metrics_of(output, y_test, classes)
-        record["metrics"] = metrics
+        augment_seconds = round(p["augment_seconds"], 4) if arm.copies else 0.0
+        if arm.name == self.arm_list[0].name and p["copy_rule"]:
+            record["copy_rule"] = dict(p["copy_rule"])
+        if arm.copies > 0 and n_added == 0:  # the same training set as its plain arm: that arm's result, exactly
+            plain = next(a.name for a in self.arm_list if a.copies == 0 and a.model is arm.model)
+            record["reuse"] = plain
+            record["timings"] = {"augment_seconds": augment_seconds, "train_predict_seconds": 0.0}
+            return record
+        val = sub.subset(val_idx)
+        ts = TrainSet(items, y_train, list(val.items), val.labels, classes,
+                      is_copy=np.arange(len(items)) >= len(fit_idx),
+                      epoch_size=len(fit_idx) if config.budget == "steps" else None, base_size=len(fit_idx))
+        output = arm.model.fit_predict(ts, test.items, seed=p["seeds"]["model"], test_labels=test.labels)
+        record["metrics"] = _metrics_of(output, test.labels, classes)
         record["model_info"] = output.info
-        record["timings"] = {"augment_seconds": round(augment_seconds, 4) if arm.copies else 0.0,
+        record["timings"] = {"augment_seconds": augment_seconds,
                              "train_predict_seconds": round(time.perf_counter() - t_run, 4)}
-        records.append(record)
-        if output.predictions is not None and design.fixed is not None:
-            predictions[(label, u, arm.name)] = np.asarray(output.predictions)
-        bar.update(1)
-        bar.set_postfix_str(f"size={label} run={u} {arm.name} acc={metrics.get('accuracy', float('nan')):.3f}")
-    return records
+        if output.predictions is not None and self.design.fixed is not None:
+            record["predictions"] = np.asarray(output.predictions)
+        return record
 
 
 def _pct(x: float) -> str:
@@ -804,10 +837,12 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
     summary, per_class = [], []
     for label, n in sizes:
         reps = sorted({r["repeat"] for r in runs if r["size"] == label})
+        if not reps:  # stopped before a run of this size finished: nothing to summarise
+            continue
         base_runs = [by_key[(label, i, "baseline")] for i in reps]
         for arm in arms[1:]:
             aug_runs = [by_key[(label, i, arm.name)] for i in reps]
-            d = decisions[(label, arm.name)]
+            d = decisions[(label, arm.name, "accuracy")]
             have_preds = design.fixed is not None and all(
                 (label, i, a) in predictions for i in reps for a in ("baseline", arm.name))
             boot_seed = _derive(config.seed, f"eval/bootstrap/{label}/{arm.name}")
@@ -823,9 +858,9 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
                 a = [r["metrics"].get(metric) for r in aug_runs]
                 if any(v is None for v in b + a):
                     continue
-                md = d if metric == "accuracy" else verdict.decide(
-                    np.subtract(a, b), level=levels[label], correction=correction(n), margin=config.margin,
-                    final=True, adaptive=config.repeats == "auto")
+                md = decisions.get((label, arm.name, metric))
+                if md is None:
+                    continue
                 comps[metric] = stats.compare(metric, b, a, boot.get(metric), md)
             acc = comps["accuracy"]
             caveat = _test_set_caveat(d.verdict, acc.bootstrap_ci)
@@ -847,18 +882,25 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
                 for cname in classes:
                     row = {"class": cname,
                            "support": int(np.mean([r["metrics"]["per_class"][cname]["support"] for r in base_runs]))}
+                    # a class with a handful of test items gives intervals like [+50, +50] from 4 images: it
+                    # shows counts (correct items, baseline -> arm) instead
+                    few = row["support"] < MIN_CLASS_SUPPORT_FOR_INTERVAL
+                    row["interval_withheld"] = few
                     for m in ("recall", "f1"):
                         bv = np.array([r["metrics"]["per_class"][cname][m] for r in base_runs])
                         av = np.array([r["metrics"]["per_class"][cname][m] for r in aug_runs])
                         row[f"baseline_{m}"] = float(bv.mean())
                         row[f"augmented_{m}"] = float(av.mean())
                         row[f"diff_{m}"] = float((av - bv).mean())
-                        ci = verdict.paired_interval(av - bv, config.alpha, correction(n))[3]
+                        ci = None if few else verdict.paired_interval(av - bv, config.alpha, correction(n))[3]
                         row[f"diff_{m}_ci"] = list(ci) if ci is not None else None
+                    row["baseline_correct"] = round(row["baseline_recall"] * row["support"], 2)
+                    row["augmented_correct"] = round(row["augmented_recall"] * row["support"], 2)
                     rows.append(row)
                 per_class.append({"size": label, "n": n, "copies": arm.copies, "arm": arm.name, "classes": rows,
                                   "interval": f"{config.confidence:.0%} paired t per class, not adjusted for the "
-                                              "number of classes"})
+                                              f"number of classes; classes with fewer than "
+                                              f"{MIN_CLASS_SUPPORT_FOR_INTERVAL} test items show counts only"})
     return summary, per_class
 
 

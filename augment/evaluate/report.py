@@ -7,12 +7,9 @@ names, ids, texts, paths, op names) goes through :func:`html.escape`.
 
 from __future__ import annotations
 
-import base64
 import difflib
 import html
-import io
 import json
-import math
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -24,6 +21,9 @@ from augment.io.atomic import atomic_write_bytes
 
 from .image_model import preprocess_images
 from .protocol import EvalResult
+from .report_parts import (clean as _clean, escape as e, figure as _figure, fmt_ci as _fmt_ci,
+                           fmt_mean_std as _fmt_ms, json_block as _json_block, png_data_uri as _png_data_uri,
+                           thumbnail_uri as _thumbnail_uri, verdict_class as _verdict_class, what_ran)
 
 __all__ = [
     "report_json",
@@ -39,30 +39,7 @@ __all__ = [
 _COLOURS = ["#59636e", "#0969da", "#bf3989", "#9a6700", "#1a7f37", "#8250df"]
 
 
-def e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 # --------------------------------------------------------------------------------------------- json
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def report_json(result: EvalResult) -> str:
@@ -72,22 +49,9 @@ def report_json(result: EvalResult) -> str:
 # --------------------------------------------------------------------------------------------- plots
 
 
-def _png_data_uri(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _figure(width: float, height: float):
-    # The Figure API alone: no pyplot, no matplotlib.use(), so a user's pyplot backend is never touched;
-    # savefig renders through Agg for PNG whatever backend pyplot uses.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
 def _size_ticks(result: EvalResult) -> tuple[list[str], list[str]]:
-    sizes = [s for s in result.protocol["sizes"]]
+    done = {s["size"] for s in result.summary}  # a size stopped before its first run has nothing to plot
+    sizes = [s for s in result.protocol["sizes"] if s["label"] in done]
     return [s["label"] for s in sizes], [f"all ({s['n']})" if s["label"] == "full" else str(s["n"]) for s in sizes]
 
 
@@ -170,7 +134,7 @@ def plot_difference(result: EvalResult) -> str:
 
 def plot_learning_curves(result: EvalResult) -> str | None:
     """Held-out accuracy (solid) and training loss (dashed, right axis) per epoch, per arm, largest size."""
-    rows = [s for s in result.summary if s["size"] == result.protocol["sizes"][-1]["label"]]
+    rows = [s for s in result.summary if s["size"] == result.summary[-1]["size"]] if result.summary else []
     if not rows or not rows[0]["generalization"]["baseline"]["learning_curve"]:
         return None
     fig = _figure(9.5, 3.4)
@@ -224,25 +188,6 @@ def plot_per_class(result: EvalResult, arm: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------- samples
-
-
-def _thumbnail_uri(arr: np.ndarray, max_side: int = 128) -> str:
-    from PIL import Image
-
-    a = np.asarray(arr)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    im = Image.fromarray(np.ascontiguousarray(a))
-    if im.mode not in ("RGB", "RGBA", "L"):
-        im = im.convert("RGB")
-    if max(im.size) > max_side:
-        scale = max_side / max(im.size)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _at_model_size(arr: np.ndarray, size: int | None) -> np.ndarray:
@@ -327,16 +272,6 @@ def _text_list(samples: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------- page
 
 
-def _fmt_ms(m: dict) -> str:
-    return f"{100 * m['mean']:.1f} ± {100 * m['std']:.1f}"
-
-
-def _fmt_ci(ci) -> str:
-    if not ci:
-        return "–"
-    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-
-
 def _signed(v: float) -> str:
     cls = "pos" if v > 0 else "neg" if v < 0 else ""
     return f'<span class="{cls}">{100 * v:+.1f}</span>'
@@ -391,10 +326,6 @@ def _variance_table(result: EvalResult) -> str:
             "<th>arm train / held-out acc. %</th></tr>" + "".join(rows) + "</table></div>")
 
 
-def _verdict_class(v: str) -> str:
-    return {"helps": "helps", "hurts": "hurts", "equivalent": "equivalent"}.get(v, "none")
-
-
 def _per_class_table(result: EvalResult, arm: str) -> str:
     rows = [p for p in result.per_class if p["arm"] == arm]
     if not rows:
@@ -407,6 +338,10 @@ def _per_class_table(result: EvalResult, arm: str) -> str:
         cells = []
         for p in rows:
             c = p["classes"][ci]
+            if c.get("interval_withheld"):
+                cells.append(f"<td>{c['baseline_correct']:g} → {c['augmented_correct']:g} of {c['support']} correct "
+                             "(too few test items for an interval)</td>")
+                continue
             cells.append(f"<td>{100 * c['baseline_recall']:.1f} → {100 * c['augmented_recall']:.1f} "
                          f"({_signed(c['diff_recall'])}, {_fmt_ci(c.get('diff_recall_ci'))})</td>")
         body.append(f'<tr><td class="l">{e(cname)}</td><td>{rows[0]["classes"][ci]["support"]}</td>{"".join(cells)}</tr>')
@@ -430,10 +365,6 @@ def _runs_table(result: EvalResult) -> str:
     return ("<div class=\"scroll\"><table id=\"runs-table\"><tr><th>size</th><th>repeat</th><th>arm</th><th>train n</th><th>val n</th>"
             "<th>unchanged copies dropped</th><th>acc. %</th><th>macro-F1 %</th><th>epochs</th><th>best epoch</th>"
             "<th>seconds</th><th>reused baseline</th></tr>" + "".join(rows) + "</table></div>")
-
-
-def _json_block(obj: Any) -> str:
-    return f"<pre>{e(json.dumps(_clean(obj), indent=2, ensure_ascii=False))}</pre>"
 
 
 def render_html(result: EvalResult) -> str:
@@ -463,7 +394,8 @@ def render_html(result: EvalResult) -> str:
         f'{e(result.protocol.get("design", ""))} · '
         f'spec hash <code>{e(result.pipeline.get("spec_hash") or "–")}</code> · '
         f'{result.timings["wall_seconds"]:.0f} s</p>'
-        + (f'<p class="sub" id="budget">Training: {e(budget)}.</p>' if budget else "")
+        + (f'<p class="sub" id="budget">Training budget: {e(budget)}.</p>' if budget else "")
+        + "".join(f'<p class="sub what-ran">{e(line)}.</p>' for line in what_ran(result))
         + "".join(f'<p class="note warn">{w}</p>' for w in warn),
         "<h2>Verdicts</h2>",
         '<ul class="verdicts" id="verdicts">'
@@ -566,4 +498,5 @@ def format_summary(result: EvalResult) -> str:
                      f"{mde:>6}  {s['verdict']}")
     st = result.protocol["statistics"]
     lines.append(f"rule: {st['test']}, alpha {st['alpha']:g}; {st['sequential']}")
+    lines += [f"{line[0].lower()}{line[1:]}" for line in what_ran(result)]
     return "\n".join(lines)

@@ -94,9 +94,10 @@ def train_classifier(
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    y_train_t = torch.as_tensor(y_train, dtype=torch.long)
+    device = next(net.parameters()).device  # the inputs are already there: moved once per fit by the model
+    y_train_t = torch.as_tensor(y_train, dtype=torch.long).to(device)
     has_val = val_inputs is not None and y_val is not None and len(y_val) > 0
-    y_val_t = torch.as_tensor(y_val, dtype=torch.long) if has_val else None
+    y_val_t = torch.as_tensor(y_val, dtype=torch.long).to(device) if has_val else None
     period_examples = int(epoch_size or n_train)
     steps_per_period = max(1, math.ceil(period_examples / opts.batch_size))
     base_steps = max(1, math.ceil(int(base_size or period_examples) / opts.batch_size))
@@ -193,7 +194,7 @@ def predict(net, n: int, batch_inputs: Callable[[np.ndarray], tuple], batch_size
     with torch.no_grad():
         for i in range(0, n, batch_size):
             idx = np.arange(i, min(n, i + batch_size))
-            out.append(net(*batch_inputs(idx)).argmax(dim=1).numpy())
+            out.append(net(*batch_inputs(idx)).argmax(dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

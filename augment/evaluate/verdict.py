@@ -95,19 +95,21 @@ def minimum_detectable_effect(sd: float, n: int, level: float, correction: float
 
 
 def decide(diffs: Sequence[float], *, level: float, correction: float = 0.0, margin: float | None = None,
-           final: bool = True, adaptive: bool = False) -> Decision:
+           final: bool = True, adaptive: bool = False, identical: bool = False) -> Decision:
     """Apply the rule of the module docstring at one look. ``final=False`` means more runs may follow: the
-    verdict is then one of DECIDED or "" (keep going)."""
+    verdict is then one of DECIDED or "" (keep going). ``identical``: the arms trained on the same examples in
+    every run (an identity pipeline), so a zero difference is exact rather than observed."""
     n = len(diffs)
     mean, sd, se, ci = paired_interval(diffs, level, correction)
     mde = minimum_detectable_effect(sd, n, level, correction)
     verdict = ""
-    # The same non-zero difference in every run (a model that is deterministic at this size) leaves the t-test
-    # with no spread to judge by: its interval has zero width whatever the test set's own sampling error, so
-    # nothing is decided from it (no "helps", no MDE). Zero every time is left to the rule: identical arms (an
-    # identity pipeline) are equivalent by construction.
+    # The same difference in every run leaves the t-test with no spread to judge by: its interval has zero width
+    # whatever the training noise and the test set's own sampling error, so nothing is decided from it (no
+    # "helps", no "equivalent", no MDE). Two runs whose arms happened to score the same are no evidence of
+    # equivalence. Only arms that are identical by construction (an identity pipeline: the augmented arm
+    # trained on exactly the baseline's examples) are equivalent with no variance.
     flat = ci is not None and sd < 1e-9  # equal differences, up to floating-point spread
-    degenerate = flat and abs(mean) >= 1e-9
+    degenerate = flat and (abs(mean) >= 1e-9 or not identical)
     if degenerate:
         mde = None
     elif flat:
@@ -131,8 +133,12 @@ def verdict_phrase(d: Decision, margin: float) -> str:
         return d.verdict
     if d.verdict == EQUIVALENT:
         return f"equivalent (no effect larger than ±{100 * margin:g} points)"
-    could = (f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
-             if d.mde is not None else "too few runs to estimate what could be detected")
+    if d.mde is not None:
+        could = f"this run could detect a change of ±{100 * d.mde:.1f} points with 80% power"
+    elif d.n >= 2 and d.sd < 1e-9:
+        could = "every run gave the same difference: no variance to judge by; more runs or a larger test set needed"
+    else:
+        could = "too few runs to estimate what could be detected"
     return f"{d.verdict} ({could})"
 
 

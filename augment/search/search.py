@@ -157,10 +157,18 @@ def prepare_data(config: SearchConfig, modality: str) -> tuple[Path, Path | None
 # --------------------------------------------------------------------------------------------- evaluation
 
 
-def _eval_config(config: SearchConfig, train: Path, copies: int, seed: int, **kw):
+def _rung_model(config: SearchConfig, modality: str, rung: int) -> str:
+    """The model of a rung: image rungs before the last screen with the cheap calibrated ``fast-conv`` (unless
+    a custom model or model options are given); the last rung and the final measurement use the chosen model."""
+    if modality == "image" and rung < config.rungs - 1 and ":" not in config.model and not config.model_options:
+        return "fast-conv"
+    return config.model
+
+
+def _eval_config(config: SearchConfig, train: Path, copies: int, seed: int, model: str | None = None, **kw):
     from augment.evaluate import EvalConfig
 
-    return EvalConfig(train=train, copies=[copies], seed=seed, model=config.model,
+    return EvalConfig(train=train, copies=[copies], seed=seed, model=model or config.model,
                       model_options=config.model_options, timeout=config.timeout, quiet=True,
                       text_column=None if config.test is None else config.text_column,
                       label_column=None if config.test is None else config.label_column, n_samples=0, **kw)
@@ -172,16 +180,18 @@ def evaluate_candidate(config: SearchConfig, cand: Candidate, rung: Rung, train:
     from augment.evaluate import PipelineAugmenter, run_evaluation
 
     size: Any = "full" if rung.train_fraction >= 1 else max(2 * config.folds, int(n_pool * rung.train_fraction))
+    augmenter = PipelineAugmenter(Pipeline(cand.spec))
     cfg = _eval_config(config, train, cand.copies, derive_seed(config.seed, f"search/rung{rung.index}", 0),
+                       model=_rung_model(config, augmenter.modality, rung.index),
                        cv=config.folds, cv_repeats=rung.cv_repeats, train_sizes=[size])
     t0 = time.perf_counter()
-    result = run_evaluation(cfg, progress=False, augmenter=PipelineAugmenter(Pipeline(cand.spec)))
+    result = run_evaluation(cfg, progress=False, augmenter=augmenter)
     s = result.summary[0]
     d = s["decision"]
     return {"candidate": cand.id, "rung": rung.index, "gain": d["mean"], "ci": d["ci"], "verdict": s["verdict"],
             "runs": d["n"], "mde": d["mde"], "baseline": s["metrics"]["accuracy"]["baseline"]["mean"],
             "augmented": s["metrics"]["accuracy"]["augmented"]["mean"], "size": s["n"],
-            "seconds": round(time.perf_counter() - t0, 3)}
+            "seconds": round(time.perf_counter() - t0, 3), "model": result.model.get("name")}
 
 
 def measure_on_test(config: SearchConfig, cand: Candidate, train: Path, test: Path) -> dict:

@@ -1,0 +1,442 @@
+"""The one size x run loop of every ``augment eval`` (class folders, text, detection, segmentation).
+
+An evaluation supplies an :class:`Experiment`: its arms (baseline first), its metric names (the primary one
+decides) and ``fit(label, n, u, arm)``, which trains and scores ONE arm on run ``u`` of one training size and
+returns a record. Everything else is here:
+
+* **looks and decisions** -- runs are added look by look (``verdict.look_schedule``) until every arm's verdict
+  on the primary metric is decided, the run limit is reached or the time budget runs out; the final decision of
+  every metric uses every complete run;
+* **parallel fits** -- fits do not depend on each other (every seed comes from the size, the run and the arm),
+  so they run in ``jobs`` worker processes, each with the experiment's own thread count: the numbers are the
+  same for any ``jobs`` (fits are collected by key, never by arrival order);
+* **the time budget** -- a look's runs are only started if the queue of fits, at the mean fit time measured so
+  far, ends before the deadline; if a fit overruns the deadline the running fits are stopped and the
+  evaluation ends "stopped: time budget";
+* **partial results and resume** -- every finished fit is appended to a journal (``fits.jsonl``) as it arrives;
+  Ctrl-C or SIGTERM end the loop with status "interrupted" and what finished, and a later run with the journal
+  (``--resume``) reuses every finished fit instead of training it again.
+
+A fit that would train on exactly the baseline's examples (an identity pipeline: every copy dropped) returns
+``{"reuse": "<arm>"}`` and takes that arm's result, so the difference is exactly zero.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+from . import verdict
+
+__all__ = ["COMPLETE", "STOPPED_BUDGET", "INTERRUPTED", "Experiment", "LoopPlan", "LoopResult", "Journal",
+           "run_loop", "fit_sizes", "default_jobs"]
+
+COMPLETE, STOPPED_BUDGET, INTERRUPTED = "complete", "stopped: time budget", "interrupted"
+
+
+class Experiment(Protocol):
+    """What an evaluation supplies to the loop."""
+
+    arms: list[str]  # baseline first
+    metrics: tuple[str, ...]  # primary first
+
+    def fit(self, label: str, n: int, u: int, arm: str) -> dict: ...
+
+
+def default_jobs() -> int:
+    """Every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def fit_sizes(sizes: Sequence[Any], pool: int, what: str = "training examples") -> tuple[list[tuple[str, int]],
+                                                                                           list[str]]:
+    """(label, n) per requested size that the pool can hold, and notes for those it cannot: a size larger than
+    the data is dropped (``full`` is kept or added in its place), so the defaults fit small data."""
+    out, notes, dropped = [], [], []
+    for s in sizes:
+        if s == "full":
+            out.append(("full", pool))
+        elif int(s) >= pool:
+            dropped.append(int(s))
+        else:
+            out.append((str(s), int(s)))
+    if dropped:
+        if not any(lab == "full" for lab, _ in out):
+            out.append(("full", pool))
+        notes.append(f"train size{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))} "
+                     f"{'exceed' if len(dropped) > 1 else 'exceeds'} or equal{'' if len(dropped) > 1 else 's'} the "
+                     f"{pool} {what} available; 'full' ({pool}) is evaluated instead")
+    return out, notes
+
+
+@dataclass
+class LoopPlan:
+    sizes: list[tuple[str, int]]
+    looks: tuple[int, ...]
+    adaptive: bool
+    margin: float | None
+    levels: dict[str, float]  # per size label: the nominal level of every look
+    corrections: dict[str, float] = field(default_factory=dict)  # per size label (Nadeau-Bengio c)
+    jobs: int = 1
+    deadline: float | None = None  # time.perf_counter() value after which no fit may run
+
+
+@dataclass
+class LoopResult:
+    status: str
+    records: list[dict]  # complete runs only, ordered by size, run, arm
+    predictions: dict  # (label, u, arm) -> array
+    decisions: dict  # (label, arm, metric) -> verdict.Decision
+    stopping: dict  # label -> {"runs", "reason", "seconds"}
+    fits_trained: int
+    fits_reused_from_journal: int
+    fit_seconds: list[float]
+    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
+
+
+class Journal:
+    """``fits.jsonl``: a header naming the evaluation (``key``) and one line per finished fit."""
+
+    def __init__(self, path: Path, key: dict, resume: bool) -> None:
+        self.path, self.key = Path(path), key
+        self.done: dict[tuple[str, int, str], dict] = {}
+        if resume and self.path.exists():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            try:
+                header = json.loads(lines[0]) if lines else {}
+            except json.JSONDecodeError:
+                header = {}
+            if header.get("key") != key:
+                raise ValueError(f"{self.path} holds fits of another evaluation (different data, pipeline, model or "
+                                 "options); drop --resume or use another --out")
+            for line in lines[1:]:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a kill: that fit is trained again
+                    continue
+                self.done[(rec["size"], int(rec["repeat"]), rec["arm"])] = rec
+        elif resume:
+            raise ValueError(f"--resume: no evaluation to resume in {self.path.parent} (no {self.path.name})")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", encoding="utf-8") as f:  # rewritten: header plus the fits kept
+            f.write(json.dumps({"format": "augment-eval-fits", "key": key}) + "\n")
+            for rec in self.done.values():
+                f.write(json.dumps(rec) + "\n")
+
+    def add(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(_jsonable(record)) + "\n")
+            f.flush()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# --------------------------------------------------------------------------------------------- executors
+
+_WORKER_EXPERIMENT: Experiment | None = None
+
+
+def _worker_fit(label: str, n: int, u: int, arm: str) -> tuple[dict, float]:
+    t = time.perf_counter()
+    assert _WORKER_EXPERIMENT is not None
+    rec = _WORKER_EXPERIMENT.fit(label, n, u, arm)
+    return rec, time.perf_counter() - t
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class _Done:
+    """A fit run in this process (jobs=1), shaped like a finished future."""
+
+    def __init__(self, value: tuple[dict, float]) -> None:
+        self.value = value
+
+    def result(self) -> tuple[dict, float]:
+        return self.value
+
+
+class _Inline:
+    """jobs=1: fits run in this process, one at a time (Ctrl-C lands between or inside fits, both fine)."""
+
+    capacity = 1
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+
+    def start(self, label, n, u, arm) -> _Done:
+        t = time.perf_counter()
+        rec = self.experiment.fit(label, n, u, arm)
+        return _Done((rec, time.perf_counter() - t))
+
+    def shutdown(self, kill: bool = False) -> None:
+        pass
+
+
+class _Pool:
+    """jobs>1: forked worker processes that inherit the experiment (data, augmenter, model) from this one."""
+
+    def __init__(self, experiment: Experiment, jobs: int) -> None:
+        global _WORKER_EXPERIMENT
+        _WORKER_EXPERIMENT = experiment
+        self.capacity = jobs
+        self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_ignore_sigint)
+
+    def start(self, label, n, u, arm) -> Future:
+        return self.executor.submit(_worker_fit, label, n, u, arm)
+
+    def shutdown(self, kill: bool = False) -> None:
+        global _WORKER_EXPERIMENT
+        if kill:  # interrupted: running fits are abandoned, not waited for
+            for p in list((getattr(self.executor, "_processes", None) or {}).values()):
+                if p.is_alive():
+                    p.kill()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        _WORKER_EXPERIMENT = None
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+# --------------------------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Size:
+    label: str
+    n: int
+    target: int  # runs wanted by the current look
+    submitted: int = 0
+    finished: bool = False
+    reason: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+    budget_cut: bool = False
+
+
+def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None = None,
+             on_fit: Callable[[dict], None] | None = None, say: Callable[[str], None] | None = None) -> LoopResult:
+    """Run ``experiment`` under ``plan`` (module docstring). Never raises KeyboardInterrupt: an interrupted loop
+    returns status "interrupted" with the fits that finished (the caller re-raises after writing its report)."""
+    arms, primary = list(experiment.arms), experiment.metrics[0]
+    done: dict[tuple[str, int, str], dict] = {}
+    from_journal = 0
+    if journal is not None:
+        for key, rec in journal.done.items():
+            done[key] = rec
+            from_journal += 1
+    queue: list[tuple[str, int, int, str]] = []  # fits waiting for a worker: (label, n, u, arm)
+    running: dict[Any, tuple[str, int, str]] = {}
+    fit_seconds: list[float] = [float(r["timings"]["fit_seconds"]) for r in done.values()
+                                if (r.get("timings") or {}).get("fit_seconds")]
+    sizes = [_Size(label, n, plan.looks[0] if plan.adaptive else plan.looks[-1]) for label, n in plan.sizes]
+    by_label = {s.label: s for s in sizes}
+    jobs = max(1, int(plan.jobs))
+    executor: Any = _Pool(experiment, jobs) if jobs > 1 and can_fork() else _Inline(experiment)
+    status, trained = COMPLETE, 0
+
+    def complete_runs(s: _Size) -> list[int]:
+        return [u for u in range(s.submitted) if all((s.label, u, a) in done for a in arms)]
+
+    def mean_fit() -> float:
+        return float(np.mean(fit_seconds)) if fit_seconds else 0.0
+
+    def diffs(s: _Size, metric: str, arm: str) -> list[float] | None:
+        out = []
+        for u in complete_runs(s):
+            a, b = _resolved(done, s.label, u, arm, arms), _resolved(done, s.label, u, arms[0], arms)
+            if metric not in a["metrics"] or metric not in b["metrics"]:
+                return None
+            out.append(a["metrics"][metric] - b["metrics"][metric])
+        return out
+
+    def identical(s: _Size, arm: str) -> bool:
+        runs = complete_runs(s)
+        return bool(runs) and all("reuse" in done[(s.label, u, arm)] for u in runs)
+
+    def busy(s: _Size) -> bool:
+        return any(k[0] == s.label for k in running.values()) or any(q[0] == s.label for q in queue)
+
+    def advance(s: _Size, now: float) -> None:
+        """At a look: decide or stop; then queue the runs of the next look that fit the budget."""
+        if s.finished or busy(s):
+            return
+        n_complete = len(complete_runs(s))
+        if s.submitted and n_complete < s.submitted:  # some fit of a queued run was dropped (budget)
+            s.finished, s.reason = True, "time budget reached"
+            return
+        if n_complete >= s.target:
+            if plan.adaptive and n_complete in plan.looks:
+                now_d = [verdict.decide(diffs(s, primary, a) or [], level=plan.levels[s.label],
+                                        correction=plan.corrections.get(s.label, 0.0), margin=plan.margin,
+                                        final=False, identical=identical(s, a)) for a in arms[1:]]
+                if all(d.verdict in verdict.DECIDED for d in now_d):
+                    s.finished, s.reason = True, "decided"
+                    return
+            later = [k for k in plan.looks if k > s.target]
+            if not plan.adaptive or not later:
+                s.finished, s.reason = True, "run limit reached" if plan.adaptive else "fixed number of runs"
+                return
+            s.target = later[0]
+        want = s.target - s.submitted
+        if plan.deadline is not None and fit_seconds:  # the whole queue must end before the deadline
+            per_slot = mean_fit() / executor.capacity
+            ahead = len(queue) + len(running)
+            while want > 0 and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
+                want -= 1
+        if want <= 0:
+            s.finished, s.reason = True, "time budget reached"
+            return
+        if not s.started:
+            s.started = now
+        for u in range(s.submitted, s.submitted + want):
+            queue.extend((s.label, s.n, u, a) for a in arms if (s.label, u, a) not in done)
+        s.submitted += want
+
+    def dispatch() -> None:
+        """Start queued fits on free workers; none starts that would not end before the deadline, except the
+        first run of a size (a size with no finished run would have nothing to report)."""
+        while queue and len(running) < executor.capacity:
+            label, n, u, arm = queue[0]
+            late = plan.deadline is not None and time.perf_counter() + mean_fit() > plan.deadline
+            if late and u > 0:
+                dropped = {q[0] for q in queue if q[2] > 0}
+                queue[:] = [q for q in queue if q[2] == 0]
+                for lab in dropped:
+                    by_label[lab].budget_cut = True
+                continue
+            queue.pop(0)
+            running[executor.start(label, n, u, arm)] = (label, u, arm)
+
+    clean, interrupted_by = False, None
+    budget = None if plan.deadline is None else plan.deadline - time.perf_counter()
+    if say is not None:
+        most = len(sizes) * plan.looks[-1] * len(arms)
+        say(f"plan: {len(sizes)} size{'s' if len(sizes) != 1 else ''} ({', '.join(s.label for s in sizes)}) x "
+            f"{'up to ' if plan.adaptive else ''}{plan.looks[-1]} runs x {len(arms)} arms = at most {most} fits"
+            + (f" (looks at {', '.join(map(str, plan.looks))} runs)" if plan.adaptive else "")
+            + f", {executor.capacity} at a time" + (f"; time budget {budget:.0f} s" if budget is not None else "")
+            + (f"; {from_journal} fits from the journal" if from_journal else ""))
+    told = bool(fit_seconds)
+    try:
+        while True:
+            now = time.perf_counter()
+            for s in sizes:
+                if s.budget_cut and not s.finished and not busy(s):
+                    s.finished, s.reason = True, "time budget reached"
+                advance(s, now)
+                if s.finished and not s.ended:
+                    s.ended = time.perf_counter()
+            dispatch()
+            if not running:
+                if all(s.finished for s in sizes):
+                    break
+                continue  # runs found in the journal, or a look passed: look again
+            if isinstance(executor, _Inline):
+                ready = list(running)
+            else:
+                ready, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for token in ready:
+                rec, secs = token.result()
+                key = running.pop(token)
+                rec = dict(rec)
+                if "reuse" not in rec:
+                    rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(secs, 4)}
+                    fit_seconds.append(secs)
+                done[key] = rec
+                trained += 1
+                if journal is not None:
+                    journal.add(rec)
+                if on_fit is not None:
+                    on_fit(rec)
+                if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
+                    told = True
+                    per_run = mean_fit() * len(arms) / executor.capacity
+                    first = sum(s.target for s in sizes) * per_run
+                    line = (f"first fit took {fit_seconds[0]:.1f} s: the first look of every size takes about "
+                            f"{first:.0f} s")
+                    if budget is not None:
+                        runs = int(max(0.0, budget) // max(per_run, 1e-9))
+                        line += (f"; the {budget:.0f} s budget holds about {runs} runs in all"
+                                 + (" -- fewer than the first looks need: verdicts may stay undecided; raise "
+                                    "--time-budget or use a cheaper model" if runs < sum(s.target for s in sizes)
+                                    else ""))
+                    say(line)
+        clean = True
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
+        status = INTERRUPTED
+        interrupted_by = "SIGTERM" if type(exc).__name__ == "RunTerminated" else "SIGINT"
+    finally:
+        executor.shutdown(kill=not clean)  # interrupted or failed: running fits are not waited for
+
+    for s in sizes:
+        if not s.finished:
+            s.finished, s.reason = True, status
+            s.ended = time.perf_counter()
+    if status == COMPLETE and any(s.reason == "time budget reached" for s in sizes):
+        status = STOPPED_BUDGET
+
+    records, predictions, decisions, stopping = [], {}, {}, {}
+    for s in sizes:
+        runs = complete_runs(s)
+        for u in runs:
+            for a in arms:
+                rec = dict(_resolved(done, s.label, u, a, arms))
+                rec["reused_baseline"] = "reuse" in done[(s.label, u, a)]
+                rec.pop("reuse", None)
+                pred = rec.pop("predictions", None)
+                if pred is not None:
+                    predictions[(s.label, u, a)] = np.asarray(pred)
+                records.append(rec)
+        stopping[s.label] = {"runs": len(runs), "reason": s.reason,
+                             "seconds": round(max(0.0, s.ended - s.started), 3) if s.started else 0.0}
+        for a in arms[1:] if runs else []:
+            for m in experiment.metrics:
+                d = diffs(s, m, a)
+                if d is None:
+                    continue
+                decisions[(s.label, a, m)] = verdict.decide(
+                    d, level=plan.levels[s.label], correction=plan.corrections.get(s.label, 0.0),
+                    margin=plan.margin, final=True, adaptive=plan.adaptive, identical=identical(s, a))
+    return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds,
+                      interrupted_by)
+
+
+def _resolved(done: dict, label: str, u: int, arm: str, arms: Sequence[str]) -> dict:
+    """A fit's record, or for a fit that reused another arm's training set, that arm's result under its own
+    bookkeeping (arm name, copies counted)."""
+    rec = done[(label, u, arm)]
+    if "reuse" not in rec:
+        return rec
+    src = done[(label, u, rec["reuse"])]
+    out = {**{k: v for k, v in src.items() if k != "copy_rule"},  # the run's counts travel with its baseline only
+           **{k: v for k, v in rec.items() if k not in ("metrics", "model_info", "predictions")}}
+    return out

@@ -1,0 +1,196 @@
+"""The shared size x run loop (augment.evaluate.loop): parallel fits give the serial numbers, the time budget
+is planned before fits start, an interrupted evaluation leaves a report, and --resume reuses finished fits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PIPELINES
+from test_evaluate_protocol import drop_word, make_tsv
+
+from augment.evaluate import EvalConfig, FunctionAugmenter, run_evaluation
+from augment.evaluate import loop as L
+from augment.evaluate.loop import Journal, LoopPlan, fit_sizes, run_loop
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _numbers(result) -> tuple:
+    runs = [{k: v for k, v in r.items() if k != "timings" and k != "model_info"} for r in result.runs]
+    summary = [{k: v for k, v in s.items()} for s in result.summary]
+    return json.dumps(runs, sort_keys=True, default=str), json.dumps(summary, sort_keys=True, default=str)
+
+
+@pytest.mark.skipif(not L.can_fork(), reason="parallel fits need fork")
+def test_parallel_fits_give_the_serial_numbers(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 20, seed=1)
+    aug = FunctionAugmenter(drop_word, "text", "drop one word")
+    base = dict(train=train, train_sizes="10,full", copies="1,2", repeats="auto", min_repeats=3, max_repeats=4,
+                model="tfidf-logreg", n_bootstrap=200, n_samples=0, seed=3, margin=1e-6)
+    serial = run_evaluation(EvalConfig(**base, jobs=1), progress=False, augmenter=aug)
+    parallel = run_evaluation(EvalConfig(**base, jobs=2), progress=False, augmenter=aug)
+    assert serial.protocol["jobs"] == 1 and parallel.protocol["jobs"] == 2
+    assert _numbers(serial) == _numbers(parallel)
+    assert serial.protocol["stopping"] == {k: {**v, "seconds": serial.protocol["stopping"][k]["seconds"]}
+                                           for k, v in parallel.protocol["stopping"].items()}
+
+
+def test_sizes_never_exceed_the_data():
+    assert fit_sizes([100, 500, "full"], 160) == ([("100", 100), ("full", 160)],
+                                                   ["train size 500 exceeds or equals the 160 training examples "
+                                                    "available; 'full' (160) is evaluated instead"])
+    sizes, notes = fit_sizes([200, 500], 160)
+    assert sizes == [("full", 160)] and "200, 500" in notes[0]
+    assert fit_sizes([10, "full"], 160) == ([("10", 10), ("full", 160)], [])
+
+
+class _Clock:
+    """A fake clock: every fit takes ``cost`` virtual seconds (no timed asserts, no sleeping)."""
+
+    def __init__(self, cost: float) -> None:
+        self.now, self.cost, self.fits = 0.0, cost, []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _Exp:
+    arms = ["baseline", "copies=1"]
+    metrics = ("accuracy",)
+
+    def __init__(self, clock: _Clock, effect: float = 0.0) -> None:
+        self.clock, self.effect = clock, effect
+
+    def fit(self, label, n, u, arm):
+        start = self.clock.now
+        self.clock.now += self.clock.cost
+        self.clock.fits.append((label, u, arm, start, self.clock.now))
+        noise = ((u * 7919) % 13) / 1000 + (0.004 * (u % 3) if arm != "baseline" else 0.0)
+        return {"size": label, "repeat": u, "arm": arm, "metrics": {
+            "accuracy": 0.5 + noise + (self.effect if arm != "baseline" else 0.0)}}
+
+
+def _plan(deadline, looks=(3, 4, 5, 6, 7, 8, 9, 10)):
+    return LoopPlan(sizes=[("full", 100)], looks=looks, adaptive=True, margin=0.02,
+                    levels={"full": 0.02}, jobs=1, deadline=deadline)
+
+
+def test_the_budget_is_planned_before_fits_start(monkeypatch):
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_Exp(clock), _plan(deadline=55.0))
+    # the first run always runs; a look's runs are queued only if they end before the deadline
+    assert all(end <= 55.0 for (_, u, _, _, end) in clock.fits if u > 0)
+    assert out.stopping["full"]["reason"] == "time budget reached" and out.status == L.STOPPED_BUDGET
+    assert out.stopping["full"]["runs"] == 2  # 2 runs x 2 arms x 10 s = 40 s; a third would end at 60 s
+    d = out.decisions[("full", "copies=1", "accuracy")]
+    assert d.n == 2 and d.verdict == "undecided"
+
+
+def test_without_a_budget_the_looks_run_to_a_decision(monkeypatch):
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_Exp(clock, effect=0.2), _plan(deadline=None))
+    assert (out.stopping["full"]["runs"], out.stopping["full"]["reason"]) == (3, "decided")
+    assert out.decisions[("full", "copies=1", "accuracy")].verdict == "helps" and out.status == L.COMPLETE
+
+
+def test_resume_reuses_the_journal_and_refuses_another_evaluation(tmp_path, monkeypatch):
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+    journal = Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=False)
+    first = run_loop(_Exp(clock), _plan(deadline=None, looks=(3, 4)), journal=journal)
+    assert first.fits_trained == 8
+    clock.fits.clear()
+    again = run_loop(_Exp(clock), _plan(deadline=None, looks=(3, 4)),
+                     journal=Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=True))
+    assert clock.fits == [] and again.fits_reused_from_journal == 8 and again.fits_trained == 0
+    assert [r["metrics"] for r in again.records] == [r["metrics"] for r in first.records]
+    with pytest.raises(ValueError, match="another evaluation"):
+        Journal(tmp_path / "fits.jsonl", {"k": 2}, resume=True)
+    with pytest.raises(ValueError, match="no evaluation to resume"):
+        Journal(tmp_path / "none" / "fits.jsonl", {"k": 1}, resume=True)
+
+
+def test_an_interrupt_ends_the_loop_with_what_finished(monkeypatch):
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+
+    class Interrupted(_Exp):
+        def fit(self, label, n, u, arm):
+            if u == 2:
+                raise KeyboardInterrupt
+            return super().fit(label, n, u, arm)
+
+    out = run_loop(Interrupted(clock), _plan(deadline=None))
+    assert out.status == L.INTERRUPTED and out.interrupted_by == "SIGINT"
+    assert out.stopping["full"]["runs"] == 2 and len(out.records) == 4
+
+
+def _eval_cmd(train: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "augment.cli", "eval", str(PIPELINES / "eda.yaml"), "--train", str(train),
+            "--train-sizes", "full", "--copies", "1", "--repeats", "6", "--model", "ngram", "--model-option",
+            "max_epochs=3", "--model-option", "min_steps=0", "--jobs", "1", "--seed", "5", "--out", str(out),
+            "-q", *extra]
+
+
+def test_sigterm_leaves_a_partial_report_and_resume_finishes_it(tmp_path):
+    train = make_tsv(tmp_path / "train.tsv", 40, seed=2)
+    out = tmp_path / "r"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(_eval_cmd(train, out), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    journal = out / "fits.jsonl"
+    waited = 0.0
+    while proc.poll() is None and waited < 600:  # until two fits (one run) are in the journal
+        if journal.exists() and len(journal.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+        waited += 0.2
+    assert proc.poll() is None, "the evaluation ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 143, stderr
+    assert "--resume" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["protocol"]["status"] == "interrupted" and report["protocol"]["interrupted_by"] == "SIGTERM"
+    finished = report["protocol"]["stopping"]["full"]["runs"]
+    assert 1 <= finished < 6 and report["summary"][0]["repeats"] == finished
+    assert (out / "report.html").exists() and "interrupted" in (out / "report.html").read_text()
+
+    done = subprocess.run(_eval_cmd(train, out, "--resume"), cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads((out / "report.json").read_text())
+    assert resumed["protocol"]["status"] == "complete"
+    assert resumed["protocol"]["fits"]["from_journal"] >= 2 * finished
+    assert resumed["protocol"]["fits"]["trained"] == 12 - resumed["protocol"]["fits"]["from_journal"]
+    fresh = subprocess.run(_eval_cmd(train, tmp_path / "fresh"), cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr
+    fresh_report = json.loads((tmp_path / "fresh" / "report.json").read_text())
+    strip = lambda runs: [r["metrics"]["accuracy"] for r in runs]  # noqa: E731
+    assert strip(resumed["runs"]) == strip(fresh_report["runs"])
+    assert resumed["summary"][0]["decision"] == fresh_report["summary"][0]["decision"]
+
+
+def test_a_report_renders_when_a_size_has_no_finished_run(tmp_path):
+    # a SIGTERM during the first run of the last size left it without a summary row: the HTML plots raised
+    from augment.evaluate import write_report
+
+    train = make_tsv(tmp_path / "train.tsv", 12, seed=4)
+    cfg = EvalConfig(train=train, train_sizes="8,full", copies="1", repeats=2, model="tfidf-logreg",
+                     n_bootstrap=200, n_samples=0, jobs=1)
+    res = run_evaluation(cfg, progress=False, augmenter=FunctionAugmenter(drop_word, "text", "drop"))
+    res.summary = [s for s in res.summary if s["size"] != "full"]
+    res.per_class = [p for p in res.per_class if p["size"] != "full"]
+    res.protocol["status"] = L.INTERRUPTED
+    paths = write_report(res, tmp_path / "out")
+    assert "interrupted" in paths["html"].read_text()
