@@ -26,7 +26,7 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-EXIT_MISSING_EXTRA = 6  # an optional dependency is missing: the message names the extra to install
+EXIT_MISSING_EXTRA = 7  # an optional dependency is missing: the message names the extra to install
 
 
 def _needs(extra: str, feature: str) -> None:

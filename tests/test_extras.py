@@ -74,7 +74,7 @@ def test_augment_run_on_class_folders_works_without_any_extra(tmp_path):
 
 
 def _assert_names_extra(res, extra: str):
-    assert res.returncode == 6, (res.returncode, res.stderr[-2000:])
+    assert res.returncode == 7, (res.returncode, res.stderr[-2000:])
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert f"pip install '{DISTRIBUTION}[{extra}]'" in lines[0]
