@@ -29,7 +29,7 @@ def test_identical_arms_give_exact_zero_and_a_zero_interval():
     ci = stats.paired_bootstrap(y, preds, preds.copy(), 3, n_boot=500, seed=0)
     assert ci == {"accuracy": (0.0, 0.0), "macro_f1": (0.0, 0.0)}
     acc = [float((p == y).mean()) for p in preds]
-    decision = verdict.decide(np.subtract(acc, acc), level=0.05, margin=0.02)
+    decision = verdict.decide(np.subtract(acc, acc), level=0.05, margin=0.02, identical=True)  # same arms by construction
     comp = stats.compare("accuracy", acc, acc, ci["accuracy"], decision)
     assert comp.diff_mean == 0.0 and comp.ci == (0.0, 0.0) and comp.mde == 0.0
     assert comp.verdict == verdict.EQUIVALENT
