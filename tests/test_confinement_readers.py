@@ -179,3 +179,22 @@ def test_the_allow_list_has_no_stale_entries():
 def test_the_scan_flags_direct_reads_and_passes_confined_ones(tmp_path, source, flagged):
     (tmp_path / "mod.py").write_text(source)
     assert bool(read_sites(tmp_path)) is flagged
+
+
+def test_read_image_takes_a_path_relative_to_the_current_folder_inside_its_root(tmp_path, monkeypatch):
+    """``read_image(root/rel, root=root)`` with a relative root (``augment eval --train samples/digits``): the path
+    is read from the current folder, not joined to the root a second time (root/root/rel); a symlink out of the
+    root is still refused."""
+    import numpy as np
+    from PIL import Image
+
+    from augment.io.images import ImageReadError, read_image
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(tmp_path / "data" / "a" / "x.png")
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "secret.png")
+    (tmp_path / "data" / "a" / "leak.png").symlink_to(tmp_path / "secret.png")
+    monkeypatch.chdir(tmp_path)
+    assert read_image("data/a/x.png", root="data")[0].shape == (4, 5, 3)
+    with pytest.raises(ImageReadError, match="outside"):
+        read_image("data/a/leak.png", root="data")

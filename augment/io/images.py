@@ -68,7 +68,9 @@ def read_image(path: str | Path, root: str | Path | None = None) -> tuple[np.nda
     With ``root`` (the dataset), a file whose real path leaves it is refused, never read; without, the file is one
     the local user named (``augment preview IMAGE``)."""
     try:
-        with open_within(root if root is not None else os.path.dirname(os.path.realpath(path)), path) as fh:
+        # ``path`` names the file from the current folder (root/rel, as callers join it), not from ``root``
+        where = os.path.abspath(path)
+        with open_within(root if root is not None else os.path.dirname(os.path.realpath(path)), where) as fh:
             data = fh.read()
     except OutsideRootError as exc:
         raise ImageReadError(f"{exc}; not read") from None
