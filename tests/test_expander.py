@@ -117,10 +117,11 @@ def test_rerun_resumes_and_a_different_spec_is_refused(image_folder, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["run", FLIP_ZOOM, "/nonexistent/folder", "OUT"], "does not exist"),
     (["run", PIPELINES / "nope.yaml", ".", "OUT"], "cannot read spec"),
-    (["validate", REPO / "setup.cfg"], "invalid YAML: line 2"),
+    (["validate", "NOT_YAML"], "invalid YAML: line 2"),
 ])
 def test_unusable_input_is_one_line_and_non_zero(args, message, tmp_path):
-    args = [tmp_path / "o" if a == "OUT" else a for a in args]
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\nversion: 1\n")  # an INI file given as a spec
+    args = [tmp_path / "o" if a == "OUT" else tmp_path / "setup.cfg" if a == "NOT_YAML" else a for a in args]
     proc = augment_cli(*args, check=False)
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
 
