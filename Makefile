@@ -40,7 +40,7 @@ demo: system-deps $(STAMP)
 	@echo "demo outputs are in demo-out/"
 
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # the documentation site (also built with --strict by tests/test_docs.py in `make test`)
 docs: $(STAMP)
