@@ -207,7 +207,11 @@ FEATURE_EXTRAS = ("torch", "eval", "serve", "dask", "hf", "coco", "marian")
 # modules that belong to one extra's feature: their top-level imports may come from that extra
 EXTRA_MODULES = {
     "augment.compile.backend_torchvision": "torch",
+    "augment.compile.backend_torchvision_native": "torch",  # imported only by backend_torchvision
+    "augment.torch": "torch",  # the training-loop helpers (collate, GPUAugment): imported by the user, never by augment
     "augment.serve.app": "serve",
+    "augment.serve.deps": "serve",  # the routers' shared dependencies, imported only by serve.app and the routers
+    **{f"augment.serve.routes.{name}": "serve" for name in ("augment", "datasets", "jobs", "specs", "studio")},
 }
 
 
