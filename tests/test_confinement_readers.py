@@ -54,6 +54,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("text/wordnet.py", "is_complete", "zipfile.ZipFile"): "the WordNet database zip (nltk data)",
     ("text/wordnet.py", "_read", "np.load"): "augment's own WordNet index cache (allow_pickle=False)",
     ("ops/_typed_gen.py", "main", ".read_text"): "developer tool: the generated module in the source tree",
+    ("compile/library_qualify.py", "main", ".read_text"): "developer tool: the package's qualification table",
+    ("ops/library_ops.py", "qualification_table", ".read_text"): "package data file (albumentations_transforms.json)",
+    ("text/spelling.py", "misspellings", ".read_text"): "nlpaug's data file (a dependency's resource)",
+    ("evaluate/loop.py", "__init__", ".read_text"): "eval's own fits.jsonl journal in its --out folder",
     # files the local user names on the command line (the CLI's own arguments, never a client's)
     ("spec/load.py", "_read_text", ".read_text"): "the spec/space file: a CLI argument, or for the service a path "
                                                   "serve.search_jobs._confined resolved inside a data root",

@@ -120,7 +120,10 @@ _BY_NAME: dict[str, type[Op]] = {}
 
 
 def _check_keywords(cls: type[Op], given) -> None:
-    fields = list(registry().get(cls.op_name).params.model_fields)
+    opdef = registry().get(cls.op_name)
+    if (opdef.origin or {}).get("library"):
+        return  # a library transform's keywords are its constructor's, checked (with did-you-mean) at validation
+    fields = list(opdef.params.model_fields)
     unknown = sorted(set(given) - set(fields) - {"p"})
     if unknown:
         match = difflib.get_close_matches(unknown[0], fields + ["p"], n=1, cutoff=0.6)
