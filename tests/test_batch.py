@@ -14,6 +14,7 @@ from augment import ops
 from augment.compile.batch import BATCHED_OPS
 from augment.ops._typed_gen import _sample_params
 from augment.ops.catalog import registry
+from augment.ops.image_ops_native import NATIVE_GEOMETRIC
 
 N = 6
 EXACT = {"horizontal_flip", "vertical_flip", "crop", "cutout"}
@@ -39,9 +40,11 @@ def _pipe(op, p=1.0, backend="albumentations"):
 def test_each_sample_equals_its_single_call(op, kernels):
     # "batched" forces the device kernels on CPU tensors (what a GPU runs); "auto" on the CPU runs the CPU backend
     # per sample in threads: exactly the single calls
-    x = _batch()
+    # quarter turns of a non-square image give samples different sizes: a batch of them needs square images
+    x = _batch(h=32) if op.name in ("rot90", "d4") else _batch()
     seeds = list(range(100, 100 + N))
-    p = 1.0 if op.name in ("crop", "random_resized_crop") else 0.6  # size changers need p=1 in a batch
+    # size changers (and normalize, which makes float pixels) need p=1 in a batch
+    p = 1.0 if op.name in ("crop", "random_resized_crop", "normalize") or op.name in NATIVE_GEOMETRIC else 0.6
     pipe = _pipe(op, p)
     res = pipe.run_batch(x, seeds, kernels=kernels)
     assert res.seeds == seeds
@@ -152,3 +155,10 @@ def test_worked_example_trains_on_cpu():
     spec.loader.exec_module(mod)
     acc = mod.train(epochs=1, samples=64, device="cpu", batch_size=32)
     assert 0.0 <= acc <= 1.0
+
+
+def test_normalize_with_p_below_one_in_a_batched_pass_is_one_clear_error():
+    """normalize makes float pixels: with p < 1 only some samples would be float, which no one tensor can hold."""
+    op = registry().get("normalize")
+    with pytest.raises(ValueError, match="float pixels only"):
+        _pipe(op, 0.6).run_batch(_batch(), list(range(100, 100 + N)), kernels="batched")

@@ -185,6 +185,9 @@ class _Batched:
             self.fallback.append(leaf.op.name)
         if len(members) == self.n:
             self.state = out
+        elif out.dtype != sub.dtype:  # normalize: float pixels for some samples, uint8 for the others
+            raise ValueError(f"{leaf.op.name} at {leaf.path} gives some samples of the batch float pixels only (it "
+                             "runs with p < 1): give it p=1 for batches, or augment one by one")
         elif out.shape == sub.shape:
             self.state = self.state.index_copy(0, idx, out)
         else:
