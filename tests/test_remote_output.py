@@ -153,7 +153,8 @@ def test_text_run_to_s3_equals_a_local_run(tmp_path, s3):
     url = f"s3://{bucket}/text"
     ref = augment_cli(env, EDA, REVIEWS, local, "--engine", "local", "--workers", "2", "--include-originals")
     got = augment_cli(env, EDA, REVIEWS, url, "--engine", "local", "--workers", "2", "--include-originals")
-    assert got["written"] == ref["written"] == 50 * 5
+    # EDA reads the sentence now (context: true): a few copies that cannot change are dropped and counted, alike
+    assert got["written"] == ref["written"] and 50 * 4 < ref["written"] <= 50 * 5
     remote, here = objects(client, bucket, "text"), files(local)
     assert set(remote) == set(here)
     assert remote["reviews.tsv"] == here["reviews.tsv"]
