@@ -91,11 +91,25 @@ def _read(root: Path, rel: str, limit: int) -> bytes | None:
         return None
 
 
+def _probe_text(data: bytes) -> bytes:
+    """The XML as UTF-8 bytes for the ``<annotation`` probe: an XML file may be UTF-16 or UTF-32 (with a BOM, or
+    NUL bytes between ASCII characters), and such a file is still an annotation to pair (and then refuse or read),
+    never an ignored file beside an image written without its boxes."""
+    if b"\x00" not in data[:512]:
+        return data
+    for codec in ("utf-32", "utf-16", "utf-16-le", "utf-16-be"):
+        try:
+            return data.decode(codec).encode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return data
+
+
 def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
     """(is a VOC annotation, the image name it gives). A file that says ``<annotation`` but does not parse is
     one (paired by its stem; reading it is then that item's error)."""
     data = _read(root, rel, MAX_XML_BYTES)
-    if data is None or b"<annotation" not in data:
+    if data is None or b"<annotation" not in _probe_text(data):
         return False, None
     from defusedxml import ElementTree as SafeET
 
