@@ -119,7 +119,9 @@ def test_eda_on_sst2_writes_four_copies_per_row_identically_with_one_or_two_work
         summary = json.loads(augment_cli("run", EDA, src, out, "--copies", "4", "--workers", workers).stdout)
         dropped = summary["dropped_unchanged"] + summary["dropped_duplicate"]
         assert summary["items"] == 7447 and summary["written"] + dropped == 4 * 7447 and summary["errors"] == 0
-        assert dropped < 0.02 * 4 * 7447  # redraws leave few copies equal to their source or each other
+        # redraws leave few copies equal to their source or each other (2.8% with context-aware EDA, which leaves
+        # more words of a short lower-case review alone than the old op did; it was under 2% before)
+        assert dropped < 0.04 * 4 * 7447
         written = rows(out / "train.tsv")
         assert len(written) == summary["written"]
         originals = rows(src)

@@ -85,8 +85,11 @@ def _fresh_venv(root: Path) -> Path:
     purelib = Path(subprocess.run([str(root / "bin" / "python"), "-c",
                                    "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                   capture_output=True, text=True, check=True).stdout.strip())
-    # the test environment's packages, after the fresh environment's own (so the wheel's augment wins)
-    (purelib / "zz_test_env_packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # the test environment's packages, after the fresh environment's own (so the wheel's augment wins); added as
+    # site dirs so their own .pth files count too: an editable plugin there (examples/plugin) is importable, as its
+    # entry point is visible
+    lines = [f"import site; site.addsitedir({p!r})" for p in site.getsitepackages()]
+    (purelib / "zz_test_env_packages.pth").write_text("\n".join(lines) + "\n")
     return purelib
 
 
