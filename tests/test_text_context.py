@@ -25,6 +25,7 @@ OPS = {op.name: op for op in TEXT_OPS}
 
 
 def _batch(name: str, texts_: list[str], seeds, **params):
+    params.setdefault("context", True)  # opt-in (see text_ops._CONTEXT_DOC)
     op = OPS[name]
     return op.batch_text(texts_, op.params(**params), [np.random.default_rng(s) for s in seeds])
 
@@ -107,7 +108,7 @@ def test_batch_equals_one_at_a_time(wn_index):  # noqa: F811
     texts_ = [p.text for p in load()[::37]] + ["", "word", "The cat sat on the mat", "ÉTÉ été 東京 dogs"]
     for name in ("synonym_replace", "random_insert", "antonym_replace", "eda"):
         op = OPS[name]
-        p = op.params()
+        p = op.params(context=True)
         together = op.batch_text(texts_, p, [np.random.default_rng(i) for i in range(len(texts_))])
         alone = [op.apply_text(t, p, np.random.default_rng(i)) for i, t in enumerate(texts_)]
         assert [r.text for r in together] == [r.text for r in alone], name
@@ -127,7 +128,7 @@ def test_context_false_is_todays_op(wn_index):  # noqa: F811
 @given(text=texts)
 def test_any_text_keeps_its_separators(wn_index, text):  # noqa: F811
     op = OPS["synonym_replace"]
-    res = op.apply_text(text, op.params(rate=1.0), np.random.default_rng(0))
+    res = op.apply_text(text, op.params(rate=1.0, context=True), np.random.default_rng(0))
     assert isinstance(res.text, str)
     if not res.changes:
         assert res.text == text
@@ -139,7 +140,7 @@ def test_missing_apertium_is_one_line_naming_the_fix(monkeypatch, tmp_path, wn_i
     monkeypatch.setenv("AUGMENT_APERTIUM_ENG", str(tmp_path))
     op = OPS["synonym_replace"]
     with pytest.raises(BackendUnavailableError, match="apertium-eng-spa.*context: false") as info:
-        op.apply_text("a good film", op.params(rate=1.0), np.random.default_rng(0))
+        op.apply_text("a good film", op.params(rate=1.0, context=True), np.random.default_rng(0))
     assert "\n" not in str(info.value)
     # the tagger-free op still works
     assert op.apply_text("a good film", op.params(rate=1.0, context=False), np.random.default_rng(0)).changes
@@ -152,7 +153,7 @@ def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_repla
 
     spec = tmp_path / "p.yaml"
     spec.write_text("version: 1\nmodality: text\nseed: 5\ncopies: 3\nsteps:\n"
-                    "  - op: synonym_replace\n    params: {rate: 0.5}\n"
+                    "  - op: synonym_replace\n    params: {rate: 0.5, context: true}\n"
                     "  - op: spelling_error\n    params: {rate: 0.2}\n", encoding="utf-8")
     src = tmp_path / "in.tsv"
     src.write_text("1\tI am going to watch this film again with Jack Black and Grace Kelly.\n"

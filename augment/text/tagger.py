@@ -137,7 +137,11 @@ class Tagger:
 
     def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str, str]]]:
         """Per text, its tagger units as (start, end, surface, analysis), with character offsets in the text."""
-        answers = self._tag.ask([_escape(t) for t in texts])
+        # Each text ends with a full stop of its own: the tagger's HMM carries the last tag of one block into the
+        # next, so without it a text's first words were tagged by the text before it in the batch ("attempts" a
+        # verb alone, a noun after another review), and a run's output depended on how many workers chunked it.
+        # Every text now starts after a sentence end, as the first text of a fresh tagger does.
+        answers = self._tag.ask([_escape(t) + b" ." for t in texts])
         return [_units(text, answer.decode("utf-8", "replace")) for text, answer in zip(texts, answers)]
 
     def generate(self, keys: Sequence[tuple[str, str]]) -> None:
