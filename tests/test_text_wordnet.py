@@ -76,6 +76,8 @@ def test_nltk_data_dir_and_zip_are_found(tmp_path, monkeypatch, text_cache):  # 
     monkeypatch.setenv("NLTK_DATA", str(tmp_path / "plain"))
     found = locate_wordnet()
     assert (found.kind, found.location) == ("nltk", plain)
+    wordnet._LOADED.clear()
+    load_index(search=None)  # the index of this content is in the cache now, whichever tests ran before on this worker
     # nltk's usual zipped form
     zipped = tmp_path / "zipped" / "corpora"
     zipped.mkdir(parents=True)
