@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import ModelOutput, TrainSet
+from .image_model import as_rgb_uint8
 
 __all__ = ["FastConvOptions", "FastConvModel"]
 
@@ -77,14 +78,7 @@ class FastConvModel:
 
         keys, todo = [], {}
         for x in items:
-            a = np.asarray(x)
-            if a.dtype != np.uint8:
-                a = np.clip(a, 0, 255).astype(np.uint8)
-            if a.ndim == 3 and a.shape[2] == 1:
-                a = a[:, :, 0]
-            if a.ndim == 2:
-                a = np.stack([a] * 3, axis=2)
-            a = a[:, :, :3]
+            a = as_rgb_uint8(x)[:, :, :3]
             if a.shape[:2] != (SIDE, SIDE):
                 # PIL's default filter (bicubic), as in the calibration runs
                 a = np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize((SIDE, SIDE)))

@@ -43,22 +43,27 @@ def pick_image_size(items: Sequence[Any]) -> int:
     return 64 if side <= 128 else 96
 
 
+def as_rgb_uint8(x: Any) -> np.ndarray:
+    """An HxW, HxWx1, HxWx3 or HxWx4 image as HxWx3 uint8 (grey repeated, alpha dropped); other channel counts
+    are returned as they are, for the caller to refuse or cut."""
+    a = np.asarray(x)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 2:
+        return np.stack([a] * 3, axis=2)
+    return a[:, :, :3] if a.shape[2] == 4 else a
+
+
 def preprocess_images(items: Sequence[Any], size: int) -> np.ndarray:
     """``N x 3 x size x size`` float32 in [-1, 1] from HxW, HxWx1, HxWx3 or HxWx4 uint8 arrays."""
     from PIL import Image
 
     out = np.empty((len(items), 3, size, size), dtype=np.float32)
     for i, x in enumerate(items):
-        a = np.asarray(x)
-        if a.dtype != np.uint8:
-            a = np.clip(a, 0, 255).astype(np.uint8)
-        if a.ndim == 3 and a.shape[2] == 1:
-            a = a[:, :, 0]
-        if a.ndim == 2:
-            a = np.stack([a] * 3, axis=2)
-        elif a.shape[2] == 4:
-            a = a[:, :, :3]
-        elif a.shape[2] != 3:
+        a = as_rgb_uint8(x)
+        if a.shape[2] != 3:
             raise ValueError(f"image {i}: unsupported shape {a.shape}")
         if a.shape[0] != size or a.shape[1] != size:
             a = np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize((size, size), Image.BILINEAR))
