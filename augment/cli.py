@@ -679,7 +679,7 @@ def search(train, test, space_path, out, budget, model, model_options, seed, fol
     first rung, more repeats for survivors); the winner, the baseline and the best preset are measured once on
     --test (or an outer fold held out first). Rerun the same command to resume a killed search.
     Exit status: 0 done, 1 the search cannot run or continue (unreadable data, a failing model, OUT holds a
-    different search), 2 usage or space error, 130 interrupted (rerun to resume).
+    different search), 2 usage or space error, 130 interrupted, 143 terminated by SIGTERM (rerun to resume).
     """
     _needs("eval", "augment search")
     from augment.search.search import SearchConfig, SearchError, run_search
@@ -702,13 +702,16 @@ def search(train, test, space_path, out, budget, model, model_options, seed, fol
                           final_repeats=final_repeats, test_fraction=test_fraction, text_column=text_column,
                           label_column=label_column, timeout=timeout, quiet=quiet)
     try:
-        result = run_search(config, space)
+        with _terminate_like_interrupt():
+            result = run_search(config, space)
     except SearchError as exc:
         _fail(str(exc), 1)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
-    except KeyboardInterrupt:
-        _fail(f"interrupted; rerun the same command to resume from {out / 'trials.jsonl'}", 130)
+    except KeyboardInterrupt as exc:
+        by = "terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted"
+        _fail(f"{by}; rerun the same command to resume from {out / 'trials.jsonl'}",
+              143 if type(exc).__name__ == "RunTerminated" else 130)
     summary = {"out": str(out), "best": str(out / "best.yaml"), "leaderboard": str(out / "leaderboard.json"),
                "report": str(out / "report.html"), "stopped": result.stopped,
                "winner": result.winner["candidate"] if result.winner else None,

@@ -134,6 +134,45 @@ def test_an_interrupt_ends_the_loop_with_what_finished(monkeypatch):
     assert out.stopping["full"]["runs"] == 2 and len(out.records) == 4
 
 
+_SIGNAL_IN_FORK = """
+import os, signal, sys
+from augment.evaluate.loop import LoopPlan, run_loop
+
+class Exp:
+    arms, metrics = ["baseline", "copies=1"], ("accuracy",)
+    def fit(self, label, n, u, arm):
+        return {"size": label, "repeat": u, "arm": arm, "metrics": {"accuracy": 0.5 + u / 100}}
+
+sig = getattr(signal, sys.argv[1])
+if sig == signal.SIGTERM:  # the CLI's handler: SIGTERM raised as KeyboardInterrupt
+    def term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, term)
+sent = []
+def hit():  # the signal lands while the pool forks its workers
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), sig)
+os.register_at_fork(before=hit)
+plan = LoopPlan(sizes=[("full", 100)], looks=(6,), adaptive=False, margin=None, levels={"full": 0.05}, jobs=2)
+out = run_loop(Exp(), plan)
+print(out.status, out.fits_trained)
+"""
+
+
+@pytest.mark.skipif(not L.can_fork(), reason="parallel fits need fork")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_workers_fork_still_stops_the_loop(sig):
+    """Python runs a signal's handler inside an at-fork callback when the signal lands during os.fork(), and
+    drops the KeyboardInterrupt there: the loop once ran on to the end (a cancelled search finished)."""
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_IN_FORK, sig], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 0, proc.stderr
+    status, trained = proc.stdout.split()
+    assert status == L.INTERRUPTED and int(trained) < 12, proc.stdout + proc.stderr
+    assert "Exception ignored" not in proc.stderr
+
+
 def _eval_cmd(train: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "augment.cli", "eval", str(PIPELINES / "eda.yaml"), "--train", str(train),
             "--train-sizes", "full", "--copies", "1", "--repeats", "6", "--model", "ngram", "--model-option",

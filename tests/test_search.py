@@ -144,6 +144,32 @@ def test_a_killed_search_resumes_and_ends_exactly_like_an_uninterrupted_one(full
     assert comparable(out) == comparable(full_run[0])
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_the_search_where_it_is(space_file, tmp_path, sig, code):
+    """The evaluation loop turns a signal into a partial result; the search must stop on it (it once carried on
+    to the end, every later evaluation recorded, and exited 0)."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "augment.cli", *map(str, search_args(space_file, out))],
+                            cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    trials = out / "trials.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if trials.exists() and len(trials.read_text().splitlines()) >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the search ended before it could be stopped"
+    # Ctrl-C reaches the whole process group; SIGTERM (docker stop, SLURM) only the CLI's process
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "rerun the same command to resume" in last and "Traceback" not in err, err
+    assert not (out / "leaderboard.json").exists() and not (out / "best.yaml").exists()
+    done = len(trials.read_text().splitlines())
+    assert 1 <= done < 3 * 2 + 2  # stopped early: not every candidate at every rung
+
+
 def test_same_seed_same_search_other_seed_other_draws(full_run, space_file, tmp_path):
     a = load_space(space_file)
     assert [c.spec.to_dict() for c in a.candidates(seed=4)] == [c.spec.to_dict() for c in a.candidates(seed=4)]

@@ -23,10 +23,13 @@ A fit that would train on exactly the baseline's examples (an identity pipeline:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -166,10 +169,36 @@ def _worker_fit(label: str, n: int, u: int, arm: str) -> tuple[dict, float]:
 
 
 def _ignore_sigint() -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred():
+    """Ctrl-C or SIGTERM landing while the pool forks a worker is acted on after the fork. Its Python handler
+    would otherwise run inside an at-fork callback (logging's lock release), where the KeyboardInterrupt is
+    printed and dropped: a cancelled search ran on to the end. Only the main thread sets handlers; elsewhere
+    (a library caller's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):  # an ignored signal stays ignored
+            signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)  # KeyboardInterrupt, or the CLI's RunTerminated, raised here
+            else:
+                os.kill(os.getpid(), caught[0])  # SIG_DFL: the default action, now that it is back
 
 
 class _Done:
@@ -210,7 +239,8 @@ class _Pool:
                                             initializer=_ignore_sigint)
 
     def start(self, label, n, u, arm) -> Future:
-        return self.executor.submit(_worker_fit, label, n, u, arm)
+        with _stop_signals_deferred():  # the first submit forks the workers
+            return self.executor.submit(_worker_fit, label, n, u, arm)
 
     def shutdown(self, kill: bool = False) -> None:
         global _WORKER_EXPERIMENT

@@ -174,6 +174,17 @@ def _eval_config(config: SearchConfig, train: Path, copies: int, seed: int, mode
                       label_column=None if config.test is None else config.label_column, n_samples=0, **kw)
 
 
+def _uninterrupted(result):
+    """The evaluation loop turns Ctrl-C/SIGTERM into a partial result (its report keeps what finished); a search
+    must stop there instead, its finished evaluations on disk, or a cancelled search would carry on to the end
+    with the interrupted evaluation recorded as if it were whole."""
+    if result.protocol.get("status") == "interrupted":
+        from augment.run.errors import RunTerminated
+
+        raise RunTerminated() if result.protocol.get("interrupted_by") == "SIGTERM" else KeyboardInterrupt()
+    return result
+
+
 def evaluate_candidate(config: SearchConfig, cand: Candidate, rung: Rung, train: Path, n_pool: int) -> dict:
     """One eval run of a candidate at a rung, on cross-validation of the search data only."""
     from augment.compile.pipeline import Pipeline
@@ -185,7 +196,7 @@ def evaluate_candidate(config: SearchConfig, cand: Candidate, rung: Rung, train:
                        model=_rung_model(config, augmenter.modality, rung.index),
                        cv=config.folds, cv_repeats=rung.cv_repeats, train_sizes=[size])
     t0 = time.perf_counter()
-    result = run_evaluation(cfg, progress=False, augmenter=augmenter)
+    result = _uninterrupted(run_evaluation(cfg, progress=False, augmenter=augmenter))
     s = result.summary[0]
     d = s["decision"]
     return {"candidate": cand.id, "rung": rung.index, "gain": d["mean"], "ci": d["ci"], "verdict": s["verdict"],
@@ -201,7 +212,7 @@ def measure_on_test(config: SearchConfig, cand: Candidate, train: Path, test: Pa
 
     cfg = _eval_config(config, train, cand.copies, derive_seed(config.seed, "search/final", 0), test=test,
                        train_sizes=["full"], repeats=config.final_repeats)
-    result = run_evaluation(cfg, progress=False, augmenter=PipelineAugmenter(Pipeline(cand.spec)))
+    result = _uninterrupted(run_evaluation(cfg, progress=False, augmenter=PipelineAugmenter(Pipeline(cand.spec))))
     s = result.summary[0]
     d = s["decision"]
     return {"candidate": cand.id, "gain": d["mean"], "ci": d["ci"], "verdict": s["verdict"], "mde": d["mde"],
