@@ -116,15 +116,15 @@ def validate(pipeline: str, dump: bool) -> None:
 @_plugin_option
 @click.option("--modality", type=click.Choice(["image", "text"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
-@click.option("--library", type=click.Choice(["albumentations", "torchvision"]), default=None,
+@click.option("--library", type=click.Choice(["albumentations", "torchvision", "all"]), default=None,
               help="List the library's transforms usable by name (op: albumentations.CLAHE) instead, and why the "
-                   "others are not.")
+                   "others are not (all: both libraries).")
 def ops(modality: str | None, as_json: bool, library: str | None) -> None:
     """List every op with its parameters, types, ranges and defaults (generated from the registry)."""
     from augment.ops.describe import describe_library, describe_ops, format_library, format_ops
 
     if library is not None:
-        listing = describe_library(library)
+        listing = describe_library(None if library == "all" else library)
         click.echo(json.dumps(listing, indent=2) if as_json else format_library(listing))
         return
     from augment.compile.batch import BATCHED_OPS

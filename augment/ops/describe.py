@@ -70,29 +70,34 @@ def format_ops(listing: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def describe_library(library: str) -> list[dict]:
-    """Every transform of ``library`` that can be named in a spec (``op: albumentations.CLAHE``) with its keywords,
-    and for albumentations also those that cannot, with the reason (the tested list)."""
-    import inspect
+def describe_library(library: str | None = None, schema: bool = False) -> list[dict]:
+    """Every transform of ``library`` (both libraries when None) with whether it can be named in a spec
+    (``op: albumentations.CLAHE``): the usable ones with their keywords as parameters (from the constructor
+    signature, typed by the library's own schema where it has one), how they treat annotations and tensor batches;
+    the others with the reason (the tested lists). ``schema`` adds each usable one's JSON schema."""
+    from augment.ops.library_ops import qualification_table, resolve, torchvision_table
 
-    from augment.ops.library_ops import TORCHVISION_TRANSFORMS, qualification_table, transform_class
-
-    if library == "albumentations":
-        entries = qualification_table()["transforms"].items()
-    else:
-        entries = [(n, {"qualifies": True, "reason": None}) for n in TORCHVISION_TRANSFORMS]
     out = []
-    for name, entry in sorted(entries):
-        item: dict[str, Any] = {"op": f"{library}.{name}", "usable": bool(entry["qualifies"])}
-        if entry["qualifies"]:
-            cls = transform_class(f"{library}.{name}")
-            sig = inspect.signature(cls.__init__)
-            item["summary"] = (inspect.getdoc(cls) or "").split("\n")[0]
-            item["keywords"] = [n for n, p in sig.parameters.items()
-                                if n not in ("self", "p", "always_apply") and p.kind is not p.VAR_KEYWORD]
-        else:
-            item["reason"] = entry["reason"]
-        out.append(item)
+    for lib in ([library] if library else ["albumentations", "torchvision"]):
+        table = qualification_table()["transforms"] if lib == "albumentations" else torchvision_table()
+        for name, entry in sorted(table.items()):
+            item: dict[str, Any] = {"op": f"{lib}.{name}", "library": lib, "usable": bool(entry["qualifies"])}
+            if entry["qualifies"]:
+                op = resolve(f"{lib}.{name}")
+                op_schema = op.params.model_json_schema()
+                required = set(op_schema.get("required", []))
+                item["summary"] = op.summary
+                item["keywords"] = list(op_schema["properties"])
+                item["params"] = [_field_info(n, p, n in required) for n, p in op_schema["properties"].items()]
+                item["annotations"] = op.annotations if op.annotations in ("pixel", "geometric") else "refused"
+                if item["annotations"] == "refused":
+                    item["annotations_reason"] = op.annotations
+                item["tensor_batch"] = "per sample"
+                if schema:
+                    item["schema"] = op_schema
+            else:
+                item["reason"] = entry["reason"]
+            out.append(item)
     return out
 
 

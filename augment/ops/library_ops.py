@@ -45,6 +45,9 @@ __all__ = [
     "transform_class",
     "qualification_table",
     "TORCHVISION_TRANSFORMS",
+    "TORCHVISION_REFUSED",
+    "signature_schema",
+    "torchvision_table",
 ]
 
 LIBRARIES = ("albumentations", "torchvision")
@@ -64,6 +67,50 @@ TORCHVISION_TRANSFORMS = (
     "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomChannelPermutation",
     "RandomPhotometricDistort", "Grayscale", "Pad",
 )
+
+
+# why the other torchvision.transforms.v2 transforms cannot be named in a spec (``augment ops --library torchvision``)
+TORCHVISION_REFUSED = {
+    "ElasticTransform": "draws a per-pixel displacement field, too large to record; use albumentations.ElasticTransform",
+    "AutoAugment": "draws inside forward, not make_params, so its values cannot be recorded; use the native ops",
+    "RandAugment": "draws inside forward, not make_params, so its values cannot be recorded; use the native ops",
+    "TrivialAugmentWide": "draws inside forward, not make_params, so its values cannot be recorded",
+    "AugMix": "draws inside forward, not make_params, so its values cannot be recorded",
+    "Compose": "composes other transforms, which a spec writes as its steps",
+    "RandomApply": "composes other transforms; write the step's p instead",
+    "RandomChoice": "composes other transforms, which a spec writes as its steps",
+    "RandomOrder": "composes other transforms, which a spec writes as its steps",
+    "Lambda": "runs arbitrary Python functions given in code, which a spec cannot name; write an augment.ImageOp",
+    "CutMix": "mixes images of a batch; use augment's cutmix in pipe.batch",
+    "MixUp": "mixes images of a batch; use augment's mixup in pipe.batch",
+    "FiveCrop": "returns five images, not one",
+    "TenCrop": "returns ten images, not one",
+    "Normalize": "returns float pixels; use augment's normalize op",
+    "ToDtype": "changes the pixel type; use augment's to_dtype op",
+    "ConvertImageDtype": "changes the pixel type; use augment's to_dtype op",
+    "ToTensor": "a conversion, not an augmentation: augment returns the type it is given",
+    "ToImage": "a conversion, not an augmentation: augment returns the type it is given",
+    "PILToTensor": "a conversion, not an augmentation: augment returns the type it is given",
+    "ToPILImage": "a conversion, not an augmentation: augment returns the type it is given",
+    "ToPureTensor": "a conversion, not an augmentation: augment returns the type it is given",
+    "RGB": "a conversion, not an augmentation; use augment's grayscale or your reader's mode",
+    "LinearTransformation": "needs a whitening matrix computed in code, which a spec cannot carry",
+    "UniformTemporalSubsample": "works on videos (time axis), not images",
+    "GaussianNoise": "takes float pixels; augment images are uint8 (use gauss_noise)",
+    "JPEG": "draws its quality inside forward; use augment's image_compression",
+    "ClampBoundingBoxes": "works on boxes alone; augment clips boxes itself",
+    "ClampKeyPoints": "works on keypoints alone; augment keeps keypoints itself",
+    "ConvertBoundingBoxFormat": "works on boxes alone; augment reads every box format itself",
+    "SanitizeBoundingBoxes": "works on boxes alone; augment drops degenerate boxes itself",
+    "SanitizeKeyPoints": "works on keypoints alone; augment keeps keypoints itself",
+    "SetClampingMode": "works on boxes alone; augment clips boxes itself",
+    "Identity": "does nothing",
+    "RandomIoUCrop": "needs the boxes to draw its crop and may return no image; use bbox_safe_random_crop",
+    "RandomZoomOut": "draws inside forward; use the native pad and zoom ops",
+    "RandomResize": "draws inside forward, not make_params; use the native resize ops",
+    "RandomShortestSize": "draws inside forward, not make_params; use smallest_max_size",
+    "ScaleJitter": "draws inside forward, not make_params; use the native zoom or resize ops",
+}
 
 
 class UnrecordableError(ValueError):
@@ -233,6 +280,21 @@ def qualification_table() -> dict:
         return {"version": None, "transforms": {}}
 
 
+def torchvision_table() -> dict:
+    """Every torchvision.transforms.v2 transform: ``{name: {"qualifies": bool, "reason": str | None}}``."""
+    from torchvision.transforms import v2
+
+    names = {n for n in dir(v2) if not n.startswith("_") and inspect.isclass(getattr(v2, n))
+             and issubclass(getattr(v2, n), v2.Transform) and n != "Transform"}
+    table = {}
+    for name in sorted(names | set(TORCHVISION_TRANSFORMS)):
+        ok = name in TORCHVISION_TRANSFORMS
+        reason = None if ok else TORCHVISION_REFUSED.get(
+            name, "not on the tested list of torchvision transforms whose draws augment records and replays")
+        table[name] = {"qualifies": ok, "reason": reason}
+    return table
+
+
 def library_of(name: str) -> str | None:
     prefix = name.split(".", 1)[0]
     return prefix if prefix in LIBRARIES else None
@@ -265,6 +327,8 @@ def transform_class(name: str) -> type:
 def _refusal(name: str) -> str | None:
     library, _, attr = name.partition(".")
     if library == "torchvision":
+        if attr in TORCHVISION_REFUSED:
+            return f"torchvision.{attr} cannot be used by name: {TORCHVISION_REFUSED[attr]}"
         if attr not in TORCHVISION_TRANSFORMS:
             return (f"torchvision.{attr} is not on the tested list of torchvision transforms whose draws augment "
                     "records and replays (see README); use an albumentations or native op")
@@ -318,16 +382,66 @@ class LibraryParams(OpParams):
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict:
-        schema = getattr(cls.transform_cls, "InitSchema", None)
-        base = {"title": cls.transform_name, "type": "object", "properties": {}}
-        if schema is not None:
-            try:
-                base = schema.model_json_schema()
-                base["properties"] = {k: v for k, v in base.get("properties", {}).items() if k not in _REFUSED_KEYS}
-                base["required"] = [k for k in base.get("required", []) if k not in _REFUSED_KEYS]
-            except Exception:  # noqa: BLE001 - a schema pydantic cannot render leaves the plain listing
-                pass
-        return base
+        return signature_schema(cls.transform_name, cls.transform_cls)
+
+
+def signature_schema(name: str, cls: type) -> dict:
+    """The JSON schema of a transform's constructor keywords: one property per keyword of its signature (not ``p``)
+    with its default, typed by albumentations' own ``InitSchema`` where it has one, else by the annotation; the
+    keywords without a default are required. What the studio and ``/v1/ops`` build controls from."""
+    init_schema: dict = {}
+    own = getattr(cls, "InitSchema", None)
+    if own is not None:
+        try:
+            init_schema = own.model_json_schema().get("properties", {})
+        except Exception:  # noqa: BLE001 - a schema pydantic cannot render: the annotations type the keywords
+            init_schema = {}
+    sig = inspect.signature(cls.__init__)
+    properties, required = {}, []
+    for key, param in sig.parameters.items():
+        if key == "self" or key in _REFUSED_KEYS or param.kind not in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+            continue
+        prop = dict(init_schema.get(key) or _annotation_schema(param.annotation))
+        prop.pop("title", None)
+        if param.default is param.empty:
+            required.append(key)
+        else:
+            default = _json_default(param.default)
+            if default is not _NO_DEFAULT:
+                prop["default"] = default
+        properties[key] = prop
+    schema = {"title": name, "type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_NO_DEFAULT = object()
+
+
+def _annotation_schema(annotation: Any) -> dict:
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+        return {}
+    try:
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(annotation).json_schema()
+    except Exception:  # noqa: BLE001 - an annotation pydantic cannot render (a class, a callable): untyped
+        return {}
+
+
+def _json_default(value: Any) -> Any:
+    import enum
+
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, tuple):
+        value = list(value)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return _NO_DEFAULT
+    return value
 
 
 def _details(key: str, message: str, value: Any) -> InitErrorDetails:

@@ -22,11 +22,19 @@ def health() -> dict:
 
 @router.get("/v1/ops", tags=["specs"], summary="Every op with its parameters (as `augment ops --json`)")
 def ops(modality: Literal["image", "text"] | None = None,
-        schema: bool = Query(False, description="add each op's JSON schema (the studio builds its controls from it)")
+        schema: bool = Query(False, description="add each op's JSON schema (the studio builds its controls from it)"),
+        library: Literal["albumentations", "torchvision", "all"] | None = Query(
+            None, description="list the library's transforms instead (as `augment ops --library NAME --json`): "
+                              "the usable ones with their keywords as parameters, the others with the reason")
         ) -> list[dict]:
     from augment.ops.catalog import registry
-    from augment.ops.describe import describe_ops
+    from augment.ops.describe import describe_library, describe_ops
     from augment.compile.batch import BATCHED_OPS
+
+    if library is not None:
+        if modality == "text":
+            return []
+        return describe_library(None if library == "all" else library, schema=schema)
 
     listing = describe_ops(modality, batched=BATCHED_OPS)
     if schema:
