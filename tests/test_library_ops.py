@@ -139,14 +139,14 @@ def test_recorded_values_keep_their_types_and_a_damaged_record_is_refused():
         pipe.replay(_image(), bad)
 
 
-def test_annotations_pixel_transforms_keep_them_torchvision_geometric_ones_are_refused_in_one_line():
+def test_annotations_pixel_transforms_keep_them_torchvision_geometric_ones_move_them():
     targets = Targets(boxes=np.array([[5.0, 5.0, 20.0, 20.0]]), labels=("x",))
     pipe = _pipe("albumentations.CLAHE", {})
     _, out, applied, _ = pipe.run_targets(_image(), targets, seed=0)
     assert np.array_equal(out.boxes, targets.boxes) and applied[0]["op"] == "albumentations.CLAHE"
-    pipe = _pipe("torchvision.RandomRotation", {"degrees": 10})
-    with pytest.raises(ValueError, match=r"^steps\[0\]: torchvision.RandomRotation moves pixels geometrically"):
-        pipe.run_targets(_image(), targets, seed=0)
+    pipe = _pipe("torchvision.RandomHorizontalFlip", {})
+    _, out, _, _ = pipe.run_targets(_image(), targets, seed=0)  # W = 64 (tests/test_annotations_torchvision.py)
+    assert np.allclose(out.boxes, [[44.0, 5.0, 59.0, 20.0]])
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -25,7 +25,7 @@ from augment.ops.library_ops import (TooLargeError, build, decode, encode, finge
                                      transform_class)
 from augment.ops.registry import OpDef
 
-__all__ = ["draw", "apply", "run_once", "Geometry"]
+__all__ = ["draw", "apply", "run_once", "Geometry", "TorchvisionGeometry", "geometry"]
 
 _LOCAL = threading.local()
 _TORCH_RNG_LOCK = threading.Lock()
@@ -124,6 +124,13 @@ def run_once(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray
     return apply(op, params, image, drawn), drawn
 
 
+def geometry(op: OpDef, params: Any, drawn: dict, hw: tuple[int, int]):
+    """The geometric hooks of a library transform's step, with the values its image step just used."""
+    if library_of(op.name) == "torchvision":
+        return TorchvisionGeometry(op, params, drawn, hw)
+    return Geometry(op, params, drawn, hw)
+
+
 class Geometry:
     """An albumentations transform's own target handling as augment's geometric hooks, with the values the image
     step just used: points through ``apply_to_keypoints`` (augment's continuous coordinates, where pixel i covers
@@ -159,4 +166,49 @@ class Geometry:
 
     def output_size(self, drawn: dict, image_hw) -> tuple[int, int]:
         probe = self._call("apply_to_mask", np.zeros(tuple(self.hw), dtype=np.uint8))
+        return tuple(probe.shape[:2])
+
+
+class TorchvisionGeometry:
+    """A torchvision v2 transform's own tv_tensors handling as augment's geometric hooks, with the values the image
+    step just used (``transform(inpt, params)``, one draw for image and targets as torchvision does).
+
+    Points go through its ``BoundingBoxes`` kernels as degenerate XYXY boxes, unclamped: box kernels use augment's
+    continuous coordinates (pixel i covers [i, i + 1): a flip maps x to W - x), and a box of one point stays one point
+    through every affine and perspective warp. Its ``KeyPoints`` kernels are not used: their flip maps x to W - 1 - x
+    while their affine and resize treat x as continuous, so they disagree with the pixels by up to a pixel. Label
+    images go through its ``Mask`` kernels (nearest neighbour)."""
+
+    def __init__(self, op: OpDef, params: Any, drawn: dict, hw: tuple[int, int]) -> None:
+        applied = getattr(_LOCAL, "applied", None)
+        if applied is None or applied[0] is not drawn:
+            raise ValueError(f"{op.name}: its annotations move after its image step, with the same values")
+        self.op, self.values, self.t, self.hw = op, applied[1], _instance(op, params), tuple(int(v) for v in hw)
+
+    def map_points(self, xy: np.ndarray, drawn: dict, image_hw) -> np.ndarray:
+        import torch
+        from torchvision import tv_tensors
+
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if not len(xy):
+            return xy.copy()
+        boxes = tv_tensors.BoundingBoxes(torch.from_numpy(np.concatenate([xy, xy], axis=1)), format="XYXY",
+                                         canvas_size=self.hw, clamping_mode=None)
+        out = self.t.transform(boxes, self.values).as_subclass(torch.Tensor).numpy()
+        return np.ascontiguousarray(out[:, :2], dtype=np.float64)
+
+    def map_mask(self, mask: np.ndarray, drawn: dict) -> np.ndarray:
+        import torch
+        from torchvision import tv_tensors
+
+        dtype = mask.dtype
+        # torch has no uint16/uint32 image kernels: labels travel as int32/int64 and come back as they were
+        work = mask.astype(np.int32 if dtype.itemsize <= 2 else np.int64) if dtype.kind == "u" and dtype != np.uint8 \
+            else mask
+        label = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1))
+        out = self.t.transform(label, self.values).as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(out.astype(dtype, copy=False))
+
+    def output_size(self, drawn: dict, image_hw) -> tuple[int, int]:
+        probe = self.map_mask(np.zeros((*self.hw, 1), dtype=np.uint8), drawn)
         return tuple(probe.shape[:2])

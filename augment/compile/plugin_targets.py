@@ -1,5 +1,6 @@
 """Annotations through a plugin op's geometric hooks (``map_points``, ``map_mask``, ``output_size``), or through
-an albumentations transform's own target functions (``library_adapter.Geometry``).
+a library transform's own target handling (``library_adapter.geometry``: albumentations' target functions,
+torchvision's tv_tensors kernels).
 
 The hooks become the same point map and mask warp the built-in geometric ops use, so boxes (through their
 densified outlines), polygons and keypoints follow ``map_points``, masks follow ``map_mask``, and the op's box
@@ -21,9 +22,9 @@ __all__ = ["step_plugin"]
 def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw: tuple[int, int],
                 targets: Targets) -> Targets:
     if op.origin is not None and op.origin.get("library"):
-        from augment.compile.library_adapter import Geometry
+        from augment.compile.library_adapter import geometry
 
-        inst, values, image_hw = Geometry(op, params, drawn, hw), drawn, hw
+        inst, values, image_hw = geometry(op, params, drawn, hw), drawn, hw
     else:
         inst, values, image_hw = op.geometry(drawn, params, hw)
     out_hw = tuple(int(v) for v in inst.output_size(values, tuple(image_hw)))

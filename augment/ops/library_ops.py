@@ -46,6 +46,8 @@ __all__ = [
     "qualification_table",
     "TORCHVISION_TRANSFORMS",
     "TORCHVISION_REFUSED",
+    "TORCHVISION_PIXEL",
+    "TORCHVISION_GEOMETRIC",
     "signature_schema",
     "torchvision_table",
 ]
@@ -111,6 +113,15 @@ TORCHVISION_REFUSED = {
     "RandomShortestSize": "draws inside forward, not make_params; use smallest_max_size",
     "ScaleJitter": "draws inside forward, not make_params; use the native zoom or resize ops",
 }
+
+
+# how the tested torchvision transforms treat annotations: pixel-only ones keep them (RandomErasing as augment's
+# cutout does: it erases pixels, not objects), geometric ones move them through torchvision's own tv_tensors kernels
+TORCHVISION_PIXEL = ("ColorJitter", "RandomGrayscale", "GaussianBlur", "RandomInvert", "RandomPosterize",
+                     "RandomSolarize", "RandomAdjustSharpness", "RandomAutocontrast", "RandomEqualize",
+                     "RandomPhotometricDistort", "Grayscale", "RandomChannelPermutation", "RandomErasing")
+TORCHVISION_GEOMETRIC = ("RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotation", "RandomAffine",
+                         "RandomPerspective", "RandomResizedCrop", "RandomCrop", "CenterCrop", "Resize", "Pad")
 
 
 class UnrecordableError(ValueError):
@@ -522,21 +533,18 @@ def definition(name: str) -> OpDef:
 
         pixel = issubclass(cls, ImageOnlyTransform)
     else:
-        pixel = name in {f"torchvision.{n}" for n in ("ColorJitter", "RandomGrayscale", "GaussianBlur", "RandomInvert",
-                                                       "RandomPosterize", "RandomSolarize", "RandomAdjustSharpness",
-                                                       "RandomAutocontrast", "RandomEqualize",
-                                                       "RandomPhotometricDistort", "Grayscale",
-                                                       "RandomChannelPermutation")}
+        pixel = name in {f"torchvision.{n}" for n in TORCHVISION_PIXEL}
     geometry = None
     if pixel:
         annotations = "pixel"
-    elif library == "albumentations":
-        # boxes, polygons and keypoints through the transform's own apply_to_keypoints, masks through its
-        # apply_to_mask (augment.compile.plugin_targets), with the same recorded values as the image
+    elif library == "albumentations" or name in {f"torchvision.{n}" for n in TORCHVISION_GEOMETRIC}:
+        # albumentations: boxes, polygons and keypoints through the transform's own apply_to_keypoints, masks
+        # through its apply_to_mask; torchvision: through its tv_tensors kernels (augment.compile.library_adapter,
+        # augment.compile.plugin_targets), with the same recorded values as the image
         annotations, geometry = "geometric", _library_geometry
     else:
-        annotations = (f"{name} moves pixels geometrically; on annotated data use albumentations' transform or the "
-                       "native ops (rotate, affine, crop, ...), which move boxes, masks and keypoints")
+        annotations = (f"{name} has no tested handling of boxes, masks and keypoints; on annotated data use "
+                       "albumentations' transform or the native ops")
     summary = (inspect.getdoc(cls) or name).splitlines()[0]
     return OpDef(name=name, modality="image", params=params, summary=summary, sample=_no_sampler,
                  annotations=annotations, geometry=geometry, check_record=_check_record,
