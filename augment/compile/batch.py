@@ -14,7 +14,9 @@ tensor's device, op by op over the samples the op runs for:
   on another device a ``torch.Generator`` of that device seeded with it (the same pattern on that device every
   time, another pattern of the same sigma than the CPU backends).
 
-Every other op (and any op added later without a batched kernel) falls back to the CPU backend per sample.
+Every other op (and any op added later without a batched kernel) falls back to the CPU backend per sample, library
+transforms by name too (``albumentations.X``, ``torchvision.X``: each draws from its own sample's pixels at that
+step, as a single call does, and is listed in ``BatchResult.fallback``).
 The state between ops stays uint8, as on the CPU, so each sample matches its single call within the tolerance
 documented for the two CPU backends (the warps interpolate in float where OpenCV uses fixed point).
 """
@@ -126,10 +128,6 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
         seeds = [pipe._next_seed() for _ in range(n)] if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n:
         raise ValueError(f"{n} images but {len(seeds)} seeds")
-    library = [leaf.op.name for leaf in pipe.leaves() if (leaf.op.origin or {}).get("library")]
-    if library:  # their draws read the image itself (get_params_dependent_on_data), which the batch state hides
-        raise ValueError(f"{library[0]} is a library transform: batches take augment's own and plugin ops; call "
-                         "the pipeline per sample (pipe(x)) for library transforms")
     state = to_uint8(batch.detach())
     if records is None:
         plans = [{leaf.key: rng for leaf, rng in pipe.plan(s)} for s in seeds]
@@ -145,13 +143,20 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
             if not members:
                 continue
             ctxs = [run.context(i) for i in members]
-            if records is None:
+            if records is None and (leaf.op.origin or {}).get("library"):
+                # a library transform draws from the sample itself (get_params_dependent_on_data): each sample's
+                # pixels as they are at this step, so its values are those of the single call; it runs per sample
+                from augment.compile import library_adapter
+
+                drawn = [library_adapter.draw(leaf.op, leaf.params, plans[i][leaf.key], run.image(i))
+                         for i in members]
+            elif records is None:
                 drawn = [leaf.op.sample(leaf.params, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
             else:
                 drawn = [_checked(leaf, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
             run.apply(leaf, members, drawn)
             for i, d, c in zip(members, drawn, ctxs):
-                applied[i].append({"op": leaf.op.name, "path": leaf.path, "params": d})
+                applied[i].append(_entry(leaf, d))
                 sizes[i].append((c.height, c.width))
         state = run.result()
     finally:
@@ -174,6 +179,9 @@ class _Batched:
     def context(self, i: int) -> ImageContext:
         _, c, h, w = self.state.shape
         return ImageContext(h, w, c)
+
+    def image(self, i: int) -> np.ndarray:
+        return np.ascontiguousarray(self.state[i].permute(1, 2, 0).cpu().numpy())
 
     def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
         import torch
@@ -220,6 +228,9 @@ class _PerSample:
         h, w, c = self.arrays[i].shape
         return ImageContext(h, w, c)
 
+    def image(self, i: int) -> np.ndarray:
+        return self.arrays[i]
+
     def apply(self, leaf, members: list[int], drawn: list[dict]) -> None:
         def one(i: int, d: dict) -> np.ndarray:
             return self.pipe._apply_image(leaf, self.arrays[i], d)
@@ -227,6 +238,8 @@ class _PerSample:
         outs = list(self.pool.map(one, members, drawn)) if self.pool else [one(i, d) for i, d in zip(members, drawn)]
         for i, out in zip(members, outs):
             self.arrays[i] = out
+        if (leaf.op.origin or {}).get("library") and leaf.op.name not in self.fallback:
+            self.fallback.append(leaf.op.name)  # listed as in _Batched: it has no batched kernel
         self.last_op = f"{leaf.op.name} at {leaf.path}"
 
     def result(self):
@@ -244,6 +257,16 @@ class _PerSample:
 
 _SIZE_ERROR = ("{op} at {path} changes the size of some samples of the batch only (it runs with p < 1): give "
                "size-changing ops p=1 for batches, or augment one by one")
+
+
+def _entry(leaf, drawn: dict) -> dict:
+    """A sample's record of one step, as a single call writes it (``pipeline._entry``): plugin and library ops
+    name the distribution and version that drew the values."""
+    entry = {"op": leaf.op.name, "path": leaf.path, "params": drawn}
+    origin = leaf.op.origin
+    if origin is not None:
+        entry["provider"] = f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
+    return entry
 
 
 def _recorded(pipe: Any, record: Any, i: int) -> dict:
@@ -264,7 +287,10 @@ def _recorded(pipe: Any, record: Any, i: int) -> dict:
 
 def _checked(leaf, values: dict, ctx: ImageContext) -> dict:
     try:
-        check_drawn(leaf.op.name, leaf.params, values, ctx)
+        if leaf.op.check_record is not None:  # plugin and library ops describe their own records
+            leaf.op.check_record(values, leaf.params, ctx)
+        else:
+            check_drawn(leaf.op.name, leaf.params, values, ctx)
     except DrawnValueError as exc:
         raise DrawnValueError(f"{leaf.op.name} at {leaf.path}: {exc}") from None
     return values
