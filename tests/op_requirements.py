@@ -9,6 +9,7 @@ REQUIRED: dict[str, dict] = {
     "longest_max_size": {"max_size": 13},
     "smallest_max_size": {"max_size": 7},
     "pad_if_needed": {"min_height": 5, "min_width": 6},
+    "pad": {"padding": [1, 2]},
     "center_crop": {"height": 1, "width": 1},
     "random_crop": {"height": 1, "width": 1},
 }

@@ -32,6 +32,10 @@ ops = st.one_of(
     st.builds(lambda h, w, pos: ("pad_if_needed", {"min_height": h, "min_width": w, "position": pos}),
               st.integers(1, 90), st.integers(1, 90),
               st.sampled_from(["center", "top_left", "top_right", "bottom_left", "bottom_right", "random"])),
+    st.builds(lambda pad, border: ("pad", {"padding": pad, "border": border}),
+              st.integers(0, 40) | st.lists(st.integers(0, 40), min_size=2, max_size=2)
+              | st.lists(st.integers(0, 40), min_size=4, max_size=4),
+              st.sampled_from(["constant", "edge", "reflect"])),
     st.builds(lambda h, w: ("center_crop", {"height": h, "width": w}), st.integers(1, H), st.integers(1, W)),
     st.builds(lambda h, w: ("random_crop", {"height": h, "width": w}), st.integers(1, H), st.integers(1, W)),
     st.builds(lambda e: ("bbox_safe_random_crop", {"erosion_rate": e}), st.floats(0, 0.9)),

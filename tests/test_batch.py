@@ -44,7 +44,8 @@ def test_each_sample_equals_its_single_call(op, kernels):
     x = _batch(h=32) if op.name in ("rot90", "d4") else _batch()
     seeds = list(range(100, 100 + N))
     # size changers (and normalize, which makes float pixels) need p=1 in a batch
-    p = 1.0 if op.name in ("crop", "random_resized_crop", "normalize") or op.name in NATIVE_GEOMETRIC else 0.6
+    p = 1.0 if op.name in ("crop", "random_resized_crop", "normalize", "to_dtype") or op.name in NATIVE_GEOMETRIC \
+        else 0.6
     pipe = _pipe(op, p)
     res = pipe.run_batch(x, seeds, kernels=kernels)
     assert res.seeds == seeds

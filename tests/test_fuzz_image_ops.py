@@ -28,7 +28,7 @@ def fuzz_params(op: str) -> dict:
 
 
 def out_dtype(op: str):
-    return np.float32 if op == "normalize" else np.uint8
+    return np.float32 if op in ("normalize", "to_dtype") else np.uint8
 
 
 def pipe(op: str, backend: str) -> Pipeline:

@@ -29,8 +29,9 @@ PARAMS = {
     "resize": {"height": 16, "width": 20}, "longest_max_size": {"max_size": 20},
     "smallest_max_size": {"max_size": 20}, "pad_if_needed": {"min_height": 30, "min_width": 40},
     "center_crop": {"height": 10, "width": 12}, "random_crop": {"height": 10, "width": 12},
-    "normalize": {"mean": [0.5], "std": [0.25]},
+    "normalize": {"mean": [0.5], "std": [0.25]}, "pad": {"padding": [1, 2, 3, 4], "border": "reflect"},
 }
+FLOAT_OUT = {"normalize", "to_dtype"}  # finishing ops: float32 pixels out
 # Mean absolute difference (0-255) allowed between the backends on a smooth image, for the ops whose torchvision
 # kernel is torchvision's own; README's pixel agreement table gives the measured values.
 AGREEMENT = {"resize": 2.0, "longest_max_size": 2.0, "smallest_max_size": 2.0, "grid_distortion": 1.5,
@@ -62,7 +63,7 @@ def test_augment_ops_lists_at_least_60_image_ops():
                 "rgb_shift", "to_sepia", "fancy_pca", "median_blur", "defocus", "zoom_blur", "iso_noise",
                 "multiplicative_noise", "downscale", "image_compression", "coarse_dropout", "grid_dropout",
                 "pixel_dropout", "random_fog", "random_rain", "random_snow", "random_shadow", "random_sun_flare",
-                "normalize"}
+                "normalize", "pad", "to_dtype"}
     assert promised <= set(names)
 
 
@@ -70,8 +71,8 @@ def _expected_hw(op, drawn, params, h, w):
     if op in ("transpose",) or (op == "rot90" and drawn["k"] % 2) or (op == "d4" and drawn["element"] in
                                                                         ("r90", "r270", "t", "hvt")):
         return w, h
-    if op in ("resize", "longest_max_size", "smallest_max_size", "pad_if_needed", "center_crop", "random_crop",
-              "bbox_safe_random_crop"):
+    if op in ("resize", "longest_max_size", "smallest_max_size", "pad_if_needed", "pad", "center_crop",
+              "random_crop", "bbox_safe_random_crop"):
         return gn.output_hw(op, drawn, params, h, w)
     return h, w
 
@@ -87,7 +88,7 @@ def test_op_runs_records_and_replays_exactly(op, backend, channels):
         res = p.run(img, seed=seed)
         assert np.array_equal(img, before), "the op modified its input"
         out = res.output
-        assert out.dtype == (np.float32 if op == "normalize" else np.uint8) and out.ndim == 3
+        assert out.dtype == (np.float32 if op in FLOAT_OUT else np.uint8) and out.ndim == 3
         assert out.shape[2] == channels
         drawn = res.applied[0]["params"]
         leaf = p.leaves()[0]
@@ -111,7 +112,7 @@ def test_both_backends_draw_the_same_values_and_agree_on_pixels(op):
     diff = np.abs(a.output.astype(np.float64) - b.output.astype(np.float64))
     if op in AGREEMENT:  # OpenCV and torch treat the outermost pixels differently when sampling past the edge
         diff = diff[4:-4, 4:-4]
-    if op == "normalize":
+    if op in FLOAT_OUT:
         assert diff.max() < 1e-5
     elif op in AGREEMENT:
         assert diff.mean() <= AGREEMENT[op], f"{op}: mean difference {diff.mean():.2f}"
@@ -281,6 +282,7 @@ GEOMETRIC_CASES = [
     ("center_crop", {"height": 30, "width": 36}), ("random_crop", {"height": 30, "width": 36}),
     ("bbox_safe_random_crop", {}), ("transpose", {}), ("rot90", {}), ("d4", {}),
     ("grid_distortion", {"distort_limit": 0.3}), ("optical_distortion", {"distort_limit": 0.3}),
+    ("pad", {"padding": [3, 5, 0, 7], "border": "reflect"}),
 ]
 assert {name for name, _ in GEOMETRIC_CASES} == set(NATIVE_GEOMETRIC)
 
@@ -335,7 +337,8 @@ def test_tiny_images_do_not_break_any_new_op(backend):
     img = np.full((2, 3, 3), 100, np.uint8)
     tiny = {"resize": {"height": 2, "width": 2}, "longest_max_size": {"max_size": 4},
             "smallest_max_size": {"max_size": 1}, "pad_if_needed": {"min_height": 3, "min_width": 3},
-            "center_crop": {"height": 1, "width": 2}, "random_crop": {"height": 2, "width": 1}}
+            "center_crop": {"height": 1, "width": 2}, "random_crop": {"height": 2, "width": 1},
+            "pad": {"padding": 5, "border": "reflect"}}
     for op in NATIVE:
         res = pipe(op, backend, tiny.get(op, {} if op != "normalize" else None)).run(img, seed=0)
         assert res.output.shape[2] == 3 and min(res.output.shape[:2]) >= 1, op

@@ -117,7 +117,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     out, moved, applied, report = pipe.run_targets(arr, targets, seed=seed)
     kept = [e["i"] for e in moved.extras]
     oh, ow = out.shape[:2]
-    result: dict = {"image": back(restore(out))}
+    result: dict = {"image": back(restore(out, applied))}
     if boxes_in is not None:
         xyxy = _from_xyxy(moved.boxes, fmt)
         if _is_torch(boxes_in):

@@ -151,6 +151,8 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "longest_max_size": lambda img, d, p: _resize(img, d, p, "longest_max_size"),
     "smallest_max_size": lambda img, d, p: _resize(img, d, p, "smallest_max_size"),
     "pad_if_needed": _pad,
+    "pad": _pad,
+    "to_dtype": lambda img, d, p: colour.to_dtype(img, p),
     "center_crop": lambda img, d, p: _crop(img, d, p, "center_crop"),
     "random_crop": lambda img, d, p: _crop(img, d, p, "random_crop"),
     "bbox_safe_random_crop": lambda img, d, p: _crop(img, d, p, "bbox_safe_random_crop"),

@@ -52,8 +52,17 @@ def _pad(t, d, p):
     mode = _PAD_MODE[p.border]
     h, w = t.shape[-2:]
     if mode == "reflect" and (max(d["top"], d["bottom"]) >= h or max(d["left"], d["right"]) >= w):
-        return _via_albumentations("pad_if_needed")(t, d, p)  # torch reflects at most side - 1 pixels
+        return _via_albumentations("pad")(t, d, p)  # torch reflects at most side - 1 pixels
     return F.pad(t, [d["left"], d["top"], d["right"], d["bottom"]], fill=p.fill, padding_mode=mode)
+
+
+def _to_dtype(t, d, p):
+    if t.dtype == getattr(torch, p.dtype):
+        return t.clone()
+    if p.dtype == "float32":  # the same float32 arithmetic as numpy's: x / 255
+        out = t.to(torch.float32)
+        return out / 255.0 if p.scale and t.dtype == torch.uint8 else out
+    return (t.to(torch.float64) * (255.0 if p.scale else 1.0)).round().clamp(0, 255).to(torch.uint8)
 
 
 def _crop(t, d, p, name):
@@ -183,6 +192,8 @@ KERNELS: dict[str, Callable[[torch.Tensor, dict, Any], torch.Tensor]] = {
     "longest_max_size": lambda t, d, p: _resize(t, d, p, "longest_max_size"),
     "smallest_max_size": lambda t, d, p: _resize(t, d, p, "smallest_max_size"),
     "pad_if_needed": _pad,
+    "pad": _pad,
+    "to_dtype": _to_dtype,
     "center_crop": lambda t, d, p: _crop(t, d, p, "center_crop"),
     "random_crop": lambda t, d, p: _crop(t, d, p, "random_crop"),
     "bbox_safe_random_crop": lambda t, d, p: _crop(t, d, p, "bbox_safe_random_crop"),

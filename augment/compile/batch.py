@@ -30,7 +30,7 @@ import numpy as np
 
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.compile.pixels import ImageInputError
-from augment.compile.tensors import from_uint8, is_tensor, to_uint8
+from augment.compile.tensors import from_uint8, is_tensor, to_uint8, wanted_dtype
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS, gaussian_noise_field
 from augment.ops.registry import ImageContext
@@ -161,9 +161,10 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
         state = run.result()
     finally:
         run.close()
-    out = from_uint8(state, batch)
+    wanted = wanted_dtype(applied[0]) if applied else None  # a to_dtype step (p=1 in a batch: every sample's)
+    out = from_uint8(state, batch, wanted)
     if was_list:
-        out = [from_uint8(t, x[0]) for t in state]
+        out = [from_uint8(t, x[0], wanted) for t in state]
     elif type(x).__module__.startswith("torchvision"):
         out = type(x)(out)
     return BatchResult(out, applied, seeds, run.fallback, sizes)

@@ -23,7 +23,7 @@ def output_hw(name: str, drawn: dict, params: Any, h: int, w: int) -> tuple[int,
         return params.height, params.width
     if name in ("longest_max_size", "smallest_max_size"):
         return max_size_hw(h, w, params.max_size, name == "longest_max_size")
-    if name == "pad_if_needed":
+    if name in ("pad_if_needed", "pad"):
         return h + drawn["top"] + drawn["bottom"], w + drawn["left"] + drawn["right"]
     if name in ("center_crop", "random_crop"):
         return params.height, params.width

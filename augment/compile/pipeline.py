@@ -44,6 +44,7 @@ _PIXEL_OPS = {
     "gaussian_blur", "motion_blur", "sharpen", "jpeg",
 }
 _COLOUR_ONLY = {"hsv", "grayscale"}
+_FLOAT_INPUT_OPS = {"normalize", "to_dtype"}  # the finishing ops also take the float32 pixels of one another
 _PIXEL_OPS |= NATIVE_PIXEL_OPS
 _COLOUR_ONLY |= NATIVE_COLOUR_ONLY
 
@@ -235,7 +236,7 @@ class Pipeline:
             drawn = _draw(leaf, rng, image)
             image = self._apply_image(leaf, image, drawn)
             applied.append(_entry(leaf, drawn))
-        return AugmentResult(restore(image), applied, seed)
+        return AugmentResult(restore(image, applied), applied, seed)
 
     def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
         """Reproduce an output from ``x``: ``applied`` is an ``AugmentResult``, a manifest record (``seed`` and
@@ -274,7 +275,7 @@ class Pipeline:
             except DrawnValueError as exc:
                 raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): {exc}") from None
             image = self._apply_image(leaf, image, entry["params"])
-        return restore(image)
+        return restore(image, applied)
 
     # -- annotated images ----------------------------------------------------------------------------------
     def run_targets(self, image: np.ndarray, targets, seed: int | None = None, partners=None):
@@ -324,6 +325,9 @@ class Pipeline:
         image files and ``eval`` trains on augmented images."""
         if any(leaf.op.name == "normalize" for leaf in _leaves(self._nodes)):
             raise ValueError("normalize gives float32 arrays for a training transform, not images: leave it out of "
+                             "specs for augment run, eval and serve (use it in the library or a DataLoader)")
+        if any(leaf.op.name == "to_dtype" and leaf.params.dtype != "uint8" for leaf in _leaves(self._nodes)):
+            raise ValueError("to_dtype gives float32 arrays for a training transform, not images: leave it out of "
                              "specs for augment run, eval and serve (use it in the library or a DataLoader)")
 
     def replay_targets(self, image: np.ndarray, targets, applied: list[dict], partners=None):
@@ -389,8 +393,9 @@ class Pipeline:
             reg = registry()
             return op.compose(image, drawn, params,
                               lambda sub, img, d: self._apply_op(reg.get(sub), reg.get(sub).params(), img, d))
-        if image.dtype != np.uint8:
-            raise ValueError(f"{name} runs after normalize, whose output is float32: make normalize the last op")
+        if image.dtype != np.uint8 and name not in _FLOAT_INPUT_OPS:
+            raise ValueError(f"{name} runs after normalize or to_dtype, whose output is float32: make normalize the "
+                             "last op (after to_dtype float32, only normalize or to_dtype uint8 may follow)")
         if name in _PIXEL_OPS and image.shape[2] in (2, 4):
             colour, alpha = image[:, :, :-1], image[:, :, -1:]
             out = self._apply_op(op, params, np.ascontiguousarray(colour), drawn)

@@ -58,7 +58,7 @@ def _to_array(x: Any):
         mode = x.mode
         # As the CLI does when it decodes a file: the pixels the user sees, not the sensor's (orientation 6 is
         # stored sideways). The output is upright and carries no orientation tag, like the CLI's outputs.
-        return pil_to_array(ImageOps.exif_transpose(x)), lambda arr: array_to_pil(arr, mode)
+        return pil_to_array(ImageOps.exif_transpose(x)), lambda arr, applied=None: array_to_pil(arr, mode)
     if not isinstance(x, np.ndarray):
         raise ImageInputError(f"image pipelines take a numpy array or PIL image, got {type(x).__name__}")
     if x.dtype != np.uint8:
@@ -68,5 +68,5 @@ def _to_array(x: Any):
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ImageInputError(f"image has no pixels (shape {x.shape})")
     if x.ndim == 2:
-        return np.ascontiguousarray(x[:, :, None]), lambda arr: arr[:, :, 0] if arr.shape[2] == 1 else arr
-    return np.ascontiguousarray(x), lambda arr: arr
+        return np.ascontiguousarray(x[:, :, None]), lambda arr, applied=None: arr[:, :, 0] if arr.shape[2] == 1 else arr
+    return np.ascontiguousarray(x), lambda arr, applied=None: arr

@@ -213,7 +213,7 @@ def _native_map(name: str, drawn: dict, params: Any, h: int, w: int) -> _Map | N
     if name in ("center_crop", "random_crop", "bbox_safe_random_crop"):
         oh, ow = gn.output_hw(name, drawn, params, h, w)
         return _crop_resize_map(h, w, drawn["top"], drawn["left"], oh, ow, (oh, ow))
-    if name == "pad_if_needed":
+    if name in ("pad_if_needed", "pad"):
         shift = np.array([[1.0, 0, drawn["left"]], [0, 1.0, drawn["top"]], [0, 0, 1.0]])
         return _affine_map(h, w, shift, gn.output_hw(name, drawn, params, h, w))
     if name in ("transpose", "rot90", "d4"):

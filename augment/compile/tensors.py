@@ -22,7 +22,7 @@ import numpy as np
 
 from augment.compile.pixels import ImageInputError, _to_array
 
-__all__ = ["is_tensor", "image_in", "from_uint8", "is_video", "is_structured", "call_structured", "call_video"]
+__all__ = ["is_tensor", "image_in", "from_uint8", "wanted_dtype", "is_video", "is_structured", "call_structured", "call_video"]
 
 
 def is_tensor(x: Any) -> bool:
@@ -64,11 +64,20 @@ def to_uint8(x: Any):
     return x.as_subclass(torch.Tensor).float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def from_uint8(t: Any, like: Any) -> Any:
-    """``t`` (uint8, any device) in the dtype, device and tv_tensors type of ``like``."""
+def wanted_dtype(applied: list | None) -> str | None:
+    """The pixel type the last ``to_dtype`` step of a record asked for (None: the caller's own)."""
+    for entry in reversed(applied or []):
+        if isinstance(entry, dict) and entry.get("op") == "to_dtype" and isinstance(entry.get("params"), dict):
+            return entry["params"].get("dtype")
+    return None
+
+
+def from_uint8(t: Any, like: Any, dtype: str | None = None) -> Any:
+    """``t`` (uint8, any device) in the dtype, device and tv_tensors type of ``like``. Float pixels (normalize,
+    ``to_dtype``) come back as they are; ``dtype="uint8"`` (a ``to_dtype`` step) keeps uint8 for a float caller."""
     import torch
 
-    if like.is_floating_point():
+    if like.is_floating_point() and t.dtype == torch.uint8 and dtype != "uint8":
         t = t.to(like.dtype).div_(255.0)
     t = t.to(like.device)
     return _rewrap(like, t)
@@ -97,11 +106,11 @@ def image_in(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     t = t[None] if squeeze else t
     arr = np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
 
-    def restore(out: np.ndarray) -> Any:
+    def restore(out: np.ndarray, applied: list | None = None) -> Any:
         back = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)
         if squeeze and back.shape[0] == 1:
             back = back[0]
-        return from_uint8(back, x)
+        return from_uint8(back, x, wanted_dtype(applied))
 
     return arr, restore
 

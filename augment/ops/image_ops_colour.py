@@ -6,7 +6,7 @@ one op whose output is float32: it must be the last op of a pipeline.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
@@ -17,7 +17,7 @@ from augment.ops.registry import OpDef, OpParams, list_as_tuple
 
 __all__ = [
     "ColorJitterParams", "ClaheParams", "PosterizeParams", "SolarizeParams", "RGBShiftParams", "FancyPCAParams",
-    "NormalizeParams", "SEPIA", "colour_channels", "normalize_values", "COLOUR_OPS",
+    "NormalizeParams", "ToDtypeParams", "to_dtype", "SEPIA", "colour_channels", "normalize_values", "COLOUR_OPS",
 ]
 
 SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
@@ -132,6 +132,27 @@ def normalize_values(p: NormalizeParams, channels: int) -> tuple[np.ndarray, np.
     return mean * p.max_pixel_value, std * p.max_pixel_value
 
 
+class ToDtypeParams(OpParams):
+    dtype: Literal["float32", "uint8"] = Field("float32", description="pixel type to convert to")
+    scale: bool = Field(True, description="map 0-255 to 0.0-1.0 (and back, rounding); else keep the values")
+
+
+def _sample_to_dtype(p: ToDtypeParams, rng, ctx) -> dict:
+    return {"dtype": p.dtype}  # recorded so that a tensor caller gets this dtype back (no draw)
+
+
+def to_dtype(image: np.ndarray, p: ToDtypeParams) -> np.ndarray:
+    """``image`` as ``p.dtype``: uint8 -> float32 divides by 255 (``scale``), float -> uint8 multiplies by 255,
+    rounds and clips; the same dtype is a copy."""
+    if image.dtype == np.dtype(p.dtype):
+        return image.copy()
+    if p.dtype == "float32":
+        out = image.astype(np.float32)
+        return out / np.float32(255.0) if p.scale and image.dtype == np.uint8 else out
+    values = image.astype(np.float64) * (255.0 if p.scale else 1.0)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 COLOUR_OPS: list[OpDef] = [
     OpDef("color_jitter", "image", ColorJitterParams, "brightness, contrast, saturation and hue in random order",
           sample=_sample_color_jitter),
@@ -147,4 +168,6 @@ COLOUR_OPS: list[OpDef] = [
           sample=_sample_fancy_pca),
     OpDef("normalize", "image", NormalizeParams, "(pixel / max_pixel_value - mean) / std as float32; the last op",
           sample=_nothing),
+    OpDef("to_dtype", "image", ToDtypeParams, "uint8 <-> float32 (0-255 <-> 0.0-1.0); ends a training transform",
+          sample=_sample_to_dtype),
 ]

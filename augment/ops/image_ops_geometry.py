@@ -8,16 +8,16 @@ so a manifest says exactly what happened to each output.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 
 from augment.ops.image_ops import Border, BoxRules, FlipParams, Interpolation, NoParams
 from augment.ops.params import FloatRange, IntRange, integer, uniform
 from augment.ops.registry import OpDef
 
 __all__ = [
-    "ResizeParams", "MaxSizeParams", "PadIfNeededParams", "CenterCropParams", "RandomCropParams",
+    "ResizeParams", "MaxSizeParams", "PadIfNeededParams", "PadParams", "pad_sides", "CenterCropParams", "RandomCropParams",
     "BBoxSafeRandomCropParams", "Rot90Params", "GridDistortionParams", "OpticalDistortionParams",
     "max_size_hw", "D4_ELEMENTS", "GEOMETRY_OPS",
 ]
@@ -69,6 +69,38 @@ def _sample_pad_if_needed(p: PadIfNeededParams, rng, ctx) -> dict:
     top, bottom = _split(dh, vertical, rng)
     left, right = _split(dw, horizontal, rng)
     return {"top": top, "bottom": bottom, "left": left, "right": right}
+
+
+_Side = Annotated[int, Field(ge=0, le=65535)]
+
+
+def _edge_is_replicate(value):
+    return "replicate" if value == "edge" else value  # numpy's and torchvision's name for the same border
+
+
+class PadParams(BoxRules):
+    padding: Union[_Side, tuple[_Side, _Side], tuple[_Side, _Side, _Side, _Side]] = Field(
+        ..., description="pixels to add: one value for every side, [left/right, top/bottom], or [left, top, right, "
+                         "bottom] (torchvision's order)")
+    border: Annotated[Border, BeforeValidator(_edge_is_replicate)] = Field(
+        "constant", description="constant (fill), reflect, or replicate (also written edge)")
+    fill: int = Field(0, ge=0, le=255)
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _list_as_tuple(cls, value):
+        return tuple(value) if isinstance(value, list) else value
+
+
+def pad_sides(p: PadParams) -> dict:
+    """The pads of ``pad`` as pad_if_needed records them: {top, bottom, left, right}."""
+    pad = (p.padding,) * 4 if isinstance(p.padding, int) else p.padding * 2 if len(p.padding) == 2 else p.padding
+    left, top, right, bottom = pad
+    return {"top": top, "bottom": bottom, "left": left, "right": right}
+
+
+def _sample_pad(p: PadParams, rng, ctx) -> dict:
+    return pad_sides(p)
 
 
 class CenterCropParams(BoxRules):
@@ -171,6 +203,8 @@ GEOMETRY_OPS: list[OpDef] = [
           "resize so the shortest side is max_size, keeping the aspect", sample=_no_draw),
     OpDef("pad_if_needed", "image", PadIfNeededParams, "pad to at least min_height x min_width",
           sample=_sample_pad_if_needed),
+    OpDef("pad", "image", PadParams, "add pixels on each side (constant fill, reflect or replicate)",
+          sample=_sample_pad),
     OpDef("center_crop", "image", CenterCropParams, "cut the central height x width window",
           sample=_sample_center_crop),
     OpDef("random_crop", "image", RandomCropParams, "cut a height x width window at a random place",

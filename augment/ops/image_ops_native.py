@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from augment.ops.image_ops_colour import COLOUR_OPS, colour_channels
 from augment.ops.image_ops_degrade import DEGRADE_OPS
-from augment.ops.image_ops_geometry import D4_ELEMENTS, GEOMETRY_OPS
+from augment.ops.image_ops_geometry import D4_ELEMENTS, GEOMETRY_OPS, pad_sides
 from augment.ops.image_ops_weather import WEATHER_OPS
 from augment.ops.registry import ImageContext, OpDef
 
@@ -23,7 +23,8 @@ NATIVE_IMAGE_OPS: list[OpDef] = GEOMETRY_OPS + COLOUR_OPS + DEGRADE_OPS + WEATHE
 NATIVE_GEOMETRIC = frozenset(op.name for op in GEOMETRY_OPS)
 DROPOUT_OPS = frozenset({"coarse_dropout", "grid_dropout"})  # erase like cutout: all channels, alpha included
 # Pixel values only: an alpha channel is set aside while they run.
-NATIVE_PIXEL_OPS = frozenset(op.name for op in COLOUR_OPS + DEGRADE_OPS + WEATHER_OPS) - DROPOUT_OPS - {"normalize"}
+NATIVE_PIXEL_OPS = frozenset(op.name for op in COLOUR_OPS + DEGRADE_OPS + WEATHER_OPS) - DROPOUT_OPS - {"normalize",
+                                                                                                    "to_dtype"}
 # Need colour: a gray image passes through unchanged.
 NATIVE_COLOUR_ONLY = frozenset({"rgb_shift", "to_sepia", "fancy_pca", "iso_noise", "random_fog", "random_rain",
                                 "random_snow", "random_shadow", "random_sun_flare"})
@@ -39,6 +40,10 @@ def native_rules(name: str, p: Any, ctx: ImageContext, c: Any) -> dict[str, Call
         dh, dw = max(0, p.min_height - ctx.height), max(0, p.min_width - ctx.width)
         return {"top": c.integer(0, dh), "bottom": c.integer(0, dh), "left": c.integer(0, dw),
                 "right": c.integer(0, dw)}
+    if name == "pad":
+        return {k: c.equal(v) for k, v in pad_sides(p).items()}
+    if name == "to_dtype":
+        return {"dtype": c.equal(p.dtype)}
     if name == "center_crop":
         return {"top": c.equal((ctx.height - p.height) // 2), "left": c.equal((ctx.width - p.width) // 2)}
     if name == "random_crop":

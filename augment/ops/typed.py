@@ -50,6 +50,7 @@ __all__ = [
     "MultiplicativeNoise",
     "Normalize",
     "OpticalDistortion",
+    "Pad",
     "PadIfNeeded",
     "Perspective",
     "PixelDropout",
@@ -70,6 +71,7 @@ __all__ = [
     "Sharpen",
     "SmallestMaxSize",
     "Solarize",
+    "ToDtype",
     "ToSepia",
     "Transpose",
     "TrivialAugment",
@@ -127,6 +129,7 @@ __all__ = [
     "MultiplicativeNoiseDrawn",
     "NormalizeDrawn",
     "OpticalDistortionDrawn",
+    "PadDrawn",
     "PadIfNeededDrawn",
     "PerspectiveDrawn",
     "PixelDropoutDrawn",
@@ -147,6 +150,7 @@ __all__ = [
     "SharpenDrawn",
     "SmallestMaxSizeDrawn",
     "SolarizeDrawn",
+    "ToDtypeDrawn",
     "ToSepiaDrawn",
     "TransposeDrawn",
     "TrivialAugmentDrawn",
@@ -1520,6 +1524,60 @@ class OpticalDistortion(Op):
         )
 
 
+class PadDrawn(NamedTuple):
+    """Values drawn by ``pad`` for one output."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+@_register
+class Pad(Op):
+    """Add pixels on each side (constant fill, reflect or replicate) (``pad``, image).
+
+    Args:
+        min_visibility: annotations: drop an object when less than this fraction of its area stays in the image;
+            >= 0, <= 1; default 0.0
+        min_area: annotations: drop an object whose visible area is under this many pixels; >= 0, <=
+            1000000000.0; default 1.0
+        padding: pixels to add: one value for every side, [left/right, top/bottom], or [left, top, right,
+            bottom] (torchvision's order); required
+        border: constant (fill), reflect, or replicate (also written edge); default 'constant'
+        fill: >= 0, <= 255; default 0
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "pad"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = PadDrawn
+    min_visibility: float
+    min_area: float
+    padding: int | tuple[int, int] | tuple[int, int, int, int]
+    border: Literal['constant', 'reflect', 'replicate']
+    fill: int
+
+    def __init__(
+        self,
+        *,
+        min_visibility: float = 0.0,
+        min_area: float = 1.0,
+        padding: int | tuple[int, int] | tuple[int, int, int, int],
+        border: Literal['constant', 'reflect', 'replicate'] = 'constant',
+        fill: int = 0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            min_visibility=min_visibility,
+            min_area=min_area,
+            padding=padding,
+            border=border,
+            fill=fill,
+            p=p,
+        )
+
+
 class PadIfNeededDrawn(NamedTuple):
     """Values drawn by ``pad_if_needed`` for one output."""
 
@@ -2325,6 +2383,32 @@ class Solarize(Op):
 
     def __init__(self, *, threshold: float | tuple[float, float] = (0.4, 0.6), p: float = 1.0) -> None:
         super().__init__(threshold=threshold, p=p)
+
+
+class ToDtypeDrawn(NamedTuple):
+    """Values drawn by ``to_dtype`` for one output."""
+
+    dtype: str
+
+
+@_register
+class ToDtype(Op):
+    """Uint8 <-> float32 (0-255 <-> 0.0-1.0); ends a training transform (``to_dtype``, image).
+
+    Args:
+        dtype: pixel type to convert to; default 'float32'
+        scale: map 0-255 to 0.0-1.0 (and back, rounding); else keep the values; default True
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "to_dtype"
+    modality: ClassVar[str] = "image"
+    drawn_type: ClassVar[type] = ToDtypeDrawn
+    dtype: Literal['float32', 'uint8']
+    scale: bool
+
+    def __init__(self, *, dtype: Literal['float32', 'uint8'] = 'float32', scale: bool = True, p: float = 1.0) -> None:
+        super().__init__(dtype=dtype, scale=scale, p=p)
 
 
 class ToSepiaDrawn(NamedTuple):
