@@ -41,7 +41,9 @@ def _resize(img, d, p, name):
 
 
 def _pad(img, d, p):
-    return fgeometric.pad_with_params(img, d["top"], d["bottom"], d["left"], d["right"], _BORDER[p.border], p.fill)
+    # one fill value per channel: OpenCV reads a scalar as (fill, 0, 0, 0), which filled only the first channel
+    fill = (p.fill,) * img.shape[2] if img.ndim == 3 else p.fill
+    return fgeometric.pad_with_params(img, d["top"], d["bottom"], d["left"], d["right"], _BORDER[p.border], fill)
 
 
 def _crop(img, d, p, name):
