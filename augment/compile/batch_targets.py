@@ -1,4 +1,5 @@
-"""Annotations of a tensor batch: boxes per sample (a list, or a padded tensor with a count) and masks as a batch.
+"""Annotations of a tensor batch: boxes and keypoints per sample (a list, or a padded tensor with a count of
+objects), polygons per sample (a list of each sample's objects) and masks as a batch.
 
 The images run in one batched pass (``augment.compile.batch``); each sample's boxes and mask then follow its
 recorded ops with the same rules as a single annotated call (``augment.compile.targets``: clipping,
@@ -17,7 +18,7 @@ from augment.compile.targets import TargetTracker, Targets
 
 __all__ = ["ANNOTATION_KEYS", "run_annotated_batch"]
 
-ANNOTATION_KEYS = ("boxes", "box_counts", "labels", "masks", "ignore_index")
+ANNOTATION_KEYS = ("boxes", "box_counts", "labels", "masks", "keypoints", "polygons", "keypoint_names", "ignore_index")
 
 
 def _np(x: Any) -> np.ndarray:
@@ -25,7 +26,8 @@ def _np(x: Any) -> np.ndarray:
 
 
 def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str = "auto") -> tuple[dict, Any]:
-    """Returns ``({"image", "boxes", ["box_counts"], ["labels"], ["masks"]}, BatchResult)``."""
+    """Returns ``({"image", ["boxes"], ["box_counts"], ["labels"], ["masks"], ["keypoints"], ["polygons"]},
+    BatchResult)``."""
     import torch
 
     unknown = set(ann) - set(ANNOTATION_KEYS)
@@ -41,11 +43,29 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
         raise ValueError("padded boxes (N x M x 4) need box_counts (N valid boxes per sample)")
     if boxes_in is not None and len(boxes_in) != n:
         raise ValueError(f"{n} images but boxes for {len(boxes_in)}")
-    counts = [int(c) for c in _np(counts_in)] if padded else None
-    per_boxes = [(_np(boxes_in[i])[: counts[i]] if padded else _np(boxes_in[i])).astype(np.float64).reshape(-1, 4)
-                 if boxes_in is not None else np.zeros((0, 4)) for i in range(n)]
+    kp_in, polys_in = ann.get("keypoints"), ann.get("polygons")
+    kp_padded = kp_in is not None and hasattr(kp_in, "ndim") and kp_in.ndim == 4
+    if kp_padded and counts_in is None:
+        raise ValueError("padded keypoints (N x M x K x 2 or 3) need box_counts (N valid objects per sample)")
+    for key, value in (("keypoints", kp_in), ("polygons", polys_in)):
+        if value is not None and len(value) != n:
+            raise ValueError(f"{n} images but {key} for {len(value)}")
+    counts = [int(c) for c in _np(counts_in)] if (padded or kp_padded) else None
+    per_kp = [(_np(kp_in[i])[: counts[i]] if kp_padded else _np(kp_in[i])).astype(np.float64)
+              if kp_in is not None else None for i in range(n)]
+    per_polys = [[[np.asarray(_np(part), dtype=np.float64).reshape(-1, 2) for part in obj] for obj in polys_in[i]]
+                 if polys_in is not None else None for i in range(n)]
+    if boxes_in is not None:
+        per_boxes = [(_np(boxes_in[i])[: counts[i]] if padded else _np(boxes_in[i])).astype(np.float64).reshape(-1, 4)
+                     for i in range(n)]
+    else:  # as a single call: the polygons' extent, else the whole image per object (keypoints alone)
+        h, w = images.shape[-2:] if hasattr(images, "shape") else images[0].shape[-2:]
+        per_boxes = [np.array([[*np.concatenate(o).min(0), *np.concatenate(o).max(0)] for o in per_polys[i]],
+                              dtype=np.float64).reshape(-1, 4) if per_polys[i] is not None
+                     else np.array([[0, 0, w, h]] * len(per_kp[i]), dtype=np.float64).reshape(-1, 4)
+                     if per_kp[i] is not None else np.zeros((0, 4)) for i in range(n)]
     ignore = int(ann.get("ignore_index", 255))
-    out_boxes, kept_all, out_masks = [], [], []
+    out_boxes, kept_all, out_masks, out_kp, out_polys = [], [], [], [], []
     leaves = {leaf.path: leaf for leaf in pipe.leaves()}
     for i in range(n):
         semantic = _np(masks_in[i]).astype(np.uint8) if masks_in is not None else None
@@ -54,6 +74,7 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
         b = per_boxes[i]
         targets = Targets(boxes=b, labels=tuple(range(len(b))), semantic=semantic,
                           ignore_index=ignore if semantic is not None else None,
+                          polygons=per_polys[i], keypoints=per_kp[i], keypoint_names=ann.get("keypoint_names"),
                           extras=tuple({"i": k} for k in range(len(b))))
         tracker = TargetTracker(targets)
         for entry, hw in zip(res.applied[i], res.sizes[i]):
@@ -61,6 +82,8 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
         kept_all.append([e["i"] for e in targets.extras])
         out_boxes.append(targets.boxes.reshape(-1, 4))
         out_masks.append(targets.semantic)
+        out_kp.append(targets.keypoints[..., : per_kp[i].shape[-1]] if per_kp[i] is not None else None)
+        out_polys.append([list(obj) for obj in targets.polygons] if per_polys[i] is not None else None)
     result: dict = {"image": res.output}
     if boxes_in is not None:
         like = boxes_in if padded else boxes_in[0] if len(boxes_in) else None
@@ -75,9 +98,25 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
             result["box_counts"] = torch.as_tensor([len(b) for b in out_boxes], device=_device(counts_in))
         else:
             result["boxes"] = [_like(boxes_in[i], b, dtype) for i, b in enumerate(out_boxes)]
+    if kp_in is not None:
+        like = kp_in if kp_padded else kp_in[0] if len(kp_in) else None
+        dtype = like.dtype if hasattr(like, "is_floating_point") and like.is_floating_point() else torch.float32
+        if kp_padded:
+            out = torch.zeros(tuple(kp_in.shape), dtype=dtype, device=_device(kp_in)) if hasattr(kp_in, "detach") \
+                else np.zeros(kp_in.shape, dtype=np.float64)
+            for i, k in enumerate(out_kp):
+                out[i, : len(k)] = torch.as_tensor(k, dtype=dtype) if hasattr(out, "detach") else k
+            result["keypoints"] = out
+            result["box_counts"] = torch.as_tensor([len(k) for k in out_kp], device=_device(counts_in))
+        else:
+            result["keypoints"] = [_like(kp_in[i], k, dtype) for i, k in enumerate(out_kp)]
+    if polys_in is not None:
+        result["polygons"] = out_polys
+    if "keypoint_names" in ann:
+        result["keypoint_names"] = ann["keypoint_names"]
     if labels_in is not None:
         result["labels"] = [_select(labels_in[i], kept_all[i]) for i in range(n)]
-        if padded and hasattr(labels_in, "ndim") and hasattr(labels_in, "new_zeros"):
+        if (padded or kp_padded) and hasattr(labels_in, "ndim") and hasattr(labels_in, "new_zeros"):
             lab = labels_in.new_zeros(labels_in.shape)
             for i, keep in enumerate(kept_all):
                 lab[i, : len(keep)] = labels_in[i, torch.as_tensor(keep, dtype=torch.long)]

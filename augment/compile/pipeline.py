@@ -426,8 +426,10 @@ class Pipeline:
 
         An ``NxCxHxW`` tensor (or a list of same-size tensors) is augmented in one batched pass on its device and
         comes back as a tensor (a list) of the same dtype and device (``augment.compile.batch``). With
-        ``boxes`` (a list per sample, or an NxMx4 padded tensor with ``box_counts``), ``labels`` and ``masks``
-        (NxHxW) it returns a dict of those keys plus ``image`` (``augment.compile.batch_targets``). ``kernels``:
+        ``boxes`` (a list per sample, or an NxMx4 padded tensor with ``box_counts``), ``keypoints`` (a list of
+        MxKx2|3 per sample, or NxMxKx2|3 padded with ``box_counts``), ``polygons`` (per sample, per object a list
+        of Px2 parts), ``labels`` and ``masks`` (NxHxW) it returns a dict of those keys plus ``image``
+        (``augment.compile.batch_targets``). ``kernels``:
         ``auto`` runs batched tensor kernels on accelerators and the CPU backend per sample in threads for CPU
         tensors; ``batched`` or ``per_sample`` force one way."""
         if annotations:
