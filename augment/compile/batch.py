@@ -10,6 +10,7 @@ tensor's device, op by op over the samples the op runs for:
   rules (constant fill, reflect-101, replicate);
 - photometric ops (brightness_contrast, hsv, gamma, grayscale) as batched tensor arithmetic with one factor per
   sample (torchvision's formulas), cutout by indexing;
+- pad (the same pads for every sample) as one torchvision pad, to_dtype as one elementwise conversion;
 - gaussian_noise from each sample's recorded ``noise_seed``: on the CPU the same numpy field as the CPU backends,
   on another device a ``torch.Generator`` of that device seeded with it (the same pattern on that device every
   time, another pattern of the same sigma than the CPU backends).
@@ -493,6 +494,24 @@ def _cutout(x, drawn, p):
     return out
 
 
+def _pad(x, drawn, p):
+    """Every sample gets the same pads (they follow from the params): one torchvision pad of the whole batch."""
+    from augment.compile import backend_torchvision_native as tvn
+
+    d = drawn[0]
+    h, w = x.shape[-2:]
+    if any(e != d for e in drawn) or (p.border == "reflect" and (max(d["top"], d["bottom"]) >= h
+                                                                  or max(d["left"], d["right"]) >= w)):
+        return None  # torch reflects at most side - 1 pixels: the CPU backend per sample
+    return tvn.KERNELS["pad"](x, d, p)
+
+
+def _to_dtype(x, drawn, p):
+    from augment.compile import backend_torchvision_native as tvn
+
+    return tvn.KERNELS["to_dtype"](x, drawn[0], p)  # elementwise, the same float32 arithmetic as numpy's
+
+
 _ANY = (1, 2, 3, 4)
 _COLOUR = (1, 3)  # pixel ops leave an alpha channel alone: images with one go through the fallback
 KERNELS: dict[str, tuple[tuple[int, ...], Callable]] = {
@@ -510,6 +529,8 @@ KERNELS: dict[str, tuple[tuple[int, ...], Callable]] = {
     "grayscale": ((3,), _grayscale),
     "gaussian_noise": (_COLOUR, _gaussian_noise),
     "cutout": (_ANY, _cutout),
+    "pad": (_ANY, _pad),
+    "to_dtype": (_ANY, _to_dtype),
 }
 
 BATCHED_OPS = frozenset(KERNELS)
