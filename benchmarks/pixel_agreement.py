@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "images" / 
 REQUIRED = {"crop": {"height": 20, "width": 20}, "resize": {"height": 48, "width": 40},
             "longest_max_size": {"max_size": 48}, "smallest_max_size": {"max_size": 24},
             "pad_if_needed": {"min_height": 40, "min_width": 40}, "center_crop": {"height": 20, "width": 20},
-            "random_crop": {"height": 20, "width": 20}}
+            "random_crop": {"height": 20, "width": 20}, "pad": {"padding": [3, 5, 7, 2], "border": "reflect"}}
 
 
 def main() -> None:
