@@ -25,7 +25,7 @@ OPS = {op.name: op for op in TEXT_OPS}
 
 
 def _batch(name: str, texts_: list[str], seeds, **params):
-    params.setdefault("context", True)  # opt-in (see text_ops._CONTEXT_DOC)
+    params.setdefault("context", True)
     op = OPS[name]
     return op.batch_text(texts_, op.params(**params), [np.random.default_rng(s) for s in seeds])
 

@@ -38,13 +38,11 @@ class _Protect(OpParams):
 _CONTEXT_DOC = ("tag the sentence first (Apertium's English tagger, see README \"Part of speech in context\"): "
                 "replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, "
                 "and never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: "
-                "the word's synonyms in every part of speech, without a tagger (faster). Off by default until a "
-                "run with it is byte-identical whatever the workers (about 0.2% of rows still tag differently by "
-                "batch)")
+                "the word's synonyms in every part of speech, without a tagger (faster)")
 
 
 class _Context(_Protect):
-    context: bool = Field(False, description=_CONTEXT_DOC)
+    context: bool = Field(True, description=_CONTEXT_DOC)
 
 
 class _SynonymChoice(_Context):

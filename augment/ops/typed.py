@@ -2518,9 +2518,7 @@ class AntonymReplace(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
             (only words with a WordNet antonym); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -2533,7 +2531,7 @@ class AntonymReplace(Op):
     context: bool
     rate: float
 
-    def __init__(self, *, protect: bool = True, context: bool = False, rate: float = 0.1, p: float = 1.0) -> None:
+    def __init__(self, *, protect: bool = True, context: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
         super().__init__(protect=protect, context=context, rate=rate, p=p)
 
 
@@ -2778,9 +2776,7 @@ class EDA(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -2817,7 +2813,7 @@ class EDA(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -2969,9 +2965,7 @@ class RandomInsert(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -3002,7 +2996,7 @@ class RandomInsert(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -3078,9 +3072,7 @@ class SynonymReplace(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -3111,7 +3103,7 @@ class SynonymReplace(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
