@@ -232,3 +232,15 @@ def test_any_text_gives_a_text_and_a_json_log(tiny_bert, text, seed):
     json.dumps(res.changes)
     assert WORD_RE.split(res.text)[0::2] == WORD_RE.split(str(text))[0::2]
     assert (res.text == str(text)) == (not res.changes)
+
+
+def test_only_whole_lower_case_words_are_proposals():
+    from augment.text.masked_lm import _whole_words
+
+    class Tok:
+        all_special_ids = [0, 1]
+
+    wordpiece = ["[PAD]", "[MASK]", "film", "##s", "Paris", "42", ".", "a", "movie", None]
+    assert [i for i in _whole_words(Tok(), wordpiece) if i >= 0] == [2, 8]
+    bpe = ["<pad>", "<mask>", "Ġfilm", "film", "ĠParis", "Ġmovie", "ing", "Ġ42", "Ġa"]
+    assert [i for i in _whole_words(Tok(), bpe) if i >= 0] == [2, 5]

@@ -43,6 +43,7 @@ __all__ = ["MaskedLM", "get_masked_lm", "contextual_substitute_many", "resolve_d
 ROUNDS = 3
 _BUCKET = 16
 _DECIMALS = 4
+_WORD_START = ("Ġ", "▁")  # byte-level BPE (RoBERTa, GPT-2) and SentencePiece word starts
 _EXTRA_HINT = "pip install 'augment-pipelines[marian]'"
 
 
@@ -154,23 +155,32 @@ class MaskedLM:
         return self._load()[0].mask_token
 
 
-def _whole_words(tokenizer, vocab: list[str]) -> np.ndarray:
-    """Per token id: >= 0 for a token that is a whole lower-case alphabetic word on its own (BERT's word
-    pieces "##ing", specials and punctuation are -1)."""
+def _whole_words(tokenizer, vocab: list[str | None]) -> np.ndarray:
+    """Per token id: >= 0 for a token that is a whole lower-case alphabetic word on its own, else -1: specials,
+    punctuation, capitalised tokens (names), word pieces (BERT's "##ing"; in a byte-level BPE or SentencePiece
+    vocabulary, RoBERTa's or XLM-R's, every token without the word-start mark "Ġ"/"▁")."""
     special = set(tokenizer.all_special_ids)
+    marked = any(t is not None and t[:1] in _WORD_START for t in vocab)
     out = np.full(len(vocab), -1, dtype=np.int64)
     for i, tok in enumerate(vocab):
-        if i in special or tok is None:
+        if i in special or not tok:
             continue
-        word = tok[1:] if tok[:1] in ("Ġ", "▁") else tok  # RoBERTa / SentencePiece word starts
-        if word.isalpha() and word.isascii() and not tok.startswith("##") and len(word) > 1:
+        if marked:
+            if tok[0] not in _WORD_START:
+                continue
+            word = tok[1:]
+        elif tok.startswith("##"):
+            continue
+        else:
+            word = tok
+        if len(word) > 1 and word.isascii() and word.isalpha() and word.islower():
             out[i] = i
     return out
 
 
 def _token_text(tokenizer, token_id: int) -> str:
     tok = tokenizer.convert_ids_to_tokens(token_id)
-    return tok[1:] if tok[:1] in ("Ġ", "▁") else tok
+    return tok[1:] if tok[:1] in _WORD_START else tok
 
 
 @lru_cache(maxsize=8)
