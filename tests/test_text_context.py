@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, settings, strategies as st
 
 from pos_probe import judge, load
 from text_fixtures import text_cache, texts, wn_index  # noqa: F401
@@ -25,7 +25,7 @@ OPS = {op.name: op for op in TEXT_OPS}
 
 
 def _batch(name: str, texts_: list[str], seeds, **params):
-    params.setdefault("context", True)  # opt-in (see text_ops._CONTEXT_DOC)
+    params.setdefault("context", True)
     op = OPS[name]
     return op.batch_text(texts_, op.params(**params), [np.random.default_rng(s) for s in seeds])
 
@@ -177,3 +177,81 @@ def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_repla
     rec = records[1]
     proc = augment_cli("replay", tmp_path / "o1", "in.tsv", "--row", rec["row"], "--copy", rec["copy"])
     assert json.loads(proc.stdout)["identical"] is True
+
+
+# ------------------------------------------------------------------------------------------ batch invariance
+
+# Words whose analyses form an ambiguity class the tagger's model lacks (found with apertium-tagger -d on SST-2):
+# meeting one changed apertium-tagger's class for unknown words for the rest of its life.
+_NEW_CLASS = ["a lot of", "known", "near", "fit", "take care", "drunk", "thanks", "rotten", "span"]
+_UNKNOWN = ["gorgeously", "quirky", "stereotyped", "nuanced", "montias", "er", "schwarzenegger"]
+_AMBIGUOUS = ["elaborate", "make", "this", "present", "lead", "close", "live", "object", "saw", "cast", "street",
+              "characters", "continuation", "still", "fun", "host", "that", "watch", "film", "sequences", "effort"]
+_FUNCTION = ["the", "a", "of", "and", "is", "to", "with", "but", "not", "it", "his", "so", "can"]
+
+
+def _pool(n: int, seed: int) -> list[str]:
+    """Lower-case review-like texts where unknown and ambiguous words follow words of a new class."""
+    rng = np.random.default_rng(seed)
+    groups = [_NEW_CLASS, _UNKNOWN, _AMBIGUOUS, _FUNCTION]
+    out = []
+    for _ in range(n):
+        words = [str(rng.choice(groups[int(rng.choice(4, p=[0.05, 0.15, 0.42, 0.38]))]))
+                 for _ in range(int(rng.integers(3, 15)))]
+        out.append(" ".join(words))
+    return out
+
+
+_POOL = _pool(160, 7)
+
+
+@pytest.fixture(scope="module")
+def pool_tags():
+    t = tagger.Tagger()
+    try:
+        return t.tag(_POOL)
+    finally:
+        t.close()
+
+
+def test_a_text_after_a_new_ambiguity_class_tags_as_alone():
+    text = "the gorgeously elaborate continuation of the lord of the rings trilogy"
+    fresh = tagger.Tagger()
+    alone = fresh.tag([text])[0]
+    fresh.close()
+    t = tagger.Tagger()
+    try:
+        # "a lot of" (adjective or quantifier) made the old tagger read "elaborate" as an infinitive from then on
+        got = t.tag(["montias pumps a lot of energy into his narrative", text, "a lot of fun", text])
+        assert got[1] == alone and got[3] == alone and t.tag([text])[0] == alone
+        assert t.renewals >= 1
+    finally:
+        t.close()
+
+
+@settings(max_examples=5, deadline=None)
+@given(order_seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(1, 60), min_size=1, max_size=8),
+       reuse=st.booleans())
+def test_tags_do_not_depend_on_the_batching(pool_tags, order_seed, sizes, reuse):
+    order = np.random.default_rng(order_seed).permutation(len(_POOL)).tolist()
+    t = tagger.get_tagger() if reuse else tagger.Tagger()
+    got: dict[int, list] = {}
+    at = k = 0
+    while at < len(order):
+        chunk = order[at:at + sizes[k % len(sizes)]]
+        for i, tags in zip(chunk, t.tag([_POOL[i] for i in chunk])):
+            got[i] = tags
+        at += len(chunk)
+        k += 1
+    if not reuse:
+        t.close()
+    assert [got[i] for i in range(len(_POOL))] == pool_tags
+
+
+def test_the_pool_meets_new_classes_and_unknown_words(pool_tags):
+    # the property above is only worth something if the pool disturbs a tagger often
+    t = tagger.Tagger()
+    t.tag(_POOL)
+    assert t.renewals >= 5
+    t.close()
+    assert sum(a.startswith("*") for tags in pool_tags for *_, a in tags) > 50

@@ -18,6 +18,7 @@ import numpy as np
 
 from augment.compile import batch as batched
 from augment.compile import tensors
+from augment.extras import require
 from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
 from augment.ops import plugins
 from augment.ops.catalog import registry
@@ -94,7 +95,10 @@ def _compile(steps: Sequence, key: tuple[int, ...], path: str) -> tuple:
     for i, step in enumerate(steps):
         k, here = key + (i,), f"{path}[{i}]"
         if isinstance(step, OpStep):
-            nodes.append(_Leaf(k, here, reg.get(step.op), step.params, step.p))
+            op = reg.get(step.op)
+            if op.extra is not None:  # one line naming the extra now, not a failure per row later
+                require(op.extra, f"op {op.name!r} ({here})")
+            nodes.append(_Leaf(k, here, op, step.params, step.p))
         else:
             assert isinstance(step, GroupStep)
             children = _compile(step.steps, k, f"{here}.{step.kind}")

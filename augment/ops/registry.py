@@ -102,6 +102,7 @@ class OpDef:
     geometry: Callable[[dict, Any, tuple[int, int]], Any] | None = None
     check_record: Callable[[Any, Any, ImageContext], None] | None = None  # a recorded draw, before replaying it
     origin: dict | None = None  # {"distribution": ..., "version": ..., "module": ...}: what provides the op
+    extra: str | None = None  # the optional dependency (augment.extras) the op needs whatever its params
 
 
 class Registry:

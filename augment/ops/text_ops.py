@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
-from augment.text import backtranslate, chars, context, eda, spelling
+from augment.text import backtranslate, chars, context, eda, masked_lm, spelling
 from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
@@ -38,13 +38,11 @@ class _Protect(OpParams):
 _CONTEXT_DOC = ("tag the sentence first (Apertium's English tagger, see README \"Part of speech in context\"): "
                 "replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, "
                 "and never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: "
-                "the word's synonyms in every part of speech, without a tagger (faster). Off by default until a "
-                "run with it is byte-identical whatever the workers (about 0.2% of rows still tag differently by "
-                "batch)")
+                "the word's synonyms in every part of speech, without a tagger (faster)")
 
 
 class _Context(_Protect):
-    context: bool = Field(False, description=_CONTEXT_DOC)
+    context: bool = Field(True, description=_CONTEXT_DOC)
 
 
 class _SynonymChoice(_Context):
@@ -373,6 +371,47 @@ def _back_translate(text: str, p: BackTranslateParams, rng: np.random.Generator)
     return _back_translate_batch([text], p, [rng])[0]
 
 
+# ------------------------------------------------------------------------------------------ masked language model
+
+_DEVICE = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
+
+
+class ContextualSubstituteParams(_Context):
+    """nlpaug's ContextualWordEmbsAug with the synonym ops' rules (see docs "Contextual substitution")."""
+
+    model: str = Field("bert-base-uncased", min_length=1, description="masked language model: a folder saved "
+                       "with save_pretrained() or a hub id already in the local Hugging Face cache (never "
+                       "downloaded at run time)")
+    rate: float = Field(0.1, ge=0.0, le=1.0, description=_RATE_DOC + " (only words with a proposal that passes "
+                        "the rules)")
+    top_k: int = Field(20, ge=1, le=500, description="the model's best N whole-word proposals per masked word, "
+                       "before the rules")
+    min_zipf: float = Field(DEFAULT_MIN_ZIPF, ge=0.0, le=8.0, allow_inf_nan=False, description="no proposal "
+                            "rarer than this wordfreq Zipf value; 0 = no floor")
+    batch_size: int = Field(16, ge=1, le=4096, description="masked sentences per forward pass (every pass has "
+                            "this many rows, so a text's proposals do not depend on its batch)")
+    max_length: int = Field(128, ge=8, le=4096, description="token limit per sentence (a word past it is not "
+                            "masked)")
+    device: str = Field("auto", pattern=_DEVICE, description="torch device: auto (CUDA when present), cpu, "
+                        "cuda, cuda:N, mps")
+
+
+def _contextual_substitute_batch(texts: list[str], p: ContextualSubstituteParams,
+                                 rngs: list[np.random.Generator]) -> list[TextOpResult]:
+    if p.rate == 0:
+        return [TextOpResult(text, []) for text in texts]
+    lm = masked_lm.get_masked_lm(p.model, p.device, p.batch_size, p.max_length)
+    index = load_index()
+    readings = context.sentence_readings(texts, index=index) if p.context else None
+    return masked_lm.contextual_substitute_many(
+        texts, rngs, rate=p.rate, lm=lm, index=index, readings=readings,
+        rules=masked_lm.Rules(top_k=p.top_k, min_zipf=p.min_zipf, protect=p.protect))
+
+
+def _contextual_substitute(text: str, p: ContextualSubstituteParams, rng: np.random.Generator) -> TextOpResult:
+    return _contextual_substitute_batch([text], p, [rng])[0]
+
+
 # ------------------------------------------------------------------------------------------ the list
 
 TEXT_OPS: list[OpDef] = [
@@ -405,4 +444,7 @@ TEXT_OPS: list[OpDef] = [
     OpDef("back_translate", "text", BackTranslateParams,
           "translate to a pivot language and back (apertium or MarianMT), batched",
           apply_text=_back_translate, batch_text=_back_translate_batch),
+    OpDef("contextual_substitute", "text", ContextualSubstituteParams,
+          "replace words with a masked language model's proposals that pass the synonym rules (local model)",
+          apply_text=_contextual_substitute, batch_text=_contextual_substitute_batch, extra="marian"),
 ]

@@ -83,6 +83,7 @@ __all__ = [
     "CharDelete",
     "CharInsert",
     "CharSwap",
+    "ContextualSubstitute",
     "EDA",
     "KeyboardTypo",
     "OcrNoise",
@@ -2602,9 +2603,7 @@ class AntonymReplace(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
             (only words with a WordNet antonym); >= 0.0, <= 1.0; default 0.1
         p: probability that the op runs
@@ -2617,7 +2616,7 @@ class AntonymReplace(Op):
     context: bool
     rate: float
 
-    def __init__(self, *, protect: bool = True, context: bool = False, rate: float = 0.1, p: float = 1.0) -> None:
+    def __init__(self, *, protect: bool = True, context: bool = True, rate: float = 0.1, p: float = 1.0) -> None:
         super().__init__(protect=protect, context=context, rate=rate, p=p)
 
 
@@ -2853,6 +2852,72 @@ class CharSwap(Op):
 
 
 @_register
+class ContextualSubstitute(Op):
+    """Replace words with a masked language model's proposals that pass the synonym rules (local model) (``contextual_substitute``, text).
+
+    Args:
+        protect: leave numbers (3.5, 100%), URLs, e-mail addresses, @mentions, #hashtags and code-like tokens
+            whole (false: treat their pieces as words); default True
+        context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
+            replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
+            never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
+            synonyms in every part of speech, without a tagger (faster); default True
+        model: masked language model: a folder saved with save_pretrained() or a hub id already in the local
+            Hugging Face cache (never downloaded at run time); default 'bert-base-uncased'
+        rate: fraction of the words to change: max(1, round(rate * n_words)) words when > 0; 0 changes nothing
+            (only words with a proposal that passes the rules); >= 0.0, <= 1.0; default 0.1
+        top_k: the model's best N whole-word proposals per masked word, before the rules; >= 1, <= 500; default
+            20
+        min_zipf: no proposal rarer than this wordfreq Zipf value; 0 = no floor; >= 0.0, <= 8.0; default 3.0
+        batch_size: masked sentences per forward pass (every pass has this many rows, so a text's proposals do
+            not depend on its batch); >= 1, <= 4096; default 16
+        max_length: token limit per sentence (a word past it is not masked); >= 8, <= 4096; default 128
+        device: torch device: auto (CUDA when present), cpu, cuda, cuda:N, mps; default 'auto'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "contextual_substitute"
+    modality: ClassVar[str] = "text"
+    drawn_type: ClassVar[type] = NoValues
+    protect: bool
+    context: bool
+    model: str
+    rate: float
+    top_k: int
+    min_zipf: float
+    batch_size: int
+    max_length: int
+    device: str
+
+    def __init__(
+        self,
+        *,
+        protect: bool = True,
+        context: bool = True,
+        model: str = 'bert-base-uncased',
+        rate: float = 0.1,
+        top_k: int = 20,
+        min_zipf: float = 3.0,
+        batch_size: int = 16,
+        max_length: int = 128,
+        device: str = 'auto',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            protect=protect,
+            context=context,
+            model=model,
+            rate=rate,
+            top_k=top_k,
+            min_zipf=min_zipf,
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+            p=p,
+        )
+
+
+@_register
 class EDA(Op):
     """EDA preset (Wei & Zou 2019): one of SR/RI/RS/RD per output (``eda``, text).
 
@@ -2862,9 +2927,7 @@ class EDA(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -2901,7 +2964,7 @@ class EDA(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -3053,9 +3116,7 @@ class RandomInsert(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -3086,7 +3147,7 @@ class RandomInsert(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,
@@ -3162,9 +3223,7 @@ class SynonymReplace(Op):
         context: tag the sentence first (Apertium's English tagger, see README "Part of speech in context"):
             replace a word only by a synonym of its part of speech in this sentence, inflected to its tag, and
             never a name, a fixed expression (be going to, phrasal verbs) or a function word; false: the word's
-            synonyms in every part of speech, without a tagger (faster). Off by default until a run with it is
-            byte-identical whatever the workers (about 0.2% of rows still tag differently by batch); default
-            False
+            synonyms in every part of speech, without a tagger (faster); default True
         max_senses: only synonyms from the word's first N frequent senses per part of speech, ranked by
             WordNet's sense-tag counts; 0 = all frequent senses; >= 0, <= 255; default 3
         min_zipf: no synonym rarer than this wordfreq Zipf value (3 = once per million words); 0 = no floor; >=
@@ -3195,7 +3254,7 @@ class SynonymReplace(Op):
         self,
         *,
         protect: bool = True,
-        context: bool = False,
+        context: bool = True,
         max_senses: int = 3,
         min_zipf: float = 3.0,
         max_words: int = 1,

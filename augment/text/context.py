@@ -26,7 +26,8 @@ from augment.text.tagger import Reading, Tagger, get_tagger, readings
 from augment.text.tokens import WORD_RE, Tokens, match_case
 from augment.text.wordnet import DEFAULT_RULES, POS_BITS, USUAL_POS_MIN_TAGS, SynonymRules, WordNetIndex
 
-__all__ = ["synonym_replace_many", "random_insert_many", "antonym_replace_many", "word_options", "MIN_POS_SHARE"]
+__all__ = ["synonym_replace_many", "random_insert_many", "antonym_replace_many", "word_options", "sentence_readings",
+           "MIN_POS_SHARE"]
 
 MIN_POS_SHARE = 0.1
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -149,6 +150,26 @@ class _Adjectives:
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and bool(self.index._lemma_pos(word) & POS_BITS["a"])
+
+
+def sentence_readings(texts: Sequence[str], *, index: WordNetIndex,
+                      tagger: Tagger | None = None) -> list[list[Reading | None]]:
+    """Per text, per word of ``WORD_RE.split(text)``: the tagger's :class:`Reading` where a word op may change
+    the word, else None (as :func:`word_options` decides, before synonyms: also None where the tagged part of
+    speech is a rare one for the lemma, a likely tagger slip). One tagger batch."""
+    tagger = tagger or get_tagger()
+    adjectives = _Adjectives(index)
+    out = []
+    for text, units in zip(texts, tagger.tag(list(texts))):
+        row = []
+        for reading in readings(text, units, adjectives):
+            if reading is not None:
+                share = index.pos_share(reading.lemma, reading.pos, USUAL_POS_MIN_TAGS)
+                if share is not None and share < MIN_POS_SHARE:
+                    reading = None
+            row.append(reading)
+        out.append(row)
+    return out
 
 
 _ROWS: dict[tuple, list[tuple[str, ...]]] = {}

@@ -10,8 +10,10 @@ lead"; "I am going to watch" is a future, not a journey). Apertium's English ana
 and its generator (``spa-eng.autogen.bin``) inflects a lemma to a tag: ``^go<vblex><ger>$`` -> ``going``.
 
 Both run as long-lived processes, one pair per worker process, in null-flush mode (``-z``): each text is one
-block ended by a NUL, so a text's tags never depend on the texts batched with it, and a batch costs one round
-trip instead of a process start. :func:`readings` turns the tags into what a word op may change: for each word
+block ended by a NUL, and a batch costs one round trip instead of a process start. A text's tags are those a
+freshly started tagger gives it alone, whatever the batch or the worker: the tagger changes its own state when
+it meets an ambiguity class its model lacks and says so on stderr, and the texts it was disturbed by are
+tagged again from a fresh process (:meth:`Tagger.tag`). :func:`readings` turns the tags into what a word op may change: for each word
 of :data:`augment.text.tokens.WORD_RE`, a :class:`Reading` (lemma, WordNet part of speech, Apertium tags) or
 None where the word must stay. None is given to proper nouns, words the tagger does not know, every token of
 a run of capitalised words (and any capitalised word mid-sentence), auxiliaries, modals, determiners,
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import subprocess
 import threading
@@ -38,6 +41,7 @@ __all__ = ["Reading", "Tagger", "get_tagger", "tagger_available", "readings", "a
 
 INSTALL_HINT = ("apt-get install apertium apertium-eng-spa (or point $AUGMENT_APERTIUM_ENG at a folder with "
                 "eng-spa.automorf.bin, eng-spa.prob and spa-eng.autogen.bin), or set context: false")
+_CHUNK = 16  # texts per re-tagging round after the tagger reported a new ambiguity class
 _FILES = ("eng-spa.automorf.bin", "eng-spa.prob", "spa-eng.autogen.bin")
 _SPECIAL = re.compile(r"([\\^$/<>@\[\]{}*#+~|])")
 _UNIT = re.compile(r"\^((?:\\.|[^\\/$])*)/((?:\\.|[^\\$])*)\$")
@@ -68,16 +72,46 @@ def tagger_available() -> bool:
 class _Pipe:
     """A long-lived null-flush pipeline: write a block and a NUL, read up to the NUL that ends its answer."""
 
-    def __init__(self, commands: list[list[str]]):
+    def __init__(self, commands: list[list[str]], watch_stderr: bool = False):
+        """``watch_stderr``: the last process's stderr is kept (non-blocking) for :meth:`said_something`."""
         self.procs: list[subprocess.Popen] = []
         stdin = subprocess.PIPE
-        for cmd in commands:
-            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for n, cmd in enumerate(commands):
+            watched = watch_stderr and n == len(commands) - 1
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE if watched else subprocess.DEVNULL)
             if self.procs:
                 self.procs[-1].stdout.close()  # the next process owns it now
+            if watched:
+                os.set_blocking(proc.stderr.fileno(), False)
             self.procs.append(proc)
             stdin = proc.stdout
         self.lock = threading.Lock()
+
+        self.noise = False
+
+    def _drain(self) -> int:
+        """Read what the watched stderr holds now: the bytes read, 0 when none is waiting, -1 once closed."""
+        try:
+            data = os.read(self.procs[-1].stderr.fileno(), 1 << 16)
+        except BlockingIOError:
+            return 0
+        except (OSError, ValueError):
+            return -1
+        if not data:
+            return -1
+        self.noise = True
+        return len(data)
+
+    def said_something(self) -> bool:
+        """Whether the watched process wrote to stderr since the last call. Anything it writes about a block
+        is written before that block's answer ends, so after :meth:`ask` it is already in the pipe."""
+        if self.procs[-1].stderr is None:
+            return False
+        while self._drain() > 0:
+            pass
+        said, self.noise = self.noise, False
+        return said
 
     def ask(self, blocks: Sequence[bytes]) -> list[bytes]:
         """One answer per block; the blocks are written by a thread while the answers are read, so a batch
@@ -98,8 +132,18 @@ class _Pipe:
             writer.start()
             chunks: list[bytes] = []
             seen = 0
+            out_fd = last.stdout.fileno()
+            err_fd = last.stderr.fileno() if last.stderr is not None else None
             while seen < len(blocks):
-                chunk = last.stdout.read1(1 << 16)
+                if err_fd is None:
+                    chunk = last.stdout.read1(1 << 16)
+                else:  # stderr is read too, so a talkative process never blocks on a full stderr pipe
+                    ready = select.select([out_fd, err_fd], [], [])[0]
+                    if err_fd in ready and self._drain() < 0:
+                        err_fd = None  # closed: the process is gone, stdout's EOF reports it
+                    if out_fd not in ready:
+                        continue
+                    chunk = os.read(out_fd, 1 << 16)
                 if not chunk:
                     raise BackendUnavailableError("the Apertium tagger stopped unexpectedly; " + INSTALL_HINT)
                 chunks.append(chunk)
@@ -112,6 +156,8 @@ class _Pipe:
             try:
                 if proc.stdin:
                     proc.stdin.close()
+                if proc.stderr:
+                    proc.stderr.close()
                 proc.kill()
                 proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
@@ -130,19 +176,66 @@ class Tagger:
         if not tagger_available() and folder == apertium_dir():
             raise BackendUnavailableError("part of speech in context needs the Apertium English tagger: "
                                           + INSTALL_HINT)
-        self._tag = _Pipe([["lt-proc", "-z", "-w", str(folder / "eng-spa.automorf.bin")],
-                           ["apertium-tagger", "-z", "-g", "-p", str(folder / "eng-spa.prob")]])
+        self._folder = folder
+        self._analyse = _Pipe([["lt-proc", "-z", "-w", str(folder / "eng-spa.automorf.bin")]])
+        self._tag = self._start_tagging()
+        self._spare: _Pipe | None = None
         self._gen = _Pipe([["lt-proc", "-z", "-g", str(folder / "spa-eng.autogen.bin")]])
         self._forms: dict[tuple[str, str], str | None] = {}
+        self._lock = threading.Lock()
+        self.renewals = 0
+
+    def _start_tagging(self) -> _Pipe:
+        # Its own process, apart from the analyser: only the tagger ever needs a fresh start (~10 ms of CPU,
+        # the analyser's dictionary takes five times that). -d: it says on stderr when a word has an ambiguity
+        # class its model lacks (see _tagged()).
+        return _Pipe([["apertium-tagger", "-z", "-d", "-g", "-p", str(self._folder / "eng-spa.prob")]],
+                     watch_stderr=True)
+
+    def _renew(self) -> None:
+        """A fresh tagger in place of the current one; the next is started now, so it has loaded its model by
+        the time it is needed."""
+        self._tag.close()
+        self._tag = self._spare or self._start_tagging()
+        self._spare = self._start_tagging()
+        self.renewals += 1
 
     def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str, str]]]:
-        """Per text, its tagger units as (start, end, surface, analysis), with character offsets in the text."""
-        # Each text ends with a full stop of its own: the tagger's HMM carries the last tag of one block into the
-        # next, so without it a text's first words were tagged by the text before it in the batch ("attempts" a
-        # verb alone, a noun after another review), and a run's output depended on how many workers chunked it.
-        # Every text now starts after a sentence end, as the first text of a fresh tagger does.
-        answers = self._tag.ask([_escape(t) + b" ." for t in texts])
+        """Per text, its tagger units as (start, end, surface, analysis), with character offsets in the text:
+        what a freshly started tagger gives for that text alone, whatever the batch."""
+        # Each text ends with a full stop of its own, so it starts after a sentence end, as the first text of a
+        # fresh tagger does (the HMM's state at a block's end is that of its last tag).
+        with self._lock:
+            analysed = self._analyse.ask([_escape(t) + b" ." for t in texts])
+            answers = self._tagged([a.rstrip(b"\n") for a in analysed])
         return [_units(text, answer.decode("utf-8", "replace")) for text, answer in zip(texts, answers)]
+
+    def _tagged(self, blocks: list[bytes]) -> list[bytes]:
+        # apertium-tagger (3.8) keeps one piece of state for its whole life: the first time a word has an
+        # ambiguity class its model lacks ("a lot of": adjective or quantifier), find_similar_ambiguity_class()
+        # assigns a smaller known class through a *reference* to the class it gives unknown words, so from then
+        # on every unknown word ("gorgeously") is tagged with a different class and its neighbours may change
+        # ("elaborate" present -> infinitive). A text's tags then depended on which texts a worker had tagged
+        # before it (~1 in 100 SST-2 texts has such a word). The tagger reports these words on stderr (-d):
+        # a batch it said nothing about was tagged in the fresh state; otherwise the batch is tagged again in
+        # chunks, and one by one in a chunk that disturbed it, with a fresh tagger after each disturbance.
+        answers = self._tag.ask(blocks)
+        if not self._tag.said_something():
+            return answers
+        self._renew()
+        out: list[bytes] = []
+        for start in range(0, len(blocks), _CHUNK):
+            chunk = blocks[start:start + _CHUNK]
+            got = self._tag.ask(chunk)
+            if not self._tag.said_something():
+                out.extend(got)
+                continue
+            self._renew()
+            for block in chunk:
+                out.extend(self._tag.ask([block]))  # from the fresh state: this text's own tags
+                if self._tag.said_something():
+                    self._renew()
+        return out
 
     def generate(self, keys: Sequence[tuple[str, str]]) -> None:
         """Inflect (lemma, tags) pairs with the generator, one batch, into the cache read by :meth:`form`."""
@@ -161,7 +254,10 @@ class Tagger:
         return self._forms.get((lemma, tags))
 
     def close(self) -> None:
+        self._analyse.close()
         self._tag.close()
+        if self._spare is not None:
+            self._spare.close()
         self._gen.close()
 
 
