@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from augment.ops.llm_op import LLM_PARAPHRASE
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
 from augment.text import backtranslate, chars, context, eda, spelling
@@ -405,4 +406,5 @@ TEXT_OPS: list[OpDef] = [
     OpDef("back_translate", "text", BackTranslateParams,
           "translate to a pivot language and back (apertium or MarianMT), batched",
           apply_text=_back_translate, batch_text=_back_translate_batch),
+    LLM_PARAPHRASE,
 ]

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
+from augment.io.store import LocalStore
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
 from augment.run.job_base import (
     ChunkResult,
@@ -21,6 +22,8 @@ from augment.run.job_base import (
     write_output,
 )
 from augment.seeding import derive_seed
+from augment.text.llm_cache import run_cache
+from augment.text.llm_client import EndpointUnreachableError
 
 __all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task", "distinct_copies"]
 
@@ -56,13 +59,18 @@ def _run_all(pipe, task: TextTask, jobs: list[tuple], attempt: int) -> list[tupl
     row must not sink its chunk)."""
     seeds = [row_seed(pipe.spec.seed, task.source, row.index, k, attempt) for row, k in jobs]
     try:
-        return [(res, None) for res in pipe.run_batch([row.text for row, _ in jobs], seeds)]
+        return [(res, None) for res in pipe.run_batch([row.text for row, _ in jobs], seeds,
+                                                      labels=[row.label for row, _ in jobs])]
+    except EndpointUnreachableError:
+        raise  # every row would fail the same way: the run stops, resumably
     except Exception:
         pass
     out = []
     for (row, _), seed in zip(jobs, seeds):
         try:
-            out.append((pipe.run(row.text, seed=seed), None))
+            out.append((pipe.run(row.text, seed=seed, label=row.label), None))
+        except EndpointUnreachableError:
+            raise
         except Exception as exc:
             out.append((None, f"augmentation failed: {type(exc).__name__}: {exc}"))
     return out
@@ -185,7 +193,10 @@ def _judge(flt, pending: list, state: dict, result) -> list:
 def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
     result.notes.extend(n for n in language_notes(pipe, task.rows) if n not in result.notes)
-    by_row = _distinct_copies(pipe, config, task, result)
+    # LLM answers are cached inside a local OUTPUT, so the run folder resumes and replays without the server
+    store = store_for(config)
+    with run_cache(store.root if isinstance(store, LocalStore) else None):
+        by_row = _distinct_copies(pipe, config, task, result)
     fmt = TextFormat(**config.text_format)  # once per chunk: building it validates the format
     pieces: list[str] = []
     records: list[dict] = []  # reported only once the part file is safely written
