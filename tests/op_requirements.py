@@ -11,6 +11,8 @@ REQUIRED: dict[str, dict] = {
     "pad_if_needed": {"min_height": 5, "min_width": 6},
     "center_crop": {"height": 1, "width": 1},
     "random_crop": {"height": 1, "width": 1},
+    # text: the endpoint (nothing is contacted until a text is paraphrased)
+    "llm_paraphrase": {"base_url": "http://127.0.0.1:9/v1", "model": "test-model"},
 }
 
 
