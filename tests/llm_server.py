@@ -27,6 +27,7 @@ class FakeChatServer:
         self.requests: list[dict] = []
         self.script: list[str] = []  # actions for the next requests, in order: 429, 500, slow, malformed, drop
         self.fail_after: int | None = None  # answer 503 to every request after this many
+        self.fail_on: str | None = None  # answer 503 to every request whose prompt contains this
         self.retry_after = "0"
         self.slow_seconds = 1.0
         self.lock = threading.Lock()
@@ -45,6 +46,8 @@ class FakeChatServer:
                     n = len(outer.requests)
                     action = outer.script.pop(0) if outer.script else "ok"
                     if outer.fail_after is not None and n > outer.fail_after:
+                        action = "503"
+                    if outer.fail_on is not None and outer.fail_on in doc["messages"][-1]["content"]:
                         action = "503"
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(404, b'{"error": "not found"}')
