@@ -256,3 +256,22 @@ def test_rejections_become_redraws_then_counted_drops(server, tmp_path):
     assert summary["dropped_unchanged"] == 2  # both copies of the malformed row, after their redraws
     assert summary["written"] == 2
     assert np.all([r["row"] == 1 for r in manifest(out)])
+
+
+def test_the_service_lists_the_op_for_the_studio_and_validates_its_key_rule():
+    from serve_support import Server
+
+    srv = Server()
+    try:
+        listing = srv.get("/v1/ops?modality=text&schema=true").json()
+        entry = next(op for op in listing if op["op"] == "llm_paraphrase")
+        props = entry["schema"]["properties"]
+        assert {"base_url", "model", "api_key_env", "prompt", "temperature", "seed"} <= set(props)
+        assert "api_key" not in props and set(entry["schema"]["required"]) == {"base_url", "model"}
+        bad = {"name": "t", "modality": "text", "steps": [{"op": "llm_paraphrase", "params": {
+            **_params("http://127.0.0.1:9/v1"), "api_key": "sk-x"}}]}
+        doc = srv.post("/v1/validate", {"spec": bad}).json()
+        assert doc["valid"] is False and doc["errors"][0]["path"].startswith("steps[0].params")
+        assert "api_key" in doc["errors"][0]["message"] and "sk-x" not in json.dumps(doc)
+    finally:
+        srv.stop()
