@@ -258,10 +258,10 @@ def test_rejections_become_redraws_then_counted_drops(server, tmp_path):
     assert np.all([r["row"] == 1 for r in manifest(out)])
 
 
-def test_the_service_lists_the_op_for_the_studio_and_validates_its_key_rule():
+def test_the_service_lists_the_op_for_the_studio_validates_it_and_augments_with_it(server, tmp_path):
     from serve_support import Server
 
-    srv = Server()
+    srv = Server(env={"AUGMENT_CACHE_DIR": str(tmp_path / "user-cache")})
     try:
         listing = srv.get("/v1/ops?modality=text&schema=true").json()
         entry = next(op for op in listing if op["op"] == "llm_paraphrase")
@@ -273,5 +273,13 @@ def test_the_service_lists_the_op_for_the_studio_and_validates_its_key_rule():
         doc = srv.post("/v1/validate", {"spec": bad}).json()
         assert doc["valid"] is False and doc["errors"][0]["path"].startswith("steps[0].params")
         assert "api_key" in doc["errors"][0]["message"] and "sk-x" not in json.dumps(doc)
+        spec = {"name": "t", "modality": "text", "steps": [{"op": "llm_paraphrase", "params": _params(server)}]}
+        reply = srv.post("/v1/augment", {"spec": spec, "seed": 2, "copies": 1, "items": [{"text": REVIEWS[0]}]})
+        out = reply.json()["items"][0]["outputs"][0]
+        assert reply.status == 200 and out["text"] != REVIEWS[0] and out["diff"]  # the studio's highlighted diff
+        assert any((tmp_path / "user-cache" / "llm").rglob("*.json"))
+        spec["steps"][0]["params"]["base_url"] = free_port_url()
+        gone = srv.post("/v1/augment", {"spec": spec, "items": [{"text": REVIEWS[1]}]})
+        assert gone.status == 502 and "cannot reach" in gone.json()["error"] and b"Traceback" not in gone.body
     finally:
         srv.stop()
