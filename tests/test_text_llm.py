@@ -254,6 +254,8 @@ def test_rejections_become_redraws_then_counted_drops(server, tmp_path):
     summary = json.loads(augment_cli("run", _spec(tmp_path, server.base_url), src, out, "--engine",
                                      "serial").stdout)
     assert summary["dropped_unchanged"] == 2  # both copies of the malformed row, after their redraws
+    # each refused answer is counted: 2 copies x 5 draws (first + 4 redraws) x 3 attempts
+    assert summary["filter_rejections"] == {"llm_paraphrase:malformed": 30}
     assert summary["written"] == 2
     assert np.all([r["row"] == 1 for r in manifest(out)])
 
@@ -283,3 +285,12 @@ def test_the_service_lists_the_op_for_the_studio_validates_it_and_augments_with_
         assert gone.status == 502 and "cannot reach" in gone.json()["error"] and b"Traceback" not in gone.body
     finally:
         srv.stop()
+
+
+def test_a_malformed_answer_is_asked_again_as_the_next_attempt(server, tmp_path):
+    server.script = ["malformed"]
+    res = _pipe(server, tmp_path / "c", concurrency=1).run(REVIEWS[0], seed=5)
+    change = _changes(res)[0]
+    assert change["action"] == "substitute" and change["attempt"] == 1
+    assert [a["reason"] for a in change["rejected_attempts"]] == ["malformed"]
+    assert server.requests[0]["seed"] != server.requests[1]["seed"]  # another request, not the same one again

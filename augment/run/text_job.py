@@ -112,7 +112,9 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     are with ``config.keep_unchanged``. Redraws go in rounds, one batch call per round, so back-translation
     pays its start-up once a round rather than once a row."""
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
-    state = {job: (0, res, err) for job, (res, err) in zip(jobs, _run_all(pipe, task, jobs, 0))}
+    first = _run_all(pipe, task, jobs, 0)
+    _count_guard_rejections(first, result)
+    state = {job: (0, res, err) for job, (res, err) in zip(jobs, first)}
     keep_all = getattr(config, "keep_unchanged", False)
     flt = filter_for(config)
     seen = {row.index: {row.text} for row in task.rows}
@@ -121,6 +123,7 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     for attempt in range(MAX_REDRAWS + 1):
         if attempt:
             redone = _run_all(pipe, task, pending, attempt)
+            _count_guard_rejections(redone, result)
             state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, redone)})
         again = []
         verdicts = _judge(flt, pending, state, result)
@@ -151,6 +154,24 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
         if (row.index, k) in kept:
             by_row.setdefault(row.index, []).append(kept[(row.index, k)])
     return by_row
+
+
+def _count_guard_rejections(outcomes: list[tuple], result) -> None:
+    """Count, per ``op:reason`` in ``result.filter_rejections``, the outputs an op's own guard refused
+    (back-translation, llm_paraphrase: a change with action "rejected"; llm_paraphrase lists each attempt,
+    also the refused attempts before a kept answer)."""
+    for res, err in outcomes:
+        if err is not None:
+            continue
+        for step in res.applied:
+            for change in step.get("changes") or ():
+                if change.get("action") == "rejected":
+                    refused = change.get("attempts") or [change]
+                else:  # a kept output may follow refused attempts
+                    refused = change.get("rejected_attempts") or ()
+                for tried in refused:
+                    key = f"{step['op']}:{tried.get('reason')}"
+                    result.filter_rejections[key] = result.filter_rejections.get(key, 0) + 1
 
 
 # ops whose resources (WordNet, the stop-word list) are English only

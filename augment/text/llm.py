@@ -181,7 +181,8 @@ def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p
                     new = lead + out + trail
                     c.result = TextOpResult(new, [{"action": "substitute", "position": 0, "scope": "text",
                                                    "before": text, "after": new, "model": p.model,
-                                                   "cache_key": key, "attempt": attempt}])
+                                                   "cache_key": key, "attempt": attempt,
+                                                   **({"rejected_attempts": c.tried} if c.tried else {})}])
                 else:
                     c.tried.append({"cache_key": key, "reason": reason})
                     again.append(c)
