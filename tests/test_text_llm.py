@@ -294,3 +294,20 @@ def test_a_malformed_answer_is_asked_again_as_the_next_attempt(server, tmp_path)
     assert change["action"] == "substitute" and change["attempt"] == 1
     assert [a["reason"] for a in change["rejected_attempts"]] == ["malformed"]
     assert server.requests[0]["seed"] != server.requests[1]["seed"]  # another request, not the same one again
+
+
+def test_eval_paraphrases_with_the_label_in_the_prompt(server, tmp_path, monkeypatch):
+    from augment.evaluate import EvalConfig, run_evaluation
+    from test_evaluate_protocol import make_tsv
+
+    monkeypatch.setenv("AUGMENT_CACHE_DIR", str(tmp_path / "cache"))  # eval has no OUTPUT: the user cache
+    train = make_tsv(tmp_path / "train.tsv", 12, seed=0)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: p\nmodality: text\nsteps:\n  - op: llm_paraphrase\n    params: " + json.dumps(
+        _params(server, prompt="A {label} review:\n{text}", guard=False)) + "\n", encoding="utf-8")
+    cfg = EvalConfig(pipeline=spec, train=train, train_sizes=["full"], copies=[1], repeats=1, n_bootstrap=100,
+                     n_samples=0, model="tfidf-logreg")
+    res = run_evaluation(cfg, progress=False)
+    assert res.pipeline["copy_rule"]["copies asked"] > 0 and res.summary
+    labels = {t.split(" review:")[0] for t in server.texts()}
+    assert labels == {"A pos", "A neg"}
