@@ -148,29 +148,24 @@ def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p
             copies.append(_Copy(i, text.strip(), None if label is None else str(label), draw, []))
         else:
             results[i] = TextOpResult(text, [])
+    def answer(job: tuple[str, dict]) -> str:
+        key, payload = job
+        body = cache.get(key)
+        if body is None:
+            body = client.post(payload)
+            cache.put(key, p.model, payload, body)  # before judging it: a rerun judges these very bytes
+        return body
+
     pending = copies
-    with ThreadPoolExecutor(max_workers=max(1, p.concurrency), thread_name_prefix="augment-llm") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, p.concurrency), thread_name_prefix="augment-llm")
+    try:
         for attempt in range(p.attempts):
             if not pending:
                 break
             payloads = [_payload(p, c, attempt) for c in pending]
             keys = [cache_key(p.model, payload, c.draw, attempt) for c, payload in zip(pending, payloads)]
 
-            def answer(job: tuple[str, dict]) -> str:
-                key, payload = job
-                body = cache.get(key)
-                if body is None:
-                    body = client.post(payload)
-                    cache.put(key, p.model, payload, body)
-                return body
-
-            futures = [pool.submit(answer, job) for job in zip(keys, payloads)]
-            try:
-                bodies = [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+            bodies = [f.result() for f in [pool.submit(answer, job) for job in zip(keys, payloads)]]
             again = []
             for c, key, body in zip(pending, keys, bodies):
                 reason, out = _judge(p, c.core, body)
@@ -187,6 +182,11 @@ def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p
                     c.tried.append({"cache_key": key, "reason": reason})
                     again.append(c)
             pending = again
+    except BaseException:
+        # the server is gone or the run was interrupted: do not wait for the requests still in flight
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     for c in copies:
         results[c.index] = c.result or TextOpResult(texts[c.index], [{
             "action": "rejected", "reason": c.tried[-1]["reason"], "model": p.model, "attempts": c.tried}])
