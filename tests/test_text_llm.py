@@ -311,3 +311,18 @@ def test_eval_paraphrases_with_the_label_in_the_prompt(server, tmp_path, monkeyp
     assert res.pipeline["copy_rule"]["copies asked"] > 0 and res.summary
     labels = {t.split(" review:")[0] for t in server.texts()}
     assert labels == {"A pos", "A neg"}
+
+
+def test_a_search_space_draws_llm_paraphrase_settings_and_checks_them():
+    from augment.search.space import parse_space
+
+    space = {"name": "s", "modality": "text", "candidates": 6, "copies": [1], "ops": [
+        {"op": "llm_paraphrase", "optional": False, "params": {
+            "base_url": "http://127.0.0.1:9/v1", "model": "m", "temperature": {"range": [0.2, 1.2]},
+            "prompt": {"choices": ["Paraphrase:\n{text}", "Rewrite this {label} review:\n{text}"]}}}]}
+    drawn = [c.spec.to_dict()["steps"][0]["params"] for c in parse_space(space).candidates(seed=1)]
+    assert drawn and all(0.2 <= d["temperature"] <= 1.2 for d in drawn)
+    assert len({d["prompt"] for d in drawn}) == 2
+    space["ops"][0]["params"]["prompt"] = {"choices": ["no placeholder"]}
+    with pytest.raises(SpecError, match=r"ops\[0\]\.params\.prompt"):
+        parse_space(space)
