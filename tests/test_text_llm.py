@@ -263,7 +263,9 @@ def test_rejections_become_redraws_then_counted_drops(server, tmp_path):
 def test_the_service_lists_the_op_for_the_studio_validates_it_and_augments_with_it(server, tmp_path):
     from serve_support import Server
 
-    srv = Server(env={"AUGMENT_CACHE_DIR": str(tmp_path / "user-cache")})
+    gone_url = free_port_url()
+    srv = Server(env={"AUGMENT_CACHE_DIR": str(tmp_path / "user-cache"),
+                      "AUGMENT_LLM_ENDPOINTS": f"{server.base_url}, {gone_url}/"})
     try:
         listing = srv.get("/v1/ops?modality=text&schema=true").json()
         entry = next(op for op in listing if op["op"] == "llm_paraphrase")
@@ -280,9 +282,16 @@ def test_the_service_lists_the_op_for_the_studio_validates_it_and_augments_with_
         out = reply.json()["items"][0]["outputs"][0]
         assert reply.status == 200 and out["text"] != REVIEWS[0] and out["diff"]  # the studio's highlighted diff
         assert any((tmp_path / "user-cache" / "llm").rglob("*.json"))
-        spec["steps"][0]["params"]["base_url"] = free_port_url()
+        spec["steps"][0]["params"]["base_url"] = gone_url
         gone = srv.post("/v1/augment", {"spec": spec, "items": [{"text": REVIEWS[1]}]})
         assert gone.status == 502 and "cannot reach" in gone.json()["error"] and b"Traceback" not in gone.body
+        # any other endpoint is refused before anything is sent (the service is no proxy to arbitrary hosts)
+        spec["steps"][0]["params"]["base_url"] = "http://169.254.169.254/v1"
+        for path, body in (("/v1/augment", {"spec": spec, "items": [{"text": REVIEWS[1]}]}),
+                           ("/v1/validate", {"spec": spec})):
+            doc = srv.post(path, body).json()
+            text = json.dumps(doc)
+            assert "steps[0].params.base_url" in text and "AUGMENT_LLM_ENDPOINTS" in text, doc
     finally:
         srv.stop()
 
