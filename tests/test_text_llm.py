@@ -335,3 +335,15 @@ def test_a_search_space_draws_llm_paraphrase_settings_and_checks_them():
     space["ops"][0]["params"]["prompt"] = {"choices": ["no placeholder"]}
     with pytest.raises(SpecError, match=r"ops\[0\]\.params\.prompt"):
         parse_space(space)
+
+
+@pytest.mark.parametrize("content, source, expected", [
+    ('"The film was fine."', "The movie was good.", "The film was fine."),
+    ("<think>\nthe user wants a rewrite\n</think>\n\nThe film was fine.", "The movie was good.", "The film was fine."),
+    ("The Film   was\nfine.", "the movie was good.", "the film was fine."),
+    ("\u201cQuoted\u201d", "plain", "quoted"),
+])
+def test_answers_are_cleaned_to_the_sources_style(content, source, expected):
+    from augment.text.llm import _clean
+
+    assert _clean(content, source) == expected

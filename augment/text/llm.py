@@ -15,6 +15,7 @@ in which answers arrive.
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,16 +100,20 @@ def _payload(p: _Settings, copy: _Copy, attempt: int) -> dict:
     messages = ([{"role": "system", "content": p.system}] if p.system else [])
     messages.append({"role": "user", "content": p.prompt.format(**fields)})
     payload = {"model": p.model, "messages": messages, "temperature": p.temperature, "top_p": p.top_p,
-               "max_tokens": p.max_tokens, "n": 1, "stream": False}
+               "max_tokens": p.max_tokens}  # n and stream left at their defaults: not every server knows them
     if p.seed is not None:
         payload["seed"] = _request_seed(p.seed, copy.draw, attempt)
     return payload
 
 
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+
+
 def _clean(content: str, source: str) -> str:
     """The paraphrase in the source's surface style: one line when the source is one line, without quotes the
-    model wrapped it in, lower-cased for a lower-cased corpus."""
-    out = content.strip()
+    model wrapped it in or a reasoning model's <think> block, lower-cased for a lower-cased corpus."""
+    # reasoning models (Qwen3, DeepSeek-R1 through llama.cpp or Ollama) put their thinking before the answer
+    out = _THINK.sub("", content).strip()
     for left, right in (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("`", "`")):
         if len(out) >= 2 and out[0] == left and out[-1] == right and not source.startswith(left):
             out = out[1:-1].strip()
