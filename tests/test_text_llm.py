@@ -347,3 +347,32 @@ def test_answers_are_cleaned_to_the_sources_style(content, source, expected):
     from augment.text.llm import _clean
 
     assert _clean(content, source) == expected
+
+
+def test_ctrl_c_while_requests_hang_stops_the_run_without_waiting_for_them(server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    server.script = ["slow"] * 50
+    server.slow_seconds = 300  # far beyond the bound below: a run that waited for its requests would not make it
+    src = _tsv(tmp_path, 4)
+    proc = subprocess.Popen([sys.executable, "-m", "augment.cli", "run", str(_spec(tmp_path, server.base_url,
+                             timeout=600)), str(src), str(tmp_path / "out"), "--engine", "serial"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not server.requests and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert server.requests, "the run never asked the server"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "run the same command again to resume" in err
+    assert not (tmp_path / "out" / "reviews.tsv").exists()

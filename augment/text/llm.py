@@ -8,8 +8,8 @@ ratio, similarity, protected tokens, question words, rare invented words); a rej
 asked again as the next attempt, and after ``attempts`` the text comes back unchanged with the reasons, which
 makes ``augment run`` redraw the copy and finally drop it (counted as unchanged).
 
-Requests of one batch run ``concurrency`` at a time, attempt by attempt; results do not depend on the order
-in which answers arrive.
+Requests of one batch run ``concurrency`` at a time (daemon threads), attempt by attempt; results do not
+depend on the order in which answers arrive.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -136,6 +136,39 @@ def _judge(p: _Settings, source: str, body: str) -> tuple[str | None, str]:
                                keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf), out
 
 
+def _concurrently(fn, jobs: list, limit: int) -> list:
+    """``[fn(job) for job in jobs]`` with at most ``limit`` running at once. Daemon threads, not a
+    ThreadPoolExecutor: on Ctrl-C or a dead server the run must not wait (at exit, too) for requests still in
+    flight. The first failure (by job order among those that ran) is raised."""
+    results: list = [None] * len(jobs)
+    failures: list[tuple[int, BaseException]] = []
+    todo = iter(range(len(jobs)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                i = next(todo, None) if not failures else None
+            if i is None:
+                return
+            try:
+                results[i] = fn(jobs[i])
+            except BaseException as exc:  # handed to the caller's thread below
+                with lock:
+                    failures.append((i, exc))
+                return
+
+    threads = [threading.Thread(target=work, name="augment-llm", daemon=True)
+               for _ in range(max(1, min(limit, len(jobs))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise min(failures, key=lambda f: f[0])[1]
+    return results
+
+
 def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p: _Settings,
                     labels: Sequence[str | None] | None = None, *, client: ChatClient | None = None
                     ) -> list[TextOpResult]:
@@ -153,6 +186,7 @@ def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p
             copies.append(_Copy(i, text.strip(), None if label is None else str(label), draw, []))
         else:
             results[i] = TextOpResult(text, [])
+
     def answer(job: tuple[str, dict]) -> str:
         key, payload = job
         body = cache.get(key)
@@ -162,36 +196,28 @@ def paraphrase_many(texts: Sequence[str], rngs: Sequence[np.random.Generator], p
         return body
 
     pending = copies
-    pool = ThreadPoolExecutor(max_workers=max(1, p.concurrency), thread_name_prefix="augment-llm")
-    try:
-        for attempt in range(p.attempts):
-            if not pending:
-                break
-            payloads = [_payload(p, c, attempt) for c in pending]
-            keys = [cache_key(p.model, payload, c.draw, attempt) for c, payload in zip(pending, payloads)]
-
-            bodies = [f.result() for f in [pool.submit(answer, job) for job in zip(keys, payloads)]]
-            again = []
-            for c, key, body in zip(pending, keys, bodies):
-                reason, out = _judge(p, c.core, body)
-                if reason is None:
-                    text = texts[c.index]
-                    lead = text[: len(text) - len(text.lstrip())]
-                    trail = text[len(text.rstrip()):]
-                    new = lead + out + trail
-                    c.result = TextOpResult(new, [{"action": "substitute", "position": 0, "scope": "text",
-                                                   "before": text, "after": new, "model": p.model,
-                                                   "cache_key": key, "attempt": attempt,
-                                                   **({"rejected_attempts": c.tried} if c.tried else {})}])
-                else:
-                    c.tried.append({"cache_key": key, "reason": reason})
-                    again.append(c)
-            pending = again
-    except BaseException:
-        # the server is gone or the run was interrupted: do not wait for the requests still in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    for attempt in range(p.attempts):
+        if not pending:
+            break
+        payloads = [_payload(p, c, attempt) for c in pending]
+        keys = [cache_key(p.model, payload, c.draw, attempt) for c, payload in zip(pending, payloads)]
+        bodies = _concurrently(answer, list(zip(keys, payloads)), p.concurrency)
+        again = []
+        for c, key, body in zip(pending, keys, bodies):
+            reason, out = _judge(p, c.core, body)
+            if reason is None:
+                text = texts[c.index]
+                lead = text[: len(text) - len(text.lstrip())]
+                trail = text[len(text.rstrip()):]
+                new = lead + out + trail
+                c.result = TextOpResult(new, [{"action": "substitute", "position": 0, "scope": "text",
+                                               "before": text, "after": new, "model": p.model,
+                                               "cache_key": key, "attempt": attempt,
+                                               **({"rejected_attempts": c.tried} if c.tried else {})}])
+            else:
+                c.tried.append({"cache_key": key, "reason": reason})
+                again.append(c)
+        pending = again
     for c in copies:
         results[c.index] = c.result or TextOpResult(texts[c.index], [{
             "action": "rejected", "reason": c.tried[-1]["reason"], "model": p.model, "attempts": c.tried}])
