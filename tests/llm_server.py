@@ -59,6 +59,13 @@ class FakeChatServer:
                 if action == "drop":
                     self.close_connection = True
                     return
+                if action == "cut":  # a status line and headers, then half the promised body
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b'{"choices": [')
+                    self.close_connection = True
+                    return
                 text = doc["messages"][-1]["content"].split("\n")[-1]
                 if action == "malformed" or "MALFORMED" in text:
                     return self._send(200, b'{"choices": [{"message": {"content": "trunc')

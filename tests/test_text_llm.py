@@ -98,13 +98,13 @@ def test_prompt_uses_the_label_from_the_api_and_a_missing_label_is_a_clear_error
         pipe.run(REVIEWS[0], seed=1)
 
 
-def test_retries_on_429_500_timeouts_and_dropped_connections(server, tmp_path):
-    server.script = ["429", "500", "slow", "drop"]
+def test_retries_on_429_500_timeouts_dropped_connections_and_cut_answers(server, tmp_path):
+    server.script = ["429", "500", "slow", "drop", "cut"]
     server.slow_seconds = 1.5
-    pipe = _pipe(server, tmp_path / "c", timeout=0.3, retries=4, concurrency=1)
+    pipe = _pipe(server, tmp_path / "c", timeout=0.3, retries=5, concurrency=1)
     res = pipe.run(REVIEWS[0], seed=1)
     assert _changes(res)[0]["action"] == "substitute"
-    assert len(server.requests) == 5  # four failures, then the answer
+    assert len(server.requests) == 6  # five failures, then the answer
 
 
 def test_retry_after_is_honoured_and_backoff_doubles(server):

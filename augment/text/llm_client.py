@@ -16,6 +16,7 @@ Failures are split by what the run should do about them:
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -92,8 +93,8 @@ class ChatClient:
                     last = f"connection failed: {reason}"
             except (TimeoutError, socket.timeout):
                 last = f"no answer within {self.timeout:g} s (timeout)"
-            except (ConnectionError, OSError) as exc:  # reset or dropped mid-answer
-                last = f"connection failed: {exc}"
+            except (ConnectionError, OSError, http.client.HTTPException) as exc:  # reset, dropped or cut mid-answer
+                last = f"connection failed: {type(exc).__name__} {exc}".strip()
             if attempt < self.retries:
                 self.sleep(min(wait, _MAX_RETRY_AFTER))
         raise EndpointUnreachableError(
