@@ -376,3 +376,14 @@ def test_ctrl_c_while_requests_hang_stops_the_run_without_waiting_for_them(serve
             proc.wait()
     assert proc.returncode == 130 and "run the same command again to resume" in err
     assert not (tmp_path / "out" / "reviews.tsv").exists()
+
+
+def test_the_rare_word_guard_reads_the_texts_language():
+    from augment.ops.llm_op import LlmParaphraseParams
+    from augment.text.llm import _judge
+
+    body = json.dumps({"choices": [{"message": {"content": "der Film war wirklich ausgezeichnet"}}]})
+    source = "der Film war wirklich gut"
+    base = _params("http://127.0.0.1:9/v1")
+    assert _judge(LlmParaphraseParams(**base), source, body)[0] == "untranslated"  # German words rare in English
+    assert _judge(LlmParaphraseParams(**base, lang="de"), source, body)[0] is None

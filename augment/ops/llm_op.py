@@ -60,7 +60,10 @@ class LlmParaphraseParams(OpParams):
                                               "ratio")
     allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
     min_zipf: float = Field(1.0, ge=0.0, le=8.0, allow_inf_nan=False, description="guard: no word the source "
-                            "lacks that is rarer in English than this wordfreq Zipf value; 0 = off")
+                            "lacks that is rarer in the texts' language than this wordfreq Zipf value; 0 = off")
+    lang: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", description="guard: the texts' language "
+                      "as a wordfreq code (en, de, fr, zh...) for min_zipf; a language wordfreq lacks skips that "
+                      "check")
 
     @model_validator(mode="before")
     @classmethod

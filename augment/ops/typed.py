@@ -2933,8 +2933,10 @@ class LlmParaphrase(Op):
             0.3
         length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
         allow_wh_change: guard: allow a changed question word; default False
-        min_zipf: guard: no word the source lacks that is rarer in English than this wordfreq Zipf value; 0 =
-            off; >= 0.0, <= 8.0; default 1.0
+        min_zipf: guard: no word the source lacks that is rarer in the texts' language than this wordfreq Zipf
+            value; 0 = off; >= 0.0, <= 8.0; default 1.0
+        lang: guard: the texts' language as a wordfreq code (en, de, fr, zh...) for min_zipf; a language
+            wordfreq lacks skips that check; default 'en'
         p: probability that the op runs
     """
 
@@ -2962,6 +2964,7 @@ class LlmParaphrase(Op):
     length_ratio: tuple[float, float]
     allow_wh_change: bool
     min_zipf: float
+    lang: str
 
     def __init__(
         self,
@@ -2987,6 +2990,7 @@ class LlmParaphrase(Op):
         length_ratio: tuple[float, float] = (0.5, 2.0),
         allow_wh_change: bool = False,
         min_zipf: float = 1.0,
+        lang: str = 'en',
         p: float = 1.0,
     ) -> None:
         super().__init__(
@@ -3011,6 +3015,7 @@ class LlmParaphrase(Op):
             length_ratio=length_ratio,
             allow_wh_change=allow_wh_change,
             min_zipf=min_zipf,
+            lang=lang,
             p=p,
         )
 

@@ -73,6 +73,7 @@ class _Settings(Protocol):  # the op's parameters (augment.ops.llm_op.LlmParaphr
     length_ratio: tuple[float, float]
     allow_wh_change: bool
     min_zipf: float
+    lang: str
 
 
 @dataclass
@@ -133,7 +134,7 @@ def _judge(p: _Settings, source: str, body: str) -> tuple[str | None, str]:
     if not p.guard:
         return None, out
     return backtranslate.guard(source, out, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
-                               keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf), out
+                               keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf, lang=p.lang), out
 
 
 def _concurrently(fn, jobs: list, limit: int) -> list:
