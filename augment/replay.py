@@ -26,6 +26,8 @@ from augment.io.text_formats import RowError, TextFormat, TextFormatError, forma
 from augment.ops.drawn import DrawnValueError
 from augment.run.text_job import row_seed
 from augment.spec import SpecError, parse_spec
+from augment.text.llm_cache import run_cache
+from augment.text.llm_client import EndpointUnreachableError
 
 __all__ = ["ReplayError", "ReplayResult", "find_record", "replay_output"]
 
@@ -245,14 +247,15 @@ def replay_output(
             out = encode_image(replayed, output_format(rec["source"], info), run.get("quality") or 95)
         on_disk = _on_disk(output_dir, output_file, rec["sha256"], rec.get("shard"), run.get("output_format"))
     else:
-        out = replay_text_record(pipe, run, rec, where)
+        out = replay_text_record(pipe, run, rec, where, None if is_url(output_dir) else output_dir)
         on_disk = "not checked"
     digest = hashlib.sha256(out).hexdigest()
     return ReplayResult(out, digest, digest == rec["sha256"], on_disk, warnings=warnings)
 
 
-def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "record") -> bytes:
-    """The serialised output row of a text record, recomputed from the source row and the recorded seed."""
+def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "record", output_dir=None) -> bytes:
+    """The serialised output row of a text record, recomputed from the source row and the recorded seed
+    (``output_dir``: a local run folder, whose LLM answer cache is used)."""
     fmt = TextFormat(**run["text_format"])
     path = Path(run["input"])
     if rec["source"] != path.name:
@@ -269,6 +272,10 @@ def replay_text_record(pipe: Pipeline, run: dict, rec: dict, where: str = "recor
             if seed != rec["seed"]:
                 raise ReplayError(f"{where}: recorded seed {rec['seed']} is not the seed of row {item.index} copy "
                                   f"{rec['copy']} ({seed}); the record was changed")
-            out = pipe.run(item.text, seed=seed).output
+            try:
+                with run_cache(output_dir):  # LLM answers of the run: a replay never calls the server for them
+                    out = pipe.run(item.text, seed=seed, label=item.label).output
+            except EndpointUnreachableError as exc:
+                raise ReplayError(f"cannot replay row {item.index}: {exc}") from None
             return format_row(dataclasses.replace(item, text=out), fmt).encode("utf-8")
     raise ReplayError(f"row {rec['row']} not found in {path}")

@@ -12,6 +12,8 @@ REQUIRED: dict[str, dict] = {
     "pad": {"padding": [1, 2]},
     "center_crop": {"height": 1, "width": 1},
     "random_crop": {"height": 1, "width": 1},
+    # text: the endpoint (nothing is contacted until a text is paraphrased)
+    "llm_paraphrase": {"base_url": "http://127.0.0.1:9/v1", "model": "test-model"},
 }
 
 

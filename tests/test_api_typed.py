@@ -23,6 +23,7 @@ from augment.ops.catalog import registry
 from augment.ops.registry import ImageContext
 from augment.spec import SpecError, load_spec, parse_spec
 from conftest import PIPELINES, REPO
+from op_requirements import REQUIRED
 
 IMG = np.random.default_rng(1).integers(0, 256, (36, 44, 3), dtype=np.uint8)
 
@@ -50,7 +51,7 @@ def test_every_op_has_a_class_whose_arguments_are_its_schema(name):
             assert param.default is inspect.Parameter.empty
         else:
             assert param.default == field.default
-    required = {n: 8 for n, f in opdef.params.model_fields.items() if f.is_required()}
+    required = {n: REQUIRED.get(name, {}).get(n, 8) for n, f in opdef.params.model_fields.items() if f.is_required()}
     made = cls(**required)
     assert made.params == opdef.params(**required)
     assert made.to_step() == {"op": name, "p": 1.0, "params": opdef.params(**required).model_dump(mode="json")}
@@ -68,7 +69,7 @@ def test_every_registry_op_is_exported_and_nothing_else():
 def test_drawn_types_match_what_every_sampler_returns(name, seed, h, w, c):
     """Whatever the image size and seed, a sampler returns exactly the fields of its ...Drawn type."""
     opdef = registry().get(name)
-    required = {n: 8 for n, f in opdef.params.model_fields.items() if f.is_required()}
+    required = {n: REQUIRED.get(name, {}).get(n, 8) for n, f in opdef.params.model_fields.items() if f.is_required()}
     drawn = opdef.sample(opdef.params(**required), np.random.default_rng(seed), ImageContext(h, w, c))
     typed = ops.typed_values(name, drawn)
     assert type(typed) is ops.op_class(name).drawn_type

@@ -14,7 +14,9 @@ from augment.ops.registry import OpDef, OpParams, Registry, TextOpResult
 from augment.ops.text_ops import TEXT_OPS
 
 OPS = {op.name: op for op in TEXT_OPS}
-LOCAL_OPS = [name for name in OPS if name not in ("back_translate", "contextual_substitute")]  # model-backed: own tests
+# back_translate runs a backend (below); contextual_substitute needs a model (tests/test_text_masked_lm.py);
+# llm_paraphrase asks a server (tests/test_text_llm.py)
+LOCAL_OPS = [name for name in OPS if name not in ("back_translate", "contextual_substitute", "llm_paraphrase")]
 REQUIRED = {"synonym_replace", "random_insert", "random_swap", "random_delete", "antonym_replace", "word_split",
             "keyboard_typo", "ocr_noise", "char_insert", "char_swap", "char_delete", "back_translate", "eda",
             "spelling_error"}

@@ -228,12 +228,13 @@ class Pipeline:
             return tensors.call_structured(self, x, seed)
         return self.run(x, seed=seed).output
 
-    def run(self, x: Any, seed: int | None = None) -> AugmentResult:
-        """Augment one input and return the output with the list of applied ops and their drawn values."""
+    def run(self, x: Any, seed: int | None = None, *, label: Any = None) -> AugmentResult:
+        """Augment one input and return the output with the list of applied ops and their drawn values.
+        ``label``: a text's label, for text ops that use it (``llm_paraphrase`` prompts)."""
         if seed is None:
             seed = self._next_seed()
         if self.modality == "text":
-            return self.run_batch([x], [seed])[0]
+            return self.run_batch([x], [seed], labels=[label])[0]
         image, restore = tensors.image_in(x)
         applied = []
         for leaf, rng in self.plan(seed):
@@ -450,7 +451,8 @@ class Pipeline:
         return batched.run_tensor_batch(self, x, records=list(records), kernels=kernels).output
 
     def run_batch(self, items: Sequence[Any], seeds: Sequence[int] | None = None, *,
-                  kernels: str = "auto") -> "list[AugmentResult] | batched.BatchResult":
+                  kernels: str = "auto", labels: Sequence[Any] | None = None
+                  ) -> "list[AugmentResult] | batched.BatchResult":
         """Augment many inputs and return their ``AugmentResult``s. Text ops with a batch form (back-translation)
         see all their inputs together; images are augmented one after the other, except a tensor batch, which
         runs in one pass and gives a ``BatchResult`` (``.output`` the batch, ``.applied[i]`` sample i's ops)."""
@@ -462,6 +464,8 @@ class Pipeline:
         seeds = list(seeds)
         if len(seeds) != len(texts):
             raise ValueError(f"{len(texts)} inputs but {len(seeds)} seeds")
+        if labels is not None and len(labels) != len(texts):
+            raise ValueError(f"{len(texts)} inputs but {len(labels)} labels")
         if self.modality != "text":
             return [self.run(x, seed=s) for x, s in zip(texts, seeds)]
         for t in texts:
@@ -476,8 +480,14 @@ class Pipeline:
                 continue
             rngs = [plans[i][leaf.key][1] for i in members]
             inputs = [current[i] for i in members]
+            extra = {}
+            if leaf.op.uses_labels:  # only ops that read labels get them: the others' signature stays (texts, p, rngs)
+                extra["labels"] = [labels[i] for i in members] if labels is not None else [None] * len(members)
             if leaf.op.batch_text is not None:
-                results = leaf.op.batch_text(inputs, leaf.params, rngs)
+                results = leaf.op.batch_text(inputs, leaf.params, rngs, **extra)
+            elif extra:
+                results = [leaf.op.apply_text(t, leaf.params, r, label=y)
+                           for t, r, y in zip(inputs, rngs, extra["labels"])]
             else:
                 results = [leaf.op.apply_text(t, leaf.params, r) for t, r in zip(inputs, rngs)]
             for i, res in zip(members, results):

@@ -33,7 +33,7 @@ def augment_with_run_rule(pipeline: Any, items: Sequence[str], seeds: Sequence[i
     pending = list(range(len(items)))
     for attempt in range(MAX_REDRAWS + 1):
         draw = [int(seeds[j]) if attempt == 0 else derive_seed(int(seeds[j]), "redraw", attempt) for j in pending]
-        results = pipeline.run_batch([items[j] for j in pending], draw)
+        results = pipeline.run_batch([items[j] for j in pending], draw, labels=[labels[j] for j in pending])
         verdicts = (flt.judge_many([(index[items[j]], items[j], r.output) for j, r in zip(pending, results)])
                     if flt is not None else [None] * len(pending))
         again = []

@@ -89,6 +89,7 @@ class OpDef:
     sample: ImageSampler | None = None  # image ops
     apply_text: TextApplier | None = None  # text ops
     batch_text: Callable[[list[str], Any, list[np.random.Generator]], list[TextOpResult]] | None = None
+    uses_labels: bool = False  # text ops that read each text's label: called with labels=[...] (label= alone)
     # composite image ops (presets): compose(image, drawn, params, apply_sub) applies recorded sub-ops, where
     # apply_sub(op_name, image, drawn) runs one registered op with its default settings on the active backend
     compose: Callable[[np.ndarray, dict, Any, Callable[[str, np.ndarray, dict], np.ndarray]], np.ndarray] | None = None

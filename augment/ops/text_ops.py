@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from augment.ops.llm_op import LLM_PARAPHRASE
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
 from augment.text import backtranslate, chars, context, eda, masked_lm, spelling
@@ -447,4 +448,5 @@ TEXT_OPS: list[OpDef] = [
     OpDef("contextual_substitute", "text", ContextualSubstituteParams,
           "replace words with a masked language model's proposals that pass the synonym rules (local model)",
           apply_text=_contextual_substitute, batch_text=_contextual_substitute_batch, extra="marian"),
+    LLM_PARAPHRASE,
 ]

@@ -86,6 +86,7 @@ __all__ = [
     "ContextualSubstitute",
     "EDA",
     "KeyboardTypo",
+    "LlmParaphrase",
     "OcrNoise",
     "RandomDelete",
     "RandomInsert",
@@ -3034,6 +3035,133 @@ class KeyboardTypo(Op):
             char_rate=char_rate,
             min_word_len=min_word_len,
             include_stop_words=include_stop_words,
+            lang=lang,
+            p=p,
+        )
+
+
+@_register
+class LlmParaphrase(Op):
+    """Paraphrase with an OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, hosted), answers cached, guarded like back-translation (``llm_paraphrase``, text).
+
+    Args:
+        base_url: the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM),
+            http://127.0.0.1:11434/v1 (Ollama), https://api.openai.com/v1; requests go to
+            <base_url>/chat/completions; required
+        model: model name as the server knows it (recorded in the manifest and part of the cache key); required
+        api_key_env: NAME of the environment variable that holds the API key (e.g. OPENAI_API_KEY); the key
+            itself never goes in a spec; default None
+        prompt: user message template: {text} is the text, {label} its label (e.g. 'Rewrite this {label} review:
+            {text}'); {{ and }} for literal braces; default 'Paraphrase this text:\n{text}'
+        system: system message (null: none); default 'You rewrite texts for data augmentation. Keep the meaning,
+            the sentiment, the language and every name, number and URL; change the wording. Answer with the
+            rewritten text only.'
+        temperature: sampling temperature; >= 0.0, <= 2.0; default 0.7
+        top_p: nucleus sampling; <= 1.0, > 0.0; default 1.0
+        max_tokens: answer token limit (an answer cut off by it is rejected as malformed); >= 1, <= 32768;
+            default 256
+        seed: base of each request's seed (derived from it, the copy's draw and the attempt); null: no seed is
+            sent. Answers are cached either way, so reruns are identical even with a server that ignores seeds;
+            default 0
+        attempts: requests per copy: an answer that is malformed or fails the guard is asked again as the next
+            attempt (another seed); >= 1, <= 10; default 3
+        concurrency: requests in flight at once; >= 1, <= 256; default 4
+        timeout: seconds to wait for one answer; <= 3600.0, > 0.0; default 60.0
+        retries: retries of a request on 429/5xx, timeouts and dropped connections, with exponential backoff
+            (Retry-After honoured, at most 60 s); >= 0, <= 20; default 4
+        backoff: seconds before the first retry, doubled on each next one; >= 0.0, <= 60.0; default 1.0
+        cache_dir: a shared answer cache to read first and fill too (augment run always keeps one in
+            OUTPUT/.augment-llm-cache; library calls without one use ~/.cache/augment/llm); default None
+        batch_size: texts per batch; >= 1, <= 100000; default 64
+        guard: ask again (then keep the source, so a run redraws and finally drops the copy) when the paraphrase
+            changes the length outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or
+            other protected token, changes a question word or invents a rare word; default True
+        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
+            0.3
+        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
+        allow_wh_change: guard: allow a changed question word; default False
+        min_zipf: guard: no word the source lacks that is rarer in the texts' language than this wordfreq Zipf
+            value; 0 = off; >= 0.0, <= 8.0; default 1.0
+        lang: guard: the texts' language as a wordfreq code (en, de, fr, zh...) for min_zipf; a language
+            wordfreq lacks skips that check; default 'en'
+        p: probability that the op runs
+    """
+
+    op_name: ClassVar[str] = "llm_paraphrase"
+    modality: ClassVar[str] = "text"
+    drawn_type: ClassVar[type] = NoValues
+    base_url: str
+    model: str
+    api_key_env: str | None
+    prompt: str
+    system: str | None
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int | None
+    attempts: int
+    concurrency: int
+    timeout: float
+    retries: int
+    backoff: float
+    cache_dir: str | None
+    batch_size: int
+    guard: bool
+    min_similarity: float
+    length_ratio: tuple[float, float]
+    allow_wh_change: bool
+    min_zipf: float
+    lang: str
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        prompt: str = 'Paraphrase this text:\n{text}',
+        system: str | None = 'You rewrite texts for data augmentation. Keep the meaning, the sentiment, the language and every name, number and URL; change the wording. Answer with the rewritten text only.',
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        max_tokens: int = 256,
+        seed: int | None = 0,
+        attempts: int = 3,
+        concurrency: int = 4,
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 1.0,
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+        guard: bool = True,
+        min_similarity: float = 0.3,
+        length_ratio: tuple[float, float] = (0.5, 2.0),
+        allow_wh_change: bool = False,
+        min_zipf: float = 1.0,
+        lang: str = 'en',
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            model=model,
+            api_key_env=api_key_env,
+            prompt=prompt,
+            system=system,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            attempts=attempts,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+            guard=guard,
+            min_similarity=min_similarity,
+            length_ratio=length_ratio,
+            allow_wh_change=allow_wh_change,
+            min_zipf=min_zipf,
             lang=lang,
             p=p,
         )

@@ -29,6 +29,7 @@ from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and t
 )
 from augment.run.text_job import process_text_task
 from augment.seeding import derive_seed
+from augment.text.llm_client import EndpointUnreachableError
 
 __all__ = [
     "JobConfig",
@@ -71,8 +72,8 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
                 process_annotated_task(config, task, result)
             else:
                 process_text_task(config, task, result)
-        except OutputWriteError as exc:
-            result.fatal = str(exc)
+        except (OutputWriteError, EndpointUnreachableError) as exc:
+            result.fatal = str(exc)  # the run stops; this chunk wrote nothing, so a resume redoes it
             break
         result.items += len(getattr(task, "rows", ())) or 1
     return result

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 
+from augment.io.store import LocalStore
 from augment.io.text_formats import TextFormat, TextRow, UnrepresentableRowError, format_row
 from augment.run.job_base import (
     ChunkResult,
@@ -21,6 +22,8 @@ from augment.run.job_base import (
     write_output,
 )
 from augment.seeding import derive_seed
+from augment.text.llm_cache import run_cache
+from augment.text.llm_client import EndpointUnreachableError
 
 __all__ = ["PARTS_DIR", "TextTask", "row_seed", "process_text_task", "distinct_copies"]
 
@@ -56,13 +59,18 @@ def _run_all(pipe, task: TextTask, jobs: list[tuple], attempt: int) -> list[tupl
     row must not sink its chunk)."""
     seeds = [row_seed(pipe.spec.seed, task.source, row.index, k, attempt) for row, k in jobs]
     try:
-        return [(res, None) for res in pipe.run_batch([row.text for row, _ in jobs], seeds)]
+        return [(res, None) for res in pipe.run_batch([row.text for row, _ in jobs], seeds,
+                                                      labels=[row.label for row, _ in jobs])]
+    except EndpointUnreachableError:
+        raise  # every row would fail the same way: the run stops, resumably
     except Exception:
         pass
     out = []
     for (row, _), seed in zip(jobs, seeds):
         try:
-            out.append((pipe.run(row.text, seed=seed), None))
+            out.append((pipe.run(row.text, seed=seed, label=row.label), None))
+        except EndpointUnreachableError:
+            raise
         except Exception as exc:
             out.append((None, f"augmentation failed: {type(exc).__name__}: {exc}"))
     return out
@@ -104,7 +112,9 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     are with ``config.keep_unchanged``. Redraws go in rounds, one batch call per round, so back-translation
     pays its start-up once a round rather than once a row."""
     jobs = [(row, k) for row in task.rows for k in range(task.copies)]
-    state = {job: (0, res, err) for job, (res, err) in zip(jobs, _run_all(pipe, task, jobs, 0))}
+    first = _run_all(pipe, task, jobs, 0)
+    _count_guard_rejections(first, result)
+    state = {job: (0, res, err) for job, (res, err) in zip(jobs, first)}
     keep_all = getattr(config, "keep_unchanged", False)
     flt = filter_for(config)
     seen = {row.index: {row.text} for row in task.rows}
@@ -113,6 +123,7 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
     for attempt in range(MAX_REDRAWS + 1):
         if attempt:
             redone = _run_all(pipe, task, pending, attempt)
+            _count_guard_rejections(redone, result)
             state.update({job: (attempt, res, err) for job, (res, err) in zip(pending, redone)})
         again = []
         verdicts = _judge(flt, pending, state, result)
@@ -143,6 +154,24 @@ def _distinct_copies(pipe, config, task: TextTask, result) -> dict[int, list]:
         if (row.index, k) in kept:
             by_row.setdefault(row.index, []).append(kept[(row.index, k)])
     return by_row
+
+
+def _count_guard_rejections(outcomes: list[tuple], result) -> None:
+    """Count, per ``op:reason`` in ``result.filter_rejections``, the outputs an op's own guard refused
+    (back-translation, llm_paraphrase: a change with action "rejected"; llm_paraphrase lists each attempt,
+    also the refused attempts before a kept answer)."""
+    for res, err in outcomes:
+        if err is not None:
+            continue
+        for step in res.applied:
+            for change in step.get("changes") or ():
+                if change.get("action") == "rejected":
+                    refused = change.get("attempts") or [change]
+                else:  # a kept output may follow refused attempts
+                    refused = change.get("rejected_attempts") or ()
+                for tried in refused:
+                    key = f"{step['op']}:{tried.get('reason')}"
+                    result.filter_rejections[key] = result.filter_rejections.get(key, 0) + 1
 
 
 # ops whose resources (WordNet, the stop-word list) are English only
@@ -185,7 +214,10 @@ def _judge(flt, pending: list, state: dict, result) -> list:
 def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) -> None:
     pipe = pipeline_for(config)
     result.notes.extend(n for n in language_notes(pipe, task.rows) if n not in result.notes)
-    by_row = _distinct_copies(pipe, config, task, result)
+    # LLM answers are cached inside a local OUTPUT, so the run folder resumes and replays without the server
+    store = store_for(config)
+    with run_cache(store.root if isinstance(store, LocalStore) else None):
+        by_row = _distinct_copies(pipe, config, task, result)
     fmt = TextFormat(**config.text_format)  # once per chunk: building it validates the format
     pieces: list[str] = []
     records: list[dict] = []  # reported only once the part file is safely written

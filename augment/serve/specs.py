@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import Any
 
 from augment.compile.pipeline import Pipeline
+from augment.serve.endpoints import check_endpoints
 from augment.spec import PipelineSpec, SpecError, dump_spec, parse_spec
 from augment.spec.errors import SpecIssue
 from augment.spec.load import parse_text
@@ -19,6 +20,7 @@ def parse_any(spec: Any, seed: int | None = None, copies: int | None = None) -> 
     if spec is None:
         raise SpecError([SpecIssue("", "the spec is empty")])
     parsed = parse_spec(spec)
+    check_endpoints(parsed)  # every spec the service runs comes through here
     if seed is not None or copies is not None:
         parsed = parsed.with_overrides(seed=seed, copies=copies)
     return parsed

@@ -21,6 +21,7 @@ from augment.serve.items import ImageItem, ItemError, TextItem, augment_image, a
 from augment.serve.models import AugmentRequest
 from augment.serve.specs import compiled, parse_any
 from augment.spec import SpecError
+from augment.text.llm_client import EndpointUnreachableError
 
 router = APIRouter()
 ITEM_KEYS = {"image", "text", "name", "source", "row", "dataset", "annotations"}
@@ -76,7 +77,10 @@ def _augment_items(svc: Service, body: AugmentRequest) -> dict:
                     from None
             results.append({"name": item.name, "outputs": outputs})
     else:
-        per_item = augment_texts(pipe, items, copies)
+        try:
+            per_item = augment_texts(pipe, items, copies)
+        except EndpointUnreachableError as exc:  # llm_paraphrase: its chat server, not this request, is at fault
+            raise ApiError(502, str(exc)) from None
         results = [{"source": it.source, "row": it.row, "text": it.text, "outputs": outs}
                    for it, outs in zip(items, per_item)]
     return {"spec_hash": pipe.spec_hash, "seed": spec.seed, "modality": spec.modality, "copies": copies,

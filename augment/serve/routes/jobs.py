@@ -19,6 +19,7 @@ from augment.serve.deps import (ApiError, Service, annotated_layout, body_doc, d
 from augment.serve.jobs import SEARCH_OUT, TERMINAL, public
 from augment.serve.models import EvalOptions, JobRequest, RunOptions, SearchOptions
 from augment.serve.search_jobs import SpaceRefused, parse_budget, planned_evaluations, prepare_space, search_command
+from augment.serve.endpoints import check_endpoints
 from augment.serve.specs import parse_any
 from augment.spec import SpecError, dump_spec
 
@@ -83,6 +84,11 @@ def _create_search(svc: Service, body: JobRequest) -> dict:
         raise spec_error(exc, "invalid search space: ") from None
     except SpaceRefused as exc:
         raise ApiError(exc.status, str(exc)) from None
+    try:
+        for candidate in prepared.space.candidates(opts.seed):
+            check_endpoints(candidate.spec)
+    except SpecError as exc:
+        raise spec_error(exc, "invalid search space: ") from None
     source = _job_dataset(svc, body.dataset)
     test = _job_dataset(svc, body.test) if body.test else None
     for ref, path in ((body.dataset, source), (body.test, test)):
