@@ -45,6 +45,7 @@ from .detection_model import DetectionOptions
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import _options
 from .planning import evaluation_key, plan_jobs
+from .report_parts import fmt_points
 from .segmentation_model import IGNORE, SegmentationOptions
 
 __all__ = [
@@ -301,10 +302,6 @@ def _say(line: str) -> None:
     print(f"augment eval: {line}", file=sys.stderr, flush=True)
 
 
-def _derive(seed: int, key: str, index: int = 0) -> int:
-    return derive_seed(seed, key, index)
-
-
 def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: set) -> list[list[tuple | None]]:
     """``out[c][i]``: copy c of subset image i as (image, targets, ops), or None when it was dropped (no op
     fired: it would repeat its source; or its pixels equal a test image)."""
@@ -312,7 +309,7 @@ def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: se
     for c in range(k_max):
         row = []
         for i, sid in enumerate(sub.ids):
-            image, moved, applied, _ = pipe.run_targets(sub.images[i], sub.targets[i], seed=_derive(s_aug, sid, c),
+            image, moved, applied, _ = pipe.run_targets(sub.images[i], sub.targets[i], seed=derive_seed(s_aug, sid, c),
                                                         partners=_Partners(sub, sid))
             if not applied:
                 row.append(("unchanged", None))
@@ -360,18 +357,14 @@ def _custom_train_and_score(task: str, fn, train: list[tuple], test: AnnotatedDa
     return check_masks(fn.name, result, [t.semantic for t in test.targets], n_classes)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
 def _sentence(task: str, label: str, n: int, copies: int, d: verdict.Decision, base: float, aug: float,
               margin: float) -> str:
     metric = METRIC_NAMES[METRICS[task][0]]
     head = (f"With {'all ' if label == 'full' else ''}{n} training images, adding {copies} augmented "
-            f"cop{'y' if copies == 1 else 'ies'} per image changed {metric} by {_pct(d.mean)} points "
+            f"cop{'y' if copies == 1 else 'ies'} per image changed {metric} by {fmt_points(d.mean)} points "
             f"({100 * base:.1f} -> {100 * aug:.1f}; ")
     if d.ci is not None:
-        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {fmt_points(d.ci[0])} to {fmt_points(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
     return head + ": " + verdict.verdict_phrase(d, margin) + "."
@@ -412,7 +405,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     # ---- data ------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
     full = load_annotated(config.train, train_layout)
-    split_seed = _derive(config.seed, "eval/split")
+    split_seed = derive_seed(config.seed, "eval/split", 0)
     if test_layout is None:
         if len(full) < 2:
             raise ValueError(f"{config.train} has {len(full)} readable image; give --test or more images")
@@ -600,9 +593,9 @@ class _Experiment:
     def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
         if (label, u) in self._prepared:
             return self._prepared[(label, u)]
-        seeds = {"subset": _derive(self.config.seed, f"eval/subset/{label}", u),
-                 "model": _derive(self.config.seed, f"eval/model/{label}", u),
-                 "augment": _derive(self.config.seed, f"eval/augment/{label}", u)}
+        seeds = {"subset": derive_seed(self.config.seed, f"eval/subset/{label}", u),
+                 "model": derive_seed(self.config.seed, f"eval/model/{label}", u),
+                 "augment": derive_seed(self.config.seed, f"eval/augment/{label}", u)}
         pool = self.pool
         n = len(pool) if label == "full" else n_nominal
         idx = (np.arange(len(pool)) if n == len(pool)
@@ -642,15 +635,15 @@ def _samples(pipe, pool: AnnotatedData, config, k_max: int) -> list[dict]:
     """A few training images with their annotations beside augmented copies (for report.html)."""
     if config.n_samples == 0:
         return []
-    rng = np.random.default_rng(_derive(config.seed, "eval/samples"))
+    rng = np.random.default_rng(derive_seed(config.seed, "eval/samples", 0))
     chosen = sorted(rng.choice(len(pool), min(len(pool), config.n_samples, 6), replace=False).tolist())
-    s_aug = _derive(config.seed, "eval/samples/augment")
+    s_aug = derive_seed(config.seed, "eval/samples/augment", 0)
     out = []
     for i in chosen:
         copies, ops = [], []
         for c in range(min(k_max, 3)):
             image, moved, applied, _ = pipe.run_targets(pool.images[i], pool.targets[i],
-                                                        seed=_derive(s_aug, pool.ids[i], c),
+                                                        seed=derive_seed(s_aug, pool.ids[i], c),
                                                         partners=_Partners(pool, pool.ids[i]))
             copies.append((image, moved))
             ops.append([a["op"] for a in applied])

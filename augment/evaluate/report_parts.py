@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["escape", "clean", "json_block", "figure", "png_data_uri", "thumbnail_uri", "fmt_mean_std", "fmt_ci",
-           "fmt_mde", "verdict_class", "what_ran"]
+           "fmt_mde", "fmt_points", "verdict_class", "what_ran"]
 
 
 def escape(value: Any) -> str:
@@ -119,6 +119,11 @@ def what_ran(result: Any) -> list[str]:
         lines.append(f"Resumed: {fits['from_journal']} fits taken from the journal, {fits['trained']} trained now")
     lines += [f"Note: {n}" for n in proto.get("notes") or []]
     return lines
+
+
+def fmt_points(x: float) -> str:
+    """A difference of two fractions in signed percentage points: 0.021 -> "+2.1"."""
+    return f"{100 * x:+.1f}"
 
 
 def fmt_mde(c: dict) -> str:
