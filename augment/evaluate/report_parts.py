@@ -109,6 +109,12 @@ def what_ran(result: Any) -> list[str]:
         def span(v: set) -> str:
             return str(min(v)) if len(v) == 1 else f"{min(v)}-{max(v)}"
         lines.append("Trained: " + "; ".join(f"size {lab}: {span(v)} epochs per fit" for lab, v in epochs.items()))
+    plan = proto.get("epochs") or {}
+    if plan.get("planned") is not None and "pilot_seconds" in plan:
+        lines.append(f"Planned: {plan['planned']} of {plan['configured']} epochs against the time budget "
+                     f"({plan['why']})")
+    elif plan.get("planned") is not None and plan["planned"] != plan.get("configured"):
+        lines.append(f"Planned: {plan['planned']} of {plan['configured']} epochs ({plan['why']})")
     stopping = proto.get("stopping") or {}
     if stopping:
         lines.append("Runs: " + "; ".join(f"size {lab}: {s['runs']} ({s['reason']})" for lab, s in stopping.items())
