@@ -74,3 +74,18 @@ def test_compare_segmentation_same_numbers_on_two_workers():
     a = seg.compare_segmentation(_pipe(), train, test, jobs=1, **kw)
     b = seg.compare_segmentation(_pipe(), train, test, jobs=2, **kw)
     assert a["runs"] == b["runs"] and a["metrics"] == b["metrics"] and set(a["metrics"]) == {"miou", "pixel_accuracy"}
+
+
+def test_annotated_eval_plans_the_detector_epochs_against_the_budget(tmp_path):
+    train = MAKERS["voc"](tmp_path / "train", STEMS[:3])
+    test = MAKERS["voc"](tmp_path / "test", STEMS[3:])
+    config = EvalConfig(train=train, test=test, train_sizes="full", copies="1", repeats="auto", min_repeats=2,
+                        max_repeats=2, time_budget=1e-6, seed=1, jobs=1, n_samples=0,
+                        model_options={"image_size": 32, "epochs": 8, "width": 4})
+    result = run_annotated_evaluation(config, annotated_layout(train), annotated_layout(test), progress=False,
+                                      pipe=_pipe())
+    plan = result.protocol["epochs"]
+    # nothing left of the budget after the pilot: a quarter of the configured epochs, for every fit
+    assert (plan["configured"], plan["planned"]) == (8, 2) and result.model["options"]["epochs"] == 2
+    assert result.runs and {r["epochs_planned"] for r in result.runs} == {2}
+    assert result.protocol["status"] == STOPPED_BUDGET

@@ -455,6 +455,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     from .custom import CustomFunction
 
     experiment = _Experiment(config, task, pipe, pool, test, test_hashes, arms, k_max, options, classes, n_classes)
+    experiment.sizes = sizes
     jobs, jobs_note = plan_jobs(config, custom=isinstance(options, CustomFunction))
     notes = size_notes + ([jobs_note] if jobs_note else [])
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
@@ -528,6 +529,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         "jobs": jobs,
         "fits": {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal},
         "interrupted_by": outcome.interrupted_by,
+        **({"epochs": outcome.epochs} if outcome.epochs is not None else {}),
         "notes": notes,
         "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys eval/split, "
                    "eval/subset/<size>, eval/model/<size>, eval/augment/<size> (index = run); copy c of image "
@@ -563,6 +565,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
                     "train_images_equal_to_test": len(overlap_ids), "dropped_ids": overlap_ids[:200]},
     }
     if model_name in ANNOTATED_MODELS:
+        options = experiment.options  # the epochs planned against the budget
         model_info = {"name": model_name, "task": task, "options": options.model_dump(),
                       "kind": ANNOTATED_MODELS[model_name][2], "image_size": options.image_size}
     else:
@@ -589,6 +592,20 @@ class _Experiment:
         self.copies = dict(arms)
         self.metrics = METRICS[task]
         self._prepared: dict[tuple[str, int], dict] = {}
+
+    # ---- epochs planned against the time budget (loop module docstring): the built-in detector and segmenter
+
+    @property
+    def configured_epochs(self) -> int | None:
+        return int(self.options.epochs) if isinstance(self.options, (DetectionOptions, SegmentationOptions)) else None
+
+    def set_epochs(self, epochs: int) -> None:
+        self.options = self.options.model_copy(update={"epochs": int(epochs)})
+
+    def relative_cost(self, label: str, n: int, arm: str) -> float:
+        """Images trained on (every epoch passes over the arm's set) relative to the first size's baseline."""
+        first = min(m for _, m in self.sizes) if getattr(self, "sizes", None) else n
+        return n * (1 + self.copies[arm]) / max(1, first)
 
     def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
         if (label, u) in self._prepared:
