@@ -322,3 +322,16 @@ def test_the_cnn_trains_the_epochs_planned_against_the_budget_and_the_report_say
     assert result.runs and {r["epochs_planned"] for r in result.runs} == {2}
     assert result.model["options"]["max_epochs"] == 2 and result.model["options"]["min_steps"] == 75
     assert any(line.startswith("Planned: 2 of 8 epochs against the time budget") for line in what_ran(result))
+
+
+def test_a_kept_pilot_over_the_budget_still_leaves_the_first_run_of_every_size(monkeypatch):
+    clock = _Clock(cost=200.0)  # 10 s per fit at 1 epoch
+    monkeypatch.setattr(L, "time", clock)
+    exp = _EpochExp(clock)
+    exp.configured_epochs = 1  # nothing to cut: the pilot is kept
+    plan = LoopPlan(sizes=[("10", 10), ("full", 100)], looks=(3, 4), adaptive=True, margin=0.02,
+                    levels={"10": 0.02, "full": 0.02}, jobs=1, deadline=5.0)
+    out = run_loop(exp, plan)
+    assert out.epochs["planned"] == 1 and out.status == L.STOPPED_BUDGET
+    assert {lab: s["runs"] for lab, s in out.stopping.items()} == {"10": 1, "full": 1}
+    assert len(clock.fits) == len(out.records) == 4  # the pilot is run 0's baseline of size 10

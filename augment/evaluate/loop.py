@@ -358,7 +358,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
         if plan.deadline is not None and fit_seconds:  # the whole queue must end before the deadline
             per_slot = mean_fit() / executor.capacity
             ahead = len(queue) + len(running)
-            while want > 0 and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
+            least = 1 if s.submitted == 0 else 0  # a size's first run always runs (else it reports nothing)
+            while want > least and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
                 want -= 1
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
