@@ -33,6 +33,11 @@ Usage::
     python benchmarks/bench_calibration.py                  # every case, 100 trials each
     python benchmarks/bench_calibration.py --trials 20 --only identity --only destroy-image
     python benchmarks/bench_calibration.py --markdown out.md  # also write the table as Markdown
+    python benchmarks/bench_calibration.py --image-model fast-conv --only identity --only imperceptible \
+        --only flip-crop --only destroy-image     # the new default image model, as `augment eval` builds it
+
+Trials run ``--workers`` at a time (default: every core) in forked processes, each trial one whole
+evaluation with its own seed and one worker, so the counts do not depend on ``--workers``.
 
 ``benchmarks/run_all.py --calibration`` runs it and copies the table into ``benchmarks/results.md``.
 """
@@ -42,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -251,26 +257,56 @@ def cases(tmp: Path) -> dict[str, dict]:
 # ------------------------------------------------------------------------------------------- the loop
 
 
+_CASE: dict = {}  # the case the trial processes run: inherited through fork (its augmenters hold local functions)
+
+
+def _trial(trial: int) -> tuple[str, int, float, float | None]:
+    """One trial of ``_CASE``: (verdict, runs, mean difference, MDE)."""
+    case = _CASE
+    cfg = EvalConfig(train=case["train"], test=case.get("test"), train_sizes=case["sizes"], copies=[case["copies"]],
+                     max_repeats=case["max_repeats"], seed=1000 + trial, n_samples=0, n_bootstrap=100,
+                     budget=case["budget"], jobs=1, **({"model": case["model_name"]} if case["model_name"] else {}),
+                     **case["extra"])
+    res = run_evaluation(cfg, progress=False, augmenter=case["aug"], model=case["model"])
+    (s,) = res.summary
+    acc = s["metrics"]["accuracy"]
+    return s["verdict"], s["repeats"], acc["diff_mean"], acc["mde"]
+
+
 def run_case(name: str, case: dict, trials: int, copies: int, max_repeats: int, budget: str,
-             image_model: str = "conv") -> dict:
+             image_model: str = "conv", text_model: str = "softmax", workers: int = 1) -> dict:
+    """``trials`` evaluations of one case, ``workers`` at a time in forked processes (each trial is one process's
+    whole evaluation with its own seed, so the counts do not depend on ``workers``)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     counts = {HELPS: 0, HURTS: 0, EQUIVALENT: 0, "undecided": 0}
     runs_used, diffs, mdes, t0 = [], [], [], time.perf_counter()
     modality = case["aug"].modality
-    model = FastConvFeatures(modality) if modality == "image" and image_model == "conv" else FastSoftmax(modality)
-    for trial in range(trials):
-        cfg = EvalConfig(train=case["train"], test=case.get("test"), train_sizes=case["sizes"], copies=[copies],
-                         max_repeats=max_repeats, seed=1000 + trial, n_samples=0, n_bootstrap=100, budget=budget,
-                         **case["extra"])
-        res = run_evaluation(cfg, progress=False, augmenter=case["aug"], model=model)
-        (s,) = res.summary
-        counts[s["verdict"] if s["verdict"] in counts else "undecided"] += 1
-        runs_used.append(s["repeats"])
-        diffs.append(s["metrics"]["accuracy"]["diff_mean"])
-        if s["metrics"]["accuracy"]["mde"] is not None:
-            mdes.append(s["metrics"]["accuracy"]["mde"])
-    return {"case": name, "pipeline": case["aug"].name, "model": model.name, "trials": trials,
+    builtin = (image_model == "fast-conv") if modality == "image" else (text_model == "ngram")
+    if builtin:  # the built-in default model, built by the evaluation exactly as `augment eval` builds it
+        model, model_name = None, ("fast-conv" if modality == "image" else "ngram")
+    elif modality == "image" and image_model == "conv":
+        model, model_name = FastConvFeatures(modality), None
+    else:
+        model, model_name = FastSoftmax(modality), None
+    label = model_name if model is None else model.name
+    _CASE.clear()
+    _CASE.update(case, copies=copies, max_repeats=max_repeats, budget=budget, model=model, model_name=model_name)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_trial, range(trials)))
+    else:
+        results = [_trial(t) for t in range(trials)]
+    for verdict_, runs, diff, mde in results:
+        counts[verdict_ if verdict_ in counts else "undecided"] += 1
+        runs_used.append(runs)
+        diffs.append(diff)
+        if mde is not None:
+            mdes.append(mde)
+    return {"case": name, "pipeline": case["aug"].name, "model": label, "trials": trials,
             "expect": case["expect"], "copies": copies,
-            "budget": budget,
+            "budget": budget, "workers": workers,
             "counts": counts, "mean_runs": float(np.mean(runs_used)), "mean_diff": float(np.mean(diffs)),
             "median_mde": float(np.median(mdes)) if mdes else None, "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -300,6 +336,13 @@ def markdown(rows: list[dict], command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=100, help="trials of the null cases (the <= 5% bounds)")
@@ -310,9 +353,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="steps (default here): both arms take the same optimiser steps, so a case measures the "
                          "data, not a longer training run")
     ap.add_argument("--max-repeats", type=int, default=10)
-    ap.add_argument("--image-model", choices=["conv", "softmax"], default="conv",
-                    help="fast model of the image cases: random conv features + softmax (default), or softmax over "
-                         "16x16 grey pixels (the first calibration's model)")
+    ap.add_argument("--image-model", choices=["conv", "softmax", "fast-conv"], default="conv",
+                    help="model of the image cases: random conv features + softmax (default), softmax over 16x16 "
+                         "grey pixels (the first calibration's model), or fast-conv: the built-in default image "
+                         "model of `augment eval` on a CPU, built by the evaluation itself")
+    ap.add_argument("--text-model", choices=["softmax", "ngram"], default="softmax",
+                    help="model of the text cases: the script's hashed n-gram softmax (default) or ngram, the "
+                         "built-in default text model")
+    ap.add_argument("--workers", type=int, default=_cores(),
+                    help="trials run at once in forked processes (default: every core); counts do not depend on it")
     ap.add_argument("--markdown", type=Path, help="also write the table here")
     ap.add_argument("--jsonl", type=Path, default=ROOT / "benchmarks" / "out" / "calibration.jsonl")
     args = ap.parse_args(argv)
@@ -323,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             trials = args.trials if all_cases[name]["expect"].startswith("helps+hurts") else args.effect_trials
             row = run_case(name, all_cases[name], trials, args.copies, args.max_repeats, args.budget,
-                           args.image_model)
+                           args.image_model, args.text_model, max(1, args.workers))
             rows.append(row)
             print(json.dumps(row), flush=True)
             args.jsonl.parent.mkdir(parents=True, exist_ok=True)

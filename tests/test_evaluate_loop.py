@@ -105,6 +105,8 @@ def test_without_a_budget_the_looks_run_to_a_decision(monkeypatch):
 def test_resume_reuses_the_journal_and_refuses_another_evaluation(tmp_path, monkeypatch):
     clock = _Clock(cost=1.0)
     monkeypatch.setattr(L, "time", clock)
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
     journal = Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=False)
     first = run_loop(_Exp(clock), _plan(deadline=None, looks=(3, 4)), journal=journal)
     assert first.fits_trained == 8
@@ -233,3 +235,103 @@ def test_a_report_renders_when_a_size_has_no_finished_run(tmp_path):
     res.protocol["status"] = L.INTERRUPTED
     paths = write_report(res, tmp_path / "out")
     assert "interrupted" in paths["html"].read_text()
+
+
+class _EpochExp(_Exp):
+    """A model whose fit costs in proportion to its epochs (20 configured: ``clock.cost`` seconds)."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(clock)
+        self.configured_epochs = 20
+
+    def set_epochs(self, epochs: int) -> None:
+        self.configured_epochs = epochs
+
+    def fit(self, label, n, u, arm):
+        cost = self.clock.cost
+        self.clock.cost = cost * self.configured_epochs / 20
+        try:
+            rec = super().fit(label, n, u, arm)
+        finally:
+            self.clock.cost = cost
+        return {**rec, "epochs": self.configured_epochs}
+
+
+def test_epochs_are_planned_from_a_pilot_fit_so_two_looks_fit_the_budget(monkeypatch):
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_EpochExp(clock), _plan(deadline=60.0))
+    # pilot: 10 s at 20 epochs; two looks (4 runs x 2 arms) at 20 epochs would take 80 s of the 50 s left, so
+    # every fit trains int(20 * 0.85 * 50 / 80) = 10 epochs, the pilot's run included (trained again)
+    assert out.epochs["configured"] == 20 and out.epochs["planned"] == 10 and out.epochs["pilot_seconds"] == 10.0
+    assert "10 epochs" in out.epochs["why"]
+    assert clock.fits[0][:3] == ("full", 0, "baseline") and clock.fits[1][:3] == ("full", 0, "baseline")
+    assert {r["epochs"] for r in out.records} == {10} and {r["epochs_planned"] for r in out.records} == {10}
+    assert out.fits_trained == len(clock.fits) == len(out.records) + 1
+
+
+def test_a_pilot_within_the_budget_is_kept_and_planning_never_goes_below_a_quarter(monkeypatch):
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_EpochExp(clock), _plan(deadline=1000.0))
+    assert out.epochs["planned"] == 20 and out.fits_trained == len(clock.fits) == len(out.records)
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_EpochExp(clock), _plan(deadline=11.0))
+    assert out.epochs["planned"] == 5 and "least planning allows" in out.epochs["why"]
+    assert out.records and {r["epochs"] for r in out.records} == {5}
+
+
+def test_without_a_budget_no_pilot_and_resume_keeps_the_planned_epochs(tmp_path, monkeypatch):
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_EpochExp(clock), _plan(deadline=None, looks=(3,)))
+    assert out.epochs["planned"] == 20 and len(clock.fits) == len(out.records)  # no pilot without a budget
+    clock = _Clock(cost=10.0)
+    monkeypatch.setattr(L, "time", clock)
+    journal = Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=False)
+    first = run_loop(_EpochExp(clock), _plan(deadline=60.0, looks=(3, 4)), journal=journal)
+    assert first.epochs["planned"] == 10
+    exp = _EpochExp(clock)
+    again = run_loop(exp, _plan(deadline=None, looks=(3, 4, 5)),
+                     journal=Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=True))
+    assert exp.configured_epochs == 10 and again.epochs["planned"] == 10 and "resumed" in again.epochs["why"]
+    assert {r["epochs"] for r in again.records} == {10}
+
+
+def test_the_cnn_trains_the_epochs_planned_against_the_budget_and_the_report_says_so(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from augment.evaluate.report_parts import what_ran
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+        for i in range(10):
+            img = rng.integers(0, 90 if c == "a" else 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(img).save(tmp_path / "train" / c / f"{i}.png")
+    aug = FunctionAugmenter(lambda x, s: np.ascontiguousarray(np.asarray(x)[:, ::-1]), "image", "flip")
+    config = EvalConfig(train=tmp_path / "train", train_sizes="full", copies="1", repeats="auto", min_repeats=2,
+                        max_repeats=2, time_budget=1e-6, model="cnn", n_samples=0, n_bootstrap=200, jobs=1,
+                        model_options={"max_epochs": 8, "width": 4, "image_size": 8})
+    result = run_evaluation(config, progress=False, augmenter=aug)
+    plan = result.protocol["epochs"]
+    # no time left after the pilot: the fewest epochs planning allows, a quarter of the configured 8
+    assert plan["configured"] == 8 and plan["planned"] == 2 and plan["pilot_seconds"] > 0
+    assert result.runs and {r["epochs_planned"] for r in result.runs} == {2}
+    assert result.model["options"]["max_epochs"] == 2 and result.model["options"]["min_steps"] == 75
+    assert any(line.startswith("Planned: 2 of 8 epochs against the time budget") for line in what_ran(result))
+
+
+def test_a_kept_pilot_over_the_budget_still_leaves_the_first_run_of_every_size(monkeypatch):
+    clock = _Clock(cost=200.0)  # 10 s per fit at 1 epoch
+    monkeypatch.setattr(L, "time", clock)
+    exp = _EpochExp(clock)
+    exp.configured_epochs = 1  # nothing to cut: the pilot is kept
+    plan = LoopPlan(sizes=[("10", 10), ("full", 100)], looks=(3, 4), adaptive=True, margin=0.02,
+                    levels={"10": 0.02, "full": 0.02}, jobs=1, deadline=5.0)
+    out = run_loop(exp, plan)
+    assert out.epochs["planned"] == 1 and out.status == L.STOPPED_BUDGET
+    assert {lab: s["runs"] for lab, s in out.stopping.items()} == {"10": 1, "full": 1}
+    assert len(clock.fits) == len(out.records) == 4  # the pilot is run 0's baseline of size 10

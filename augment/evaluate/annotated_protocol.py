@@ -45,6 +45,7 @@ from .detection_model import DetectionOptions
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import _options
 from .planning import evaluation_key, plan_jobs
+from .report_parts import fmt_points
 from .segmentation_model import IGNORE, SegmentationOptions
 
 __all__ = [
@@ -301,10 +302,6 @@ def _say(line: str) -> None:
     print(f"augment eval: {line}", file=sys.stderr, flush=True)
 
 
-def _derive(seed: int, key: str, index: int = 0) -> int:
-    return derive_seed(seed, key, index)
-
-
 def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: set) -> list[list[tuple | None]]:
     """``out[c][i]``: copy c of subset image i as (image, targets, ops), or None when it was dropped (no op
     fired: it would repeat its source; or its pixels equal a test image)."""
@@ -312,7 +309,7 @@ def _copies_of(pipe, sub: AnnotatedData, k_max: int, s_aug: int, test_hashes: se
     for c in range(k_max):
         row = []
         for i, sid in enumerate(sub.ids):
-            image, moved, applied, _ = pipe.run_targets(sub.images[i], sub.targets[i], seed=_derive(s_aug, sid, c),
+            image, moved, applied, _ = pipe.run_targets(sub.images[i], sub.targets[i], seed=derive_seed(s_aug, sid, c),
                                                         partners=_Partners(sub, sid))
             if not applied:
                 row.append(("unchanged", None))
@@ -360,18 +357,14 @@ def _custom_train_and_score(task: str, fn, train: list[tuple], test: AnnotatedDa
     return check_masks(fn.name, result, [t.semantic for t in test.targets], n_classes)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
 def _sentence(task: str, label: str, n: int, copies: int, d: verdict.Decision, base: float, aug: float,
               margin: float) -> str:
     metric = METRIC_NAMES[METRICS[task][0]]
     head = (f"With {'all ' if label == 'full' else ''}{n} training images, adding {copies} augmented "
-            f"cop{'y' if copies == 1 else 'ies'} per image changed {metric} by {_pct(d.mean)} points "
+            f"cop{'y' if copies == 1 else 'ies'} per image changed {metric} by {fmt_points(d.mean)} points "
             f"({100 * base:.1f} -> {100 * aug:.1f}; ")
     if d.ci is not None:
-        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {fmt_points(d.ci[0])} to {fmt_points(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
     return head + ": " + verdict.verdict_phrase(d, margin) + "."
@@ -412,7 +405,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     # ---- data ------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
     full = load_annotated(config.train, train_layout)
-    split_seed = _derive(config.seed, "eval/split")
+    split_seed = derive_seed(config.seed, "eval/split", 0)
     if test_layout is None:
         if len(full) < 2:
             raise ValueError(f"{config.train} has {len(full)} readable image; give --test or more images")
@@ -462,6 +455,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     from .custom import CustomFunction
 
     experiment = _Experiment(config, task, pipe, pool, test, test_hashes, arms, k_max, options, classes, n_classes)
+    experiment.sizes = sizes
     jobs, jobs_note = plan_jobs(config, custom=isinstance(options, CustomFunction))
     notes = size_notes + ([jobs_note] if jobs_note else [])
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
@@ -535,6 +529,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         "jobs": jobs,
         "fits": {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal},
         "interrupted_by": outcome.interrupted_by,
+        **({"epochs": outcome.epochs} if outcome.epochs is not None else {}),
         "notes": notes,
         "seeding": "every seed is augment.seeding.derive_seed(config.seed, key, index) with keys eval/split, "
                    "eval/subset/<size>, eval/model/<size>, eval/augment/<size> (index = run); copy c of image "
@@ -570,6 +565,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
                     "train_images_equal_to_test": len(overlap_ids), "dropped_ids": overlap_ids[:200]},
     }
     if model_name in ANNOTATED_MODELS:
+        options = experiment.options  # the epochs planned against the budget
         model_info = {"name": model_name, "task": task, "options": options.model_dump(),
                       "kind": ANNOTATED_MODELS[model_name][2], "image_size": options.image_size}
     else:
@@ -597,12 +593,26 @@ class _Experiment:
         self.metrics = METRICS[task]
         self._prepared: dict[tuple[str, int], dict] = {}
 
+    # ---- epochs planned against the time budget (loop module docstring): the built-in detector and segmenter
+
+    @property
+    def configured_epochs(self) -> int | None:
+        return int(self.options.epochs) if isinstance(self.options, (DetectionOptions, SegmentationOptions)) else None
+
+    def set_epochs(self, epochs: int) -> None:
+        self.options = self.options.model_copy(update={"epochs": int(epochs)})
+
+    def relative_cost(self, label: str, n: int, arm: str) -> float:
+        """Images trained on (every epoch passes over the arm's set) relative to the first size's baseline."""
+        first = min(m for _, m in self.sizes) if getattr(self, "sizes", None) else n
+        return n * (1 + self.copies[arm]) / max(1, first)
+
     def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
         if (label, u) in self._prepared:
             return self._prepared[(label, u)]
-        seeds = {"subset": _derive(self.config.seed, f"eval/subset/{label}", u),
-                 "model": _derive(self.config.seed, f"eval/model/{label}", u),
-                 "augment": _derive(self.config.seed, f"eval/augment/{label}", u)}
+        seeds = {"subset": derive_seed(self.config.seed, f"eval/subset/{label}", u),
+                 "model": derive_seed(self.config.seed, f"eval/model/{label}", u),
+                 "augment": derive_seed(self.config.seed, f"eval/augment/{label}", u)}
         pool = self.pool
         n = len(pool) if label == "full" else n_nominal
         idx = (np.arange(len(pool)) if n == len(pool)
@@ -642,15 +652,15 @@ def _samples(pipe, pool: AnnotatedData, config, k_max: int) -> list[dict]:
     """A few training images with their annotations beside augmented copies (for report.html)."""
     if config.n_samples == 0:
         return []
-    rng = np.random.default_rng(_derive(config.seed, "eval/samples"))
+    rng = np.random.default_rng(derive_seed(config.seed, "eval/samples", 0))
     chosen = sorted(rng.choice(len(pool), min(len(pool), config.n_samples, 6), replace=False).tolist())
-    s_aug = _derive(config.seed, "eval/samples/augment")
+    s_aug = derive_seed(config.seed, "eval/samples/augment", 0)
     out = []
     for i in chosen:
         copies, ops = [], []
         for c in range(min(k_max, 3)):
             image, moved, applied, _ = pipe.run_targets(pool.images[i], pool.targets[i],
-                                                        seed=_derive(s_aug, pool.ids[i], c),
+                                                        seed=derive_seed(s_aug, pool.ids[i], c),
                                                         partners=_Partners(pool, pool.ids[i]))
             copies.append((image, moved))
             ops.append([a["op"] for a in applied])

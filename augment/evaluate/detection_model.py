@@ -9,14 +9,15 @@ mAP@0.5 and mAP@[.5:.95] come from pycocotools' COCOeval.
 An item is ``(image, boxes, labels)``: an HxWxC uint8 array, (N, 4) x_min, y_min, x_max, y_max pixels and N
 class names. ``compare_detection`` trains on the items with and without ``copies`` augmented copies per item
 (the pipeline moves the boxes), with the same seeds and epochs, ``repeats`` times, and returns per-arm metrics,
-the paired differences and a verdict from ``augment.evaluate.verdict`` (the rule of ``augment eval``).
+the paired differences and a verdict from ``augment.evaluate.verdict`` (the rule of ``augment eval``), through
+the loop of every evaluation (parallel fits, time budget, journal and resume: :mod:`.items_compare`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,10 +172,14 @@ class SmallDetector:
     def predict(self, images: Sequence[np.ndarray]) -> list[dict]:
         import torch
 
+        from augment.evaluate.training import deterministic
+
         o = self.opts
         stride = 4
         out = []
-        with torch.no_grad():
+        # at the model's thread count, as training: at torch's default (every core) the calling process built an
+        # OpenMP team, and the eval loop's worker processes forked after it hung in their first convolution
+        with deterministic(self.seed, o.threads), torch.no_grad():
             for image in images:
                 h, w = image.shape[:2]
                 img, _ = _resize_item(image, np.zeros((0, 4)), o.image_size)
@@ -255,22 +260,21 @@ def augment_items(pipe, items: Sequence[Item], copies: int, seed: int) -> list[I
 
 
 def compare_detection(pipe, train: Sequence[Item], test: Sequence[Item], *, copies: int = 2, repeats: int = 3,
-                      seed: int = 0, options: DetectionOptions | None = None) -> dict:
-    """Baseline vs baseline + augmented copies, paired by seed; mAP@0.5 and mAP@[.5:.95] with a verdict each."""
-    from augment.evaluate.stats import compare_paired_runs
+                      seed: int = 0, options: DetectionOptions | None = None, jobs: int | None = None,
+                      time_budget: float | None = None, journal=None, resume: bool = False) -> dict:
+    """Baseline vs baseline + augmented copies, paired by seed; mAP@[.5:.95] and mAP@0.5 with a verdict each.
+    The runs go through the loop of every evaluation (:mod:`.items_compare`): ``jobs`` processes (None: every
+    core, same numbers), ``time_budget`` seconds, a ``journal`` to ``resume``, a partial result when stopped."""
+    from .items_compare import compare_items
 
     classes = sorted({str(lab) for _, _, labels in list(train) + list(test) for lab in labels})
-    arms: dict[str, list[dict]] = {"baseline": [], "augmented": []}
-    for r in range(repeats):
-        run_seed = seed * 1000 + r
-        arms["baseline"].append(train_and_score(train, test, seed=run_seed, classes=classes, options=options))
-        extra = augment_items(pipe, train, copies, run_seed)
-        arms["augmented"].append(train_and_score(list(train) + extra, test, seed=run_seed, classes=classes,
-                                                 options=options))
-    result: dict[str, Any] = {"task": "detection", "train": len(train), "test": len(test), "copies": copies,
-                              "repeats": repeats, "runs": arms,
-                              "metrics": compare_paired_runs(arms, ("map50", "map"), seed)}
-    return result
+
+    def score(items, test_items, *, seed: int) -> dict:
+        return train_and_score(items, test_items, seed=seed, classes=classes, options=options)
+
+    return compare_items("detection", pipe, train, test, copies=copies, repeats=repeats, seed=seed,
+                         metrics=("map", "map50"), train_and_score=score, augment_items=augment_items, jobs=jobs,
+                         time_budget=time_budget, journal=journal, resume=resume)
 
 
 def load_voc_items(folder) -> list[Item]:

@@ -17,6 +17,14 @@ returns a record. Everything else is here:
   Ctrl-C or SIGTERM end the loop with status "interrupted" and what finished, and a later run with the journal
   (``--resume``) reuses every finished fit instead of training it again.
 
+* **epochs planned against the budget** -- an experiment whose model trains a number of epochs it can change
+  (``configured_epochs`` and ``set_epochs``) first trains one pilot fit (the first size's first baseline); from
+  its measured time (and the experiment's ``relative_cost`` of every other fit) the loop plans the epochs so that
+  the runs of the first two looks fit the budget (never more than configured, never under a quarter of it). At
+  fewer epochs the pilot is trained again with them (every fit of an evaluation trains the same epochs); the
+  plan (configured, planned, the pilot's seconds) is in the result, and the planned epochs travel with each
+  fit in the journal so that ``--resume`` keeps them.
+
 A fit that would train on exactly the baseline's examples (an identity pipeline: every copy dropped) returns
 ``{"reuse": "<arm>"}`` and takes that arm's result, so the difference is exactly zero.
 """
@@ -47,12 +55,18 @@ COMPLETE, STOPPED_BUDGET, INTERRUPTED = "complete", "stopped: time budget", "int
 
 
 class Experiment(Protocol):
-    """What an evaluation supplies to the loop."""
+    """What an evaluation supplies to the loop. Optional, for epochs planned against the budget:
+    ``configured_epochs`` (int, or None when the model has no epochs to plan), ``set_epochs(e)`` and
+    ``relative_cost(label, n, arm)`` (a fit's cost relative to the first size's baseline fit at the same epochs)."""
 
     arms: list[str]  # baseline first
     metrics: tuple[str, ...]  # primary first
 
     def fit(self, label: str, n: int, u: int, arm: str) -> dict: ...
+
+
+MIN_EPOCH_FRACTION = 0.25  # planning never cuts a model's epochs below this share of its configured epochs
+PLAN_SLACK = 0.85  # the planned fits may use this share of the budget left (fit times vary; the test set too)
 
 
 def default_jobs() -> int:
@@ -107,6 +121,7 @@ class LoopResult:
     fits_reused_from_journal: int
     fit_seconds: list[float]
     interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
+    epochs: dict | None = None  # the epoch plan (configured, planned, pilot seconds, why), when there was one
 
 
 class Journal:
@@ -161,9 +176,11 @@ def _jsonable(obj: Any) -> Any:
 _WORKER_EXPERIMENT: Experiment | None = None
 
 
-def _worker_fit(label: str, n: int, u: int, arm: str) -> tuple[dict, float]:
+def _worker_fit(label: str, n: int, u: int, arm: str, epochs: int | None = None) -> tuple[dict, float]:
     t = time.perf_counter()
     assert _WORKER_EXPERIMENT is not None
+    if epochs is not None and epochs != _WORKER_EXPERIMENT.configured_epochs:  # planned after the fork
+        _WORKER_EXPERIMENT.set_epochs(epochs)
     rec = _WORKER_EXPERIMENT.fit(label, n, u, arm)
     return rec, time.perf_counter() - t
 
@@ -239,8 +256,9 @@ class _Pool:
                                             initializer=_ignore_sigint)
 
     def start(self, label, n, u, arm) -> Future:
+        epochs = getattr(_WORKER_EXPERIMENT, "configured_epochs", None)  # the parent's plan, for forked workers
         with _stop_signals_deferred():  # the first submit forks the workers
-            return self.executor.submit(_worker_fit, label, n, u, arm)
+            return self.executor.submit(_worker_fit, label, n, u, arm, epochs)
 
     def shutdown(self, kill: bool = False) -> None:
         global _WORKER_EXPERIMENT
@@ -340,7 +358,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
         if plan.deadline is not None and fit_seconds:  # the whole queue must end before the deadline
             per_slot = mean_fit() / executor.capacity
             ahead = len(queue) + len(running)
-            while want > 0 and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
+            least = 1 if s.submitted == 0 else 0  # a size's first run always runs (else it reports nothing)
+            while want > least and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
                 want -= 1
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
@@ -376,7 +395,14 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             + f", {executor.capacity} at a time" + (f"; time budget {budget:.0f} s" if budget is not None else "")
             + (f"; {from_journal} fits from the journal" if from_journal else ""))
     told = bool(fit_seconds)
+    epoch_plan = None
     try:
+        if getattr(experiment, "configured_epochs", None) and sizes:
+            epoch_plan = _plan_epochs(experiment, plan, sizes[0], done, fit_seconds, executor, say)
+            trained += epoch_plan.pop("trained")
+            if journal is not None and epoch_plan.get("pilot_record") is not None:
+                journal.add(epoch_plan["pilot_record"])
+            epoch_plan.pop("pilot_record", None)
         while True:
             now = time.perf_counter()
             for s in sizes:
@@ -398,6 +424,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 rec, secs = token.result()
                 key = running.pop(token)
                 rec = dict(rec)
+                if epoch_plan is not None:
+                    rec["epochs_planned"] = epoch_plan["planned"]
                 if "reuse" not in rec:
                     rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(secs, 4)}
                     fit_seconds.append(secs)
@@ -457,7 +485,57 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     d, level=plan.levels[s.label], correction=plan.corrections.get(s.label, 0.0),
                     margin=plan.margin, final=True, adaptive=plan.adaptive, identical=identical(s, a))
     return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds,
-                      interrupted_by)
+                      interrupted_by, epoch_plan)
+
+
+def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dict, fit_seconds: list[float],
+                 executor: Any, say: Callable[[str], None] | None) -> dict:
+    """The epochs every fit trains (module docstring): from the journal when resuming, else from a pilot fit
+    when there is a budget. A kept pilot goes into ``done``; the plan says what was decided and why."""
+    configured = int(experiment.configured_epochs)
+    journalled = {int(r["epochs_planned"]) for r in done.values() if r.get("epochs_planned")}
+    out: dict[str, Any] = {"configured": configured, "planned": configured, "trained": 0, "pilot_record": None}
+    if journalled:  # resume: the fits already trained decide
+        out["planned"] = max(journalled)
+        out["why"] = "the epochs of the fits in the journal (resumed)"
+    elif plan.deadline is None:
+        out["why"] = "no time budget: the configured epochs"
+    else:
+        arms = list(experiment.arms)
+        key = (first.label, 0, arms[0])
+        pilot, seconds = executor.start(first.label, first.n, 0, arms[0]).result()  # in a worker when jobs > 1
+        out["pilot_seconds"] = round(seconds, 4)
+        out["trained"] = 1
+        target = plan.looks[min(1, len(plan.looks) - 1)] if plan.adaptive else plan.looks[-1]
+        cost = getattr(experiment, "relative_cost", None)
+        work = sum(target * (cost(lab, n, a) if cost else 1.0) for lab, n in plan.sizes for a in arms)
+        estimate = seconds * work / max(1, executor.capacity)
+        left = plan.deadline - time.perf_counter()
+        floor = max(1, math.ceil(MIN_EPOCH_FRACTION * configured))
+        wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
+        planned = max(floor, min(configured, wanted))
+        out.update(planned=planned, estimate_seconds=round(estimate, 1), target_runs=target,
+                   budget_left_seconds=round(left, 1))
+        if planned == configured:
+            out["why"] = (f"a pilot fit took {seconds:.1f} s: {target} runs of every size at the configured "
+                          f"{configured} epochs take about {estimate:.0f} s, within the {left:.0f} s left")
+            rec = {**pilot, "epochs_planned": planned}
+            if "reuse" not in rec:
+                rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(seconds, 4)}
+                fit_seconds.append(seconds)
+            done[key] = rec
+            out["pilot_record"] = rec
+        else:
+            experiment.set_epochs(planned)
+            out["why"] = (f"a pilot fit took {seconds:.1f} s: {target} runs of every size at {configured} epochs "
+                          f"would take about {estimate:.0f} s of the {left:.0f} s left, so every fit trains "
+                          f"{planned} epochs" + (" (the least planning allows: verdicts may stay undecided)"
+                                                 if planned == floor and wanted < floor else ""))
+    if out["planned"] != configured and not out.get("pilot_seconds"):
+        experiment.set_epochs(out["planned"])
+    if say is not None and "pilot_seconds" in out:
+        say(f"epochs: {out['why']}")
+    return out
 
 
 def _resolved(done: dict, label: str, u: int, arm: str, arms: Sequence[str]) -> dict:

@@ -49,6 +49,8 @@ from .custom import CustomModel
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import make_model
 from .planning import evaluation_key, plan_jobs
+from .report_parts import fmt_points
+from .training import TrainOptions
 
 __all__ = [
     "SizeSpec",
@@ -281,10 +283,6 @@ def _say(line: str) -> None:
     print(f"augment eval: {line}", file=sys.stderr, flush=True)
 
 
-def _derive(seed: int, key: str, index: int = 0) -> int:
-    return derive_seed(seed, key, index)
-
-
 # --------------------------------------------------------------------------------------------- result
 
 
@@ -402,7 +400,7 @@ class _Design:
         self._cache: dict[int, tuple] = {}
         self.overlap_dropped: list[str] = []
         if self.cv is None:
-            split_seed = _derive(config.seed, "eval/split")
+            split_seed = derive_seed(config.seed, "eval/split", 0)
             if test is None:
                 rest, held = stratified_split(full.labels, config.test_fraction, split_seed)
                 pool, test = full.subset(rest), full.subset(held)
@@ -440,7 +438,7 @@ class _Design:
             return pool, test, hashes, n_dup, {}
         r, f = divmod(u, self.cv)
         if r not in self._cache:
-            self._cache = {r: tuple(stratified_folds(self.full.labels, self.cv, _derive(self.config.seed, "eval/cv", r)))}
+            self._cache = {r: tuple(stratified_folds(self.full.labels, self.cv, derive_seed(self.config.seed, "eval/cv", r)))}
         folds = self._cache[r]
         rest = np.setdiff1d(np.arange(len(self.full)), folds[f])
         pool, test, hashes, n_dup = self._clean(self.full.subset(rest), self.full.subset(folds[f]))
@@ -590,6 +588,7 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
 
     # ---- runs: the shared loop -------------------------------------------------------------------------
     experiment = _Experiment(config, design, arms, k_max, augmenter, classes)
+    experiment.sizes = sizes
     jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel),
                                 device=str(getattr(model, "device", "cpu")))
     notes = size_notes + ([jobs_note] if jobs_note else [])
@@ -634,6 +633,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     protocol_info["fits"] = {"trained": outcome.fits_trained, "from_journal": outcome.fits_reused_from_journal}
     protocol_info["notes"] = notes
     protocol_info["interrupted_by"] = outcome.interrupted_by
+    if outcome.epochs is not None:
+        protocol_info["epochs"] = outcome.epochs
 
     # ---- statistics --------------------------------------------------------------------------------------
     summary, per_class = summarise(runs, predictions, classes, sizes, arms, decisions, config, design, levels,
@@ -699,6 +700,41 @@ class _Experiment:
         self._by_name = {a.name: a for a in arms}
         self._prepared: dict[tuple[str, int], dict] = {}
 
+    # ---- epochs planned against the time budget (loop module docstring): torch models with a fixed budget
+
+    def _trained(self) -> list:
+        models = list({id(a.model): a.model for a in self.arm_list}.values())
+        if all(isinstance(getattr(m, "options", None), TrainOptions) for m in models):
+            return models
+        return []
+
+    @property
+    def configured_epochs(self) -> int | None:
+        models = self._trained()
+        return int(models[0].options.max_epochs) if models else None
+
+    def set_epochs(self, epochs: int) -> None:
+        """Every model trains ``epochs`` epochs; its minimum number of steps shrinks in proportion, so a small
+        set (whose epochs are scaled up to that minimum) gets cheaper too."""
+        for m in self._trained():
+            o = m.options
+            m.options = o.model_copy(update={"max_epochs": int(epochs),
+                                             "min_steps": int(round(o.min_steps * epochs / o.max_epochs))})
+
+    def relative_cost(self, label: str, n: int, arm_name: str) -> float:
+        """A fit's optimiser steps relative to the first size's baseline (training.train_classifier's rule)."""
+        def steps(size: int, copies: int) -> float:
+            o = self._trained()[0].options if self._trained() else None
+            if o is None:
+                return float(size * (1 + copies))
+            base = max(1, math.ceil(size / o.batch_size))
+            scale = max(1, math.ceil(o.min_steps / (o.max_epochs * base)))
+            seen = size if self.config.budget == "steps" else size * (1 + copies)
+            return float(o.max_epochs * scale * max(1, math.ceil(seen / o.batch_size)))
+
+        first = min(n for _, n in self.sizes) if getattr(self, "sizes", None) else n
+        return steps(n, self._by_name[arm_name].copies) / steps(first, 0)
+
     def _prepare(self, label: str, n_nominal: int, u: int) -> dict:
         key = (label, u)
         if key in self._prepared:
@@ -706,16 +742,16 @@ class _Experiment:
         config, augmenter, classes, k_max = self.config, self.augmenter, self.classes, self.k_max
         pool, test, test_hashes, _, where = self.design.unit(u)
         n = len(pool) if label == "full" else n_nominal
-        seeds = {"subset": _derive(config.seed, f"eval/subset/{label}", u),
-                 "validation": _derive(config.seed, f"eval/val/{label}", u),
-                 "model": _derive(config.seed, f"eval/model/{label}", u),
-                 "augment": _derive(config.seed, f"eval/augment/{label}", u)}
+        seeds = {"subset": derive_seed(config.seed, f"eval/subset/{label}", u),
+                 "validation": derive_seed(config.seed, f"eval/val/{label}", u),
+                 "model": derive_seed(config.seed, f"eval/model/{label}", u),
+                 "augment": derive_seed(config.seed, f"eval/augment/{label}", u)}
         idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, seeds["subset"])
         sub = pool.subset(idx)
         # augmented copies of every subset example, copy-major: outputs[c][i]
         t_aug = time.perf_counter()
         src_items = [x for _ in range(k_max) for x in sub.items]
-        src_seeds = [_derive(seeds["augment"], sid, c) for c in range(k_max) for sid in sub.ids]
+        src_seeds = [derive_seed(seeds["augment"], sid, c) for c in range(k_max) for sid in sub.ids]
         stats_before = Counter(getattr(augmenter, "stats", None) or {})
         if hasattr(augmenter, "augment_labelled"):
             src_labels = [classes[y] for _ in range(k_max) for y in sub.labels]
@@ -795,10 +831,6 @@ class _Experiment:
         return record
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
 def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: float, aug_mean: float,
               config: EvalConfig) -> str:
     what = (f"adding {arm.copies} augmented cop{'y' if arm.copies == 1 else 'ies'} per example"
@@ -806,9 +838,9 @@ def _sentence(label: str, n: int, arm: Arm, d: "verdict.Decision", base_mean: fl
             f"{arm.regulariser.replace('_', ' ')}" + (f" with {arm.copies} augmented copies" if arm.copies else
                                                       " instead of augmentation"))
     head = (f"With {'all ' if label == 'full' else ''}{n} training examples, {what} changed accuracy by "
-            f"{_pct(d.mean)} points ({100 * base_mean:.1f}% -> {100 * aug_mean:.1f}%; ")
+            f"{fmt_points(d.mean)} points ({100 * base_mean:.1f}% -> {100 * aug_mean:.1f}%; ")
     if d.ci is not None:
-        head += f"{100 * (1 - d.nominal_level):.3g}% CI {_pct(d.ci[0])} to {_pct(d.ci[1])}, {d.n} runs)"
+        head += f"{100 * (1 - d.nominal_level):.3g}% CI {fmt_points(d.ci[0])} to {fmt_points(d.ci[1])}, {d.n} runs)"
     else:
         head += f"{d.n} run{'s' if d.n != 1 else ''}, no interval)"
     return head + ": " + verdict.verdict_phrase(d, config.margin) + "."
@@ -825,7 +857,7 @@ def _test_set_caveat(decision: str, bootstrap_ci: tuple[float, float] | None) ->
     if lo > 0 or hi < 0:
         return ""
     return (f" Caution: this holds for this test set; with its own sampling error (bootstrap over runs and test "
-            f"examples: {_pct(lo)} to {_pct(hi)} points) a new test set of the same size may not show it.")
+            f"examples: {fmt_points(lo)} to {fmt_points(hi)} points) a new test set of the same size may not show it.")
 
 
 def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: list[tuple[str, int]],
@@ -845,7 +877,7 @@ def summarise(runs: list[dict], predictions: dict, classes: list[str], sizes: li
             d = decisions[(label, arm.name, "accuracy")]
             have_preds = design.fixed is not None and all(
                 (label, i, a) in predictions for i in reps for a in ("baseline", arm.name))
-            boot_seed = _derive(config.seed, f"eval/bootstrap/{label}/{arm.name}")
+            boot_seed = derive_seed(config.seed, f"eval/bootstrap/{label}/{arm.name}", 0)
             boot = {}
             if have_preds and reps:
                 boot = stats.paired_bootstrap(
@@ -929,7 +961,7 @@ def make_samples(augmenter: Augmenter, pool: LabelledData, config: EvalConfig) -
     """A few training examples (spread over the classes) beside augmented copies, for the report."""
     if config.n_samples == 0 or not len(pool):
         return []
-    rng = np.random.default_rng(_derive(config.seed, "eval/samples"))
+    rng = np.random.default_rng(derive_seed(config.seed, "eval/samples", 0))
     by_class = [list(rng.permutation(np.flatnonzero(pool.labels == c))) for c in range(len(pool.classes))]
     chosen: list[int] = []
     while len(chosen) < min(config.n_samples, len(pool)):
@@ -941,9 +973,9 @@ def make_samples(augmenter: Augmenter, pool: LabelledData, config: EvalConfig) -
         if not progressed:
             break
     n_copies = min(max(config.copies), 4)
-    s_aug = _derive(config.seed, "eval/samples/augment")
+    s_aug = derive_seed(config.seed, "eval/samples/augment", 0)
     items = [pool.items[i] for _ in range(n_copies) for i in chosen]
-    seeds = [_derive(s_aug, pool.ids[i], c) for c in range(n_copies) for i in chosen]
+    seeds = [derive_seed(s_aug, pool.ids[i], c) for c in range(n_copies) for i in chosen]
     outs = augmenter(items, seeds)
     ops = None
     if hasattr(augmenter, "applied_ops"):

@@ -22,7 +22,7 @@ from augment.io.atomic import atomic_write_bytes
 from .image_model import preprocess_images
 from .protocol import EvalResult
 from .report_parts import (clean as _clean, escape as e, figure as _figure, fmt_ci as _fmt_ci,
-                           fmt_mean_std as _fmt_ms, json_block as _json_block, png_data_uri as _png_data_uri,
+                           fmt_mean_std as _fmt_ms, fmt_points as _fmt_points, json_block as _json_block, png_data_uri as _png_data_uri,
                            thumbnail_uri as _thumbnail_uri, verdict_class as _verdict_class, what_ran)
 
 __all__ = [
@@ -274,7 +274,7 @@ def _text_list(samples: list[dict]) -> str:
 
 def _signed(v: float) -> str:
     cls = "pos" if v > 0 else "neg" if v < 0 else ""
-    return f'<span class="{cls}">{100 * v:+.1f}</span>'
+    return f'<span class="{cls}">{_fmt_points(v)}</span>'
 
 
 def _summary_table(result: EvalResult) -> str:

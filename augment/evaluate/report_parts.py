@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["escape", "clean", "json_block", "figure", "png_data_uri", "thumbnail_uri", "fmt_mean_std", "fmt_ci",
-           "fmt_mde", "verdict_class", "what_ran"]
+           "fmt_mde", "fmt_points", "verdict_class", "what_ran"]
 
 
 def escape(value: Any) -> str:
@@ -109,6 +109,12 @@ def what_ran(result: Any) -> list[str]:
         def span(v: set) -> str:
             return str(min(v)) if len(v) == 1 else f"{min(v)}-{max(v)}"
         lines.append("Trained: " + "; ".join(f"size {lab}: {span(v)} epochs per fit" for lab, v in epochs.items()))
+    plan = proto.get("epochs") or {}
+    if plan.get("planned") is not None and "pilot_seconds" in plan:
+        lines.append(f"Planned: {plan['planned']} of {plan['configured']} epochs against the time budget "
+                     f"({plan['why']})")
+    elif plan.get("planned") is not None and plan["planned"] != plan.get("configured"):
+        lines.append(f"Planned: {plan['planned']} of {plan['configured']} epochs ({plan['why']})")
     stopping = proto.get("stopping") or {}
     if stopping:
         lines.append("Runs: " + "; ".join(f"size {lab}: {s['runs']} ({s['reason']})" for lab, s in stopping.items())
@@ -119,6 +125,11 @@ def what_ran(result: Any) -> list[str]:
         lines.append(f"Resumed: {fits['from_journal']} fits taken from the journal, {fits['trained']} trained now")
     lines += [f"Note: {n}" for n in proto.get("notes") or []]
     return lines
+
+
+def fmt_points(x: float) -> str:
+    """A difference of two fractions in signed percentage points: 0.021 -> "+2.1"."""
+    return f"{100 * x:+.1f}"
 
 
 def fmt_mde(c: dict) -> str:

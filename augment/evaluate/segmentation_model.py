@@ -9,7 +9,7 @@ the small segmentation set used to measure a pipeline (filled discs, squares and
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -172,21 +172,20 @@ def augment_items(pipe, items: Sequence[tuple], copies: int, seed: int) -> list[
 
 
 def compare_segmentation(pipe, train, test, *, copies: int = 2, repeats: int = 3, seed: int = 0,
-                         options: SegmentationOptions | None = None) -> dict:
-    from augment.evaluate.stats import compare_paired_runs
+                         options: SegmentationOptions | None = None, jobs: int | None = None,
+                         time_budget: float | None = None, journal=None, resume: bool = False) -> dict:
+    """Baseline vs baseline + augmented copies, paired by seed; mIoU and pixel accuracy with a verdict each,
+    through the loop of every evaluation (see ``compare_detection`` and :mod:`.items_compare`)."""
+    from .items_compare import compare_items
 
     n_classes = int(max(int(m[m != IGNORE].max(initial=0)) for _, m in list(train) + list(test))) + 1
-    arms: dict[str, list[dict]] = {"baseline": [], "augmented": []}
-    for r in range(repeats):
-        run_seed = seed * 1000 + r
-        arms["baseline"].append(train_and_score(train, test, seed=run_seed, n_classes=n_classes, options=options))
-        extra = augment_items(pipe, train, copies, run_seed)
-        arms["augmented"].append(train_and_score(list(train) + extra, test, seed=run_seed, n_classes=n_classes,
-                                                 options=options))
-    result: dict[str, Any] = {"task": "segmentation", "train": len(train), "test": len(test), "copies": copies,
-                              "repeats": repeats, "runs": arms,
-                              "metrics": compare_paired_runs(arms, ("miou", "pixel_accuracy"), seed)}
-    return result
+
+    def score(items, test_items, *, seed: int) -> dict:
+        return train_and_score(items, test_items, seed=seed, n_classes=n_classes, options=options)
+
+    return compare_items("segmentation", pipe, train, test, copies=copies, repeats=repeats, seed=seed,
+                         metrics=("miou", "pixel_accuracy"), train_and_score=score, augment_items=augment_items,
+                         jobs=jobs, time_budget=time_budget, journal=journal, resume=resume)
 
 
 __all__ = [
