@@ -136,11 +136,19 @@ def _pcg64_words(seed: int, mixes: tuple) -> np.ndarray:
         p2 = r ^ (r >> 16)
         r = (_MIX_L * p3 - _MIX_R * h3) & _M32
         p3 = r ^ (r >> 16)
-    w = []
-    for p, before, after in zip((p0, p1, p2, p3, p0, p1, p2, p3), _HB, _HB[1:]):  # generate_state, 8 words
-        v = (p ^ before) * after & _M32
-        w.append(v ^ (v >> 16))
-    return np.array([w[0] | w[1] << 32, w[2] | w[3] << 32, w[4] | w[5] << 32, w[6] | w[7] << 32], dtype=np.uint64)
+    # generate_state(8 words), two per uint64, little end first; unrolled (this runs once per step and output)
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = _HB
+    w0 = (p0 ^ a0) * a1 & _M32
+    w1 = (p1 ^ a1) * a2 & _M32
+    w2 = (p2 ^ a2) * a3 & _M32
+    w3 = (p3 ^ a3) * a4 & _M32
+    w4 = (p0 ^ a4) * a5 & _M32
+    w5 = (p1 ^ a5) * a6 & _M32
+    w6 = (p2 ^ a6) * a7 & _M32
+    w7 = (p3 ^ a7) * a8 & _M32
+    return np.array([(w0 ^ w0 >> 16) | (w1 ^ w1 >> 16) << 32, (w2 ^ w2 >> 16) | (w3 ^ w3 >> 16) << 32,
+                     (w4 ^ w4 >> 16) | (w5 ^ w5 >> 16) << 32, (w6 ^ w6 >> 16) | (w7 ^ w7 >> 16) << 32],
+                    dtype=np.uint64)
 
 
 class _KnownSeedSequence(ISpawnableSeedSequence):
