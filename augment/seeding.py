@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.random.bit_generator import ISpawnableSeedSequence
 
-__all__ = ["stable_hash_words", "derive_seed", "step_rng", "child_seed"]
+__all__ = ["stable_hash_words", "derive_seed", "step_rng", "child_seed", "default_rng"]
 
 _MASK64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
@@ -43,9 +43,16 @@ def step_rng(seed: int, step_key: tuple[int, ...]) -> np.random.Generator:
     """The generator of one step (identified by its index path in the spec) for one output seed."""
     seed &= _MASK64
     mixes = _key_mixes(step_key) if type(step_key) is tuple else None
-    if mixes is None:  # an empty or unusual key: numpy's own SeedSequence
+    if mixes is None:  # an unusual key: numpy's own SeedSequence
         return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=step_key))
     return np.random.Generator(np.random.PCG64(_KnownSeedSequence(_pcg64_words(seed, mixes), seed, step_key)))
+
+
+def default_rng(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` (the same stream) for an int seed, without building a SeedSequence."""
+    if type(seed) is not int or not 0 <= seed <= _MASK64:
+        return np.random.default_rng(seed)
+    return step_rng(seed, ())  # without a spawn key numpy does not pad the entropy, which gives the same pool
 
 
 def child_seed(rng: np.random.Generator) -> int:
@@ -104,7 +111,10 @@ def _seed_pool(seed: int) -> tuple[int, ...]:
 @lru_cache(maxsize=4096)
 def _key_mixes(key: tuple) -> tuple[tuple[int, int, int, int], ...] | None:
     """The hashed words of a spawn key, one 4-tuple (one per pool word) per 32-bit word; None where numpy's
-    SeedSequence must do it (an empty key is not padded, a negative or non-int one is refused by numpy)."""
+    SeedSequence must do it (a negative or non-int key is refused by numpy, a very long one is rare).
+
+    An empty key mixes nothing in: numpy pads the entropy to the pool size only when there is a spawn key, but
+    a pool word without entropy is hashed from 0 either way, so seeds below 2**64 give the same pool."""
     words: list[int] = []
     for e in key:
         if type(e) is not int or e < 0:
@@ -114,7 +124,7 @@ def _key_mixes(key: tuple) -> tuple[tuple[int, int, int, int], ...] | None:
             e >>= 32
             if not e:
                 break
-    if not words or len(words) > _KEY_WORDS:
+    if len(words) > _KEY_WORDS:
         return None
     call = 16
     out = []

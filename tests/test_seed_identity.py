@@ -55,6 +55,20 @@ def test_step_rng_is_numpys_seed_sequence(seed, key):
     assert ours.integers(0, 2**63, 4).tolist() == ref.integers(0, 2**63, 4).tolist()
 
 
+@settings(max_examples=200, deadline=None)
+@given(seed=st.one_of(st.integers(0, 2**33), st.integers(0, 2**64 - 1), st.integers(-5, -1), st.integers(2**64, 2**66)))
+def test_default_rng_is_numpys(seed):
+    try:
+        ref = np.random.default_rng(seed)
+    except ValueError:
+        with pytest.raises(ValueError):
+            seeding.default_rng(seed)
+        return
+    ours = seeding.default_rng(seed)
+    assert ours.bit_generator.state == ref.bit_generator.state
+    assert pickle.dumps(ours) == pickle.dumps(ref)
+
+
 def test_step_rng_generator_behaves_like_numpys():
     """What else a caller can do with the generator (spawn children, pickle it, read its seed sequence) gives what
     numpy's own gives."""
