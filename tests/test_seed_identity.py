@@ -123,3 +123,18 @@ def test_pipeline_bytes_match_the_reference_streams(monkeypatch):
     for a, b in zip(ours, refs):
         assert a.applied == b.applied
         assert a.output.tobytes() == b.output.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hsv_without_a_value_change_is_the_full_kernel_chain(seed):
+    """hsv skips albumentations' brightness call when value is 1, which returns its input: same bytes."""
+    from augment.compile import backend_albumentations as backend
+    from augment.compile.backend_albumentations import fpixel
+
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (int(rng.integers(1, 40)), int(rng.integers(1, 40)), 3), dtype=np.uint8)
+    drawn = {"hue": float(rng.uniform(-0.1, 0.1)), "saturation": float(rng.uniform(0.5, 1.5)), "value": 1.0}
+    full = fpixel.adjust_hue_torchvision(img, drawn["hue"])
+    full = fpixel.adjust_saturation_torchvision(full, drawn["saturation"])
+    full = fpixel.adjust_brightness_torchvision(full, np.array([1.0]))
+    assert backend.apply("hsv", img, drawn, None).tobytes() == np.ascontiguousarray(full).tobytes()

@@ -82,9 +82,14 @@ def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
     """Drawn values as JSON that ``decode`` turns back into the same Python values (tuples stay tuples, arrays
     keep dtype and shape, NaN stays NaN). Arrays of more than ``MAX_ARRAY_VALUES`` numbers in all raise
     ``TooLargeError``; objects JSON cannot hold raise ``UnrecordableError``."""
+    kind = type(value)  # the common scalars first: this runs for every drawn value of every output
+    if kind is float:
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if kind is int or kind is bool or kind is str or value is None:
+        return value
     if _budget is None:
         _budget = [MAX_ARRAY_VALUES]
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
