@@ -138,3 +138,32 @@ def test_hsv_without_a_value_change_is_the_full_kernel_chain(seed):
     full = fpixel.adjust_saturation_torchvision(full, drawn["saturation"])
     full = fpixel.adjust_brightness_torchvision(full, np.array([1.0]))
     assert backend.apply("hsv", img, drawn, None).tobytes() == np.ascontiguousarray(full).tobytes()
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=4),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.floats(width=32).map(np.float32), st.integers(-100, 100).map(np.int16))
+drawn_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+    st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=3), inner, max_size=3)), max_leaves=12)
+
+
+def _same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b or (a != a and b != b)  # NaN
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=drawn_values)
+def test_library_records_round_trip_whatever_the_nesting(value):
+    """encode keeps plain scalars inside containers as they are (its fast path): every value still comes back
+    with its type, NaN and infinities included, through strict JSON."""
+    from augment.ops.library_ops import decode, encode
+
+    text = json.dumps(encode({"v": value}), allow_nan=False)
+    assert _same(decode(json.loads(text))["v"], value)

@@ -78,6 +78,9 @@ class TooLargeError(UnrecordableError):
 # --- drawn values as JSON ----------------------------------------------------------------------------------------
 
 
+_PLAIN = frozenset({int, bool, str, type(None)})  # encoded as themselves
+
+
 def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
     """Drawn values as JSON that ``decode`` turns back into the same Python values (tuples stay tuples, arrays
     keep dtype and shape, NaN stays NaN). Arrays of more than ``MAX_ARRAY_VALUES`` numbers in all raise
@@ -103,16 +106,22 @@ def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
         budget_left = _budget[0] = _budget[0] - len(value)
         if budget_left < 0:
             raise TooLargeError(f"{path or 'value'}: draws more than {MAX_ARRAY_VALUES} values")
+    # items that are plain JSON scalars are kept as they are (what encode returns for them) without building the
+    # path that only an error message would use
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
+        return {"__tuple__": [v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v))
+                              else encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
     if isinstance(value, list):
-        return [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
+        return [v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v))
+                else encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str) or k.startswith("__"):
                 raise UnrecordableError(f"{path or 'value'}: key {k!r} cannot be recorded")
-            out[k] = encode(v, f"{path}.{k}" if path else k, _budget)
+            kind = type(v)
+            out[k] = v if kind in _PLAIN or (kind is float and math.isfinite(v)) else \
+                encode(v, f"{path}.{k}" if path else k, _budget)
         return out
     if isinstance(value, np.ndarray):
         return _array("__ndarray__", value, value.dtype.str, path, _budget)
