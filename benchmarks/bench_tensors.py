@@ -162,7 +162,8 @@ def main() -> None:
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    print(f"clock: {args.clock}; load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}  (cpus: {os.cpu_count()})")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"clock: {args.clock}; load average: {load}  (cpus: {os.cpu_count()})")
     if args.section in ("single", "all"):
         single([32, 256] if args.quick else [32, 256, 1024], calls=200 if args.quick else 1000,
                rounds=5 if args.quick else 15)
