@@ -167,3 +167,17 @@ def test_library_records_round_trip_whatever_the_nesting(value):
 
     text = json.dumps(encode({"v": value}), allow_nan=False)
     assert _same(decode(json.loads(text))["v"], value)
+
+
+def test_draws_after_a_size_change_are_pinned():
+    """run() builds one drawing context per image size: ops after a crop draw from the cropped size, as before."""
+    steps = [{"op": "crop", "params": {"height": 20, "width": 28}}, {"op": "cutout"}, {"op": "random_resized_crop"},
+             {"op": "rotate", "p": 0.5}, {"op": "perspective", "p": 0.5}]
+    pipe = Pipeline(parse_spec({"name": "pin2", "modality": "image", "seed": 1, "steps": steps}))
+    img = np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    digest = hashlib.sha256()
+    for seed in range(30):
+        res = pipe.run(img, seed=seed)
+        assert res.output.shape[:2] == (20, 28)
+        digest.update(json.dumps(res.applied, sort_keys=True).encode())
+    assert digest.hexdigest() == "dd6bcc535b1d5f2fd7537adb9c4b2a12f886208354f6ecb08a2b9e2ba930a576"
