@@ -84,11 +84,6 @@ def _hashmix(value: int, call: int) -> int:
     return value ^ (value >> 16)
 
 
-def _mix(x: int, y: int) -> int:
-    r = (_MIX_L * x - _MIX_R * y) & _M32
-    return r ^ (r >> 16)
-
-
 # (source, destination, constant before, constant after) of each hashmix that mixes the pool with itself
 _POOL_STEPS = tuple((src, dst) for src in range(4) for dst in range(4) if src != dst)
 _POOL_STEPS = tuple((src, dst, _HA[4 + i], _HA[5 + i]) for i, (src, dst) in enumerate(_POOL_STEPS))
