@@ -4,17 +4,26 @@ Every output's seed is a pure function of (pipeline seed, the source item's key,
 same whatever the number of workers, the order items are processed in, or which other items are in the dataset.
 Inside a pipeline each step draws from its own child stream keyed by the step's position in the spec, so changing
 one step's probability never changes the parameters drawn by another step.
+
+A step's stream is ``PCG64`` seeded by ``SeedSequence(seed, spawn_key=step key)``. Building a ``SeedSequence`` per
+step and call cost more than many ops (numpy assembles the entropy with array ops and enters ``np.errstate``), so
+``step_rng`` runs numpy's documented, stream-stable algorithm itself on Python integers: the part that depends on
+the seed alone is computed once per seed, the part that depends on the step key once per key.
+``tests/test_seed_identity.py`` holds it to numpy's own ``SeedSequence``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
+from numpy.random.bit_generator import ISpawnableSeedSequence
 
-__all__ = ["stable_hash_words", "derive_seed", "step_rng", "child_seed"]
+__all__ = ["stable_hash_words", "derive_seed", "step_rng", "child_seed", "default_rng"]
 
 _MASK64 = (1 << 64) - 1
+_M32 = 0xFFFFFFFF
 
 
 def stable_hash_words(key: str) -> list[int]:
@@ -32,9 +41,149 @@ def derive_seed(pipeline_seed: int, key: str, copy_index: int) -> int:
 
 def step_rng(seed: int, step_key: tuple[int, ...]) -> np.random.Generator:
     """The generator of one step (identified by its index path in the spec) for one output seed."""
-    return np.random.default_rng(np.random.SeedSequence(seed & _MASK64, spawn_key=step_key))
+    seed &= _MASK64
+    mixes = _key_mixes(step_key) if type(step_key) is tuple else None
+    if mixes is None:  # an unusual key: numpy's own SeedSequence
+        return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=step_key))
+    return np.random.Generator(np.random.PCG64(_KnownSeedSequence(_pcg64_words(seed, mixes), seed, step_key)))
+
+
+def default_rng(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` (the same stream) for an int seed, without building a SeedSequence."""
+    if type(seed) is not int or not 0 <= seed <= _MASK64:
+        return np.random.default_rng(seed)
+    return step_rng(seed, ())  # without a spawn key numpy does not pad the entropy, which gives the same pool
 
 
 def child_seed(rng: np.random.Generator) -> int:
     """A 32-bit seed drawn from ``rng``, for noise fields that are regenerated from the manifest on replay."""
     return int(rng.integers(0, 2**32, dtype=np.uint64))
+
+
+# --- numpy's SeedSequence (pool size 4) on Python integers ------------------------------------------------------
+# numpy/random/bit_generator.pyx: every hashmix multiplies a running constant, so the constant each call sees
+# depends only on how many calls came before it, never on the data: they are tabulated here.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_KEY_WORDS = 24  # longest step key handled here (in 32-bit words); longer ones go to numpy
+
+
+def _constants(init: int, mult: int, count: int) -> tuple[int, ...]:
+    out = [init]
+    for _ in range(count):
+        out.append(out[-1] * mult & _M32)
+    return tuple(out)
+
+
+_HA = _constants(_INIT_A, _MULT_A, 16 + 4 * _KEY_WORDS)
+_HB = _constants(_INIT_B, _MULT_B, 8)
+
+
+def _hashmix(value: int, call: int) -> int:
+    value = ((value ^ _HA[call]) * _HA[call + 1]) & _M32
+    return value ^ (value >> 16)
+
+
+# (source, destination, constant before, constant after) of each hashmix that mixes the pool with itself
+_POOL_STEPS = tuple((src, dst) for src in range(4) for dst in range(4) if src != dst)
+_POOL_STEPS = tuple((src, dst, _HA[4 + i], _HA[5 + i]) for i, (src, dst) in enumerate(_POOL_STEPS))
+_ZERO_WORDS = (_hashmix(0, 2), _hashmix(0, 3))
+
+
+@lru_cache(maxsize=256)
+def _seed_pool(seed: int) -> tuple[int, ...]:
+    """The pool after mixing in the seed's words (a 64-bit seed is at most two words; with a spawn key numpy pads
+    the entropy with zeros to the pool size, so every seed below 2**64 reads as four words)."""
+    pool = [_hashmix(seed & _M32, 0), _hashmix(seed >> 32, 1), *_ZERO_WORDS]
+    for src, dst, before, after in _POOL_STEPS:  # _hashmix and _mix inlined: this runs once per output
+        v = (pool[src] ^ before) * after & _M32
+        v ^= v >> 16
+        r = (_MIX_L * pool[dst] - _MIX_R * v) & _M32
+        pool[dst] = r ^ (r >> 16)
+    return tuple(pool)
+
+
+@lru_cache(maxsize=4096)
+def _key_mixes(key: tuple) -> tuple[tuple[int, int, int, int], ...] | None:
+    """The hashed words of a spawn key, one 4-tuple (one per pool word) per 32-bit word; None where numpy's
+    SeedSequence must do it (a negative or non-int key is refused by numpy, a very long one is rare).
+
+    An empty key mixes nothing in: numpy pads the entropy to the pool size only when there is a spawn key, but
+    a pool word without entropy is hashed from 0 either way, so seeds below 2**64 give the same pool."""
+    words: list[int] = []
+    for e in key:
+        if type(e) is not int or e < 0:
+            return None
+        while True:  # numpy's _int_to_uint32_array: little-endian words, at least one
+            words.append(e & _M32)
+            e >>= 32
+            if not e:
+                break
+    if len(words) > _KEY_WORDS:
+        return None
+    call = 16
+    out = []
+    for word in words:
+        out.append(tuple(_hashmix(word, call + d) for d in range(4)))
+        call += 4
+    return tuple(out)
+
+
+def _pcg64_words(seed: int, mixes: tuple) -> np.ndarray:
+    """``SeedSequence(seed, spawn_key=key).generate_state(4, np.uint64)``."""
+    p0, p1, p2, p3 = _seed_pool(seed)
+    for h0, h1, h2, h3 in mixes:
+        r = (_MIX_L * p0 - _MIX_R * h0) & _M32
+        p0 = r ^ (r >> 16)
+        r = (_MIX_L * p1 - _MIX_R * h1) & _M32
+        p1 = r ^ (r >> 16)
+        r = (_MIX_L * p2 - _MIX_R * h2) & _M32
+        p2 = r ^ (r >> 16)
+        r = (_MIX_L * p3 - _MIX_R * h3) & _M32
+        p3 = r ^ (r >> 16)
+    # generate_state(8 words), two per uint64, little end first; unrolled (this runs once per step and output)
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = _HB
+    w0 = (p0 ^ a0) * a1 & _M32
+    w1 = (p1 ^ a1) * a2 & _M32
+    w2 = (p2 ^ a2) * a3 & _M32
+    w3 = (p3 ^ a3) * a4 & _M32
+    w4 = (p0 ^ a4) * a5 & _M32
+    w5 = (p1 ^ a5) * a6 & _M32
+    w6 = (p2 ^ a6) * a7 & _M32
+    w7 = (p3 ^ a7) * a8 & _M32
+    return np.array([(w0 ^ w0 >> 16) | (w1 ^ w1 >> 16) << 32, (w2 ^ w2 >> 16) | (w3 ^ w3 >> 16) << 32,
+                     (w4 ^ w4 >> 16) | (w5 ^ w5 >> 16) << 32, (w6 ^ w6 >> 16) | (w7 ^ w7 >> 16) << 32],
+                    dtype=np.uint64)
+
+
+class _KnownSeedSequence(ISpawnableSeedSequence):
+    """A ``SeedSequence(entropy, spawn_key=key)`` whose PCG64 seed words are already computed. Anything else asked of
+    it (other state sizes, spawning, its pool, pickling) goes to the real ``SeedSequence``, built on first need."""
+
+    __slots__ = ("_words", "_entropy", "_key", "_real")
+
+    def __init__(self, words: np.ndarray, entropy: int, key: tuple) -> None:
+        self._words, self._entropy, self._key, self._real = words, entropy, key, None
+
+    def real(self) -> np.random.SeedSequence:
+        if self._real is None:
+            self._real = np.random.SeedSequence(self._entropy, spawn_key=self._key)
+        return self._real
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        words, self._words = self._words, None
+        if words is not None and n_words == 4 and dtype is np.uint64:  # what PCG64 asks for, once
+            return words
+        return self.real().generate_state(n_words, dtype)
+
+    def spawn(self, n_children):
+        return self.real().spawn(n_children)
+
+    def __getattr__(self, name):
+        return getattr(self.real(), name)
+
+    def __reduce__(self):  # pickles exactly as the SeedSequence it stands for
+        return self.real().__reduce__()
+
+    def __repr__(self) -> str:
+        return repr(self.real())

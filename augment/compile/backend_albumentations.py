@@ -109,6 +109,8 @@ def _brightness_contrast(img, d, p):
 def _hsv(img, d, p):
     out = fpixel.adjust_hue_torchvision(img, d["hue"])
     out = fpixel.adjust_saturation_torchvision(out, d["saturation"])
+    if d["value"] == 1:  # albumentations returns its input for 1; its decorators cost more than a small image
+        return out
     return fpixel.adjust_brightness_torchvision(out, np.array([d["value"]]))
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from augment import seeding
 from augment.ops.library_ops import (TooLargeError, build, decode, encode, fingerprint, library_of, redraw_record,
                                      transform_class)
 from augment.ops.registry import OpDef
@@ -49,7 +50,7 @@ def _instance(op: OpDef, params: Any):
 def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
     """What the transform draws for ``image`` from ``seed`` (and nothing else)."""
     if op.name.startswith("albumentations."):
-        t.random_generator = np.random.default_rng(seed)  # what set_random_seed does
+        t.random_generator = seeding.default_rng(seed)  # what set_random_seed does (np.random.default_rng)
         t.py_random = random.Random(seed)
         data = {"image": _album_image(image)}
         values = t.get_params()

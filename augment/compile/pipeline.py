@@ -237,8 +237,12 @@ class Pipeline:
             return self.run_batch([x], [seed], labels=[label])[0]
         image, restore = tensors.image_in(x)
         applied = []
+        shape = ctx = None
         for leaf, rng in self.plan(seed):
-            drawn = _draw(leaf, rng, image)
+            if image.shape != shape:  # one (frozen) context per image size, not one per step
+                shape = image.shape
+                ctx = ImageContext(shape[0], shape[1], shape[2])
+            drawn = _draw(leaf, rng, image, ctx=ctx)
             image = self._apply_image(leaf, image, drawn)
             applied.append(_entry(leaf, drawn))
         return AugmentResult(restore(image, applied), applied, seed)
@@ -497,13 +501,16 @@ class Pipeline:
         return [AugmentResult(out, app, s) for out, app, s in zip(current, applied, seeds)]
 
 
-def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple = ()) -> dict:
+def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple = (),
+          ctx: ImageContext | None = None) -> dict:
     op = leaf.op
     if op.origin is not None and op.origin.get("library"):
         from augment.compile import library_adapter
 
         return library_adapter.draw(op, leaf.params, rng, image)
-    return op.sample(leaf.params, rng, ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes))
+    if ctx is None:
+        ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes)
+    return op.sample(leaf.params, rng, ctx)
 
 
 def _entry(leaf: _Leaf, drawn: dict) -> dict:

@@ -48,6 +48,8 @@ def array_to_pil(arr: np.ndarray, mode_hint: str | None = None) -> Image.Image:
 
 def _to_array(x: Any):
     """Normalise an input image to HxWxC uint8 and return a function that gives the caller's type back."""
+    if type(x) is np.ndarray and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] in (1, 3, 4) and x.size:
+        return np.ascontiguousarray(x), _same  # the common case, without the checks below
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
@@ -69,4 +71,8 @@ def _to_array(x: Any):
         raise ImageInputError(f"image has no pixels (shape {x.shape})")
     if x.ndim == 2:
         return np.ascontiguousarray(x[:, :, None]), lambda arr, applied=None: arr[:, :, 0] if arr.shape[2] == 1 else arr
-    return np.ascontiguousarray(x), lambda arr, applied=None: arr
+    return np.ascontiguousarray(x), _same
+
+
+def _same(arr: np.ndarray, applied=None) -> np.ndarray:
+    return arr

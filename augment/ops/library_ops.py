@@ -136,13 +136,21 @@ class TooLargeError(UnrecordableError):
 # --- drawn values as JSON ----------------------------------------------------------------------------------------
 
 
+_PLAIN = frozenset({int, bool, str, type(None)})  # encoded as themselves
+
+
 def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
     """Drawn values as JSON that ``decode`` turns back into the same Python values (tuples stay tuples, arrays
     keep dtype and shape, NaN stays NaN). Arrays of more than ``MAX_ARRAY_VALUES`` numbers in all raise
     ``TooLargeError``; objects JSON cannot hold raise ``UnrecordableError``."""
+    kind = type(value)  # the common scalars first: this runs for every drawn value of every output
+    if kind is float:
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if kind is int or kind is bool or kind is str or value is None:
+        return value
     if _budget is None:
         _budget = [MAX_ARRAY_VALUES]
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -156,16 +164,22 @@ def encode(value: Any, path: str = "", _budget: list | None = None) -> Any:
         budget_left = _budget[0] = _budget[0] - len(value)
         if budget_left < 0:
             raise TooLargeError(f"{path or 'value'}: draws more than {MAX_ARRAY_VALUES} values")
+    # items that are plain JSON scalars are kept as they are (what encode returns for them) without building the
+    # path that only an error message would use
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
+        return {"__tuple__": [v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v))
+                              else encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]}
     if isinstance(value, list):
-        return [encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
+        return [v if type(v) in _PLAIN or (type(v) is float and math.isfinite(v))
+                else encode(v, f"{path}[{i}]", _budget) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str) or k.startswith("__"):
                 raise UnrecordableError(f"{path or 'value'}: key {k!r} cannot be recorded")
-            out[k] = encode(v, f"{path}.{k}" if path else k, _budget)
+            kind = type(v)
+            out[k] = v if kind in _PLAIN or (kind is float and math.isfinite(v)) else \
+                encode(v, f"{path}.{k}" if path else k, _budget)
         return out
     if isinstance(value, np.ndarray):
         return _array("__ndarray__", value, value.dtype.str, path, _budget)
