@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from augment.io.annotations.base import AnnotationError, Layout
 from augment.io.annotations.coco import load_index
-from augment.io.annotations.masks import annotation_for as mask_annotation_for
+from augment.io.annotations.mask_pairs import MaskPairs, find_mask_pairs, in_mask_folder
 from augment.io.annotations.yolo import read_class_names, read_pose_fields
 from augment.io.image_folder import FolderScan, non_data_reason, scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
@@ -190,6 +190,7 @@ class _Survey:
     like: list[tuple[str, str]] = field(default_factory=list)  # annotation-like files no format reads
     texts_beside: set[str] = field(default_factory=set)  # .txt files sharing an image's stem (not YOLO rows)
     coco_outside: list[str] = field(default_factory=list)  # .json symlinks leaving INPUT (never read)
+    masks: MaskPairs = field(default_factory=MaskPairs)  # gray/palette PNGs pairing with images by name
 
 
 def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -201,7 +202,10 @@ def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
 
 def _survey(root: Path, exclude: Path | None = None) -> _Survey:
     listing = scan_image_folder(root, exclude=exclude)
-    s = _Survey(listing)
+    s = _Survey(listing, masks=find_mask_pairs(root, listing.images))
+    for png in s.masks.colour:
+        s.like.append((png, "a colour PNG where a segmentation mask would be (masks are gray or palette PNGs of "
+                            "class indices)"))
     index = _images_by_dir(listing.images)
     empty = []
     for rel in listing.files:
@@ -337,17 +341,22 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
         found["coco"] = _coco_layout(root, s.coco)
     elif s.coco_outside:  # refused where it is used: the service's check_confined, the run's read (never read here)
         found["coco"] = Layout("coco", "", "", coco_json=s.coco_outside[0])
-    if (root / "masks").is_dir() and (root / "images").is_dir():
-        found["masks"] = Layout("masks", "images", "masks")
+    if s.masks.pairs or s.masks.ambiguous:
+        found["masks"] = Layout("masks", "", "")
     if forced:
         if forced not in found:
             raise FormatError(f"INPUT {root} is not a {forced} dataset ({_EXPECTED[forced]})")
+        if forced == "masks" and s.masks.ambiguous:
+            _refuse_ambiguous_masks(s.masks)
         return found[forced]
     if len(found) > 1:
         raise FormatError(f"INPUT {root} looks like several formats ({', '.join(sorted(found))}); "
                           "choose one with --format")
     if found:
-        return next(iter(found.values()))
+        layout = next(iter(found.values()))
+        if layout.format == "masks" and s.masks.ambiguous:
+            _refuse_ambiguous_masks(s.masks)
+        return layout
     if s.like:
         rel, why = s.like[0]
         raise AnnotationsFoundError(
@@ -357,11 +366,20 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
     return None
 
 
+def _refuse_ambiguous_masks(masks: MaskPairs) -> None:
+    rel, others = masks.ambiguous[0]
+    more = f"; {len(masks.ambiguous) - 1} more like it" if len(masks.ambiguous) > 1 else ""
+    raise FormatError(f"{rel} pairs with {' and '.join(others)} as image and segmentation mask{more}: keep one "
+                      "mask per image (move the other out of INPUT), or give --format voc, yolo, coco or "
+                      "classification to read INPUT without masks")
+
+
 _EXPECTED = {
     "voc": "expected .xml files whose root element is <annotation>, beside their images or in another folder",
     "yolo": "expected .txt label rows (class cx cy w h) beside their images or in labels/ mirroring images/",
     "coco": "expected a COCO .json (with images and annotations lists) at most two folders down",
-    "masks": "expected images/ and masks/",
+    "masks": "expected gray or palette PNG masks named like their images (masks/foo.png or foo_mask.png for "
+             "foo.jpg)",
 }
 
 
@@ -424,6 +442,19 @@ def _expected_sidecar(root: Path, image: str, ext: str, dir_map: dict[str, str])
     return posixpath.join(folder, _stem(image) + ext)
 
 
+def _expected_mask(root: Path, image: str, tail: str, dir_map: dict[str, str]) -> str:
+    """Where the mask of an image without one goes: named and placed as its neighbours' masks are (never onto
+    the image itself)."""
+    folder = dir_map.get(_dir(image))
+    if folder is None:
+        swapped = _swap_dir(_dir(image), "images", "masks")
+        folder = swapped if swapped is not None and (swapped in dir_map.values() or (root / swapped).is_dir()) \
+            else _dir(image)
+    if folder == _dir(image) and not tail:
+        tail = "_mask"
+    return posixpath.join(folder, _stem(image) + tail + ".png")
+
+
 def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     """The items of ``layout`` in ``root``: every image with its annotation file (or with none, then written with
     an empty one), the per-item problems, the folders to mirror, and the files ignored with why."""
@@ -450,8 +481,11 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
             if (rel.endswith(".txt") and rel not in own and rel.lower().split("/")[-2:-1] == ["labels"]):
                 orphans.append((rel, "annotation without an image"))
                 own.add(rel)
-    else:  # masks: images/ + masks/ with the same relative paths
-        return _pair_masks(root, layout, s)
+    else:  # masks: gray/palette PNGs named like their images (mask_pairs)
+        pairs, orphans, ext = dict(s.masks.pairs), [], ".png"
+        own = set(pairs.values())
+        ignored += s.masks.ignored
+    masks_taken = set(s.masks.pairs.values()) | {m for m, _ in s.masks.ignored}
     dir_map: dict[str, str] = {}
     votes: dict[str, Counter] = defaultdict(Counter)
     for image, ann in pairs.items():
@@ -461,11 +495,28 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     annotated_stems = defaultdict(list)
     for image in pairs:
         annotated_stems[_stem(image).lower()].append(image)
+    tails = Counter(_stem(ann)[len(_stem(image)):] for image, ann in pairs.items()
+                    if _stem(ann).lower().startswith(_stem(image).lower()))
+    tail = tails.most_common(1)[0][0] if tails else ""
     items = []
     for image in listing.images:
         ann = pairs.get(image)
         if ann is not None:
             items.append(Item(image, ann, None, ann))
+            continue
+        if image in masks_taken:
+            if layout.format != "masks":  # a VOC devkit's SegmentationClass/, read as boxes: not an item
+                owner = next((im for im, m in s.masks.pairs.items() if m == image), None)
+                ignored.append((image, f"segmentation mask of {owner or 'an image'} (--format masks reads it); "
+                                       "not an item"))
+            continue
+        if layout.format == "masks":
+            twin = [im for im in annotated_stems.get(_stem(image).lower(), ()) if _dir(im) != _dir(image)]
+            if twin and in_mask_folder(image):  # labelme2voc's SegmentationClassVisualization/foo.jpg
+                ignored.append((image, f"a picture named like {twin[0]} in a mask folder (a visualisation of its "
+                                       "mask); not an item"))
+                continue
+            items.append(Item(image, None, None, _expected_mask(root, image, tail, dir_map)))
             continue
         twin = [im for im in annotated_stems.get(_stem(image).lower(), ()) if _dir(im) != _dir(image)]
         if twin and layout.format == "voc" and posixpath.splitext(image)[1].lower() == ".png":
@@ -492,34 +543,6 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     folders |= {f for f in listing.folders}
     folders.discard("")
     return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), sorted(folders), sorted(ignored))
-
-
-def _pair_masks(root: Path, layout: Layout, s: _Survey) -> Pairing:
-    items, problems, referenced = [], [], set()
-    prefix = layout.images + "/"
-    ignored = list(s.listing.ignored)
-    for image in s.listing.images:
-        if not image.startswith(prefix):
-            if not image.startswith(layout.annotations + "/"):
-                problems.append((image, f"image outside {layout.images}/; masks cannot be found for it"))
-            continue
-        ann = mask_annotation_for(layout, image)
-        referenced.add(ann)
-        if not (root / ann).is_file():
-            problems.append((image, f"no annotation file {ann}"))
-            continue
-        items.append(Item(image, ann, None, ann))
-    for image in s.listing.images:
-        if image.startswith(layout.annotations + "/") and image not in referenced:
-            problems.append((image, "annotation without an image"))
-    for rel in s.listing.files:
-        why = non_data_reason(posixpath.basename(rel))
-        if why is None:
-            problems.append((rel, "not an image file; skipped"))
-        elif not any(r == rel for r, _ in ignored):
-            ignored.append((rel, why))
-    folders = sorted(set(s.listing.folders))
-    return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), folders, sorted(ignored))
 
 
 def coco_files(layout: Layout) -> tuple[str, ...]:
@@ -623,6 +646,8 @@ def output_annotation(item: Item, out_image: str) -> str:
     src_stem, out_stem = _stem(item.image), _stem(out_image)
     suffix = out_stem[len(src_stem):] if out_stem.startswith(src_stem) else "__" + out_stem
     stem, ext = posixpath.splitext(posixpath.basename(src))
+    if stem != src_stem and stem.startswith(src_stem) and ext.lower() == ".png":  # foo_mask.png, as the tool
+        return posixpath.join(_dir(src), out_stem + stem[len(src_stem):] + ext)  # names it: foo__aug0_mask.png
     return posixpath.join(_dir(src), stem + suffix + ext)
 
 
