@@ -123,6 +123,11 @@ def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=
     if bare and summary is not None:
         summary.notes.append(f"{len(bare)} image(s) without an annotation file are written with an empty one (counted in "
                      f"their records' repairs): {', '.join(bare[:3])}")
+    unlisted = [it.image for it in items if (it.payload or {}).get("unlisted")]
+    if unlisted and summary is not None:
+        summary.notes.append(f"{len(unlisted)} image(s) not listed in the COCO file are written as background images "
+                             f"(listed in the output JSON with no annotations, counted in their records' repairs): "
+                             f"{', '.join(unlisted[:3])}")
     tasks = []
     for item in items:
         copies = tuple(k for k in range(pipe.spec.copies) if (item.image, None, k) not in done)

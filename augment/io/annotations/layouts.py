@@ -580,6 +580,7 @@ def coco_image_path(root: Path, json_rel: str, entry: dict) -> str | None:
 def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
     problems: list[tuple[str, str]] = []
     items, seen = [], set()
+    bases: dict[str, str] = {}  # COCO file -> the folder its file_names are relative to
     for json_rel in coco_files(layout):
         try:
             doc = load_index(read_bytes_within(root, json_rel), json_rel)
@@ -620,15 +621,28 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
                 problems.append((rel, "listed twice in the COCO files; second entry skipped"))
                 continue
             seen.add(rel)
+            bases.setdefault(json_rel, _name_base(rel, str(entry["file_name"]), json_rel))
             payload = {"image": entry, "annotations": anns[image_id]}
             if len(coco_files(layout)) > 1:
                 payload["json"] = json_rel
             items.append(Item(rel, None, payload))
     listing = scan_image_folder(root, exclude=exclude)
     ignored = list(listing.ignored)
-    for rel in listing.images:
-        if rel not in seen:
-            ignored.append((rel, "image not listed in " + ", ".join(coco_files(layout))))
+    homes = _coco_homes(items, layout)
+    for rel in listing.images:  # a background image (no objects) that the tool left out of the JSON: kept, and
+        if rel in seen:  # listed in the output JSON with no annotations (counted), as YOLO and VOC keep theirs
+            continue
+        json_rel = homes.get(_dir(rel)) or _nearest_json(rel, coco_files(layout))
+        if json_rel is None:
+            problems.append((rel, "image in no COCO file's folder (" + ", ".join(coco_files(layout)) +
+                             "); add it to one, or move it out of INPUT"))
+            continue
+        base = bases.get(json_rel, _dir(json_rel))
+        name = posixpath.relpath(rel, base) if base and (rel + "/").startswith(base + "/") else rel
+        payload = {"image": {"id": None, "file_name": name}, "annotations": [], "unlisted": True}
+        if len(coco_files(layout)) > 1:
+            payload["json"] = json_rel
+        items.append(Item(rel, None, payload))
     listed = set(coco_files(layout))
     ignored = [(rel, why) for rel, why in ignored if rel not in listed]
     for rel in listing.files:
@@ -636,6 +650,34 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
             ignored.append((rel, non_data_reason(posixpath.basename(rel)) or "not an image or COCO file"))
     folders = sorted({_dir(it.image) for it in items if _dir(it.image)})
     return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), folders, sorted(ignored))
+
+
+def _name_base(rel: str, file_name: str, json_rel: str) -> str:
+    """The folder a COCO file's ``file_name`` values are relative to, from one resolved entry."""
+    name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
+    if rel == name or not rel.endswith("/" + name):
+        return "" if rel == name else _dir(json_rel)
+    return rel[: -len(name) - 1]
+
+
+def _coco_homes(items: list[Item], layout: Layout) -> dict[str, str]:
+    """Folder -> the COCO file whose images lie in it (the one holding most of them)."""
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for it in items:
+        votes[_dir(it.image)][(it.payload or {}).get("json") or coco_files(layout)[0]] += 1
+    return {folder: counter.most_common(1)[0][0] for folder, counter in votes.items()}
+
+
+def _nearest_json(image: str, files: tuple[str, ...]) -> str | None:
+    """The COCO file for an image in a folder none of its listed images are in: the only one, or the one in
+    whose folder (or its ``images/``) the image lies."""
+    if len(files) == 1:
+        return files[0]
+    inside = [f for f in files if not _dir(f) or (image + "/").startswith(_dir(f) + "/")]
+    inside.sort(key=lambda f: len(_dir(f)), reverse=True)
+    if inside and (len(inside) == 1 or len(_dir(inside[0])) > len(_dir(inside[1]))):
+        return inside[0]
+    return None
 
 
 def output_annotation(item: Item, out_image: str) -> str:
