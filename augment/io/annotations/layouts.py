@@ -148,18 +148,19 @@ def _yolo_rows(data: bytes) -> str:
     return "empty" if not good + bad else "rows" if not bad else "some" if good else "text"
 
 
-def _coco_probe(root: Path, rel: str) -> str:
-    """'coco' (usable), 'like' (annotation-like JSON we cannot use: a Label Studio task list...), or ''."""
+def _coco_probe(root: Path, rel: str) -> tuple[str, dict | None]:
+    """('coco', the parsed file: kept, so that detection and pairing never parse it again), ('like', None) for
+    annotation-like JSON we cannot use (a Label Studio task list...), or ('', None)."""
     data = _read(root, rel, MAX_JSON_BYTES)
     if data is None or b'"annotations"' not in data:
-        return ""
+        return "", None
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return "like"
+        return "like", None
     if isinstance(doc, dict) and isinstance(doc.get("images"), list) and isinstance(doc.get("annotations"), list):
-        return "coco"
-    return "like"
+        return "coco", doc
+    return "like", None
 
 
 # -- the walk ----------------------------------------------------------------------------------------------------
@@ -191,6 +192,7 @@ class _Survey:
     texts_beside: set[str] = field(default_factory=set)  # .txt files sharing an image's stem (not YOLO rows)
     coco_outside: list[str] = field(default_factory=list)  # .json symlinks leaving INPUT (never read)
     masks: MaskPairs = field(default_factory=MaskPairs)  # gray/palette PNGs pairing with images by name
+    coco_docs: dict[str, dict] = field(default_factory=dict)  # usable COCO files, parsed once
 
 
 def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -231,9 +233,10 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
             else:
                 s.texts_beside.add(rel)
         elif ext == ".json" and len(rel.split("/")) <= COCO_MAX_DEPTH + 2:
-            kind = _coco_probe(root, rel)
+            kind, doc = _coco_probe(root, rel)
             if kind == "coco" and len(rel.split("/")) <= COCO_MAX_DEPTH:
                 s.coco.append(rel)
+                s.coco_docs[rel] = doc
             elif kind:
                 s.like.append((rel, "JSON with annotations that is not a COCO file at most two folders down"))
     for rel, why in listing.problems:  # annotation files that are symlinks leaving INPUT are never read, but they
@@ -307,11 +310,17 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
     return fields
 
 
-def _coco_layout(root: Path, files: list[str]) -> Layout:
+def _load_coco(root: Path, rel: str, docs: dict[str, dict] | None) -> dict:
+    if docs and rel in docs:
+        return docs[rel]
+    return load_index(read_bytes_within(root, rel), rel)
+
+
+def _coco_layout(root: Path, files: list[str], docs: dict[str, dict]) -> Layout:
     cats_seen = None
     for rel in files:
         try:
-            doc = load_index(read_bytes_within(root, rel), rel)
+            doc = _load_coco(root, rel, docs)
         except OutsideRootError:
             raise OutsideRootFormatError(rel) from None
         except (AnnotationError, OSError) as exc:
@@ -331,14 +340,28 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
     """The annotation layout of ``root`` (None: class folders). ``forced``: a format name, or "classification"."""
     if forced == "classification":
         return None
+    return _detect(root, forced, _survey(root, exclude))
+
+
+def detect_and_pair(root: Path, forced: str | None = None, exclude: Path | None = None
+                    ) -> tuple[Layout | None, Pairing | None]:
+    """``detect_by_content`` and ``pair`` from one walk of ``root``: each annotation file is probed (and a COCO
+    file parsed) once, for both. (None, None) for class folders."""
+    if forced == "classification":
+        return None, None
     s = _survey(root, exclude)
+    layout = _detect(root, forced, s)
+    return layout, (pair(root, layout, exclude, survey=s) if layout is not None else None)
+
+
+def _detect(root: Path, forced: str | None, s: _Survey) -> Layout | None:
     found: dict[str, Layout] = {}
     if s.voc:
         found["voc"] = Layout("voc", "", "")
     if s.yolo:
         found["yolo"] = Layout("yolo", "", "", **_class_fields(root, s.listing))
     if s.coco:
-        found["coco"] = _coco_layout(root, s.coco)
+        found["coco"] = _coco_layout(root, s.coco, s.coco_docs)
     elif s.coco_outside:  # refused where it is used: the service's check_confined, the run's read (never read here)
         found["coco"] = Layout("coco", "", "", coco_json=s.coco_outside[0])
     if s.masks.pairs or s.masks.ambiguous:
@@ -455,12 +478,13 @@ def _expected_mask(root: Path, image: str, tail: str, dir_map: dict[str, str]) -
     return posixpath.join(folder, _stem(image) + tail + ".png")
 
 
-def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
+def pair(root: Path, layout: Layout, exclude: Path | None = None, survey: _Survey | None = None) -> Pairing:
     """The items of ``layout`` in ``root``: every image with its annotation file (or with none, then written with
-    an empty one), the per-item problems, the folders to mirror, and the files ignored with why."""
+    an empty one), the per-item problems, the folders to mirror, and the files ignored with why. ``survey``: the
+    walk detection made of the same ``root`` and ``exclude`` (``detect_and_pair``), not repeated."""
     if layout.format == "coco":
-        return _pair_coco(root, layout, exclude)
-    s = _survey(root, exclude)
+        return _pair_coco(root, layout, exclude, survey)
+    s = survey or _survey(root, exclude)
     listing = s.listing
     ignored = list(listing.ignored)
     problems = [(rel, why) for rel, why in listing.problems if not why.startswith("not an image file")]
@@ -577,13 +601,13 @@ def coco_image_path(root: Path, json_rel: str, entry: dict) -> str | None:
     return outside or (candidates[0] if candidates else None)
 
 
-def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
+def _pair_coco(root: Path, layout: Layout, exclude: Path | None, survey: _Survey | None = None) -> Pairing:
     problems: list[tuple[str, str]] = []
     items, seen = [], set()
     bases: dict[str, str] = {}  # COCO file -> the folder its file_names are relative to
     for json_rel in coco_files(layout):
         try:
-            doc = load_index(read_bytes_within(root, json_rel), json_rel)
+            doc = _load_coco(root, json_rel, survey.coco_docs if survey else None)
         except (OSError, OutsideRootError) as exc:
             problems.append((json_rel, f"cannot read: {exc}"))
             continue
@@ -626,7 +650,7 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
             if len(coco_files(layout)) > 1:
                 payload["json"] = json_rel
             items.append(Item(rel, None, payload))
-    listing = scan_image_folder(root, exclude=exclude)
+    listing = survey.listing if survey else scan_image_folder(root, exclude=exclude)
     ignored = list(listing.ignored)
     homes = _coco_homes(items, layout)
     for rel in listing.images:  # a background image (no objects) that the tool left out of the JSON: kept, and
@@ -754,7 +778,7 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
     class, and the files it would ignore (with why) or report as errors. Reads, never writes."""
     root = Path(root)
     try:
-        layout = detect_by_content(root, forced, exclude)
+        layout, pairing = detect_and_pair(root, forced, exclude)
     except FormatError as exc:
         return LayoutReport(str(root), "unknown", error=str(exc),
                             annotations_found=isinstance(exc, AnnotationsFoundError))
@@ -764,7 +788,6 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
         return LayoutReport(str(root), "classification", images=len(listing.images), classes=classes,
                             ignored=[{"path": p, "why": w} for p, w in listing.ignored],
                             problems=[{"path": p, "why": w} for p, w in listing.problems])
-    pairing = pair(root, layout, exclude)
     counts, annotated, bad = _count_objects(root, layout, pairing.items)
     if layout.format == "masks":
         annotated = sum(1 for it in pairing.items if it.annotation)
@@ -779,4 +802,4 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
 
 
 __all__ = ["AnnotationsFoundError", "FormatError", "Item", "LayoutReport", "Pairing", "coco_files",
-           "coco_image_path", "describe_layout", "detect_by_content", "output_annotation", "pair"]
+           "coco_image_path", "describe_layout", "detect_and_pair", "detect_by_content", "output_annotation", "pair"]
