@@ -20,6 +20,7 @@ caller reports in one line; an instance-id mask (``SegmentationObject``) loses t
 
 from __future__ import annotations
 
+import io
 import posixpath
 import re
 from collections import defaultdict
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from augment.io.paths import open_within
+from augment.io.paths import read_bytes_within
 
 MASK_SUFFIXES = ("_mask", "_masks", "-mask", "_label", "_labels", "_seg", "_segmentation", "_gt", "_annotation")
 _MASKISH = re.compile(r"mask|label|annot|segment|seg\b|gt|truth|semantic", re.IGNORECASE)
@@ -76,7 +77,7 @@ def _header(root: Path, rel: str, cache: dict) -> tuple[str, tuple[int, int]] | 
     """(mode, size) of an image from its header; None when unreadable (an item's error later, not a mask)."""
     if rel not in cache:
         try:
-            with open_within(root, rel) as fh, Image.open(fh) as img:
+            with Image.open(io.BytesIO(read_bytes_within(root, rel))) as img:  # only files that pair by name
                 cache[rel] = (img.mode, img.size)
         except Exception:  # unreadable, not an image, outside INPUT: not a mask candidate
             cache[rel] = None
@@ -85,7 +86,7 @@ def _header(root: Path, rel: str, cache: dict) -> tuple[str, tuple[int, int]] | 
 
 def _few_values(root: Path, rel: str) -> bool:
     try:
-        with open_within(root, rel) as fh, Image.open(fh) as img:
+        with Image.open(io.BytesIO(read_bytes_within(root, rel))) as img:
             return len(np.unique(np.asarray(img))) <= MAX_CLASS_VALUES
     except Exception:
         return False
