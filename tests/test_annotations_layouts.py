@@ -16,7 +16,7 @@ from cli_helpers import cli, flip_spec
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, name):
+def test_layout_is_detected_with_every_object(tmp_path, name):
     from augment.io.annotations import describe_layout
 
     build, fmt = LAYOUTS[name]
@@ -28,16 +28,42 @@ def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, name):
     assert report.images == report.annotated_images and report.unannotated_images == 0
     assert report.objects == sum(v["boxes"] for v in before.values())
     assert report.problems == []
+
+
+# One run per group of layouts laid side by side in INPUT (pairing is by content and nearness, so they do not mix;
+# a run costs a process start, and one per layout made this the slowest file of the suite). CVAT's COCO resolves
+# its images against INPUT's images/, so it runs alone.
+RUN_GROUPS = [[n for n in sorted(LAYOUTS) if LAYOUTS[n][1] == "voc"],
+              [n for n in sorted(LAYOUTS) if LAYOUTS[n][1] == "yolo"],
+              ["label_studio_coco", "roboflow_coco"], ["cvat_coco"]]
+
+
+def test_run_groups_cover_every_layout():
+    assert sorted(n for group in RUN_GROUPS for n in group) == sorted(LAYOUTS)
+
+
+@pytest.mark.parametrize("group", RUN_GROUPS, ids=lambda g: "+".join(g))
+def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, group):
+    fmt = LAYOUTS[group[0]][1]
+    src = tmp_path / "in"
+    if len(group) == 1:
+        LAYOUTS[group[0]][0](src)
+        subs = {group[0]: src}
+    else:
+        subs = {name: LAYOUTS[name][0](src / name) for name in group}
+    before = {name: count_objects(path, fmt) for name, path in subs.items()}
+    assert all(before.values())
     r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["errors"] == 0 and summary["items"] == report.images, summary
-    after = count_objects(tmp_path / "out", fmt)
-    assert after == before  # same files at the same places (named like their images), every object carried
-    inputs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.jpg"))
-    outputs = sorted(p.relative_to(tmp_path / "out").as_posix().replace("__aug0", "")
-                     for p in (tmp_path / "out").rglob("*.jpg"))
-    assert outputs == inputs
+    n_images = sum(1 for _ in src.rglob("*.jpg"))
+    assert summary["errors"] == 0 and summary["items"] == n_images, summary
+    for name, path in subs.items():
+        out = tmp_path / "out" / path.relative_to(src)
+        assert count_objects(out, fmt) == before[name], name  # same files, same places, every object carried
+        inputs = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.jpg"))
+        outputs = sorted(p.relative_to(out).as_posix().replace("__aug0", "") for p in out.rglob("*.jpg"))
+        assert outputs == inputs, name
 
 
 def test_image_without_annotation_is_written_with_an_empty_one(tmp_path):
