@@ -64,3 +64,21 @@ def test_service_keeps_a_datasets_items_until_a_folder_or_layout_file_changes(tm
     _, by_image = datasets.dataset_items(src, layout)
     assert len(scans) == 3
     assert sum(len(it.payload["annotations"]) for it in by_image.values() if it.image.startswith("train/")) == 1
+
+
+@pytest.mark.parametrize("name", ["voc_devkit", "darknet_flat"])
+def test_the_dry_run_report_reads_each_annotation_file_once(tmp_path, monkeypatch, name):
+    from collections import Counter
+
+    from augment.io.annotations import describe_layout, layouts
+
+    build, _ = LAYOUTS[name]
+    src = build(tmp_path / "in")
+    expected = describe_layout(src)
+    reads = Counter()
+    real = layouts.read_bytes_within
+    monkeypatch.setattr(layouts, "read_bytes_within", lambda root, rel, *a: reads.update([str(rel)]) or
+                        real(root, rel, *a))
+    report = describe_layout(src)
+    assert report == expected and report.objects > 0
+    assert reads and max(reads.values()) == 1, reads

@@ -105,9 +105,9 @@ def _probe_text(data: bytes) -> bytes:
     return data
 
 
-def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
+def _voc_probe(root: Path, rel: str, objects: dict | None = None) -> tuple[bool, str | None]:
     """(is a VOC annotation, the image name it gives). A file that says ``<annotation`` but does not parse is
-    one (paired by its stem; reading it is then that item's error)."""
+    one (paired by its stem; reading it is then that item's error). ``objects``: gets the file's object names."""
     data = _read(root, rel, MAX_XML_BYTES)
     if data is None or b"<annotation" not in _probe_text(data):
         return False, None
@@ -119,6 +119,8 @@ def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
         return True, None
     if el.tag != "annotation":
         return False, None
+    if objects is not None:
+        objects[rel] = tuple((obj.findtext("name") or "").strip() for obj in el.findall("object"))
     for key in ("filename", "path"):
         text = (el.findtext(key) or "").strip().replace("\\", "/")
         if text:
@@ -193,6 +195,7 @@ class _Survey:
     coco_outside: list[str] = field(default_factory=list)  # .json symlinks leaving INPUT (never read)
     masks: MaskPairs = field(default_factory=MaskPairs)  # gray/palette PNGs pairing with images by name
     coco_docs: dict[str, dict] = field(default_factory=dict)  # usable COCO files, parsed once
+    objects: dict[str, tuple] = field(default_factory=dict)  # annotation file -> VOC names / YOLO class ids
 
 
 def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -213,7 +216,7 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
     for rel in listing.files:
         ext = posixpath.splitext(rel)[1].lower()
         if ext == ".xml":
-            is_voc, name = _voc_probe(root, rel)
+            is_voc, name = _voc_probe(root, rel, s.objects)
             if is_voc:
                 s.voc[rel] = name
         elif ext == ".txt" and posixpath.basename(rel).lower() not in CLASS_FILES:
@@ -226,6 +229,9 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
                 continue
             data = _read(root, rel, MAX_LABEL_BYTES)
             kind = _yolo_rows(data) if data is not None else "text"
+            if kind in ("rows", "empty"):  # well-formed: its class ids, for the dry run's counts
+                s.objects[rel] = tuple(int(line.split()[0]) for line in data.decode("utf-8").splitlines()
+                                       if line.split())
             if kind in ("rows", "some"):
                 s.yolo[rel] = image
             elif kind == "empty":
@@ -347,11 +353,15 @@ def detect_and_pair(root: Path, forced: str | None = None, exclude: Path | None 
                     ) -> tuple[Layout | None, Pairing | None]:
     """``detect_by_content`` and ``pair`` from one walk of ``root``: each annotation file is probed (and a COCO
     file parsed) once, for both. (None, None) for class folders."""
+    return _detect_and_pair(root, forced, exclude)[:2]
+
+
+def _detect_and_pair(root: Path, forced: str | None, exclude: Path | None):
     if forced == "classification":
-        return None, None
+        return None, None, None
     s = _survey(root, exclude)
     layout = _detect(root, forced, s)
-    return layout, (pair(root, layout, exclude, survey=s) if layout is not None else None)
+    return layout, (pair(root, layout, exclude, survey=s) if layout is not None else None), s
 
 
 def _detect(root: Path, forced: str | None, s: _Survey) -> Layout | None:
@@ -742,8 +752,11 @@ class LayoutReport:
         return asdict(self)
 
 
-def _count_objects(root: Path, layout: Layout, items: list[Item]) -> tuple[Counter, int, list]:
+def _count_objects(root: Path, layout: Layout, items: list[Item], known: dict[str, tuple] | None = None
+                   ) -> tuple[Counter, int, list]:
+    """Objects per class; ``known``: what the survey already read from each file (only others are read)."""
     counts: Counter = Counter()
+    known = known or {}
     annotated, problems = 0, []
     for it in items:
         try:
@@ -756,6 +769,12 @@ def _count_objects(root: Path, layout: Layout, items: list[Item]) -> tuple[Count
             if it.annotation is None:
                 continue
             annotated += 1
+            if it.annotation in known:
+                names = layout.class_names
+                for obj in known[it.annotation]:
+                    is_id = isinstance(obj, int)
+                    counts[(names[obj] if 0 <= obj < len(names) else str(obj)) if is_id else obj] += 1
+                continue
             data = read_bytes_within(root, it.annotation)
             if layout.format == "voc":
                 from defusedxml import ElementTree as SafeET
@@ -778,7 +797,7 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
     class, and the files it would ignore (with why) or report as errors. Reads, never writes."""
     root = Path(root)
     try:
-        layout, pairing = detect_and_pair(root, forced, exclude)
+        layout, pairing, survey = _detect_and_pair(root, forced, exclude)
     except FormatError as exc:
         return LayoutReport(str(root), "unknown", error=str(exc),
                             annotations_found=isinstance(exc, AnnotationsFoundError))
@@ -788,7 +807,7 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
         return LayoutReport(str(root), "classification", images=len(listing.images), classes=classes,
                             ignored=[{"path": p, "why": w} for p, w in listing.ignored],
                             problems=[{"path": p, "why": w} for p, w in listing.problems])
-    counts, annotated, bad = _count_objects(root, layout, pairing.items)
+    counts, annotated, bad = _count_objects(root, layout, pairing.items, survey.objects)
     if layout.format == "masks":
         annotated = sum(1 for it in pairing.items if it.annotation)
     return LayoutReport(
