@@ -159,3 +159,22 @@ def test_colour_png_where_masks_would_be_is_refused_not_read_as_images(tmp_path)
     _image(src / "masks" / "a.png", 1)  # RGB: colour-coded classes, not indices
     r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "-q")
     assert r.returncode == 6 and "masks/a.png" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_an_unreadable_mask_named_as_one_is_its_images_error_not_an_image(tmp_path):
+    import struct
+    import zlib
+
+    from augment.io.annotations import detect, describe_layout
+    from augment.io.annotations.layouts import pair
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    _build(tmp_path, "images_masks")
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    (tmp_path / "masks" / "a.png").write_bytes(bomb)  # a decompression bomb's header: never decoded
+    assert [(it.image, it.annotation) for it in pair(tmp_path, detect(tmp_path)).items] == \
+        [("images/a.jpg", "masks/a.png"), ("images/b.jpg", "masks/b.png")]
+    assert describe_layout(tmp_path).images == 2

@@ -126,9 +126,11 @@ def find_mask_pairs(root: Path, images: list[str]) -> MaskPairs:
         if not matches:
             continue
         head = _header(root, png, headers)
-        if head is None:
-            continue
-        if head[0] not in MASK_MODES:
+        if head is None:  # unreadable (a decompression bomb, a truncated file) but named as a mask: it is one,
+            matches = [m for m in matches if m[2]]  # and reading it is then its item's error, never an image
+            if not matches:
+                continue
+        elif head[0] not in MASK_MODES:
             if any(named for _, _, named in matches):
                 found.colour.append(png)  # a colour PNG where a mask would be: its classes are not indices
             continue
