@@ -144,7 +144,7 @@ def test_ambiguous_masks_stop_in_one_line_naming_the_files_and_the_format(tmp_pa
                 "</size></annotation>")
         expected = ["masks", "voc", "--format"]
     r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "-q")
-    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert all(word in r.stderr for word in expected), r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
     if case == "mask_and_boxes":
