@@ -7,40 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from layout_fixtures import LAYOUTS, STEMS, count_objects
 from annotation_fixtures import RACCOON
-
-REPO = Path(__file__).resolve().parents[1]
-FLIP = """version: 1
-name: flip
-modality: image
-seed: 3
-copies: 1
-steps:
-  - op: horizontal_flip
-    p: 1.0
-"""
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "augment.cli", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
-
-
-def _spec(tmp_path: Path) -> Path:
-    path = tmp_path / "flip.yaml"
-    path.write_text(FLIP)
-    return path
+from cli_helpers import cli, flip_spec
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, name):
+def test_layout_is_detected_with_every_object(tmp_path, name):
     from augment.io.annotations import describe_layout
 
     build, fmt = LAYOUTS[name]
@@ -52,16 +28,42 @@ def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, name):
     assert report.images == report.annotated_images and report.unannotated_images == 0
     assert report.objects == sum(v["boxes"] for v in before.values())
     assert report.problems == []
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
+
+
+# One run per group of layouts laid side by side in INPUT (pairing is by content and nearness, so they do not mix;
+# a run costs a process start, and one per layout made this the slowest file of the suite). CVAT's COCO resolves
+# its images against INPUT's images/, so it runs alone.
+RUN_GROUPS = [[n for n in sorted(LAYOUTS) if LAYOUTS[n][1] == "voc"],
+              [n for n in sorted(LAYOUTS) if LAYOUTS[n][1] == "yolo"],
+              ["label_studio_coco", "roboflow_coco"], ["cvat_coco"]]
+
+
+def test_run_groups_cover_every_layout():
+    assert sorted(n for group in RUN_GROUPS for n in group) == sorted(LAYOUTS)
+
+
+@pytest.mark.parametrize("group", RUN_GROUPS, ids=lambda g: "+".join(g))
+def test_layout_expands_with_every_object_in_the_same_layout(tmp_path, group):
+    fmt = LAYOUTS[group[0]][1]
+    src = tmp_path / "in"
+    if len(group) == 1:
+        LAYOUTS[group[0]][0](src)
+        subs = {group[0]: src}
+    else:
+        subs = {name: LAYOUTS[name][0](src / name) for name in group}
+    before = {name: count_objects(path, fmt) for name, path in subs.items()}
+    assert all(before.values())
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["errors"] == 0 and summary["items"] == report.images, summary
-    after = count_objects(tmp_path / "out", fmt)
-    assert after == before  # same files at the same places (named like their images), every object carried
-    inputs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.jpg"))
-    outputs = sorted(p.relative_to(tmp_path / "out").as_posix().replace("__aug0", "")
-                     for p in (tmp_path / "out").rglob("*.jpg"))
-    assert outputs == inputs
+    n_images = sum(1 for _ in src.rglob("*.jpg"))
+    assert summary["errors"] == 0 and summary["items"] == n_images, summary
+    for name, path in subs.items():
+        out = tmp_path / "out" / path.relative_to(src)
+        assert count_objects(out, fmt) == before[name], name  # same files, same places, every object carried
+        inputs = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.jpg"))
+        outputs = sorted(p.relative_to(out).as_posix().replace("__aug0", "") for p in out.rglob("*.jpg"))
+        assert outputs == inputs, name
 
 
 def test_image_without_annotation_is_written_with_an_empty_one(tmp_path):
@@ -69,7 +71,7 @@ def test_image_without_annotation_is_written_with_an_empty_one(tmp_path):
     src = build(tmp_path / "in")
     shutil.copy(RACCOON / "train" / "images" / f"{STEMS[4]}.jpg", src)  # no label file
     (src / "LICENSE").write_text("MIT\n")
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q", "--include-originals")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q", "--include-originals")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["errors"] == 0 and summary["items"] == 4 and summary["skipped_non_data"] == 1
@@ -89,14 +91,14 @@ def test_class_folders_with_annotation_files_are_refused(tmp_path):
               "annotations": [{"result": [{"type": "rectanglelabels", "value": {"x": 1, "y": 2, "width": 3,
                                                                                   "height": 4}}]}]}]
     (src / "raccoon" / "project-1.json").write_text(json.dumps(tasks))  # a Label Studio JSON export
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 6, r.stderr
     assert r.stderr.count("\n") == 1 and "raccoon/project-1.json" in r.stderr
     assert "--format classification" in r.stderr
     assert not (tmp_path / "out").exists()
-    dry = cli("run", _spec(tmp_path), src, tmp_path / "out", "--dry-run")
+    dry = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--dry-run")
     assert dry.returncode == 6 and json.loads(dry.stdout)["annotations_found"] is True
-    forced = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q", "--format", "classification")
+    forced = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q", "--format", "classification")
     assert forced.returncode == 0, forced.stderr
     assert json.loads(forced.stdout)["written"] == 2
 
@@ -104,7 +106,7 @@ def test_class_folders_with_annotation_files_are_refused(tmp_path):
 def test_format_classification_reads_sidecar_voc_as_class_folders(tmp_path):
     build, _ = LAYOUTS["labelimg"]
     src = build(tmp_path / "in" / "raccoon")
-    r = cli("run", _spec(tmp_path), src.parent, tmp_path / "out", "--workers", "1", "-q", "--format", "classification")
+    r = cli("run", flip_spec(tmp_path), src.parent, tmp_path / "out", "--workers", "1", "-q", "--format", "classification")
     assert r.returncode == 0, r.stderr
     assert not list((tmp_path / "out").rglob("*.xml")) and len(list((tmp_path / "out").rglob("*.jpg"))) == 3
 
@@ -114,7 +116,7 @@ def test_dry_run_prints_the_layout_and_writes_nothing(tmp_path):
     src = build(tmp_path / "in")
     (src / "train" / f"{STEMS[0]}.xml").unlink()  # one image without its XML
     (src / "notes.csv").write_text("a,b\n")
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--dry-run")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--dry-run")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["format"] == "voc" and report["images"] == 4 and report["annotated_images"] == 3
@@ -133,7 +135,7 @@ def test_license_in_class_folders_is_skipped_not_an_error(tmp_path):
     for name in ("LICENSE", "README.md", "COPYING", "notes.txt"):
         (src.parent / name).write_text("text\n")
     (src / "data.bin").write_bytes(b"\0")
-    r = cli("run", _spec(tmp_path), src.parent, tmp_path / "out", "--workers", "1", "-q")
+    r = cli("run", flip_spec(tmp_path), src.parent, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["errors"] == 1 and summary["skipped_non_data"] == 4  # data.bin is still an error
@@ -192,7 +194,7 @@ def test_annotation_symlink_leaving_input_is_an_item_error_not_class_folders(tmp
     outside = tmp_path / "outside.xml"
     (src / f"{STEMS[0]}.xml").rename(outside)
     (src / f"{STEMS[0]}.xml").symlink_to(outside)
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["items"] == 3 and summary["written"] == 2

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,28 +14,7 @@ import numpy as np
 import pytest
 
 from annotation_fixtures import RACCOON
-
-REPO = Path(__file__).resolve().parents[1]
-FLIP = """version: 1
-name: flip
-modality: image
-seed: 3
-copies: 1
-steps:
-  - op: horizontal_flip
-    p: 1.0
-"""
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "augment.cli", *map(os.fsdecode, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
-
-
-def _spec(tmp_path: Path) -> Path:
-    path = tmp_path / "flip.yaml"
-    path.write_text(FLIP)
-    return path
+from cli_helpers import REPO, cli, flip_spec
 
 
 def _manifest(out: Path) -> list[dict]:
@@ -51,7 +29,7 @@ def test_a_non_utf8_file_name_is_recorded_losslessly_resumed_and_replayed(tmp_pa
     for name, stem in (("a.jpg", "raccoon-1"), (odd, "raccoon-10"), ("c.jpg", "raccoon-100")):
         shutil.copy(RACCOON / "train" / "images" / f"{stem}.jpg", src / name)
     out = tmp_path / "out"
-    r = cli("run", _spec(tmp_path), src.parent, out, "--workers", "1", "-q", "--include-originals")
+    r = cli("run", flip_spec(tmp_path), src.parent, out, "--workers", "1", "-q", "--include-originals")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["written"] == 6
     recs = _manifest(out)
@@ -61,7 +39,7 @@ def test_a_non_utf8_file_name_is_recorded_losslessly_resumed_and_replayed(tmp_pa
     for rec in odd_recs:  # the name's bytes, for readers that refuse lone surrogates
         assert base64.b64decode(rec["source_bytes_b64"]) == b"cat/b\xff.jpg"
         assert (out / os.fsdecode(base64.b64decode(rec["output_bytes_b64"]))).is_file()
-    again = cli("run", _spec(tmp_path), src.parent, out, "--workers", "1", "-q", "--include-originals")
+    again = cli("run", flip_spec(tmp_path), src.parent, out, "--workers", "1", "-q", "--include-originals")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["written"] == 0 and summary["resumed_skipped"] == 6 and summary["outputs_in_manifest"] == 6
@@ -92,7 +70,7 @@ def test_none_image_in_a_hugging_face_dataset_is_a_per_row_error(tmp_path):
         "image", datasets.Image())
     src = tmp_path / "ds"
     ds.save_to_disk(str(src))
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--engine", "serial", "-q")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--engine", "serial", "-q")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["errors"] == 1 and summary["written"] == 2, summary
@@ -105,7 +83,7 @@ def test_none_image_in_a_hugging_face_dataset_is_a_per_row_error(tmp_path):
 def test_keypoint_names_of_the_wrong_length_are_refused(tmp_path):
     import augment
 
-    pipe = augment.load_pipeline(_spec(tmp_path))
+    pipe = augment.load_pipeline(flip_spec(tmp_path))
     image = np.zeros((20, 30, 3), np.uint8)
     kps = np.array([[[2.0, 3.0, 2], [5.0, 6.0, 2]]])
     with pytest.raises(ValueError, match="keypoint_names: 3 names for 2 keypoints"):
@@ -124,7 +102,7 @@ def test_coco_category_naming_too_many_keypoints_is_a_per_item_error(tmp_path):
     doc = json.loads(path.read_text())
     doc["categories"][0]["keypoints"] = ["top_left", "bottom_right", "tail"]  # annotations carry 2
     path.write_text(json.dumps(doc))
-    r = cli("run", _spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
+    r = cli("run", flip_spec(tmp_path), src, tmp_path / "out", "--workers", "1", "-q")
     assert r.returncode == 3, r.stderr  # every item failed: nothing usable came out
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     assert len(errors) == 3 and all("keypoint_names: 3 names for 2 keypoints" in e["error"] for e in errors)

@@ -2,7 +2,6 @@
 options fail in one line before any data is read."""
 
 import json
-import time
 
 import pytest
 from conftest import PIPELINES
@@ -39,13 +38,11 @@ def test_model_options_and_threads_reach_the_report(tmp_path, tiny_tsv):
     (["--threads", "0"], "Invalid value for '--threads'"),
 ])
 def test_bad_model_options_fail_in_one_line_before_reading_data(tmp_path, tiny_tsv, args, message):
-    start = time.monotonic()
     proc = augment_cli("eval", PIPELINES / "eda.yaml", "--train", tiny_tsv, "--out", tmp_path / "r", *args,
                        check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
-    assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize("args, message", [

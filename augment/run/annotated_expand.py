@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-from augment.io.annotations import AnnotationsFoundError, FormatError, Layout, detect, scan
+from augment.io.annotations import AnnotationsFoundError, FormatError, Layout, detect_and_scan, scan
 from augment.io.annotations import coco
 from augment.io.annotations.layouts import coco_files
 from augment.io.fingerprint import compare
@@ -21,25 +21,26 @@ from augment.io.paths import OutsideRootError, UnsafePathError, read_bytes_withi
 from augment.run.annotated_job import AnnotatedTask, annotation_fingerprint
 
 
-def resolve_layout(opts) -> Layout | None:
+def resolve_layout(opts):
+    """(the layout of INPUT or None for class folders, its items from the same walk: ``scanned`` below)."""
     from augment.run.errors import AnnotationsFound, RunError
 
     exclude = opts.output if isinstance(opts.output, Path) else None
     try:
-        return detect(opts.input, opts.dataset_format, exclude=exclude)
+        return detect_and_scan(opts.input, opts.dataset_format, exclude=exclude)
     except AnnotationsFoundError as exc:
         raise AnnotationsFound(str(exc)) from None
     except FormatError as exc:
         raise RunError(str(exc)) from None
 
 
-def annotated_source_changes(opts, layout: Layout, previous: list[dict], out):
+def annotated_source_changes(opts, layout: Layout, previous: list[dict], out, scanned=None):
     """(changed, gone, kept records, the scan) for a resumed run: an item is redone when its image or its
     annotation (file, or for COCO its own entries) changed since its outputs were made, or when it gained or lost
     its annotation file (a YOLO background image given labels); the outputs and records of changed items and of
     items gone from INPUT are removed. Only touched files (same bytes, another mtime) keep their outputs, with the
     new fingerprint recorded. Records of a version that kept no fingerprints are trusted, as for image folders."""
-    scanned = scan(opts.input, layout, exclude=None if out.remote else opts.output)
+    scanned = scanned or scan(opts.input, layout, exclude=None if out.remote else opts.output)
     items, problems, _ = scanned
     by_image = {it.image: it for it in items}
     unreadable = {rel for rel, _ in problems}
@@ -123,6 +124,11 @@ def annotated_tasks(pipe, opts, layout: Layout, done: set, errors, out, scanned=
     if bare and summary is not None:
         summary.notes.append(f"{len(bare)} image(s) without an annotation file are written with an empty one (counted in "
                      f"their records' repairs): {', '.join(bare[:3])}")
+    unlisted = [it.image for it in items if (it.payload or {}).get("unlisted")]
+    if unlisted and summary is not None:
+        summary.notes.append(f"{len(unlisted)} image(s) not listed in the COCO file are written as background images "
+                             f"(listed in the output JSON with no annotations, counted in their records' repairs): "
+                             f"{', '.join(unlisted[:3])}")
     tasks = []
     for item in items:
         copies = tuple(k for k in range(pipe.spec.copies) if (item.image, None, k) not in done)

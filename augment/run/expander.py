@@ -454,11 +454,11 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
-    layout = None
+    layout = layout_scan = None
     if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
         from augment.run.annotated_expand import resolve_layout
 
-        layout = resolve_layout(opts)
+        layout, layout_scan = resolve_layout(opts)  # the items too: found by the same walk, not walked again
         if layout is not None and layout.format == "coco":
             from augment.extras import require
 
@@ -468,7 +468,7 @@ def expand(
     try:
         _use_staging(out)
         try:
-            return _expand_owned(pipe, opts, out, lock, started, progress, on_total, layout)
+            return _expand_owned(pipe, opts, out, lock, started, progress, on_total, layout, layout_scan)
         finally:
             if out.remote:
                 shutil.rmtree(out.meta, ignore_errors=True)  # the store holds what a resume needs
@@ -476,7 +476,8 @@ def expand(
         lock.release()
 
 
-def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, layout=None) -> RunSummary:
+def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, layout=None, layout_scan=None
+                  ) -> RunSummary:
     text_format = None
     if pipe.modality == "text":
         from augment.run.text_expand import resolve_text_format
@@ -533,7 +534,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
     if layout is not None:  # annotated: the image and its annotation are both compared (annotated_expand)
         from augment.run.annotated_expand import annotated_source_changes
 
-        changed, gone, previous, annotated_scan = annotated_source_changes(opts, layout, previous, out)
+        changed, gone, previous, annotated_scan = annotated_source_changes(opts, layout, previous, out, layout_scan)
     elif scan is not None:
         changed, gone, touched = _source_changes(scan, previous, opts.input)
         if changed or gone:

@@ -31,9 +31,9 @@ from augment.compile.targets import Targets, mask_box
 from augment.io.annotations import AnnotationError, Item, Layout, annotation_path, encode_item, read_item
 from augment.io.annotations.base import Repairs, clip_box
 from augment.io.images import ImageReadError, decode_image, encode_image, output_format
-from augment.io.paths import OutsideRootError, is_within, read_bytes_within, resolve_within
+from augment.io.paths import is_within, read_bytes_within
 from augment.seeding import derive_seed
-from augment.serve.datasets import DatasetError, read_image_file
+from augment.serve.datasets import DatasetError, check_confined, dataset_items, read_image_file
 from augment.serve.items import MEDIA_TYPES, ItemError, check_pixels
 
 KEYS = ("boxes", "labels", "polygons", "keypoints", "keypoint_names", "masks", "ignore_index")
@@ -52,16 +52,8 @@ class AnnotatedImage:
 
 def dataset_item(folder: Path, layout: Layout, name: str) -> Item:
     """The item ``scan`` lists for image ``name`` (its annotation file, or its COCO entry)."""
-    from augment.io.annotations import find_item
-
-    from augment.io.annotations.layouts import coco_files
-
-    for rel in coco_files(layout) if layout.format == "coco" else ():
-        try:
-            resolve_within(folder, rel)
-        except OutsideRootError:
-            raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403) from None
-    item = find_item(folder, layout, name)  # paired by content, as `augment run` pairs it
+    check_confined(folder, layout)  # the COCO files, data.yaml: never read when they lead out of the dataset
+    item = dataset_items(folder, layout)[1].get(name)  # paired by content, as `augment run` pairs it
     if item is None:
         raise ItemError(f"{name} is not an image of this {layout.format} dataset")
     ann = item.annotation

@@ -221,12 +221,49 @@ def check_confined(folder: Path, layout: Layout) -> None:
             raise DatasetError(f"{rel}: resolves outside its dataset (symlinks leaving it are refused)", 403)
 
 
+_ITEMS: dict[tuple[str, str], tuple[tuple, list, dict]] = {}
+
+
+def _stamp(folder: Path, layout: Layout, folders) -> tuple:
+    """What changes when the items of a dataset can: its folders' entries (a file added, removed or renamed) and
+    its layout files (a COCO JSON edited in place). Annotation files are read per request, so their edits count."""
+    from augment.io.annotations.layouts import coco_files
+
+    stamp = []
+    for rel in ("", *folders, *(coco_files(layout) if layout.format == "coco" else ()), *layout.extra_files):
+        try:
+            stamp.append(os.stat(folder / rel if rel else folder).st_mtime_ns)
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+def dataset_items(folder: Path, layout: Layout) -> tuple[list, dict]:
+    """(items in order, items by image) of an annotated dataset, as ``augment run`` pairs them: scanned once and
+    kept while no folder of the dataset and no layout file changed (a request for one image does not walk the
+    whole dataset again)."""
+    from augment.io.annotations import scan
+
+    key = (str(folder), repr(layout))
+    with _LOCK:
+        hit = _ITEMS.get(key)
+    if hit is not None and hit[0] == _stamp(folder, layout, hit[3]):
+        return hit[1], hit[2]
+    items, _, folders = scan(folder, layout)
+    folders = sorted(set(folders) | {it.image.rpartition("/")[0] for it in items} - {""})
+    stamp = _stamp(folder, layout, folders)  # taken after the scan: a change during it is seen next time
+    by_image = {it.image: it for it in items}
+    with _LOCK:
+        if len(_ITEMS) > 64:
+            _ITEMS.clear()
+        _ITEMS[key] = (stamp, items, by_image, folders)
+    return items, by_image
+
+
 def sample_annotated(folder: Path, layout, n: int) -> tuple[list[str], int, int]:
     """Images of an annotated dataset (the items ``augment run`` would process), spread over it; as
     ``sample_images``."""
-    from augment.io.annotations import scan
-
-    items, _, _ = scan(folder, layout)
+    items, _ = dataset_items(folder, layout)
     images = [it.image for it in items if is_utf8(it.image)]
     return [images[i] for i in _spread(len(images), n)], len(images), len(items) - len(images)
 
@@ -299,6 +336,7 @@ __all__ = [
     "layout_of",
     "layout_summary",
     "check_confined",
+    "dataset_items",
     "text_format",
     "sample_texts",
     "count_text_rows",

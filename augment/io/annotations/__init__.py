@@ -15,12 +15,13 @@ from augment.io.annotations import coco, masks, voc, yolo
 from augment.io.annotations.base import FORMATS, AnnotationError, Layout, Repairs
 from augment.io.annotations.layouts import (AnnotationsFoundError, FormatError, Item,
                                             OutsideRootFormatError, LayoutReport, coco_files,
-                                            describe_layout, detect_by_content, output_annotation, pair)
+                                            describe_layout, detect_and_pair, detect_by_content, output_annotation,
+                                            pair)
 from augment.io.paths import OutsideRootError, read_bytes_within
 
 __all__ = ["FORMATS", "AnnotationError", "AnnotationsFoundError", "FormatError", "Item", "Layout", "LayoutReport",
            "OutsideRootFormatError",
-           "Repairs", "describe_layout", "detect", "scan", "find_item", "annotation_path"]
+           "Repairs", "describe_layout", "detect", "detect_and_scan", "scan", "find_item", "annotation_path"]
 
 _MODULES = {"voc": voc, "yolo": yolo, "masks": masks}
 
@@ -48,7 +49,17 @@ class ScanResult(tuple):
 
 def scan(root: Path, layout: Layout, exclude: Path | None = None) -> ScanResult:
     """Items (image + annotation) in sorted order, per-item problems (path, reason), and the folders to mirror."""
-    found = pair(Path(root), layout, exclude)
+    return _as_scan(pair(Path(root), layout, exclude))
+
+
+def detect_and_scan(root: Path, forced: str | None = None, exclude: Path | None = None
+                    ) -> tuple[Layout | None, ScanResult | None]:
+    """``detect`` and ``scan`` from one walk of ``root`` (each annotation file probed, a COCO file parsed, once)."""
+    layout, found = detect_and_pair(Path(root), forced, exclude)
+    return layout, (_as_scan(found) if found is not None else None)
+
+
+def _as_scan(found) -> ScanResult:
     result = ScanResult((found.items, found.problems, found.folders))
     result.ignored = found.ignored
     return result

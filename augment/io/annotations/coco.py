@@ -57,6 +57,8 @@ def _raster(parts, box, hw) -> np.ndarray:
 def read(payload: dict, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
     h, w = hw
     repairs = Repairs()
+    if payload.get("unlisted"):  # an image beside the others that the JSON does not list: a background image
+        repairs.add("not_in_coco_json_background")
     cats = {c["id"]: c for c in layout.categories}
     boxes, labels, polys, extras, rles, kps = [], [], [], [], [], []
     for ann in payload["annotations"]:

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from augment.io.annotations.base import AnnotationError, Layout
 from augment.io.annotations.coco import load_index
-from augment.io.annotations.masks import annotation_for as mask_annotation_for
+from augment.io.annotations.mask_pairs import MaskPairs, find_mask_pairs, in_mask_folder
 from augment.io.annotations.yolo import read_class_names, read_pose_fields
 from augment.io.image_folder import FolderScan, non_data_reason, scan_image_folder
 from augment.io.images import IMAGE_EXTENSIONS
@@ -105,9 +105,9 @@ def _probe_text(data: bytes) -> bytes:
     return data
 
 
-def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
+def _voc_probe(root: Path, rel: str, objects: dict | None = None) -> tuple[bool, str | None]:
     """(is a VOC annotation, the image name it gives). A file that says ``<annotation`` but does not parse is
-    one (paired by its stem; reading it is then that item's error)."""
+    one (paired by its stem; reading it is then that item's error). ``objects``: gets the file's object names."""
     data = _read(root, rel, MAX_XML_BYTES)
     if data is None or b"<annotation" not in _probe_text(data):
         return False, None
@@ -119,6 +119,8 @@ def _voc_probe(root: Path, rel: str) -> tuple[bool, str | None]:
         return True, None
     if el.tag != "annotation":
         return False, None
+    if objects is not None:
+        objects[rel] = tuple((obj.findtext("name") or "").strip() for obj in el.findall("object"))
     for key in ("filename", "path"):
         text = (el.findtext(key) or "").strip().replace("\\", "/")
         if text:
@@ -148,18 +150,19 @@ def _yolo_rows(data: bytes) -> str:
     return "empty" if not good + bad else "rows" if not bad else "some" if good else "text"
 
 
-def _coco_probe(root: Path, rel: str) -> str:
-    """'coco' (usable), 'like' (annotation-like JSON we cannot use: a Label Studio task list...), or ''."""
+def _coco_probe(root: Path, rel: str) -> tuple[str, dict | None]:
+    """('coco', the parsed file: kept, so that detection and pairing never parse it again), ('like', None) for
+    annotation-like JSON we cannot use (a Label Studio task list...), or ('', None)."""
     data = _read(root, rel, MAX_JSON_BYTES)
     if data is None or b'"annotations"' not in data:
-        return ""
+        return "", None
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return "like"
+        return "like", None
     if isinstance(doc, dict) and isinstance(doc.get("images"), list) and isinstance(doc.get("annotations"), list):
-        return "coco"
-    return "like"
+        return "coco", doc
+    return "like", None
 
 
 # -- the walk ----------------------------------------------------------------------------------------------------
@@ -190,6 +193,9 @@ class _Survey:
     like: list[tuple[str, str]] = field(default_factory=list)  # annotation-like files no format reads
     texts_beside: set[str] = field(default_factory=set)  # .txt files sharing an image's stem (not YOLO rows)
     coco_outside: list[str] = field(default_factory=list)  # .json symlinks leaving INPUT (never read)
+    masks: MaskPairs = field(default_factory=MaskPairs)  # gray/palette PNGs pairing with images by name
+    coco_docs: dict[str, dict] = field(default_factory=dict)  # usable COCO files, parsed once
+    objects: dict[str, tuple] = field(default_factory=dict)  # annotation file -> VOC names / YOLO class ids
 
 
 def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -201,13 +207,16 @@ def _images_by_dir(images: list[str]) -> dict[tuple[str, str], list[str]]:
 
 def _survey(root: Path, exclude: Path | None = None) -> _Survey:
     listing = scan_image_folder(root, exclude=exclude)
-    s = _Survey(listing)
+    s = _Survey(listing, masks=find_mask_pairs(root, listing.images))
+    for png in s.masks.colour:
+        s.like.append((png, "a colour PNG where a segmentation mask would be (masks are gray or palette PNGs of "
+                            "class indices)"))
     index = _images_by_dir(listing.images)
     empty = []
     for rel in listing.files:
         ext = posixpath.splitext(rel)[1].lower()
         if ext == ".xml":
-            is_voc, name = _voc_probe(root, rel)
+            is_voc, name = _voc_probe(root, rel, s.objects)
             if is_voc:
                 s.voc[rel] = name
         elif ext == ".txt" and posixpath.basename(rel).lower() not in CLASS_FILES:
@@ -220,6 +229,9 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
                 continue
             data = _read(root, rel, MAX_LABEL_BYTES)
             kind = _yolo_rows(data) if data is not None else "text"
+            if kind in ("rows", "empty"):  # well-formed: its class ids, for the dry run's counts
+                s.objects[rel] = tuple(int(line.split()[0]) for line in data.decode("utf-8").splitlines()
+                                       if line.split())
             if kind in ("rows", "some"):
                 s.yolo[rel] = image
             elif kind == "empty":
@@ -227,9 +239,10 @@ def _survey(root: Path, exclude: Path | None = None) -> _Survey:
             else:
                 s.texts_beside.add(rel)
         elif ext == ".json" and len(rel.split("/")) <= COCO_MAX_DEPTH + 2:
-            kind = _coco_probe(root, rel)
+            kind, doc = _coco_probe(root, rel)
             if kind == "coco" and len(rel.split("/")) <= COCO_MAX_DEPTH:
                 s.coco.append(rel)
+                s.coco_docs[rel] = doc
             elif kind:
                 s.like.append((rel, "JSON with annotations that is not a COCO file at most two folders down"))
     for rel, why in listing.problems:  # annotation files that are symlinks leaving INPUT are never read, but they
@@ -303,11 +316,17 @@ def _class_fields(root: Path, listing: FolderScan) -> dict:
     return fields
 
 
-def _coco_layout(root: Path, files: list[str]) -> Layout:
+def _load_coco(root: Path, rel: str, docs: dict[str, dict] | None) -> dict:
+    if docs and rel in docs:
+        return docs[rel]
+    return load_index(read_bytes_within(root, rel), rel)
+
+
+def _coco_layout(root: Path, files: list[str], docs: dict[str, dict]) -> Layout:
     cats_seen = None
     for rel in files:
         try:
-            doc = load_index(read_bytes_within(root, rel), rel)
+            doc = _load_coco(root, rel, docs)
         except OutsideRootError:
             raise OutsideRootFormatError(rel) from None
         except (AnnotationError, OSError) as exc:
@@ -327,27 +346,50 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
     """The annotation layout of ``root`` (None: class folders). ``forced``: a format name, or "classification"."""
     if forced == "classification":
         return None
+    return _detect(root, forced, _survey(root, exclude))
+
+
+def detect_and_pair(root: Path, forced: str | None = None, exclude: Path | None = None
+                    ) -> tuple[Layout | None, Pairing | None]:
+    """``detect_by_content`` and ``pair`` from one walk of ``root``: each annotation file is probed (and a COCO
+    file parsed) once, for both. (None, None) for class folders."""
+    return _detect_and_pair(root, forced, exclude)[:2]
+
+
+def _detect_and_pair(root: Path, forced: str | None, exclude: Path | None):
+    if forced == "classification":
+        return None, None, None
     s = _survey(root, exclude)
+    layout = _detect(root, forced, s)
+    return layout, (pair(root, layout, exclude, survey=s) if layout is not None else None), s
+
+
+def _detect(root: Path, forced: str | None, s: _Survey) -> Layout | None:
     found: dict[str, Layout] = {}
     if s.voc:
         found["voc"] = Layout("voc", "", "")
     if s.yolo:
         found["yolo"] = Layout("yolo", "", "", **_class_fields(root, s.listing))
     if s.coco:
-        found["coco"] = _coco_layout(root, s.coco)
+        found["coco"] = _coco_layout(root, s.coco, s.coco_docs)
     elif s.coco_outside:  # refused where it is used: the service's check_confined, the run's read (never read here)
         found["coco"] = Layout("coco", "", "", coco_json=s.coco_outside[0])
-    if (root / "masks").is_dir() and (root / "images").is_dir():
-        found["masks"] = Layout("masks", "images", "masks")
+    if s.masks.pairs or s.masks.ambiguous:
+        found["masks"] = Layout("masks", "", "")
     if forced:
         if forced not in found:
             raise FormatError(f"INPUT {root} is not a {forced} dataset ({_EXPECTED[forced]})")
+        if forced == "masks" and s.masks.ambiguous:
+            _refuse_ambiguous_masks(s.masks)
         return found[forced]
     if len(found) > 1:
         raise FormatError(f"INPUT {root} looks like several formats ({', '.join(sorted(found))}); "
                           "choose one with --format")
     if found:
-        return next(iter(found.values()))
+        layout = next(iter(found.values()))
+        if layout.format == "masks" and s.masks.ambiguous:
+            _refuse_ambiguous_masks(s.masks)
+        return layout
     if s.like:
         rel, why = s.like[0]
         raise AnnotationsFoundError(
@@ -357,11 +399,20 @@ def detect_by_content(root: Path, forced: str | None = None, exclude: Path | Non
     return None
 
 
+def _refuse_ambiguous_masks(masks: MaskPairs) -> None:
+    rel, others = masks.ambiguous[0]
+    more = f"; {len(masks.ambiguous) - 1} more like it" if len(masks.ambiguous) > 1 else ""
+    raise FormatError(f"{rel} pairs with {' and '.join(others)} as image and segmentation mask{more}: keep one "
+                      "mask per image (move the other out of INPUT), or give --format voc, yolo, coco or "
+                      "classification to read INPUT without masks")
+
+
 _EXPECTED = {
     "voc": "expected .xml files whose root element is <annotation>, beside their images or in another folder",
     "yolo": "expected .txt label rows (class cx cy w h) beside their images or in labels/ mirroring images/",
     "coco": "expected a COCO .json (with images and annotations lists) at most two folders down",
-    "masks": "expected images/ and masks/",
+    "masks": "expected gray or palette PNG masks named like their images (masks/foo.png or foo_mask.png for "
+             "foo.jpg)",
 }
 
 
@@ -424,12 +475,26 @@ def _expected_sidecar(root: Path, image: str, ext: str, dir_map: dict[str, str])
     return posixpath.join(folder, _stem(image) + ext)
 
 
-def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
+def _expected_mask(root: Path, image: str, tail: str, dir_map: dict[str, str]) -> str:
+    """Where the mask of an image without one goes: named and placed as its neighbours' masks are (never onto
+    the image itself)."""
+    folder = dir_map.get(_dir(image))
+    if folder is None:
+        swapped = _swap_dir(_dir(image), "images", "masks")
+        folder = swapped if swapped is not None and (swapped in dir_map.values() or (root / swapped).is_dir()) \
+            else _dir(image)
+    if folder == _dir(image) and not tail:
+        tail = "_mask"
+    return posixpath.join(folder, _stem(image) + tail + ".png")
+
+
+def pair(root: Path, layout: Layout, exclude: Path | None = None, survey: _Survey | None = None) -> Pairing:
     """The items of ``layout`` in ``root``: every image with its annotation file (or with none, then written with
-    an empty one), the per-item problems, the folders to mirror, and the files ignored with why."""
+    an empty one), the per-item problems, the folders to mirror, and the files ignored with why. ``survey``: the
+    walk detection made of the same ``root`` and ``exclude`` (``detect_and_pair``), not repeated."""
     if layout.format == "coco":
-        return _pair_coco(root, layout, exclude)
-    s = _survey(root, exclude)
+        return _pair_coco(root, layout, exclude, survey)
+    s = survey or _survey(root, exclude)
     listing = s.listing
     ignored = list(listing.ignored)
     problems = [(rel, why) for rel, why in listing.problems if not why.startswith("not an image file")]
@@ -450,8 +515,11 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
             if (rel.endswith(".txt") and rel not in own and rel.lower().split("/")[-2:-1] == ["labels"]):
                 orphans.append((rel, "annotation without an image"))
                 own.add(rel)
-    else:  # masks: images/ + masks/ with the same relative paths
-        return _pair_masks(root, layout, s)
+    else:  # masks: gray/palette PNGs named like their images (mask_pairs)
+        pairs, orphans, ext = dict(s.masks.pairs), [], ".png"
+        own = set(pairs.values())
+        ignored += s.masks.ignored
+    masks_taken = set(s.masks.pairs.values()) | {m for m, _ in s.masks.ignored}
     dir_map: dict[str, str] = {}
     votes: dict[str, Counter] = defaultdict(Counter)
     for image, ann in pairs.items():
@@ -461,11 +529,28 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     annotated_stems = defaultdict(list)
     for image in pairs:
         annotated_stems[_stem(image).lower()].append(image)
+    tails = Counter(_stem(ann)[len(_stem(image)):] for image, ann in pairs.items()
+                    if _stem(ann).lower().startswith(_stem(image).lower()))
+    tail = tails.most_common(1)[0][0] if tails else ""
     items = []
     for image in listing.images:
         ann = pairs.get(image)
         if ann is not None:
             items.append(Item(image, ann, None, ann))
+            continue
+        if image in masks_taken:
+            if layout.format != "masks":  # a VOC devkit's SegmentationClass/, read as boxes: not an item
+                owner = next((im for im, m in s.masks.pairs.items() if m == image), None)
+                ignored.append((image, f"segmentation mask of {owner or 'an image'} (--format masks reads it); "
+                                       "not an item"))
+            continue
+        if layout.format == "masks":
+            twin = [im for im in annotated_stems.get(_stem(image).lower(), ()) if _dir(im) != _dir(image)]
+            if twin and in_mask_folder(image):  # labelme2voc's SegmentationClassVisualization/foo.jpg
+                ignored.append((image, f"a picture named like {twin[0]} in a mask folder (a visualisation of its "
+                                       "mask); not an item"))
+                continue
+            items.append(Item(image, None, None, _expected_mask(root, image, tail, dir_map)))
             continue
         twin = [im for im in annotated_stems.get(_stem(image).lower(), ()) if _dir(im) != _dir(image)]
         if twin and layout.format == "voc" and posixpath.splitext(image)[1].lower() == ".png":
@@ -492,34 +577,6 @@ def pair(root: Path, layout: Layout, exclude: Path | None = None) -> Pairing:
     folders |= {f for f in listing.folders}
     folders.discard("")
     return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), sorted(folders), sorted(ignored))
-
-
-def _pair_masks(root: Path, layout: Layout, s: _Survey) -> Pairing:
-    items, problems, referenced = [], [], set()
-    prefix = layout.images + "/"
-    ignored = list(s.listing.ignored)
-    for image in s.listing.images:
-        if not image.startswith(prefix):
-            if not image.startswith(layout.annotations + "/"):
-                problems.append((image, f"image outside {layout.images}/; masks cannot be found for it"))
-            continue
-        ann = mask_annotation_for(layout, image)
-        referenced.add(ann)
-        if not (root / ann).is_file():
-            problems.append((image, f"no annotation file {ann}"))
-            continue
-        items.append(Item(image, ann, None, ann))
-    for image in s.listing.images:
-        if image.startswith(layout.annotations + "/") and image not in referenced:
-            problems.append((image, "annotation without an image"))
-    for rel in s.listing.files:
-        why = non_data_reason(posixpath.basename(rel))
-        if why is None:
-            problems.append((rel, "not an image file; skipped"))
-        elif not any(r == rel for r, _ in ignored):
-            ignored.append((rel, why))
-    folders = sorted(set(s.listing.folders))
-    return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), folders, sorted(ignored))
 
 
 def coco_files(layout: Layout) -> tuple[str, ...]:
@@ -554,12 +611,13 @@ def coco_image_path(root: Path, json_rel: str, entry: dict) -> str | None:
     return outside or (candidates[0] if candidates else None)
 
 
-def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
+def _pair_coco(root: Path, layout: Layout, exclude: Path | None, survey: _Survey | None = None) -> Pairing:
     problems: list[tuple[str, str]] = []
     items, seen = [], set()
+    bases: dict[str, str] = {}  # COCO file -> the folder its file_names are relative to
     for json_rel in coco_files(layout):
         try:
-            doc = load_index(read_bytes_within(root, json_rel), json_rel)
+            doc = _load_coco(root, json_rel, survey.coco_docs if survey else None)
         except (OSError, OutsideRootError) as exc:
             problems.append((json_rel, f"cannot read: {exc}"))
             continue
@@ -597,15 +655,28 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
                 problems.append((rel, "listed twice in the COCO files; second entry skipped"))
                 continue
             seen.add(rel)
+            bases.setdefault(json_rel, _name_base(rel, str(entry["file_name"]), json_rel))
             payload = {"image": entry, "annotations": anns[image_id]}
             if len(coco_files(layout)) > 1:
                 payload["json"] = json_rel
             items.append(Item(rel, None, payload))
-    listing = scan_image_folder(root, exclude=exclude)
+    listing = survey.listing if survey else scan_image_folder(root, exclude=exclude)
     ignored = list(listing.ignored)
-    for rel in listing.images:
-        if rel not in seen:
-            ignored.append((rel, "image not listed in " + ", ".join(coco_files(layout))))
+    homes = _coco_homes(items, layout)
+    for rel in listing.images:  # a background image (no objects) that the tool left out of the JSON: kept, and
+        if rel in seen:  # listed in the output JSON with no annotations (counted), as YOLO and VOC keep theirs
+            continue
+        json_rel = homes.get(_dir(rel)) or _nearest_json(rel, coco_files(layout))
+        if json_rel is None:
+            problems.append((rel, "image in no COCO file's folder (" + ", ".join(coco_files(layout)) +
+                             "); add it to one, or move it out of INPUT"))
+            continue
+        base = bases.get(json_rel, _dir(json_rel))
+        name = posixpath.relpath(rel, base) if base and (rel + "/").startswith(base + "/") else rel
+        payload = {"image": {"id": None, "file_name": name}, "annotations": [], "unlisted": True}
+        if len(coco_files(layout)) > 1:
+            payload["json"] = json_rel
+        items.append(Item(rel, None, payload))
     listed = set(coco_files(layout))
     ignored = [(rel, why) for rel, why in ignored if rel not in listed]
     for rel in listing.files:
@@ -613,6 +684,34 @@ def _pair_coco(root: Path, layout: Layout, exclude: Path | None) -> Pairing:
             ignored.append((rel, non_data_reason(posixpath.basename(rel)) or "not an image or COCO file"))
     folders = sorted({_dir(it.image) for it in items if _dir(it.image)})
     return Pairing(sorted(items, key=lambda it: it.image), sorted(problems), folders, sorted(ignored))
+
+
+def _name_base(rel: str, file_name: str, json_rel: str) -> str:
+    """The folder a COCO file's ``file_name`` values are relative to, from one resolved entry."""
+    name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
+    if rel == name or not rel.endswith("/" + name):
+        return "" if rel == name else _dir(json_rel)
+    return rel[: -len(name) - 1]
+
+
+def _coco_homes(items: list[Item], layout: Layout) -> dict[str, str]:
+    """Folder -> the COCO file whose images lie in it (the one holding most of them)."""
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for it in items:
+        votes[_dir(it.image)][(it.payload or {}).get("json") or coco_files(layout)[0]] += 1
+    return {folder: counter.most_common(1)[0][0] for folder, counter in votes.items()}
+
+
+def _nearest_json(image: str, files: tuple[str, ...]) -> str | None:
+    """The COCO file for an image in a folder none of its listed images are in: the only one, or the one in
+    whose folder (or its ``images/``) the image lies."""
+    if len(files) == 1:
+        return files[0]
+    inside = [f for f in files if not _dir(f) or (image + "/").startswith(_dir(f) + "/")]
+    inside.sort(key=lambda f: len(_dir(f)), reverse=True)
+    if inside and (len(inside) == 1 or len(_dir(inside[0])) > len(_dir(inside[1]))):
+        return inside[0]
+    return None
 
 
 def output_annotation(item: Item, out_image: str) -> str:
@@ -623,6 +722,8 @@ def output_annotation(item: Item, out_image: str) -> str:
     src_stem, out_stem = _stem(item.image), _stem(out_image)
     suffix = out_stem[len(src_stem):] if out_stem.startswith(src_stem) else "__" + out_stem
     stem, ext = posixpath.splitext(posixpath.basename(src))
+    if stem != src_stem and stem.startswith(src_stem) and ext.lower() == ".png":  # foo_mask.png, as the tool
+        return posixpath.join(_dir(src), out_stem + stem[len(src_stem):] + ext)  # names it: foo__aug0_mask.png
     return posixpath.join(_dir(src), stem + suffix + ext)
 
 
@@ -651,8 +752,11 @@ class LayoutReport:
         return asdict(self)
 
 
-def _count_objects(root: Path, layout: Layout, items: list[Item]) -> tuple[Counter, int, list]:
+def _count_objects(root: Path, layout: Layout, items: list[Item], known: dict[str, tuple] | None = None
+                   ) -> tuple[Counter, int, list]:
+    """Objects per class; ``known``: what the survey already read from each file (only others are read)."""
     counts: Counter = Counter()
+    known = known or {}
     annotated, problems = 0, []
     for it in items:
         try:
@@ -665,6 +769,12 @@ def _count_objects(root: Path, layout: Layout, items: list[Item]) -> tuple[Count
             if it.annotation is None:
                 continue
             annotated += 1
+            if it.annotation in known:
+                names = layout.class_names
+                for obj in known[it.annotation]:
+                    is_id = isinstance(obj, int)
+                    counts[(names[obj] if 0 <= obj < len(names) else str(obj)) if is_id else obj] += 1
+                continue
             data = read_bytes_within(root, it.annotation)
             if layout.format == "voc":
                 from defusedxml import ElementTree as SafeET
@@ -687,7 +797,7 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
     class, and the files it would ignore (with why) or report as errors. Reads, never writes."""
     root = Path(root)
     try:
-        layout = detect_by_content(root, forced, exclude)
+        layout, pairing, survey = _detect_and_pair(root, forced, exclude)
     except FormatError as exc:
         return LayoutReport(str(root), "unknown", error=str(exc),
                             annotations_found=isinstance(exc, AnnotationsFoundError))
@@ -697,8 +807,7 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
         return LayoutReport(str(root), "classification", images=len(listing.images), classes=classes,
                             ignored=[{"path": p, "why": w} for p, w in listing.ignored],
                             problems=[{"path": p, "why": w} for p, w in listing.problems])
-    pairing = pair(root, layout, exclude)
-    counts, annotated, bad = _count_objects(root, layout, pairing.items)
+    counts, annotated, bad = _count_objects(root, layout, pairing.items, survey.objects)
     if layout.format == "masks":
         annotated = sum(1 for it in pairing.items if it.annotation)
     return LayoutReport(
@@ -712,4 +821,4 @@ def describe_layout(root: Path, forced: str | None = None, exclude: Path | None 
 
 
 __all__ = ["AnnotationsFoundError", "FormatError", "Item", "LayoutReport", "Pairing", "coco_files",
-           "coco_image_path", "describe_layout", "detect_by_content", "output_annotation", "pair"]
+           "coco_image_path", "describe_layout", "detect_and_pair", "detect_by_content", "output_annotation", "pair"]

@@ -1,4 +1,5 @@
-"""Semantic masks: ``images/`` + ``masks/`` with the same relative paths and stems, one class-index PNG per image.
+"""Semantic masks: one class-index PNG per image, named like it (found by ``mask_pairs``: ``masks/foo.png``,
+``SegmentationClass/foo.png``, ``foo_mask.png`` ...).
 
 A mask is a palette (P) or gray (L) PNG whose values are class indices; it is resampled nearest-neighbour with the
 image, and pixels the op cannot see (outside a rotated or zoomed-out source) get the ignore index (255). The
@@ -22,7 +23,12 @@ def annotation_for(layout: Layout, image_rel: str) -> str:
     return posixpath.join(layout.annotations, posixpath.splitext(rest)[0] + ".png")
 
 
-def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
+def read(data: bytes | None, layout: Layout, hw: tuple[int, int], where: str) -> tuple[Targets, Repairs]:
+    if data is None:  # an image of a mask dataset without its mask: unlabelled, so every pixel is ignored (never
+        repairs = Repairs()  # read as background, which would teach a model that the objects in it are not there)
+        repairs.add("no_mask_file_all_ignored")
+        semantic = np.full(tuple(hw), layout.ignore_index, np.uint8)
+        return Targets(boxes=np.zeros((0, 4)), labels=(), semantic=semantic, ignore_index=layout.ignore_index), repairs
     try:
         img = Image.open(io.BytesIO(data))
         if (img.size[1], img.size[0]) != tuple(hw):  # checked on the header, before a bomb is decoded
@@ -41,12 +47,14 @@ def read(data: bytes, layout: Layout, hw: tuple[int, int], where: str) -> tuple[
     return Targets(boxes=np.zeros((0, 4)), labels=(), semantic=arr, ignore_index=layout.ignore_index), Repairs()
 
 
-def mask_info(data: bytes) -> dict:
+def mask_info(data: bytes | None) -> dict:
+    if data is None:  # written for an image that had no mask: gray class indices
+        return {"mode": "L", "palette": None}
     img = Image.open(io.BytesIO(data))  # the source mask, already read (and size-checked) by read()
     return {"mode": img.mode, "palette": img.getpalette() if img.mode == "P" else None}
 
 
-def encode(targets: Targets, source: bytes) -> bytes:
+def encode(targets: Targets, source: bytes | None) -> bytes:
     info = mask_info(source)
     arr = np.ascontiguousarray(targets.semantic)
     img = Image.frombytes(info["mode"], (arr.shape[1], arr.shape[0]), arr.tobytes())
