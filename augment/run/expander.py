@@ -79,6 +79,7 @@ class RunOptions:
     shard_size: int = 1000  # samples per shard (whole sources: rounded up to a multiple of copies per source)
     dataset_format: str | None = None  # annotated images: voc | yolo | coco | masks (None: detect)
     keep_unchanged: bool = False  # write copies identical to their source or another copy (no redraw, no drop)
+    durable: bool = False  # fsync each output and each chunk's manifest lines (--durable): survives power loss
 
 
 @dataclass
@@ -488,6 +489,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
         annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,
+        durable=opts.durable,
     )
     run_record = {
         "status": "running",
@@ -607,7 +609,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         for result in engine.run(config, chunk_iter):
             if assembler is not None:  # sharded: records reach the manifest once their shard is in place
                 result = assembler.take(result)
-            _collect(result, manifest, errors, summary, records, sync)
+            _collect(result, manifest, errors, summary, records, sync, durable=opts.durable)
             lock.check()
             if progress:
                 progress(result.items)
@@ -669,9 +671,9 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
 
 
 def _collect(result: ChunkResult, manifest: JsonlAppender, errors: _ErrorLog, summary: RunSummary,
-             records: RecordIndex, sync: _ManifestSync | None = None) -> None:
-    for rec in result.records:
-        records.add(rec, manifest.write(rec))
+             records: RecordIndex, sync: _ManifestSync | None = None, durable: bool = False) -> None:
+    for rec, line in zip(result.records, manifest.write_records(result.records, fsync=durable)):
+        records.add(rec, line)
     summary.written += len(result.records)
     summary.redrawn += result.redrawn
     summary.dropped_unchanged += result.dropped_unchanged

@@ -101,7 +101,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
     fmt = output_format(task.source, info)
     try:
         if task.original:
-            write_output(out_root, task.source, data)
+            write_output(out_root, task.source, data, config.durable)
             result.records.append(_record(config, task.source, task.source, None, None, [], data, fingerprint))
         for copy in task.copies:
             seed, out = _image_copy(pipe, config, task.source, copy, image, result)
@@ -109,7 +109,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
                 continue
             encoded = encode_image(out.output, fmt, config.quality)
             rel = output_name(task.source, copy)
-            write_output(out_root, rel, encoded)
+            write_output(out_root, rel, encoded, config.durable)
             result.records.append(_record(config, task.source, rel, copy, seed, out.applied, encoded, fingerprint))
     except (OutputWriteError, UnsafePathError):
         raise

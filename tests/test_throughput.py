@@ -1,0 +1,193 @@
+"""Issue 25 (expander throughput): what the faster paths must keep.
+
+- imports: a run's processes do not load what a run never uses (the generated typed ops);
+- the write path: atomic (temporary + rename, no partial or leftover file), confined, unique temporaries even
+  against leftovers of a dead process with the same pid, ``--durable`` fsyncs each file and its folder entry
+  and changes no byte;
+- the manifest: a chunk's records written at once, the same lines as one by one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from augment.io import atomic
+from augment.io.atomic import TMP_MARK, atomic_write_bytes, temporary_owner
+from augment.io.manifest import JsonlAppender, dumps, read_jsonl
+from augment.io.store import LocalStore, OutputWriteError
+from conftest import PIPELINES, REPO
+
+FLIP_ZOOM = PIPELINES / "flip_zoom_noise.yaml"
+
+
+# ------------------------------------------------------------------------------------------------------ imports
+
+
+@pytest.mark.parametrize("module", ["augment", "augment.cli", "augment.run.worker", "augment.run.engines"])
+def test_a_runs_modules_do_not_build_the_typed_ops(module):
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m in ('augment.ops.typed', " \
+           f"'augment.ops._typed_base', 'augment.compose')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_lazy_package_still_offers_every_public_name():
+    code = ("import augment\nfrom augment.ops import *\nfrom augment import ops\n"
+            "assert all(getattr(augment, n) is not None for n in augment.__all__)\n"
+            "assert Zoom is ops.Zoom and 'Zoom' in dir(ops) and 'Compose' in dir(augment)\n"
+            "assert augment.Compose([ops.HorizontalFlip(p=1.0)], seed=0) is not None\n"
+            "import augment.ops.plugins\n"
+            "try:\n    augment.nope\nexcept AttributeError as e:\n    print(e)\n"
+            "try:\n    ops.Nope\nexcept AttributeError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["module 'augment' has no attribute 'nope'",
+                                        "module 'augment.ops' has no attribute 'Nope'"]
+
+
+# --------------------------------------------------------------------------------------------------- write path
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("*") if p.name.endswith(TMP_MARK))
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a.bin"
+    atomic_write_bytes(target, b"old")
+    atomic_write_bytes(str(target), b"new" * 100_000)
+    assert target.read_bytes() == b"new" * 100_000 and leftovers(tmp_path) == []
+
+
+def test_a_leftover_temporary_with_this_pid_and_token_is_not_reused(tmp_path, monkeypatch):
+    """A dead process with the same pid left ``.a.bin.<pid>.<n>.augment-tmp``: O_EXCL refuses it, the next
+    token is taken, and the leftover (another writer's, as far as we know) is not touched."""
+    monkeypatch.setattr(atomic, "_TOKENS", iter(range(10)))
+    stale = tmp_path / f".a.bin.{os.getpid()}.0{TMP_MARK}"
+    stale.write_bytes(b"someone else's")
+    atomic_write_bytes(tmp_path / "a.bin", b"mine")
+    assert (tmp_path / "a.bin").read_bytes() == b"mine" and stale.read_bytes() == b"someone else's"
+    assert temporary_owner(stale.name) == os.getpid()
+
+
+@pytest.mark.parametrize("fail_at", ["write", "fsync", "replace"])
+def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(tmp_path, monkeypatch, fail_at):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"before")
+
+    def boom(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, fail_at, boom)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"after", fsync=True)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"before" and leftovers(tmp_path) == []
+
+
+def test_a_short_write_is_completed(tmp_path, monkeypatch):
+    real = os.write
+    monkeypatch.setattr(atomic.os, "write", lambda fd, data: real(fd, bytes(data[:7])))
+    atomic_write_bytes(tmp_path / "a.bin", bytes(range(256)) * 3)
+    assert (tmp_path / "a.bin").read_bytes() == bytes(range(256)) * 3
+
+
+def test_durable_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+        return real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy)
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    assert synced == []
+    atomic_write_bytes(tmp_path / "b.bin", b"y", fsync=True)
+    assert synced == ["file", "dir"]
+
+
+NAMES = st.text(alphabet=st.sampled_from(list("ab./\\:\x00")), min_size=0, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=NAMES)
+def test_the_fast_path_for_a_known_folder_refuses_what_the_checked_path_refuses(tmp_path_factory, name):
+    """Once a folder was checked, later names in it skip the path objects: each must still be refused or
+    written exactly as the full check (``confined``) would, never outside OUTPUT."""
+    root = tmp_path_factory.mktemp("out")
+    warm, cold = LocalStore(root / "warm"), LocalStore(root / "cold")
+    for store in (warm, cold):
+        store.write_bytes("cls/first.jpg", b"1")
+        store.write_bytes("top.jpg", b"1")
+    for rel in (f"cls/{name}", name):
+        cold._ready.clear()
+        outcomes = []
+        for store in (warm, cold):
+            try:
+                store.write_bytes(rel, b"2")
+                outcomes.append(("written", sorted(p.relative_to(store.root).as_posix()
+                                                   for p in store.root.rglob("*") if p.is_file())))
+            except (OutputWriteError, OSError) as exc:
+                outcomes.append(("refused", type(exc).__name__ == "OutputWriteError"))
+        assert outcomes[0] == outcomes[1], rel
+
+
+def test_a_folder_swapped_for_a_symlink_before_it_is_known_is_refused(tmp_path):
+    store = LocalStore(tmp_path / "out")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "cls").symlink_to(elsewhere)
+    with pytest.raises(OutputWriteError, match="refusing to write 'cls/a.jpg'"):
+        store.write_bytes("cls/a.jpg", b"x")
+    assert list(elsewhere.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------------------------------- manifest
+
+
+def test_a_chunks_records_are_written_at_once_as_the_same_lines(tmp_path):
+    records = [{"output": f"a/{i}.jpg", "sha256": "0" * 64, "ops": [{"op": "zoom", "scale": 1.0 + i / 7}]}
+               for i in range(5)]
+    one = JsonlAppender(tmp_path / "one.jsonl", truncate=True)
+    lines = [one.write(r) for r in records]
+    one.close()
+    batch = JsonlAppender(tmp_path / "batch.jsonl", truncate=True)
+    assert batch.write_records(records) == lines == [dumps(r) for r in records]
+    assert batch.write_records([]) == []
+    batch.close()
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
+    assert list(read_jsonl(tmp_path / "batch.jsonl")) == records
+
+
+# ------------------------------------------------------------------------------------------------- whole runs
+
+
+def _run(src, out, *extra):
+    proc = subprocess.run([sys.executable, "-m", "augment.cli", "run", str(FLIP_ZOOM), str(src), str(out), "-q",
+                           "--engine", "serial", *extra], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return json.loads(proc.stdout)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("run.json",)}
+
+
+def test_durable_changes_no_byte_of_outputs_or_manifest(image_folder, tmp_path):
+    _run(image_folder, tmp_path / "plain")
+    _run(image_folder, tmp_path / "durable", "--durable")
+    plain, durable = _files(tmp_path / "plain"), _files(tmp_path / "durable")
+    assert plain == durable and len(plain) > 10 and leftovers(tmp_path) == []
