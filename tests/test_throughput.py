@@ -191,3 +191,75 @@ def test_durable_changes_no_byte_of_outputs_or_manifest(image_folder, tmp_path):
     _run(image_folder, tmp_path / "durable", "--durable")
     plain, durable = _files(tmp_path / "plain"), _files(tmp_path / "durable")
     assert plain == durable and len(plain) > 10 and leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------ warm workers, chunks
+
+
+def test_the_forkserver_preloads_the_backend_so_workers_start_with_it():
+    """Workers are forked from a forkserver that imported the spec's backend once (albumentations without
+    torch); a worker's initializer imports neither, so finding them in a worker means they were inherited."""
+    code = (
+        "import sys\n"
+        "from augment.run.engines import LocalEngine\n"
+        "from augment.run.job import JobConfig\n"
+        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations'}, spec_hash='x',\n"
+        "                   input_root='.', output_root='.')\n"
+        "engine = LocalEngine(workers=1)\n"
+        "with engine._pool(config) as pool:\n"
+        "    print(pool.submit(eval, \"[m in __import__('sys').modules for m in ('albumentations', "
+        "'augment.compile.backend_albumentations', 'torch')]\").result())\n"
+        "print('albumentations' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[True, True, False]", "False"]  # the run's own process: untouched
+
+
+def test_preload_follows_the_spec():
+    from augment.run.engines import preload_for
+    from augment.run.job import JobConfig
+
+    def config(**spec):
+        return JobConfig(spec=spec, spec_hash="x", input_root=".", output_root=".")
+
+    assert "augment.compile.backend_torchvision" in preload_for(config(modality="image", backend="torchvision"))
+    assert not any("backend" in m for m in preload_for(config(modality="text")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 3_000_000), min_size=0, max_size=60), copies=st.integers(1, 4),
+       workers=st.integers(1, 8), fixed=st.sampled_from([None, None, 1, 5]))
+def test_chunks_by_cost_keep_every_task_once_in_order(tmp_path_factory, sizes, copies, workers, fixed):
+    from augment.run.expander import CHUNK_COST, MAX_CHUNK, cost_chunks
+    from augment.run.job import ImageTask
+
+    root = tmp_path_factory.mktemp("in")
+    tasks = []
+    for i, size in enumerate(sizes):
+        (root / f"{i}.jpg").write_bytes(b"\0" * size) if size else None  # size 0: a missing file
+        tasks.append(ImageTask(f"{i}.jpg", tuple(range(copies))))
+    chunks = list(cost_chunks(tasks, root, workers, fixed))
+    assert [t for c in chunks for t in c] == tasks and all(chunks)
+    if fixed:
+        assert all(len(c) == fixed for c in chunks[:-1])
+        return
+    assert all(len(c) <= MAX_CHUNK for c in chunks)
+    total = sum(max(s, 1) * copies for s in sizes)
+    budget = max(1, min(CHUNK_COST, total // (4 * workers)))
+    for chunk in chunks[:-1]:  # each closes once it reached the budget (or the item cap), not before
+        cost = [max(sizes[int(t.source[:-4])], 1) * copies for t in chunk]
+        assert sum(cost) >= budget or len(chunk) == MAX_CHUNK
+        assert sum(cost[:-1]) < budget
+
+
+def test_outputs_and_manifest_do_not_depend_on_chunking(image_folder, tmp_path):
+    from augment.compile.pipeline import Pipeline
+    from augment.run.expander import RunOptions, expand
+    from augment.spec import load_spec
+
+    pipe = Pipeline(load_spec(FLIP_ZOOM))
+    for name, size in (("by_cost", None), ("one", 1), ("seven", 7)):
+        expand(pipe, RunOptions(input=image_folder, output=tmp_path / name, engine="serial", chunk_size=size))
+    by_cost = _files(tmp_path / "by_cost")
+    assert by_cost == _files(tmp_path / "one") == _files(tmp_path / "seven") and len(by_cost) > 10
