@@ -263,3 +263,11 @@ def test_outputs_and_manifest_do_not_depend_on_chunking(image_folder, tmp_path):
         expand(pipe, RunOptions(input=image_folder, output=tmp_path / name, engine="serial", chunk_size=size))
     by_cost = _files(tmp_path / "by_cost")
     assert by_cost == _files(tmp_path / "one") == _files(tmp_path / "seven") and len(by_cost) > 10
+
+
+def test_run_json_names_the_encoder_and_its_codec_libraries(image_folder, tmp_path):
+    from augment.io.images import codec_versions
+
+    _run(image_folder, tmp_path / "out")
+    codec = json.loads((tmp_path / "out" / "run.json").read_text())["codec"]
+    assert codec == codec_versions() and codec["encoder"] == "pillow" and codec["libjpeg_turbo"]

@@ -33,6 +33,7 @@ from augment._version import __version__
 from augment.compile.pipeline import Pipeline
 from augment.io.fingerprint import compare
 from augment.io.image_folder import scan_image_folder
+from augment.io.images import codec_versions
 from augment.io.lock import FolderLock, OutputBusyError, StoreLease, new_run_id
 from augment.io.manifest import (
     ERRORS,
@@ -548,6 +549,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         "keep_unchanged": opts.keep_unchanged,
         "versions": library_versions(),
     }
+    if pipe.modality == "image":  # which encoder made the bytes (augment.io.images.codec_versions)
+        run_record["codec"] = codec_versions()
     if layout is not None:
         run_record["annotations"] = config.annotation_format
     if pipe.plugin_origins():  # plugin and library ops: which distribution and version (replay checks them)
