@@ -271,3 +271,18 @@ def test_run_json_names_the_encoder_and_its_codec_libraries(image_folder, tmp_pa
     _run(image_folder, tmp_path / "out")
     codec = json.loads((tmp_path / "out" / "run.json").read_text())["codec"]
     assert codec == codec_versions() and codec["encoder"] == "pillow" and codec["libjpeg_turbo"]
+
+
+def test_scheduling_stats_charge_idle_worker_time_to_the_outputs():
+    from augment.run.dask_engine import scheduling_stats
+
+    stats = scheduling_stats(chunks=4, outputs=200, work_seconds=3.0, wall_seconds=2.0, threads=2)
+    assert stats["busy_fraction"] == 0.75 and stats["overhead_ms_per_output"] == 5.0
+    assert scheduling_stats(0, 0, 0.0, 0.0, 1)["overhead_ms_per_output"] is None
+    # workers busier than the wall clock (timer granularity) never make a negative overhead
+    assert scheduling_stats(1, 10, 2.1, 1.0, 2)["overhead_ms_per_output"] == 0.0
+
+
+def test_a_local_run_reports_no_scheduling_block(image_folder, tmp_path):
+    out = _run(image_folder, tmp_path / "out")
+    assert "scheduling" not in out and out["written"] > 0

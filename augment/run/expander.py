@@ -659,6 +659,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
             lock.check()
             if progress:
                 progress(result.items)
+        summary.scheduling = getattr(engine, "stats", None)  # Dask: the scheduler's overhead per output
         if assembler is not None:
             assembler.finish()
         if pipe.modality == "text":

@@ -10,6 +10,7 @@ location (disk full, permission, an unreachable store) stops the run.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -55,7 +56,16 @@ def output_name(source: str, copy: int) -> str:
 
 
 def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
+    started = time.perf_counter()
     result = ChunkResult()
+    try:
+        _process_tasks(config, tasks, result)
+    finally:
+        result.work_seconds = time.perf_counter() - started
+    return result
+
+
+def _process_tasks(config: JobConfig, tasks: list, result: ChunkResult) -> None:
     for task in tasks:
         try:
             if isinstance(task, ImageTask):
@@ -75,7 +85,6 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
             result.fatal = str(exc)
             break
         result.items += len(getattr(task, "rows", ())) or 1
-    return result
 
 
 def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, store=None) -> None:

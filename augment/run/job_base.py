@@ -44,6 +44,7 @@ class ChunkResult:
     dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw
     filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)
+    work_seconds: float = 0.0  # wall time the worker spent on the chunk (engines report scheduling overhead)
 
 
 _PIPELINES: dict[str, Pipeline] = {}
