@@ -225,6 +225,10 @@ def test_preload_follows_the_spec():
 
     assert "augment.compile.backend_torchvision" in preload_for(config(modality="image", backend="torchvision"))
     assert not any("backend" in m for m in preload_for(config(modality="text")))
+    assert "augment.run.annotated_job" not in preload_for(config(modality="image"))
+    annotated = JobConfig(spec={"modality": "image"}, spec_hash="x", input_root=".", output_root=".",
+                          annotation_format={"kind": "yolo"})
+    assert "augment.run.annotated_job" in preload_for(annotated)
 
 
 @settings(max_examples=60, deadline=None)

@@ -116,7 +116,7 @@ class LocalEngine:
 
 # What a worker imports before its first item, by the spec's backend: preloaded by the forkserver, the imports
 # (albumentations and scipy: ~0.6 s of CPU) are paid once per run instead of once per worker.
-_WORKER_MODULES = ("augment.run.job", "augment.run.annotated_job")
+_WORKER_MODULES = ("augment.run.job",)
 _BACKEND_MODULES = {
     "albumentations": ("augment.compile.backend_albumentations",),
     "torchvision": ("augment.compile.backend_torchvision",),
@@ -129,7 +129,8 @@ def preload_for(config: JobConfig) -> tuple[str, ...]:
     spec = config.spec or {}
     if spec.get("modality", "image") != "image":
         return _WORKER_MODULES
-    return _WORKER_MODULES + _BACKEND_MODULES.get(spec.get("backend", "albumentations"), ())
+    annotated = ("augment.run.annotated_job",) if config.annotation_format is not None else ()
+    return _WORKER_MODULES + annotated + _BACKEND_MODULES.get(spec.get("backend", "albumentations"), ())
 
 
 def start_forkserver(preload: Iterable[str] = ()) -> None:
