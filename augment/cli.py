@@ -195,11 +195,13 @@ def _terminate_like_interrupt():
               "classification reads INPUT as class folders.")
 @click.option("--keep-unchanged", is_flag=True, help="Write copies identical to their source or to another copy "
               "(by default they are drawn again, then dropped and counted).")
+@click.option("--durable", is_flag=True, help="fsync every output and the manifest after each chunk, so what the "
+              "manifest lists survives a power loss (slower; see docs/reliability.md).")
 @click.option("--dry-run", is_flag=True, help="Print what INPUT holds (format, images, annotated images, objects "
               "per class, files ignored and why) and write nothing.")
 def run(pipeline, input, output, copies, include_originals, workers, engine, scheduler, scheduler_timeout, seed, quality,
         overwrite, strict, max_errors, text_column, label_column, quiet, output_format="folder", shard_size=1000,
-        dataset_format=None, keep_unchanged=False, dry_run=False) -> None:
+        dataset_format=None, keep_unchanged=False, durable=False, dry_run=False) -> None:
     """Expand the dataset INPUT into OUTPUT with PIPELINE, writing OUTPUT/manifest.jsonl.
 
     OUTPUT is a folder or an fsspec URL such as s3://bucket/prefix; storage options come from
@@ -227,6 +229,7 @@ def run(pipeline, input, output, copies, include_originals, workers, engine, sch
         dataset_format=dataset_format,
     )
     opts.keep_unchanged = keep_unchanged
+    opts.durable = durable
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
 

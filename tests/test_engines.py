@@ -72,9 +72,9 @@ def make_engine_under_test(name: str, cluster):
     return {"local": lambda: LocalEngine(2), "dask": lambda: DaskEngine(workers=2, scheduler=cluster.scheduler_address)}[name]()
 
 
-def run_expand(src: Path, out: Path, **engine) -> None:
+def run_expand(src: Path, out: Path, **engine):
     pipe = Pipeline(load_spec(FLIP_ZOOM).with_overrides(copies=1))
-    expand(pipe, RunOptions(input=src, output=out, chunk_size=8, **engine))
+    return expand(pipe, RunOptions(input=src, output=out, chunk_size=8, **engine))
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -163,7 +163,12 @@ def test_dask_engine_starts_and_closes_its_own_local_cluster(image_folder, tmp_p
     pytest.importorskip("distributed")
     before = cluster_processes()
     out_dask, out_serial = tmp_path / "dask", tmp_path / "serial"
-    run_expand(image_folder, out_dask, engine="dask", workers=1)
+    summary = run_expand(image_folder, out_dask, engine="dask", workers=1)
+    # the scheduler's overhead is reported: every output came back in a chunk the worker timed
+    sched = summary.as_dict()["scheduling"]
+    assert sched["outputs"] == summary.written > 0 and sched["chunks"] == -(-summary.items // 8)
+    assert 0 < sched["worker_seconds"] <= sched["wall_seconds"] * sched["threads"] + 0.01
+    assert sched["overhead_ms_per_output"] >= 0
     deadline = time.monotonic() + 20
     while cluster_processes() - before and time.monotonic() < deadline:
         time.sleep(0.2)

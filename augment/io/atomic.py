@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import secrets
 from pathlib import Path
 
 from augment.io.lock import pid_alive
@@ -13,22 +13,61 @@ __all__ = ["TMP_MARK", "atomic_write_bytes", "remove_stale_temporaries"]
 TMP_MARK = ".augment-tmp"
 
 
-def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name[:80]}.{os.getpid()}.{secrets.token_hex(4)}{TMP_MARK}")
+# The temporary's token: unique within this process (the pid in the name makes it unique across processes).
+# A counter, not random bytes: it costs nothing, and O_EXCL still refuses a leftover of a dead process that had
+# the same pid (the next number is then tried).
+_TOKENS = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = False) -> None:
+    """Write to a temporary file in the same directory, then rename over ``path``: a reader sees the old file,
+    the whole new one, or none; never a part.
+
+    ``fsync``: the data reaches the disk before the rename, and the rename itself (the folder's entry) after
+    it, so the file survives a power loss or a kernel crash once this returns. Without it a crash can leave
+    the file empty or missing, never partial, and a resumed run redoes what its manifest does not list.
+    """
+    path = os.fspath(path)
+    folder, sep, name = path.rpartition(os.sep)
+    prefix = f"{folder}{sep}.{name[:80]}.{os.getpid()}."
+    while True:
+        tmp = f"{prefix}{next(_TOKENS):x}{TMP_MARK}"
+        try:
+            fd = os.open(tmp, _CREATE, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        if fsync:
+            _fsync_folder(folder or ".")
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX: the entry lives in the folder); not possible on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):  # pragma: no cover - Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def temporary_owner(name: str) -> int | None:

@@ -32,6 +32,7 @@ from augment.compile.pixels import array_to_pil, pil_to_array  # noqa: F401 (re-
 from augment.io.paths import OutsideRootError, open_within
 
 __all__ = [
+    "codec_versions",
     "MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageReadError",
@@ -190,6 +191,28 @@ def output_format(path: str | Path, info: ImageInfo | None = None) -> str:
     if fmt is None and info is not None:
         fmt = info.format
     return fmt or "PNG"
+
+
+def codec_versions() -> dict:
+    """The encoder of a run's image outputs and the codec libraries it bundles, for run.json.
+
+    Outputs are encoded by Pillow (JPEG: quality as given, 4:2:0, baseline, not optimised, no ICC: the pixels
+    are sRGB). OpenCV's ``imencode`` gave the same bytes on every sign_digits image tried and is ~1.5x faster,
+    but it bundles another libjpeg-turbo release (3.1.2 against Pillow's 3.2.0 here) and the two wheels update
+    independently: equal bytes are a fact of this install, not a guarantee. Recording Pillow's codecs says
+    which library made the bytes, so a difference between two runs' outputs can be traced to an upgrade.
+    """
+    from PIL import features
+
+    versions = {"encoder": "pillow", "pillow": Image.__version__}
+    for lib in ("libjpeg_turbo", "zlib", "webp"):
+        try:
+            found = features.version(lib)
+        except ValueError:  # a feature this Pillow does not know
+            found = None
+        if found:
+            versions[lib] = found
+    return versions
 
 
 def encode_image(arr: np.ndarray, fmt: str, quality: int = 95) -> bytes:

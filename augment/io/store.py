@@ -122,6 +122,7 @@ class LocalStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self._prefix = os.path.join(self.location, "")
         # Folders already checked to resolve inside OUTPUT and created. Thousands of outputs share a folder:
         # resolving every component of every path again cost more than encoding the image.
         self._ready: set[str] = set()
@@ -133,10 +134,12 @@ class LocalStore:
         return self.root.joinpath(*safe_relative(rel).parts)
 
     def write_bytes(self, rel: str, data: bytes, fsync: bool = False, _retry: bool = True) -> None:
-        folder = rel.rpartition("/")[0]
+        """Write ``rel`` atomically (temporary file + rename); ``fsync``: durable once this returns."""
+        folder, sep, name = rel.rpartition("/")
         try:
-            if folder in self._ready:
-                path = self._path(rel)
+            if folder in self._ready and (folder or not sep) and _plain_name(name, folder):
+                # the folder was confined and created already; only the last part is new, and it was checked
+                path = self._prefix + (rel if os.sep == "/" else rel.replace("/", os.sep))
             else:
                 path = confined(self.root, rel)
         except UnsafePathError as exc:  # e.g. a folder of OUTPUT replaced by a symlink to elsewhere: stop the run
@@ -187,6 +190,14 @@ class LocalStore:
 
     def remove_stale_temporaries(self) -> int:
         return remove_stale_temporaries(self.root)
+
+
+def _plain_name(name: str, folder: str) -> bool:
+    """Whether the last part of a relative path is an ordinary file name, so that joining it to a folder already
+    confined stays inside (what ``safe_relative`` would accept, checked without building path objects)."""
+    if not name or name in (".", "..") or "\x00" in name or (os.sep != "/" and os.sep in name):
+        return False
+    return bool(folder) or not (name.startswith("\\") or name[1:2] == ":")
 
 
 class FsspecStore:

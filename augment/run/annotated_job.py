@@ -98,8 +98,8 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
         if task.original:
             rel_ann, ann = _encode_original(layout, targets, task, image.shape[:2], ann_bytes, entry)
             if rel_ann is not None:
-                write_output(out_root, rel_ann, ann)
-            write_output(out_root, task.source, data)
+                write_output(out_root, rel_ann, ann, config.durable)
+            write_output(out_root, task.source, data, config.durable)
             result.records.append(_record(config, task, task.source, None, None, [], data, rel_ann, ann,
                                           None, repairs.counts, prints))
         for copy in task.copies:
@@ -109,8 +109,8 @@ def process_annotated_task(config, task: AnnotatedTask, result) -> None:
             rel = output_name(task.source, copy)
             rel_ann, ann = encode_item(layout, moved, rel, out.shape[:2], ann_bytes, entry, _item(task))
             if rel_ann is not None:
-                write_output(out_root, rel_ann, ann)
-            write_output(out_root, rel, encoded)
+                write_output(out_root, rel_ann, ann, config.durable)
+            write_output(out_root, rel, encoded, config.durable)
             result.records.append(_record(config, task, rel, copy, seed, applied, encoded, rel_ann, ann,
                                           report.as_dict(), repairs.counts, prints))
     except (OutputWriteError, UnsafePathError):

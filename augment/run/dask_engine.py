@@ -23,12 +23,25 @@ as the local engine.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections import deque
 from typing import Iterable, Iterator
 
 from augment.run.engine_base import available_cores, died_result
 from augment.run.errors import RunError
+
+
+def scheduling_stats(chunks: int, outputs: int, work_seconds: float, wall_seconds: float, threads: int) -> dict:
+    """What the cluster's time went to: the workers' threads were available ``wall x threads`` seconds and spent
+    ``work_seconds`` on chunks; the rest (scheduling, moving tasks and results, waiting for the client, the last
+    chunks' tail) is the overhead, reported per output. Cluster start-up is not in it."""
+    capacity = wall_seconds * threads
+    idle = max(0.0, capacity - work_seconds)
+    return {"chunks": chunks, "outputs": outputs, "threads": threads, "wall_seconds": round(wall_seconds, 3),
+            "worker_seconds": round(work_seconds, 3),
+            "busy_fraction": round(work_seconds / capacity, 3) if capacity > 0 else None,
+            "overhead_ms_per_output": round(1000 * idle / outputs, 3) if outputs else None}
 
 
 class SchedulerError(RunError):
@@ -86,7 +99,7 @@ def check_scheduler(address: str, timeout: float) -> None:
         raise SchedulerError(f"Dask scheduler {address}: {_reason(exc)}; {hint}") from None
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 
-__all__ = ["DaskEngine"]
+__all__ = ["DaskEngine", "scheduling_stats"]
 
 
 class DaskEngine:
@@ -105,6 +118,7 @@ class DaskEngine:
         self.scheduler = scheduler
         self.scheduler_timeout = scheduler_timeout
         self.in_flight_per_worker = in_flight_per_worker
+        self.stats: dict | None = None  # after a run: chunks, worker time, overhead per output (scheduling_stats)
 
     def _connect(self):
         """A client and, when we made it, the LocalCluster to close afterwards."""
@@ -155,6 +169,7 @@ class DaskEngine:
         from distributed import KilledWorker, as_completed
 
         max_in_flight = self._max_in_flight(client)
+        threads = sum(client.nthreads().values()) or max_in_flight // self.in_flight_per_worker or 1
         source = iter(chunks)
         suspects: deque = deque()
         inflight: dict = {}
@@ -169,6 +184,8 @@ class DaskEngine:
                 inflight[fut.key] = chunk
                 pending.add(fut)
 
+        started = time.perf_counter()
+        done = {"chunks": 0, "outputs": 0, "work": 0.0}
         submit_more()
         while inflight:
             fut = next(pending)
@@ -180,9 +197,15 @@ class DaskEngine:
                 else:
                     fut.result()  # a real failure (e.g. OUTPUT not writable) stops the run, as in the local engine
             else:
-                yield fut.result()
+                result = fut.result()
+                done["chunks"] += 1
+                done["outputs"] += len(result.records)
+                done["work"] += result.work_seconds
+                yield result
             fut.release()
             submit_more()
+        self.stats = scheduling_stats(done["chunks"], done["outputs"], done["work"],
+                                      time.perf_counter() - started, threads)
         yield from self._isolate(client, config, suspects)
 
     def _isolate(self, client, config: JobConfig, suspects: deque) -> Iterator[ChunkResult]:

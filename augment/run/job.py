@@ -10,6 +10,7 @@ location (disk full, permission, an unreachable store) stops the run.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -56,7 +57,16 @@ def output_name(source: str, copy: int) -> str:
 
 
 def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
+    started = time.perf_counter()
     result = ChunkResult()
+    try:
+        _process_tasks(config, tasks, result)
+    finally:
+        result.work_seconds = time.perf_counter() - started
+    return result
+
+
+def _process_tasks(config: JobConfig, tasks: list, result: ChunkResult) -> None:
     for task in tasks:
         try:
             if isinstance(task, ImageTask):
@@ -76,7 +86,6 @@ def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
             result.fatal = str(exc)  # the run stops; this chunk wrote nothing, so a resume redoes it
             break
         result.items += len(getattr(task, "rows", ())) or 1
-    return result
 
 
 def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, store=None) -> None:
@@ -102,7 +111,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
     fmt = output_format(task.source, info)
     try:
         if task.original:
-            write_output(out_root, task.source, data)
+            write_output(out_root, task.source, data, config.durable)
             result.records.append(_record(config, task.source, task.source, None, None, [], data, fingerprint))
         for copy in task.copies:
             seed, out = _image_copy(pipe, config, task.source, copy, image, result)
@@ -110,7 +119,7 @@ def _process_image(config: JobConfig, task: ImageTask, result: ChunkResult, stor
                 continue
             encoded = encode_image(out.output, fmt, config.quality)
             rel = output_name(task.source, copy)
-            write_output(out_root, rel, encoded)
+            write_output(out_root, rel, encoded, config.durable)
             result.records.append(_record(config, task.source, rel, copy, seed, out.applied, encoded, fingerprint))
     except (OutputWriteError, UnsafePathError):
         raise

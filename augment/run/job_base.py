@@ -25,6 +25,7 @@ class JobConfig:
     output_format: str = "folder"  # or webdataset / parquet: images are written as shards (augment.run.shard_job)
     annotation_format: dict | None = None  # annotated datasets: the detected layout (augment.io.annotations)
     keep_unchanged: bool = False  # write copies identical to their source or to another copy (no redraw)
+    durable: bool = False  # fsync every output (and its folder entry) before it counts as written (--durable)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ChunkResult:
     dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw
     filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)
+    work_seconds: float = 0.0  # wall time the worker spent on the chunk (engines report scheduling overhead)
 
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -85,10 +87,11 @@ def output_record(config: JobConfig, source: str, output: str, copy, seed, ops: 
     }
 
 
-def write_output(root: Path | OutputStore, rel: str, data: bytes) -> None:
-    """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError."""
+def write_output(root: Path | OutputStore, rel: str, data: bytes, fsync: bool = False) -> None:
+    """Write one output atomically under ``root`` (a folder or a store); OUTPUT problems raise OutputWriteError.
+    ``fsync`` (the run's ``durable``): on disk, rename included, before this returns."""
     store = LocalStore(root) if isinstance(root, (str, Path)) else root
-    store.write_bytes(rel, data)
+    store.write_bytes(rel, data, fsync=fsync)
 
 
 def augmentation_failure(exc: BaseException) -> str:

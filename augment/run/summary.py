@@ -33,9 +33,12 @@ class RunSummary:
     dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw: not written
     filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)  # one line each: what this run did besides the plain work
+    scheduling: dict | None = None  # Dask runs: chunks, worker time and the scheduler's overhead per output
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
+        if d["scheduling"] is None:
+            del d["scheduling"]
         d["outputs_per_second"] = round(self.written / self.seconds, 1) if self.seconds > 0 else None
         d["seconds"] = round(self.seconds, 3)
         return d

@@ -235,11 +235,11 @@ def process_text_task(config: JobConfig, task: TextTask, result: ChunkResult) ->
     if getattr(config, "output_format", "folder") == "parquet":  # the part is a Parquet table of the rows
         from augment.io.shards import text_parquet_part, text_parquet_name
 
-        write_output(store_for(config), task.part, text_parquet_part(emitted))
+        write_output(store_for(config), task.part, text_parquet_part(emitted), config.durable)
         for rec in records:
             rec["output"] = text_parquet_name(task.source)
     else:
-        write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"))
+        write_output(store_for(config), task.part, "".join(pieces).encode("utf-8"), config.durable)
     result.records.extend(records)
 
 
