@@ -58,6 +58,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("ops/library_ops.py", "qualification_table", ".read_text"): "package data file (albumentations_transforms.json)",
     ("text/spelling.py", "misspellings", ".read_text"): "nlpaug's data file (a dependency's resource)",
     ("evaluate/loop.py", "__init__", ".read_text"): "eval's own fits.jsonl journal in its --out folder",
+    ("io/atomic.py", "atomic_write_bytes", "os.open"): "creates (O_EXCL) the temporary of a file augment writes",
+    ("io/atomic.py", "_fsync_folder", "os.open"): "opens a folder augment wrote into, only to fsync it (--durable)",
+    ("text/llm_cache.py", "get", ".read_text"): "llm_paraphrase's answer cache (hash-named files) in OUTPUT or "
+                                                "the user's cache; the service refuses a client's cache_dir",
     # files the local user names on the command line (the CLI's own arguments, never a client's)
     ("spec/load.py", "_read_text", ".read_text"): "the spec/space file: a CLI argument, or for the service a path "
                                                   "serve.search_jobs._confined resolved inside a data root",

@@ -292,6 +292,13 @@ def test_the_service_lists_the_op_for_the_studio_validates_it_and_augments_with_
             doc = srv.post(path, body).json()
             text = json.dumps(doc)
             assert "steps[0].params.base_url" in text and "AUGMENT_LLM_ENDPOINTS" in text, doc
+        # nor does a client choose where the server reads and writes its answer cache
+        spec["steps"][0]["params"].update(base_url=server.base_url, cache_dir=str(tmp_path / "anywhere"))
+        for path, body in (("/v1/augment", {"spec": spec, "items": [{"text": REVIEWS[1]}]}),
+                           ("/v1/validate", {"spec": spec})):
+            doc = srv.post(path, body).json()
+            assert "steps[0].params.cache_dir" in json.dumps(doc), doc
+        assert not (tmp_path / "anywhere").exists()
     finally:
         srv.stop()
 
