@@ -121,17 +121,25 @@ def test_given_test_set_is_read_only_by_the_final_measurement(space_file, tmp_pa
     assert not (tmp_path / "out" / "data").exists()
 
 
-def test_a_killed_search_resumes_and_ends_exactly_like_an_uninterrupted_one(full_run, space_file, tmp_path):
-    out = tmp_path / "out"
+def _search_until_trials(space_file: Path, out: Path, at_least: int, poll: float) -> subprocess.Popen:
+    """Start `augment search` in its own session; return once it has finished ``at_least`` evaluations (or ended,
+    or 300 s passed: the caller checks it is still running)."""
     proc = subprocess.Popen([sys.executable, "-m", "augment.cli", *map(str, search_args(space_file, out))],
-                            cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     trials = out / "trials.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if trials.exists() and len(trials.read_text().splitlines()) >= 2:
+        if trials.exists() and len(trials.read_text().splitlines()) >= at_least:
             break
-        time.sleep(0.2)
+        time.sleep(poll)
+    return proc
+
+
+def test_a_killed_search_resumes_and_ends_exactly_like_an_uninterrupted_one(full_run, space_file, tmp_path):
+    out = tmp_path / "out"
+    proc = _search_until_trials(space_file, out, 2, poll=0.2)
+    trials = out / "trials.jsonl"
     assert proc.poll() is None, "the search ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and the model's child process, all started here
     proc.wait(timeout=60)
@@ -149,15 +157,8 @@ def test_ctrl_c_or_sigterm_stops_the_search_where_it_is(space_file, tmp_path, si
     """The evaluation loop turns a signal into a partial result; the search must stop on it (it once carried on
     to the end, every later evaluation recorded, and exited 0)."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "augment.cli", *map(str, search_args(space_file, out))],
-                            cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = _search_until_trials(space_file, out, 1, poll=0.02)
     trials = out / "trials.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if trials.exists() and len(trials.read_text().splitlines()) >= 1:
-            break
-        time.sleep(0.02)
     assert proc.poll() is None, "the search ended before it could be stopped"
     # Ctrl-C reaches the whole process group; SIGTERM (docker stop, SLURM) only the CLI's process
     os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
