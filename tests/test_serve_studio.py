@@ -171,6 +171,41 @@ def test_design_preview_export_and_run_on_digits(server, driver, downloads):
     _shot(driver, "studio-digits-run.png")
 
 
+def test_a_library_transform_is_picked_from_the_palette_with_controls_from_its_signature(server, driver):
+    driver.get(server.url + "/")
+    _select(driver, "dataset", "samples/digits")
+    _wait(lambda: len(_augmented_srcs(driver)) == 4 * 3, what="the first preview")
+    groups = driver.execute_script(
+        "return [...document.querySelectorAll('#op-picker optgroup')].map(g => [g.label, g.children.length])")
+    assert [g for g, _ in groups] == ["augment", "albumentations", "torchvision"], groups
+    assert all(n > 10 for _, n in groups), groups  # the whole usable catalogue, not a sample of it
+    before = _augmented_srcs(driver)
+
+    _select(driver, "op-picker", "albumentations.Posterize")
+    driver.find_element("id", "add-op").click()
+    _wait(lambda: "op: albumentations.Posterize" in _yaml(driver) and _status(driver) == "valid",
+          what="the library transform in the YAML, valid")
+    # its keywords became controls, built from the transform's own schema
+    assert driver.find_elements("css selector", '[data-path="steps[1].params.num_bits"]')
+    _wait(lambda: (lambda s: s if len(s) == 12 and s != before else None)(_augmented_srcs(driver)),
+          what="the preview with the library transform")
+    _wait(lambda: "albumentations.Posterize" in
+          driver.find_elements("css selector", "#preview img.augmented")[0].get_attribute("title"),
+          what="the library transform's drawn values on hover")
+
+    # a bad keyword value is shown at its key, as for augment's own ops
+    good = _yaml(driver)
+    bad = yaml.safe_load(good)
+    bad["steps"][1]["params"]["num_bits"] = 99
+    _set_yaml(driver, yaml.safe_dump(bad, sort_keys=False))
+    _wait(lambda: [e for e in driver.find_elements("css selector", ".err")
+                   if (e.get_attribute("data-error-path") or "").startswith("steps[1].params")],
+          what="the inline error under steps[1].params")
+    _set_yaml(driver, good)
+    _wait(lambda: _status(driver) == "valid", what="valid again")
+    _no_console_errors(driver)
+
+
 def test_text_preview_highlights_changes(server, driver):
     driver.get(server.url + "/")
     _select(driver, "dataset", "samples/text/reviews.tsv")

@@ -136,7 +136,8 @@ function renderStep(step, list, i, path) {
   if (kind) return renderGroup(step, kind, list, i, path);
   const card = el("div", { class: "step op-step", "data-path": path });
   const picker = el("select", { class: "op-select", "data-path": `${path}.op` });
-  for (const name of Object.keys(state.ops)) picker.append(el("option", { value: name, text: name }));
+  picker.append(...opOptions());
+  if (!state.ops[step.op]) picker.append(el("option", { value: step.op, text: step.op }));  // an op this service lacks
   picker.value = step.op;
   picker.addEventListener("change", () => {
     step.op = picker.value;
@@ -343,11 +344,24 @@ function findControl(path) {
 
 // ------------------------------------------------------------------------------------------------ data + preview
 
+// The op pickers group augment's own ops and, for images, every albumentations / torchvision transform the
+// service can run by name (the unusable ones are left out: the listing says why, `augment ops --library`).
+function opOptions() {
+  const groups = new Map();
+  for (const op of Object.values(state.ops)) {
+    const label = op.library || "augment";
+    if (!groups.has(label)) groups.set(label, el("optgroup", { label }));
+    groups.get(label).append(el("option", { value: op.op, text: op.op, title: op.summary || "" }));
+  }
+  return [...groups.values()];
+}
+
 async function loadOps(modality) {
   const listing = await api("GET", `/v1/ops?modality=${modality}&schema=true`);
-  state.ops = Object.fromEntries(listing.map((op) => [op.op, op]));
+  const library = modality === "image" ? await api("GET", "/v1/ops?library=all&schema=true") : [];
+  state.ops = Object.fromEntries([...listing, ...library.filter((op) => op.usable && op.schema)].map((op) => [op.op, op]));
   state.modality = modality;
-  $("op-picker").replaceChildren(...listing.map((op) => el("option", { value: op.op, text: op.op, title: op.summary })));
+  $("op-picker").replaceChildren(...opOptions());
 }
 
 async function pickDataset() {
