@@ -1,0 +1,176 @@
+"""The expander's scaling curve, and an estimate of a 10-node Dask cluster from measured per-item costs (not a test).
+
+    .venv/bin/python benchmarks/bench_scaling.py [--dataset ../shared/datasets/images/sign_digits] [--copies 3]
+
+Work: the ``bench_images.py`` job (JPEG in -> horizontal flip p=0.5 + zoom -> JPEG out), through the CLI
+(``augment run``), each run a fresh process timed from outside, start-up included, round-robin, best of
+``--repeats``:
+
+- the local engine at 1, 2 and ``os.cpu_count()`` workers;
+- the Dask engine at the same counts (a ``LocalCluster`` of that many single-threaded worker processes that
+  ``augment run --engine dask`` starts; cluster start-up included, as a user pays it).
+
+Then one more 2-worker local run under observation gives the CPU per output of the workers and of the main
+process, and the Dask runs' own ``scheduling`` block (chunks, worker busy fraction, overhead per output) gives
+the cluster's cost per task. From those, an **estimate** (a model, not a measurement) of what a cluster of N
+nodes x C cores would do on M images, and which part saturates first: the workers, the scheduler (tasks per
+second), the client that writes the manifest, or the storage (bytes per second in and out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_images import DEFAULT_DATASET, timed_run, write_spec  # noqa: E402
+
+IMAGES = (".jpg", ".jpeg", ".png")
+
+# Assumptions of the cluster estimate; each is printed beside the numbers it drives.
+SCHEDULER_MS_PER_TASK = 1.0  # Dask's documented order of magnitude for the scheduler's cost of one task
+STORAGE_MB_PER_S = 1000.0  # a shared file system or object store the nodes read from and write to
+
+
+def last_json(log: Path) -> dict:
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no summary line in {log}")
+
+
+def observe_split(cmd: list[str], log: Path) -> dict:
+    """CPU seconds of the main process and of everything under it (workers, forkserver), sampled every 20 ms."""
+    import psutil
+
+    cpu: dict[tuple[int, float], float] = {}
+    root_cpu = 0.0
+    start = time.perf_counter()
+    with open(log, "wb") as fh:
+        proc = psutil.Popen(cmd, stdout=fh, stderr=fh)
+        while proc.poll() is None:
+            try:
+                tree = [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = []
+            for p in tree:
+                try:
+                    t = p.cpu_times()
+                    cpu[(p.pid, p.create_time())] = t.user + t.system
+                    if p.pid == proc.pid:
+                        root_cpu = t.user + t.system
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    pass
+            time.sleep(0.02)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
+    total = sum(cpu.values())
+    return {"cpu_total": total, "cpu_main": root_cpu, "cpu_workers": total - root_cpu,
+            "wall": time.perf_counter() - start}
+
+
+def tree_bytes(root: Path, suffixes: tuple[str, ...] = IMAGES) -> tuple[int, int]:
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per contender (best kept)")
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--cores-per-node", type=int, default=16)
+    parser.add_argument("--images", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    if not args.dataset.is_dir():
+        sys.exit(f"dataset {args.dataset} not found")
+
+    cores = os.cpu_count() or 1
+    counts = sorted({1, 2, cores})
+    py = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="augscale-"))
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {cores} CPUs", flush=True)
+    try:
+        spec = write_spec(tmp / "spec.yaml", args.copies)
+        n_in, in_bytes = tree_bytes(args.dataset)
+        jobs = {f"{engine} w{n}": (engine, n) for engine in ("local", "dask") for n in counts}
+        best: dict[str, dict] = {}
+        for _ in range(args.repeats):
+            for name, (engine, n) in jobs.items():
+                out, log = tmp / f"out_{engine}{n}", tmp / f"{engine}{n}.log"
+                res = timed_run([py, "-m", "augment.cli", "run", str(spec), str(args.dataset), str(out), "--workers",
+                                 str(n), "--engine", engine], log)
+                res["outputs"] = tree_bytes(out)[0]
+                res["summary"] = last_json(log)
+                shutil.rmtree(out)
+                if name not in best or res["seconds"] < best[name]["seconds"]:
+                    best[name] = res
+        base = best["local w1"]["outputs"] / best["local w1"]["seconds"]
+        print(f"\n{n_in} images x {args.copies} copies, best of {args.repeats}, start-up included")
+        print("| engine | workers | outputs/s | speed-up vs local w1 | Dask overhead ms/output | busy fraction |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, res in best.items():
+            engine, n = jobs[name]
+            r = res["outputs"] / res["seconds"]
+            sched = res["summary"].get("scheduling") or {}
+            print(f"| {engine} | {n} | {r:.0f} | {r / base:.2f}x | {sched.get('overhead_ms_per_output', '-')} | "
+                  f"{sched.get('busy_fraction', '-')} |")
+
+        # Marginal costs: two observed runs (1 copy and 3 x copies) so that start-up (imports, pool) cancels out.
+        runs = []
+        for k in (1, 3 * args.copies):
+            out = tmp / f"observed{k}"
+            split = observe_split([py, "-m", "augment.cli", "run", str(write_spec(tmp / f"spec{k}.yaml", k)),
+                                   str(args.dataset), str(out), "--workers", "2"], tmp / f"observed{k}.log")
+            split["outputs"], split["bytes"] = tree_bytes(out)
+            shutil.rmtree(out)
+            runs.append(split)
+        n_out = runs[1]["outputs"] - runs[0]["outputs"]
+        worker_ms = 1000 * (runs[1]["cpu_workers"] - runs[0]["cpu_workers"]) / n_out
+        main_ms = 1000 * (runs[1]["cpu_main"] - runs[0]["cpu_main"]) / n_out
+        out_bytes = (runs[1]["bytes"] - runs[0]["bytes"]) / n_out
+        split = {"runs": runs, "worker_ms": worker_ms, "main_ms": main_ms}
+        if worker_ms <= 0 or main_ms < 0:  # start-up noise larger than the work: a small dataset or a loaded machine
+            sys.exit(f"marginal costs not measurable (workers {worker_ms:.2f}, main {main_ms:.2f} ms per output): "
+                     "use a larger --dataset or --copies on a quiet machine")
+        print(f"\nmarginal cost per output (local engine, 2 workers, observed at 1 and {3 * args.copies} copies):"
+              f" workers {worker_ms:.2f} ms CPU, main process {main_ms:.2f} ms CPU; {in_bytes / n_in / 1024:.1f} kB"
+              f" read per source, {out_bytes / 1024:.1f} kB written per output")
+        dask = best[f"dask w{max(counts)}"]["summary"].get("scheduling") or {}
+        per_task = dask.get("outputs", 0) / max(dask.get("chunks", 1), 1)
+        print(f"Dask chunks of ~{per_task:.0f} outputs per task")
+
+        # The estimate: each limit in outputs per second; the smallest one is where the cluster saturates.
+        threads = args.nodes * args.cores_per_node
+        efficiency = dask.get("busy_fraction") or 1.0
+        limits = {
+            "workers (CPU)": threads * efficiency * 1000 / worker_ms,
+            "scheduler": per_task * 1000 / SCHEDULER_MS_PER_TASK,
+            "client (manifest, results)": 1000 / main_ms if main_ms > 0 else float("inf"),
+            "storage": STORAGE_MB_PER_S * 2**20 / (out_bytes + in_bytes / n_in / args.copies),
+        }
+        outputs = args.images * args.copies
+        print(f"\nESTIMATE (a model from the numbers above, not a measurement): {args.nodes} nodes x "
+              f"{args.cores_per_node} cores, {args.images:,} images x {args.copies} copies = {outputs:,} outputs;"
+              f" assumed: {SCHEDULER_MS_PER_TASK} ms of scheduler per task, {STORAGE_MB_PER_S:.0f} MB/s of shared"
+              f" storage, the measured busy fraction {efficiency}")
+        for name, limit in sorted(limits.items(), key=lambda kv: kv[1]):
+            print(f"  {name:<28} {limit:12,.0f} outputs/s")
+        bound = min(limits, key=limits.get)
+        print(f"  -> about {outputs / limits[bound] / 60:.0f} minutes, bound by the {bound}")
+        return {"best": best, "split": split, "limits": limits}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
