@@ -162,6 +162,22 @@ def test_register_op_explicitly_and_a_clash_names_both():
     assert "mylab.gain" in [o["op"] for o in __import__("augment.ops.describe", fromlist=["x"]).describe_ops()]
 
 
+def test_the_installed_packages_are_read_once_per_process_however_many_ops_register(monkeypatch):
+    # importlib reads every installed distribution's RECORD for this map (~0.5 s of CPU); once per registered op
+    # it cost every CLI process about a second with the example plugin's three ops installed
+    calls = []
+    real = plugins.md.packages_distributions
+    monkeypatch.setattr(plugins.md, "packages_distributions", lambda: calls.append(1) or real())
+    plugins._packages_distributions.cache_clear()
+    try:
+        origins = [plugins.origin_of(m) for m in ("augment_stain.ops", "augment_stain", "numpy.random", "no_such")]
+    finally:
+        plugins._packages_distributions.cache_clear()
+    assert len(calls) == 1
+    assert origins[0]["distribution"] == origins[1]["distribution"] == "augment-stain"
+    assert origins[3] == {"distribution": None, "version": None, "module": "no_such"}
+
+
 def test_badly_made_ops_fail_with_one_line():
     class NoName(augment.ImageOp):
         pixel_only = True
