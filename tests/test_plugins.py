@@ -177,6 +177,15 @@ def test_the_installed_packages_are_read_once_per_process_however_many_ops_regis
     assert origins[0]["distribution"] == origins[1]["distribution"] == "augment-stain"
     assert origins[3] == {"distribution": None, "version": None, "module": "no_such"}
 
+    # an entry point names its distribution: loading the installed plugins needs no map at all
+    calls.clear()
+    monkeypatch.setattr(plugins._STORE, "classes", {})
+    monkeypatch.setattr(plugins._STORE, "ops", {})
+    monkeypatch.setattr(plugins._STORE, "entry_points_done", False)
+    assert "augment_stain.stain_jitter" in plugins.load_entry_points()
+    assert calls == []
+    assert plugins._STORE.ops["augment_stain.stain_jitter"].origin["distribution"] == "augment-stain"
+
 
 def test_badly_made_ops_fail_with_one_line():
     class NoName(augment.ImageOp):

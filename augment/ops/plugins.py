@@ -231,6 +231,11 @@ def _summary(cls: type) -> str:
 def register_op(cls: type) -> str:
     """Register an ``augment.ImageOp`` or ``augment.TextOp`` subclass; returns its spec name (``pkg.name``).
     Registering the same class again does nothing; another class under the same name is an error naming both."""
+    return _register(cls, None)
+
+
+def _register(cls: type, origin: dict | None) -> str:
+    """``register_op``; ``origin`` is the providing distribution when the caller knows it (an entry point)."""
     kind = getattr(cls, "_augment_kind", None)
     if not inspect.isclass(cls) or kind not in ("image", "text"):
         raise PluginError(f"register_op takes an augment.ImageOp or augment.TextOp subclass, got {cls!r}")
@@ -249,7 +254,8 @@ def register_op(cls: type) -> str:
             raise PluginError(f"{_where(cls)}: an image op defines sample(params, rng, ctx) and apply(image, drawn)")
         if kind == "text" and not _overrides(cls, "apply"):
             raise PluginError(f"{_where(cls)}: a text op defines apply(text, rng)")
-        origin = origin_of(cls.__module__)
+        if origin is None or origin["module"] != cls.__module__.split(".")[0]:
+            origin = origin_of(cls.__module__)
         make = _image_def if kind == "image" else _text_def
         _STORE.ops[name] = make(cls, name, params, origin)
         _STORE.classes[name] = cls
@@ -309,8 +315,12 @@ def load_entry_points() -> list[str]:
         except Exception as exc:
             raise PluginError(f"plugin entry point {ep.name} = {ep.value}{dist} cannot be loaded: "
                               f"{type(exc).__name__}: {exc}; fix or uninstall that package") from None
+        # the entry point names its distribution: no need to map modules to distributions (a read of every
+        # installed package's RECORD)
+        origin = None if ep.dist is None else {"distribution": ep.dist.name, "version": ep.dist.version,
+                                               "module": ep.module.split(".")[0]}
         for cls in (obj if isinstance(obj, (list, tuple)) else _ops_in(obj) if inspect.ismodule(obj) else [obj]):
-            names.append(register_op(cls))
+            names.append(_register(cls, origin))
     return names
 
 
