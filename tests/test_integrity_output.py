@@ -93,9 +93,8 @@ def small_images(root: Path, n: int = 12, seed: int = 0) -> Path:
 
 def test_a_second_run_into_a_busy_output_fails_at_once_naming_the_holder(digits_folder, tmp_path):
     out = tmp_path / "out"
-    first = subprocess.Popen(run_args(digits_folder, out, "--workers", "1", "--copies", "12"), cwd=REPO,
-                             stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(run_args(digits_folder, out, "--workers", "1", "--copies", "4"), cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not any(out.rglob("*__aug*")):  # the first run owns OUTPUT and is writing
@@ -103,25 +102,27 @@ def test_a_second_run_into_a_busy_output_fails_at_once_naming_the_holder(digits_
             time.sleep(0.05)
         holder = json.loads((out / LOCK_NAME).read_text())
         assert holder["pid"] == first.pid
-        # paused, the first run keeps its lock for as long as the checks take: on a fast machine it could
-        # otherwise finish while a second run is still starting, and the second would then own OUTPUT
-        os.kill(first.pid, signal.SIGSTOP)
+        # paused (with its worker), the first run keeps its lock for as long as the checks take: on a fast machine
+        # it could otherwise finish while a second run is still starting, and the second would then own OUTPUT
+        os.killpg(first.pid, signal.SIGSTOP)
         try:
             for extra in ([], ["--seed", "7"], ["--overwrite"]):  # same spec, another seed, even --overwrite
-                started = time.monotonic()
-                second = augment_run(digits_folder, out, "--workers", "1", *extra)
-                assert time.monotonic() - started < 20
+                before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+                # the holder is stopped and never lets go: a second run that waited for the lock would not end
+                # (the subprocess timeout guards against that hang); one that ends has refused at once
+                second = augment_run(digits_folder, out, "--workers", "1", *extra, timeout=120)
+                assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before, extra  # it touched nothing
                 assert first.poll() is None, "the first run ended too soon to test anything"
                 err = one_line_error(second, 5)
                 assert f"pid {first.pid}" in err and holder["host"] in err and holder["started"] in err
         finally:
-            os.kill(first.pid, signal.SIGCONT)
+            os.killpg(first.pid, signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=300)
     finally:
         if first.poll() is None:
-            first.kill()
+            os.killpg(first.pid, signal.SIGKILL)
     assert first.returncode == 0, stderr
-    assert json.loads(stdout)["written"] == 200 * 12
+    assert json.loads(stdout)["written"] == 200 * 4
     records = assert_consistent(out)
     assert not (out / LOCK_NAME).exists()
     from augment.replay import replay_output

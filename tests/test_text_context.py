@@ -147,9 +147,8 @@ def test_missing_apertium_is_one_line_naming_the_fix(monkeypatch, tmp_path, wn_i
 
 
 def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_replays(tmp_path):
-    import json
-
-    from test_expander import augment_cli, manifest
+    from cli_helpers import assert_replays, run_with_one_and_two_workers
+    from test_expander import manifest
 
     spec = tmp_path / "p.yaml"
     spec.write_text("version: 1\nmodality: text\nseed: 5\ncopies: 3\nsteps:\n"
@@ -159,13 +158,8 @@ def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_repla
     src.write_text("1\tI am going to watch this film again with Jack Black and Grace Kelly.\n"
                    "0\tThey are going to hate the ending that Frank Miller wrote.\n"
                    "1\tThe lead singer will lead the band tonight and the crowd loved it.\n", encoding="utf-8")
-    outs = []
-    for workers in ("1", "2"):
-        out = tmp_path / f"o{workers}"
-        augment_cli("run", spec, src, out, "--workers", workers)
-        outs.append((out / "in.tsv").read_bytes())
-    assert outs[0] == outs[1]
-    records = manifest(tmp_path / "o1")
+    out = run_with_one_and_two_workers(spec, src, tmp_path)
+    records = manifest(out)
     seen = 0
     for rec in records:
         for step in rec["ops"]:
@@ -174,9 +168,7 @@ def test_augment_run_with_context_and_spelling_errors_is_deterministic_and_repla
                     seen += 1
                     assert change["before"] not in ("going", "Jack", "Black", "Grace", "Kelly", "Frank", "Miller")
     assert seen
-    rec = records[1]
-    proc = augment_cli("replay", tmp_path / "o1", "in.tsv", "--row", rec["row"], "--copy", rec["copy"])
-    assert json.loads(proc.stdout)["identical"] is True
+    assert_replays(out, "in.tsv", records[1])
 
 
 # ------------------------------------------------------------------------------------------ batch invariance

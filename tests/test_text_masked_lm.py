@@ -190,7 +190,8 @@ def test_typed_op_in_compose_records_positions_and_choices(tiny_bert):
 
 
 def test_augment_run_is_worker_invariant_and_replays(tiny_bert, tmp_path):
-    from test_expander import augment_cli, manifest
+    from cli_helpers import assert_replays, run_with_one_and_two_workers
+    from test_expander import manifest
 
     spec = tmp_path / "p.yaml"
     spec.write_text("version: 1\nmodality: text\nseed: 5\ncopies: 2\nsteps:\n  - op: contextual_substitute\n"
@@ -198,17 +199,10 @@ def test_augment_run_is_worker_invariant_and_replays(tiny_bert, tmp_path):
                     "context: false}\n", encoding="utf-8")
     src = tmp_path / "in.tsv"
     src.write_text("".join(f"{i % 2}\t{t}\n" for i, t in enumerate(TEXTS[:5] * 2)), encoding="utf-8")
-    outs = []
-    for workers in ("1", "2"):
-        out = tmp_path / f"o{workers}"
-        augment_cli("run", spec, src, out, "--workers", workers)
-        outs.append((out / "in.tsv").read_bytes())
-    assert outs[0] == outs[1]
-    records = manifest(tmp_path / "o1")
+    out = run_with_one_and_two_workers(spec, src, tmp_path)
+    records = manifest(out)
     assert any(step["changes"] for rec in records for step in rec["ops"])
-    rec = records[3]
-    proc = augment_cli("replay", tmp_path / "o1", "in.tsv", "--row", rec["row"], "--copy", rec["copy"])
-    assert json.loads(proc.stdout)["identical"] is True
+    assert_replays(out, "in.tsv", records[3])
 
 
 def test_without_transformers_run_exits_7_naming_the_extra(tmp_path):
