@@ -51,7 +51,7 @@ def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
     """What the transform draws for ``image`` from ``seed`` (and nothing else)."""
     if op.name.startswith("albumentations."):
         t.random_generator = seeding.default_rng(seed)  # what set_random_seed does (np.random.default_rng)
-        t.py_random = random.Random(seed)
+        t.py_random = reseeded(t.py_random, seed)  # and random.Random(seed)
         data = {"image": _album_image(image)}
         values = t.get_params()
         values = t.update_transform_params(params=values, data=data)
@@ -64,6 +64,20 @@ def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
     with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return t.make_params([_tv_image(image)])
+
+
+def reseeded(py_random: Any, seed: int) -> random.Random:
+    """``random.Random(seed)``: ``py_random`` itself, seeded again, where it is a plain ``random.Random`` (Python's
+    ``Random.__init__`` is ``seed`` then ``gauss_next = None``; the C seeding alone skips its type checks, ~5 us of
+    each library step)."""
+    if type(py_random) is not random.Random or type(seed) is not int:
+        return random.Random(seed)
+    _seed_mersenne(py_random, seed)
+    py_random.gauss_next = None
+    return py_random
+
+
+_seed_mersenne = random.Random.__mro__[1].seed  # _random.Random.seed, what random.Random.seed calls for an int
 
 
 def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
