@@ -18,12 +18,12 @@ __all__ = ["covers", "brightness", "contrast", "saturation", "hue"]
 
 _LEVELS_F32 = np.arange(256, dtype=np.float32)
 _LEVELS_I16 = np.arange(256, dtype=np.int16)
-_HUE_IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 def covers(img: np.ndarray) -> bool:
-    """Whether these kernels take ``img``: HxWx1 or HxWx3 uint8 (the backend's other inputs go to albumentations)."""
-    return img.dtype == np.uint8 and img.ndim == 3 and (img.shape[2] == 3 or img.shape[2] == 1)
+    """Whether these kernels take ``img``: non-empty HxWx1 or HxWx3 uint8 (the backend's other inputs go to
+    albumentations)."""
+    return img.dtype == np.uint8 and img.ndim == 3 and (img.shape[2] == 3 or img.shape[2] == 1) and img.size > 0
 
 
 def _lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -50,7 +50,10 @@ def contrast(img: np.ndarray, factor: float) -> np.ndarray:
     """``adjust_contrast_torchvision(img, factor)``: the input itself for a factor of 1."""
     if factor == 1:
         return img
-    mean = (img if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)).mean()
+    gray = img if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    # numpy's mean of uint8 pixels: a float64 sum of integers (exact below 2**53) divided by the count, the one
+    # rounding; OpenCV's sum of 8-bit pixels is exact too, and faster
+    mean = cv2.sumElems(gray)[0] / gray.size
     if factor == 0:
         return np.full_like(img, int(mean + 0.5))
     # albucore's multiply_add_lut after its convert_value made both Python floats: float32 levels * factor +
@@ -71,6 +74,6 @@ def hue(img: np.ndarray, factor: float) -> np.ndarray:
     if factor == 0 or img.shape[2] == 1:
         return img
     shifted = np.mod(_LEVELS_I16 + 180 * factor, 180).astype(np.uint8)
-    # one pass over HSV: the hue channel through the shifted table, saturation and value through the identity
-    table = np.stack([shifted, _HUE_IDENTITY, _HUE_IDENTITY], axis=1).reshape(256, 1, 3)
-    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), table), cv2.COLOR_HSV2RGB)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = cv2.LUT(hsv[..., 0], shifted)  # the hue channel only (a table over all three bytes costs more)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
