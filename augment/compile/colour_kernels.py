@@ -32,8 +32,8 @@ def _lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def _to_uint8(levels: np.ndarray) -> np.ndarray:
-    # albucore's clip: np.clip to [0, 255] then a truncating cast
-    return np.clip(levels, 0, 255).astype(np.uint8)
+    # albucore's clip: np.clip to [0, 255] (which is maximum then minimum, NaN kept) then a truncating cast
+    return np.minimum(np.maximum(levels, 0), 255).astype(np.uint8)
 
 
 def brightness(img: np.ndarray, factor: float) -> np.ndarray:
