@@ -32,3 +32,49 @@ def test_a_subclass_or_odd_seed_gets_a_new_random():
     assert type(reseeded(mine, 5)) is random.Random and reseeded(mine, 5).getstate() == random.Random(5).getstate()
     plain = random.Random(1)
     assert reseeded(plain, "text") is not plain and reseeded(plain, "text").getstate() == random.Random("text").getstate()
+
+
+def test_generator_seeded_on_use_is_default_rng():
+    import copy
+    import pickle
+
+    import numpy as np
+
+    from augment.compile.library_adapter import SeededOnUse
+
+    lazy, eager = SeededOnUse(12345), np.random.default_rng(12345)
+    assert lazy.random() == eager.random()
+    assert lazy.integers(0, 100, 7).tolist() == eager.integers(0, 100, 7).tolist()
+    assert lazy.normal(size=3).tolist() == eager.normal(size=3).tolist()
+    assert lazy.bit_generator.state == eager.bit_generator.state
+    fresh = copy.deepcopy(SeededOnUse(3))
+    assert fresh.random() == np.random.default_rng(3).random()
+    assert pickle.loads(pickle.dumps(SeededOnUse(4))).random() == np.random.default_rng(4).random()
+
+
+def test_every_qualifying_transform_draws_what_an_eager_generator_draws(monkeypatch):
+    """The records of every qualifying albumentations transform are those drawn with set_random_seed's generators
+    built up front (the transforms that use the numpy generator and those that never touch it)."""
+    import json
+
+    import numpy as np
+
+    from augment.compile import library_adapter
+    from augment.ops.library_ops import definition, qualification_table
+    from augment.compile.library_qualify import SAMPLE_KEYWORDS
+
+    image = np.random.default_rng(7).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    names = [n for n, row in qualification_table()["transforms"].items() if row["qualifies"]]
+    assert len(names) > 40
+
+    def records(name):
+        op = definition(f"albumentations.{name}")
+        params = op.params.model_validate(SAMPLE_KEYWORDS.get(name, {}))
+        library_adapter._LOCAL.cache = {}
+        return [json.dumps(library_adapter.draw(op, params, np.random.default_rng(seed), image), sort_keys=True)
+                for seed in (0, 1)]
+
+    lazy = {name: records(name) for name in names}
+    monkeypatch.setattr(library_adapter, "SeededOnUse", np.random.default_rng)
+    for name in names:
+        assert records(name) == lazy[name], name
