@@ -72,14 +72,17 @@ def test_covers_only_uint8_gray_and_rgb():
     assert not ck.covers(np.zeros((0, 2, 3), np.uint8))
 
 
-def test_contrast_mean_of_large_images():
-    # the mean is OpenCV's exact integer sum over the count, as numpy's float64 sum of integers is: check it where
-    # numpy sums pairwise over many blocks
+def test_large_images():
+    # large images take the other lookup (stringzilla) and the contrast mean is OpenCV's exact integer sum over the
+    # count, as numpy's float64 sum of integers is: check both where numpy sums pairwise over many blocks
     rng = np.random.default_rng(11)
-    for shape in [(300, 401, 3), (513, 257, 1), (1024, 768, 3)]:
+    for shape in [(300, 401, 3), (513, 257, 1), (700, 400, 1), (1024, 768, 3)]:
         img = rng.integers(0, 256, shape, dtype=np.uint8)
-        for factor in (0.0, 0.37, 1.9):
+        for factor in (0.0, 0.37, 1.0, 1.9):
             _same(ck.contrast(img, factor), fpixel.adjust_contrast_torchvision(img, factor), img)
+            _same(ck.brightness(img, factor), fpixel.adjust_brightness_torchvision(img, np.array([factor])), img)
+        _same(ck.hue(img, 0.2), fpixel.adjust_hue_torchvision(img, 0.2), img)
+        _same(ck.saturation(img, 0.6), fpixel.adjust_saturation_torchvision(img, 0.6), img)
 
 
 def test_backend_steps_match_the_albumentations_calls_they_replaced():
