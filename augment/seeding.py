@@ -15,6 +15,8 @@ the seed alone is computed once per seed, the part that depends on the step key 
 from __future__ import annotations
 
 import hashlib
+import struct
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -151,9 +153,15 @@ def _pcg64_words(seed: int, mixes: tuple) -> np.ndarray:
     w5 = (p1 ^ a5) * a6 & _M32
     w6 = (p2 ^ a6) * a7 & _M32
     w7 = (p3 ^ a7) * a8 & _M32
-    return np.array([(w0 ^ w0 >> 16) | (w1 ^ w1 >> 16) << 32, (w2 ^ w2 >> 16) | (w3 ^ w3 >> 16) << 32,
-                     (w4 ^ w4 >> 16) | (w5 ^ w5 >> 16) << 32, (w6 ^ w6 >> 16) | (w7 ^ w7 >> 16) << 32],
-                    dtype=np.uint64)
+    words = (w0 ^ w0 >> 16, w1 ^ w1 >> 16, w2 ^ w2 >> 16, w3 ^ w3 >> 16,
+             w4 ^ w4 >> 16, w5 ^ w5 >> 16, w6 ^ w6 >> 16, w7 ^ w7 >> 16)
+    if _LITTLE_ENDIAN:  # the eight 32-bit words are the four uint64s' bytes as they lie in memory
+        return np.frombuffer(_PACK_8_WORDS(*words), dtype=np.uint64)
+    return np.array([words[i] | words[i + 1] << 32 for i in range(0, 8, 2)], dtype=np.uint64)
+
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
+_PACK_8_WORDS = struct.Struct("<8I").pack
 
 
 class _KnownSeedSequence(ISpawnableSeedSequence):

@@ -5,6 +5,7 @@ against kornia and torchvision v2 (not a test; ratios come from one run, contend
     .venv/bin/python benchmarks/bench_tensors.py --quick              # small sizes, for a loaded machine / CI
     .venv/bin/python benchmarks/bench_tensors.py --section device     # on CUDA when present, else CPU
     .venv/bin/python benchmarks/bench_tensors.py --section single --clock cpu   # process CPU time (loaded machine)
+    .venv/bin/python benchmarks/bench_tensors.py --section single --sizes 32 1024 --calls 300 --rounds 7
 
 Sections:
 - ``single``: one HxWx3 uint8 image per call, 32², 256², 1024²; flip + affine and flip + colour jitter, augment
@@ -159,18 +160,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes and few rounds (loaded machines, CI)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="time the CPU sections by wall clock or by the process's CPU time (loaded machines)")
+    ap.add_argument("--sizes", type=int, nargs="+", help="image sides for the single section (default 32 256 1024)")
+    ap.add_argument("--calls", type=int, help="calls per round at 256x256 in the single section (fewer above)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (every section)")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"clock: {args.clock}; load average: {load}  (cpus: {os.cpu_count()})")
     if args.section in ("single", "all"):
-        single([32, 256] if args.quick else [32, 256, 1024], calls=200 if args.quick else 1000,
-               rounds=5 if args.quick else 15)
+        single(args.sizes or ([32, 256] if args.quick else [32, 256, 1024]),
+               calls=args.calls or (200 if args.quick else 1000), rounds=args.rounds or (5 if args.quick else 15))
     if args.section in ("batch", "all"):
-        batch_cpu(16 if args.quick else 64, 224, rounds=3 if args.quick else 7)
+        batch_cpu(16 if args.quick else 64, 224, rounds=args.rounds or (3 if args.quick else 7))
     if args.section in ("device", "all"):
-        device_batch(16 if args.quick else 256, 224 if not args.quick else 112, rounds=3 if args.quick else 10)
+        device_batch(16 if args.quick else 256, 224 if not args.quick else 112,
+                     rounds=args.rounds or (3 if args.quick else 10))
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -24,6 +24,8 @@ with no_update_check():  # albumentations would ask PyPI for a newer version: ne
     from albumentations.augmentations.pixel import functional as fpixel
 
 from augment.compile.backend_albumentations_native import KERNELS as NATIVE_KERNELS
+from augment.compile.backend_albumentations_native import (adjust_brightness, adjust_contrast, adjust_hue,
+                                                         adjust_saturation)
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
@@ -102,16 +104,11 @@ def _salt_pepper(img, d, p):
 
 
 def _brightness_contrast(img, d, p):
-    out = fpixel.adjust_brightness_torchvision(img, np.array([d["brightness"]]))
-    return fpixel.adjust_contrast_torchvision(out, d["contrast"])
+    return adjust_contrast(adjust_brightness(img, d["brightness"]), d["contrast"])
 
 
 def _hsv(img, d, p):
-    out = fpixel.adjust_hue_torchvision(img, d["hue"])
-    out = fpixel.adjust_saturation_torchvision(out, d["saturation"])
-    if d["value"] == 1:  # albumentations returns its input for 1; its decorators cost more than a small image
-        return out
-    return fpixel.adjust_brightness_torchvision(out, np.array([d["value"]]))
+    return adjust_brightness(adjust_saturation(adjust_hue(img, d["hue"]), d["saturation"]), d["value"])
 
 
 def _gamma(img, d, p):

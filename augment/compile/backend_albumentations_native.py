@@ -12,6 +12,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from augment.compile import colour_kernels
 from augment.compile import geometry_native as gn
 from augment.compile.import_guard import no_update_check
 from augment.ops import image_ops_colour as colour
@@ -55,17 +56,43 @@ def _remap(img, maps, p):
     return fgeometric.remap(img, maps[0], maps[1], _INTERP[p.interpolation], _BORDER[p.border], p.fill)
 
 
+# albumentations' torchvision-style colour kernels: augment.compile.colour_kernels computes the same bytes without
+# albucore's per-call wrappers for uint8 gray and RGB images; anything else goes to albumentations' own function.
+def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
+    if colour_kernels.covers(img):
+        return colour_kernels.brightness(img, factor)
+    return fpixel.adjust_brightness_torchvision(img, np.array([factor]))
+
+
+def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
+    if colour_kernels.covers(img):
+        return colour_kernels.contrast(img, factor)
+    return fpixel.adjust_contrast_torchvision(img, factor)
+
+
+def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    if colour_kernels.covers(img):
+        return colour_kernels.saturation(img, factor)
+    return fpixel.adjust_saturation_torchvision(img, factor)
+
+
+def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
+    if colour_kernels.covers(img):
+        return colour_kernels.hue(img, factor)
+    return fpixel.adjust_hue_torchvision(img, factor)
+
+
 def _color_jitter(img, d, p):
     out = img
     for i in d["order"]:
         if i == 0:
-            out = fpixel.adjust_brightness_torchvision(out, np.array([d["brightness"]]))
+            out = adjust_brightness(out, d["brightness"])
         elif i == 1:
-            out = fpixel.adjust_contrast_torchvision(out, d["contrast"])
+            out = adjust_contrast(out, d["contrast"])
         elif i == 2 and out.shape[2] == 3:
-            out = fpixel.adjust_saturation_torchvision(out, d["saturation"])
+            out = adjust_saturation(out, d["saturation"])
         elif i == 3 and out.shape[2] == 3:
-            out = fpixel.adjust_hue_torchvision(out, d["hue"])
+            out = adjust_hue(out, d["hue"])
     return out.copy() if out is img else out
 
 

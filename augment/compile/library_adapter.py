@@ -50,8 +50,8 @@ def _instance(op: OpDef, params: Any):
 def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
     """What the transform draws for ``image`` from ``seed`` (and nothing else)."""
     if op.name.startswith("albumentations."):
-        t.random_generator = seeding.default_rng(seed)  # what set_random_seed does (np.random.default_rng)
-        t.py_random = random.Random(seed)
+        t.random_generator = SeededOnUse(seed)  # what set_random_seed does (np.random.default_rng), when first used
+        t.py_random = reseeded(t.py_random, seed)  # and random.Random(seed)
         data = {"image": _album_image(image)}
         values = t.get_params()
         values = t.update_transform_params(params=values, data=data)
@@ -64,6 +64,44 @@ def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
     with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return t.make_params([_tv_image(image)])
+
+
+class SeededOnUse:
+    """``np.random.default_rng(seed)``, built when the transform first uses it: most albumentations transforms draw
+    from ``py_random`` alone, and building the numpy generator costs ~20 us of each library step. Values come from the
+    real generator (``seeding.default_rng(seed)``, built on the first attribute asked for), so a transform that draws
+    from it gets the same stream it got from an eager one. albumentations 2.0.x only calls its methods (it never
+    checks the generator's type), which is what this stands in for."""
+
+    __slots__ = ("_seed", "_rng")
+
+    def __init__(self, seed: int) -> None:
+        self._seed, self._rng = seed, None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in SeededOnUse.__slots__:  # copy and pickle probe an empty instance
+            raise AttributeError(name)
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = seeding.default_rng(self._seed)
+        return getattr(rng, name)
+
+    def __repr__(self) -> str:
+        return f"SeededOnUse({self._seed})"
+
+
+def reseeded(py_random: Any, seed: int) -> random.Random:
+    """``random.Random(seed)``: ``py_random`` itself, seeded again, where it is a plain ``random.Random`` (Python's
+    ``Random.__init__`` is ``seed`` then ``gauss_next = None``; the C seeding alone skips its type checks, ~5 us of
+    each library step)."""
+    if type(py_random) is not random.Random or type(seed) is not int:
+        return random.Random(seed)
+    _seed_mersenne(py_random, seed)
+    py_random.gauss_next = None
+    return py_random
+
+
+_seed_mersenne = random.Random.__mro__[1].seed  # _random.Random.seed, what random.Random.seed calls for an int
 
 
 def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:

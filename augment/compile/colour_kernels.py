@@ -1,0 +1,88 @@
+"""albumentations' torchvision-style colour kernels (brightness, contrast, saturation, hue) for uint8 images with one
+or three channels, without its per-call wrappers.
+
+albumentations 2.0.8 reaches these through albucore's dispatch (value conversion, channel-dim and contiguity
+decorators, a copy before every lookup-table pass): at 32x32 that costs more than the pixels, and at 256x256 its
+stringzilla lookup plus copies is slower than ``cv2.LUT``. The lookup tables and OpenCV calls here are the same
+expressions in the same float32/float64 arithmetic, so every output byte is the same; ``tests/test_colour_kernels.py``
+holds each function to albumentations' own on generated images and factors (0, 1, and drawn values). The backend
+uses them for the shapes they cover and albumentations' functions for everything else.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import stringzilla as sz
+
+__all__ = ["covers", "brightness", "contrast", "saturation", "hue"]
+
+_LEVELS_F32 = np.arange(256, dtype=np.float32)
+_LEVELS_I16 = np.arange(256, dtype=np.int16)
+
+
+def covers(img: np.ndarray) -> bool:
+    """Whether these kernels take ``img``: non-empty HxWx1 or HxWx3 uint8 (the backend's other inputs go to
+    albumentations)."""
+    return img.dtype == np.uint8 and img.ndim == 3 and (img.shape[2] == 3 or img.shape[2] == 1) and img.size > 0
+
+
+def _lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+    # A byte-for-byte table lookup, as albucore's stringzilla translate is: cv2.LUT is faster on small images,
+    # stringzilla (single-threaded SIMD) from about 300x300 RGB up, where cv2.LUT costs twice its CPU time.
+    if img.size > _LARGE and img.flags.c_contiguous:
+        out = img.copy()
+        sz.translate(memoryview(out.reshape(-1)), memoryview(table), inplace=True)
+        return out
+    return cv2.LUT(img, table).reshape(img.shape)  # cv2 drops a single channel axis: put it back
+
+
+_LARGE = 1 << 18  # bytes
+
+
+def _to_uint8(levels: np.ndarray) -> np.ndarray:
+    # albucore's clip: np.clip to [0, 255] (which is maximum then minimum, NaN kept) then a truncating cast
+    return np.minimum(np.maximum(levels, 0), 255).astype(np.uint8)
+
+
+def brightness(img: np.ndarray, factor: float) -> np.ndarray:
+    """``adjust_brightness_torchvision(img, np.array([factor]))``: the input itself for a factor of 1."""
+    if factor == 0:
+        return np.zeros_like(img)
+    if factor == 1:
+        return img
+    # albucore's create_lut_array: the factor as float32 times the float32 levels
+    return _lut(img, _to_uint8(_LEVELS_F32 * np.float32(float(factor))))
+
+
+def contrast(img: np.ndarray, factor: float) -> np.ndarray:
+    """``adjust_contrast_torchvision(img, factor)``: the input itself for a factor of 1."""
+    if factor == 1:
+        return img
+    gray = img if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    # numpy's mean of uint8 pixels: a float64 sum of integers (exact below 2**53) divided by the count, the one
+    # rounding; OpenCV's sum of 8-bit pixels is exact too, and faster
+    mean = cv2.sumElems(gray)[0] / gray.size
+    if factor == 0:
+        return np.full_like(img, int(mean + 0.5))
+    # albucore's multiply_add_lut after its convert_value made both Python floats: float32 levels * factor +
+    # offset stay float32 (a numpy float64 offset would promote the table to float64)
+    return _lut(img, _to_uint8(_LEVELS_F32 * float(factor) + float(mean * (1 - factor))))
+
+
+def saturation(img: np.ndarray, factor: float) -> np.ndarray:
+    """``adjust_saturation_torchvision(img, factor)``: the input itself for a factor of 1 or a gray image."""
+    if factor == 1 or img.shape[2] == 1:
+        return img
+    gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return gray if factor == 0 else cv2.addWeighted(img, factor, gray, 1 - factor, 0)
+
+
+def hue(img: np.ndarray, factor: float) -> np.ndarray:
+    """``adjust_hue_torchvision(img, factor)``: the input itself for a factor of 0 or a gray image."""
+    if factor == 0 or img.shape[2] == 1:
+        return img
+    shifted = np.mod(_LEVELS_I16 + 180 * factor, 180).astype(np.uint8)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = cv2.LUT(hsv[..., 0], shifted)  # the hue channel only (a table over all three bytes costs more)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
