@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -434,6 +435,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted (Ctrl-C), 143 terminated
     (SIGTERM). An interrupted evaluation still writes its report with what finished; --resume continues it.
     """
+    started = time.perf_counter()  # --time-budget counts from here: loading and augmenting are inside it
     _needs("eval", "augment eval")
     from pydantic import ValidationError
 
@@ -447,7 +449,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
             strict=strict, train_sizes=train_sizes, copies=copies, repeats=repeats, max_repeats=max_repeats,
             time_budget=time_budget, cv=cv, cv_repeats=cv_repeats, alpha=alpha, margin=margin, compare=compare,
             model=model, seed=seed, budget=budget, model_options=model_options, threads=threads, timeout=timeout,
-            out=out, quiet=quiet, jobs=jobs, resume=resume, device=device))
+            out=out, quiet=quiet, jobs=jobs, resume=resume, device=device), started)
         return
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
@@ -472,7 +474,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
         with _terminate_like_interrupt():
-            result = run_evaluation(config, progress=not quiet)
+            result = run_evaluation(config, progress=not quiet, started=started)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except KeyboardInterrupt as exc:  # before any fit finished: nothing to report
@@ -516,7 +518,7 @@ def _annotated_layouts(train: Path, test: Path | None, forced: str | None):
     return train_layout, test_layout
 
 
-def _evaluate_annotated(compiled, layouts, given: dict) -> None:
+def _evaluate_annotated(compiled, layouts, given: dict, started: float | None = None) -> None:
     """`augment eval` on a detection or segmentation dataset (augment.evaluate.annotated_protocol)."""
     from pydantic import ValidationError
 
@@ -557,7 +559,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
     try:
         with _terminate_like_interrupt():
             result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet,
-                                              pipe=compiled)
+                                              pipe=compiled, started=started)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except KeyboardInterrupt as exc:

@@ -1,4 +1,5 @@
-"""What an evaluation will run before it runs: worker processes, the key that names it for ``--resume``."""
+"""What an evaluation will run before it runs: worker processes, the key that names it for ``--resume``, the
+time kept for what follows the last fit, and where the time of a budgeted evaluation went."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from .loop import can_fork, default_jobs
 
-__all__ = ["plan_jobs", "evaluation_key"]
+__all__ = ["plan_jobs", "evaluation_key", "tail_estimate", "budget_timings", "time_line"]
 
 # options that change neither what a fit trains nor what it scores: a journal stays valid across them
 _NOT_IN_KEY = ("out", "quiet", "resume", "jobs", "time_budget", "max_repeats", "min_repeats", "alpha", "margin",
@@ -36,3 +37,43 @@ def evaluation_key(config: Any, augmenter: Any) -> dict:
     spec_digest = getattr(augmenter, "spec_hash", None) or hashlib.sha256(
         json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return {"options": options, "pipeline": spec_digest}
+
+
+# What follows the last fit, measured on the 2-core machine (issue 21): the two-level bootstrap of every size and
+# arm (n_bootstrap resamples of runs x test examples, two metrics) dominates; the samples, report.json and
+# report.html take about a second. Kept generous: an over-estimate costs a run, an under-estimate overruns.
+TAIL_FIXED_SECONDS = 2.0
+TAIL_SECONDS_PER_BOOTSTRAP_CELL = 4e-8  # per resample x run x test example, per (size, arm)
+
+
+def tail_estimate(n_test: int, n_sizes: int, n_arms: int, max_runs: int, n_bootstrap: int) -> float:
+    """Seconds to keep before the deadline for the statistics, the samples and the report, at the most runs
+    an evaluation may reach (the bootstrap grows with them)."""
+    cells = float(n_bootstrap) * max(1, max_runs) * max(1, n_test) * max(1, n_sizes) * max(1, n_arms - 1)
+    return round(TAIL_FIXED_SECONDS + TAIL_SECONDS_PER_BOOTSTRAP_CELL * cells, 1)
+
+
+def budget_timings(budget: float | None, reserved: float, *, start: float, fits: float, statistics: float,
+                   augment: float) -> dict:
+    """Where the wall time went, for ``report.json``'s ``timings``: ``start`` (from the command's start to the
+    first fit: imports, loading the data, the model), ``fits`` (the fits' wall time, augmenting the copies
+    included; ``augment_seconds`` is the augmenting summed over the processes that did it) and ``statistics``
+    (intervals, bootstrap, samples). Writing the report adds ``report_seconds`` (:func:`time_line`)."""
+    return {"budget_seconds": budget, "tail_reserved_seconds": round(reserved, 3),
+            "phases": {"start_and_load_seconds": round(start, 3), "fits_seconds": round(fits, 3),
+                       "augment_seconds": round(augment, 3), "statistics_seconds": round(statistics, 3)}}
+
+
+def time_line(timings: dict) -> str | None:
+    """One line: the budget, the wall time used and where it went (None for a result without phases)."""
+    phases = timings.get("phases")
+    if not phases:
+        return None
+    wall = float(timings.get("wall_seconds", 0.0)) + float(timings.get("report_seconds") or 0.0)
+    budget = timings.get("budget_seconds")
+    head = (f"{wall:.0f} s of the {budget:.0f} s time budget" if budget else f"{wall:.0f} s (no time budget)")
+    report = (f", writing the report {timings['report_seconds']:.1f} s" if timings.get("report_seconds") is not None
+              else "")
+    return (f"{head}: start-up and loading {phases['start_and_load_seconds']:.0f} s, fits "
+            f"{phases['fits_seconds']:.0f} s (augmenting copies {phases['augment_seconds']:.0f} s of work in them), "
+            f"statistics {phases['statistics_seconds']:.0f} s{report}")
