@@ -425,7 +425,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             s.target = later[0]
         want = s.target - s.submitted
         if plan.deadline is not None:
-            if not times:  # nothing timed yet: only the probe runs, the rest is planned from its time
+            probing = not all((probe, 0, a) in done for a in arms)
+            if probing or not times:  # the probe run first (every arm timed), the rest is planned from it
                 if s.label != probe or s.submitted:
                     if running or queue:
                         return
