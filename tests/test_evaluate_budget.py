@@ -54,11 +54,20 @@ def _plan(deadline, tail=0.0, started=0.0, sizes=(("10", 10), ("full", 100))):
 @pytest.mark.parametrize("deadline,tail", [(40.0, 0.0), (60.0, 5.0), (90.0, 12.5), (150.0, 30.0), (400.0, 7.0)])
 def test_no_fit_ends_past_the_deadline_minus_the_tail_whatever_the_sizes_cost(monkeypatch, deadline, tail,
                                                                               with_cost):
+    tails = []
     # size full's fits cost 10x size 10's: estimated at size 10's mean (the old rule), its first run overran
     clock = _Clock(now=3.0)  # 3 s of start-up and loading before the loop, inside the budget
     monkeypatch.setattr(L, "time", clock)
     exp = _SizedExp(clock, per_example=0.1, with_cost=with_cost)
     out = run_loop(exp, _plan(deadline, tail))
+    if tail and deadline > 100:  # a tail that grows with the runs (the bootstrap) holds too
+        clock.now = 3.0
+        exp2 = _SizedExp(clock, per_example=0.1, with_cost=with_cost)
+        plan = _plan(deadline, lambda runs: tails.append(runs) or tail * runs / 4)
+        run_loop(exp2, plan)
+        done_runs = len({(f[0], f[1]) for f in exp2.fits})
+        assert all(end + tail * done_runs / 4 <= deadline for lab, u, _, _, end in exp2.fits if (lab, u) != ("10", 0))
+        assert tails
     probe = [f for f in exp.fits if f[0] == "10" and f[1] == 0]
     assert len(probe) == 2  # the probe (the first size's first run) runs to have something to report
     for label, u, arm, start, end in exp.fits:
@@ -105,9 +114,9 @@ def test_the_heavy_start_note_says_what_to_do():
 
 
 def test_the_tail_kept_for_the_report_grows_with_the_bootstrap():
-    small = tail_estimate(100, 1, 2, 3, 200)
-    big = tail_estimate(1800, 3, 2, 10, 2000)
-    assert 0 < small < big
+    small = tail_estimate(100, 2, 200, 3)
+    assert 0 < small < tail_estimate(100, 2, 200, 6) < tail_estimate(1800, 3, 2000, 6)
+    assert tail_estimate(100, 2, 0, 30) == tail_estimate(100, 2, 0, 1)  # no bootstrap (--cv): the report only
 
 
 def test_an_evaluation_counts_from_the_commands_start_and_reports_where_the_time_went(tmp_path):

@@ -462,7 +462,7 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
                     levels={label: level for label, _ in sizes}, jobs=jobs,
                     deadline=(t_start + config.time_budget) if (adaptive and config.time_budget) else None,
-                    tail_seconds=tail_estimate(len(test), len(sizes), len(arms), looks[-1], 0), started=t_start)
+                    tail_seconds=tail_estimate(len(test), len(arms), 0, 1), started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, pipe), config.resume) \
         if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",

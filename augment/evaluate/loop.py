@@ -114,7 +114,9 @@ class LoopPlan:
     corrections: dict[str, float] = field(default_factory=dict)  # per size label (Nadeau-Bengio c)
     jobs: int = 1
     deadline: float | None = None  # time.perf_counter() value by which the report must be written
-    tail_seconds: float = 0.0  # reserved before the deadline for what follows the last fit (statistics, report)
+    # reserved before the deadline for what follows the last fit (statistics, report): seconds, or a function of
+    # the number of runs (over every size) that will have finished
+    tail_seconds: float | Callable[[int], float] = 0.0
     started: float | None = None  # time.perf_counter() at the command's start (messages: what was spent before)
 
 
@@ -369,7 +371,10 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     jobs = max(1, int(plan.jobs))
     executor: Any = _Pool(experiment, jobs) if jobs > 1 and can_fork() else _Inline(experiment)
     status, trained = COMPLETE, 0
-    tail = max(0.0, float(plan.tail_seconds))
+    def tail_for(runs: int) -> float:
+        t = plan.tail_seconds(runs) if callable(plan.tail_seconds) else plan.tail_seconds
+        return max(0.0, float(t))
+
     probe = sizes[0].label if sizes else None  # with a deadline, the one run that runs before any fit is timed
 
     def complete_runs(s: _Size) -> list[int]:
@@ -437,7 +442,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 per_run = sum(times.estimate(s.label, s.n, a) for a in arms) / executor.capacity
                 ahead = work_ahead(now)
                 least = 1 if (s.label == probe and s.submitted == 0) else 0
-                while want > least and now + ahead + want * per_run + tail > plan.deadline:
+                queued = sum(x.submitted for x in sizes)
+                while want > least and now + ahead + want * per_run + tail_for(queued + want) > plan.deadline:
                     want -= 1
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
@@ -454,8 +460,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
         while queue and len(running) < executor.capacity:
             label, n, u, arm = queue[0]
             now = time.perf_counter()
-            late = (plan.deadline is not None and bool(times)
-                    and now + times.estimate(label, n, arm) + tail > plan.deadline)
+            late = (plan.deadline is not None and bool(times) and now + times.estimate(label, n, arm)
+                    + tail_for(sum(x.submitted for x in sizes)) > plan.deadline)
             if late and not (label == probe and u == 0):  # this run and the size's later ones are dropped
                 queue[:] = [q for q in queue if not (q[0] == label and q[2] >= u)]
                 by_label[label].budget_cut = True
@@ -468,6 +474,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     clean, interrupted_by = False, None
     loop_start = time.perf_counter()
     budget = None if plan.deadline is None else plan.deadline - loop_start  # what is left of it
+    tail = tail_for(len(sizes))  # at one run of every size, for the messages
     total = None if plan.deadline is None or plan.started is None else plan.deadline - plan.started
     spent = 0.0 if plan.started is None else max(0.0, loop_start - plan.started)
     heavy_start: str | None = None
@@ -478,7 +485,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             + (f" (looks at {', '.join(map(str, plan.looks))} runs)" if plan.adaptive else "")
             + f", {executor.capacity} at a time"
             + ((f"; time budget {total:.0f} s from the command's start: {spent:.0f} s spent starting and loading, "
-                f"{tail:.0f} s kept for the statistics and the report" if total is not None else
+                f"at least {tail:.0f} s kept for the statistics and the report" if total is not None else
                 f"; time budget {budget:.0f} s") if budget is not None else "")
             + (f"; {from_journal} fits from the journal" if from_journal else ""))
     told = bool(fit_seconds)
@@ -624,7 +631,8 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
         cost = getattr(experiment, "relative_cost", None)
         work = sum(target * (cost(lab, n, a) if cost else 1.0) for lab, n in plan.sizes for a in arms)
         estimate = seconds * work / max(1, executor.capacity)
-        left = plan.deadline - time.perf_counter() - max(0.0, plan.tail_seconds)
+        tail = plan.tail_seconds(len(plan.sizes) * target) if callable(plan.tail_seconds) else plan.tail_seconds
+        left = plan.deadline - time.perf_counter() - max(0.0, float(tail))
         floor = max(1, math.ceil(MIN_EPOCH_FRACTION * configured))
         wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
         planned = max(floor, min(configured, wanted))

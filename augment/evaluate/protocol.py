@@ -596,8 +596,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin, levels=levels,
                     corrections={label: correction(n) for label, n in sizes}, jobs=jobs,
                     deadline=(t_start + config.time_budget) if config.time_budget else None,
-                    tail_seconds=tail_estimate(len(test_data) if test_data is not None else min_pool, len(sizes),
-                                               len(arms), looks[-1], config.n_bootstrap),
+                    tail_seconds=lambda runs: tail_estimate(n_test_nominal, len(arms),
+                                                            0 if config.cv is not None else config.n_bootstrap, runs),
                     started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
         if config.out is not None else None
@@ -616,6 +616,9 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
              + (f"; cost: {described['cost']}" if described.get("cost") else ""))
         for note in notes:
             _say(f"note: {note}")
+    # the report's samples now, before the workers fork: they inherit an augmenter that has loaded its tables
+    # (WordNet, the tagger) once, instead of each loading them in its first fit
+    samples = make_samples(augmenter, design.unit(0)[0], config)
     t_loop = time.perf_counter()
     try:
         outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
@@ -650,7 +653,6 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     protocol_info["stopping"] = stop_reason
 
     # ---- samples for the report ---------------------------------------------------------------------------
-    samples = make_samples(augmenter, design.unit(0)[0], config)
     pool0, test0 = design.unit(0)[:2]
     data_info = {
         "modality": full_train.modality,
@@ -688,7 +690,8 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         samples=samples,
         timings={"wall_seconds": round(wall, 3), "load_seconds": round(load_seconds, 3),
                  "per_size_run": per_cell_seconds,
-                 **budget_timings(config.time_budget, plan.tail_seconds, start=t_loop - t_start,
+                 **budget_timings(config.time_budget, plan.tail_seconds(sum(s["runs"] for s in stop_reason.values())),
+                                  start=t_loop - t_start,
                                   fits=t_fits - t_loop, statistics=time.perf_counter() - t_fits,
                                   augment=sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0)
                                               for r in runs))},
