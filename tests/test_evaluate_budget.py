@@ -14,7 +14,7 @@ from test_evaluate_protocol import drop_word, make_tsv
 from augment.evaluate import EvalConfig, FunctionAugmenter, run_evaluation, write_report
 from augment.evaluate import loop as L
 from augment.evaluate.loop import FitTimes, LoopPlan, heavy_start_note, run_loop
-from augment.evaluate.planning import tail_estimate, time_line
+from augment.evaluate.planning import measure_tail, tail_estimate, time_line
 
 
 class _Clock:
@@ -117,6 +117,9 @@ def test_the_tail_kept_for_the_report_grows_with_the_bootstrap():
     small = tail_estimate(100, 2, 200, 3)
     assert 0 < small < tail_estimate(100, 2, 200, 6) < tail_estimate(1800, 3, 2000, 6)
     assert tail_estimate(100, 2, 0, 30) == tail_estimate(100, 2, 0, 1)  # no bootstrap (--cv): the report only
+    measured = measure_tail(200, 3)  # this machine's figure and bootstrap costs, whatever its load
+    assert measured["fixed"] > 0 and measured["per_cell"] > 0
+    assert tail_estimate(200, 2, 2000, 4, **measured) > tail_estimate(200, 2, 2000, 2, **measured)
 
 
 def test_an_evaluation_counts_from_the_commands_start_and_reports_where_the_time_went(tmp_path):

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
+
+import numpy as np
 
 from .loop import can_fork, default_jobs
 
-__all__ = ["plan_jobs", "evaluation_key", "tail_estimate", "budget_timings", "time_line"]
+__all__ = ["plan_jobs", "evaluation_key", "tail_estimate", "measure_tail", "budget_timings", "time_line"]
 
 # options that change neither what a fit trains nor what it scores: a journal stays valid across them
 _NOT_IN_KEY = ("out", "quiet", "resume", "jobs", "time_budget", "max_repeats", "min_repeats", "alpha", "margin",
@@ -41,17 +44,49 @@ def evaluation_key(config: Any, augmenter: Any) -> dict:
 
 # What follows the last fit, measured on the shared 2-core machine at load 7 (issue 21): the two-level bootstrap
 # of every size and arm (n_bootstrap resamples of runs x test examples) took 1.8e-7 s per resample x run x test
-# example; the report's figures and files about 3 s (matplotlib's import included). Idle, both are 2-3x
-# faster: an over-estimate costs a run, an under-estimate overruns the budget.
+# example; the report's figures and files 7-10 s (matplotlib's import included); idle, 2-4x less. Both move
+# with the machine's load, so :func:`measure_tail` times them on this machine, now, before the fits start.
 TAIL_FIXED_SECONDS = 3.0
 TAIL_SECONDS_PER_BOOTSTRAP_CELL = 1.2e-7  # per resample x run x test example, per augmented arm
+REPORT_FIGURES = 6  # the report's figures, and as much again for its files
+TAIL_SAFETY = 1.5  # measured costs vary from one call to the next on a loaded machine
 
 
-def tail_estimate(n_test: int, n_arms: int, n_bootstrap: int, runs: int) -> float:
+def tail_estimate(n_test: int, n_arms: int, n_bootstrap: int, runs: int, *, fixed: float = TAIL_FIXED_SECONDS,
+                  per_cell: float = TAIL_SECONDS_PER_BOOTSTRAP_CELL) -> float:
     """Seconds to keep before the deadline for the statistics and the report when ``runs`` runs (over every
     size) have finished: the bootstrap grows with them, the figures and files do not."""
     cells = float(n_bootstrap) * max(1, runs) * max(1, n_test) * max(1, n_arms - 1)
-    return TAIL_FIXED_SECONDS + TAIL_SECONDS_PER_BOOTSTRAP_CELL * cells
+    return fixed + per_cell * cells
+
+
+def measure_tail(n_test: int, n_classes: int, seed: int = 0) -> dict:
+    """The tail's costs on this machine now: one report figure rendered (matplotlib imported first: the report
+    needs it anyway) and a small two-level bootstrap; ``{"fixed", "per_cell"}`` for :func:`tail_estimate`,
+    with :data:`TAIL_SAFETY` applied. Takes well under a second on an idle machine."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from .stats import paired_bootstrap
+
+    t = time.perf_counter()
+    fig = Figure(figsize=(9.5, 3.4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(10), np.arange(10) ** 0.5, marker="o")
+    ax.set_title("tail")
+    fig.tight_layout()
+    fig.savefig(io.BytesIO(), format="png", dpi=110, bbox_inches="tight")
+    figure = time.perf_counter() - t
+    rng = np.random.default_rng(seed)
+    n, c = max(1, int(n_test)), max(2, int(n_classes))
+    y = rng.integers(0, c, n)
+    base, aug = rng.integers(0, c, (2, n)), rng.integers(0, c, (2, n))
+    t = time.perf_counter()
+    paired_bootstrap(y, base, aug, c, n_boot=100, seed=seed)
+    per_cell = (time.perf_counter() - t) / (100 * 2 * n)
+    return {"fixed": round(TAIL_SAFETY * (1.0 + 2 * REPORT_FIGURES * figure), 3),
+            "per_cell": TAIL_SAFETY * per_cell}
 
 
 def budget_timings(budget: float | None, reserved: float, *, start: float, fits: float, statistics: float,

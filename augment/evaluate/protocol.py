@@ -49,7 +49,7 @@ from .device import resolve_device
 from .custom import CustomModel
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import make_model
-from .planning import budget_timings, evaluation_key, plan_jobs, tail_estimate
+from .planning import budget_timings, evaluation_key, measure_tail, plan_jobs, tail_estimate
 from .report_parts import fmt_points
 from .training import TrainOptions
 
@@ -603,11 +603,14 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel),
                                 device=str(getattr(model, "device", "cpu")))
     notes = size_notes + ([jobs_note] if jobs_note else [])
+    # the statistics and the report after the last fit, timed on this machine now (with a budget only)
+    tail_costs = measure_tail(n_test_nominal, len(classes), config.seed) if config.time_budget else {}
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin, levels=levels,
                     corrections={label: correction(n) for label, n in sizes}, jobs=jobs,
                     deadline=(t_start + config.time_budget) if config.time_budget else None,
                     tail_seconds=lambda runs: tail_estimate(n_test_nominal, len(arms),
-                                                            0 if config.cv is not None else config.n_bootstrap, runs),
+                                                            0 if config.cv is not None else config.n_bootstrap, runs,
+                                                            **tail_costs),
                     started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
         if config.out is not None else None
