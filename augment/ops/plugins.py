@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 import re
+import sys
 import threading
 from typing import Any, Iterator
 
@@ -94,11 +95,24 @@ def _where(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+_DISTRIBUTIONS: dict[tuple[str, ...], dict] = {}  # sys.path -> importlib.metadata.packages_distributions()
+
+
+def _packages_distributions() -> dict:
+    """``packages_distributions()`` once per ``sys.path``: it reads every installed distribution's file list,
+    seconds on a large environment, and was called once per plugin op before every command."""
+    key = tuple(sys.path)
+    if key not in _DISTRIBUTIONS:
+        _DISTRIBUTIONS.clear()
+        _DISTRIBUTIONS[key] = md.packages_distributions()
+    return _DISTRIBUTIONS[key]
+
+
 def origin_of(module: str) -> dict:
     """The distribution that provides ``module`` (its top-level package), with its version; a local module that
     no installed distribution provides is recorded by its name alone."""
     top = module.split(".")[0]
-    dists = md.packages_distributions().get(top) or []
+    dists = _packages_distributions().get(top) or []
     for dist in dists:
         try:
             return {"distribution": dist, "version": md.version(dist), "module": top}
