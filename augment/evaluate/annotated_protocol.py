@@ -44,7 +44,7 @@ from .data import content_hash
 from .detection_model import DetectionOptions
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import _options
-from .planning import budget_timings, evaluation_key, plan_jobs, tail_estimate
+from .planning import budget_timings, evaluation_key, measure_tail, plan_jobs, tail_estimate
 from .report_parts import fmt_points
 from .segmentation_model import IGNORE, SegmentationOptions
 
@@ -459,10 +459,13 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     experiment.sizes = sizes
     jobs, jobs_note = plan_jobs(config, custom=isinstance(options, CustomFunction))
     notes = size_notes + ([jobs_note] if jobs_note else [])
+    # the summary, samples and report after the last fit, timed on this machine now (no bootstrap here)
+    budgeted = adaptive and bool(config.time_budget)
+    tail = tail_estimate(len(test), len(arms), 0, 1, **measure_tail(len(test), 2)) if budgeted else 0.0
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
                     levels={label: level for label, _ in sizes}, jobs=jobs,
                     deadline=(t_start + config.time_budget) if (adaptive and config.time_budget) else None,
-                    tail_seconds=tail_estimate(len(test), len(arms), 0, 1), started=t_start)
+                    tail_seconds=tail, started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, pipe), config.resume) \
         if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
