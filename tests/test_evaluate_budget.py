@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from test_evaluate_protocol import drop_word, make_tsv
@@ -15,6 +16,8 @@ from augment.evaluate import EvalConfig, FunctionAugmenter, run_evaluation, writ
 from augment.evaluate import loop as L
 from augment.evaluate.loop import FitTimes, LoopPlan, heavy_start_note, run_loop
 from augment.evaluate.planning import measure_tail, tail_estimate, time_line
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class _Clock:
@@ -163,3 +166,21 @@ def test_a_baseline_fit_does_not_augment_the_runs_copies(tmp_path):
     assert res.protocol["stopping"]["full"]["runs"] == 3
     # one copy per example per run, each made in exactly one process (files are named by process and seed)
     assert len(list(calls.iterdir())) == 3 * res.runs[0]["n_subset"]
+
+
+def test_start_up_does_not_import_torch_for_a_version_string_or_to_find_no_gpu(tmp_path):
+    """Seconds before the first fit (and after the last) went to importing torch for nothing: for versions()
+    in the report, and for --device auto on a machine with no GPU device node."""
+    import subprocess
+    import sys
+
+    from augment.evaluate.device import _no_gpu_device_files
+
+    code = ("import sys\nfrom augment.evaluate.protocol import versions\nfrom augment.evaluate.device import "
+            "resolve_device\nv = versions()\nd = resolve_device('auto')\n"
+            "print(v['torch'] is not None, d, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO).stdout.split()
+    assert out[0] == "True"  # the version is still reported, read from the installed metadata
+    if _no_gpu_device_files():
+        assert out[1:] == ["cpu", "False"]
