@@ -488,7 +488,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 f"at least {tail:.0f} s kept for the statistics and the report" if total is not None else
                 f"; time budget {budget:.0f} s") if budget is not None else "")
             + (f"; {from_journal} fits from the journal" if from_journal else ""))
-    told = bool(fit_seconds)
+    told = weighed = bool(fit_seconds)
     epoch_plan = None
     try:
         if getattr(experiment, "configured_epochs", None) and sizes:
@@ -531,15 +531,16 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     journal.add(rec)
                 if on_fit is not None:
                     on_fit(rec)
-                if not told and fit_seconds:  # re-plan from the first measured fit
+                if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
                     told = True
-                    augment_s = float((rec.get("timings") or {}).get("augment_seconds") or 0.0)
-                    if total is not None:
-                        heavy_start = heavy_start_note(spent, augment_s, total)
-                    if say is not None:
-                        say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs))
-                        if heavy_start:
-                            say(f"warning: {heavy_start}")
+                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs))
+                if not weighed and total is not None and all((probe, 0, a) in done for a in arms):
+                    weighed = True  # the probe run is complete: what did one run's copies cost?
+                    augment_s = sum(float((done[(probe, 0, a)].get("timings") or {}).get("augment_seconds") or 0.0)
+                                    for a in arms)
+                    heavy_start = heavy_start_note(spent, augment_s, total)
+                    if heavy_start and say is not None:
+                        say(f"warning: {heavy_start}")
         clean = True
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
         status = INTERRUPTED
