@@ -380,9 +380,6 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     def complete_runs(s: _Size) -> list[int]:
         return [u for u in range(s.submitted) if all((s.label, u, a) in done for a in arms)]
 
-    def mean_fit() -> float:
-        return float(np.mean(fit_seconds)) if fit_seconds else 0.0
-
     def diffs(s: _Size, metric: str, arm: str) -> list[float] | None:
         out = []
         for u in complete_runs(s):
