@@ -792,7 +792,7 @@ class _Experiment:
         another worker process does not augment the run's examples for nothing."""
         if p["outputs"] is not None:
             return 0.0
-        config, augmenter, classes, k_max = self.config, self.augmenter, self.classes, self.k_max
+        augmenter, classes, k_max = self.augmenter, self.classes, self.k_max
         sub, test_hashes, seeds = p["sub"], p["test_hashes"], p["seeds"]
         # augmented copies of every subset example, copy-major: outputs[c][i]
         t_aug = time.perf_counter()
