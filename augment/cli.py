@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -434,6 +436,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
     (unreadable data, a failing custom model), 2 usage or spec error, 130 interrupted (Ctrl-C), 143 terminated
     (SIGTERM). An interrupted evaluation still writes its report with what finished; --resume continues it.
     """
+    started = _command_start()  # --time-budget counts from here: start-up, loading and augmenting are inside it
     _needs("eval", "augment eval")
     from pydantic import ValidationError
 
@@ -447,7 +450,7 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
             strict=strict, train_sizes=train_sizes, copies=copies, repeats=repeats, max_repeats=max_repeats,
             time_budget=time_budget, cv=cv, cv_repeats=cv_repeats, alpha=alpha, margin=margin, compare=compare,
             model=model, seed=seed, budget=budget, model_options=model_options, threads=threads, timeout=timeout,
-            out=out, quiet=quiet, jobs=jobs, resume=resume, device=device))
+            out=out, quiet=quiet, jobs=jobs, resume=resume, device=device), started)
         return
     try:
         config = EvalConfig(pipeline=pipeline, train=train, test=test, text_column=text_column,
@@ -472,13 +475,27 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
         with _terminate_like_interrupt():
-            result = run_evaluation(config, progress=not quiet)
+            result = run_evaluation(config, progress=not quiet, started=started)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except KeyboardInterrupt as exc:  # before any fit finished: nothing to report
         _fail("terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted",
               143 if type(exc).__name__ == "RunTerminated" else 130)
     _finish_eval(result, write_report(result, out), format_summary, quiet, out)
+
+
+def _command_start() -> float:
+    """The ``time.perf_counter()`` value at which this process started (Linux: its start time in /proc, so the
+    interpreter's start and the imports count too), else now. Users read ``--time-budget 180`` as "answers
+    within 3 minutes of pressing Enter"."""
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - age if 0.0 <= age < 600.0 else now
 
 
 def _finish_eval(result, paths: dict, format_summary, quiet: bool, out: Path) -> None:
@@ -516,7 +533,7 @@ def _annotated_layouts(train: Path, test: Path | None, forced: str | None):
     return train_layout, test_layout
 
 
-def _evaluate_annotated(compiled, layouts, given: dict) -> None:
+def _evaluate_annotated(compiled, layouts, given: dict, started: float | None = None) -> None:
     """`augment eval` on a detection or segmentation dataset (augment.evaluate.annotated_protocol)."""
     from pydantic import ValidationError
 
@@ -557,7 +574,7 @@ def _evaluate_annotated(compiled, layouts, given: dict) -> None:
     try:
         with _terminate_like_interrupt():
             result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet,
-                                              pipe=compiled)
+                                              pipe=compiled, started=started)
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except KeyboardInterrupt as exc:

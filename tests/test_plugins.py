@@ -168,11 +168,8 @@ def test_the_installed_packages_are_read_once_per_process_however_many_ops_regis
     calls = []
     real = plugins.md.packages_distributions
     monkeypatch.setattr(plugins.md, "packages_distributions", lambda: calls.append(1) or real())
-    plugins._packages_distributions.cache_clear()
-    try:
-        origins = [plugins.origin_of(m) for m in ("augment_stain.ops", "augment_stain", "numpy.random", "no_such")]
-    finally:
-        plugins._packages_distributions.cache_clear()
+    monkeypatch.setattr(plugins, "_DISTRIBUTIONS", {})
+    origins = [plugins.origin_of(m) for m in ("augment_stain.ops", "augment_stain", "numpy.random", "no_such")]
     assert len(calls) == 1
     assert origins[0]["distribution"] == origins[1]["distribution"] == "augment-stain"
     assert origins[3] == {"distribution": None, "version": None, "module": "no_such"}

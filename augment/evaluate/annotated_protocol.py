@@ -44,7 +44,7 @@ from .data import content_hash
 from .detection_model import DetectionOptions
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import _options
-from .planning import evaluation_key, plan_jobs
+from .planning import budget_timings, evaluation_key, measure_tail, plan_jobs, tail_estimate
 from .report_parts import fmt_points
 from .segmentation_model import IGNORE, SegmentationOptions
 
@@ -371,12 +371,13 @@ def _sentence(task: str, label: str, n: int, copies: int, d: verdict.Decision, b
 
 
 def run_annotated_evaluation(config, train_layout: Layout, test_layout: Layout | None, progress: bool = True,
-                             pipe=None) -> AnnotatedEvalResult:
+                             pipe=None, started: float | None = None) -> AnnotatedEvalResult:
     """Run the protocol of the module docstring. ``config`` is an :class:`augment.evaluate.EvalConfig` (its
-    classification-only options must be unset: see :func:`unsupported_options`)."""
+    classification-only options must be unset: see :func:`unsupported_options`). ``started``: the
+    ``time.perf_counter()`` at which the user's command started (default: now); the time budget counts from it."""
     from .protocol import load_augmenter
 
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else float(started)
     task = TASKS[train_layout.format]
     if test_layout is not None and TASKS[test_layout.format] != task:
         raise ValueError(f"{config.test} is a {TASKS[test_layout.format]} dataset ({test_layout.format}) but "
@@ -458,9 +459,13 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     experiment.sizes = sizes
     jobs, jobs_note = plan_jobs(config, custom=isinstance(options, CustomFunction))
     notes = size_notes + ([jobs_note] if jobs_note else [])
+    # the summary, samples and report after the last fit, timed on this machine now (no bootstrap here)
+    budgeted = adaptive and bool(config.time_budget)
+    tail = tail_estimate(len(test), len(arms), 0, 1, **measure_tail(len(test), 2)) if budgeted else 0.0
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin,
                     levels={label: level for label, _ in sizes}, jobs=jobs,
-                    deadline=(t_start + config.time_budget) if (adaptive and config.time_budget) else None)
+                    deadline=(t_start + config.time_budget) if (adaptive and config.time_budget) else None,
+                    tail_seconds=tail, started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, pipe), config.resume) \
         if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
@@ -474,12 +479,16 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
     if progress and not config.quiet:
         for note in notes:
             _say(f"note: {note}")
+    t_loop = time.perf_counter()
     try:
         outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
                            say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
+    t_fits = time.perf_counter()
     runs, decisions, stopping = outcome.records, outcome.decisions, outcome.stopping
+    if outcome.heavy_start:
+        notes.append(outcome.heavy_start)
 
     summary = []
     for label, n in sizes:
@@ -575,7 +584,12 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
         pipeline={"name": pipe.spec.name, "spec": pipe.spec.model_dump(mode="json"), "spec_hash": pipe.spec_hash,
                   "path": str(config.pipeline) if config.pipeline else None},
         model=model_info, data=data_info, protocol=protocol, runs=runs, summary=summary,
-        timings={"wall_seconds": round(time.perf_counter() - t_start, 3), "load_seconds": round(load_seconds, 3)},
+        timings={"wall_seconds": round(time.perf_counter() - t_start, 3), "load_seconds": round(load_seconds, 3),
+                 **budget_timings(config.time_budget if plan.deadline is not None else None, plan.tail_seconds,
+                                  start=t_loop - t_start, fits=t_fits - t_loop,
+                                  statistics=time.perf_counter() - t_fits,
+                                  augment=sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0)
+                                              for r in runs))},
         versions=versions(), samples=samples)
 
 

@@ -9,15 +9,28 @@ software, though not equal to the CPU's. Each fit moves its training and test te
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import sys
 
 __all__ = ["resolve_device", "cuda_available", "prepare_device"]
 
 _PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+def _no_gpu_device_files() -> bool:
+    """True on a Linux machine that has no NVIDIA or AMD (ROCm) GPU device node: torch would find no CUDA
+    device there, and importing torch only to be told so cost seconds before the first fit of a CPU model."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not (glob.glob("/dev/nvidia*") or os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/kfd")
+                or os.path.exists("/dev/dxg"))  # dxg: WSL's GPU
+
+
 def cuda_available() -> bool:
+    if _no_gpu_device_files():
+        return False
     try:
         import torch
 
@@ -27,6 +40,8 @@ def cuda_available() -> bool:
 
 
 def _mps_available() -> bool:
+    if sys.platform != "darwin":  # Apple's GPU backend exists on macOS only
+        return False
     try:
         import torch
 

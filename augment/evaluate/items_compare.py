@@ -47,20 +47,21 @@ class _ItemsExperiment:
 def compare_items(task: str, pipe, train: Sequence, test: Sequence, *, copies: int, repeats: int, seed: int,
                   metrics: tuple[str, ...], train_and_score: Callable[..., dict],
                   augment_items: Callable[..., list], jobs: int | None = None, time_budget: float | None = None,
-                  journal: str | Path | None = None, resume: bool = False) -> dict:
+                  journal: str | Path | None = None, resume: bool = False, started: float | None = None) -> dict:
     """Run ``repeats`` paired runs (module docstring) and compare the arms on ``metrics`` (the first decides).
     ``train_and_score(items, test, seed=...)`` -> metrics; ``augment_items(pipe, items, copies, seed)`` -> copies.
-    ``jobs``: fits at once (None: every core); ``time_budget``: seconds; ``journal``: a fits.jsonl path."""
+    ``jobs``: fits at once (None: every core); ``time_budget``: seconds from ``started`` (a ``time.perf_counter()``
+    value, default now); ``journal``: a fits.jsonl path."""
     from .stats import compare_paired_runs
 
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else float(started)
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, not {repeats}")
     experiment = _ItemsExperiment(pipe, train, test, copies, seed, metrics, train_and_score, augment_items)
     jobs = max(1, int(jobs if jobs is not None else default_jobs()))
     plan = LoopPlan(sizes=[(_LABEL, len(experiment.train))], looks=(int(repeats),), adaptive=False, margin=None,
                     levels={_LABEL: 0.05}, jobs=jobs,
-                    deadline=None if time_budget is None else t_start + float(time_budget))
+                    deadline=None if time_budget is None else t_start + float(time_budget), started=t_start)
     log = None
     if journal is not None:
         spec_hash = getattr(pipe, "spec_hash", None) or hashlib.sha256(

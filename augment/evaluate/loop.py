@@ -10,9 +10,15 @@ returns a record. Everything else is here:
 * **parallel fits** -- fits do not depend on each other (every seed comes from the size, the run and the arm),
   so they run in ``jobs`` worker processes, each with the experiment's own thread count: the numbers are the
   same for any ``jobs`` (fits are collected by key, never by arrival order);
-* **the time budget** -- a look's runs are only started if the queue of fits, at the mean fit time measured so
-  far, ends before the deadline; if a fit overruns the deadline the running fits are stopped and the
-  evaluation ends "stopped: time budget";
+* **the time budget** -- the deadline is the caller's: the command's start plus ``--time-budget``, so the work
+  before the first fit (imports, loading the data) is counted, and the plan reserves ``tail_seconds`` for what
+  must still happen after the last fit (statistics, samples, the report). With a deadline, only the first run
+  of the first size is started before any fit has been timed (a probe); after that a look's runs are queued
+  only if the queue of fits ends, at each fit's estimated time, ``tail_seconds`` before the deadline, and no
+  fit starts that would end later than that. A fit's estimate scales the measured fits by the experiment's
+  ``relative_cost`` (by the train size when it has none), so a larger size's first fit is not assumed to cost
+  a smaller size's mean. Only the probe runs whatever the budget (the report then holds one run); a size whose
+  first run does not fit ends "time budget reached" with no run, and the evaluation "stopped: time budget";
 * **partial results and resume** -- every finished fit is appended to a journal (``fits.jsonl``) as it arrives;
   Ctrl-C or SIGTERM end the loop with status "interrupted" and what finished, and a later run with the journal
   (``--resume``) reuses every finished fit instead of training it again.
@@ -107,7 +113,11 @@ class LoopPlan:
     levels: dict[str, float]  # per size label: the nominal level of every look
     corrections: dict[str, float] = field(default_factory=dict)  # per size label (Nadeau-Bengio c)
     jobs: int = 1
-    deadline: float | None = None  # time.perf_counter() value after which no fit may run
+    deadline: float | None = None  # time.perf_counter() value by which the report must be written
+    # reserved before the deadline for what follows the last fit (statistics, report): seconds, or a function of
+    # the number of runs (over every size) that will have finished
+    tail_seconds: float | Callable[[int], float] = 0.0
+    started: float | None = None  # time.perf_counter() at the command's start (messages: what was spent before)
 
 
 @dataclass
@@ -122,6 +132,7 @@ class LoopResult:
     fit_seconds: list[float]
     interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
     epochs: dict | None = None  # the epoch plan (configured, planned, pilot seconds, why), when there was one
+    heavy_start: str | None = None  # the warning when the work before the fits took much of the budget
 
 
 class Journal:
@@ -274,6 +285,50 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+# --------------------------------------------------------------------------------------------- fit times
+
+
+class FitTimes:
+    """Estimated seconds of a fit from the fits measured so far. A fit's cost is the experiment's
+    ``relative_cost(label, n, arm)`` (its optimiser steps relative to the first size's baseline) or, without one,
+    its train size relative to the first size's. With measured fits of one cost only, the estimate is
+    proportional to the cost (a larger size costs more, never the mean of a smaller size's fits); once fits of
+    clearly different costs are measured, it is a line ``a + b * cost`` (a fixed part -- scoring the test set,
+    a worker's warm-up -- and a part that grows with the training set), fitted by least squares and never
+    below the proportional estimate's smallest measured rate times the cost."""
+
+    def __init__(self, experiment: Any, first_n: int) -> None:
+        self._cost = getattr(experiment, "relative_cost", None)
+        self.first_n = max(1, int(first_n))
+        self.points: list[tuple[float, float]] = []  # (cost, seconds)
+
+    def cost(self, label: str, n: int, arm: str) -> float:
+        if self._cost is not None:
+            with contextlib.suppress(Exception):  # an experiment's estimate must never stop the evaluation
+                return max(1e-6, float(self._cost(label, n, arm)))
+        return max(1e-6, n / self.first_n)
+
+    def add(self, label: str, n: int, arm: str, seconds: float) -> None:
+        self.points.append((self.cost(label, n, arm), float(seconds)))
+
+    def __bool__(self) -> bool:
+        return bool(self.points)
+
+    def estimate(self, label: str, n: int, arm: str) -> float:
+        if not self.points:
+            return 0.0
+        c = self.cost(label, n, arm)
+        costs = np.array([p[0] for p in self.points])
+        secs = np.array([p[1] for p in self.points])
+        proportional = float(secs.sum() / costs.sum()) * c
+        if costs.max() < 1.5 * costs.min():
+            return proportional
+        b, a = np.polyfit(costs, secs, 1)
+        b = max(0.0, float(b))
+        a = max(0.0, float(np.mean(secs) - b * np.mean(costs)))
+        return max(a + b * c, float((secs / costs).min()) * c)
+
+
 # --------------------------------------------------------------------------------------------- the loop
 
 
@@ -303,19 +358,27 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             from_journal += 1
     queue: list[tuple[str, int, int, str]] = []  # fits waiting for a worker: (label, n, u, arm)
     running: dict[Any, tuple[str, int, str]] = {}
-    fit_seconds: list[float] = [float(r["timings"]["fit_seconds"]) for r in done.values()
-                                if (r.get("timings") or {}).get("fit_seconds")]
+    started_at: dict[Any, float] = {}
     sizes = [_Size(label, n, plan.looks[0] if plan.adaptive else plan.looks[-1]) for label, n in plan.sizes]
     by_label = {s.label: s for s in sizes}
+    times = FitTimes(experiment, min((n for _, n in plan.sizes), default=1))
+    fit_seconds: list[float] = []
+    for (label, u, arm), r in done.items():
+        secs = (r.get("timings") or {}).get("fit_seconds")
+        if secs and label in by_label:
+            fit_seconds.append(float(secs))
+            times.add(label, by_label[label].n, arm, float(secs))
     jobs = max(1, int(plan.jobs))
     executor: Any = _Pool(experiment, jobs) if jobs > 1 and can_fork() else _Inline(experiment)
     status, trained = COMPLETE, 0
+    def tail_for(runs: int) -> float:
+        t = plan.tail_seconds(runs) if callable(plan.tail_seconds) else plan.tail_seconds
+        return max(0.0, float(t))
+
+    probe = sizes[0].label if sizes else None  # with a deadline, the one run that runs before any fit is timed
 
     def complete_runs(s: _Size) -> list[int]:
         return [u for u in range(s.submitted) if all((s.label, u, a) in done for a in arms)]
-
-    def mean_fit() -> float:
-        return float(np.mean(fit_seconds)) if fit_seconds else 0.0
 
     def diffs(s: _Size, metric: str, arm: str) -> list[float] | None:
         out = []
@@ -332,6 +395,14 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
 
     def busy(s: _Size) -> bool:
         return any(k[0] == s.label for k in running.values()) or any(q[0] == s.label for q in queue)
+
+    def work_ahead(now: float) -> float:
+        """Seconds of fitting still ahead of a new fit: the queue's estimates and what the running fits have
+        left, over the workers."""
+        left = sum(times.estimate(lab, by_label[lab].n, a) for lab, _, _, a in queue)
+        left += sum(max(0.0, times.estimate(lab, by_label[lab].n, a) - (now - started_at.get(tok, now)))
+                    for tok, (lab, _, a) in running.items())
+        return left / executor.capacity
 
     def advance(s: _Size, now: float) -> None:
         """At a look: decide or stop; then queue the runs of the next look that fit the budget."""
@@ -355,12 +426,22 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 return
             s.target = later[0]
         want = s.target - s.submitted
-        if plan.deadline is not None and fit_seconds:  # the whole queue must end before the deadline
-            per_slot = mean_fit() / executor.capacity
-            ahead = len(queue) + len(running)
-            least = 1 if s.submitted == 0 else 0  # a size's first run always runs (else it reports nothing)
-            while want > least and now + per_slot * (ahead + want * len(arms)) > plan.deadline:
-                want -= 1
+        if plan.deadline is not None:
+            probing = not all((probe, 0, a) in done for a in arms)
+            if probing or not times:  # the probe run first (every arm timed), the rest is planned from it
+                if s.label != probe or s.submitted:
+                    if running or queue:
+                        return
+                    # nothing left to time (a journal's fits without timings): plan without estimates
+                else:
+                    want = 1
+            else:  # the whole queue, and then the tail, must end before the deadline
+                per_run = sum(times.estimate(s.label, s.n, a) for a in arms) / executor.capacity
+                ahead = work_ahead(now)
+                least = 1 if (s.label == probe and s.submitted == 0) else 0
+                queued = sum(x.submitted for x in sizes)
+                while want > least and now + ahead + want * per_run + tail_for(queued + want) > plan.deadline:
+                    want -= 1
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
             return
@@ -371,34 +452,44 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
         s.submitted += want
 
     def dispatch() -> None:
-        """Start queued fits on free workers; none starts that would not end before the deadline, except the
-        first run of a size (a size with no finished run would have nothing to report)."""
+        """Start queued fits on free workers; none starts that would not end ``tail`` before the deadline,
+        except the probe (with nothing finished there would be nothing to report)."""
         while queue and len(running) < executor.capacity:
             label, n, u, arm = queue[0]
-            late = plan.deadline is not None and time.perf_counter() + mean_fit() > plan.deadline
-            if late and u > 0:
-                dropped = {q[0] for q in queue if q[2] > 0}
-                queue[:] = [q for q in queue if q[2] == 0]
-                for lab in dropped:
-                    by_label[lab].budget_cut = True
+            now = time.perf_counter()
+            late = (plan.deadline is not None and bool(times) and now + times.estimate(label, n, arm)
+                    + tail_for(sum(x.submitted for x in sizes)) > plan.deadline)
+            if late and not (label == probe and u == 0):  # this run and the size's later ones are dropped
+                queue[:] = [q for q in queue if not (q[0] == label and q[2] >= u)]
+                by_label[label].budget_cut = True
                 continue
             queue.pop(0)
-            running[executor.start(label, n, u, arm)] = (label, u, arm)
+            token = executor.start(label, n, u, arm)
+            running[token] = (label, u, arm)
+            started_at[token] = now
 
     clean, interrupted_by = False, None
-    budget = None if plan.deadline is None else plan.deadline - time.perf_counter()
+    loop_start = time.perf_counter()
+    budget = None if plan.deadline is None else plan.deadline - loop_start  # what is left of it
+    tail = tail_for(len(sizes))  # at one run of every size, for the messages
+    total = None if plan.deadline is None or plan.started is None else plan.deadline - plan.started
+    spent = 0.0 if plan.started is None else max(0.0, loop_start - plan.started)
+    heavy_start: str | None = None
     if say is not None:
         most = len(sizes) * plan.looks[-1] * len(arms)
         say(f"plan: {len(sizes)} size{'s' if len(sizes) != 1 else ''} ({', '.join(s.label for s in sizes)}) x "
             f"{'up to ' if plan.adaptive else ''}{plan.looks[-1]} runs x {len(arms)} arms = at most {most} fits"
             + (f" (looks at {', '.join(map(str, plan.looks))} runs)" if plan.adaptive else "")
-            + f", {executor.capacity} at a time" + (f"; time budget {budget:.0f} s" if budget is not None else "")
+            + f", {executor.capacity} at a time"
+            + ((f"; time budget {total:.0f} s from the command's start: {spent:.0f} s spent starting and loading, "
+                f"at least {tail:.0f} s kept for the statistics and the report" if total is not None else
+                f"; time budget {budget:.0f} s") if budget is not None else "")
             + (f"; {from_journal} fits from the journal" if from_journal else ""))
-    told = bool(fit_seconds)
+    told = weighed = bool(fit_seconds)
     epoch_plan = None
     try:
         if getattr(experiment, "configured_epochs", None) and sizes:
-            epoch_plan = _plan_epochs(experiment, plan, sizes[0], done, fit_seconds, executor, say)
+            epoch_plan = _plan_epochs(experiment, plan, sizes[0], done, fit_seconds, executor, say, times)
             trained += epoch_plan.pop("trained")
             if journal is not None and epoch_plan.get("pilot_record") is not None:
                 journal.add(epoch_plan["pilot_record"])
@@ -423,12 +514,14 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             for token in ready:
                 rec, secs = token.result()
                 key = running.pop(token)
+                started_at.pop(token, None)
                 rec = dict(rec)
                 if epoch_plan is not None:
                     rec["epochs_planned"] = epoch_plan["planned"]
                 if "reuse" not in rec:
                     rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(secs, 4)}
                     fit_seconds.append(secs)
+                    times.add(key[0], by_label[key[0]].n, key[2], secs)
                 done[key] = rec
                 trained += 1
                 if journal is not None:
@@ -437,17 +530,14 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     on_fit(rec)
                 if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
                     told = True
-                    per_run = mean_fit() * len(arms) / executor.capacity
-                    first = sum(s.target for s in sizes) * per_run
-                    line = (f"first fit took {fit_seconds[0]:.1f} s: the first look of every size takes about "
-                            f"{first:.0f} s")
-                    if budget is not None:
-                        runs = int(max(0.0, budget) // max(per_run, 1e-9))
-                        line += (f"; the {budget:.0f} s budget holds about {runs} runs in all"
-                                 + (" -- fewer than the first looks need: verdicts may stay undecided; raise "
-                                    "--time-budget or use a cheaper model" if runs < sum(s.target for s in sizes)
-                                    else ""))
-                    say(line)
+                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs))
+                if not weighed and total is not None and all((probe, 0, a) in done for a in arms):
+                    weighed = True  # the probe run is complete: what did one run's copies cost?
+                    augment_s = sum(float((done[(probe, 0, a)].get("timings") or {}).get("augment_seconds") or 0.0)
+                                    for a in arms)
+                    heavy_start = heavy_start_note(spent, augment_s, total)
+                    if heavy_start and say is not None:
+                        say(f"warning: {heavy_start}")
         clean = True
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as KeyboardInterrupt by the CLI
         status = INTERRUPTED
@@ -485,11 +575,40 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     d, level=plan.levels[s.label], correction=plan.corrections.get(s.label, 0.0),
                     margin=plan.margin, final=True, adaptive=plan.adaptive, identical=identical(s, a))
     return LoopResult(status, records, predictions, decisions, stopping, trained, from_journal, fit_seconds,
-                      interrupted_by, epoch_plan)
+                      interrupted_by, epoch_plan, heavy_start)
+
+
+PRE_FIT_SHARE = 0.25  # work before the fits (start-up, loading, one run's copies) above this share is said
+
+
+def heavy_start_note(spent: float, augment_seconds: float, budget: float) -> str | None:
+    """One line when starting, loading and augmenting one run's copies already take more than
+    :data:`PRE_FIT_SHARE` of the budget (few runs will fit: say what to do), else None."""
+    before = spent + augment_seconds
+    if budget <= 0 or before <= PRE_FIT_SHARE * budget:
+        return None
+    return (f"starting and loading took {spent:.0f} s and one run's augmented copies {augment_seconds:.0f} s, "
+            f"{100 * before / budget:.0f}% of the {budget:.0f} s budget before any model trained: few runs fit; "
+            "raise --time-budget, give smaller --train-sizes or fewer --copies, or turn off context: in the "
+            "pipeline's word ops")
+
+
+def _first_fit_line(sizes: list, arms: list[str], times: FitTimes, capacity: int, budget: float | None,
+                    tail: float, first: float) -> str:
+    per_run = {s.label: sum(times.estimate(s.label, s.n, a) for a in arms) / capacity for s in sizes}
+    first_looks = sum(s.target * per_run[s.label] for s in sizes)
+    line = f"first fit took {first:.1f} s: the first look of every size takes about {first_looks:.0f} s"
+    if budget is not None:
+        left = max(0.0, budget - tail)
+        fits = first_looks <= left
+        line += (f"; the {budget:.0f} s left hold about {left:.0f} s of fits"
+                 + ("" if fits else " -- fewer than the first looks need: verdicts may stay undecided; raise "
+                    "--time-budget or use a cheaper model"))
+    return line
 
 
 def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dict, fit_seconds: list[float],
-                 executor: Any, say: Callable[[str], None] | None) -> dict:
+                 executor: Any, say: Callable[[str], None] | None, times: FitTimes | None = None) -> dict:
     """The epochs every fit trains (module docstring): from the journal when resuming, else from a pilot fit
     when there is a budget. A kept pilot goes into ``done``; the plan says what was decided and why."""
     configured = int(experiment.configured_epochs)
@@ -510,7 +629,8 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
         cost = getattr(experiment, "relative_cost", None)
         work = sum(target * (cost(lab, n, a) if cost else 1.0) for lab, n in plan.sizes for a in arms)
         estimate = seconds * work / max(1, executor.capacity)
-        left = plan.deadline - time.perf_counter()
+        tail = plan.tail_seconds(len(plan.sizes) * target) if callable(plan.tail_seconds) else plan.tail_seconds
+        left = plan.deadline - time.perf_counter() - max(0.0, float(tail))
         floor = max(1, math.ceil(MIN_EPOCH_FRACTION * configured))
         wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
         planned = max(floor, min(configured, wanted))
@@ -523,10 +643,14 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
             if "reuse" not in rec:
                 rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(seconds, 4)}
                 fit_seconds.append(seconds)
+                if times is not None:
+                    times.add(first.label, first.n, arms[0], seconds)
             done[key] = rec
             out["pilot_record"] = rec
         else:
             experiment.set_epochs(planned)
+            if times is not None:  # the pilot's time at the planned epochs, until fits at them are timed
+                times.add(first.label, first.n, arms[0], seconds * planned / configured)
             out["why"] = (f"a pilot fit took {seconds:.1f} s: {target} runs of every size at {configured} epochs "
                           f"would take about {estimate:.0f} s of the {left:.0f} s left, so every fit trains "
                           f"{planned} epochs" + (" (the least planning allows: verdicts may stay undecided)"

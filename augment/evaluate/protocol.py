@@ -26,6 +26,7 @@ therefore yields an augmented arm identical to the baseline; its results are tak
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import platform
 import sys
@@ -48,7 +49,7 @@ from .device import resolve_device
 from .custom import CustomModel
 from .loop import Journal, LoopPlan, fit_sizes, run_loop
 from .models import make_model
-from .planning import evaluation_key, plan_jobs
+from .planning import budget_timings, evaluation_key, measure_tail, plan_jobs, tail_estimate
 from .report_parts import fmt_points
 from .training import TrainOptions
 
@@ -339,18 +340,27 @@ def _sample_json(sample: dict) -> dict:
 
 
 def versions() -> dict:
-    import sklearn
-    import torch
-
+    """The versions of what computed the report. A library this process has not imported is read from its
+    installed metadata: importing torch and scikit-learn only for their version strings cost 5-8 s at the end
+    of an evaluation whose fits ran in worker processes (or with a model that needs neither)."""
     from augment._version import __version__
+
+    def version(module: str, dist: str) -> str | None:
+        loaded = sys.modules.get(module)
+        if loaded is not None and getattr(loaded, "__version__", None):
+            return str(loaded.__version__)
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "augment": __version__,
         "numpy": np.__version__,
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
+        "torch": version("torch", "torch"),
+        "sklearn": version("sklearn", "scikit-learn"),
     }
 
 
@@ -468,11 +478,12 @@ def _load(config: EvalConfig, path: Path) -> LabelledData:
 
 
 def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augmenter | None = None,
-                   model: BenchmarkModel | None = None) -> EvalResult:
+                   model: BenchmarkModel | None = None, started: float | None = None) -> EvalResult:
     """Run the protocol described in the module docstring and return its result (write it with
     :func:`augment.evaluate.write_report`). ``augmenter``/``model`` override ``config.pipeline``/``config.model``
-    (for tests and library use)."""
-    t_start = time.perf_counter()
+    (for tests and library use). ``started``: the ``time.perf_counter()`` at which the user's command started
+    (default: now); ``config.time_budget`` counts from it, so what ran before this call is inside the budget."""
+    t_start = time.perf_counter() if started is None else float(started)
     if augmenter is None:
         if config.pipeline is None:
             raise ValueError("no pipeline given")
@@ -592,9 +603,15 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     jobs, jobs_note = plan_jobs(config, custom=isinstance(model, CustomModel),
                                 device=str(getattr(model, "device", "cpu")))
     notes = size_notes + ([jobs_note] if jobs_note else [])
+    # the statistics and the report after the last fit, timed on this machine now (with a budget only)
+    tail_costs = measure_tail(n_test_nominal, len(classes), config.seed) if config.time_budget else {}
     plan = LoopPlan(sizes=sizes, looks=looks, adaptive=adaptive, margin=config.margin, levels=levels,
                     corrections={label: correction(n) for label, n in sizes}, jobs=jobs,
-                    deadline=(t_start + config.time_budget) if config.time_budget else None)
+                    deadline=(t_start + config.time_budget) if config.time_budget else None,
+                    tail_seconds=lambda runs: tail_estimate(n_test_nominal, len(arms),
+                                                            0 if config.cv is not None else config.n_bootstrap, runs,
+                                                            **tail_costs),
+                    started=t_start)
     journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
         if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
@@ -612,11 +629,18 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
              + (f"; cost: {described['cost']}" if described.get("cost") else ""))
         for note in notes:
             _say(f"note: {note}")
+    # the report's samples now, before the workers fork: they inherit an augmenter that has loaded its tables
+    # (WordNet, the tagger) once, instead of each loading them in its first fit
+    samples = make_samples(augmenter, design.unit(0)[0], config)
+    t_loop = time.perf_counter()
     try:
         outcome = run_loop(experiment, plan, journal=journal, on_fit=on_fit,
                            say=None if (not progress or config.quiet) else _say)
     finally:
         bar.close()
+    t_fits = time.perf_counter()
+    if outcome.heavy_start:
+        notes.append(outcome.heavy_start)
     runs, predictions = outcome.records, outcome.predictions
     copy_rule: Counter = Counter()
     for r in runs:
@@ -642,7 +666,6 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
     protocol_info["stopping"] = stop_reason
 
     # ---- samples for the report ---------------------------------------------------------------------------
-    samples = make_samples(augmenter, design.unit(0)[0], config)
     pool0, test0 = design.unit(0)[:2]
     data_info = {
         "modality": full_train.modality,
@@ -679,7 +702,12 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         per_class=per_class,
         samples=samples,
         timings={"wall_seconds": round(wall, 3), "load_seconds": round(load_seconds, 3),
-                 "per_size_run": per_cell_seconds},
+                 "per_size_run": per_cell_seconds,
+                 **budget_timings(config.time_budget, plan.tail_seconds(sum(s["runs"] for s in stop_reason.values())),
+                                  start=t_loop - t_start,
+                                  fits=t_fits - t_loop, statistics=time.perf_counter() - t_fits,
+                                  augment=sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0)
+                                              for r in runs))},
         versions=versions(),
         y_test=test0.labels if config.cv is None else None,
         predictions=predictions,
@@ -739,7 +767,7 @@ class _Experiment:
         key = (label, u)
         if key in self._prepared:
             return self._prepared[key]
-        config, augmenter, classes, k_max = self.config, self.augmenter, self.classes, self.k_max
+        config = self.config
         pool, test, test_hashes, _, where = self.design.unit(u)
         n = len(pool) if label == "full" else n_nominal
         seeds = {"subset": derive_seed(config.seed, f"eval/subset/{label}", u),
@@ -748,6 +776,24 @@ class _Experiment:
                  "augment": derive_seed(config.seed, f"eval/augment/{label}", u)}
         idx = np.arange(len(pool)) if n == len(pool) else stratified_subset(pool.labels, n, seeds["subset"])
         sub = pool.subset(idx)
+        if any(a.model.needs_validation for a in self.arm_list) and len(sub) >= 4:
+            fit_v, val_v = stratified_split(sub.labels, config.val_fraction, seeds["validation"])
+        else:
+            fit_v, val_v = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
+        prepared = {"sub": sub, "test": test, "test_hashes": test_hashes, "where": where, "seeds": seeds,
+                    "fit_v": fit_v, "val_v": val_v, "outputs": None}
+        self._prepared = {k: v for k, v in self._prepared.items() if k[0] == label and k[1] == u - 1}
+        self._prepared[key] = prepared
+        return prepared
+
+    def _copies(self, p: dict) -> float:
+        """Make the run's augmented copies (every arm with copies shares them) unless this process already has;
+        the seconds it took here (0.0 when they were made before). Only arms with copies ask: a baseline fit in
+        another worker process does not augment the run's examples for nothing."""
+        if p["outputs"] is not None:
+            return 0.0
+        augmenter, classes, k_max = self.augmenter, self.classes, self.k_max
+        sub, test_hashes, seeds = p["sub"], p["test_hashes"], p["seeds"]
         # augmented copies of every subset example, copy-major: outputs[c][i]
         t_aug = time.perf_counter()
         src_items = [x for _ in range(k_max) for x in sub.items]
@@ -758,25 +804,17 @@ class _Experiment:
             flat = augmenter.augment_labelled(src_items, src_seeds, src_labels)
         else:
             flat = augmenter(src_items, src_seeds)
-        # the copy rule's counts of this run (redraws, drops), whichever process made it: the baseline's record
-        # carries them to the parent, which sums them over the runs
+        # the copy rule's counts of this run (redraws, drops), whichever process made it: the first arm with
+        # copies carries them to the parent in its record, which sums them over the runs
         copy_rule = dict(Counter(getattr(augmenter, "stats", None) or {}) - stats_before)
         if len(flat) != len(src_items):
             raise ValueError(f"augmenter returned {len(flat)} outputs for {len(src_items)} inputs")
         outputs = [flat[c * len(sub):(c + 1) * len(sub)] for c in range(k_max)]
         out_hashes = [[content_hash(x) for x in outs] for outs in outputs]
-        if any(a.model.needs_validation for a in self.arm_list) and len(sub) >= 4:
-            fit_v, val_v = stratified_split(sub.labels, config.val_fraction, seeds["validation"])
-        else:
-            fit_v, val_v = np.arange(len(sub)), np.zeros(0, dtype=np.int64)
-        prepared = {"sub": sub, "test": test, "where": where, "seeds": seeds, "outputs": outputs,
-                    "unchanged": [[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes],
-                    "leaks": [[h in test_hashes for h in hs] for hs in out_hashes],
-                    "augment_seconds": time.perf_counter() - t_aug, "fit_v": fit_v, "val_v": val_v,
-                    "copy_rule": copy_rule}
-        self._prepared = {k: v for k, v in self._prepared.items() if k[0] == label and k[1] == u - 1}
-        self._prepared[key] = prepared
-        return prepared
+        p.update(outputs=outputs, copy_rule=copy_rule,
+                 unchanged=[[h == sub.hashes[i] for i, h in enumerate(hs)] for hs in out_hashes],
+                 leaks=[[h in test_hashes for h in hs] for hs in out_hashes])
+        return time.perf_counter() - t_aug
 
     def fit(self, label: str, n_nominal: int, u: int, arm_name: str) -> dict:
         """Train and score one arm on run ``u``'s subset; one record."""
@@ -784,6 +822,7 @@ class _Experiment:
         arm = self._by_name[arm_name]
         p = self._prepare(label, n_nominal, u)
         sub, test, fit_v, val_v = p["sub"], p["test"], p["fit_v"], p["val_v"]
+        augment_seconds = round(self._copies(p), 4) if arm.copies else 0.0
         t_run = time.perf_counter()
         with_val = arm.model.needs_validation and len(val_v) > 0
         fit_idx = fit_v if with_val else np.arange(len(sub))
@@ -809,8 +848,8 @@ class _Experiment:
             "n_copies_unchanged_dropped": n_unchanged, "n_copies_matching_test_dropped": n_leak,
             "epoch_size": len(fit_idx) if config.budget == "steps" else len(items),
         }
-        augment_seconds = round(p["augment_seconds"], 4) if arm.copies else 0.0
-        if arm.name == self.arm_list[0].name and p["copy_rule"]:
+        first_with_copies = next((a.name for a in self.arm_list if a.copies), None)
+        if arm.name == first_with_copies and p.get("copy_rule"):
             record["copy_rule"] = dict(p["copy_rule"])
         if arm.copies > 0 and n_added == 0:  # the same training set as its plain arm: that arm's result, exactly
             plain = next(a.name for a in self.arm_list if a.copies == 0 and a.model is arm.model)

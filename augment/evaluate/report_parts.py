@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .planning import time_line
+
 __all__ = ["escape", "clean", "json_block", "figure", "png_data_uri", "thumbnail_uri", "fmt_mean_std", "fmt_ci",
            "fmt_mde", "fmt_points", "verdict_class", "what_ran"]
 
@@ -124,6 +126,10 @@ def what_ran(result: Any) -> list[str]:
     if fits.get("from_journal"):
         lines.append(f"Resumed: {fits['from_journal']} fits taken from the journal, {fits['trained']} trained now")
     lines += [f"Note: {n}" for n in proto.get("notes") or []]
+    timings = getattr(result, "timings", None)
+    spent = time_line(timings) if isinstance(timings, dict) else None
+    if spent:
+        lines.append(f"Time: {spent}")
     return lines
 
 

@@ -16,13 +16,13 @@ registered yet (so worker processes, which start clean, find the ops their spec 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import importlib.metadata as md
 import inspect
 import json
 import os
 import re
+import sys
 import threading
 from typing import Any, Iterator
 
@@ -95,11 +95,17 @@ def _where(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-@functools.cache
-def _packages_distributions() -> dict[str, list[str]]:
-    """importlib's map of top-level packages to distributions, read once per process: it reads every installed
-    distribution's RECORD (~0.45 s of CPU), and each registered op asked for it again."""
-    return md.packages_distributions()
+_DISTRIBUTIONS: dict[tuple[str, ...], dict] = {}  # sys.path -> importlib.metadata.packages_distributions()
+
+
+def _packages_distributions() -> dict:
+    """``packages_distributions()`` once per ``sys.path``: it reads every installed distribution's file list,
+    seconds on a large environment, and was called once per plugin op before every command."""
+    key = tuple(sys.path)
+    if key not in _DISTRIBUTIONS:
+        _DISTRIBUTIONS.clear()
+        _DISTRIBUTIONS[key] = md.packages_distributions()
+    return _DISTRIBUTIONS[key]
 
 
 def origin_of(module: str) -> dict:
