@@ -94,3 +94,21 @@ def test_the_library_says_it_when_the_pipeline_is_made(monkeypatch, tmp_path):
     with pytest.raises(BackendUnavailableError, match="context: false"):
         Pipeline(parse_spec({"name": "e", "modality": "text", "steps": [{"op": "eda"}]}))
     Pipeline(parse_spec({"name": "e", "modality": "text", "steps": [{"op": "eda", "params": {"context": False}}]}))
+
+
+def test_the_service_answers_503_naming_the_missing_backend(tmp_path):
+    from serve_support import Server
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    server = Server(env={"PATH": str(empty)})
+    try:
+        for spec, says in (("name: e\nmodality: text\nsteps:\n  - op: eda\n", "Apertium English tagger"),
+                           ("name: b\nmodality: text\nsteps:\n  - op: back_translate\n", "'apertium' command")):
+            reply = server.post("/v1/augment", {"spec": spec, "seed": 1, "items": [{"text": "a good film"}]})
+            assert reply.status == 503 and says in reply.json()["error"], reply.body
+        ok = server.post("/v1/augment", {"spec": "name: e\nmodality: text\nsteps:\n  - op: eda\n    params: "
+                                         "{context: false}\n", "seed": 1, "items": [{"text": "a good film"}]})
+        assert ok.status == 200, ok.body
+    finally:
+        server.stop()
