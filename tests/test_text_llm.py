@@ -436,3 +436,22 @@ def test_hf_label_options_are_checked_when_the_transform_is_made(server, tmp_pat
         ex({"text": [REVIEWS[0]], "label": [7]}, [0])
     with pytest.raises(KeyError, match="column"):
         ex({"text": [REVIEWS[0]]}, [0])
+
+
+def test_llm_paraphrase_and_back_translate_share_one_guard_schema():
+    from augment.ops.guard_params import GuardParams
+    from augment.ops.llm_op import LlmParaphraseParams
+    from augment.ops.text_ops import BackTranslateParams
+
+    keys = ["guard", "min_similarity", "length_ratio", "allow_wh_change", "min_zipf"]
+    assert list(GuardParams.model_fields) == keys
+    for params in (LlmParaphraseParams, BackTranslateParams):
+        assert issubclass(params, GuardParams) and all(
+            repr(params.model_fields[k]) == repr(GuardParams.model_fields[k]) for k in keys)
+    errors = []
+    for op, extra in (("back_translate", {}), ("llm_paraphrase", {"base_url": "http://127.0.0.1:1/v1", "model": "m"})):
+        with pytest.raises(SpecError) as info:
+            parse_spec({"name": "x", "modality": "text", "steps": [{"op": op, "params": {**extra,
+                        "length_ratio": [2.0, 3.0], "min_zipf": -1}}]})
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "length_ratio must be [low, high]" in errors[0] and "min_zipf" in errors[0]
