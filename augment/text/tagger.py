@@ -124,20 +124,30 @@ class _Pipe:
             err_fd = last.stderr.fileno() if last.stderr is not None else None
             chunks: list[bytes] = []
             seen = sent = 0
+            # poll, not select: a process with many files open (a service) may hold descriptors above 1024
+            poller = select.poll()
+            poller.register(out_fd, select.POLLIN)
+            if err_fd is not None:  # stderr is read too, so a talkative process never blocks on a full pipe
+                poller.register(err_fd, select.POLLIN)
+            writing = len(data) > 0
+            if writing:
+                poller.register(in_fd, select.POLLOUT)
             while seen < len(blocks):
-                readable = [out_fd] if err_fd is None else [out_fd, err_fd]
-                # stderr is read too, so a talkative process never blocks on a full stderr pipe
-                ready, writable, _ = select.select(readable, [in_fd] if sent < len(data) else [], [])
-                if writable:
+                events = dict(poller.poll())
+                if writing and in_fd in events:
                     try:
                         sent += os.write(in_fd, data[sent:sent + (1 << 16)])
                     except BlockingIOError:
                         pass
                     except OSError:  # the process died: stdout's EOF reports it
                         sent = len(data)
-                if err_fd is not None and err_fd in ready and self._drain() < 0:
+                    if sent >= len(data):
+                        poller.unregister(in_fd)
+                        writing = False
+                if err_fd is not None and err_fd in events and self._drain() < 0:
+                    poller.unregister(err_fd)
                     err_fd = None  # closed: the process is gone, stdout's EOF reports it
-                if out_fd not in ready:
+                if out_fd not in events:
                     continue
                 chunk = os.read(out_fd, 1 << 16)
                 if not chunk:
