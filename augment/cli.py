@@ -46,10 +46,13 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         from augment.extras import MissingExtraError, extra_for_module, install_hint
+        from augment.text.backtranslate import BackendUnavailableError
 
         try:
             return super().invoke(ctx)
         except MissingExtraError as exc:
+            _fail(str(exc), EXIT_MISSING_EXTRA)
+        except BackendUnavailableError as exc:  # a system backend a pipeline needs (Apertium): checked at compile
             _fail(str(exc), EXIT_MISSING_EXTRA)
         except ModuleNotFoundError as exc:
             extra = extra_for_module(exc.name)

@@ -20,6 +20,11 @@ Each input row becomes its original (with ``include_originals``) and ``copies`` 
 ``augment_ops`` (the applied ops and drawn values as JSON, what a manifest records). Seeds depend only on the row
 index, so the result is the same for any ``num_proc`` and batch size.
 
+Labels (``label_column="label"``): text ops that read a text's label (``llm_paraphrase`` prompts with
+``{label}``) get the value of that column in the same row, as ``augment run --label-column`` gives them; a
+``ClassLabel`` column holds integers, so pass ``label_names=ds.features["label"].names`` to give the ops the
+class names instead.
+
 Image columns hold PIL images (the ``datasets.Image`` feature decodes to them) or uint8 arrays; text columns hold
 strings. ``None`` values pass through untouched. ``datasets`` itself is only needed by ``with_row_index``.
 
@@ -35,6 +40,7 @@ pixels no box rule follows yet).
 from __future__ import annotations
 
 import json
+import numbers
 from typing import Any, Iterable
 
 from augment.compile.pipeline import Pipeline
@@ -63,13 +69,15 @@ def _check_columns(batch: dict, columns: list[str]) -> None:
         raise KeyError(f"column(s) {', '.join(missing)} not in the batch (it has: {', '.join(batch)})")
 
 
-def _augment_column(pipe: Pipeline, values: list, seeds: list[int]):
-    """(outputs, applied) for one column: None values pass through; texts go through run_batch together."""
+def _augment_column(pipe: Pipeline, values: list, seeds: list[int], labels: list | None = None):
+    """(outputs, applied) for one column: None values pass through; texts go through run_batch together, with
+    their rows' ``labels`` when given."""
     outputs = list(values)
     applied: list[list | None] = [None] * len(values)
     todo = [i for i, v in enumerate(values) if v is not None]
     if todo:
-        results = pipe.run_batch([values[i] for i in todo], [seeds[i] for i in todo])
+        results = pipe.run_batch([values[i] for i in todo], [seeds[i] for i in todo],
+                                 **({} if labels is None else {"labels": [labels[i] for i in todo]}))
         for i, res in zip(todo, results):
             outputs[i], applied[i] = res.output, res.applied
     return outputs, applied
@@ -147,6 +155,37 @@ def _augment_objects(pipe: Pipeline, values: list, objects: list, seeds: list[in
     return outputs, moved, applied
 
 
+class _Labels:
+    """The label column of a text pipeline's rows (see the module docstring), checked when the transform is made."""
+
+    def __init__(self, pipeline: Pipeline, column: str | None, names: Iterable[str] | None) -> None:
+        if names is not None and column is None:
+            raise ValueError("label_names needs label_column (the column whose values they name)")
+        if column is not None and pipeline.modality != "text":
+            raise ValueError("label_column: only text pipelines read labels (llm_paraphrase prompts); drop it")
+        self.column = column
+        self.names = None if names is None else [str(n) for n in names]
+
+    def columns(self) -> list[str]:
+        return [] if self.column is None else [self.column]
+
+    def of(self, values: list) -> list | None:
+        if self.column is None:
+            return None
+        if self.names is None:
+            return list(values)
+        out = []
+        for v in values:
+            if v is None:
+                out.append(None)
+            elif isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= int(v) < len(self.names):
+                out.append(self.names[int(v)])
+            else:
+                raise ValueError(f"label_names: {v!r} in column {self.column!r} is not a class index "
+                                 f"0..{len(self.names) - 1}")
+        return out
+
+
 def _check_objects(pipeline: Pipeline, columns: list[str], objects: str | None) -> None:
     if objects is None:
         return
@@ -197,11 +236,13 @@ class Transform:
     """
 
     def __init__(self, pipeline: Pipeline, columns: str | Iterable[str], *, epoch: int = 0,
-                 index_column: str = INDEX_COLUMN, keep_index: bool = False, objects: str | None = None) -> None:
+                 index_column: str = INDEX_COLUMN, keep_index: bool = False, objects: str | None = None,
+                 label_column: str | None = None, label_names: Iterable[str] | None = None) -> None:
         self.pipeline = pipeline
         self.columns = _columns(columns)
         self.objects = objects
         _check_objects(pipeline, self.columns, objects)
+        self.labels = _Labels(pipeline, label_column, label_names)
         self._epoch = _SharedEpoch(int(epoch))
         self.index_column = index_column
         self.keep_index = keep_index
@@ -223,9 +264,10 @@ class Transform:
         if self.index_column not in batch:
             raise KeyError(f"the batch has no {self.index_column!r} column: add it with augment.hf.with_row_index(ds) "
                            "before with_transform (a transform is not told which rows it gets)")
-        _check_columns(batch, self.columns + ([self.objects] if self.objects else []))
+        _check_columns(batch, self.columns + ([self.objects] if self.objects else []) + self.labels.columns())
         out = dict(batch)
         indices = [int(i) for i in batch[self.index_column]]
+        labels = self.labels.of(list(batch[self.labels.column])) if self.labels.column else None
         epoch = self.epoch  # read per batch: a persistent worker sees set_epoch of the main process
         for col in self.columns:
             seeds = [_column_seed(self.pipeline.spec.seed, i, epoch, col, self.columns) for i in indices]
@@ -233,7 +275,7 @@ class Transform:
                 out[col], out[self.objects], _ = _augment_objects(self.pipeline, list(batch[col]),
                                                                   list(batch[self.objects]), seeds)
             else:
-                out[col], _ = _augment_column(self.pipeline, list(batch[col]), seeds)
+                out[col], _ = _augment_column(self.pipeline, list(batch[col]), seeds, labels)
         if not self.keep_index:
             out.pop(self.index_column)
         return out
@@ -251,11 +293,13 @@ class Expansion:
     """A ``Dataset.map(batched=True, with_indices=True)`` function adding ``copies`` augmented rows per row."""
 
     def __init__(self, pipeline: Pipeline, columns: str | Iterable[str], *, copies: int | None = None,
-                 include_originals: bool = False, record_ops: bool = False, objects: str | None = None) -> None:
+                 include_originals: bool = False, record_ops: bool = False, objects: str | None = None,
+                 label_column: str | None = None, label_names: Iterable[str] | None = None) -> None:
         self.pipeline = pipeline
         self.columns = _columns(columns)
         self.objects = objects
         _check_objects(pipeline, self.columns, objects)
+        self.labels = _Labels(pipeline, label_column, label_names)
         self.copies = int(copies if copies is not None else pipeline.spec.copies)
         if self.copies < 0:
             raise ValueError(f"copies must be >= 0, got {self.copies}")
@@ -272,12 +316,13 @@ class Expansion:
         return rows
 
     def __call__(self, batch: dict, indices: list[int]) -> dict:
-        _check_columns(batch, self.columns + ([self.objects] if self.objects else []))
+        _check_columns(batch, self.columns + ([self.objects] if self.objects else []) + self.labels.columns())
         rows = self.plan(indices)
         out: dict[str, list] = {name: [values[pos] for pos, _, _ in rows] for name, values in batch.items()}
         seeds: list[int | None] = [None] * len(rows)
         ops: list[list] = [[] for _ in rows]
         augmented = [r for r, (_, _, k) in enumerate(rows) if k is not None]
+        labels = self.labels.of([out[self.labels.column][r] for r in augmented]) if self.labels.column else None
         for col in self.columns:
             col_seeds = [_column_seed(self.pipeline.spec.seed, rows[r][1], rows[r][2], col, self.columns)
                          for r in augmented]
@@ -287,7 +332,8 @@ class Expansion:
                 for r, objs in zip(augmented, moved):
                     out[self.objects][r] = objs
             else:
-                values, applied = _augment_column(self.pipeline, [out[col][r] for r in augmented], col_seeds)
+                values, applied = _augment_column(self.pipeline, [out[col][r] for r in augmented], col_seeds,
+                                                  labels)
             for r, value, app, seed in zip(augmented, values, applied, col_seeds):
                 out[col][r] = value
                 ops[r] += [dict(a, column=col) for a in app or []] if len(self.columns) > 1 else app or []

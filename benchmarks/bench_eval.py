@@ -11,11 +11,18 @@ alpha 0.05, margin 2 points, fixed training budget with a cosine learning rate, 
                          averaged over five datasets at 500 sentences); ``sst2-eda-2000`` the same at 2000;
 * ``digits-vflip``       a vertical flip on samples/digits: should hurt.
 
+The text ops of issue 24 on SST-2 at 500 sentences, 4 copies (``--model`` picks the model, ``--jobs`` the fits
+at once; give each a ``--time-budget``):
+
+* ``sst2-eda-context``   EDA with the tagger (``context: true``, the default); ``sst2-eda-nocontext`` without it;
+* ``sst2-spelling``      ``spelling_error`` at rate 0.1.
+
 Usage::
 
     python benchmarks/bench_eval.py                                   # everything, full sizes
     python benchmarks/bench_eval.py --short                           # no second sizes (1500, 2000)
     python benchmarks/bench_eval.py --only sst2-eda --time-budget 300 --markdown table.md
+    python benchmarks/bench_eval.py --text-ops --model tfidf-logreg --jobs 1 --time-budget 200
 
 Outputs go to ``benchmarks/out/eval/<experiment>/`` (report.json, report.html) and a line per experiment is
 appended to ``benchmarks/out/eval/bench_eval.jsonl`` (gitignored).
@@ -68,10 +75,22 @@ steps:
 """
 
 
+def _text_spec(name: str, op: str, params: dict) -> str:
+    body = ", ".join(f"{k}: {v}" for k, v in params.items())
+    return f"version: 1\nname: {name}\nmodality: text\nseed: 13\ncopies: 4\nsteps:\n  - op: {op}\n    params: {{{body}}}\n"
+
+
+EDA_PARAMS = {"alpha_sr": 0.1, "alpha_ri": 0.1, "alpha_rs": 0.1, "p_rd": 0.1}  # as pipelines/eda.yaml
+TEXT_OPS = ("sst2-eda-context", "sst2-eda-nocontext", "sst2-spelling")
+
+
 def experiments(short: bool, out: Path) -> dict[str, dict]:
     out.mkdir(parents=True, exist_ok=True)
     specs = {}
-    for name, text in (("vertical_flip", VFLIP_SPEC), ("horizontal_flip", HFLIP_SPEC), ("flip_crop", FLIPCROP_SPEC)):
+    for name, text in (("vertical_flip", VFLIP_SPEC), ("horizontal_flip", HFLIP_SPEC), ("flip_crop", FLIPCROP_SPEC),
+                       ("eda_context", _text_spec("eda-context", "eda", {**EDA_PARAMS, "context": "true"})),
+                       ("eda_nocontext", _text_spec("eda-nocontext", "eda", {**EDA_PARAMS, "context": "false"})),
+                       ("spelling", _text_spec("spelling", "spelling_error", {"rate": 0.1}))):
         specs[name] = out / f"{name}.yaml"
         specs[name].write_text(text)
     exps = {
@@ -88,6 +107,9 @@ def experiments(short: bool, out: Path) -> dict[str, dict]:
                          test=SHARED / "text" / "sst2" / "test.tsv", train_sizes=[500], copies=[4]),
         "sst2-eda-2000": dict(pipeline=ROOT / "pipelines" / "eda.yaml", train=SHARED / "text" / "sst2" / "train.tsv",
                               test=SHARED / "text" / "sst2" / "test.tsv", train_sizes=[2000], copies=[4]),
+        **{name: dict(pipeline=specs[spec], train=SHARED / "text" / "sst2" / "train.tsv",
+                      test=SHARED / "text" / "sst2" / "test.tsv", train_sizes=[500], copies=[4])
+           for name, spec in zip(TEXT_OPS, ("eda_context", "eda_nocontext", "spelling"))},
         "digits-vflip": dict(pipeline=specs["vertical_flip"], train=ROOT / "samples" / "digits",
                              train_sizes=["full"], copies=[1]),
     }
@@ -122,18 +144,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", type=Path, help="append the evidence table here")
+    ap.add_argument("--text-ops", action="store_true", help=f"run the text-op experiments ({', '.join(TEXT_OPS)})")
+    ap.add_argument("--model", default="auto", help="benchmark model (as augment eval --model)")
+    ap.add_argument("--jobs", type=int, help="fits at once (as augment eval --jobs; default every core)")
     args = ap.parse_args(argv)
 
     exps = experiments(args.short, args.out)
-    names = args.only or list(exps)
+    names = args.only or (list(TEXT_OPS) if args.text_ops else [n for n in exps if n not in TEXT_OPS])
     unknown = sorted(set(names) - set(exps))
     if unknown:
         ap.error(f"unknown experiment(s) {unknown}; choose from {sorted(exps)}")
     log = args.out / "bench_eval.jsonl"
     table = []
     for name in names:
-        cfg = EvalConfig(**exps[name], seed=args.seed, threads=args.threads, out=args.out / name,
-                         time_budget=args.time_budget, max_repeats=args.max_repeats, n_samples=4)
+        label = name if args.model == "auto" else f"{name}-{args.model}"
+        cfg = EvalConfig(**exps[name], seed=args.seed, threads=args.threads, out=args.out / label,
+                         time_budget=args.time_budget, max_repeats=args.max_repeats, n_samples=4,
+                         model=args.model, jobs=args.jobs)
         print(f"== {name}: sizes {cfg.train_sizes}, copies {cfg.copies}, repeats {cfg.repeats}, model {cfg.model}",
               flush=True)
         t0 = time.perf_counter()
@@ -147,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         stopping = result.protocol["stopping"]
         for s in result.summary:
             acc = s["metrics"]["accuracy"]
-            table.append({"experiment": name, "n": s["n"], "arm": s["arm"], "verdict": s["verdict"],
+            table.append({"experiment": label, "n": s["n"], "arm": s["arm"], "verdict": s["verdict"],
                           "diff": acc["diff_mean"], "ci": acc["ci"], "mde": acc["mde"], "runs": s["repeats"],
                           "stop": stopping[s["size"]]["reason"], "wall": stopping[s["size"]]["seconds"]})
         record = {
-            "experiment": name,
+            "experiment": label,
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "config": cfg.model_dump(mode="json"),
             "wall_seconds": round(wall, 2),

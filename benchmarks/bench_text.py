@@ -144,7 +144,7 @@ def synonym_worker(tool: str, form: str, tsv: Path, limit: int, rate: float, nlt
     print(json.dumps(result))
 
 
-def bench_synonyms(tsv: Path, limit: int, rate: float) -> None:
+def bench_synonyms(tsv: Path, limit: int, rate: float, context_only: bool = False) -> None:
     """Ours (inflect=true, our default, also finds synonyms for "dogs" or "jumped" and puts them in that
     form, which nlpaug does not: it returns bare lemmas; inflect=false looks up lemmas only, as EDA does)
     against nlpaug, each form and each tool in its own process."""
@@ -155,6 +155,8 @@ def bench_synonyms(tsv: Path, limit: int, rate: float) -> None:
     try:
         n = len(read_sentences(tsv, limit))
         for form in SYNONYM_FORMS:
+            if context_only and not SYNONYM_FORMS[form][2]:
+                continue
             times = {}
             for tool in ("nlpaug", "ours"):
                 out = subprocess.run(
@@ -225,6 +227,8 @@ def main() -> None:
     parser.add_argument("--synonym-worker", nargs=2, metavar=("TOOL", "FORM"), help=argparse.SUPPRESS)
     parser.add_argument("--nltk-dir", help=argparse.SUPPRESS)
     parser.add_argument("--synonyms-only", action="store_true", help="only the synonym replacement comparison")
+    parser.add_argument("--context-only", action="store_true",
+                        help="only the synonym replacement comparison with context=true (the tagger)")
     args = parser.parse_args()
     if args.synonym_worker:  # a child of bench_synonyms; the parent set AUGMENT_CACHE_DIR
         synonym_worker(*args.synonym_worker, args.tsv, args.limit, args.rate, args.nltk_dir)
@@ -236,8 +240,8 @@ def main() -> None:
         sentences = read_sentences(args.tsv, args.limit)
         print(f"{len(sentences)} sentences from {args.tsv}; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs (busy machines skew every number)")
-        if args.synonyms_only:
-            bench_synonyms(args.tsv, args.limit, args.rate)
+        if args.synonyms_only or args.context_only:
+            bench_synonyms(args.tsv, args.limit, args.rate, context_only=args.context_only)
             return
         bench_wordnet()
         bench_synonyms(args.tsv, args.limit, args.rate)

@@ -394,3 +394,64 @@ def test_the_rare_word_guard_reads_the_texts_language():
     base = _params("http://127.0.0.1:9/v1")
     assert _judge(LlmParaphraseParams(**base), source, body)[0] == "untranslated"  # German words rare in English
     assert _judge(LlmParaphraseParams(**base, lang="de"), source, body)[0] is None
+
+
+def test_hf_expansion_and_transform_pass_the_label_column_to_the_prompt(server, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from augment.hf import Expansion, Transform, with_row_index
+
+    texts, ys = REVIEWS[:4], [1, 0, 1, 1]
+    ds = datasets.Dataset.from_dict({"text": texts, "label": ys}).cast_column(
+        "label", datasets.ClassLabel(names=["negative", "positive"]))
+    pipe = _pipe(server, tmp_path / "c", prompt="Rewrite this {label} review:\n{text}")
+    names = ds.features["label"].names
+    ex = Expansion(pipe, "text", copies=2, label_column="label", label_names=names)
+    out = ds.map(ex, batched=True, batch_size=3, with_indices=True, remove_columns=ds.column_names)
+    assert len(out) == 8 and out["label"] == [y for y in ys for _ in range(2)]
+    prompts = {t.split("\n")[-1]: t.split(" review:")[0] for t in server.texts()}
+    assert prompts == {t: f"Rewrite this {names[y]}" for t, y in zip(texts, ys)}  # each row its own label
+    assert all(o != t for o, t in zip(out["text"], [t for t in texts for _ in range(2)]))
+    # raw values when no names are given (a string label column), and the on-the-fly transform
+    plain = datasets.Dataset.from_dict({"text": texts[:2], "y": ["meh", "great"]})
+    tf = Transform(pipe, "text", label_column="y")
+    got = with_row_index(plain).with_transform(tf)[:]
+    assert got["text"] != texts[:2] and "Rewrite this great review:\n" + texts[1] in server.texts()
+    # the same rows without the label column: the prompt cannot be filled, said in one line
+    with pytest.raises(ValueError, match=r"uses \{label\} but this text has no label"):
+        ds.map(Expansion(pipe, "text", copies=1), batched=True, with_indices=True, remove_columns=ds.column_names)
+
+
+def test_hf_label_options_are_checked_when_the_transform_is_made(server, tmp_path):
+    pytest.importorskip("datasets")
+    from augment.hf import Expansion, Transform
+
+    pipe = _pipe(server, tmp_path / "c", prompt="Rewrite this {label} review:\n{text}")
+    with pytest.raises(ValueError, match="label_names needs label_column"):
+        Expansion(pipe, "text", label_names=["neg", "pos"])
+    image = Pipeline(parse_spec({"name": "i", "modality": "image", "steps": [{"op": "horizontal_flip"}]}))
+    with pytest.raises(ValueError, match="only text pipelines read labels"):
+        Transform(image, "image", label_column="label")
+    ex = Expansion(pipe, "text", copies=1, label_column="label", label_names=["neg", "pos"])
+    with pytest.raises(ValueError, match="label_names: 7 in column 'label' is not a class index 0..1"):
+        ex({"text": [REVIEWS[0]], "label": [7]}, [0])
+    with pytest.raises(KeyError, match="column"):
+        ex({"text": [REVIEWS[0]]}, [0])
+
+
+def test_llm_paraphrase_and_back_translate_share_one_guard_schema():
+    from augment.ops.guard_params import GuardParams
+    from augment.ops.llm_op import LlmParaphraseParams
+    from augment.ops.text_ops import BackTranslateParams
+
+    keys = ["guard", "min_similarity", "length_ratio", "allow_wh_change", "min_zipf"]
+    assert list(GuardParams.model_fields) == keys
+    for params in (LlmParaphraseParams, BackTranslateParams):
+        assert issubclass(params, GuardParams) and all(
+            repr(params.model_fields[k]) == repr(GuardParams.model_fields[k]) for k in keys)
+    errors = []
+    for op, extra in (("back_translate", {}), ("llm_paraphrase", {"base_url": "http://127.0.0.1:1/v1", "model": "m"})):
+        with pytest.raises(SpecError) as info:
+            parse_spec({"name": "x", "modality": "text", "steps": [{"op": op, "params": {**extra,
+                        "length_ratio": [2.0, 3.0], "min_zipf": -1}}]})
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "length_ratio must be [low, high]" in errors[0] and "min_zipf" in errors[0]

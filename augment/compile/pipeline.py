@@ -30,6 +30,7 @@ from augment.ops.registry import ImageContext, OpDef, OpParams, TextOpResult
 from augment.seeding import step_rng
 from augment.spec import PipelineSpec, load_spec, spec_hash
 from augment.spec.schema import GroupStep, OpStep
+from augment.text.backtranslate import BackendUnavailableError
 
 __all__ = ["AugmentResult", "ImageInputError", "Pipeline", "load_pipeline"]
 
@@ -98,6 +99,11 @@ def _compile(steps: Sequence, key: tuple[int, ...], path: str) -> tuple:
             op = reg.get(step.op)
             if op.extra is not None:  # one line naming the extra now, not a failure per row later
                 require(op.extra, f"op {op.name!r} ({here})")
+            if op.preflight is not None:
+                try:
+                    op.preflight(step.params)
+                except BackendUnavailableError as exc:
+                    raise BackendUnavailableError(f"op {op.name!r} ({here}): {exc}") from None
             nodes.append(_Leaf(k, here, op, step.params, step.p))
         else:
             assert isinstance(step, GroupStep)

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from augment.ops.registry import OpDef, OpParams
+from augment.ops.guard_params import GuardParams
+from augment.ops.registry import OpDef
 from augment.text import llm
 from augment.text.result import TextOpResult
 
@@ -17,7 +18,7 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _KEY_FIELDS = ("api_key", "apikey", "key", "token", "api_token", "authorization", "secret")
 
 
-class LlmParaphraseParams(OpParams):
+class LlmParaphraseParams(GuardParams):
     base_url: str = Field(description="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM), "
                           "http://127.0.0.1:11434/v1 (Ollama), https://api.openai.com/v1; requests go to "
                           "<base_url>/chat/completions")
@@ -50,17 +51,6 @@ class LlmParaphraseParams(OpParams):
                                   "(augment run always keeps one in OUTPUT/.augment-llm-cache; library calls "
                                   "without one use ~/.cache/augment/llm)")
     batch_size: int = Field(64, ge=1, le=100_000, description="texts per batch")
-    guard: bool = Field(True, description="ask again (then keep the source, so a run redraws and finally "
-                        "drops the copy) when the paraphrase changes the length outside length_ratio, falls under "
-                        "min_similarity, breaks a number/URL/@mention or other protected token, changes a "
-                        "question word or invents a rare word")
-    min_similarity: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False,
-                                  description="guard: least character similarity (difflib ratio) to the source")
-    length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count "
-                                              "ratio")
-    allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
-    min_zipf: float = Field(1.0, ge=0.0, le=8.0, allow_inf_nan=False, description="guard: no word the source "
-                            "lacks that is rarer in the texts' language than this wordfreq Zipf value; 0 = off")
     lang: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", description="guard: the texts' language "
                       "as a wordfreq code (en, de, fr, zh...) for min_zipf; a language wordfreq lacks skips that "
                       "check")
@@ -104,13 +94,6 @@ class LlmParaphraseParams(OpParams):
     def _template(cls, value: str) -> str:
         if "text" not in llm.template_fields(value):
             raise ValueError("must contain {text}, where the text to paraphrase goes")
-        return value
-
-    @field_validator("length_ratio")
-    @classmethod
-    def _ratio_order(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not 0 <= value[0] <= 1 <= value[1]:
-            raise ValueError("length_ratio must be [low, high] with 0 <= low <= 1 <= high")
         return value
 
 

@@ -104,6 +104,10 @@ class OpDef:
     check_record: Callable[[Any, Any, ImageContext], None] | None = None  # a recorded draw, before replaying it
     origin: dict | None = None  # {"distribution": ..., "version": ..., "module": ...}: what provides the op
     extra: str | None = None  # the optional dependency (augment.extras) the op needs whatever its params
+    # what the op needs for these params (a system backend, an extra only some params use), checked when a
+    # pipeline is compiled: raises MissingExtraError or BackendUnavailableError, so a missing backend is one
+    # line per run instead of an error per row
+    preflight: Callable[[Any], None] | None = None
 
 
 class Registry:

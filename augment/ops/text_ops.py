@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from augment.extras import require
+from augment.ops.guard_params import GuardParams
 from augment.ops.llm_op import LLM_PARAPHRASE
 from augment.ops.registry import OpDef, OpParams
 from augment.text.result import TextOpResult
-from augment.text import backtranslate, chars, context, eda, masked_lm, spelling
+from augment.text import backtranslate, chars, context, eda, masked_lm, spelling, tagger
 from augment.text.wordnet import DEFAULT_MAX_SENSES, DEFAULT_MAX_WORDS, DEFAULT_MIN_ZIPF, SynonymRules, load_index
 
 __all__ = ["TEXT_OPS"]
@@ -289,7 +291,7 @@ def _spelling_error(text: str, p: SpellingErrorParams, rng: np.random.Generator)
 _LANG = r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$"
 
 
-class BackTranslateParams(OpParams):
+class BackTranslateParams(GuardParams):
     backend: Literal["apertium", "marian"] = Field("apertium", description="translation backend")
     source: str = Field("eng", pattern=_LANG, description="language of the texts (Apertium code; "
                         "Marian model names use the two-letter form)")
@@ -298,24 +300,6 @@ class BackTranslateParams(OpParams):
         None, min_length=1, max_length=16, description="several pivot languages, one drawn per copy (e.g. "
         "[spa, cat]: copies of one text differ instead of repeating one deterministic translation); "
         "replaces pivot")
-    guard: bool = Field(True, description="keep the source (so the run redraws, then drops the copy) when "
-                        "the round trip equals it, changes its length outside length_ratio, falls under "
-                        "min_similarity, breaks a number/URL/@mention or other protected token, or changes a "
-                        "question word (what -> which)")
-    min_similarity: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False,
-                                  description="guard: least character similarity (difflib ratio) to the source")
-    length_ratio: tuple[float, float] = Field((0.5, 2.0), description="guard: allowed output/source word-count ratio")
-    allow_wh_change: bool = Field(False, description="guard: allow a changed question word")
-    min_zipf: float = Field(1.0, ge=0.0, le=8.0, allow_inf_nan=False, description="guard: no word that the "
-                            "source lacks and that is rarer in the source language than this wordfreq Zipf "
-                            "value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off")
-
-    @field_validator("length_ratio")
-    @classmethod
-    def _ratio_order(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not 0 <= value[0] <= 1 <= value[1]:
-            raise ValueError("length_ratio must be [low, high] with 0 <= low <= 1 <= high")
-        return value
     batch_size: int = Field(1000, ge=1, le=100_000, description="texts per backend call: one Apertium run "
                             "(each costs ~0.5 s of start-up, so large batches: measured 84/184/379 sentences/s "
                             "at 64/256/1000) or one Marian generate batch (lower it for GPU memory)")
@@ -339,6 +323,25 @@ def _translator(p: BackTranslateParams) -> backtranslate.Translator:
                                         device=p.device, max_length=p.max_length, num_beams=p.num_beams)
 
 
+def _back_translate_ready(p: BackTranslateParams) -> None:
+    """The backend and every pivot's pair in both directions are installed (checked once, when the pipeline is
+    compiled: a missing one stops a run in one line instead of failing every row)."""
+    if p.backend == "marian":
+        require("marian", "back_translate backend 'marian'")
+        return
+    translator = backtranslate.get_translator(p.backend)
+    for pivot in p.pivots or [p.pivot]:
+        translator.mode(p.source, pivot)
+        translator.mode(pivot, p.source)
+
+
+def _tagger_ready(p: _Context) -> None:
+    """With ``context: true`` the Apertium English tagger is installed (checked when the pipeline is compiled)."""
+    if p.context and not tagger.tagger_available():
+        raise backtranslate.BackendUnavailableError("part of speech in context needs the Apertium English "
+                                                    "tagger: " + tagger.INSTALL_HINT)
+
+
 def _back_translate_batch(texts: list[str], p: BackTranslateParams,
                           rngs: list[np.random.Generator]) -> list[TextOpResult]:
     # Decoding is deterministic; with several pivots each text's generator draws its pivot (one draw), so
@@ -355,10 +358,7 @@ def _back_translate_batch(texts: list[str], p: BackTranslateParams,
             outputs[i] = new
     results = []
     for old, new, pivot in zip(texts, outputs, chosen):
-        rejected = backtranslate.guard(old, new, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
-                                       keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf,
-                                       lang=backtranslate.iso1(p.source)) \
-            if p.guard and new != old else None
+        rejected = backtranslate.judge(p, old, new, lang=backtranslate.iso1(p.source)) if new != old else None
         if new == old or rejected:
             results.append(TextOpResult(old, [] if new == old else
                                         [{"action": "rejected", "reason": rejected, "pivot": pivot, "after": new}]))
@@ -418,19 +418,19 @@ def _contextual_substitute(text: str, p: ContextualSubstituteParams, rng: np.ran
 TEXT_OPS: list[OpDef] = [
     OpDef("synonym_replace", "text", SynonymReplaceParams,
           "EDA: replace content words with a random WordNet synonym (case kept)", apply_text=_synonym_replace,
-          batch_text=_synonym_replace_batch),
+          batch_text=_synonym_replace_batch, preflight=_tagger_ready),
     OpDef("random_insert", "text", RandomInsertParams,
           "EDA: insert synonyms of random content words at random places", apply_text=_random_insert,
-          batch_text=_random_insert_batch),
+          batch_text=_random_insert_batch, preflight=_tagger_ready),
     OpDef("random_swap", "text", RandomSwapParams, "EDA: swap random pairs of content words",
           apply_text=_random_swap),
     OpDef("random_delete", "text", RandomDeleteParams, "EDA: delete random content words (one always stays)",
           apply_text=_random_delete),
     OpDef("eda", "text", EdaParams, "EDA preset (Wei & Zou 2019): one of SR/RI/RS/RD per output",
-          apply_text=_eda, batch_text=_eda_batch),
+          apply_text=_eda, batch_text=_eda_batch, preflight=_tagger_ready),
     OpDef("antonym_replace", "text", AntonymReplaceParams,
           "replace words with a WordNet antonym (changes meaning: for contrast sets)", apply_text=_antonym_replace,
-          batch_text=_antonym_replace_batch),
+          batch_text=_antonym_replace_batch, preflight=_tagger_ready),
     OpDef("word_split", "text", WordSplitParams, "split words in two at a random point", apply_text=_word_split),
     OpDef("keyboard_typo", "text", KeyboardTypoParams, "replace characters with neighbouring keys",
           apply_text=_keyboard_typo),
@@ -444,9 +444,10 @@ TEXT_OPS: list[OpDef] = [
           apply_text=_spelling_error),
     OpDef("back_translate", "text", BackTranslateParams,
           "translate to a pivot language and back (apertium or MarianMT), batched",
-          apply_text=_back_translate, batch_text=_back_translate_batch),
+          apply_text=_back_translate, batch_text=_back_translate_batch, preflight=_back_translate_ready),
     OpDef("contextual_substitute", "text", ContextualSubstituteParams,
           "replace words with a masked language model's proposals that pass the synonym rules (local model)",
-          apply_text=_contextual_substitute, batch_text=_contextual_substitute_batch, extra="marian"),
+          apply_text=_contextual_substitute, batch_text=_contextual_substitute_batch, extra="marian",
+          preflight=_tagger_ready),
     LLM_PARAPHRASE,
 ]

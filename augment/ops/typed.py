@@ -2626,21 +2626,21 @@ class BackTranslate(Op):
     """Translate to a pivot language and back (apertium or MarianMT), batched (``back_translate``, text).
 
     Args:
+        guard: keep the source (so the run redraws, then drops the copy) when the rewrite changes the length
+            outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or other protected
+            token, changes a question word (what -> which) or invents a rare word (min_zipf); default True
+        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
+            0.3
+        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
+        allow_wh_change: guard: allow a changed question word; default False
+        min_zipf: guard: no word that the source lacks and that is rarer in the texts' language than this
+            wordfreq Zipf value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off; >= 0.0,
+            <= 8.0; default 1.0
         backend: translation backend; default 'apertium'
         source: language of the texts (Apertium code; Marian model names use the two-letter form); default 'eng'
         pivot: language to translate to and back from; default 'spa'
         pivots: several pivot languages, one drawn per copy (e.g. [spa, cat]: copies of one text differ instead
             of repeating one deterministic translation); replaces pivot; default None
-        guard: keep the source (so the run redraws, then drops the copy) when the round trip equals it, changes
-            its length outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or other
-            protected token, or changes a question word (what -> which); default True
-        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
-            0.3
-        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
-        allow_wh_change: guard: allow a changed question word; default False
-        min_zipf: guard: no word that the source lacks and that is rarer in the source language than this
-            wordfreq Zipf value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off; >= 0.0,
-            <= 8.0; default 1.0
         batch_size: texts per backend call: one Apertium run (each costs ~0.5 s of start-up, so large batches:
             measured 84/184/379 sentences/s at 64/256/1000) or one Marian generate batch (lower it for GPU
             memory); >= 1, <= 100000; default 1000
@@ -2658,15 +2658,15 @@ class BackTranslate(Op):
     op_name: ClassVar[str] = "back_translate"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
-    backend: Literal['apertium', 'marian']
-    source: str
-    pivot: str
-    pivots: Any | None
     guard: bool
     min_similarity: float
     length_ratio: tuple[float, float]
     allow_wh_change: bool
     min_zipf: float
+    backend: Literal['apertium', 'marian']
+    source: str
+    pivot: str
+    pivots: Any | None
     batch_size: int
     model_dir: str | None
     forward_model: str | None
@@ -2678,15 +2678,15 @@ class BackTranslate(Op):
     def __init__(
         self,
         *,
-        backend: Literal['apertium', 'marian'] = 'apertium',
-        source: str = 'eng',
-        pivot: str = 'spa',
-        pivots: Any | None = None,
         guard: bool = True,
         min_similarity: float = 0.3,
         length_ratio: tuple[float, float] = (0.5, 2.0),
         allow_wh_change: bool = False,
         min_zipf: float = 1.0,
+        backend: Literal['apertium', 'marian'] = 'apertium',
+        source: str = 'eng',
+        pivot: str = 'spa',
+        pivots: Any | None = None,
         batch_size: int = 1000,
         model_dir: str | None = None,
         forward_model: str | None = None,
@@ -2697,15 +2697,15 @@ class BackTranslate(Op):
         p: float = 1.0,
     ) -> None:
         super().__init__(
-            backend=backend,
-            source=source,
-            pivot=pivot,
-            pivots=pivots,
             guard=guard,
             min_similarity=min_similarity,
             length_ratio=length_ratio,
             allow_wh_change=allow_wh_change,
             min_zipf=min_zipf,
+            backend=backend,
+            source=source,
+            pivot=pivot,
+            pivots=pivots,
             batch_size=batch_size,
             model_dir=model_dir,
             forward_model=forward_model,
@@ -3045,6 +3045,16 @@ class LlmParaphrase(Op):
     """Paraphrase with an OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, hosted), answers cached, guarded like back-translation (``llm_paraphrase``, text).
 
     Args:
+        guard: keep the source (so the run redraws, then drops the copy) when the rewrite changes the length
+            outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or other protected
+            token, changes a question word (what -> which) or invents a rare word (min_zipf); default True
+        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
+            0.3
+        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
+        allow_wh_change: guard: allow a changed question word; default False
+        min_zipf: guard: no word that the source lacks and that is rarer in the texts' language than this
+            wordfreq Zipf value (a pivot word left untranslated, e.g. Esperanto 'vinjarajn'); 0 = off; >= 0.0,
+            <= 8.0; default 1.0
         base_url: the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM),
             http://127.0.0.1:11434/v1 (Ollama), https://api.openai.com/v1; requests go to
             <base_url>/chat/completions; required
@@ -3073,15 +3083,6 @@ class LlmParaphrase(Op):
         cache_dir: a shared answer cache to read first and fill too (augment run always keeps one in
             OUTPUT/.augment-llm-cache; library calls without one use ~/.cache/augment/llm); default None
         batch_size: texts per batch; >= 1, <= 100000; default 64
-        guard: ask again (then keep the source, so a run redraws and finally drops the copy) when the paraphrase
-            changes the length outside length_ratio, falls under min_similarity, breaks a number/URL/@mention or
-            other protected token, changes a question word or invents a rare word; default True
-        min_similarity: guard: least character similarity (difflib ratio) to the source; >= 0.0, <= 1.0; default
-            0.3
-        length_ratio: guard: allowed output/source word-count ratio; default (0.5, 2.0)
-        allow_wh_change: guard: allow a changed question word; default False
-        min_zipf: guard: no word the source lacks that is rarer in the texts' language than this wordfreq Zipf
-            value; 0 = off; >= 0.0, <= 8.0; default 1.0
         lang: guard: the texts' language as a wordfreq code (en, de, fr, zh...) for min_zipf; a language
             wordfreq lacks skips that check; default 'en'
         p: probability that the op runs
@@ -3090,6 +3091,11 @@ class LlmParaphrase(Op):
     op_name: ClassVar[str] = "llm_paraphrase"
     modality: ClassVar[str] = "text"
     drawn_type: ClassVar[type] = NoValues
+    guard: bool
+    min_similarity: float
+    length_ratio: tuple[float, float]
+    allow_wh_change: bool
+    min_zipf: float
     base_url: str
     model: str
     api_key_env: str | None
@@ -3106,16 +3112,16 @@ class LlmParaphrase(Op):
     backoff: float
     cache_dir: str | None
     batch_size: int
-    guard: bool
-    min_similarity: float
-    length_ratio: tuple[float, float]
-    allow_wh_change: bool
-    min_zipf: float
     lang: str
 
     def __init__(
         self,
         *,
+        guard: bool = True,
+        min_similarity: float = 0.3,
+        length_ratio: tuple[float, float] = (0.5, 2.0),
+        allow_wh_change: bool = False,
+        min_zipf: float = 1.0,
         base_url: str,
         model: str,
         api_key_env: str | None = None,
@@ -3132,15 +3138,15 @@ class LlmParaphrase(Op):
         backoff: float = 1.0,
         cache_dir: str | None = None,
         batch_size: int = 64,
-        guard: bool = True,
-        min_similarity: float = 0.3,
-        length_ratio: tuple[float, float] = (0.5, 2.0),
-        allow_wh_change: bool = False,
-        min_zipf: float = 1.0,
         lang: str = 'en',
         p: float = 1.0,
     ) -> None:
         super().__init__(
+            guard=guard,
+            min_similarity=min_similarity,
+            length_ratio=length_ratio,
+            allow_wh_change=allow_wh_change,
+            min_zipf=min_zipf,
             base_url=base_url,
             model=model,
             api_key_env=api_key_env,
@@ -3157,11 +3163,6 @@ class LlmParaphrase(Op):
             backoff=backoff,
             cache_dir=cache_dir,
             batch_size=batch_size,
-            guard=guard,
-            min_similarity=min_similarity,
-            length_ratio=length_ratio,
-            allow_wh_change=allow_wh_change,
-            min_zipf=min_zipf,
             lang=lang,
             p=p,
         )

@@ -7,10 +7,13 @@ from collections import OrderedDict
 from typing import Any
 
 from augment.compile.pipeline import Pipeline
+from augment.extras import MissingExtraError
+from augment.serve.deps import ApiError
 from augment.serve.endpoints import check_endpoints
 from augment.spec import PipelineSpec, SpecError, dump_spec, parse_spec
 from augment.spec.errors import SpecIssue
 from augment.spec.load import parse_text
+from augment.text.backtranslate import BackendUnavailableError
 
 
 def parse_any(spec: Any, seed: int | None = None, copies: int | None = None) -> PipelineSpec:
@@ -48,7 +51,10 @@ def compiled(spec: PipelineSpec) -> Pipeline:
     Pipelines are shared between request threads: calls with an explicit seed keep no state between them (each
     step draws from a generator made from the seed), which the concurrency test checks byte for byte.
     """
-    pipe = Pipeline(spec)
+    try:
+        pipe = Pipeline(spec)
+    except (MissingExtraError, BackendUnavailableError) as exc:  # a backend this server lacks: say which
+        raise ApiError(503, str(exc)) from None
     with _LOCK:
         cached = _CACHE.get(pipe.spec_hash)
         if cached is not None:

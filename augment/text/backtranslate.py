@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from augment.text.protect import PROTECTED_RE
 
@@ -352,6 +352,24 @@ WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", 
 
 def _wh(text: str) -> list[str]:
     return [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w in WH_WORDS]
+
+
+class GuardSettings(Protocol):
+    """The guard's settings, as the ops that rewrite a whole text take them (augment.ops.guard_params)."""
+
+    guard: bool
+    min_similarity: float
+    length_ratio: tuple[float, float]
+    allow_wh_change: bool
+    min_zipf: float
+
+
+def judge(p: GuardSettings, source: str, output: str, *, lang: str) -> str | None:
+    """:func:`guard` with an op's settings (None when ``p.guard`` is off)."""
+    if not p.guard:
+        return None
+    return guard(source, output, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
+                 keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf, lang=lang)
 
 
 def guard(source: str, output: str, *, min_similarity: float = 0.3, length_ratio: tuple[float, float] = (0.5, 2.0),

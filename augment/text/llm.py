@@ -52,7 +52,7 @@ def template_fields(template: str) -> set[str]:
     return used
 
 
-class _Settings(Protocol):  # the op's parameters (augment.ops.llm_op.LlmParaphraseParams)
+class _Settings(backtranslate.GuardSettings, Protocol):  # the op's parameters (augment.ops.llm_op.LlmParaphraseParams)
     base_url: str
     model: str
     api_key_env: str | None
@@ -68,11 +68,6 @@ class _Settings(Protocol):  # the op's parameters (augment.ops.llm_op.LlmParaphr
     retries: int
     backoff: float
     cache_dir: str | None
-    guard: bool
-    min_similarity: float
-    length_ratio: tuple[float, float]
-    allow_wh_change: bool
-    min_zipf: float
     lang: str
 
 
@@ -131,10 +126,7 @@ def _judge(p: _Settings, source: str, body: str) -> tuple[str | None, str]:
         return "empty", out
     if out == source:
         return "unchanged", out
-    if not p.guard:
-        return None, out
-    return backtranslate.guard(source, out, min_similarity=p.min_similarity, length_ratio=p.length_ratio,
-                               keep_wh=not p.allow_wh_change, min_zipf=p.min_zipf, lang=p.lang), out
+    return backtranslate.judge(p, source, out, lang=p.lang), out
 
 
 def _concurrently(fn, jobs: list, limit: int) -> list:

@@ -41,12 +41,12 @@ __all__ = ["Reading", "Tagger", "get_tagger", "tagger_available", "readings", "a
 
 INSTALL_HINT = ("apt-get install apertium apertium-eng-spa (or point $AUGMENT_APERTIUM_ENG at a folder with "
                 "eng-spa.automorf.bin, eng-spa.prob and spa-eng.autogen.bin), or set context: false")
-_CHUNK = 16  # texts per re-tagging round after the tagger reported a new ambiguity class
 _FILES = ("eng-spa.automorf.bin", "eng-spa.prob", "spa-eng.autogen.bin")
 _SPECIAL = re.compile(r"([\\^$/<>@\[\]{}*#+~|])")
 _UNIT = re.compile(r"\^((?:\\.|[^\\/$])*)/((?:\\.|[^\\$])*)\$")
 _UNESCAPE = re.compile(r"\\(.)")
 _TAG = re.compile(r"<([^>]*)>")
+_REPORTED = re.compile(rb"^Word '(.*)'\.\r?$", re.M)  # apertium-tagger -d naming a word of a new ambiguity class
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class _Pipe:
     """A long-lived null-flush pipeline: write a block and a NUL, read up to the NUL that ends its answer."""
 
     def __init__(self, commands: list[list[str]], watch_stderr: bool = False):
-        """``watch_stderr``: the last process's stderr is kept (non-blocking) for :meth:`said_something`."""
+        """``watch_stderr``: the last process's stderr is kept (non-blocking) for :meth:`said`."""
         self.procs: list[subprocess.Popen] = []
         stdin = subprocess.PIPE
         for n, cmd in enumerate(commands):
@@ -86,9 +86,11 @@ class _Pipe:
                 os.set_blocking(proc.stderr.fileno(), False)
             self.procs.append(proc)
             stdin = proc.stdout
+        # Written with os.write when select says there is room, while the answers are read: one thread, and a
+        # batch larger than the pipe buffers cannot deadlock.
+        os.set_blocking(self.procs[0].stdin.fileno(), False)
         self.lock = threading.Lock()
-
-        self.noise = False
+        self.noise = bytearray()
 
     def _drain(self) -> int:
         """Read what the watched stderr holds now: the bytes read, 0 when none is waiting, -1 once closed."""
@@ -100,55 +102,58 @@ class _Pipe:
             return -1
         if not data:
             return -1
-        self.noise = True
+        self.noise += data
         return len(data)
 
-    def said_something(self) -> bool:
-        """Whether the watched process wrote to stderr since the last call. Anything it writes about a block
-        is written before that block's answer ends, so after :meth:`ask` it is already in the pipe."""
+    def said(self) -> bytes:
+        """What the watched process wrote to stderr since the last call. Anything it writes about a block is
+        written before that block's answer ends, so after :meth:`ask` it is already in the pipe."""
         if self.procs[-1].stderr is None:
-            return False
+            return b""
         while self._drain() > 0:
             pass
-        said, self.noise = self.noise, False
+        said, self.noise = bytes(self.noise), bytearray()
         return said
 
     def ask(self, blocks: Sequence[bytes]) -> list[bytes]:
-        """One answer per block; the blocks are written by a thread while the answers are read, so a batch
-        larger than the pipe buffers cannot deadlock."""
-        data = b"".join(b + b"\n\0" for b in blocks)  # a block must not end at a "$" (lt-proc -g then waits)
+        """One answer per block, in one round trip."""
+        data = memoryview(b"".join(b + b"\n\0" for b in blocks))  # a block must not end at a "$" (lt-proc -g waits)
         with self.lock:
             first, last = self.procs[0], self.procs[-1]
-            failed: list[BaseException] = []
-
-            def feed() -> None:
-                try:
-                    first.stdin.write(data)
-                    first.stdin.flush()
-                except OSError as exc:  # the process died: the reader sees EOF and reports it
-                    failed.append(exc)
-
-            writer = threading.Thread(target=feed, daemon=True)
-            writer.start()
-            chunks: list[bytes] = []
-            seen = 0
-            out_fd = last.stdout.fileno()
+            in_fd, out_fd = first.stdin.fileno(), last.stdout.fileno()
             err_fd = last.stderr.fileno() if last.stderr is not None else None
+            chunks: list[bytes] = []
+            seen = sent = 0
+            # poll, not select: a process with many files open (a service) may hold descriptors above 1024
+            poller = select.poll()
+            poller.register(out_fd, select.POLLIN)
+            if err_fd is not None:  # stderr is read too, so a talkative process never blocks on a full pipe
+                poller.register(err_fd, select.POLLIN)
+            writing = len(data) > 0
+            if writing:
+                poller.register(in_fd, select.POLLOUT)
             while seen < len(blocks):
-                if err_fd is None:
-                    chunk = last.stdout.read1(1 << 16)
-                else:  # stderr is read too, so a talkative process never blocks on a full stderr pipe
-                    ready = select.select([out_fd, err_fd], [], [])[0]
-                    if err_fd in ready and self._drain() < 0:
-                        err_fd = None  # closed: the process is gone, stdout's EOF reports it
-                    if out_fd not in ready:
-                        continue
-                    chunk = os.read(out_fd, 1 << 16)
+                events = dict(poller.poll())
+                if writing and in_fd in events:
+                    try:
+                        sent += os.write(in_fd, data[sent:sent + (1 << 16)])
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the process died: stdout's EOF reports it
+                        sent = len(data)
+                    if sent >= len(data):
+                        poller.unregister(in_fd)
+                        writing = False
+                if err_fd is not None and err_fd in events and self._drain() < 0:
+                    poller.unregister(err_fd)
+                    err_fd = None  # closed: the process is gone, stdout's EOF reports it
+                if out_fd not in events:
+                    continue
+                chunk = os.read(out_fd, 1 << 16)
                 if not chunk:
                     raise BackendUnavailableError("the Apertium tagger stopped unexpectedly; " + INSTALL_HINT)
                 chunks.append(chunk)
                 seen += chunk.count(b"\0")
-            writer.join()
         return b"".join(chunks).split(b"\0")[:len(blocks)]
 
     def close(self) -> None:
@@ -182,6 +187,8 @@ class Tagger:
         self._spare: _Pipe | None = None
         self._gen = _Pipe([["lt-proc", "-z", "-g", str(folder / "spa-eng.autogen.bin")]])
         self._forms: dict[tuple[str, str], str | None] = {}
+        self._disturbing: set[bytes] = set()  # "^word/" of the words the tagger reported (see _tagged())
+        self._disturbing_re: re.Pattern[bytes] | None = None
         self._lock = threading.Lock()
         self.renewals = 0
 
@@ -216,26 +223,51 @@ class Tagger:
         # assigns a smaller known class through a *reference* to the class it gives unknown words, so from then
         # on every unknown word ("gorgeously") is tagged with a different class and its neighbours may change
         # ("elaborate" present -> infinitive). A text's tags then depended on which texts a worker had tagged
-        # before it (~1 in 100 SST-2 texts has such a word). The tagger reports these words on stderr (-d):
-        # a batch it said nothing about was tagged in the fresh state; otherwise the batch is tagged again in
-        # chunks, and one by one in a chunk that disturbed it, with a fresh tagger after each disturbance.
-        answers = self._tag.ask(blocks)
-        if not self._tag.said_something():
-            return answers
-        self._renew()
+        # before it (~1 in 100 SST-2 texts has such a word). The tagger reports every such word on stderr (-d,
+        # "Word 'a lot of'."): until the first text that holds a reported word, the tagger was in its fresh
+        # state, and that text too was tagged as it is alone. So its answers up to that text are kept, a fresh
+        # tagger takes the rest, and so on: one round trip per disturbing text. The words are remembered, so a
+        # later batch is cut after each text that holds one before it is sent.
         out: list[bytes] = []
-        for start in range(0, len(blocks), _CHUNK):
-            chunk = blocks[start:start + _CHUNK]
-            got = self._tag.ask(chunk)
-            if not self._tag.said_something():
-                out.extend(got)
+        at = 0
+        while at < len(blocks):
+            end = self._next_disturbing(blocks, at)
+            answers = self._tag.ask(blocks[at:end + 1])
+            said = self._tag.said()
+            if not said:
+                out.extend(answers)
+                at = end + 1
                 continue
             self._renew()
-            for block in chunk:
-                out.extend(self._tag.ask([block]))  # from the fresh state: this text's own tags
-                if self._tag.said_something():
-                    self._renew()
+            keys = [b"^" + _escape(w.decode("utf-8", "replace")) + b"/" for w in _REPORTED.findall(said)]
+            if keys:
+                self._learn(keys)
+            first = next((i for i in range(at, end + 1) if any(k in blocks[i] for k in keys)), None)
+            if first is None:  # a report naming no text we sent: each text alone, from a fresh tagger
+                for block in blocks[at:end + 1]:
+                    out.extend(self._tag.ask([block]))
+                    if self._tag.said():
+                        self._renew()
+                at = end + 1
+                continue
+            out.extend(answers[:first - at + 1])
+            at = first + 1
         return out
+
+    def _learn(self, keys: list[bytes]) -> None:
+        if len(self._disturbing) > 100_000:
+            self._disturbing.clear()
+        self._disturbing.update(keys)
+        self._disturbing_re = re.compile(b"|".join(re.escape(k) for k in sorted(self._disturbing)))
+
+    def _next_disturbing(self, blocks: list[bytes], at: int) -> int:
+        """The first text from ``at`` on that holds a word known to disturb the tagger (else the last)."""
+        if self._disturbing_re is not None:
+            search = self._disturbing_re.search
+            for i in range(at, len(blocks)):
+                if search(blocks[i]):
+                    return i
+        return len(blocks) - 1
 
     def generate(self, keys: Sequence[tuple[str, str]]) -> None:
         """Inflect (lemma, tags) pairs with the generator, one batch, into the cache read by :meth:`form`."""
