@@ -26,6 +26,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("io/manifest.py", "_file_run", "open"): "OUTPUT's manifest spill files",
     ("io/manifest.py", "read_run_record", ".read_text"): "OUTPUT's run.json",
     ("io/lock.py", "pid_alive", "open"): "/proc/PID/stat of the lock's owner, not a data file",
+    ("cli.py", "_command_start", "open"): "/proc/self/stat: when this process started (the eval's time budget)",
     ("io/lock.py", "acquire", "os.open"): "OUTPUT's lock file (created by augment)",
     ("io/fingerprint.py", "file_sha256", "open"): "hashes OUTPUT files and spec files augment wrote or was given",
     ("run/expander.py", "publish", ".read_bytes"): "a staged OUTPUT file (local staging for a URL OUTPUT)",
