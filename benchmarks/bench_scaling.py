@@ -10,8 +10,8 @@ Work: the ``bench_images.py`` job (JPEG in -> horizontal flip p=0.5 + zoom -> JP
 - the Dask engine at the same counts (a ``LocalCluster`` of that many single-threaded worker processes that
   ``augment run --engine dask`` starts; cluster start-up included, as a user pays it).
 
-Then one more 2-worker local run under observation gives the CPU per output of the workers and of the main
-process, and the Dask runs' own ``scheduling`` block (chunks, worker busy fraction, overhead per output) gives
+Then two more 2-worker local runs under observation (the dataset, and 3x it) give the marginal CPU per output
+of the workers and of the main process (start-up cancels out), and the Dask runs' own ``scheduling`` block (chunks, worker busy fraction, overhead per output) gives
 the cluster's cost per task. From those, an **estimate** (a model, not a measurement) of what a cluster of N
 nodes x C cores would do on M images, and which part saturates first: the workers, the scheduler (tasks per
 second), the client that writes the manifest, or the storage (bytes per second in and out).
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_images import DEFAULT_DATASET, timed_run, write_spec  # noqa: E402
+from bench_images import DEFAULT_DATASET, replicate, timed_run, write_spec  # noqa: E402
 
 IMAGES = (".jpg", ".jpeg", ".png")
 
@@ -124,12 +124,13 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"| {engine} | {n} | {r:.0f} | {r / base:.2f}x | {sched.get('overhead_ms_per_output', '-')} | "
                   f"{sched.get('busy_fraction', '-')} |")
 
-        # Marginal costs: two observed runs (1 copy and 3 x copies) so that start-up (imports, pool) cancels out.
+        # Marginal costs: the same job on the dataset and on 3 copies of it side by side (hard links), so that
+        # start-up (imports, the pool) cancels out and each output carries its share of its source's decode.
         runs = []
-        for k in (1, 3 * args.copies):
+        for k, src in ((1, args.dataset), (3, replicate(args.dataset, tmp / "x3", 3))):
             out = tmp / f"observed{k}"
-            split = observe_split([py, "-m", "augment.cli", "run", str(write_spec(tmp / f"spec{k}.yaml", k)),
-                                   str(args.dataset), str(out), "--workers", "2"], tmp / f"observed{k}.log")
+            split = observe_split([py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", "2"],
+                                  tmp / f"observed{k}.log")
             split["outputs"], split["bytes"] = tree_bytes(out)
             shutil.rmtree(out)
             runs.append(split)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         if worker_ms <= 0 or main_ms < 0:  # start-up noise larger than the work: a small dataset or a loaded machine
             sys.exit(f"marginal costs not measurable (workers {worker_ms:.2f}, main {main_ms:.2f} ms per output): "
                      "use a larger --dataset or --copies on a quiet machine")
-        print(f"\nmarginal cost per output (local engine, 2 workers, observed at 1 and {3 * args.copies} copies):"
+        print(f"\nmarginal cost per output (local engine, 2 workers, observed on the dataset and on 3x it):"
               f" workers {worker_ms:.2f} ms CPU, main process {main_ms:.2f} ms CPU; {in_bytes / n_in / 1024:.1f} kB"
               f" read per source, {out_bytes / 1024:.1f} kB written per output")
         dask = best[f"dask w{max(counts)}"]["summary"].get("scheduling") or {}
