@@ -70,7 +70,7 @@ def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
                 return t.make_params(inputs)
         # What fork_rng(devices=[]) + manual_seed give on the CPU generator, without torch.manual_seed's seeding of
         # every other device: it queued a CUDA seed while CUDA was not initialised (recording the call's stack,
-        # ~1 ms of each step) and reseeded the user's GPU generators, without restoring them, once it was.
+        # ~0.15 ms of each step) and reseeded the user's GPU generators, without restoring them, once it was.
         cpu = torch.default_generator
         state = cpu.get_state()
         try:
