@@ -13,7 +13,8 @@ For each transform, in one process and interleaved round by round (so load on th
 
 Reported: the median over rounds of the per-image time of each, and augment / direct. Target: <= 1.1x.
 ``--clock cpu`` times by the process's CPU time instead of the wall clock (on a machine shared with other jobs it
-counts the work done rather than the wait for a core).
+counts the work done rather than the wait for a core). ``--torch-threads N`` sets torch's intra-op threads for both
+sides (on a loaded machine torch's default thread pool thrashes, and its rows then measure the scheduler).
 """
 
 from __future__ import annotations
@@ -73,14 +74,19 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    ap.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads for both sides (0: torch's)")
     args = ap.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8) for _ in range(args.images)]
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
           f"{args.images} images of {args.size}x{args.size}x3, {args.rounds} interleaved rounds, median per image, "
-          f"{args.clock} clock")
+          f"{args.clock} clock, torch threads {args.torch_threads or 'default'}")
     print(f"{'transform':42s} {'direct ms':>10s} {'augment ms':>11s} {'ratio':>6s}")
     for name, params in CASES:
         direct = _direct(name, params)

@@ -1,8 +1,9 @@
 """Drawing and applying library transforms by name (``albumentations.X``, ``torchvision.X``).
 
 Randomness comes from the step's generator, never from the library's global state: albumentations 2 transforms
-get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs under a forked torch
-RNG seeded from it (``torch.random.fork_rng``), under a lock, so no global state leaks in or out. What the library
+get a fresh ``set_random_seed`` from it before each draw; torchvision's ``make_params`` runs with torch's CPU
+generator seeded from it and put back afterwards (what ``torch.random.fork_rng(devices=[])`` + ``torch.manual_seed``
+give on the CPU, without seeding other devices), under a lock, so no global state leaks in or out. What the library
 drew is encoded as JSON (``augment.ops.library_ops.encode``), which ``decode`` turns back into equal values
 (tuples, dtypes and shapes kept): a replay applies the decoded record, the run the values it just encoded. A draw
 too large for a manifest record (more than ``MAX_ARRAY_VALUES`` numbers: a per-pixel noise field, a displacement
@@ -61,9 +62,22 @@ def _values(op: OpDef, t, seed: int, image: np.ndarray) -> dict:
         return values
     import torch
 
-    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return t.make_params([_tv_image(image)])
+    inputs = [_tv_image(image)]
+    with _TORCH_RNG_LOCK:
+        if torch.get_default_device().type != "cpu":  # make_params would draw on that device's generator
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return t.make_params(inputs)
+        # What fork_rng(devices=[]) + manual_seed give on the CPU generator, without torch.manual_seed's seeding of
+        # every other device: it queued a CUDA seed while CUDA was not initialised (recording the call's stack,
+        # ~0.15 ms of each step) and reseeded the user's GPU generators, without restoring them, once it was.
+        cpu = torch.default_generator
+        state = cpu.get_state()
+        try:
+            cpu.manual_seed(seed)
+            return t.make_params(inputs)
+        finally:
+            cpu.set_state(state)
 
 
 class SeededOnUse:
@@ -137,8 +151,7 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     if library_of(op.name) == "albumentations":
         out = t.apply_with_params(values, image=_album_image(image))["image"]
     else:
-        out = t.transform(_tv_image(image), values)
-        out = out.permute(1, 2, 0).numpy()
+        out = _hwc(t.transform(_tv_image(image), values))
     out = np.asarray(out)
     if out.ndim == 2:
         out = out[:, :, None]
@@ -156,6 +169,21 @@ def _tv_image(image: np.ndarray):
     from torchvision import tv_tensors
 
     return tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+
+
+def _hwc(chw) -> np.ndarray:
+    """A CxHxW tensor's pixels as an HxWxC array. A kernel that kept the input's channels-last strides gives them
+    without a copy; a CxHxW-contiguous uint8 result is interleaved by ``cv2.merge`` (~10 us at 256x256x3, where
+    numpy's copy of the transposed view walks C bytes per inner loop: ~0.5 ms, and torch's copy ~0.2 ms a thread)."""
+    import torch
+
+    arr = chw.as_subclass(torch.Tensor).numpy()
+    hwc = arr.transpose(1, 2, 0)
+    if hwc.flags.c_contiguous or not arr.flags.c_contiguous or arr.dtype != np.uint8 or not 1 < arr.shape[0] <= 4:
+        return hwc
+    import cv2
+
+    return cv2.merge(list(arr))
 
 
 def run_once(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, dict]:
