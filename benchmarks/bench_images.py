@@ -107,10 +107,12 @@ def timed_run(cmd: list[str], log: Path) -> dict:
 def observed_run(cmd: list[str], log: Path) -> dict:
     """Run ``cmd`` again under observation: CPU seconds and the peak summed RSS of it and all its descendants
     (psutil, sampled every 20 ms: a process's last 20 ms escape, and pool workers are not always reaped by the
-    process that timed them, so ``RUSAGE_CHILDREN`` would miss them). Its wall time is not the one reported."""
+    process that timed them, so ``RUSAGE_CHILDREN`` would miss them). Its wall time is not the one reported.
+    ``cpu_main_seconds`` is the CPU of ``cmd``'s own process alone (the rest ran in its workers and helpers)."""
     import psutil
 
     cpu_by_pid: dict[tuple[int, float], float] = {}
+    cpu_main = 0.0
     start = time.perf_counter()
     with open(log, "wb") as fh:
         proc = psutil.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -127,13 +129,15 @@ def observed_run(cmd: list[str], log: Path) -> dict:
                         total += p.memory_info().rss
                         times = p.cpu_times()
                         cpu_by_pid[(p.pid, p.create_time())] = times.user + times.system
+                        if p.pid == proc.pid:
+                            cpu_main = times.user + times.system
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     pass
             peak = max(peak, total)
             time.sleep(0.02)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}:\n{log.read_text()[-2000:]}")
-    return {"cpu_seconds": sum(cpu_by_pid.values()), "peak_rss_mb": peak / 2**20,
+    return {"cpu_seconds": sum(cpu_by_pid.values()), "cpu_main_seconds": cpu_main, "peak_rss_mb": peak / 2**20,
             "observed_seconds": time.perf_counter() - start}
 
 

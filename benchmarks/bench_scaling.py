@@ -25,11 +25,10 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_images import DEFAULT_DATASET, replicate, timed_run, write_spec  # noqa: E402
+from bench_images import DEFAULT_DATASET, observed_run, replicate, timed_run, write_spec  # noqa: E402
 
 IMAGES = (".jpg", ".jpeg", ".png")
 
@@ -44,36 +43,6 @@ def last_json(log: Path) -> dict:
         if line.startswith("{"):
             return json.loads(line)
     raise RuntimeError(f"no summary line in {log}")
-
-
-def observe_split(cmd: list[str], log: Path) -> dict:
-    """CPU seconds of the main process and of everything under it (workers, forkserver), sampled every 20 ms."""
-    import psutil
-
-    cpu: dict[tuple[int, float], float] = {}
-    root_cpu = 0.0
-    start = time.perf_counter()
-    with open(log, "wb") as fh:
-        proc = psutil.Popen(cmd, stdout=fh, stderr=fh)
-        while proc.poll() is None:
-            try:
-                tree = [proc, *proc.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                tree = []
-            for p in tree:
-                try:
-                    t = p.cpu_times()
-                    cpu[(p.pid, p.create_time())] = t.user + t.system
-                    if p.pid == proc.pid:
-                        root_cpu = t.user + t.system
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                    pass
-            time.sleep(0.02)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
-    total = sum(cpu.values())
-    return {"cpu_total": total, "cpu_main": root_cpu, "cpu_workers": total - root_cpu,
-            "wall": time.perf_counter() - start}
 
 
 def tree_bytes(root: Path, suffixes: tuple[str, ...] = IMAGES) -> tuple[int, int]:
@@ -129,14 +98,14 @@ def main(argv: list[str] | None = None) -> dict:
         runs = []
         for k, src in ((1, args.dataset), (3, replicate(args.dataset, tmp / "x3", 3))):
             out = tmp / f"observed{k}"
-            split = observe_split([py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", "2"],
-                                  tmp / f"observed{k}.log")
+            split = observed_run([py, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", "2"],
+                                 tmp / f"observed{k}.log")
             split["outputs"], split["bytes"] = tree_bytes(out)
             shutil.rmtree(out)
             runs.append(split)
         n_out = runs[1]["outputs"] - runs[0]["outputs"]
-        worker_ms = 1000 * (runs[1]["cpu_workers"] - runs[0]["cpu_workers"]) / n_out
-        main_ms = 1000 * (runs[1]["cpu_main"] - runs[0]["cpu_main"]) / n_out
+        main_ms = 1000 * (runs[1]["cpu_main_seconds"] - runs[0]["cpu_main_seconds"]) / n_out
+        worker_ms = 1000 * (runs[1]["cpu_seconds"] - runs[0]["cpu_seconds"]) / n_out - main_ms
         out_bytes = (runs[1]["bytes"] - runs[0]["bytes"]) / n_out
         split = {"runs": runs, "worker_ms": worker_ms, "main_ms": main_ms}
         if worker_ms <= 0 or main_ms < 0:  # start-up noise larger than the work: a small dataset or a loaded machine
