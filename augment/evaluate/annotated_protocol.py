@@ -585,11 +585,9 @@ def _evaluate(config, train_layout: Layout, test_layout: Layout | None, progress
                   "path": str(config.pipeline) if config.pipeline else None},
         model=model_info, data=data_info, protocol=protocol, runs=runs, summary=summary,
         timings={"wall_seconds": round(time.perf_counter() - t_start, 3), "load_seconds": round(load_seconds, 3),
-                 **budget_timings(config.time_budget if plan.deadline is not None else None, plan.tail_seconds,
+                 **budget_timings(config.time_budget if plan.deadline is not None else None, plan.tail(1),
                                   start=t_loop - t_start, fits=t_fits - t_loop,
-                                  statistics=time.perf_counter() - t_fits,
-                                  augment=sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0)
-                                              for r in runs))},
+                                  statistics=time.perf_counter() - t_fits, runs=runs)},
         versions=versions(), samples=samples)
 
 

@@ -119,6 +119,11 @@ class LoopPlan:
     tail_seconds: float | Callable[[int], float] = 0.0
     started: float | None = None  # time.perf_counter() at the command's start (messages: what was spent before)
 
+    def tail(self, runs: int) -> float:
+        """Seconds kept before the deadline for what follows the last fit, once ``runs`` runs have finished."""
+        t = self.tail_seconds(runs) if callable(self.tail_seconds) else self.tail_seconds
+        return max(0.0, float(t))
+
 
 @dataclass
 class LoopResult:
@@ -371,10 +376,6 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     jobs = max(1, int(plan.jobs))
     executor: Any = _Pool(experiment, jobs) if jobs > 1 and can_fork() else _Inline(experiment)
     status, trained = COMPLETE, 0
-    def tail_for(runs: int) -> float:
-        t = plan.tail_seconds(runs) if callable(plan.tail_seconds) else plan.tail_seconds
-        return max(0.0, float(t))
-
     probe = sizes[0].label if sizes else None  # with a deadline, the one run that runs before any fit is timed
 
     def complete_runs(s: _Size) -> list[int]:
@@ -440,7 +441,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 ahead = work_ahead(now)
                 least = 1 if (s.label == probe and s.submitted == 0) else 0
                 queued = sum(x.submitted for x in sizes)
-                while want > least and now + ahead + want * per_run + tail_for(queued + want) > plan.deadline:
+                while want > least and now + ahead + want * per_run + plan.tail(queued + want) > plan.deadline:
                     want -= 1
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
@@ -458,7 +459,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             label, n, u, arm = queue[0]
             now = time.perf_counter()
             late = (plan.deadline is not None and bool(times) and now + times.estimate(label, n, arm)
-                    + tail_for(sum(x.submitted for x in sizes)) > plan.deadline)
+                    + plan.tail(sum(x.submitted for x in sizes)) > plan.deadline)
             if late and not (label == probe and u == 0):  # this run and the size's later ones are dropped
                 queue[:] = [q for q in queue if not (q[0] == label and q[2] >= u)]
                 by_label[label].budget_cut = True
@@ -471,7 +472,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     clean, interrupted_by = False, None
     loop_start = time.perf_counter()
     budget = None if plan.deadline is None else plan.deadline - loop_start  # what is left of it
-    tail = tail_for(len(sizes))  # at one run of every size, for the messages
+    tail = plan.tail(len(sizes))  # at one run of every size, for the messages
     total = None if plan.deadline is None or plan.started is None else plan.deadline - plan.started
     spent = 0.0 if plan.started is None else max(0.0, loop_start - plan.started)
     heavy_start: str | None = None
@@ -629,8 +630,7 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
         cost = getattr(experiment, "relative_cost", None)
         work = sum(target * (cost(lab, n, a) if cost else 1.0) for lab, n in plan.sizes for a in arms)
         estimate = seconds * work / max(1, executor.capacity)
-        tail = plan.tail_seconds(len(plan.sizes) * target) if callable(plan.tail_seconds) else plan.tail_seconds
-        left = plan.deadline - time.perf_counter() - max(0.0, float(tail))
+        left = plan.deadline - time.perf_counter() - plan.tail(len(plan.sizes) * target)
         floor = max(1, math.ceil(MIN_EPOCH_FRACTION * configured))
         wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
         planned = max(floor, min(configured, wanted))

@@ -90,11 +90,13 @@ def measure_tail(n_test: int, n_classes: int, seed: int = 0) -> dict:
 
 
 def budget_timings(budget: float | None, reserved: float, *, start: float, fits: float, statistics: float,
-                   augment: float) -> dict:
+                   runs: list[dict]) -> dict:
     """Where the wall time went, for ``report.json``'s ``timings``: ``start`` (from the command's start to the
     first fit: imports, loading the data, the model), ``fits`` (the fits' wall time, augmenting the copies
-    included; ``augment_seconds`` is the augmenting summed over the processes that did it) and ``statistics``
-    (intervals, bootstrap, samples). Writing the report adds ``report_seconds`` (:func:`time_line`)."""
+    included; ``augment_seconds`` is the augmenting summed over the processes that did it, from the run
+    records' own timings) and ``statistics`` (intervals, bootstrap, samples). Writing the report adds
+    ``report_seconds`` (:func:`time_line`)."""
+    augment = sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0) for r in runs)
     return {"budget_seconds": budget, "tail_reserved_seconds": round(reserved, 3),
             "phases": {"start_and_load_seconds": round(start, 3), "fits_seconds": round(fits, 3),
                        "augment_seconds": round(augment, 3), "statistics_seconds": round(statistics, 3)}}

@@ -703,11 +703,9 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
         samples=samples,
         timings={"wall_seconds": round(wall, 3), "load_seconds": round(load_seconds, 3),
                  "per_size_run": per_cell_seconds,
-                 **budget_timings(config.time_budget, plan.tail_seconds(sum(s["runs"] for s in stop_reason.values())),
+                 **budget_timings(config.time_budget, plan.tail(sum(s["runs"] for s in stop_reason.values())),
                                   start=t_loop - t_start,
-                                  fits=t_fits - t_loop, statistics=time.perf_counter() - t_fits,
-                                  augment=sum(float((r.get("timings") or {}).get("augment_seconds") or 0.0)
-                                              for r in runs))},
+                                  fits=t_fits - t_loop, statistics=time.perf_counter() - t_fits, runs=runs)},
         versions=versions(),
         y_test=test0.labels if config.cv is None else None,
         predictions=predictions,
