@@ -165,7 +165,7 @@ def _run_batched(pipe: Any, state, plans: list[dict], drawing: bool):
         elif drawing:
             drawn = [leaf.op.sample(leaf.params, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
         else:
-            drawn = [_checked(leaf, plans[i][leaf.key], c) for i, c in zip(members, ctxs)]
+            drawn = [_checked(leaf, plans[i][leaf.key], c, i) for i, c in zip(members, ctxs)]
         run.apply(leaf, members, drawn)
         for i, d, c in zip(members, drawn, ctxs):
             applied[i].append(_entry(leaf, d))
@@ -235,7 +235,7 @@ def _run_per_sample(pipe: Any, state, seeds: list, plans: list):
             h, w, c = image.shape
             ctx = ImageContext(h, w, c)
             if record is not None:
-                drawn = _checked(leaf, source, ctx)
+                drawn = _checked(leaf, source, ctx, i)
             elif (leaf.op.origin or {}).get("library"):  # draws from the sample's pixels, as a single call does
                 from augment.compile import library_adapter
 
@@ -383,14 +383,14 @@ def _recorded(pipe: Any, record: Any, i: int) -> dict:
     return plan
 
 
-def _checked(leaf, values: dict, ctx: ImageContext) -> dict:
+def _checked(leaf, values: dict, ctx: ImageContext, i: int) -> dict:
     try:
         if leaf.op.check_record is not None:  # plugin and library ops describe their own records
             leaf.op.check_record(values, leaf.params, ctx)
         else:
             check_drawn(leaf.op.name, leaf.params, values, ctx)
     except DrawnValueError as exc:
-        raise DrawnValueError(f"{leaf.op.name} at {leaf.path}: {exc}") from None
+        raise DrawnValueError(f"records[{i}]: {leaf.op.name} at {leaf.path}: {exc}") from None
     return values
 
 
