@@ -97,14 +97,20 @@ def batch_cpu(n: int, size: int, rounds: int) -> None:
 
     pipe = augment.Compose([ops.HorizontalFlip(p=0.5), ops.Affine(degrees=(-15, 15), translate=(-0.1, 0.1)),
                             ops.BrightnessContrast(), ops.HSV(value=(1.0, 1.0))], seed=0)
+    from augment.compile.batch import _workers
+
     x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8)
     seeds = list(range(n))
-    med = _rounds({
+    contenders = {
         "batch": lambda: pipe.batch(x, seeds=seeds),
         "loop": lambda: torch.stack([pipe(x[i], seed=s) for i, s in enumerate(seeds)]),
-    }, rounds)
-    print(f"CPU batch {n}x3x{size}x{size} (flip+affine+colour): batch {med['batch'] * 1e3:.0f} ms, per-image loop "
-          f"{med['loop'] * 1e3:.0f} ms: batch is {med['loop'] / med['batch']:.2f}x faster")
+    }
+    # the two must compute the same thing: the CPU batch promises each single call's bytes
+    assert torch.equal(contenders["batch"](), contenders["loop"]()), "batch and loop differ"
+    med = _rounds(contenders, rounds)
+    print(f"CPU batch {n}x3x{size}x{size} (flip+affine+colour, {_workers(n)} threads): batch "
+          f"{med['batch'] * 1e3:.0f} ms, per-image loop {med['loop'] * 1e3:.0f} ms: batch is "
+          f"{med['loop'] / med['batch']:.2f}x faster")
 
 
 def device_batch(n: int, size: int, rounds: int) -> None:

@@ -107,10 +107,10 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
                      kernels: str = "auto") -> BatchResult:
     """Augment a batch (``records``: replay the recorded ops of each sample instead of drawing).
 
-    ``kernels``: ``batched`` runs the batched tensor kernels on the tensor's device; ``per_sample`` runs every op
-    on the CPU backend sample by sample, in a thread pool (OpenCV releases the GIL), exactly as single calls do;
+    ``kernels``: ``batched`` runs the batched tensor kernels on the tensor's device; ``per_sample`` runs each
+    sample's chain on the CPU backend, exactly as its single call does, one thread per core (``_run_per_sample``);
     ``auto`` (the default) is ``batched`` on accelerators and ``per_sample`` for CPU tensors, where OpenCV's
-    uint8 kernels beat float tensor arithmetic and the threads give the speed-up.
+    uint8 kernels beat float tensor arithmetic.
     """
     if kernels not in KERNELS_CHOICES:
         raise ValueError(f"kernels must be one of {', '.join(KERNELS_CHOICES)}, got {kernels!r}")
