@@ -31,7 +31,7 @@ import numpy as np
 
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.compile.pixels import ImageInputError
-from augment.compile.tensors import from_uint8, is_tensor, to_uint8, wanted_dtype
+from augment.compile.tensors import chw_into, from_uint8, hwc_copy, is_tensor, to_uint8, wanted_dtype
 from augment.ops.drawn import DrawnValueError, check_drawn
 from augment.ops.image_ops import MULTI_IMAGE_OPS, gaussian_noise_field
 from augment.ops.registry import ImageContext
@@ -226,7 +226,7 @@ def _run_per_sample(pipe: Any, state, seeds: list, plans: list):
     done: list = [None] * n
 
     def chain(i: int) -> None:
-        image = _hwc(cpu[i])
+        image = hwc_copy(cpu[i])
         record = plans[i]
         steps = pipe.plan(seeds[i]) if record is None else [(leaf, record[leaf.key]) for leaf in leaves
                                                             if leaf.key in record]
@@ -256,7 +256,7 @@ def _run_per_sample(pipe: Any, state, seeds: list, plans: list):
     h, w, c = first.shape
     out = torch.from_numpy(np.empty((n, c, h, w), dtype=first.dtype))
     planes = out.numpy()
-    _each(lambda i: _chw_into(done[i][0], planes[i]), n, workers)
+    _each(lambda i: chw_into(done[i][0], planes[i]), n, workers)
     ran = {entry["path"] for d in done for entry in d[1]}
     fallback = list(dict.fromkeys(leaf.op.name for leaf in leaves
                                   if leaf.path in ran and (leaf.op.origin or {}).get("library")))
@@ -309,34 +309,6 @@ def _each(fn: Callable[[int], None], n: int, workers: int) -> None:
                 f.result()
     if errors:
         raise errors[min(errors)]
-
-
-def _hwc(t) -> np.ndarray:
-    """A CxHxW CPU tensor as a fresh HxWxC array (a copy: the caller's batch is never handed to a kernel)."""
-    import cv2
-
-    a = t.numpy()
-    if a.shape[0] == 1:
-        return a[0].copy()[:, :, None]
-    hwc = a.transpose(1, 2, 0)
-    if hwc.flags.c_contiguous:  # a channels-last batch
-        return hwc.copy()
-    if all(p.flags.c_contiguous for p in a):
-        return cv2.merge(list(a))
-    return np.ascontiguousarray(hwc)
-
-
-def _chw_into(img: np.ndarray, dst: np.ndarray) -> None:
-    """Write an HxWxC result into ``dst`` (its CxHxW slot of the output batch)."""
-    import cv2
-
-    if img.shape[2] == 1 or img.dtype not in (np.uint8, np.float32):
-        np.copyto(dst, img.transpose(2, 0, 1))
-        return
-    got = cv2.split(np.ascontiguousarray(img), list(dst))  # OpenCV writes into planes of the right size and type
-    for plane, into in zip(got, dst):
-        if plane.ctypes.data != into.ctypes.data:
-            np.copyto(into, plane)
 
 
 def _diverging(leaves: list, start: tuple, done: list) -> str:
