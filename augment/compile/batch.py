@@ -275,13 +275,13 @@ def _workers(n: int) -> int:
 def _each(fn: Callable[[int], None], n: int, workers: int) -> None:
     """``fn(i)`` for every sample on ``workers`` threads (this one among them), each taking the next sample as it
     finishes one. Every sample runs; a failure is raised after, the lowest sample's, so which error a batch gives
-    does not depend on thread timing."""
-    errors: dict[int, BaseException] = {}
+    does not depend on thread timing. An interrupt (Ctrl-C) stops the helpers at their next sample."""
+    errors: dict[int, Exception] = {}
 
     def run(i: int) -> None:
         try:
             fn(i)
-        except BaseException as exc:  # noqa: BLE001 - raised below, in sample order
+        except Exception as exc:  # noqa: BLE001 - raised below, in sample order
             errors[i] = exc
 
     if workers <= 1:
@@ -291,11 +291,11 @@ def _each(fn: Callable[[int], None], n: int, workers: int) -> None:
         import threading
         from concurrent.futures import ThreadPoolExecutor
 
-        lock = threading.Lock()
+        lock, stop = threading.Lock(), threading.Event()
         pending = iter(range(n))
 
         def drain() -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     i = next(pending, None)
                 if i is None:
@@ -304,7 +304,11 @@ def _each(fn: Callable[[int], None], n: int, workers: int) -> None:
 
         with ThreadPoolExecutor(workers - 1) as pool:
             helpers = [pool.submit(drain) for _ in range(workers - 1)]
-            drain()
+            try:
+                drain()
+            except BaseException:
+                stop.set()
+                raise
             for f in helpers:
                 f.result()
     if errors:
