@@ -159,3 +159,23 @@ def test_one_sample_and_one_channel_batches():
             assert torch.equal(res.output[i], pipe(x[i], seed=i))
     assert np.array_equal(pipe.batch(_images(2, 1, 16, 3), seeds=[0, 1])[0].numpy(),
                           pipe(_images(2, 1, 16, 3)[0], seed=0).numpy())
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_each_raises_the_lowest_error_and_lets_an_interrupt_through(workers):
+    ran = []
+
+    def fn(i):
+        ran.append(i)
+        if i in (2, 5):
+            raise ValueError(f"sample {i}")
+
+    with pytest.raises(ValueError, match="^sample 2$"):
+        batch_mod._each(fn, 8, workers)
+    assert sorted(ran) == list(range(8))  # every sample ran: the error raised does not depend on timing
+
+    def interrupted(i):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        batch_mod._each(interrupted, 50, workers)
