@@ -57,3 +57,25 @@ def test_untouched_pixels_come_back_in_new_memory(shape):
         assert torch.equal(out, t)
         out.fill_(9)
         assert int(t.max()) == 5
+
+
+@pytest.mark.parametrize("c", [2, 3, 4])
+@pytest.mark.parametrize("as_float", [False, True])
+def test_large_images_take_the_merge_and_split_path_with_the_same_pixels(c, as_float):
+    # from 16x16 (merge) and 64x64 (split) OpenCV converts; below, numpy does: both give the same bytes
+    from augment.compile.tensors import _MERGE_FROM, _SPLIT_FROM, chw_into, hwc_copy
+
+    side = int(np.ceil(np.sqrt(max(_MERGE_FROM, _SPLIT_FROM)))) + 3
+    x = torch.from_numpy(np.random.default_rng(c).integers(0, 256, (c, side, side), dtype=np.uint8))
+    for name, t in _layouts(x).items():
+        arr = hwc_copy(t)
+        assert arr.flags.c_contiguous and np.array_equal(arr, x.permute(1, 2, 0).numpy()), name
+        assert not np.shares_memory(arr, t.numpy())
+        img = arr.astype(np.float32) / 255 if as_float else arr
+        dst = np.empty((c, side, side), dtype=img.dtype)
+        chw_into(img, dst)
+        assert np.array_equal(dst, img.transpose(2, 0, 1)), name
+    if c == 3:
+        out = MOVING(x, seed=1)
+        assert out.is_contiguous() and np.array_equal(out.numpy(),
+                                                      MOVING(x.permute(1, 2, 0).numpy(), seed=1).transpose(2, 0, 1))

@@ -129,9 +129,9 @@ def hwc_copy(t: Any) -> np.ndarray:
     if a.shape[0] == 1:
         return a[0].copy()[:, :, None]
     hwc = a.transpose(1, 2, 0)
-    if hwc.flags.c_contiguous:
+    if hwc.flags.c_contiguous:  # a channels-last tensor
         return hwc.copy()
-    if all(p.flags.c_contiguous for p in a):
+    if a[0].size >= _MERGE_FROM and all(p.flags.c_contiguous for p in a):
         return cv2.merge(list(a))
     return np.ascontiguousarray(hwc)
 
@@ -140,13 +140,19 @@ def chw_into(img: np.ndarray, dst: np.ndarray) -> None:
     """Write an HxWxC array into ``dst``, a contiguous CxHxW array (``cv2.split`` into its planes)."""
     import cv2
 
-    if img.shape[2] == 1 or img.dtype not in (np.uint8, np.float32):
+    if img.shape[2] == 1 or img.dtype not in (np.uint8, np.float32) or img.shape[0] * img.shape[1] < _SPLIT_FROM:
         np.copyto(dst, img.transpose(2, 0, 1))
         return
-    got = cv2.split(np.ascontiguousarray(img), list(dst))  # OpenCV writes into planes of the right size and type
-    for plane, into in zip(got, dst):
-        if plane.ctypes.data != into.ctypes.data:
+    planes = list(dst)
+    got = cv2.split(np.ascontiguousarray(img), planes)  # OpenCV writes into planes of the right size and type
+    for plane, into in zip(got, planes):
+        if plane is not into:  # it gave new arrays instead
             np.copyto(into, plane)
+
+
+# below these many pixels per plane, numpy's strided copy costs less than the OpenCV call
+_MERGE_FROM = 256
+_SPLIT_FROM = 4096
 
 
 # --- videos: frames that share one draw -----------------------------------------------------------------------
