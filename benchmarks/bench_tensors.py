@@ -10,7 +10,8 @@ against kornia and torchvision v2 (not a test; ratios come from one run, contend
 Sections:
 - ``single``: one HxWx3 uint8 image per call, 32², 256², 1024²; flip + affine and flip + colour jitter, augment
   (``pipe(img, seed=s)``: a fresh seed per call, values recorded) against ``A.Compose`` of the same ops.
-- ``batch``: 64x3x224x224 uint8 on the CPU, ``pipe.batch(x)`` against the loop ``[pipe(x[i]) for i]``.
+- ``batch``: 64x3x224x224 uint8 on the CPU, ``pipe.batch(x)`` against the loop ``[pipe(x[i]) for i]`` (the same
+  bytes, checked), then both again on one thread each: the ratio of the work they do, apart from the cores.
 - ``device``: 256x3x224x224 uint8 on the device (CUDA if available), flip + affine + colour jitter + normalise with
   per-sample parameters: ``GPUAugment`` against kornia's ``AugmentationSequential`` (if kornia is installed) and
   torchvision v2 applied per sample on the device. Normalising is the same tensor expression for all three.
@@ -97,14 +98,34 @@ def batch_cpu(n: int, size: int, rounds: int) -> None:
 
     pipe = augment.Compose([ops.HorizontalFlip(p=0.5), ops.Affine(degrees=(-15, 15), translate=(-0.1, 0.1)),
                             ops.BrightnessContrast(), ops.HSV(value=(1.0, 1.0))], seed=0)
+    from augment.compile.batch import _workers
+
     x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8)
     seeds = list(range(n))
-    med = _rounds({
+    contenders = {
         "batch": lambda: pipe.batch(x, seeds=seeds),
         "loop": lambda: torch.stack([pipe(x[i], seed=s) for i, s in enumerate(seeds)]),
-    }, rounds)
-    print(f"CPU batch {n}x3x{size}x{size} (flip+affine+colour): batch {med['batch'] * 1e3:.0f} ms, per-image loop "
-          f"{med['loop'] * 1e3:.0f} ms: batch is {med['loop'] / med['batch']:.2f}x faster")
+    }
+    # the two must compute the same thing: the CPU batch promises each single call's bytes
+    assert torch.equal(contenders["batch"](), contenders["loop"]()), "batch and loop differ"
+    med = _rounds(contenders, rounds)
+    print(f"CPU batch {n}x3x{size}x{size} (flip+affine+colour, {_workers(n)} threads): batch "
+          f"{med['batch'] * 1e3:.0f} ms, per-image loop {med['loop'] * 1e3:.0f} ms: batch is "
+          f"{med['loop'] / med['batch']:.2f}x faster")
+    # The same on one thread each (the batch's pool, torch's and OpenCV's): the work each does, apart from how
+    # many cores it gets, which on a shared machine is what varies most
+    import cv2
+
+    saved = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    try:
+        one = _rounds(contenders, rounds)
+    finally:
+        cv2.setNumThreads(saved[0])
+        torch.set_num_threads(saved[1])
+    print(f"  one thread each (work per sample): batch {one['batch'] / n * 1e3:.2f} ms, loop "
+          f"{one['loop'] / n * 1e3:.2f} ms: the batch does {one['loop'] / one['batch']:.2f}x less work")
 
 
 def device_batch(n: int, size: int, rounds: int) -> None:
