@@ -235,7 +235,7 @@ def test_preload_follows_the_spec():
 @given(sizes=st.lists(st.integers(0, 3_000_000), min_size=0, max_size=60), copies=st.integers(1, 4),
        workers=st.integers(1, 8), fixed=st.sampled_from([None, None, 1, 5]))
 def test_chunks_by_cost_keep_every_task_once_in_order(tmp_path_factory, sizes, copies, workers, fixed):
-    from augment.run.expander import CHUNK_COST, MAX_CHUNK, cost_chunks
+    from augment.run.expander import MAX_CHUNK, chunk_budget, cost_chunks
     from augment.run.job import ImageTask
 
     root = tmp_path_factory.mktemp("in")
@@ -249,12 +249,26 @@ def test_chunks_by_cost_keep_every_task_once_in_order(tmp_path_factory, sizes, c
         assert all(len(c) == fixed for c in chunks[:-1])
         return
     assert all(len(c) <= MAX_CHUNK for c in chunks)
-    total = sum(max(s, 1) * copies for s in sizes)
-    budget = max(1, min(CHUNK_COST, total // (4 * workers)))
-    for chunk in chunks[:-1]:  # each closes once it reached the budget (or the item cap), not before
+    total = remaining = sum(max(s, 1) * copies for s in sizes)
+    for chunk in chunks[:-1]:  # each closes once it reached its budget (or the item cap), not before
+        budget = chunk_budget(total, remaining, workers)
         cost = [max(sizes[int(t.source[:-4])], 1) * copies for t in chunk]
         assert sum(cost) >= budget or len(chunk) == MAX_CHUNK
         assert sum(cost[:-1]) < budget
+        remaining -= sum(cost)
+
+
+@settings(max_examples=40, deadline=None)
+@given(total=st.integers(1, 10**12), workers=st.integers(1, 64), spent=st.floats(0, 1))
+def test_chunk_budget_shrinks_towards_the_end_and_never_reaches_zero(total, workers, spent):
+    from augment.run.expander import CHUNK_COST, chunk_budget
+
+    remaining = int(total * (1 - spent))
+    budget = chunk_budget(total, remaining, workers)
+    assert 1 <= budget <= CHUNK_COST and budget <= max(1, total // (4 * workers))
+    assert chunk_budget(total, remaining // 2, workers) <= budget  # less work left: never a bigger chunk
+    if remaining >= 2 * workers:
+        assert budget <= remaining // (2 * workers)  # the queued work is spread over every worker
 
 
 def test_outputs_and_manifest_do_not_depend_on_chunking(image_folder, tmp_path):
