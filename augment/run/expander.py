@@ -512,6 +512,9 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
+    # the workers' imports run on another core while this process scans INPUT, takes OUTPUT and plans (with the
+    # annotated job too: ~50 ms in the forkserver, and whether INPUT is annotated is known only after the scan)
+    warm_up(opts.engine, pipe.spec.to_dict(), annotated=True)
     layout = layout_scan = None
     if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
         from augment.run.annotated_expand import resolve_layout
@@ -521,8 +524,6 @@ def expand(
             from augment.extras import require
 
             require("coco", "a COCO dataset")  # before any item: each would fail alike in its worker
-    # the workers' imports run on another core while this process takes OUTPUT, scans INPUT and plans
-    warm_up(opts.engine, pipe.spec.to_dict(), layout is not None)
     out = _store_for(opts)
     lock = _take_ownership(out, opts, new_run_id())
     try:
