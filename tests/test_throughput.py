@@ -216,6 +216,26 @@ def test_the_forkserver_preloads_the_backend_so_workers_start_with_it():
     assert proc.stdout.split("\n")[:2] == ["[True, True, False]", "False"]  # the run's own process: untouched
 
 
+def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_workers_can_import_it():
+    """albumentations' optional Hub mixin is skipped in the preload (huggingface_hub hidden while it runs), and
+    the marker is gone afterwards: a worker that needs huggingface_hub (a Hugging Face dataset run) imports it."""
+    pytest.importorskip("huggingface_hub")
+    code = (
+        "from augment.run.engines import LocalEngine\n"
+        "from augment.run.job import JobConfig\n"
+        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations'}, spec_hash='x',\n"
+        "                   input_root='.', output_root='.')\n"
+        "probe = (\"[__import__('sys').modules.get('huggingface_hub', 0) is not None and 'huggingface_hub' in \"\n"
+        "         \"__import__('sys').modules, __import__('albumentations.core.hub_mixin', fromlist=['x'])\"\n"
+        "         \".is_huggingface_hub_available, hasattr(__import__('huggingface_hub'), 'HfApi')]\")\n"
+        "with LocalEngine(workers=1)._pool(config) as pool:\n"
+        "    print(pool.submit(eval, probe).result())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "[False, False, True]"
+
+
 def test_preload_follows_the_spec():
     from augment.run.engines import preload_for
     from augment.run.job import JobConfig

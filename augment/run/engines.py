@@ -152,7 +152,8 @@ def warm_up(engine: str, spec: dict | None, annotated: bool = False) -> None:
     """Start the local engine's forkserver now, so that its imports (the backend: ~1 s of CPU) run on another
     core while this process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait
     for the preload; the first worker does). Call it from the thread that will run the engine (see
-    ``start_forkserver``). Other engines start nothing here."""
+    ``start_forkserver``). Other engines start nothing here. The forkserver keeps this preload for the rest of
+    the process: a later pool's ``preload_for`` adds nothing to it."""
     if engine == "local":
         start_forkserver(preload_for_spec(spec, annotated))
 

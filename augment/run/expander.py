@@ -512,9 +512,10 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
-    # the workers' imports run on another core while this process scans INPUT, takes OUTPUT and plans (with the
-    # annotated job too: ~50 ms in the forkserver, and whether INPUT is annotated is known only after the scan)
-    warm_up(opts.engine, pipe.spec.to_dict(), annotated=True)
+    # the workers' imports run on another core while this process walks INPUT, takes OUTPUT and plans. Whether
+    # INPUT is annotated is known only after the walk: the annotated job (~90 ms of imports) is then imported by
+    # each worker of an annotated run, rather than by the forkserver of every run
+    warm_up(opts.engine, pipe.spec.to_dict(), annotated=False)
     layout = layout_scan = None
     if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
         from augment.run.annotated_expand import resolve_layout
