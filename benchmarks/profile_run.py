@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/profile_run.py plain INPUT OUTPUT COPIES               # bench_images' plain loop
     .venv/bin/python benchmarks/profile_run.py report [DIR]                            # the table of the .prof files
     .venv/bin/python benchmarks/profile_run.py pair SPEC INPUT OUTPUT [ROUNDS]         # per-item CPU: 1 vs 2 at once
+    .venv/bin/python benchmarks/profile_run.py stages SPEC INPUT OUTPUT [EVERY]        # per-stage CPU, ours vs plain
 
 ``report`` starts with the run's own busy report (the summary's ``scheduling`` block, kept as scheduling.json):
 per worker, busy and CPU seconds and when its first and last chunks ran; the workers' idle time split into
@@ -186,6 +187,82 @@ def pair(spec_path: str, src: str, out: str, rounds: str = "2") -> None:
     print(f"load average after: {os.getloadavg()}")
 
 
+# ------------------------------------------------------------------ per-stage CPU, unprofiled
+
+
+def stages(spec_path: str, src: str, out: str, every: str = "3") -> None:
+    """CPU per output of each stage of a worker's item (``job.py``'s own calls) beside the plain loop's, in one
+    process, interleaved item by item, without a profiler: read the gap between ours and the plain loop by
+    stage. Every ``every``-th source; two rounds, the second reported (the first warms caches and imports)."""
+    import io as _io
+    import shutil
+
+    import albumentations as A
+    import numpy as np
+    from PIL import Image
+
+    from augment.compile.pipeline import Pipeline
+    from augment.io.fingerprint import fingerprint_of
+    from augment.io.image_folder import scan_image_folder
+    from augment.io.images import decode_image, encode_image
+    from augment.run.job import ChunkResult, JobConfig, image_copy, output_name, store_for, write_output
+    from augment.run.job_base import output_record
+    from augment.run.worker import init_worker
+    from augment.spec import load_spec
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_images import QUALITY, ZOOM
+
+    init_worker(1)
+    pipe = Pipeline(load_spec(spec_path))
+    copies = pipe.spec.copies
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=src, output_root=out)
+    plain = A.Compose([A.HorizontalFlip(p=0.5), A.Affine(scale=ZOOM, p=1.0)], seed=7)
+    rels = scan_image_folder(Path(src)).images[:: int(every)]
+    blobs = [(Path(src) / rel).read_bytes() for rel in rels]
+    totals: dict[str, float] = {}
+
+    def clock(name, fn):
+        start = time.process_time()
+        value = fn()
+        totals[name] = totals.get(name, 0.0) + time.process_time() - start
+        return value
+
+    for _round in range(2):
+        totals.clear()
+        shutil.rmtree(out, ignore_errors=True)
+        result = ChunkResult()
+        for rel, data in zip(rels, blobs):
+            img = clock("plain: decode (PIL open + convert)", lambda: np.asarray(Image.open(_io.BytesIO(data)).convert("RGB")))
+            arr, _info = clock("ours: decode (decode_image)", lambda: decode_image(data))
+            fp = clock("ours: source fingerprint", lambda: fingerprint_of(data, os.stat(Path(src) / rel)))
+            for k in range(copies):
+                aug = clock("plain: op (A.Compose)", lambda: plain(image=img)["image"])
+
+                def plain_encode():
+                    buf = _io.BytesIO()
+                    Image.fromarray(aug).save(buf, "JPEG", quality=QUALITY)
+                    return buf.getvalue()
+
+                encoded = clock("plain: encode (fromarray + save)", plain_encode)
+                target = Path(out) / "plain" / output_name(rel, k)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                clock("plain: write (write_bytes)", lambda: target.write_bytes(encoded))
+                seed, res = clock("ours: seed + op (image_copy)", lambda: image_copy(pipe, config, rel, k, arr, result))
+                encoded = clock("ours: encode (encode_image)", lambda: encode_image(res.output, "JPEG", 95))
+                name = output_name(rel, k)
+                clock("ours: hash + record (output_record)",
+                      lambda: output_record(config, rel, name, k, seed, res.applied, encoded, fp))
+                clock("ours: write (atomic, write_output)", lambda: write_output(store_for(config), name, encoded))
+    shutil.rmtree(out, ignore_errors=True)
+    n = len(rels) * copies
+    print(f"{len(rels)} sources x {copies} copies; CPU us per output (load {os.getloadavg()[0]:.1f}):")
+    for name in sorted(totals):
+        print(f"  {name:40s} {1e6 * totals[name] / n:8.1f}")
+    for side in ("plain", "ours"):
+        print(f"  {side + ' total':40s} {1e6 * sum(v for k, v in totals.items() if k.startswith(side)) / n:8.1f}")
+
+
 # ------------------------------------------------------------------ the table
 
 
@@ -279,7 +356,7 @@ def report(directory: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "plain", "report", "pair"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "plain", "report", "pair", "stages"):
         sys.exit(__doc__)
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "run":
@@ -288,5 +365,7 @@ if __name__ == "__main__":
         profile_plain(*rest)
     elif mode == "pair":
         pair(*rest)
+    elif mode == "stages":
+        stages(*rest)
     else:
         report(*rest)
