@@ -236,6 +236,32 @@ def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_work
     assert proc.stdout.splitlines()[0] == "[False, False, True]"
 
 
+def test_the_forkserver_skips_the_cli_module_but_keeps_a_users_script(monkeypatch, tmp_path):
+    """Workers never use the CLI's module, so `python -m augment.cli` and the `augment` console script do not
+    make the forkserver import it; any other __main__ (a user's script defining ops) is still preloaded."""
+    import importlib.machinery
+    import types
+
+    from augment.run.engines import _main_preload
+
+    cli = types.ModuleType("__main__")
+    cli.__spec__ = importlib.machinery.ModuleSpec("augment.cli", None)
+    monkeypatch.setitem(sys.modules, "__main__", cli)
+    assert _main_preload() == []
+    script = types.ModuleType("__main__")
+    script.__file__ = str(Path(sys.executable).parent / "augment")  # the console script beside the interpreter
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert _main_preload() == []
+    user = types.ModuleType("__main__")
+    user.__file__ = str(tmp_path / "train.py")
+    monkeypatch.setitem(sys.modules, "__main__", user)
+    assert _main_preload() == ["__main__"]
+    elsewhere = types.ModuleType("__main__")
+    elsewhere.__file__ = str(tmp_path / "augment")  # a user's script that happens to be called augment
+    monkeypatch.setitem(sys.modules, "__main__", elsewhere)
+    assert _main_preload() == ["__main__"]
+
+
 def test_preload_follows_the_spec():
     from augment.run.engines import preload_for
     from augment.run.job import JobConfig
