@@ -46,6 +46,20 @@ def test_busy_meter_splits_idle_worker_time_into_startup_gaps_and_tail():
     assert report["main_cpu_ms_per_output"] is not None and report["main_cpu_seconds"] >= 0
 
 
+def test_busy_meter_ignores_the_results_made_for_items_that_killed_their_worker():
+    from augment.run.engine_base import died_result
+    from augment.run.job import ImageTask
+
+    meter = BusyMeter(workers=1)
+    meter.started = t0 = time.time() - 2
+    meter.add(_result("a", t0 + 0.5, 1.0, 6, cpu=0.9))
+    meter.add(died_result(ImageTask("x.jpg", (0,)), "the process exited abnormally"))
+    report = meter.report()
+    assert report["chunks"] == 2 and report["outputs"] == 6 and len(report["workers"]) == 1
+    idle = report["idle_seconds"]
+    assert 0 <= idle["tail"] <= report["wall_seconds"] and idle["startup"] == pytest.approx(0.5, abs=0.01)
+
+
 def test_busy_meter_of_a_run_without_outputs_reports_no_rates():
     report = BusyMeter(workers=2).report()
     assert report["outputs"] == 0 and report["overhead_ms_per_output"] is None

@@ -47,7 +47,9 @@ class BusyMeter:
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
         self.outputs += len(result.records)
-        w = self.per.setdefault(result.worker or "?", {"chunks": 0, "outputs": 0, "busy": 0.0, "cpu": 0.0,
+        if not result.worker:  # made here, not by a worker (``died_result``): no worker time to account for
+            return
+        w = self.per.setdefault(result.worker, {"chunks": 0, "outputs": 0, "busy": 0.0, "cpu": 0.0,
                                                         "first": result.started_at, "last": result.finished_at})
         w["chunks"] += 1
         w["outputs"] += len(result.records)
