@@ -347,6 +347,7 @@ def test_scheduling_stats_charge_idle_worker_time_to_the_outputs():
     assert scheduling_stats(1, 10, 2.1, 1.0, 2)["overhead_ms_per_output"] == 0.0
 
 
-def test_a_local_run_reports_no_scheduling_block(image_folder, tmp_path):
+def test_a_serial_run_reports_no_scheduling_block(image_folder, tmp_path):
+    """In-process (serial) runs have no workers to report on; process-pool and Dask runs do (test_engine_busy)."""
     out = _run(image_folder, tmp_path / "out")
     assert "scheduling" not in out and out["written"] > 0
