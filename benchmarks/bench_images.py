@@ -168,6 +168,7 @@ def measure_all(jobs: dict[str, Job]) -> dict[str, dict]:
         res["all_seconds"] = [round(r["seconds"], 3) for r in runs[name]]
         res["outputs"] = outputs[name]
         res.update(observed_run(job.cmd, job.log.with_suffix(".observed.log")))
+        res["scheduling"] = scheduling_of(job.log.with_suffix(".observed.log"))
         shutil.rmtree(job.out, ignore_errors=True)
         results[name] = res
     return results
@@ -255,10 +256,30 @@ def replicate(src: Path, dst: Path, times: int) -> Path:
     return dst
 
 
+def scheduling_of(log: Path) -> dict | None:
+    """The ``scheduling`` block of an ``augment run`` summary in ``log`` (the engine's busy report), or None."""
+    import json
+
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line).get("scheduling")
+            except ValueError:
+                return None
+    return None
+
+
 def fmt_rate(res: dict) -> str:
-    return (f"{rate(res):8.0f} img/s  ({res['outputs']} outputs in {res['seconds']:.2f} s wall "
+    text = (f"{rate(res):8.0f} img/s  ({res['outputs']} outputs in {res['seconds']:.2f} s wall "
             f"(best of {', '.join(f'{t:.2f}' for t in res['all_seconds'])}), "
             f"{res['cpu_seconds']:.2f} s CPU, peak RSS {res['peak_rss_mb']:.0f} MB, load before {res['load_before']:.1f})")
+    sched = res.get("scheduling")
+    if sched:  # where the observed run's worker time went (docs/expanding.md, "Where the workers' time went")
+        idle = sched.get("idle_seconds") or {}
+        text += (f"\n  {'':<28} observed run: workers busy {sched.get('busy_fraction')}, idle worker-s start-up "
+                 f"{idle.get('startup')} / gaps {idle.get('gaps')} / tail {idle.get('tail')}; CPU ms/output workers "
+                 f"{sched.get('worker_cpu_ms_per_output')}, main {sched.get('main_cpu_ms_per_output')}")
+    return text
 
 
 def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: Path | None = None) -> dict:

@@ -11,8 +11,9 @@ Work: the ``bench_images.py`` job (JPEG in -> horizontal flip p=0.5 + zoom -> JP
   ``augment run --engine dask`` starts; cluster start-up included, as a user pays it).
 
 Then two more 2-worker local runs under observation (the dataset, and 3x it) give the marginal CPU per output
-of the workers and of the main process (start-up cancels out), and the Dask runs' own ``scheduling`` block (chunks, worker busy fraction, overhead per output) gives
-the cluster's cost per task. From those, an **estimate** (a model, not a measurement) of what a cluster of N
+of the workers and of the main process (start-up cancels out), and each run's own ``scheduling`` block (both
+engines: chunks, busy fraction, idle worker time split into start-up / gaps / tail, CPU per output of the workers
+and of the main process) gives the cluster's cost per task and where a run's worker time went. From those, an **estimate** (a model, not a measurement) of what a cluster of N
 nodes x C cores would do on M images, and which part saturates first: the workers, the scheduler (tasks per
 second), the client that writes the manifest, or the storage (bytes per second in and out).
 """
@@ -84,14 +85,20 @@ def main(argv: list[str] | None = None) -> dict:
                     best[name] = res
         base = best["local w1"]["outputs"] / best["local w1"]["seconds"]
         print(f"\n{n_in} images x {args.copies} copies, best of {args.repeats}, start-up included")
-        print("| engine | workers | outputs/s | speed-up vs local w1 | Dask overhead ms/output | busy fraction |")
-        print("|---|---:|---:|---:|---:|---:|")
+        # the engines' own busy report (summary "scheduling"): idle worker time split into start-up (before a
+        # worker's first chunk), gaps and tail; CPU per output of the workers and of the main process
+        print("| engine | workers | outputs/s | speed-up vs local w1 | overhead ms/output | busy fraction | "
+              "idle s: start-up / gaps / tail | worker CPU ms/output | main CPU ms/output |")
+        print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
         for name, res in best.items():
             engine, n = jobs[name]
             r = res["outputs"] / res["seconds"]
             sched = res["summary"].get("scheduling") or {}
+            idle = sched.get("idle_seconds") or {}
             print(f"| {engine} | {n} | {r:.0f} | {r / base:.2f}x | {sched.get('overhead_ms_per_output', '-')} | "
-                  f"{sched.get('busy_fraction', '-')} |")
+                  f"{sched.get('busy_fraction', '-')} | {idle.get('startup', '-')} / {idle.get('gaps', '-')} / "
+                  f"{idle.get('tail', '-')} | {sched.get('worker_cpu_ms_per_output', '-')} | "
+                  f"{sched.get('main_cpu_ms_per_output', '-')} |")
 
         # Marginal costs: the same job on the dataset and on 3 copies of it side by side (hard links), so that
         # start-up (imports, the pool) cancels out and each output carries its share of its source's decode.

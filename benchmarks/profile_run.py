@@ -3,6 +3,13 @@
     .venv/bin/python benchmarks/profile_run.py run SPEC INPUT OUTPUT --workers 2 -q     # augment run, profiled
     .venv/bin/python benchmarks/profile_run.py plain INPUT OUTPUT COPIES               # bench_images' plain loop
     .venv/bin/python benchmarks/profile_run.py report [DIR]                            # the table of the .prof files
+    .venv/bin/python benchmarks/profile_run.py pair SPEC INPUT OUTPUT [ROUNDS]         # per-item CPU: 1 vs 2 at once
+    .venv/bin/python benchmarks/profile_run.py stages SPEC INPUT OUTPUT [EVERY]        # per-stage CPU, ours vs plain
+
+``report`` starts with the run's own busy report (the summary's ``scheduling`` block, kept as scheduling.json):
+per worker, busy and CPU seconds and when its first and last chunks ran; the workers' idle time split into
+start-up (before the first chunk: forkserver imports, worker start, pipeline build), gaps (waiting for work)
+and tail (after the last chunk while others finish); the main process's CPU per output.
 
 Profiles go to ``benchmarks/out/profile/`` (gitignored; ``$PROFILE_DIR`` overrides): ``main.prof`` (the CLI's
 thread), ``manager.prof`` (the process pool's result thread in the main process), ``worker-<pid>.prof`` (each
@@ -18,7 +25,9 @@ registers a multiprocessing finalizer that dumps the profile when the worker exi
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
+import io
 import json
 import time
 import os
@@ -79,13 +88,31 @@ def profile_run(argv: list[str]) -> None:
     sys.argv = ["augment", *argv]
     from augment.cli import main
 
+    out = io.StringIO()
     try:
-        main()
+        with contextlib.redirect_stdout(out):
+            main()
     except SystemExit as exc:
         if exc.code:
             raise
     finally:
         _dump(prof, "main")
+        print(out.getvalue(), end="")
+        _save_scheduling(out.getvalue())
+
+
+def _save_scheduling(stdout: str) -> None:
+    """Keep the run summary's ``scheduling`` block (the engine's own busy report: per worker busy and CPU
+    seconds, start-up / gaps / tail idle, the main process's CPU per output) beside the profiles."""
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                block = json.loads(line).get("scheduling")
+            except ValueError:
+                continue
+            if block:
+                PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+                (PROFILE_DIR / "scheduling.json").write_text(json.dumps(block, indent=1))
 
 
 def profile_plain(src: str, out: str, copies: str) -> None:
@@ -99,7 +126,164 @@ def profile_plain(src: str, out: str, copies: str) -> None:
     print(f"{n} outputs")
 
 
+# ------------------------------------------------------------------ contention between workers
+
+
+def _pair_worker(args) -> dict:
+    """One process's share of a pair run: ``process_chunk`` over its tasks (the worker's real per-item path:
+    read, hash, decode, op, encode, atomic write, record), timed with its own CPU clocks."""
+    spec_path, src, out, tasks, threads = args
+    from augment.compile.pipeline import Pipeline
+    from augment.run.job import JobConfig, process_chunk
+    from augment.run.worker import init_worker
+    from augment.spec import load_spec
+
+    init_worker(threads)
+    pipe = Pipeline(load_spec(spec_path))
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=src, output_root=out)
+    process_chunk(config, tasks[:2])  # warm: imports and the first pipeline build are start-up, not per item
+    before, wall = os.times(), time.perf_counter()
+    result = process_chunk(config, tasks[2:])
+    after = os.times()
+    return {"outputs": len(result.records), "wall": time.perf_counter() - wall, "user": after.user - before.user,
+            "system": after.system - before.system, "errors": len(result.errors)}
+
+
+def pair(spec_path: str, src: str, out: str, rounds: str = "2") -> None:
+    """Is a worker's per-item CPU the same when two workers run at once? The sorted sources split in two
+    interleaved halves ([0::2], [1::2]); each half run alone, then both at once, ``rounds`` times, every run in
+    a fresh forkserver process writing into its own empty folder. CPU seconds per output (user and system)
+    compare across the two; wall times only on a quiet machine."""
+    import multiprocessing as mp
+    import shutil
+
+    from augment.io.image_folder import scan_image_folder
+    from augment.run.job import ImageTask
+    from augment.spec import load_spec
+
+    copies = load_spec(spec_path).copies
+    images = scan_image_folder(Path(src)).images
+    halves = [[ImageTask(rel, tuple(range(copies))) for rel in images[k::2]] for k in (0, 1)]
+    ctx = mp.get_context("forkserver")
+
+    def once(which: list[int], threads: int) -> list[dict]:
+        shutil.rmtree(out, ignore_errors=True)
+        args = [(spec_path, src, out, halves[k], threads) for k in which]
+        with ctx.Pool(len(which)) as pool:
+            return pool.map(_pair_worker, args)
+
+    print(f"load average before: {os.getloadavg()}; {len(images)} sources x {copies} copies")
+    for r in range(int(rounds)):
+        alone = [once([k], 1)[0] for k in (0, 1)]
+        together = once([0, 1], 1)
+        for label, runs in (("alone", alone), ("together", together)):
+            n = sum(x["outputs"] for x in runs)
+            print(f"round {r} {label:8s}: " + "; ".join(
+                f"half {k}: wall {x['wall']:.2f} s, user {x['user']:.2f}, sys {x['system']:.2f}"
+                for k, x in enumerate(runs))
+                + f" | CPU per output {1000 * sum(x['user'] + x['system'] for x in runs) / n:.3f} ms "
+                  f"(sys {1000 * sum(x['system'] for x in runs) / n:.3f})", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
+# ------------------------------------------------------------------ per-stage CPU, unprofiled
+
+
+def stages(spec_path: str, src: str, out: str, every: str = "3") -> None:
+    """CPU per output of each stage of a worker's item (``job.py``'s own calls) beside the plain loop's, in one
+    process, interleaved item by item, without a profiler: read the gap between ours and the plain loop by
+    stage. Every ``every``-th source; two rounds, the second reported (the first warms caches and imports)."""
+    import io as _io
+    import shutil
+
+    import albumentations as A
+    import numpy as np
+    from PIL import Image
+
+    from augment.compile.pipeline import Pipeline
+    from augment.io.fingerprint import fingerprint_of
+    from augment.io.image_folder import scan_image_folder
+    from augment.io.images import decode_image, encode_image
+    from augment.run.job import ChunkResult, JobConfig, image_copy, output_name, store_for, write_output
+    from augment.run.job_base import output_record
+    from augment.run.worker import init_worker
+    from augment.spec import load_spec
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_images import QUALITY, ZOOM
+
+    init_worker(1)
+    pipe = Pipeline(load_spec(spec_path))
+    copies = pipe.spec.copies
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=src, output_root=out)
+    plain = A.Compose([A.HorizontalFlip(p=0.5), A.Affine(scale=ZOOM, p=1.0)], seed=7)
+    rels = scan_image_folder(Path(src)).images[:: int(every)]
+    blobs = [(Path(src) / rel).read_bytes() for rel in rels]
+    totals: dict[str, float] = {}
+
+    def clock(name, fn):
+        start = time.process_time()
+        value = fn()
+        totals[name] = totals.get(name, 0.0) + time.process_time() - start
+        return value
+
+    for _round in range(2):
+        totals.clear()
+        shutil.rmtree(out, ignore_errors=True)
+        result = ChunkResult()
+        for rel, data in zip(rels, blobs):
+            img = clock("plain: decode (PIL open + convert)", lambda: np.asarray(Image.open(_io.BytesIO(data)).convert("RGB")))
+            arr, _info = clock("ours: decode (decode_image)", lambda: decode_image(data))
+            fp = clock("ours: source fingerprint", lambda: fingerprint_of(data, os.stat(Path(src) / rel)))
+            for k in range(copies):
+                aug = clock("plain: op (A.Compose)", lambda: plain(image=img)["image"])
+
+                def plain_encode():
+                    buf = _io.BytesIO()
+                    Image.fromarray(aug).save(buf, "JPEG", quality=QUALITY)
+                    return buf.getvalue()
+
+                encoded = clock("plain: encode (fromarray + save)", plain_encode)
+                target = Path(out) / "plain" / output_name(rel, k)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                clock("plain: write (write_bytes)", lambda: target.write_bytes(encoded))
+                seed, res = clock("ours: seed + op (image_copy)", lambda: image_copy(pipe, config, rel, k, arr, result))
+                encoded = clock("ours: encode (encode_image)", lambda: encode_image(res.output, "JPEG", 95))
+                name = output_name(rel, k)
+                clock("ours: hash + record (output_record)",
+                      lambda: output_record(config, rel, name, k, seed, res.applied, encoded, fp))
+                clock("ours: write (atomic, write_output)", lambda: write_output(store_for(config), name, encoded))
+    shutil.rmtree(out, ignore_errors=True)
+    n = len(rels) * copies
+    print(f"{len(rels)} sources x {copies} copies; CPU us per output (load {os.getloadavg()[0]:.1f}):")
+    for name in sorted(totals):
+        print(f"  {name:40s} {1e6 * totals[name] / n:8.1f}")
+    for side in ("plain", "ours"):
+        print(f"  {side + ' total':40s} {1e6 * sum(v for k, v in totals.items() if k.startswith(side)) / n:8.1f}")
+
+
 # ------------------------------------------------------------------ the table
+
+
+def _report_scheduling(folder: Path) -> None:
+    """Where the workers' wall time went, from the run's own busy report (unaffected by the profiler's clock
+    only in its proportions: every process was slowed alike)."""
+    path = folder / "scheduling.json"
+    if not path.exists():
+        return
+    s = json.loads(path.read_text())
+    slots = s["wall_seconds"] * s["threads"]
+    idle = s["idle_seconds"]
+    print(f"== engine busy report: {s['outputs']} outputs in {s['chunks']} chunks, {s['threads']} workers x "
+          f"{s['wall_seconds']:.2f} s wall = {slots:.2f} worker-s")
+    print(f"   busy {s['worker_seconds']:.2f} ({s['busy_fraction']:.1%}); idle: start-up {idle['startup']:.2f}, "
+          f"gaps {idle['gaps']:.2f}, tail {idle['tail']:.2f}; main CPU {s['main_cpu_seconds']:.2f} s "
+          f"({s['main_cpu_ms_per_output']} ms/output), workers {s['worker_cpu_ms_per_output']} CPU ms/output")
+    for i, w in enumerate(s["workers"]):
+        print(f"   worker {i}: {w['chunks']} chunks, {w['outputs']} outputs, busy {w['busy_seconds']:.2f} s, "
+              f"CPU {w['cpu_seconds']:.2f} s, first chunk at {w['first_chunk_at']:.2f} s, "
+              f"last done at {w['last_chunk_done_at']:.2f} s")
 
 # (component, [(file substring, function name)]): cumulative seconds of those functions (outermost calls only:
 # cProfile's cumulative time already excludes recursive re-entries). Components are disjoint by construction
@@ -157,6 +341,7 @@ def report(directory: str | None = None) -> None:
     import pstats
 
     folder = Path(directory) if directory else PROFILE_DIR
+    _report_scheduling(folder)
     for prof_path in sorted(folder.glob("*.prof")):
         stats = pstats.Stats(str(prof_path))
         meta_path = prof_path.with_suffix(".json")
@@ -171,12 +356,16 @@ def report(directory: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "plain", "report"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "plain", "report", "pair", "stages"):
         sys.exit(__doc__)
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "run":
         profile_run(["run", *rest])
     elif mode == "plain":
         profile_plain(*rest)
+    elif mode == "pair":
+        pair(*rest)
+    elif mode == "stages":
+        stages(*rest)
     else:
         report(*rest)

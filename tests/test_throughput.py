@@ -216,6 +216,52 @@ def test_the_forkserver_preloads_the_backend_so_workers_start_with_it():
     assert proc.stdout.split("\n")[:2] == ["[True, True, False]", "False"]  # the run's own process: untouched
 
 
+def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_workers_can_import_it():
+    """albumentations' optional Hub mixin is skipped in the preload (huggingface_hub hidden while it runs), and
+    the marker is gone afterwards: a worker that needs huggingface_hub (a Hugging Face dataset run) imports it."""
+    pytest.importorskip("huggingface_hub")
+    code = (
+        "from augment.run.engines import LocalEngine\n"
+        "from augment.run.job import JobConfig\n"
+        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations'}, spec_hash='x',\n"
+        "                   input_root='.', output_root='.')\n"
+        "probe = (\"[__import__('sys').modules.get('huggingface_hub', 0) is not None and 'huggingface_hub' in \"\n"
+        "         \"__import__('sys').modules, __import__('albumentations.core.hub_mixin', fromlist=['x'])\"\n"
+        "         \".is_huggingface_hub_available, hasattr(__import__('huggingface_hub'), 'HfApi')]\")\n"
+        "with LocalEngine(workers=1)._pool(config) as pool:\n"
+        "    print(pool.submit(eval, probe).result())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "[False, False, True]"
+
+
+def test_the_forkserver_skips_the_cli_module_but_keeps_a_users_script(monkeypatch, tmp_path):
+    """Workers never use the CLI's module, so `python -m augment.cli` and the `augment` console script do not
+    make the forkserver import it; any other __main__ (a user's script defining ops) is still preloaded."""
+    import importlib.machinery
+    import types
+
+    from augment.run.engines import _main_preload
+
+    cli = types.ModuleType("__main__")
+    cli.__spec__ = importlib.machinery.ModuleSpec("augment.cli", None)
+    monkeypatch.setitem(sys.modules, "__main__", cli)
+    assert _main_preload() == []
+    script = types.ModuleType("__main__")
+    script.__file__ = str(Path(sys.executable).parent / "augment")  # the console script beside the interpreter
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert _main_preload() == []
+    user = types.ModuleType("__main__")
+    user.__file__ = str(tmp_path / "train.py")
+    monkeypatch.setitem(sys.modules, "__main__", user)
+    assert _main_preload() == ["__main__"]
+    elsewhere = types.ModuleType("__main__")
+    elsewhere.__file__ = str(tmp_path / "augment")  # a user's script that happens to be called augment
+    monkeypatch.setitem(sys.modules, "__main__", elsewhere)
+    assert _main_preload() == ["__main__"]
+
+
 def test_preload_follows_the_spec():
     from augment.run.engines import preload_for
     from augment.run.job import JobConfig
@@ -235,7 +281,7 @@ def test_preload_follows_the_spec():
 @given(sizes=st.lists(st.integers(0, 3_000_000), min_size=0, max_size=60), copies=st.integers(1, 4),
        workers=st.integers(1, 8), fixed=st.sampled_from([None, None, 1, 5]))
 def test_chunks_by_cost_keep_every_task_once_in_order(tmp_path_factory, sizes, copies, workers, fixed):
-    from augment.run.expander import CHUNK_COST, MAX_CHUNK, cost_chunks
+    from augment.run.expander import MAX_CHUNK, chunk_budget, cost_chunks
     from augment.run.job import ImageTask
 
     root = tmp_path_factory.mktemp("in")
@@ -249,12 +295,26 @@ def test_chunks_by_cost_keep_every_task_once_in_order(tmp_path_factory, sizes, c
         assert all(len(c) == fixed for c in chunks[:-1])
         return
     assert all(len(c) <= MAX_CHUNK for c in chunks)
-    total = sum(max(s, 1) * copies for s in sizes)
-    budget = max(1, min(CHUNK_COST, total // (4 * workers)))
-    for chunk in chunks[:-1]:  # each closes once it reached the budget (or the item cap), not before
+    total = remaining = sum(max(s, 1) * copies for s in sizes)
+    for chunk in chunks[:-1]:  # each closes once it reached its budget (or the item cap), not before
+        budget = chunk_budget(total, remaining, workers)
         cost = [max(sizes[int(t.source[:-4])], 1) * copies for t in chunk]
         assert sum(cost) >= budget or len(chunk) == MAX_CHUNK
         assert sum(cost[:-1]) < budget
+        remaining -= sum(cost)
+
+
+@settings(max_examples=40, deadline=None)
+@given(total=st.integers(1, 10**12), workers=st.integers(1, 64), spent=st.floats(0, 1))
+def test_chunk_budget_shrinks_towards_the_end_and_never_reaches_zero(total, workers, spent):
+    from augment.run.expander import CHUNK_COST, chunk_budget
+
+    remaining = int(total * (1 - spent))
+    budget = chunk_budget(total, remaining, workers)
+    assert 1 <= budget <= CHUNK_COST and budget <= max(1, total // (4 * workers))
+    assert chunk_budget(total, remaining // 2, workers) <= budget  # less work left: never a bigger chunk
+    if remaining >= 2 * workers:
+        assert budget <= remaining // (2 * workers)  # the queued work is spread over every worker
 
 
 def test_outputs_and_manifest_do_not_depend_on_chunking(image_folder, tmp_path):
@@ -287,6 +347,7 @@ def test_scheduling_stats_charge_idle_worker_time_to_the_outputs():
     assert scheduling_stats(1, 10, 2.1, 1.0, 2)["overhead_ms_per_output"] == 0.0
 
 
-def test_a_local_run_reports_no_scheduling_block(image_folder, tmp_path):
+def test_a_serial_run_reports_no_scheduling_block(image_folder, tmp_path):
+    """In-process (serial) runs have no workers to report on; process-pool and Dask runs do (test_engine_busy)."""
     out = _run(image_folder, tmp_path / "out")
     assert "scheduling" not in out and out["written"] > 0

@@ -104,7 +104,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             frames = getattr(img, "n_frames", 1)
             img.seek(0)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # in place: otherwise a copy of every unrotated image
             img = to_srgb(img)
             arr = pil_to_array(img)
         except ImageReadError:

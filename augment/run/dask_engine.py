@@ -23,12 +23,11 @@ as the local engine.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections import deque
 from typing import Iterable, Iterator
 
-from augment.run.engine_base import available_cores, died_result
+from augment.run.engine_base import BusyMeter, available_cores, died_result
 from augment.run.errors import RunError
 
 
@@ -184,8 +183,7 @@ class DaskEngine:
                 inflight[fut.key] = chunk
                 pending.add(fut)
 
-        started = time.perf_counter()
-        done = {"chunks": 0, "outputs": 0, "work": 0.0}
+        meter = BusyMeter(threads)  # from the first task: cluster start-up is not in it
         submit_more()
         while inflight:
             fut = next(pending)
@@ -198,14 +196,11 @@ class DaskEngine:
                     fut.result()  # a real failure (e.g. OUTPUT not writable) stops the run, as in the local engine
             else:
                 result = fut.result()
-                done["chunks"] += 1
-                done["outputs"] += len(result.records)
-                done["work"] += result.work_seconds
+                meter.add(result)
                 yield result
             fut.release()
             submit_more()
-        self.stats = scheduling_stats(done["chunks"], done["outputs"], done["work"],
-                                      time.perf_counter() - started, threads)
+        self.stats = meter.report()
         yield from self._isolate(client, config, suspects)
 
     def _isolate(self, client, config: JobConfig, suspects: deque) -> Iterator[ChunkResult]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import sysconfig
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
-from augment.run.engine_base import available_cores, died_result, task_source  # noqa: F401 (re-exported)
+from augment.run.engine_base import BusyMeter, available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 from augment.run.worker import PARENT_VAR, init_pool_worker
 
 __all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine",
-           "preload_for", "start_forkserver"]
+           "preload_for", "preload_for_spec", "start_forkserver", "warm_up"]
 
 
 class Engine(Protocol):
@@ -48,6 +50,7 @@ class LocalEngine:
         self.workers = max(1, workers or available_cores())
         self.max_in_flight = self.workers * in_flight_per_worker
         self._preload: tuple[str, ...] = ()
+        self.stats: dict | None = None  # after a run: where the workers' time went (``BusyMeter.report``)
 
     def _pool(self, config: JobConfig | None = None) -> ProcessPoolExecutor:
         # forkserver: workers start clean (no inherited threads or locks), and still start fast.
@@ -60,6 +63,15 @@ class LocalEngine:
         )
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
+        meter = BusyMeter(self.workers)  # from before the pool starts: worker start-up counts as idle
+        try:
+            for result in self._run(config, chunks):
+                meter.add(result)
+                yield result
+        finally:
+            self.stats = meter.report()
+
+    def _run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
         source = iter(chunks)
         suspects: deque = deque()  # single items from chunks whose worker died
         pool = self._pool(config)
@@ -126,11 +138,26 @@ _BACKEND_MODULES = {
 def preload_for(config: JobConfig) -> tuple[str, ...]:
     """The modules the forkserver preloads for a run of ``config``: the worker's job modules and, for image
     runs, the backend of the spec (text runs load their models per worker, on demand)."""
-    spec = config.spec or {}
+    return preload_for_spec(config.spec, config.annotation_format is not None)
+
+
+def preload_for_spec(spec: dict | None, annotated: bool = False) -> tuple[str, ...]:
+    """``preload_for`` from what a run knows before its job config: the spec and whether INPUT is annotated."""
+    spec = spec or {}
     if spec.get("modality", "image") != "image":
         return _WORKER_MODULES
-    annotated = ("augment.run.annotated_job",) if config.annotation_format is not None else ()
-    return _WORKER_MODULES + annotated + _BACKEND_MODULES.get(spec.get("backend", "albumentations"), ())
+    return (_WORKER_MODULES + (("augment.run.annotated_job",) if annotated else ())
+            + _BACKEND_MODULES.get(spec.get("backend", "albumentations"), ()))
+
+
+def warm_up(engine: str, spec: dict | None, annotated: bool = False) -> None:
+    """Start the local engine's forkserver now, so that its imports (the backend: ~1 s of CPU) run on another
+    core while this process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait
+    for the preload; the first worker does). Call it from the thread that will run the engine (see
+    ``start_forkserver``). Other engines start nothing here. The forkserver keeps this preload for the rest of
+    the process: a later pool's ``preload_for`` adds nothing to it."""
+    if engine == "local":
+        start_forkserver(preload_for_spec(spec, annotated))
 
 
 def start_forkserver(preload: Iterable[str] = ()) -> None:
@@ -143,13 +170,29 @@ def start_forkserver(preload: Iterable[str] = ()) -> None:
     previous = os.environ.get(PARENT_VAR)
     os.environ[PARENT_VAR] = str(os.getpid())
     try:
-        forkserver.set_forkserver_preload(["__main__", "augment.run.forkserver_guard", *preload])
+        forkserver.set_forkserver_preload([*_main_preload(), "augment.run.forkserver_guard", *preload,
+                                           "augment.run.forkserver_ready"])
         forkserver.ensure_running()
     finally:
         if previous is None:
             os.environ.pop(PARENT_VAR, None)
         else:
             os.environ[PARENT_VAR] = previous
+
+
+def _main_preload() -> list[str]:
+    """``__main__`` (multiprocessing's default preload: a script's own functions and ops reach the workers), except
+    when it is the CLI: workers never use its module, and importing it (click, the commands) delayed every
+    worker's first item by ~60 ms of the forkserver's start."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) == "augment.cli":  # python -m augment.cli
+        return []
+    path = getattr(main, "__file__", None) or ""
+    # the `augment` console script pip writes into the environment's scripts folder: it only calls augment.cli.main
+    if os.path.basename(path) == "augment" and os.path.dirname(os.path.realpath(path)) == os.path.realpath(
+            sysconfig.get_path("scripts")):
+        return []
+    return ["__main__"]
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

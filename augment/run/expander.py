@@ -51,7 +51,7 @@ from augment.io.manifest import (
 from augment.io.naming import NAME_MAX, find_collision, name_max, overlong_part, reserved_name
 from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
-from augment.run.engines import available_cores, make_engine
+from augment.run.engines import available_cores, make_engine, warm_up
 from augment.run.errors import RunError  # noqa: F401 (re-exported: callers catch expander.RunError)
 from augment.run.summary import RunSummary  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, ImageTask, JobConfig, OutputWriteError, output_name
@@ -447,8 +447,11 @@ def cost_chunks(tasks: list[ImageTask], root: Path, workers: int, size: int | No
     """Image tasks in chunks of about equal work (``CHUNK_COST``), or of ``size`` items when given.
 
     An item's cost is its source's size in bytes times the outputs it makes: one stat per source, in the
-    process that plans anyway. The budget shrinks so that each worker gets at least 4 chunks (the last chunks
-    then finish together). Chunking decides only which process does what: outputs never depend on it.
+    process that plans anyway. The budget shrinks so that each worker gets at least 4 chunks, and near the end
+    to the work left over twice the workers (``chunk_budget``): the last chunks get smaller and smaller, so the
+    workers finish together instead of one finishing a full chunk while the others wait (with chunks of
+    constant size the tail averaged half a chunk per worker). Chunking decides only which process does what:
+    outputs never depend on it.
     """
     if size:
         yield from _chunks(tasks, size)
@@ -460,7 +463,8 @@ def cost_chunks(tasks: list[ImageTask], root: Path, workers: int, size: int | No
         except OSError:  # the worker reports what is wrong with it
             nbytes = 0
         costs.append(max(nbytes, 1) * (len(task.copies) + int(task.original)))
-    budget = max(1, min(CHUNK_COST, sum(costs) // (4 * workers)))
+    total = remaining = sum(costs)
+    budget = chunk_budget(total, remaining, workers)
     chunk: list = []
     spent = 0
     for task, cost in zip(tasks, costs):
@@ -468,9 +472,19 @@ def cost_chunks(tasks: list[ImageTask], root: Path, workers: int, size: int | No
         spent += cost
         if spent >= budget or len(chunk) >= MAX_CHUNK:
             yield chunk
+            remaining -= spent
+            budget = chunk_budget(total, remaining, workers)
             chunk, spent = [], 0
     if chunk:
         yield chunk
+
+
+def chunk_budget(total: int, remaining: int, workers: int) -> int:
+    """The cost at which the next chunk closes: ``CHUNK_COST``, at most a quarter of a worker's share of the
+    whole run, and at most the work left over twice the workers (guided self-scheduling: with two chunks in
+    flight per worker, the chunks still queued when the first worker runs dry hold about as much as the ones
+    running)."""
+    return max(1, min(CHUNK_COST, total // (4 * workers), remaining // (2 * workers)))
 
 
 def _examples(names: set[str], limit: int = 10) -> list[str]:
@@ -498,6 +512,10 @@ def expand(
 
         return expand_hf(pipe, opts, hf_kind, library_versions(), RunError, identity_differences)
     _check_locations(pipe, opts, remote=not isinstance(where, Path))
+    # the workers' imports run on another core while this process walks INPUT, takes OUTPUT and plans. Whether
+    # INPUT is annotated is known only after the walk: the annotated job (~90 ms of imports) is then imported by
+    # each worker of an annotated run, rather than by the forkserver of every run
+    warm_up(opts.engine, pipe.spec.to_dict(), annotated=False)
     layout = layout_scan = None
     if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
         from augment.run.annotated_expand import resolve_layout
@@ -660,7 +678,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
             lock.check()
             if progress:
                 progress(result.items)
-        summary.scheduling = getattr(engine, "stats", None)  # Dask: the scheduler's overhead per output
+        summary.scheduling = getattr(engine, "stats", None)  # where the workers' time went (local, Dask)
         if assembler is not None:
             assembler.finish()
         if pipe.modality == "text":

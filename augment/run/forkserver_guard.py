@@ -28,6 +28,12 @@ def _guard() -> None:
     # without its update check.
     sys.modules.setdefault(TORCH_HELPERS, None)
     os.environ[UPDATE_CHECK_VAR] = "1"
+    # albumentations' optional Hub mixin (save/load transforms on the Hugging Face Hub, which runs never use)
+    # imports huggingface_hub when installed: ~0.3 s of the forkserver's start, which every worker waits for.
+    # Hidden for the preload only: ``forkserver_ready`` (preloaded last) removes the marker, so a worker that
+    # needs huggingface_hub itself (a Hugging Face dataset run) still imports it.
+    if "huggingface_hub" not in sys.modules:
+        sys.modules["huggingface_hub"] = None  # type: ignore[assignment]
 
 
 _guard()

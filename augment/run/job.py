@@ -10,6 +10,7 @@ location (disk full, permission, an unreachable store) stops the run.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -57,13 +58,19 @@ def output_name(source: str, copy: int) -> str:
 
 
 def process_chunk(config: JobConfig, tasks: list) -> ChunkResult:
-    started = time.perf_counter()
-    result = ChunkResult()
+    # which process ran the chunk (the busy report counts per worker); the host too, for Dask clusters
+    result = ChunkResult(worker=f"{_HOST}:{os.getpid()}", started_at=time.time())
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         _process_tasks(config, tasks, result)
     finally:
         result.work_seconds = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu
+        result.finished_at = result.started_at + result.work_seconds
     return result
+
+
+_HOST = platform.node()
 
 
 def _process_tasks(config: JobConfig, tasks: list, result: ChunkResult) -> None:

@@ -45,6 +45,12 @@ class ChunkResult:
     filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)
     work_seconds: float = 0.0  # wall time the worker spent on the chunk (engines report scheduling overhead)
+    # where and when the chunk ran, for the engines' busy report (``engine_base.busy_report``): the worker's pid
+    # (host-qualified on Dask), its CPU seconds on the chunk, and wall-clock (``time.time``) start and end
+    worker: str = ""
+    cpu_seconds: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
 
 
 _PIPELINES: dict[str, Pipeline] = {}

@@ -33,7 +33,7 @@ class RunSummary:
     dropped_filtered: int = 0  # text copies the spec's filter: rejected on every draw: not written
     filter_rejections: dict[str, int] = field(default_factory=dict)  # "op:reason" -> rejected draws
     notes: list[str] = field(default_factory=list)  # one line each: what this run did besides the plain work
-    scheduling: dict | None = None  # Dask runs: chunks, worker time and the scheduler's overhead per output
+    scheduling: dict | None = None  # process-pool and Dask runs: chunks, where the workers' time went (BusyMeter)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
