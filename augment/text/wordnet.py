@@ -314,6 +314,7 @@ class WordNetIndex:
         # surface form -> all synonyms; bounded by the vocabulary of the texts seen (words, not lemmas)
         self._all_cache: dict[str, tuple[str, ...]] = {}
         self._ant_cache: dict[int, tuple[str, ...]] = {}
+        self._share_cache: dict[tuple[str, str, int], float | None] = {}
 
     def __len__(self) -> int:
         return len(self._key_id)
@@ -532,14 +533,22 @@ class WordNetIndex:
     def pos_share(self, lemma: str, pos: str, min_tags: int = USUAL_POS_MIN_TAGS) -> float | None:
         """The share of ``lemma``'s sense-tagged uses (SemCor counts) that are in part of speech ``pos``; None
         when it has fewer than ``min_tags`` of them (or the WordNet copy has no counts)."""
+        key = (lemma, pos, min_tags)
+        try:
+            return self._share_cache[key]
+        except KeyError:
+            pass
         i = self._key_id.get(lemma)
         if i is None or not self._has_tags:
-            return None
-        counts = self._lemma_tags[i]
-        total = int(counts.sum())
-        if total < min_tags:
-            return None
-        return int(counts["nvar".index("a" if pos == "s" else pos)]) / total
+            share = None
+        else:
+            counts = self._lemma_tags[i].tolist()  # four numpy scalar reads cost more than one list
+            total = sum(counts)
+            share = None if total < min_tags else counts["nvar".index("a" if pos == "s" else pos)] / total
+        if len(self._share_cache) > 500_000:
+            self._share_cache.clear()
+        self._share_cache[key] = share
+        return share
 
     def _lemma_pos(self, word: str) -> int:
         """Part-of-speech bits of the parts of speech ``word`` is a WordNet lemma in (0: not a lemma)."""
