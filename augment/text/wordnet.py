@@ -276,8 +276,9 @@ class WordNetIndex:
         self._zipf_cache: dict[str, float] = {}  # wordfreq's answers for words the index cannot answer
         self._string_id: dict[str, int] | None = None  # non-lemma strings, built on the first zipf() call
         words = arrays.get("freq_words")
-        self._frequencies = None if words is None else _WordList(
-            words.tobytes(), _ints(arrays["freq_offsets"]), _ints(arrays["freq_buckets"]))
+        self._frequencies = None if words is None else _WordList(  # 4- and 2-byte items: 2.6 MB less per process
+            words.tobytes(), array.array("I", arrays["freq_offsets"].astype(np.uint32).tobytes()),
+            array.array("H", arrays["freq_buckets"].astype(np.uint16).tobytes()))
         n_words = arrays.get("n_words")
         if n_words is None or len(n_words) != len(strings):
             n_words = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
