@@ -115,6 +115,48 @@ def test_batch_equals_one_at_a_time(wn_index):  # noqa: F811
         assert [r.changes for r in together] == [r.changes for r in alone], name
 
 
+FORMS = ["He runs fast and she ran faster than the brightest runners.", "They were running a brighter show.",
+         "The show showed the biggest crowds, bigger than ever.", "Odder things happened to the fullest cups."]
+
+
+def test_options_do_not_depend_on_what_the_caches_hold(wn_index):  # noqa: F811
+    """The parse, candidate-synonym and part-of-speech-share caches are shared between texts and between the
+    tags of one lemma ("runs", "ran", "running"): a text's options are the same computed first, one by one,
+    or after other texts filled the caches in the opposite order."""
+    texts_ = FORMS + [p.text for p in load()[::9]]
+
+    def empty() -> None:
+        context._ROWS.clear()
+        context._OPTIONS.cache.clear()
+        tagger._PARSED.clear()
+        wn_index._share_cache.clear()
+
+    empty()
+    one_by_one = [context.word_options([t], index=wn_index)[0] for t in texts_]
+    context._ROWS.clear()  # the rows are recomputed from the warm caches, in the other order
+    reversed_ = context.word_options(texts_[::-1], index=wn_index)[::-1]
+    empty()
+    assert reversed_ == one_by_one
+    assert any(any(o) for o in one_by_one[0])  # the forms do get options
+
+
+def test_a_first_pass_never_loads_wordfreq(text_cache, wn_index):  # noqa: F811
+    """A worker's first pass inflects synonyms ("brighter", "showed", "biggest") that are no WordNet string:
+    their frequencies come from the index, so wordfreq (0.5-1.2 s to import and load) is never imported."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from augment.ops.text_ops import TEXT_OPS; "
+            "op = next(o for o in TEXT_OPS if o.name == 'synonym_replace'); p = op.params(rate=0.5); "
+            f"texts = {FORMS!r}; "
+            "out = op.batch_text(texts, p, [np.random.default_rng(i) for i in range(len(texts))]); "
+            "print(sum(len(r.changes) for r in out)); print('wordfreq' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "AUGMENT_CACHE_DIR": str(text_cache)}).stdout.splitlines()
+    assert int(out[-2]) > 0 and out[-1] == "False"
+
+
 def test_context_false_is_todays_op(wn_index):  # noqa: F811
     text = "The dogs were running fast in the park with Jack Black."
     for seed in range(10):

