@@ -29,7 +29,7 @@ from augment.compile.backend_albumentations_native import (adjust_brightness, ad
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
-__all__ = ["NAME", "KERNELS", "apply"]
+__all__ = ["NAME", "KERNELS", "INTO", "apply"]
 
 NAME = "albumentations"
 
@@ -43,27 +43,28 @@ _EYE = np.eye(3)
 _EYE_TOL = 1e-8 + 1e-5 * _EYE  # np.allclose(matrix, eye), without its per-call overhead
 
 
-def _warp(img: np.ndarray, matrix: np.ndarray, p: Any) -> np.ndarray:
+def _warp(img: np.ndarray, matrix: np.ndarray, p: Any, out: np.ndarray | None = None) -> np.ndarray:
     # albumentations' warp_affine, called directly: its identity test (np.allclose) cost more than the warp of a
     # small image, and it passed a scalar fill on as one value, which OpenCV applied to the first channel only.
+    # ``out``: an array of img's shape to write into (OpenCV writes every pixel of it).
     if (np.abs(matrix - _EYE) <= _EYE_TOL).all():
         return img
     h, w = img.shape[:2]
-    out = cv2.warpAffine(img, matrix[:2], (w, h), flags=_INTERP[p.interpolation], borderMode=_BORDER[p.border],
-                         borderValue=(p.fill,) * 4)
-    return out[:, :, None] if out.ndim == 2 else out
+    res = cv2.warpAffine(img, matrix[:2], (w, h), dst=out, flags=_INTERP[p.interpolation],
+                         borderMode=_BORDER[p.border], borderValue=(p.fill,) * 4)
+    return res[:, :, None] if res.ndim == 2 else res
 
 
-def _rotate(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], angle=d["angle"]), p)
+def _rotate(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], angle=d["angle"]), p, out)
 
 
-def _zoom(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], scale=d["scale"]), p)
+def _zoom(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], scale=d["scale"]), p, out)
 
 
-def _affine(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], **d), p)
+def _affine(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], **d), p, out)
 
 
 def _perspective(img, d, p):
@@ -170,6 +171,18 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "jpeg": _jpeg,
     "cutout": _cutout,
     **NATIVE_KERNELS,
+}
+
+
+# Kernels that write into a given array of the input's shape (``kernel(img, drawn, params, out)``): the pipeline
+# gives them a reused buffer for an output the next step consumes (augment.compile.scratch). Same OpenCV calls as
+# KERNELS (albucore's hflip/vflip are cv2.flip), so the same bytes; they may still return their input (identity).
+INTO: dict[str, Callable[[np.ndarray, dict, Any, np.ndarray], np.ndarray]] = {
+    "horizontal_flip": lambda img, d, p, out: cv2.flip(img, 1, dst=out),
+    "vertical_flip": lambda img, d, p, out: cv2.flip(img, 0, dst=out),
+    "rotate": _rotate,
+    "zoom": _zoom,
+    "affine": _affine,
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from augment.compile import batch as batched
+from augment.compile import scratch
 from augment.compile import tensors
 from augment.extras import require
 from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
@@ -244,13 +245,19 @@ class Pipeline:
         image, restore = tensors.image_in(x)
         applied = []
         shape = ctx = None
-        for leaf, rng in self.plan(seed):
-            if image.shape != shape:  # one (frozen) context per image size, not one per step
-                shape = image.shape
-                ctx = ImageContext(shape[0], shape[1], shape[2])
-            drawn = _draw(leaf, rng, image, ctx=ctx)
-            image = self._apply_image(leaf, image, drawn)
-            applied.append(_entry(leaf, drawn))
+        steps = self.plan(seed)
+        last = len(steps) - 1
+        with scratch.session(image) as pool:
+            for i, (leaf, rng) in enumerate(steps):
+                if image.shape != shape:  # one (frozen) context per image size, not one per step
+                    shape = image.shape
+                    ctx = ImageContext(shape[0], shape[1], shape[2])
+                drawn = _draw(leaf, rng, image, ctx=ctx)
+                # a step whose output the next step consumes may write it into a reused buffer (scratch.py)
+                image = self._apply_image(leaf, image, drawn, pool if i < last else None)
+                applied.append(_entry(leaf, drawn))
+            if pool is not None:
+                image = pool.release(image)
         return AugmentResult(restore(image, applied), applied, seed)
 
     def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
@@ -391,12 +398,15 @@ class Pipeline:
         fn = multi_image.mosaic if leaf.op.name == "mosaic" else multi_image.copy_paste
         return fn(image, targets, drawn, leaf.params, loaded, tracker)
 
-    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
+    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict, pool: "scratch.Pool | None" = None
+                     ) -> np.ndarray:
         if leaf.op.name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
             return self._apply_multi(leaf, image, None, dict(drawn), None, None)[0]
-        return self._apply_op(leaf.op, leaf.params, image, drawn)
+        return self._apply_op(leaf.op, leaf.params, image, drawn, pool)
 
-    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict) -> np.ndarray:
+    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict,
+                  pool: "scratch.Pool | None" = None) -> np.ndarray:
+        """``pool``: where an intermediate output may be written (only the backend's ``INTO`` kernels use it)."""
         name = op.name
         if op.apply_image is not None:  # a plugin op: its own numpy implementation, the same on every backend
             return op.apply_image(image, drawn, params)
@@ -421,7 +431,12 @@ class Pipeline:
             # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
             raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
                              f"most {JPEG_MAX_SIDE} pixels a side")
-        return self._backend_module().apply(name, image, drawn, params)
+        backend = self._backend_module()
+        if pool is not None:
+            into = backend.INTO.get(name)
+            if into is not None:
+                return into(image, drawn, params, pool.buffer(image))
+        return backend.apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
         if seed is None:

@@ -1,0 +1,117 @@
+"""Intermediate images of one call written into reused buffers (augment.compile.scratch): the same bytes as fresh
+arrays, and nothing a caller holds (its input, an earlier output) is ever a buffer or overwritten by a later call."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from augment.compile import Pipeline, scratch
+from augment.spec import parse_spec
+
+# ops with buffered kernels (flips, warps) between and after ops without (crop changes the shape, colour ops
+# return their input for identity factors)
+_STEPS = [
+    {"op": "horizontal_flip", "p": 0.5},
+    {"op": "vertical_flip", "p": 0.5},
+    {"op": "rotate", "params": {"degrees": [-20, 20]}, "p": 0.7},
+    {"op": "zoom", "params": {"scale": [0.8, 1.2], "border": "reflect"}, "p": 0.5},
+    {"op": "affine", "params": {"degrees": [-10, 10], "translate": [-0.1, 0.1], "scale": [0.9, 1.1]}, "p": 0.7},
+    {"op": "brightness_contrast", "params": {"brightness": [1.0, 1.0], "contrast": [0.8, 1.2]}, "p": 0.5},
+    {"op": "crop", "params": {"height": 250, "width": 240}, "p": 0.3},
+    {"op": "horizontal_flip", "p": 0.5},
+]
+
+
+def _pipe(steps, seed=0) -> Pipeline:
+    return Pipeline(parse_spec({"modality": "image", "seed": seed, "steps": steps}))
+
+
+def _fresh(pipe: Pipeline, img: np.ndarray, seed: int) -> np.ndarray:
+    """What the call gives with every intermediate a fresh array (the code before the buffers)."""
+    old = scratch.MIN_BYTES
+    scratch.MIN_BYTES = 1 << 62
+    try:
+        return pipe(img, seed=seed)
+    finally:
+        scratch.MIN_BYTES = old
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_buffered_calls_give_the_bytes_of_fresh_arrays_and_leave_inputs_and_outputs_alone(channels):
+    rng = np.random.default_rng(channels)
+    img = rng.integers(0, 256, (300, 290, channels), dtype=np.uint8)
+    if channels == 1:
+        img = rng.integers(0, 256, (520, 500, 1), dtype=np.uint8)  # above scratch.MIN_BYTES too
+    assert img.nbytes >= scratch.MIN_BYTES
+    before = img.copy()
+    pipe = _pipe(_STEPS)
+    outputs, ran = [], set()
+    for seed in range(40):
+        res = pipe.run(img, seed=seed)
+        ran.add(tuple(a["op"] for a in res.applied))
+        assert np.array_equal(res.output, _fresh(pipe, img, seed)), seed
+        assert np.array_equal(res.output, pipe.replay(img, res))
+        assert not np.may_share_memory(res.output, img) or not res.applied
+        outputs.append((res.output, res.output.copy()))
+    assert np.array_equal(img, before)  # the input is never written
+    for out, copy in outputs:  # no later call overwrote an earlier output
+        assert np.array_equal(out, copy)
+    assert len(ran) > 10
+
+
+def test_an_output_left_in_a_buffer_by_an_identity_last_step_is_copied_out():
+    img = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    # the flip writes into a buffer; the affine draws the identity and returns its input, the buffer itself
+    pipe = _pipe([{"op": "horizontal_flip"}, {"op": "affine", "params": {"translate": [0, 0]}}])
+    first = pipe(img, seed=1)
+    kept = first.copy()
+    second = pipe(img[::-1].copy(), seed=2)
+    assert np.array_equal(first, kept) and np.array_equal(first, img[:, ::-1])
+    assert not np.may_share_memory(first, second)
+
+
+def test_a_nested_call_gets_no_buffer_of_the_outer_call():
+    img = np.random.default_rng(1).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    with scratch.session(img) as outer:
+        assert outer is not None
+        with scratch.session(img) as inner:
+            assert inner is None
+    with scratch.session(img[:10, :10]) as small:  # small images gain nothing
+        assert small is None
+
+
+def test_a_buffer_never_shares_memory_with_the_image_it_is_asked_for():
+    pool = scratch.Pool()
+    img = np.zeros((300, 300, 3), np.uint8)
+    a = pool.buffer(img)
+    b = pool.buffer(a)
+    assert not np.may_share_memory(a, b) and not np.may_share_memory(a, img)
+    assert pool.buffer(b) is a and pool.buffer(a[:, :]) is b
+    assert not np.may_share_memory(pool.release(a[:10]), a)  # an output in a buffer is copied out
+    assert pool.release(img) is img
+    c = pool.buffer(b[:200])  # a new shape drops the oldest buffer, never the one the image lives in
+    assert c.shape == (200, 300, 3) and not np.may_share_memory(c, b)
+    assert not np.may_share_memory(pool.release(b), b) and pool.release(a) is a  # a is no buffer any more
+
+
+def test_threads_calling_one_pipeline_get_their_own_buffers():
+    img = np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    pipe = _pipe(_STEPS[:5])
+    expected = {s: _fresh(pipe, img, s) for s in range(24)}
+    got, errors = {}, []
+
+    def work(seeds):
+        try:
+            for s in seeds:
+                got[s] = pipe(img, seed=s)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(range(i, 24, 4),)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(np.array_equal(got[s], expected[s]) for s in expected)
