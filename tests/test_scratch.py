@@ -13,13 +13,18 @@ from augment.spec import parse_spec
 # return their input for identity factors)
 _STEPS = [
     {"op": "horizontal_flip", "p": 0.5},
+    {"op": "hsv", "params": {"hue": [-0.05, 0.05], "saturation": [0.7, 1.3], "value": [0.8, 1.2]}, "p": 0.5},
     {"op": "vertical_flip", "p": 0.5},
     {"op": "rotate", "params": {"degrees": [-20, 20]}, "p": 0.7},
     {"op": "zoom", "params": {"scale": [0.8, 1.2], "border": "reflect"}, "p": 0.5},
     {"op": "affine", "params": {"degrees": [-10, 10], "translate": [-0.1, 0.1], "scale": [0.9, 1.1]}, "p": 0.7},
     {"op": "brightness_contrast", "params": {"brightness": [1.0, 1.0], "contrast": [0.8, 1.2]}, "p": 0.5},
     {"op": "crop", "params": {"height": 250, "width": 240}, "p": 0.3},
+    {"op": "color_jitter", "params": {"hue": [-0.05, 0.05]}, "p": 0.5},
+    {"op": "hsv", "params": {"saturation": [0.0, 0.0]}, "p": 0.2},  # a factor of 0 writes the gray image itself
+    {"op": "brightness_contrast", "params": {"brightness": [0.0, 0.0], "contrast": [0.0, 0.0]}, "p": 0.1},
     {"op": "horizontal_flip", "p": 0.5},
+    {"op": "hsv", "params": {"value": [1.0, 1.0]}, "p": 0.5},
 ]
 
 
@@ -73,26 +78,36 @@ def test_an_output_left_in_a_buffer_by_an_identity_last_step_is_copied_out():
 
 def test_a_nested_call_gets_no_buffer_of_the_outer_call():
     img = np.random.default_rng(1).integers(0, 256, (300, 300, 3), dtype=np.uint8)
-    with scratch.session(img) as outer:
+    outer = scratch.acquire(img)
+    try:
         assert outer is not None
-        with scratch.session(img) as inner:
-            assert inner is None
-    with scratch.session(img[:10, :10]) as small:  # small images gain nothing
-        assert small is None
+        assert scratch.acquire(img) is None
+        # an op that runs another pipeline inside a call: the inner call works on fresh arrays
+        inner = _pipe(_STEPS[:5])
+        assert all(np.array_equal(inner(img, seed=s), _fresh(inner, img, s)) for s in range(4))
+    finally:
+        scratch.leave()
+    assert scratch.acquire(img[:10, :10]) is None  # small images gain nothing
+    assert scratch.acquire(img) is outer
+    scratch.leave()
 
 
-def test_a_buffer_never_shares_memory_with_the_image_it_is_asked_for():
+def test_a_buffer_never_shares_memory_with_the_arrays_still_in_use():
     pool = scratch.Pool()
     img = np.zeros((300, 300, 3), np.uint8)
-    a = pool.buffer(img)
-    b = pool.buffer(a)
+    a = pool.like(img)
+    b = pool.like(a)
     assert not np.may_share_memory(a, b) and not np.may_share_memory(a, img)
-    assert pool.buffer(b) is a and pool.buffer(a[:, :]) is b
+    assert pool.like(b) is a and pool.like(a[:, :]) is b
+    c = pool.like(a, b, None)  # every live array is avoided
+    assert not np.may_share_memory(c, a) and not np.may_share_memory(c, b)
+    gray = pool.uint8((300, 300), a)
+    assert gray.shape == (300, 300) and gray.dtype == np.uint8
     assert not np.may_share_memory(pool.release(a[:10]), a)  # an output in a buffer is copied out
     assert pool.release(img) is img
-    c = pool.buffer(b[:200])  # a new shape drops the oldest buffer, never the one the image lives in
-    assert c.shape == (200, 300, 3) and not np.may_share_memory(c, b)
-    assert not np.may_share_memory(pool.release(b), b) and pool.release(a) is a  # a is no buffer any more
+    for k in range(scratch._KEEP + 2):  # new shapes push the oldest buffers out; they are not handed out again
+        pool.uint8((7, 7 + k, 3))
+    assert pool.release(a) is a
 
 
 def test_threads_calling_one_pipeline_get_their_own_buffers():

@@ -23,6 +23,7 @@ with no_update_check():  # albumentations would ask PyPI for a newer version: ne
     from albumentations.augmentations.geometric import functional as fgeometric
     from albumentations.augmentations.pixel import functional as fpixel
 
+from augment.compile.backend_albumentations_native import INTO as NATIVE_INTO
 from augment.compile.backend_albumentations_native import KERNELS as NATIVE_KERNELS
 from augment.compile.backend_albumentations_native import (adjust_brightness, adjust_contrast, adjust_hue,
                                                          adjust_saturation)
@@ -174,15 +175,21 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
 }
 
 
-# Kernels that write into a given array of the input's shape (``kernel(img, drawn, params, out)``): the pipeline
-# gives them a reused buffer for an output the next step consumes (augment.compile.scratch). Same OpenCV calls as
-# KERNELS (albucore's hflip/vflip are cv2.flip), so the same bytes; they may still return their input (identity).
-INTO: dict[str, Callable[[np.ndarray, dict, Any, np.ndarray], np.ndarray]] = {
-    "horizontal_flip": lambda img, d, p, out: cv2.flip(img, 1, dst=out),
-    "vertical_flip": lambda img, d, p, out: cv2.flip(img, 0, dst=out),
-    "rotate": _rotate,
-    "zoom": _zoom,
-    "affine": _affine,
+# Kernels that may write intermediates into reused buffers (augment.compile.scratch):
+# ``kernel(img, drawn, params, pool, final)``; with ``final`` the returned array must not be one of the pool's (it is
+# the call's output), otherwise it may be. Same OpenCV calls as KERNELS (albucore's hflip/vflip are cv2.flip), so
+# the same bytes; like KERNELS they may return their input (identity).
+def _out(img: np.ndarray, pool, final: bool) -> np.ndarray | None:
+    return None if final else pool.like(img)
+
+
+INTO: dict[str, Callable[[np.ndarray, dict, Any, Any, bool], np.ndarray]] = {
+    "horizontal_flip": lambda img, d, p, pool, final: cv2.flip(img, 1, dst=_out(img, pool, final)),
+    "vertical_flip": lambda img, d, p, pool, final: cv2.flip(img, 0, dst=_out(img, pool, final)),
+    "rotate": lambda img, d, p, pool, final: _rotate(img, d, p, _out(img, pool, final)),
+    "zoom": lambda img, d, p, pool, final: _zoom(img, d, p, _out(img, pool, final)),
+    "affine": lambda img, d, p, pool, final: _affine(img, d, p, _out(img, pool, final)),
+    **NATIVE_INTO,
 }
 
 

@@ -247,17 +247,21 @@ class Pipeline:
         shape = ctx = None
         steps = self.plan(seed)
         last = len(steps) - 1
-        with scratch.session(image) as pool:
+        pool = scratch.acquire(image)
+        try:
             for i, (leaf, rng) in enumerate(steps):
                 if image.shape != shape:  # one (frozen) context per image size, not one per step
                     shape = image.shape
                     ctx = ImageContext(shape[0], shape[1], shape[2])
                 drawn = _draw(leaf, rng, image, ctx=ctx)
-                # a step whose output the next step consumes may write it into a reused buffer (scratch.py)
-                image = self._apply_image(leaf, image, drawn, pool if i < last else None)
+                # intermediates (and the last step's temporaries) may live in reused buffers (scratch.py)
+                image = self._apply_image(leaf, image, drawn, pool, i == last)
                 applied.append(_entry(leaf, drawn))
             if pool is not None:
                 image = pool.release(image)
+        finally:
+            if pool is not None:
+                scratch.leave()
         return AugmentResult(restore(image, applied), applied, seed)
 
     def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
@@ -398,15 +402,16 @@ class Pipeline:
         fn = multi_image.mosaic if leaf.op.name == "mosaic" else multi_image.copy_paste
         return fn(image, targets, drawn, leaf.params, loaded, tracker)
 
-    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict, pool: "scratch.Pool | None" = None
-                     ) -> np.ndarray:
+    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict, pool: "scratch.Pool | None" = None,
+                     final: bool = True) -> np.ndarray:
         if leaf.op.name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
             return self._apply_multi(leaf, image, None, dict(drawn), None, None)[0]
-        return self._apply_op(leaf.op, leaf.params, image, drawn, pool)
+        return self._apply_op(leaf.op, leaf.params, image, drawn, pool, final)
 
     def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict,
-                  pool: "scratch.Pool | None" = None) -> np.ndarray:
-        """``pool``: where an intermediate output may be written (only the backend's ``INTO`` kernels use it)."""
+                  pool: "scratch.Pool | None" = None, final: bool = True) -> np.ndarray:
+        """``pool``: reused buffers for the backend's ``INTO`` kernels; unless ``final`` (the call's output) the
+        step's output may be one of them."""
         name = op.name
         if op.apply_image is not None:  # a plugin op: its own numpy implementation, the same on every backend
             return op.apply_image(image, drawn, params)
@@ -435,7 +440,8 @@ class Pipeline:
         if pool is not None:
             into = backend.INTO.get(name)
             if into is not None:
-                return into(image, drawn, params, pool.buffer(image))
+                out = into(image, drawn, params, pool, final)
+                return out[:, :, None] if out.ndim == 2 else out
         return backend.apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
