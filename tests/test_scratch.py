@@ -45,9 +45,9 @@ def _fresh(pipe: Pipeline, img: np.ndarray, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_buffered_calls_give_the_bytes_of_fresh_arrays_and_leave_inputs_and_outputs_alone(channels):
     rng = np.random.default_rng(channels)
-    img = rng.integers(0, 256, (300, 290, channels), dtype=np.uint8)
+    img = rng.integers(0, 256, (320, 300, channels), dtype=np.uint8)
     if channels == 1:
-        img = rng.integers(0, 256, (520, 500, 1), dtype=np.uint8)  # above scratch.MIN_BYTES too
+        img = rng.integers(0, 256, (560, 520, 1), dtype=np.uint8)  # above scratch.MIN_BYTES too
     assert img.nbytes >= scratch.MIN_BYTES
     before = img.copy()
     pipe = _pipe(_STEPS)

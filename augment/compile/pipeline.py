@@ -59,6 +59,7 @@ class _Leaf:
     op: OpDef
     params: OpParams
     p: float
+    provider: str | None = None  # a plugin or library op's "distribution version", for its records (_entry)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ def _compile(steps: Sequence, key: tuple[int, ...], path: str) -> tuple:
                     op.preflight(step.params)
                 except BackendUnavailableError as exc:
                     raise BackendUnavailableError(f"op {op.name!r} ({here}): {exc}") from None
-            nodes.append(_Leaf(k, here, op, step.params, step.p))
+            origin = op.origin
+            provider = None if origin is None else \
+                f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
+            nodes.append(_Leaf(k, here, op, step.params, step.p, provider))
         else:
             assert isinstance(step, GroupStep)
             children = _compile(step.steps, k, f"{here}.{step.kind}")
@@ -541,11 +545,10 @@ def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple
 
 
 def _entry(leaf: _Leaf, drawn: dict) -> dict:
-    entry = {"op": leaf.op.name, "path": leaf.path, "params": drawn}
-    origin = leaf.op.origin
-    if origin is not None:  # which distribution and version drew these values (replay checks it)
-        entry["provider"] = f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
-    return entry
+    if leaf.provider is None:
+        return {"op": leaf.op.name, "path": leaf.path, "params": drawn}
+    # which distribution and version drew these values (replay checks it); computed once, when compiling
+    return {"op": leaf.op.name, "path": leaf.path, "params": drawn, "provider": leaf.provider}
 
 
 def _leaves(nodes: tuple):

@@ -1,7 +1,7 @@
 """Reusable buffers for the intermediate images of one pipeline call.
 
 An op's output that the next op of the same call consumes lives only until that op has run. Allocating it fresh
-costs more than the pixels on large images: with glibc's default malloc, two images of more than ~128 KiB alive at
+costs more than the pixels on large images: with glibc's default malloc, two images of a few hundred KiB alive at
 once make the heap grow and shrink on every call, and each call touches fresh pages again (1,500 page faults per
 call for a flip then a warp of a 1024x1024x3 image, ~4 ms of a ~4.5 ms warp on our build machines; none at 256x256).
 Kernels that can write into a given array (OpenCV's ``dst=``; the backends' ``INTO`` tables) write such
@@ -25,7 +25,10 @@ import numpy as np
 
 __all__ = ["MIN_BYTES", "Pool", "acquire", "leave"]
 
-MIN_BYTES = 1 << 17  # below glibc's mmap threshold (128 KiB) small arrays are recycled by malloc anyway
+# Below this, malloc recycled the arrays of a call without touching fresh pages in our measurements (none at 256x256x3
+# with a colour chain, a few hundred a call from 384x384x3 with a flip and a warp), and the buffers' bookkeeping
+# (a few us) is all the pool would add.
+MIN_BYTES = 1 << 18
 _KEEP = 5  # a colour chain holds its input, an output and up to three temporaries at once
 _LOCAL = threading.local()
 
