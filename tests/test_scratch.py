@@ -110,6 +110,25 @@ def test_a_buffer_never_shares_memory_with_the_arrays_still_in_use():
     assert pool.release(a) is a
 
 
+def test_a_thread_keeps_a_bounded_amount_of_memory(monkeypatch):
+    monkeypatch.setattr(scratch, "KEEP_BYTES", 3 * 300 * 300 * 3)
+    pool = scratch.Pool()
+    img = np.zeros((300, 300, 3), np.uint8)
+    kept = [pool.like(img)]
+    for _ in range(4):
+        kept.append(pool.like(img, *kept))  # all five in use at once: each is new
+    assert len({id(k) for k in kept}) == 5
+    assert sum(b.nbytes for b in pool._buffers) <= scratch.KEEP_BYTES and len(pool._buffers) == 3
+    big = pool.uint8((1000, 1000, 3))  # larger than the budget: handed out, never kept
+    assert all(b is not big for b in pool._buffers)
+    assert pool.release(big) is big
+    # a call on an image above the budget gives the same bytes (each intermediate a fresh array)
+    large = np.random.default_rng(3).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    pipe = _pipe(_STEPS[:7])
+    for seed in range(3):
+        assert np.array_equal(pipe(large, seed=seed), _fresh(pipe, large, seed))
+
+
 def test_threads_calling_one_pipeline_get_their_own_buffers():
     img = np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8)
     pipe = _pipe(_STEPS[:5])

@@ -14,7 +14,8 @@ session (a nested call, such as a plugin op that runs another pipeline, gets non
 with an array the kernel names as still in use (its input, its output, its other temporaries); the last step's
 output is never asked of the pool; and the call's output is copied out of a buffer before it is returned
 (``release``: a last step that returned its input), so nothing a caller holds is overwritten by a later call.
-A thread keeps at most ``_KEEP`` buffers of the sizes it last used.
+A thread keeps at most ``_KEEP`` buffers of the sizes it last used, ``KEEP_BYTES`` in all: a server's thread pool
+working on 12-megapixel photos keeps none of theirs (each call allocates as before), a 1024x1024 RGB chain fits.
 """
 
 from __future__ import annotations
@@ -23,23 +24,25 @@ import threading
 
 import numpy as np
 
-__all__ = ["MIN_BYTES", "Pool", "acquire", "leave"]
+__all__ = ["MIN_BYTES", "KEEP_BYTES", "Pool", "acquire", "leave"]
 
 # Below this, malloc recycled the arrays of a call without touching fresh pages in our measurements (none at 256x256x3
 # with a colour chain, a few hundred a call from 384x384x3 with a flip and a warp), and the buffers' bookkeeping
 # (a few us) is all the pool would add.
 MIN_BYTES = 1 << 18
 _KEEP = 5  # a colour chain holds its input, an output and up to three temporaries at once
+KEEP_BYTES = 16 << 20  # five 1024x1024x3 buffers (15 MiB)
 _LOCAL = threading.local()
 
 
 class Pool:
-    """The buffers of one thread (at most ``_KEEP``, the most recently used kept)."""
+    """The buffers of one thread (at most ``_KEEP`` and ``KEEP_BYTES``, the most recently used kept)."""
 
-    __slots__ = ("_buffers",)
+    __slots__ = ("_buffers", "_bytes")
 
     def __init__(self) -> None:
         self._buffers: list[np.ndarray] = []
+        self._bytes = 0
 
     def take(self, shape: tuple, dtype, *live: np.ndarray | None) -> np.ndarray:
         """An array of ``shape`` and ``dtype`` that shares no memory with any of ``live`` (the arrays the caller
@@ -51,10 +54,13 @@ class Pool:
                 self._buffers.append(self._buffers.pop(i))
                 return buf
         buf = np.empty(shape, dtype)
+        if buf.nbytes > KEEP_BYTES:  # used once, as a fresh array would be
+            return buf
         self._buffers.append(buf)
-        if len(self._buffers) > _KEEP:
+        self._bytes += buf.nbytes
+        while len(self._buffers) > _KEEP or self._bytes > KEEP_BYTES:
             # the oldest is dropped (it stays valid for whoever holds it; it is only not handed out again)
-            del self._buffers[0]
+            self._bytes -= self._buffers.pop(0).nbytes
         return buf
 
     def like(self, img: np.ndarray, *live: np.ndarray | None) -> np.ndarray:
