@@ -237,6 +237,8 @@ class Pipeline:
             return tensors.call_video(self, x, seed)[0]
         if self.modality == "image" and tensors.is_structured(x):
             return tensors.call_structured(self, x, seed)
+        if self.modality == "image":  # the image alone: library transforms' values need no JSON record
+            return self._run_image(x, self._next_seed() if seed is None else seed, record=False).output
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None, *, label: Any = None) -> AugmentResult:
@@ -246,6 +248,11 @@ class Pipeline:
             seed = self._next_seed()
         if self.modality == "text":
             return self.run_batch([x], [seed], labels=[label])[0]
+        return self._run_image(x, seed)
+
+    def _run_image(self, x: Any, seed: int, record: bool = True) -> AugmentResult:
+        """``run`` of an image; without ``record`` the library steps' entries in ``applied`` are not their JSON
+        records (for ``__call__``, which returns the image alone). Pixels are the same either way."""
         image, restore = tensors.image_in(x)
         applied = []
         shape = ctx = None
@@ -257,7 +264,7 @@ class Pipeline:
                 if image.shape != shape:  # one (frozen) context per image size, not one per step
                     shape = image.shape
                     ctx = ImageContext(shape[0], shape[1], shape[2])
-                drawn = _draw(leaf, rng, image, ctx=ctx)
+                drawn = _draw(leaf, rng, image, ctx=ctx, record=record)
                 # intermediates (and the last step's temporaries) may live in reused buffers (scratch.py)
                 image = self._apply_image(leaf, image, drawn, pool, i == last)
                 applied.append(_entry(leaf, drawn))
@@ -420,9 +427,7 @@ class Pipeline:
         if op.apply_image is not None:  # a plugin op: its own numpy implementation, the same on every backend
             return op.apply_image(image, drawn, params)
         if op.origin is not None and op.origin.get("library"):
-            from augment.compile import library_adapter
-
-            return library_adapter.apply(op, params, image, drawn)
+            return _library_adapter().apply(op, params, image, drawn)
         if op.compose is not None:  # a preset: its recorded sub-ops run through this same path
             reg = registry()
             return op.compose(image, drawn, params,
@@ -533,12 +538,12 @@ class Pipeline:
 
 
 def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple = (),
-          ctx: ImageContext | None = None) -> dict:
+          ctx: ImageContext | None = None, record: bool = True) -> dict:
+    """The step's drawn values as its record holds them. ``record=False`` (a call that returns the image alone): a
+    library transform's values are not encoded as JSON (``library_adapter.draw``); built-in ops' are plain already."""
     op = leaf.op
     if op.origin is not None and op.origin.get("library"):
-        from augment.compile import library_adapter
-
-        return library_adapter.draw(op, leaf.params, rng, image)
+        return _library_adapter().draw(op, leaf.params, rng, image, record)
     if ctx is None:
         ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes)
     return op.sample(leaf.params, rng, ctx)
@@ -549,6 +554,19 @@ def _entry(leaf: _Leaf, drawn: dict) -> dict:
         return {"op": leaf.op.name, "path": leaf.path, "params": drawn}
     # which distribution and version drew these values (replay checks it); computed once, when compiling
     return {"op": leaf.op.name, "path": leaf.path, "params": drawn, "provider": leaf.provider}
+
+
+_LIBRARY_ADAPTER = None
+
+
+def _library_adapter():
+    """augment.compile.library_adapter, imported on first use (a per-step import statement cost ~1 µs a step)."""
+    global _LIBRARY_ADAPTER
+    if _LIBRARY_ADAPTER is None:
+        from augment.compile import library_adapter
+
+        _LIBRARY_ADAPTER = library_adapter
+    return _LIBRARY_ADAPTER
 
 
 def _leaves(nodes: tuple):
