@@ -10,8 +10,10 @@ For each transform, in one process and interleaved round by round (so load on th
 - ``augment``: ``pipeline.run(img, seed=i)`` of a one-step spec naming the transform (``op: albumentations.CLAHE``):
   the step's seed stream, the library's draw captured and encoded as the JSON the manifest records, decoded and
   applied, plus the result record.
+- ``call``: ``pipeline(img, seed=i)``, the image alone as the direct call gives it (the same seed stream, draw and
+  pixels; the values are not encoded as JSON, since nobody reads the record).
 
-Reported: the median over rounds of the per-image time of each, and augment / direct. Target: <= 1.1x.
+Reported: the median over rounds of the per-image time of each, augment / direct and call / direct. Target: <= 1.1x.
 ``--clock cpu`` times by the process's CPU time instead of the wall clock (on a machine shared with other jobs it
 counts the work done rather than the wait for a core). ``--torch-threads N`` sets torch's intra-op threads for both
 sides (on a loaded machine torch's default thread pool thrashes, and its rows then measure the scheduler).
@@ -87,20 +89,21 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
           f"{args.images} images of {args.size}x{args.size}x3, {args.rounds} interleaved rounds, median per image, "
           f"{args.clock} clock, torch threads {args.torch_threads or 'default'}")
-    print(f"{'transform':42s} {'direct ms':>10s} {'augment ms':>11s} {'ratio':>6s}")
+    print(f"{'transform':42s} {'direct ms':>10s} {'augment ms':>11s} {'ratio':>6s} {'call ms':>8s} {'ratio':>6s}")
     for name, params in CASES:
         direct = _direct(name, params)
         pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": name, "params": params}]}))
         ours = lambda img, i: pipe.run(img, seed=i).output  # noqa: E731
+        call = lambda img, i: pipe(img, seed=i)  # noqa: E731
         plain = lambda img, i: direct(img)  # noqa: E731
-        _time(ours, images[:4]), _time(plain, images[:4])  # warm-up: imports, caches, instances
-        t_direct, t_ours = [], []
+        _time(ours, images[:4]), _time(call, images[:4]), _time(plain, images[:4])  # warm-up: imports, instances
+        t_direct, t_ours, t_call = [], [], []
         for r in range(args.rounds):
-            pair = [(t_ours, ours), (t_direct, plain)]
-            for out, fn in (pair if r % 2 else pair[::-1]):  # alternate which goes first
+            trio = [(t_ours, ours), (t_call, call), (t_direct, plain)]
+            for out, fn in (trio if r % 2 else trio[::-1]):  # alternate which goes first
                 out.append(_time(fn, images))
-        d, o = statistics.median(t_direct), statistics.median(t_ours)
-        print(f"{name:42s} {d * 1e3:10.3f} {o * 1e3:11.3f} {o / d:6.2f}")
+        d, o, c = statistics.median(t_direct), statistics.median(t_ours), statistics.median(t_call)
+        print(f"{name:42s} {d * 1e3:10.3f} {o * 1e3:11.3f} {o / d:6.2f} {c * 1e3:8.3f} {c / d:6.2f}")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

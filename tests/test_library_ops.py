@@ -54,6 +54,7 @@ def _check_run_replay(pipe: augment.Pipeline, image: np.ndarray) -> None:
         assert np.array_equal(first.output, second.output) and first.applied == second.applied
         record = json.loads(json.dumps(first.applied, allow_nan=False))  # the manifest's JSON
         assert np.array_equal(pipe.replay(image, record), first.output)
+        assert np.array_equal(pipe(image, seed=seed), first.output)  # the image alone (values not encoded)
 
 
 def test_the_tested_list_is_what_running_every_transform_gives():

@@ -69,3 +69,25 @@ def test_a_torchvision_step_seeds_no_accelerator_generator():
         pipe.run(image, seed=3)
         assert list(tracker.get_calls()) == before
     assert torch.equal(cpu_before, torch.get_rng_state())
+
+
+
+def test_a_call_for_the_image_alone_skips_the_record_and_its_stand_in_is_never_applied_again(monkeypatch):
+    """``pipe(image)`` does not encode a library step's values (nobody reads them): the same pixels as ``run``, no
+    call to ``encode``, and the stand-in it leaves in place of the record is refused if applied again."""
+    from augment.compile import library_adapter
+
+    image = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    pipe = _pipe("albumentations.Affine", {"rotate": [-15, 15], "scale": [0.9, 1.1]})
+    expected = [pipe.run(image, seed=s).output for s in range(4)]
+    encoded = []
+    real_encode = library_adapter.encode
+    monkeypatch.setattr(library_adapter, "encode", lambda v: encoded.append(v) or real_encode(v))
+    assert all(np.array_equal(pipe(image, seed=s), expected[s]) for s in range(4))
+    assert encoded == []
+    op, params = pipe.leaves()[0].op, pipe.leaves()[0].params
+    stand_in = library_adapter.draw(op, params, step_rng(1, (0,)), image, record=False)
+    library_adapter.apply(op, params, image, stand_in)  # the call that drew it applies it
+    with pytest.raises(ValueError, match="without a record"):
+        library_adapter.apply(op, params, image, stand_in)
+    assert pipe.run(image, seed=1).applied[0]["params"] != stand_in  # run still records the values

@@ -23,13 +23,14 @@ with no_update_check():  # albumentations would ask PyPI for a newer version: ne
     from albumentations.augmentations.geometric import functional as fgeometric
     from albumentations.augmentations.pixel import functional as fpixel
 
+from augment.compile.backend_albumentations_native import INTO as NATIVE_INTO
 from augment.compile.backend_albumentations_native import KERNELS as NATIVE_KERNELS
 from augment.compile.backend_albumentations_native import (adjust_brightness, adjust_contrast, adjust_hue,
                                                          adjust_saturation)
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
-__all__ = ["NAME", "KERNELS", "apply"]
+__all__ = ["NAME", "KERNELS", "INTO", "apply"]
 
 NAME = "albumentations"
 
@@ -43,27 +44,28 @@ _EYE = np.eye(3)
 _EYE_TOL = 1e-8 + 1e-5 * _EYE  # np.allclose(matrix, eye), without its per-call overhead
 
 
-def _warp(img: np.ndarray, matrix: np.ndarray, p: Any) -> np.ndarray:
+def _warp(img: np.ndarray, matrix: np.ndarray, p: Any, out: np.ndarray | None = None) -> np.ndarray:
     # albumentations' warp_affine, called directly: its identity test (np.allclose) cost more than the warp of a
     # small image, and it passed a scalar fill on as one value, which OpenCV applied to the first channel only.
+    # ``out``: an array of img's shape to write into (OpenCV writes every pixel of it).
     if (np.abs(matrix - _EYE) <= _EYE_TOL).all():
         return img
     h, w = img.shape[:2]
-    out = cv2.warpAffine(img, matrix[:2], (w, h), flags=_INTERP[p.interpolation], borderMode=_BORDER[p.border],
-                         borderValue=(p.fill,) * 4)
-    return out[:, :, None] if out.ndim == 2 else out
+    res = cv2.warpAffine(img, matrix[:2], (w, h), dst=out, flags=_INTERP[p.interpolation],
+                         borderMode=_BORDER[p.border], borderValue=(p.fill,) * 4)
+    return res[:, :, None] if res.ndim == 2 else res
 
 
-def _rotate(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], angle=d["angle"]), p)
+def _rotate(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], angle=d["angle"]), p, out)
 
 
-def _zoom(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], scale=d["scale"]), p)
+def _zoom(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], scale=d["scale"]), p, out)
 
 
-def _affine(img, d, p):
-    return _warp(img, affine_matrix(*img.shape[:2], **d), p)
+def _affine(img, d, p, out=None):
+    return _warp(img, affine_matrix(*img.shape[:2], **d), p, out)
 
 
 def _perspective(img, d, p):
@@ -170,6 +172,24 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "jpeg": _jpeg,
     "cutout": _cutout,
     **NATIVE_KERNELS,
+}
+
+
+# Kernels that may write intermediates into reused buffers (augment.compile.scratch):
+# ``kernel(img, drawn, params, pool, final)``; with ``final`` the returned array must not be one of the pool's (it is
+# the call's output), otherwise it may be. Same OpenCV calls as KERNELS (albucore's hflip/vflip are cv2.flip), so
+# the same bytes; like KERNELS they may return their input (identity).
+def _out(img: np.ndarray, pool, final: bool) -> np.ndarray | None:
+    return None if final else pool.like(img)
+
+
+INTO: dict[str, Callable[[np.ndarray, dict, Any, Any, bool], np.ndarray]] = {
+    "horizontal_flip": lambda img, d, p, pool, final: cv2.flip(img, 1, dst=_out(img, pool, final)),
+    "vertical_flip": lambda img, d, p, pool, final: cv2.flip(img, 0, dst=_out(img, pool, final)),
+    "rotate": lambda img, d, p, pool, final: _rotate(img, d, p, _out(img, pool, final)),
+    "zoom": lambda img, d, p, pool, final: _zoom(img, d, p, _out(img, pool, final)),
+    "affine": lambda img, d, p, pool, final: _affine(img, d, p, _out(img, pool, final)),
+    **NATIVE_INTO,
 }
 
 

@@ -27,7 +27,7 @@ with no_update_check():  # albumentations would ask PyPI for a newer version: ne
     from albumentations.augmentations.geometric import functional as fgeometric
     from albumentations.augmentations.pixel import functional as fpixel
 
-__all__ = ["KERNELS"]
+__all__ = ["KERNELS", "INTO"]
 
 _BORDER = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}
 _INTERP = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
@@ -93,6 +93,42 @@ def _color_jitter(img, d, p):
             out = adjust_saturation(out, d["saturation"])
         elif i == 3 and out.shape[2] == 3:
             out = adjust_hue(out, d["hue"])
+    return out.copy() if out is img else out
+
+
+def _colour_chain(img: np.ndarray, steps: list, pool, final: bool) -> np.ndarray:
+    """``colour_kernels`` functions ``(kernel, factor, identity factor)`` in turn, their outputs and temporaries in
+    the pool's buffers, the last output a fresh array when ``final``. Identity steps (which return their input) are
+    skipped, as the kernels would skip them."""
+    steps = [(fn, f) for fn, f, same in steps if f != same]
+    cur = img
+    for k, (fn, factor) in enumerate(steps):
+        out = None if final and k == len(steps) - 1 else pool.like(cur)
+        cur = fn(cur, factor, out, pool.uint8)
+    return cur
+
+
+def _brightness_contrast_into(img, d, p, pool, final):
+    if not colour_kernels.covers(img):
+        return KERNELS["brightness_contrast"](img, d, p)
+    return _colour_chain(img, [(colour_kernels.brightness, d["brightness"], 1),
+                               (colour_kernels.contrast, d["contrast"], 1)], pool, final)
+
+
+def _hsv_into(img, d, p, pool, final):
+    if not colour_kernels.covers(img):
+        return KERNELS["hsv"](img, d, p)
+    return _colour_chain(img, [(colour_kernels.hue, d["hue"], 0), (colour_kernels.saturation, d["saturation"], 1),
+                               (colour_kernels.brightness, d["value"], 1)], pool, final)
+
+
+def _color_jitter_into(img, d, p, pool, final):
+    if not colour_kernels.covers(img):
+        return KERNELS["color_jitter"](img, d, p)
+    kernels = [(colour_kernels.brightness, d["brightness"], 1), (colour_kernels.contrast, d["contrast"], 1),
+               (colour_kernels.saturation, d["saturation"], 1), (colour_kernels.hue, d["hue"], 0)]
+    steps = [kernels[i] for i in d["order"] if i < 2 or img.shape[2] == 3]
+    out = _colour_chain(img, steps, pool, final)
     return out.copy() if out is img else out
 
 
@@ -218,4 +254,11 @@ KERNELS: dict[str, Callable[[np.ndarray, dict, Any], np.ndarray]] = {
     "random_snow": lambda img, d, p: fpixel.add_snow_bleach(img, d["snow_point"], p.brightness_coeff),
     "random_shadow": _shadow,
     "random_sun_flare": _sun_flare,
+}
+
+# kernels that may keep intermediates in reused buffers (see backend_albumentations.INTO)
+INTO: dict[str, Callable] = {
+    "brightness_contrast": _brightness_contrast_into,
+    "hsv": _hsv_into,
+    "color_jitter": _color_jitter_into,
 }

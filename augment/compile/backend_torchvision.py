@@ -19,7 +19,7 @@ from augment.compile.backend_torchvision_native import KERNELS as NATIVE_KERNELS
 from augment.compile.geometry import affine_matrix, perspective_points
 from augment.ops import image_ops as ops
 
-__all__ = ["NAME", "KERNELS", "apply"]
+__all__ = ["NAME", "KERNELS", "INTO", "apply"]
 
 NAME = "torchvision"
 
@@ -189,6 +189,9 @@ KERNELS: dict[str, Callable[[torch.Tensor, dict, Any], torch.Tensor]] = {
     "cutout": _cutout,
     **NATIVE_KERNELS,
 }
+
+
+INTO: dict[str, Callable] = {}  # no kernel here writes into a given array (see backend_albumentations.INTO)
 
 
 def apply(op: str, image: np.ndarray, drawn: dict, params: Any) -> np.ndarray:

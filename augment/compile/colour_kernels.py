@@ -27,14 +27,17 @@ def covers(img: np.ndarray) -> bool:
     return img.dtype == np.uint8 and img.ndim == 3 and (img.shape[2] == 3 or img.shape[2] == 1) and img.size > 0
 
 
-def _lut(img: np.ndarray, table: np.ndarray) -> np.ndarray:
+def _lut(img: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # A byte-for-byte table lookup, as albucore's stringzilla translate is: cv2.LUT is faster on small images,
     # stringzilla (single-threaded SIMD) from about 300x300 RGB up, where cv2.LUT costs twice its CPU time.
     if img.size > _LARGE and img.flags.c_contiguous:
-        out = img.copy()
+        if out is None:
+            out = img.copy()
+        else:
+            np.copyto(out, img)
         sz.translate(memoryview(out.reshape(-1)), memoryview(table), inplace=True)
         return out
-    return cv2.LUT(img, table).reshape(img.shape)  # cv2 drops a single channel axis: put it back
+    return cv2.LUT(img, table, dst=out).reshape(img.shape)  # cv2 drops a single channel axis: put it back
 
 
 _LARGE = 1 << 18  # bytes
@@ -45,21 +48,29 @@ def _to_uint8(levels: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(levels, 0), 255).astype(np.uint8)
 
 
-def brightness(img: np.ndarray, factor: float) -> np.ndarray:
+# Every kernel takes ``out`` (an array of the input's shape to write the result into, None for a fresh one) and
+# ``alloc`` (``alloc(shape, *live) -> array`` sharing no memory with the live arrays, for temporaries; None for fresh
+# ones): the pipeline passes reused buffers for intermediates (augment.compile.scratch). The bytes do not change.
+def _temp(alloc, shape: tuple, *live: np.ndarray) -> np.ndarray | None:
+    return alloc(shape, *live) if alloc is not None else None
+
+
+def brightness(img: np.ndarray, factor: float, out: np.ndarray | None = None, alloc=None) -> np.ndarray:
     """``adjust_brightness_torchvision(img, np.array([factor]))``: the input itself for a factor of 1."""
     if factor == 0:
         return np.zeros_like(img)
     if factor == 1:
         return img
     # albucore's create_lut_array: the factor as float32 times the float32 levels
-    return _lut(img, _to_uint8(_LEVELS_F32 * np.float32(float(factor))))
+    return _lut(img, _to_uint8(_LEVELS_F32 * np.float32(float(factor))), out)
 
 
-def contrast(img: np.ndarray, factor: float) -> np.ndarray:
+def contrast(img: np.ndarray, factor: float, out: np.ndarray | None = None, alloc=None) -> np.ndarray:
     """``adjust_contrast_torchvision(img, factor)``: the input itself for a factor of 1."""
     if factor == 1:
         return img
-    gray = img if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    gray = img if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY,
+                                                      dst=_temp(alloc, img.shape[:2], img, out))
     # numpy's mean of uint8 pixels: a float64 sum of integers (exact below 2**53) divided by the count, the one
     # rounding; OpenCV's sum of 8-bit pixels is exact too, and faster
     mean = cv2.sumElems(gray)[0] / gray.size
@@ -67,22 +78,25 @@ def contrast(img: np.ndarray, factor: float) -> np.ndarray:
         return np.full_like(img, int(mean + 0.5))
     # albucore's multiply_add_lut after its convert_value made both Python floats: float32 levels * factor +
     # offset stay float32 (a numpy float64 offset would promote the table to float64)
-    return _lut(img, _to_uint8(_LEVELS_F32 * float(factor) + float(mean * (1 - factor))))
+    return _lut(img, _to_uint8(_LEVELS_F32 * float(factor) + float(mean * (1 - factor))), out)
 
 
-def saturation(img: np.ndarray, factor: float) -> np.ndarray:
+def saturation(img: np.ndarray, factor: float, out: np.ndarray | None = None, alloc=None) -> np.ndarray:
     """``adjust_saturation_torchvision(img, factor)``: the input itself for a factor of 1 or a gray image."""
     if factor == 1 or img.shape[2] == 1:
         return img
-    gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    return gray if factor == 0 else cv2.addWeighted(img, factor, gray, 1 - factor, 0)
+    one = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY, dst=_temp(alloc, img.shape[:2], img, out))
+    if factor == 0:
+        return cv2.cvtColor(one, cv2.COLOR_GRAY2RGB, dst=out)
+    gray = cv2.cvtColor(one, cv2.COLOR_GRAY2RGB, dst=_temp(alloc, img.shape, img, out, one))
+    return cv2.addWeighted(img, factor, gray, 1 - factor, 0, dst=out)
 
 
-def hue(img: np.ndarray, factor: float) -> np.ndarray:
+def hue(img: np.ndarray, factor: float, out: np.ndarray | None = None, alloc=None) -> np.ndarray:
     """``adjust_hue_torchvision(img, factor)``: the input itself for a factor of 0 or a gray image."""
     if factor == 0 or img.shape[2] == 1:
         return img
     shifted = np.mod(_LEVELS_I16 + 180 * factor, 180).astype(np.uint8)
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV, dst=_temp(alloc, img.shape, img, out))
     hsv[..., 0] = cv2.LUT(hsv[..., 0], shifted)  # the hue channel only (a table over all three bytes costs more)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=out)

@@ -118,11 +118,18 @@ def reseeded(py_random: Any, seed: int) -> random.Random:
 _seed_mersenne = random.Random.__mro__[1].seed  # _random.Random.seed, what random.Random.seed calls for an int
 
 
-def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray) -> dict:
+def draw(op: OpDef, params: Any, rng: np.random.Generator, image: np.ndarray, record: bool = True) -> dict:
     """What the transform draws for ``image``, as the JSON the manifest records: the values themselves, or for
-    draws too large for a record (a per-pixel noise field) the seed that draws them again and their sha256."""
+    draws too large for a record (a per-pixel noise field) the seed that draws them again and their sha256.
+    ``record=False`` (the caller wants the image alone): the values are not encoded (Affine's matrices cost ~16 µs
+    a step); ``apply`` right after takes them as drawn, and the returned stand-in names the op and its seed only."""
     seed = int(rng.integers(0, 2**32))
     values = _values(op, _instance(op, params), seed, image)
+    if not record:
+        stand_in = {"__unrecorded__": op.name, "seed": seed}  # new each draw: apply knows it by identity; no
+        # record has a "__" key (encode refuses them)
+        _LOCAL.last = (stand_in, values, image)
+        return stand_in
     try:
         record = encode(values)
     except TooLargeError:
@@ -140,6 +147,8 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     t = _instance(op, params)
     if last is not None and last[0] is drawn and last[2] is image:  # just drawn from this image: no decoding
         values = last[1]
+    elif "__unrecorded__" in drawn:
+        raise ValueError(f"{op.name}: values drawn without a record are applied by the call that drew them only")
     elif "__redraw__" in drawn:
         values = _values(op, t, drawn["__redraw__"], image)
         if fingerprint(values) != drawn["sha256"]:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from augment.compile import batch as batched
+from augment.compile import scratch
 from augment.compile import tensors
 from augment.extras import require
 from augment.compile.pixels import ImageInputError  # noqa: F401 (ImageInputError re-exported)
@@ -58,6 +59,7 @@ class _Leaf:
     op: OpDef
     params: OpParams
     p: float
+    provider: str | None = None  # a plugin or library op's "distribution version", for its records (_entry)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,10 @@ def _compile(steps: Sequence, key: tuple[int, ...], path: str) -> tuple:
                     op.preflight(step.params)
                 except BackendUnavailableError as exc:
                     raise BackendUnavailableError(f"op {op.name!r} ({here}): {exc}") from None
-            nodes.append(_Leaf(k, here, op, step.params, step.p))
+            origin = op.origin
+            provider = None if origin is None else \
+                f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
+            nodes.append(_Leaf(k, here, op, step.params, step.p, provider))
         else:
             assert isinstance(step, GroupStep)
             children = _compile(step.steps, k, f"{here}.{step.kind}")
@@ -232,6 +237,8 @@ class Pipeline:
             return tensors.call_video(self, x, seed)[0]
         if self.modality == "image" and tensors.is_structured(x):
             return tensors.call_structured(self, x, seed)
+        if self.modality == "image":  # the image alone: library transforms' values need no JSON record
+            return self._run_image(x, self._next_seed() if seed is None else seed, record=False).output
         return self.run(x, seed=seed).output
 
     def run(self, x: Any, seed: int | None = None, *, label: Any = None) -> AugmentResult:
@@ -241,16 +248,31 @@ class Pipeline:
             seed = self._next_seed()
         if self.modality == "text":
             return self.run_batch([x], [seed], labels=[label])[0]
+        return self._run_image(x, seed)
+
+    def _run_image(self, x: Any, seed: int, record: bool = True) -> AugmentResult:
+        """``run`` of an image; without ``record`` the library steps' entries in ``applied`` are not their JSON
+        records (for ``__call__``, which returns the image alone). Pixels are the same either way."""
         image, restore = tensors.image_in(x)
         applied = []
         shape = ctx = None
-        for leaf, rng in self.plan(seed):
-            if image.shape != shape:  # one (frozen) context per image size, not one per step
-                shape = image.shape
-                ctx = ImageContext(shape[0], shape[1], shape[2])
-            drawn = _draw(leaf, rng, image, ctx=ctx)
-            image = self._apply_image(leaf, image, drawn)
-            applied.append(_entry(leaf, drawn))
+        steps = self.plan(seed)
+        last = len(steps) - 1
+        pool = scratch.acquire(image)
+        try:
+            for i, (leaf, rng) in enumerate(steps):
+                if image.shape != shape:  # one (frozen) context per image size, not one per step
+                    shape = image.shape
+                    ctx = ImageContext(shape[0], shape[1], shape[2])
+                drawn = _draw(leaf, rng, image, ctx=ctx, record=record)
+                # intermediates (and the last step's temporaries) may live in reused buffers (scratch.py)
+                image = self._apply_image(leaf, image, drawn, pool, i == last)
+                applied.append(_entry(leaf, drawn))
+            if pool is not None:
+                image = pool.release(image)
+        finally:
+            if pool is not None:
+                scratch.leave()
         return AugmentResult(restore(image, applied), applied, seed)
 
     def replay(self, x: Any, applied: "AugmentResult | dict | list[dict]", seed: int | None = None) -> Any:
@@ -391,19 +413,21 @@ class Pipeline:
         fn = multi_image.mosaic if leaf.op.name == "mosaic" else multi_image.copy_paste
         return fn(image, targets, drawn, leaf.params, loaded, tracker)
 
-    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict) -> np.ndarray:
+    def _apply_image(self, leaf: _Leaf, image: np.ndarray, drawn: dict, pool: "scratch.Pool | None" = None,
+                     final: bool = True) -> np.ndarray:
         if leaf.op.name in MULTI_IMAGE_OPS:  # an image without a dataset is its own partner
             return self._apply_multi(leaf, image, None, dict(drawn), None, None)[0]
-        return self._apply_op(leaf.op, leaf.params, image, drawn)
+        return self._apply_op(leaf.op, leaf.params, image, drawn, pool, final)
 
-    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict) -> np.ndarray:
+    def _apply_op(self, op: OpDef, params: OpParams, image: np.ndarray, drawn: dict,
+                  pool: "scratch.Pool | None" = None, final: bool = True) -> np.ndarray:
+        """``pool``: reused buffers for the backend's ``INTO`` kernels; unless ``final`` (the call's output) the
+        step's output may be one of them."""
         name = op.name
         if op.apply_image is not None:  # a plugin op: its own numpy implementation, the same on every backend
             return op.apply_image(image, drawn, params)
         if op.origin is not None and op.origin.get("library"):
-            from augment.compile import library_adapter
-
-            return library_adapter.apply(op, params, image, drawn)
+            return _library_adapter().apply(op, params, image, drawn)
         if op.compose is not None:  # a preset: its recorded sub-ops run through this same path
             reg = registry()
             return op.compose(image, drawn, params,
@@ -421,7 +445,13 @@ class Pipeline:
             # OpenCV would log to stderr and fail inside imdecode; say what is wrong instead
             raise ValueError(f"the jpeg op cannot encode a {image.shape[1]}x{image.shape[0]} image: JPEG allows at "
                              f"most {JPEG_MAX_SIDE} pixels a side")
-        return self._backend_module().apply(name, image, drawn, params)
+        backend = self._backend_module()
+        if pool is not None:
+            into = backend.INTO.get(name)
+            if into is not None:
+                out = into(image, drawn, params, pool, final)
+                return out[:, :, None] if out.ndim == 2 else out
+        return backend.apply(name, image, drawn, params)
 
     def _replay_text(self, text: Any, applied: list[dict], seed: int | None) -> str:
         if seed is None:
@@ -508,23 +538,35 @@ class Pipeline:
 
 
 def _draw(leaf: _Leaf, rng: np.random.Generator, image: np.ndarray, boxes: tuple = (),
-          ctx: ImageContext | None = None) -> dict:
+          ctx: ImageContext | None = None, record: bool = True) -> dict:
+    """The step's drawn values as its record holds them. ``record=False`` (a call that returns the image alone): a
+    library transform's values are not encoded as JSON (``library_adapter.draw``); built-in ops' are plain already."""
     op = leaf.op
     if op.origin is not None and op.origin.get("library"):
-        from augment.compile import library_adapter
-
-        return library_adapter.draw(op, leaf.params, rng, image)
+        return _library_adapter().draw(op, leaf.params, rng, image, record)
     if ctx is None:
         ctx = ImageContext(image.shape[0], image.shape[1], image.shape[2], boxes)
     return op.sample(leaf.params, rng, ctx)
 
 
 def _entry(leaf: _Leaf, drawn: dict) -> dict:
-    entry = {"op": leaf.op.name, "path": leaf.path, "params": drawn}
-    origin = leaf.op.origin
-    if origin is not None:  # which distribution and version drew these values (replay checks it)
-        entry["provider"] = f"{origin.get('distribution') or origin.get('module')} {origin.get('version') or ''}".strip()
-    return entry
+    if leaf.provider is None:
+        return {"op": leaf.op.name, "path": leaf.path, "params": drawn}
+    # which distribution and version drew these values (replay checks it); computed once, when compiling
+    return {"op": leaf.op.name, "path": leaf.path, "params": drawn, "provider": leaf.provider}
+
+
+_LIBRARY_ADAPTER = None
+
+
+def _library_adapter():
+    """augment.compile.library_adapter, imported on first use (a per-step import statement cost ~1 µs a step)."""
+    global _LIBRARY_ADAPTER
+    if _LIBRARY_ADAPTER is None:
+        from augment.compile import library_adapter
+
+        _LIBRARY_ADAPTER = library_adapter
+    return _LIBRARY_ADAPTER
 
 
 def _leaves(nodes: tuple):
