@@ -725,6 +725,7 @@ class _Experiment:
         self.arms = [a.name for a in arms]
         self._by_name = {a.name: a for a in arms}
         self._prepared: dict[tuple[str, int], dict] = {}
+        self._configured_options: dict[int, TrainOptions] = {}
 
     # ---- epochs planned against the time budget (loop module docstring): torch models with a fixed budget
 
@@ -743,7 +744,9 @@ class _Experiment:
         """Every model trains ``epochs`` epochs; its minimum number of steps shrinks in proportion, so a small
         set (whose epochs are scaled up to that minimum) gets cheaper too."""
         for m in self._trained():
-            o = m.options
+            # from the configured options every time: the pilot trains at the floor first, and rounding
+            # min_steps twice (configured -> floor -> planned) would train other steps than a resumed run does
+            o = self._configured_options.setdefault(id(m), m.options)
             m.options = o.model_copy(update={"max_epochs": int(epochs),
                                              "min_steps": int(round(o.min_steps * epochs / o.max_epochs))})
 
