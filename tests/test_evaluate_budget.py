@@ -376,3 +376,75 @@ def test_on_two_workers_the_smaller_sizes_fill_the_idle_worker_without_taking_fr
     assert lead == alone.fits and _runs(out)["full"] == _runs(alone_out)["full"] >= 4
     assert _runs(out)["500"] >= 1 and _runs(out)["100"] >= 1  # fitted into the gaps of the largest's looks
     assert all(end <= deadline for lab, u, _, _, end in exp.fits if (lab, u) != ("full", 0))
+
+
+class _CurveEpochExp(_CurveExp):
+    """:class:`_CurveExp` with epochs to plan: a fit costs 0.01 virtual s per example at the configured 20 epochs,
+    in proportion at fewer (size full: 20 s a fit at 20 epochs, 5 s at the floor of 5)."""
+
+    def __init__(self, clock, swing=0.05):
+        super().__init__(clock, swing)
+        self.configured_epochs = 20
+
+    def set_epochs(self, epochs):
+        self.configured_epochs = epochs
+
+    def relative_cost(self, label, n, arm):
+        return n / 100
+
+    def fit(self, label, n, u, arm):
+        start = self.clock.now
+        rec = super().fit(label, n, u, arm)
+        self.clock.now = start + 0.01 * n * self.configured_epochs / 20
+        self.fits[-1] = (label, u, arm, start, self.clock.now)
+        return {**rec, "epochs": self.configured_epochs}
+
+
+def test_epochs_are_planned_for_the_largest_sizes_looks_and_it_takes_them_first(monkeypatch):
+    # pilot: size full's baseline at 5 epochs, 5 s (1 s an epoch). Planned for every size's two looks (4 runs of
+    # 100, 500 and full: 2.6 s an epoch a run), 195 s would hold int(0.85 * 195 / 10.4) = 15 epochs; planned for
+    # the largest size's two looks alone (2 s an epoch a run) they hold the configured 20: the learning curve
+    # gets what is left instead of costing every fit a quarter of its epochs
+    clock = _Clock()
+    monkeypatch.setattr(L, "time", clock)
+    said = []
+    exp = _CurveEpochExp(clock)
+    out = run_loop(exp, _curve_plan(200.0), say=said.append)
+    assert out.epochs["planned"] == 20 and out.epochs["target_runs"] == 4 and out.epochs["first_look_fits"]
+    assert "4 runs of size full, the largest, at the configured 20 epochs" in out.epochs["why"]
+    assert exp.fits[0][:3] == ("full", 0, "baseline") and exp.fits[0][4] - exp.fits[0][3] == 5.0  # the pilot
+    full = [f for f in exp.fits[1:] if f[0] == "full"]
+    assert len(full) >= 8 and all(f[4] - f[3] == 20.0 for f in full)
+    first_small = min(f[3] for f in exp.fits if f[0] != "full") if len(exp.fits) > len(full) + 1 else None
+    assert first_small is None or first_small >= max(f[4] for f in full[:8])  # its first two looks came first
+    assert out.stopping["full"]["runs"] >= 4 and max(f[4] for f in exp.fits) <= 200.0
+    assert not any(line.startswith("warning: even at") for line in said)
+
+
+def test_when_even_the_floor_cannot_give_the_largest_size_its_first_look_it_is_said_once_and_it_runs(monkeypatch):
+    # 22 s: the pilot (5 s at the floor) leaves 17; the first look of size full (3 runs x 2 fits of 5 s, the pilot
+    # kept) needs 25 s. Said up front, in one line; the budget still goes to size full, none to the smaller sizes
+    clock = _Clock()
+    monkeypatch.setattr(L, "time", clock)
+    said = []
+    exp = _CurveEpochExp(clock)
+    out = run_loop(exp, _curve_plan(22.0), say=said.append)
+    assert out.epochs["planned"] == 5 and not out.epochs["first_look_fits"]
+    warnings = [line for line in said if line.startswith("warning: even at 5 epochs the first look of size full")]
+    assert len(warnings) == 1 and "\n" not in warnings[0] and "(3 runs, about 25 s of fits)" in warnings[0]
+    assert said.index(warnings[0]) == 2 and len([line for line in said if line.startswith("warning")]) == 1
+    assert [f[:3] for f in exp.fits[:4]] == [("full", 0, "baseline"), ("full", 0, "copies=1"),
+                                             ("full", 1, "baseline"), ("full", 1, "copies=1")]
+    assert _runs(out)["full"] == 2 and _runs(out)["500"] == 0 and out.status == L.STOPPED_BUDGET
+    assert all(f[3] >= 20.0 for f in exp.fits[4:])  # the smaller sizes only had what size full could not use
+    assert max(f[4] for f in exp.fits) <= 22.0
+    assert out.stopping["100"]["why"].startswith("the budget went first to size full, the largest")
+
+
+def test_without_a_budget_the_epochs_and_the_sizes_order_are_unchanged(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(L, "time", clock)
+    exp = _CurveEpochExp(clock)
+    out = run_loop(exp, _curve_plan(None, looks=(3,)))
+    assert out.epochs["planned"] == 20 and "pilot_seconds" not in out.epochs
+    assert [f[0] for f in exp.fits[:6]] == ["100"] * 6 and _runs(out) == {"100": 3, "500": 3, "full": 3}

@@ -583,6 +583,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             if journal is not None and epoch_plan.get("pilot_record") is not None:
                 journal.add(epoch_plan["pilot_record"])
             epoch_plan.pop("pilot_record", None)
+            told = told or "pilot_seconds" in epoch_plan  # the epochs' line re-planned from the pilot already
         while True:
             now = time.perf_counter()
             for s in order:
@@ -619,7 +620,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     on_fit(rec)
                 if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
                     told = True
-                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs))
+                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs, lead))
                 if not weighed and total is not None and all((probe, 0, a) in done for a in arms):
                     weighed = True  # the probe run is complete: what did one run's copies cost?
                     augment_s = sum(float((done[(probe, 0, a)].get("timings") or {}).get("augment_seconds") or 0.0)
@@ -691,16 +692,24 @@ def heavy_start_note(spent: float, augment_seconds: float, budget: float) -> str
 
 
 def _first_fit_line(sizes: list, arms: list[str], times: FitTimes, capacity: int, budget: float | None,
-                    tail: float, first: float) -> str:
+                    tail: float, first: float, lead: Any = None) -> str:
+    """The re-plan after the first measured fit: what the first looks take, and (with a budget) whether they
+    fit. With a largest size that has the budget first (``lead``), its first look is what must fit."""
     per_run = {s.label: sum(times.estimate(s.label, s.n, a) for a in arms) / capacity for s in sizes}
-    first_looks = sum(s.target * per_run[s.label] for s in sizes)
-    line = f"first fit took {first:.1f} s: the first look of every size takes about {first_looks:.0f} s"
+    if lead is not None:
+        first_looks = lead.target * per_run[lead.label]
+        line = (f"first fit took {first:.1f} s: the first look of size {lead.label}, the largest ({lead.target} "
+                f"runs), takes about {first_looks:.0f} s")
+    else:
+        first_looks = sum(s.target * per_run[s.label] for s in sizes)
+        line = f"first fit took {first:.1f} s: the first look of every size takes about {first_looks:.0f} s"
     if budget is not None:
         left = max(0.0, budget - tail)
         fits = first_looks <= left
         line += (f"; the {budget:.0f} s left hold about {left:.0f} s of fits"
-                 + ("" if fits else " -- fewer than the first looks need: verdicts may stay undecided; raise "
-                    "--time-budget or use a cheaper model"))
+                 + ("" if fits else " -- fewer than the first look needs"
+                    + (" (the budget goes to it anyway)" if lead is not None else "")
+                    + ": verdicts may stay undecided; raise --time-budget or use a cheaper model"))
     return line
 
 
@@ -729,19 +738,29 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
         out["pilot_seconds"] = round(seconds, 4)
         out["pilot_epochs"] = floor
         out["trained"] = 1
-        target = plan.looks[min(1, len(plan.looks) - 1)] if plan.adaptive else plan.looks[-1]
         cost = getattr(experiment, "relative_cost", None)
         unit = 1.0
         if cost is not None:
             with contextlib.suppress(Exception):
                 unit = max(1e-9, float(cost(first.label, first.n, arms[0])))  # the pilot's own cost
-        work = sum(target * (cost(lab, n, a) / unit if cost else 1.0) for lab, n in plan.sizes for a in arms)
-        estimate = per_epoch * configured * work / max(1, executor.capacity)
-        left = plan.deadline - time.perf_counter() - plan.tail(len(plan.sizes) * target)
-        wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
+        # epochs and the sizes' priority are planned together: the fits planned for are the largest size's (it
+        # has the budget first, see run_loop), up to its second look; the smaller sizes share what is left
+        lead_only = len(plan.sizes) > 1
+        planned_sizes = [(first.label, first.n)] if lead_only else list(plan.sizes)
+        first_look = plan.looks[0] if plan.adaptive else plan.looks[-1]
+        target = plan.looks[min(1, len(plan.looks) - 1)] if plan.adaptive else plan.looks[-1]
+        run_work = sum((cost(lab, n, a) / unit if cost else 1.0) for lab, n in planned_sizes for a in arms)
+        per_run = per_epoch * run_work / max(1, executor.capacity)  # seconds of one run per epoch trained
+        estimate = per_run * configured * target
+        left = plan.deadline - time.perf_counter() - plan.tail(len(planned_sizes) * target)
+        wanted = int(PLAN_SLACK * max(0.0, left) / (per_run * target)) if per_run > 0 else configured
         planned = max(floor, min(configured, wanted))
+        # what the largest size's first look needs at the planned epochs (the pilot's run is kept at the floor)
+        first_cost = per_run * planned * first_look - (seconds / max(1, executor.capacity) if planned == floor else 0)
+        short = first_cost > max(0.0, left)
         out.update(planned=planned, estimate_seconds=round(estimate, 1), target_runs=target,
-                   budget_left_seconds=round(left, 1))
+                   budget_left_seconds=round(left, 1), first_look_seconds=round(first_cost, 1),
+                   first_look_fits=not short)
         pilot_said = (f"a pilot fit at {floor} epochs took {seconds:.1f} s" if floor != configured else
                       f"a pilot fit took {seconds:.1f} s")
         if planned == floor:  # the pilot trained what every fit will: keep it
@@ -757,18 +776,26 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
             experiment.set_epochs(planned)
             if times is not None:  # the pilot's time at the planned epochs, until fits at them are timed
                 times.add(first.label, first.n, arms[0], per_epoch * planned)
+        whose = f"of size {first.label}, the largest," if lead_only else "of every size"
         if planned == configured:
-            out["why"] = (f"{pilot_said}: {target} runs of every size at the configured {configured} epochs take "
+            out["why"] = (f"{pilot_said}: {target} runs {whose} at the configured {configured} epochs take "
                           f"about {estimate:.0f} s, within the {left:.0f} s left")
         else:
-            out["why"] = (f"{pilot_said}: {target} runs of every size at {configured} epochs would take about "
+            out["why"] = (f"{pilot_said}: {target} runs {whose} at {configured} epochs would take about "
                           f"{estimate:.0f} s of the {left:.0f} s left, so every fit trains {planned} epochs"
                           + (" (the least planning allows: verdicts may stay undecided)"
                              if planned == floor and wanted < floor else ""))
+        if short:  # said up front, once: the budget still goes to the largest size, as many runs as fit
+            out["short"] = (f"even at {planned} epochs the first look of size {first.label} ({first_look} runs, "
+                            f"about {first_cost:.0f} s of fits) does not fit the {max(0.0, left):.0f} s left: the "
+                            "budget goes to it anyway and it may stay undecided; raise --time-budget, give a "
+                            "smaller --train-sizes or fewer --copies, or use a cheaper --model")
     if out["planned"] != configured and not out.get("pilot_seconds"):
         experiment.set_epochs(out["planned"])
     if say is not None and "pilot_seconds" in out:
         say(f"epochs: {out['why']}")
+        if out.get("short"):
+            say(f"warning: {out['short']}")
     return out
 
 
