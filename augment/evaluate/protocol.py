@@ -397,8 +397,11 @@ def _device(config: EvalConfig, modality: str) -> str:
 
 
 def _model_name(config: EvalConfig, modality: str) -> str:
-    """--model, except that auto with --compare on images is the CNN (the regularised arms need a torch model)."""
-    return "cnn" if config.model == "auto" and config.compare and modality == "image" else config.model
+    """--model, except that auto with --compare is the CNN on images, ngram on text (the regularised arms need
+    a torch model)."""
+    if config.model == "auto" and config.compare:
+        return "cnn" if modality == "image" else "ngram"
+    return config.model
 
 
 class _Design:
@@ -491,7 +494,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
     if model is None:
         model = make_model(_model_name(config, augmenter.modality), augmenter.modality, config.model_options,
                            threads=config.threads, device=_device(config, augmenter.modality),
-                           timeout=config.timeout)
+                           timeout=config.timeout, time_budget=config.time_budget)
     try:
         return _run(config, progress, augmenter, model, t_start)
     finally:
