@@ -272,8 +272,9 @@ class TfidfLogRegModel:
                               ngram_range=(1, o.ngram), sublinear_tf=o.sublinear_tf, min_df=o.min_df)
         # the vocabulary and idf from the distinct texts: a copy identical to its source adds no word and does
         # not move the idf (otherwise kept duplicates would change every feature's weight, not the data)
-        vec.fit(list(dict.fromkeys(items)))
-        x = vec.transform(items)
+        distinct: dict[str, int] = {}
+        rows = np.array([distinct.setdefault(t, len(distinct)) for t in items], dtype=np.int64)
+        x = vec.fit_transform(list(distinct))[rows]  # each distinct text tokenised once
         if len(np.unique(labels)) < 2:  # degenerate subset: predict the only class
             preds = np.full(len(test_items), int(labels[0]), dtype=np.int64)
             return ModelOutput(predictions=preds, info={"note": "single class in training data"})
