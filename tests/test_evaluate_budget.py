@@ -448,3 +448,21 @@ def test_without_a_budget_the_epochs_and_the_sizes_order_are_unchanged(monkeypat
     out = run_loop(exp, _curve_plan(None, looks=(3,)))
     assert out.epochs["planned"] == 20 and "pilot_seconds" not in out.epochs
     assert [f[0] for f in exp.fits[:6]] == ["100"] * 6 and _runs(out) == {"100": 3, "500": 3, "full": 3}
+
+
+def test_a_model_without_epochs_is_told_after_its_first_fit_when_the_largest_sizes_first_look_cannot_fit(
+        monkeypatch):
+    # no epochs to plan: the first fit (size full's baseline, 20 s) is the re-plan. The first look of size full
+    # (3 runs of 40 s) needs 120 s of the 100 s: one line says so; full still takes the runs that fit (2, 80 s)
+    clock = _Clock()
+    monkeypatch.setattr(L, "time", clock)
+    said = []
+    exp = _CurveExp(clock)
+    out = run_loop(exp, _curve_plan(100.0), say=said.append)
+    (line,) = [s for s in said if s.startswith("first fit took")]
+    assert line.startswith("first fit took 20.0 s: the first look of size full, the largest (3 runs), takes about "
+                           "120 s; the 100 s left hold about 100 s of fits -- fewer than the first look needs (the "
+                           "budget goes to it anyway)"), line
+    assert [f[:2] for f in exp.fits[:4]] == [("full", 0), ("full", 0), ("full", 1), ("full", 1)]
+    assert _runs(out)["full"] == 2 and max(f[4] for f in exp.fits) <= 100.0
+    assert all(f[3] >= 80.0 for f in exp.fits if f[0] != "full")  # the learning curve: what full left
