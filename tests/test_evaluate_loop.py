@@ -347,3 +347,18 @@ def test_a_kept_pilot_over_the_budget_leaves_one_run_and_no_fit_past_the_deadlin
     # end past the deadline, so it is not started
     assert {lab: s["runs"] for lab, s in out.stopping.items()} == {"10": 0, "full": 1}
     assert len(clock.fits) == len(out.records) == 2  # the pilot is run 0's baseline of size full
+
+
+def test_resume_refuses_the_fits_of_another_model_that_auto_picked(tmp_path):
+    # auto is tfidf-logreg for text under a time budget and ngram without one; the time budget is not part of
+    # the journal's key (a resumed evaluation may get more time), so the model that trained must be
+    train = make_tsv(tmp_path / "train.tsv", 10, seed=5)
+    aug = FunctionAugmenter(drop_word, "text", "drop")
+    cfg = dict(train=train, train_sizes="full", copies="1", repeats=2, n_bootstrap=100, n_samples=0, jobs=1,
+               out=tmp_path / "out")
+    first = run_evaluation(EvalConfig(**cfg, time_budget=1000.0), progress=False, augmenter=aug)
+    assert first.model["name"] == "tfidf-logreg"
+    with pytest.raises(ValueError, match="holds fits of another evaluation"):
+        run_evaluation(EvalConfig(**cfg, resume=True), progress=False, augmenter=aug)
+    again = run_evaluation(EvalConfig(**cfg, time_budget=500.0, resume=True), progress=False, augmenter=aug)
+    assert again.protocol["fits"]["from_journal"] == 4

@@ -615,8 +615,9 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
                                                             0 if config.cv is not None else config.n_bootstrap, runs,
                                                             **tail_costs),
                     started=t_start)
-    journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
-        if config.out is not None else None
+    # the model that trains, not only --model: auto picks by the time budget, which the key leaves out
+    key = {**evaluation_key(config, augmenter), "model": getattr(model, "name", None)}
+    journal = Journal(Path(config.out) / "fits.jsonl", key, config.resume) if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
                disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
 
