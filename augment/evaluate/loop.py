@@ -36,7 +36,10 @@ returns a record. Everything else is here:
   (``configured_epochs`` and ``set_epochs``) first trains one pilot fit (the largest size's first baseline) at
   the floor, a quarter of the configured epochs; from its measured time, scaled to the epochs (and the
   experiment's ``relative_cost`` of every other fit), the loop plans the epochs so that the runs of the first
-  two looks fit the budget (never more than configured, never under the floor). When the plan lands on the
+  two looks of the largest size fit the budget (never more than configured, never under the floor): epochs and
+  the sizes' priority are planned together, so the smaller sizes, which get what the largest leaves, never cost
+  its fits epochs (with one size, its looks are planned). When even the floor cannot give the largest size its
+  first look, one line says so up front and the budget goes to it anyway. When the plan lands on the
   floor the pilot is kept as that fit; otherwise it is dropped and its run trained at the planned epochs (every
   fit of an evaluation trains the same epochs), so a tight budget no longer pays for a pilot at the configured
   epochs that is thrown away. The plan (configured, planned, the pilot's epochs and seconds) is in the result,
