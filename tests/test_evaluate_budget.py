@@ -466,3 +466,28 @@ def test_a_model_without_epochs_is_told_after_its_first_fit_when_the_largest_siz
     assert [f[:2] for f in exp.fits[:4]] == [("full", 0), ("full", 0), ("full", 1), ("full", 1)]
     assert _runs(out)["full"] == 2 and max(f[4] for f in exp.fits) <= 100.0
     assert all(f[3] >= 80.0 for f in exp.fits if f[0] != "full")  # the learning curve: what full left
+
+
+class _SpikyClock:
+    """``perf_counter`` for timed sections: the n-th section (start, end) lasts ``durations[n]`` seconds."""
+
+    def __init__(self, durations):
+        self.durations, self.calls, self.now = list(durations), 0, 0.0
+
+    def perf_counter(self):
+        if self.calls % 2:
+            self.now += self.durations[min(self.calls // 2, len(self.durations) - 1)]
+        self.calls += 1
+        return self.now
+
+
+def test_one_slow_render_does_not_reserve_minutes_for_the_report(monkeypatch):
+    # issue 21 images target at load 11: one figure render caught in a load spike (about 6 s) was multiplied by
+    # the report's figures and files: 116 s kept for a tail of 23 s, and size full cut short with 99 s unused.
+    # The fastest of a few renders is the figure's cost
+    from augment.evaluate import planning
+
+    monkeypatch.setattr(planning, "time", _SpikyClock([6.0, 0.2, 0.25, 1e-3, 1e-3]))
+    costs = planning.measure_tail(200, 3)
+    assert costs["fixed"] == round(planning.TAIL_SAFETY * (1 + 2 * planning.REPORT_FIGURES * 0.2), 3)
+    assert costs["per_cell"] == pytest.approx(planning.TAIL_SAFETY * 1e-3 / (100 * 2 * 200))
