@@ -473,7 +473,8 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
         from augment.evaluate.device import resolve_device
 
         make_model(config.model, compiled.modality, config.model_options, threads=config.threads,
-                   device=resolve_device(config.device) if compiled.modality == "image" else "cpu")
+                   device=resolve_device(config.device) if compiled.modality == "image" else "cpu",
+                   time_budget=config.time_budget)
     except (ValueError, ImportError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:

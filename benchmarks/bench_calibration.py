@@ -283,9 +283,9 @@ def run_case(name: str, case: dict, trials: int, copies: int, max_repeats: int, 
     counts = {HELPS: 0, HURTS: 0, EQUIVALENT: 0, "undecided": 0}
     runs_used, diffs, mdes, t0 = [], [], [], time.perf_counter()
     modality = case["aug"].modality
-    builtin = (image_model == "fast-conv") if modality == "image" else (text_model == "ngram")
+    builtin = (image_model == "fast-conv") if modality == "image" else (text_model in ("ngram", "tfidf-logreg"))
     if builtin:  # the built-in default model, built by the evaluation exactly as `augment eval` builds it
-        model, model_name = None, ("fast-conv" if modality == "image" else "ngram")
+        model, model_name = None, ("fast-conv" if modality == "image" else text_model)
     elif modality == "image" and image_model == "conv":
         model, model_name = FastConvFeatures(modality), None
     else:
@@ -357,9 +357,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="model of the image cases: random conv features + softmax (default), softmax over 16x16 "
                          "grey pixels (the first calibration's model), or fast-conv: the built-in default image "
                          "model of `augment eval` on a CPU, built by the evaluation itself")
-    ap.add_argument("--text-model", choices=["softmax", "ngram"], default="softmax",
-                    help="model of the text cases: the script's hashed n-gram softmax (default) or ngram, the "
-                         "built-in default text model")
+    ap.add_argument("--text-model", choices=["softmax", "ngram", "tfidf-logreg"], default="softmax",
+                    help="model of the text cases: the script's hashed n-gram softmax (default), or a built-in "
+                         "text model of `augment eval`: ngram (its default without a time budget) or "
+                         "tfidf-logreg (its default under one)")
     ap.add_argument("--workers", type=int, default=_cores(),
                     help="trials run at once in forked processes (default: every core); counts do not depend on it")
     ap.add_argument("--markdown", type=Path, help="also write the table here")

@@ -13,8 +13,10 @@
    (--time-budget 600).
 
 Every eval runs in its own process with the CLI's defaults apart from the data, the pipeline and the budget;
-the table gives its wall time, its status, each size's verdict and minimum detectable effect, and whether the
-target holds. Wall times move with the machine's load: the load average is printed before and after.
+the table gives its wall time, its status, each size's verdict and minimum detectable effect, the sizes the
+budget cut short, and whether the target holds (judged on the largest size, the one the data is about: under a
+budget it is planned first and the smaller sizes get what is left). Wall times move with the machine's load:
+the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -104,14 +106,19 @@ def run_eval(name: str, pipeline: str, train: Path, test: Path | None, budget: f
                         f"report {t.get('report_seconds') or 0:.0f}")
     row["sizes"] = [{"size": s["size"], "arm": s["arm"], "verdict": s["verdict"], "runs": s["repeats"],
                      "mde": s["decision"].get("mde"), "diff": s["decision"].get("mean")} for s in rep["summary"]]
+    # the sizes the budget cut short (the largest has it first: the learning curve is what is cut)
+    row["cut"] = {lab: st["runs"] for lab, st in (rep["protocol"].get("stopping") or {}).items() if st.get("why")}
+    row["largest"] = max(rep["protocol"]["sizes"], key=lambda s: s["n"])["label"]
     return row
 
 
 def verdict_or_mde(row: dict, mde_target: float | None) -> bool:
-    """The target: every size decided, or (images, text) its MDE at most ``mde_target``."""
-    if not row.get("sizes"):
+    """The target: the largest size (the one the data is about) decided in every arm, or (images, text) its MDE
+    at most ``mde_target``; the smaller sizes are the learning curve, planned with what is left."""
+    rows = [s for s in row.get("sizes") or [] if s["size"] == row.get("largest")]
+    if not rows:
         return False
-    for s in row["sizes"]:
+    for s in rows:
         decided = s["verdict"] in ("helps", "hurts", "equivalent")
         small = mde_target is not None and s["mde"] is not None and s["mde"] <= mde_target
         if not (decided or small or mde_target is None):
@@ -168,6 +175,8 @@ def main() -> None:
         cells = "; ".join(f"{s['size']} {s['arm']}: {s['verdict']}, {s['runs']} runs, "
                           f"{100 * (s['diff'] or 0):+.1f}, ±{100 * s['mde']:.1f}" if s["mde"] is not None else
                           f"{s['size']} {s['arm']}: {s['verdict']}, {s['runs']} runs" for s in row["sizes"])
+        if row.get("cut"):
+            cells += "; cut short for time: " + ", ".join(f"{lab} ({n} runs)" for lab, n in row["cut"].items())
         holds = row["wall"] <= limit and verdict_or_mde(row, mde)
         model = row["model"] + (f" ({row['epochs']} epochs)" if row.get("epochs") else "")
         print(f"| {row['name']} | {row['pipeline']} | {model} | {row['wall']:.0f} ({limit:.0f}) "

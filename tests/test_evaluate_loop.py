@@ -261,25 +261,35 @@ def test_epochs_are_planned_from_a_pilot_fit_so_two_looks_fit_the_budget(monkeyp
     clock = _Clock(cost=10.0)
     monkeypatch.setattr(L, "time", clock)
     out = run_loop(_EpochExp(clock), _plan(deadline=60.0))
-    # pilot: 10 s at 20 epochs; two looks (4 runs x 2 arms) at 20 epochs would take 80 s of the 50 s left, so
-    # every fit trains int(20 * 0.85 * 50 / 80) = 10 epochs, the pilot's run included (trained again)
-    assert out.epochs["configured"] == 20 and out.epochs["planned"] == 10 and out.epochs["pilot_seconds"] == 10.0
-    assert "10 epochs" in out.epochs["why"]
+    # pilot at the floor (5 of 20 epochs): 2.5 s, so 10 s at 20; two looks (4 runs x 2 arms) at 20 epochs would
+    # take 80 s of the 57.5 s left, so every fit trains int(20 * 0.85 * 57.5 / 80) = 12 epochs; the pilot's run
+    # is trained again at them (the pilot, at 5 epochs, cost a quarter of one at the configured 20)
+    assert out.epochs["configured"] == 20 and out.epochs["planned"] == 12
+    assert out.epochs["pilot_seconds"] == 2.5 and out.epochs["pilot_epochs"] == 5
+    assert "12 epochs" in out.epochs["why"] and "pilot fit at 5 epochs took 2.5 s" in out.epochs["why"]
     assert clock.fits[0][:3] == ("full", 0, "baseline") and clock.fits[1][:3] == ("full", 0, "baseline")
-    assert {r["epochs"] for r in out.records} == {10} and {r["epochs_planned"] for r in out.records} == {10}
+    assert clock.fits[0][4] - clock.fits[0][3] == 2.5 and clock.fits[1][4] - clock.fits[1][3] == 6.0
+    assert {r["epochs"] for r in out.records} == {12} and {r["epochs_planned"] for r in out.records} == {12}
     assert out.fits_trained == len(clock.fits) == len(out.records) + 1
 
 
-def test_a_pilot_within_the_budget_is_kept_and_planning_never_goes_below_a_quarter(monkeypatch):
-    clock = _Clock(cost=1.0)
-    monkeypatch.setattr(L, "time", clock)
-    out = run_loop(_EpochExp(clock), _plan(deadline=1000.0))
-    assert out.epochs["planned"] == 20 and out.fits_trained == len(clock.fits) == len(out.records)
+def test_the_pilot_trains_at_the_floor_and_is_kept_when_the_plan_lands_there(monkeypatch):
+    # issue 21: the pilot used to train the configured epochs and be thrown away whenever the plan cut them
+    # (~20 s of a 60 s budget); it now trains at the floor (a quarter), which a tight budget plans anyway
     clock = _Clock(cost=10.0)
     monkeypatch.setattr(L, "time", clock)
     out = run_loop(_EpochExp(clock), _plan(deadline=11.0))
     assert out.epochs["planned"] == 5 and "least planning allows" in out.epochs["why"]
+    assert clock.fits[0][:3] == ("full", 0, "baseline") and clock.fits[0][4] - clock.fits[0][3] == 2.5
+    assert out.fits_trained == len(clock.fits) == len(out.records)  # the pilot is run 0's baseline: kept
     assert out.records and {r["epochs"] for r in out.records} == {5}
+    assert [(r["size"], r["repeat"], r["arm"]) for r in out.records].count(("full", 0, "baseline")) == 1
+    # a budget that holds the configured epochs: the pilot (at 5 epochs) is dropped and its run trained at 20
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+    out = run_loop(_EpochExp(clock), _plan(deadline=1000.0))
+    assert out.epochs["planned"] == 20 and out.fits_trained == len(clock.fits) == len(out.records) + 1
+    assert clock.fits[0][4] - clock.fits[0][3] == 0.25 and {r["epochs"] for r in out.records} == {20}
 
 
 def test_without_a_budget_no_pilot_and_resume_keeps_the_planned_epochs(tmp_path, monkeypatch):
@@ -291,12 +301,12 @@ def test_without_a_budget_no_pilot_and_resume_keeps_the_planned_epochs(tmp_path,
     monkeypatch.setattr(L, "time", clock)
     journal = Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=False)
     first = run_loop(_EpochExp(clock), _plan(deadline=60.0, looks=(3, 4)), journal=journal)
-    assert first.epochs["planned"] == 10
+    assert first.epochs["planned"] == 12  # the pilot at 5 epochs: 2.5 s (see the test above)
     exp = _EpochExp(clock)
     again = run_loop(exp, _plan(deadline=None, looks=(3, 4, 5)),
                      journal=Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=True))
-    assert exp.configured_epochs == 10 and again.epochs["planned"] == 10 and "resumed" in again.epochs["why"]
-    assert {r["epochs"] for r in again.records} == {10}
+    assert exp.configured_epochs == 12 and again.epochs["planned"] == 12 and "resumed" in again.epochs["why"]
+    assert {r["epochs"] for r in again.records} == {12}
 
 
 def test_the_cnn_trains_the_epochs_planned_against_the_budget_and_the_report_says_so(tmp_path):
@@ -333,7 +343,22 @@ def test_a_kept_pilot_over_the_budget_leaves_one_run_and_no_fit_past_the_deadlin
                     levels={"10": 0.02, "full": 0.02}, jobs=1, deadline=5.0)
     out = run_loop(exp, plan)
     assert out.epochs["planned"] == 1 and out.status == L.STOPPED_BUDGET
-    # the probe (the first size's first run) always runs, so the report has a run; size full's first run would
-    # end past the deadline, so it is not started (it used to run whatever the budget)
-    assert {lab: s["runs"] for lab, s in out.stopping.items()} == {"10": 1, "full": 0}
-    assert len(clock.fits) == len(out.records) == 2  # the pilot is run 0's baseline of size 10
+    # the probe (the largest size's first run) always runs, so the report has a run; size 10's first run would
+    # end past the deadline, so it is not started
+    assert {lab: s["runs"] for lab, s in out.stopping.items()} == {"10": 0, "full": 1}
+    assert len(clock.fits) == len(out.records) == 2  # the pilot is run 0's baseline of size full
+
+
+def test_resume_refuses_the_fits_of_another_model_that_auto_picked(tmp_path):
+    # auto is tfidf-logreg for text under a time budget and ngram without one; the time budget is not part of
+    # the journal's key (a resumed evaluation may get more time), so the model that trained must be
+    train = make_tsv(tmp_path / "train.tsv", 10, seed=5)
+    aug = FunctionAugmenter(drop_word, "text", "drop")
+    cfg = dict(train=train, train_sizes="full", copies="1", repeats=2, n_bootstrap=100, n_samples=0, jobs=1,
+               out=tmp_path / "out")
+    first = run_evaluation(EvalConfig(**cfg, time_budget=1000.0), progress=False, augmenter=aug)
+    assert first.model["name"] == "tfidf-logreg"
+    with pytest.raises(ValueError, match="holds fits of another evaluation"):
+        run_evaluation(EvalConfig(**cfg, resume=True), progress=False, augmenter=aug)
+    again = run_evaluation(EvalConfig(**cfg, time_budget=500.0, resume=True), progress=False, augmenter=aug)
+    assert again.protocol["fits"]["from_journal"] == 4

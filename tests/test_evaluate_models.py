@@ -111,7 +111,7 @@ def test_make_model_rejects_unknown_names_options_and_modalities():
     assert make_model("auto", "image").name == "fast-conv"  # on a CPU
     assert make_model("auto", "image", device="cuda").name == "cnn"
     assert make_model("auto", "image", {"width": 8}).name == "cnn"  # CNN options: the CNN
-    assert make_model("auto", "text").name == "ngram"
+    assert make_model("auto", "text").name == "ngram"  # no time budget: the model of the text calibration
     with pytest.raises(ValueError, match="unknown model"):
         make_model("resnet", "image")
     with pytest.raises(ValueError, match="for image data"):
@@ -262,3 +262,37 @@ def test_evaluate_package_has_no_import_cycles():
 
     for node in graph:
         visit(node, [])
+
+
+def test_auto_text_under_a_time_budget_is_tfidf_logreg_and_says_why():
+    # ngram's fits take minutes on a few thousand sentences with copies (its n-gram table grows with the data)
+    model = make_model("auto", "text", time_budget=180.0)
+    assert model.name == "tfidf-logreg" and "time budget" in model.chosen_because
+    assert "--model ngram" in model.chosen_because and "\n" not in model.chosen_because
+    assert make_model("auto", "text", {"dim": 16}, time_budget=180.0).name == "ngram"  # ngram's options: ngram
+    assert make_model("auto", "text", {"C": 2.0}, time_budget=180.0).name == "tfidf-logreg"
+    assert make_model("ngram", "text", time_budget=180.0).name == "ngram"  # --model always wins
+    assert make_model("auto", "image", time_budget=180.0).name == "fast-conv"  # images: unchanged
+
+
+def _plain(items, labels, epoch_size=None):
+    return TrainSet(list(items), np.asarray(labels), [], np.zeros(0, dtype=np.int64), ["a", "b"],
+                    epoch_size=epoch_size)
+
+
+def test_tfidf_copies_identical_to_their_source_change_nothing_under_the_steps_budget():
+    # the "steps" budget (epoch_size = the baseline's size) gives every arm the same total example weight; the
+    # vocabulary and idf come from the distinct texts. So kept identity copies are exactly the baseline's fit
+    # (before: five times the data against the same penalty, and df counted five times)
+    texts = [f"{w} film {x}" for w, x in zip(["good", "great", "bad", "awful"] * 10, range(40))]
+    labels = np.array([0, 0, 1, 1] * 10)
+    test = ["good film", "awful film 3", "great", "bad bad film"]
+    base = TfidfLogRegModel().fit_predict(_plain(texts, labels, epoch_size=40), test, seed=0)
+    copies = _plain(texts * 5, np.tile(labels, 5), epoch_size=40)
+    same = TfidfLogRegModel().fit_predict(copies, test, seed=0)
+    assert same.info["example_weight"] == 0.2 and base.info["example_weight"] == 1.0
+    assert np.array_equal(base.predictions, same.predictions)
+    assert same.info["vocabulary"] == base.info["vocabulary"]
+    # the "epochs" budget (no epoch_size): every copy weighs as much as an original, as the EDA rule trains
+    more = TfidfLogRegModel().fit_predict(_plain(texts * 5, np.tile(labels, 5)), test, seed=0)
+    assert more.info["example_weight"] == 1.0

@@ -13,23 +13,37 @@ returns a record. Everything else is here:
 * **the time budget** -- the deadline is the caller's: the command's start plus ``--time-budget``, so the work
   before the first fit (imports, loading the data) is counted, and the plan reserves ``tail_seconds`` for what
   must still happen after the last fit (statistics, samples, the report). With a deadline, only the first run
-  of the first size is started before any fit has been timed (a probe); after that a look's runs are queued
+  of the largest size is started before any fit has been timed (a probe); after that a look's runs are queued
   only if the queue of fits ends, at each fit's estimated time, ``tail_seconds`` before the deadline, and no
   fit starts that would end later than that. A fit's estimate scales the measured fits by the experiment's
   ``relative_cost`` (by the train size when it has none), so a larger size's first fit is not assumed to cost
   a smaller size's mean. Only the probe runs whatever the budget (the report then holds one run); a size whose
   first run does not fit ends "time budget reached" with no run, and the evaluation "stopped: time budget";
+* **the largest size first** -- with a deadline, the largest size (the one the user's data is about) is planned
+  first: the smaller sizes' runs are queued only if the budget still holds every run the largest may take up to
+  its run limit, until it is decided, reaches that limit, is cut by the budget or can detect
+  :data:`MDE_TARGET`; the smaller sizes (the learning curve) then share what is left, larger first and one run
+  each before any gets a second. With several workers a look's longest fits are queued first, and a smaller
+  size's run also goes to a worker that would idle until the largest size's running fits end, when it is
+  estimated to end before them (it takes nothing from the largest size). Each size cut short says why (``stopping[label]["why"]``). Only which fits
+  are queued changes: the looks, their levels and the decisions are the same rule, and without a deadline the
+  sizes advance side by side as before;
 * **partial results and resume** -- every finished fit is appended to a journal (``fits.jsonl``) as it arrives;
   Ctrl-C or SIGTERM end the loop with status "interrupted" and what finished, and a later run with the journal
   (``--resume``) reuses every finished fit instead of training it again.
 
 * **epochs planned against the budget** -- an experiment whose model trains a number of epochs it can change
-  (``configured_epochs`` and ``set_epochs``) first trains one pilot fit (the first size's first baseline); from
-  its measured time (and the experiment's ``relative_cost`` of every other fit) the loop plans the epochs so that
-  the runs of the first two looks fit the budget (never more than configured, never under a quarter of it). At
-  fewer epochs the pilot is trained again with them (every fit of an evaluation trains the same epochs); the
-  plan (configured, planned, the pilot's seconds) is in the result, and the planned epochs travel with each
-  fit in the journal so that ``--resume`` keeps them.
+  (``configured_epochs`` and ``set_epochs``) first trains one pilot fit (the largest size's first baseline) at
+  the floor, a quarter of the configured epochs; from its measured time, scaled to the epochs (and the
+  experiment's ``relative_cost`` of every other fit), the loop plans the epochs so that the runs of the first
+  two looks of the largest size fit the budget (never more than configured, never under the floor): epochs and
+  the sizes' priority are planned together, so the smaller sizes, which get what the largest leaves, never cost
+  its fits epochs (with one size, its looks are planned). When even the floor cannot give the largest size its
+  first look, one line says so up front and the budget goes to it anyway. When the plan lands on the
+  floor the pilot is kept as that fit; otherwise it is dropped and its run trained at the planned epochs (every
+  fit of an evaluation trains the same epochs), so a tight budget no longer pays for a pilot at the configured
+  epochs that is thrown away. The plan (configured, planned, the pilot's epochs and seconds) is in the result,
+  and the planned epochs travel with each fit in the journal so that ``--resume`` keeps them.
 
 A fit that would train on exactly the baseline's examples (an identity pipeline: every copy dropped) returns
 ``{"reuse": "<arm>"}`` and takes that arm's result, so the difference is exactly zero.
@@ -72,6 +86,7 @@ class Experiment(Protocol):
 
 
 MIN_EPOCH_FRACTION = 0.25  # planning never cuts a model's epochs below this share of its configured epochs
+MDE_TARGET = 0.025  # with a deadline, the largest size gives up its first claim on the budget at this MDE
 PLAN_SLACK = 0.85  # the planned fits may use this share of the budget left (fit times vary; the test set too)
 
 
@@ -348,6 +363,8 @@ class _Size:
     started: float = 0.0
     ended: float = 0.0
     budget_cut: bool = False
+    mde: float | None = None  # the largest minimum detectable effect of its arms at the last look
+    why: str = ""  # why the budget cut it short (the report's line)
 
 
 def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None = None,
@@ -376,7 +393,30 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
     jobs = max(1, int(plan.jobs))
     executor: Any = _Pool(experiment, jobs) if jobs > 1 and can_fork() else _Inline(experiment)
     status, trained = COMPLETE, 0
-    probe = sizes[0].label if sizes else None  # with a deadline, the one run that runs before any fit is timed
+    # With a deadline the largest size (what the user's data is about) is planned first: its runs hold the budget
+    # until it is decided, reaches its run limit or :data:`MDE_TARGET`; the smaller sizes (the learning curve)
+    # get what is left, one run each before any gets more. Without one, sizes advance side by side as given.
+    order = sorted(sizes, key=lambda s: -s.n) if plan.deadline is not None else list(sizes)
+    lead = order[0] if plan.deadline is not None and len(order) > 1 else None
+    probe = order[0].label if sizes else None  # with a deadline, the one run that runs before any fit is timed
+
+    def holds() -> bool:
+        """The largest size still has the first claim on the budget."""
+        return lead is not None and not lead.finished and not (lead.mde is not None and lead.mde <= MDE_TARGET)
+
+    def runs_cost(s: _Size, first: int, count: int) -> float:
+        """Estimated seconds of runs ``first .. first + count - 1`` of ``s`` over the workers (fits found in the
+        journal cost nothing)."""
+        return sum(times.estimate(s.label, s.n, a) for u in range(first, first + count) for a in arms
+                   if (s.label, u, a) not in done) / executor.capacity
+
+    def lead_claim() -> tuple[float, int]:
+        """(seconds, runs) the largest size may still take: up to its run limit."""
+        if lead is None or not holds():
+            return 0.0, 0
+        limit = plan.looks[-1] if plan.adaptive else lead.target
+        more = max(0, limit - lead.submitted)
+        return runs_cost(lead, lead.submitted, more), more
 
     def complete_runs(s: _Size) -> list[int]:
         return [u for u in range(s.submitted) if all((s.label, u, a) in done for a in arms)]
@@ -405,6 +445,19 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     for tok, (lab, _, a) in running.items())
         return left / executor.capacity
 
+    def backfill(s: _Size, fits: Callable[[int, float, int], bool]) -> bool:
+        """Whether one run of the smaller size ``s`` may go to a worker that would otherwise idle while the
+        largest size waits for its look's last fits: the run must end (on the free workers) before they do, so
+        it takes nothing from the largest size's budget."""
+        spare = executor.capacity - len(running) - len(queue)
+        leads = [(tok, a) for tok, (lab, _, a) in running.items() if lead is not None and lab == lead.label]
+        if spare <= 0 or queue or not leads:
+            return False
+        now = time.perf_counter()
+        slack = max(times.estimate(lead.label, lead.n, a) - (now - started_at.get(tok, now)) for tok, a in leads)
+        need = [times.estimate(s.label, s.n, a) for a in arms if (s.label, s.submitted, a) not in done]
+        return bool(need) and max(max(need), sum(need) / spare) <= slack and fits(1, 0.0, 0)
+
     def advance(s: _Size, now: float) -> None:
         """At a look: decide or stop; then queue the runs of the next look that fit the budget."""
         if s.finished or busy(s):
@@ -418,6 +471,8 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 now_d = [verdict.decide(diffs(s, primary, a) or [], level=plan.levels[s.label],
                                         correction=plan.corrections.get(s.label, 0.0), margin=plan.margin,
                                         final=False, identical=identical(s, a)) for a in arms[1:]]
+                mdes = [d.mde for d in now_d]
+                s.mde = max(mdes) if mdes and all(m is not None for m in mdes) else None
                 if all(d.verdict in verdict.DECIDED for d in now_d):
                     s.finished, s.reason = True, "decided"
                     return
@@ -436,20 +491,51 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     # nothing left to time (a journal's fits without timings): plan without estimates
                 else:
                     want = 1
-            else:  # the whole queue, and then the tail, must end before the deadline
-                per_run = sum(times.estimate(s.label, s.n, a) for a in arms) / executor.capacity
+            else:  # the whole queue, what the larger sizes may still claim, and then the tail end in time
                 ahead = work_ahead(now)
                 least = 1 if (s.label == probe and s.submitted == 0) else 0
                 queued = sum(x.submitted for x in sizes)
-                while want > least and now + ahead + want * per_run + plan.tail(queued + want) > plan.deadline:
-                    want -= 1
+
+                def fits(w: int, reserve: float, reserved_runs: int) -> bool:
+                    cost = runs_cost(s, s.submitted, w)
+                    return cost == 0.0 or (now + ahead + cost + reserve  # runs found in the journal are free
+                                           + plan.tail(queued + w + reserved_runs) <= plan.deadline)
+
+                whole = want
+                if s is lead or lead is None:
+                    while want > least and not fits(want, 0.0, 0):
+                        want -= 1
+                else:
+                    claim, claim_runs = lead_claim()
+                    # one run of every smaller size that has none yet comes before a second run of any
+                    others = [x for x in order[1:] if x is not s and x.submitted == 0 and not x.finished]
+                    small = sum(runs_cost(x, 0, 1) for x in others)
+                    while want > 0 and not fits(want, claim + small, claim_runs + len(others)):
+                        want -= 1
+                    if claim_runs and want < whole:  # the largest size has the budget first: wait for it,
+                        if not backfill(s, fits):  # unless a worker would idle until its running fits end
+                            return
+                        want = 1
+                    if want == 0 and s.submitted == 0 and fits(1, claim, claim_runs):
+                        want = 1  # the larger of the sizes with no run yet gets its first
+                if want <= 0:
+                    s.why = (f"run {s.submitted + 1} (about {runs_cost(s, s.submitted, 1):.0f} s of fits) did not "
+                             f"fit in the {max(0.0, plan.deadline - now - ahead - plan.tail(queued + 1)):.0f} s left "
+                             "before the report")
         if want <= 0:
             s.finished, s.reason = True, "time budget reached"
             return
         if not s.started:
             s.started = now
-        for u in range(s.submitted, s.submitted + want):
-            queue.extend((s.label, s.n, u, a) for a in arms if (s.label, u, a) not in done)
+        new = [(s.label, s.n, u, a) for u in range(s.submitted, s.submitted + want) for a in arms
+               if (s.label, u, a) not in done]
+        if plan.deadline is not None and times and executor.capacity > 1:
+            # the longest fits first, so that a look's last fit does not run alone while the other workers idle
+            new.sort(key=lambda q: -times.estimate(q[0], q[1], q[3]))
+        if s is lead:  # ahead of the smaller sizes' queued fits: the largest size's next look never waits on them
+            queue[:0] = new
+        else:
+            queue.extend(new)
         s.submitted += want
 
     def dispatch() -> None:
@@ -463,6 +549,9 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             if late and not (label == probe and u == 0):  # this run and the size's later ones are dropped
                 queue[:] = [q for q in queue if not (q[0] == label and q[2] >= u)]
                 by_label[label].budget_cut = True
+                left = max(0.0, plan.deadline - now - plan.tail(sum(x.submitted for x in sizes)))
+                by_label[label].why = (f"run {u + 1} would have ended past the deadline (a fit of about "
+                                       f"{times.estimate(label, n, arm):.0f} s, {left:.0f} s left before the report)")
                 continue
             queue.pop(0)
             token = executor.start(label, n, u, arm)
@@ -485,19 +574,22 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
             + ((f"; time budget {total:.0f} s from the command's start: {spent:.0f} s spent starting and loading, "
                 f"at least {tail:.0f} s kept for the statistics and the report" if total is not None else
                 f"; time budget {budget:.0f} s") if budget is not None else "")
-            + (f"; {from_journal} fits from the journal" if from_journal else ""))
+            + (f"; {from_journal} fits from the journal" if from_journal else "")
+            + (f"; size {lead.label}, the largest, has the budget first, the smaller sizes what is left"
+               if lead is not None else ""))
     told = weighed = bool(fit_seconds)
     epoch_plan = None
     try:
         if getattr(experiment, "configured_epochs", None) and sizes:
-            epoch_plan = _plan_epochs(experiment, plan, sizes[0], done, fit_seconds, executor, say, times)
+            epoch_plan = _plan_epochs(experiment, plan, order[0], done, fit_seconds, executor, say, times)
             trained += epoch_plan.pop("trained")
             if journal is not None and epoch_plan.get("pilot_record") is not None:
                 journal.add(epoch_plan["pilot_record"])
             epoch_plan.pop("pilot_record", None)
+            told = told or "pilot_seconds" in epoch_plan  # the epochs' line re-planned from the pilot already
         while True:
             now = time.perf_counter()
-            for s in sizes:
+            for s in order:
                 if s.budget_cut and not s.finished and not busy(s):
                     s.finished, s.reason = True, "time budget reached"
                 advance(s, now)
@@ -531,7 +623,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     on_fit(rec)
                 if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
                     told = True
-                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs))
+                    say(_first_fit_line(sizes, arms, times, executor.capacity, budget, tail, secs, lead))
                 if not weighed and total is not None and all((probe, 0, a) in done for a in arms):
                     weighed = True  # the probe run is complete: what did one run's copies cost?
                     augment_s = sum(float((done[(probe, 0, a)].get("timings") or {}).get("augment_seconds") or 0.0)
@@ -567,6 +659,14 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 records.append(rec)
         stopping[s.label] = {"runs": len(runs), "reason": s.reason,
                              "seconds": round(max(0.0, s.ended - s.started), 3) if s.started else 0.0}
+        if s.reason == "time budget reached":
+            first = ""
+            if lead is not None and s is not lead:
+                said = [lead.reason] if lead.reason else []
+                said += [f"MDE ±{100 * lead.mde:.1f}"] if lead.mde is not None else []
+                first = (f"the budget went first to size {lead.label}, the largest"
+                         + (f" ({', '.join(said)})" if said else "") + "; ")
+            stopping[s.label]["why"] = first + (s.why or "the next run did not fit the time left")
         for a in arms[1:] if runs else []:
             for m in experiment.metrics:
                 d = diffs(s, m, a)
@@ -595,16 +695,24 @@ def heavy_start_note(spent: float, augment_seconds: float, budget: float) -> str
 
 
 def _first_fit_line(sizes: list, arms: list[str], times: FitTimes, capacity: int, budget: float | None,
-                    tail: float, first: float) -> str:
+                    tail: float, first: float, lead: Any = None) -> str:
+    """The re-plan after the first measured fit: what the first looks take, and (with a budget) whether they
+    fit. With a largest size that has the budget first (``lead``), its first look is what must fit."""
     per_run = {s.label: sum(times.estimate(s.label, s.n, a) for a in arms) / capacity for s in sizes}
-    first_looks = sum(s.target * per_run[s.label] for s in sizes)
-    line = f"first fit took {first:.1f} s: the first look of every size takes about {first_looks:.0f} s"
+    if lead is not None:
+        first_looks = lead.target * per_run[lead.label]
+        line = (f"first fit took {first:.1f} s: the first look of size {lead.label}, the largest ({lead.target} "
+                f"runs), takes about {first_looks:.0f} s")
+    else:
+        first_looks = sum(s.target * per_run[s.label] for s in sizes)
+        line = f"first fit took {first:.1f} s: the first look of every size takes about {first_looks:.0f} s"
     if budget is not None:
         left = max(0.0, budget - tail)
         fits = first_looks <= left
         line += (f"; the {budget:.0f} s left hold about {left:.0f} s of fits"
-                 + ("" if fits else " -- fewer than the first looks need: verdicts may stay undecided; raise "
-                    "--time-budget or use a cheaper model"))
+                 + ("" if fits else " -- fewer than the first look needs"
+                    + (" (the budget goes to it anyway)" if lead is not None else "")
+                    + ": verdicts may stay undecided; raise --time-budget or use a cheaper model"))
     return line
 
 
@@ -623,22 +731,42 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
     else:
         arms = list(experiment.arms)
         key = (first.label, 0, arms[0])
-        pilot, seconds = executor.start(first.label, first.n, 0, arms[0]).result()  # in a worker when jobs > 1
-        out["pilot_seconds"] = round(seconds, 4)
-        out["trained"] = 1
-        target = plan.looks[min(1, len(plan.looks) - 1)] if plan.adaptive else plan.looks[-1]
-        cost = getattr(experiment, "relative_cost", None)
-        work = sum(target * (cost(lab, n, a) if cost else 1.0) for lab, n in plan.sizes for a in arms)
-        estimate = seconds * work / max(1, executor.capacity)
-        left = plan.deadline - time.perf_counter() - plan.tail(len(plan.sizes) * target)
         floor = max(1, math.ceil(MIN_EPOCH_FRACTION * configured))
-        wanted = int(configured * PLAN_SLACK * max(0.0, left) / estimate) if estimate > 0 else configured
+        # the pilot trains at the floor: kept when the plan lands there (tight budgets, where a thrown-away pilot
+        # at the configured epochs cost most), else only its time is used, scaled to the epochs
+        if floor != configured:
+            experiment.set_epochs(floor)
+        pilot, seconds = executor.start(first.label, first.n, 0, arms[0]).result()  # in a worker when jobs > 1
+        per_epoch = seconds / floor
+        out["pilot_seconds"] = round(seconds, 4)
+        out["pilot_epochs"] = floor
+        out["trained"] = 1
+        cost = getattr(experiment, "relative_cost", None)
+        unit = 1.0
+        if cost is not None:
+            with contextlib.suppress(Exception):
+                unit = max(1e-9, float(cost(first.label, first.n, arms[0])))  # the pilot's own cost
+        # epochs and the sizes' priority are planned together: the fits planned for are the largest size's (it
+        # has the budget first, see run_loop), up to its second look; the smaller sizes share what is left
+        lead_only = len(plan.sizes) > 1
+        planned_sizes = [(first.label, first.n)] if lead_only else list(plan.sizes)
+        first_look = plan.looks[0] if plan.adaptive else plan.looks[-1]
+        target = plan.looks[min(1, len(plan.looks) - 1)] if plan.adaptive else plan.looks[-1]
+        run_work = sum((cost(lab, n, a) / unit if cost else 1.0) for lab, n in planned_sizes for a in arms)
+        per_run = per_epoch * run_work / max(1, executor.capacity)  # seconds of one run per epoch trained
+        estimate = per_run * configured * target
+        left = plan.deadline - time.perf_counter() - plan.tail(len(planned_sizes) * target)
+        wanted = int(PLAN_SLACK * max(0.0, left) / (per_run * target)) if per_run > 0 else configured
         planned = max(floor, min(configured, wanted))
+        # what the largest size's first look needs at the planned epochs (the pilot's run is kept at the floor)
+        first_cost = per_run * planned * first_look - (seconds / max(1, executor.capacity) if planned == floor else 0)
+        short = first_cost > max(0.0, left)
         out.update(planned=planned, estimate_seconds=round(estimate, 1), target_runs=target,
-                   budget_left_seconds=round(left, 1))
-        if planned == configured:
-            out["why"] = (f"a pilot fit took {seconds:.1f} s: {target} runs of every size at the configured "
-                          f"{configured} epochs take about {estimate:.0f} s, within the {left:.0f} s left")
+                   budget_left_seconds=round(left, 1), first_look_seconds=round(first_cost, 1),
+                   first_look_fits=not short)
+        pilot_said = (f"a pilot fit at {floor} epochs took {seconds:.1f} s" if floor != configured else
+                      f"a pilot fit took {seconds:.1f} s")
+        if planned == floor:  # the pilot trained what every fit will: keep it
             rec = {**pilot, "epochs_planned": planned}
             if "reuse" not in rec:
                 rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(seconds, 4)}
@@ -650,15 +778,27 @@ def _plan_epochs(experiment: Experiment, plan: LoopPlan, first: _Size, done: dic
         else:
             experiment.set_epochs(planned)
             if times is not None:  # the pilot's time at the planned epochs, until fits at them are timed
-                times.add(first.label, first.n, arms[0], seconds * planned / configured)
-            out["why"] = (f"a pilot fit took {seconds:.1f} s: {target} runs of every size at {configured} epochs "
-                          f"would take about {estimate:.0f} s of the {left:.0f} s left, so every fit trains "
-                          f"{planned} epochs" + (" (the least planning allows: verdicts may stay undecided)"
-                                                 if planned == floor and wanted < floor else ""))
+                times.add(first.label, first.n, arms[0], per_epoch * planned)
+        whose = f"of size {first.label}, the largest," if lead_only else "of every size"
+        if planned == configured:
+            out["why"] = (f"{pilot_said}: {target} runs {whose} at the configured {configured} epochs take "
+                          f"about {estimate:.0f} s, within the {left:.0f} s left")
+        else:
+            out["why"] = (f"{pilot_said}: {target} runs {whose} at {configured} epochs would take about "
+                          f"{estimate:.0f} s of the {left:.0f} s left, so every fit trains {planned} epochs"
+                          + (" (the least planning allows: verdicts may stay undecided)"
+                             if planned == floor and wanted < floor else ""))
+        if short:  # said up front, once: the budget still goes to the largest size, as many runs as fit
+            out["short"] = (f"even at {planned} epochs the first look of size {first.label} ({first_look} runs, "
+                            f"about {first_cost:.0f} s of fits) does not fit the {max(0.0, left):.0f} s left: the "
+                            "budget goes to it anyway and it may stay undecided; raise --time-budget, give a "
+                            "smaller --train-sizes or fewer --copies, or use a cheaper --model")
     if out["planned"] != configured and not out.get("pilot_seconds"):
         experiment.set_epochs(out["planned"])
     if say is not None and "pilot_seconds" in out:
         say(f"epochs: {out['why']}")
+        if out.get("short"):
+            say(f"warning: {out['short']}")
     return out
 
 

@@ -397,8 +397,11 @@ def _device(config: EvalConfig, modality: str) -> str:
 
 
 def _model_name(config: EvalConfig, modality: str) -> str:
-    """--model, except that auto with --compare on images is the CNN (the regularised arms need a torch model)."""
-    return "cnn" if config.model == "auto" and config.compare and modality == "image" else config.model
+    """--model, except that auto with --compare is the CNN on images, ngram on text (the regularised arms need
+    a torch model)."""
+    if config.model == "auto" and config.compare:
+        return "cnn" if modality == "image" else "ngram"
+    return config.model
 
 
 class _Design:
@@ -491,7 +494,7 @@ def run_evaluation(config: EvalConfig, progress: bool = True, *, augmenter: Augm
     if model is None:
         model = make_model(_model_name(config, augmenter.modality), augmenter.modality, config.model_options,
                            threads=config.threads, device=_device(config, augmenter.modality),
-                           timeout=config.timeout)
+                           timeout=config.timeout, time_budget=config.time_budget)
     try:
         return _run(config, progress, augmenter, model, t_start)
     finally:
@@ -612,8 +615,9 @@ def _run(config: EvalConfig, progress: bool, augmenter: Augmenter, model: Benchm
                                                             0 if config.cv is not None else config.n_bootstrap, runs,
                                                             **tail_costs),
                     started=t_start)
-    journal = Journal(Path(config.out) / "fits.jsonl", evaluation_key(config, augmenter), config.resume) \
-        if config.out is not None else None
+    # the model that trains, not only --model: auto picks by the time budget, which the key leaves out
+    key = {**evaluation_key(config, augmenter), "model": getattr(model, "name", None)}
+    journal = Journal(Path(config.out) / "fits.jsonl", key, config.resume) if config.out is not None else None
     bar = tqdm(total=len(sizes) * looks[-1] * len(arms), desc="augment eval", unit="fit",
                disable=(not progress) or config.quiet, dynamic_ncols=True, leave=False)
 
@@ -725,6 +729,7 @@ class _Experiment:
         self.arms = [a.name for a in arms]
         self._by_name = {a.name: a for a in arms}
         self._prepared: dict[tuple[str, int], dict] = {}
+        self._configured_options: dict[int, TrainOptions] = {}
 
     # ---- epochs planned against the time budget (loop module docstring): torch models with a fixed budget
 
@@ -743,7 +748,9 @@ class _Experiment:
         """Every model trains ``epochs`` epochs; its minimum number of steps shrinks in proportion, so a small
         set (whose epochs are scaled up to that minimum) gets cheaper too."""
         for m in self._trained():
-            o = m.options
+            # from the configured options every time: the pilot trains at the floor first, and rounding
+            # min_steps twice (configured -> floor -> planned) would train other steps than a resumed run does
+            o = self._configured_options.setdefault(id(m), m.options)
             m.options = o.model_copy(update={"max_epochs": int(epochs),
                                              "min_steps": int(round(o.min_steps * epochs / o.max_epochs))})
 

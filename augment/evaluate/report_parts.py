@@ -122,6 +122,9 @@ def what_ran(result: Any) -> list[str]:
         lines.append("Runs: " + "; ".join(f"size {lab}: {s['runs']} ({s['reason']})" for lab, s in stopping.items())
                      + (f"; {proto['jobs']} worker process{'es' if proto.get('jobs', 1) > 1 else ''}"
                         if proto.get("jobs") else ""))
+        # one line per size the time budget cut short, and why (the largest size has the budget first)
+        lines += [f"Cut short for time: size {lab} after {s['runs']} run{'' if s['runs'] == 1 else 's'}: {s['why']}"
+                  for lab, s in stopping.items() if s.get("why")]
     fits = proto.get("fits") or {}
     if fits.get("from_journal"):
         lines.append(f"Resumed: {fits['from_journal']} fits taken from the journal, {fits['trained']} trained now")

@@ -270,13 +270,22 @@ class TfidfLogRegModel:
         labels = np.concatenate([train.labels, train.val_labels]).astype(np.int64)
         vec = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False,
                               ngram_range=(1, o.ngram), sublinear_tf=o.sublinear_tf, min_df=o.min_df)
-        x = vec.fit_transform(items)
+        # the vocabulary and idf from the distinct texts: a copy identical to its source adds no word and does
+        # not move the idf (otherwise kept duplicates would change every feature's weight, not the data)
+        distinct: dict[str, int] = {}
+        rows = np.array([distinct.setdefault(t, len(distinct)) for t in items], dtype=np.int64)
+        x = vec.fit_transform(list(distinct))[rows]  # each distinct text tokenised once
         if len(np.unique(labels)) < 2:  # degenerate subset: predict the only class
             preds = np.full(len(test_items), int(labels[0]), dtype=np.int64)
             return ModelOutput(predictions=preds, info={"note": "single class in training data"})
+        # the "steps" budget (``epoch_size``: the baseline's size) gives every arm the same amount of training:
+        # for a convex model, the same total example weight against the same L2 penalty (C), so an arm's copies
+        # share their originals' weight instead of weakening the regularisation
+        weight = 1.0 if not train.epoch_size else float(train.epoch_size) / max(1, len(items))
         clf = LogisticRegression(C=o.C, max_iter=o.max_iter, random_state=seed % 2**32)
-        clf.fit(x, labels)
+        clf.fit(x, labels, sample_weight=np.full(len(items), weight))
         preds = clf.predict(vec.transform(list(test_items))).astype(np.int64)
         return ModelOutput(predictions=preds, info={"vocabulary": len(vec.vocabulary_),
+                                                    "example_weight": round(weight, 6),
                                                     "iterations": int(np.max(clf.n_iter_)),
                                                     "train_seconds": round(time.perf_counter() - t0, 4)})
