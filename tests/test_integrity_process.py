@@ -206,9 +206,9 @@ def _values_reaching_the_kernels():
     seen: list = []
     real = Pipeline._apply_op
 
-    def spy(self, op, params, image, drawn):
+    def spy(self, op, params, image, drawn, *args, **kwargs):  # *args: the buffer pool and "final" flag
         seen.append(copy.deepcopy(drawn))
-        return real(self, op, params, image, drawn)
+        return real(self, op, params, image, drawn, *args, **kwargs)
 
     with mock.patch.object(Pipeline, "_apply_op", spy):
         yield seen
