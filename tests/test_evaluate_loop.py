@@ -136,6 +136,39 @@ def test_an_interrupt_ends_the_loop_with_what_finished(monkeypatch):
     assert out.stopping["full"]["runs"] == 2 and len(out.records) == 4
 
 
+class _JournalHit(Journal):
+    """A journal whose ``hit``-th write is interrupted (SIGTERM raised as KeyboardInterrupt), before or after
+    its line reaches the file."""
+
+    def __init__(self, path, hit: int, after: bool) -> None:
+        super().__init__(path, {"k": 1}, resume=False)
+        self.calls, self.hit, self.after = 0, hit, after
+
+    def add(self, record: dict) -> None:
+        self.calls += 1
+        if self.calls == self.hit and not self.after:
+            raise KeyboardInterrupt
+        super().add(record)
+        if self.calls == self.hit:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("after", [False, True])
+@pytest.mark.parametrize("hit", range(1, 9))
+def test_an_interrupt_while_journalling_never_reports_a_fit_the_journal_lacks(tmp_path, monkeypatch, hit, after):
+    """The report of an interrupted evaluation counted a fit whose journal line was never written, so --resume
+    trained it again (CI: 3 runs reported, 5 fits found by --resume). Wherever the interrupt lands, every fit
+    the report counts is in the journal."""
+    clock = _Clock(cost=1.0)
+    monkeypatch.setattr(L, "time", clock)
+    journal = _JournalHit(tmp_path / "fits.jsonl", hit, after)
+    out = run_loop(_Exp(clock), _plan(deadline=None, looks=(4,)), journal=journal)
+    assert out.status == L.INTERRUPTED
+    kept = Journal(tmp_path / "fits.jsonl", {"k": 1}, resume=True).done
+    reported = {(r["size"], r["repeat"], r["arm"]) for r in out.records}
+    assert reported <= set(kept) and len(reported) == 2 * out.stopping["full"]["runs"]
+
+
 _SIGNAL_IN_FORK = """
 import os, signal, sys
 from augment.evaluate.loop import LoopPlan, run_loop

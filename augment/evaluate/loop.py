@@ -615,10 +615,12 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                     rec["timings"] = {**(rec.get("timings") or {}), "fit_seconds": round(secs, 4)}
                     fit_seconds.append(secs)
                     times.add(key[0], by_label[key[0]].n, key[2], secs)
-                done[key] = rec
-                trained += 1
+                # journalled before it counts: an interrupt landing between the two must never leave a report
+                # claiming a fit that --resume does not find (it would train it again, the report said done)
                 if journal is not None:
                     journal.add(rec)
+                done[key] = rec
+                trained += 1
                 if on_fit is not None:
                     on_fit(rec)
                 if not told and fit_seconds and say is not None:  # re-plan from the first measured fit
