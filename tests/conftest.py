@@ -49,9 +49,11 @@ def digits_folder(tmp_path: Path) -> Path:
 
 
 
-# A suite started in the background by a non-interactive shell (`make test &`, nohup, some CI runners) inherits
-# SIGINT ignored, and so does every CLI a test starts: Python then installs no Ctrl-C handler and the tests that
-# press Ctrl-C on a run saw it run to the end. Those tests are about a user at a terminal: give the children the
-# terminal's default.
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+def pytest_configure(config):
+    # A suite started in the background by a non-interactive shell (`make test &`, nohup, some CI runners)
+    # inherits SIGINT ignored, and so does every CLI a test starts: Python then installs no Ctrl-C handler and the
+    # tests that press Ctrl-C on a run saw it run to the end. Those tests are about a user at a terminal: give the
+    # children the terminal's default. A hook, not import-time code: helper modules import conftest in children
+    # that must keep SIGINT ignored (test_ctrl_c_children).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -72,6 +72,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from augment.run.worker import children_born_deaf_to_ctrl_c, ignore_ctrl_c
+
 from .base import ModelOutput, TrainSet
 
 DEFAULT_TIMEOUT = 1800.0
@@ -111,6 +113,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _serve(conn, spec: str) -> None:
     """Child process: resolve the function, then answer calls until the parent closes the pipe."""
+    ignore_ctrl_c()
     try:
         fn = resolve(spec)
     except ValueError as exc:
@@ -145,7 +148,8 @@ class _Child:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child_conn, spec), daemon=True, name="augment-custom-model")
-        self.proc.start()
+        with children_born_deaf_to_ctrl_c():  # Ctrl-C is this process's to handle: it closes the child
+            self.proc.start()
         child_conn.close()
         kind, payload = self._receive(max(60.0, timeout), "starting")
         if kind == "error":

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Protocol
 
 from augment.run.engine_base import BusyMeter, available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import PARENT_VAR, init_pool_worker
+from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c, init_pool_worker
 
 __all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine",
            "preload_for", "preload_for_spec", "start_forkserver", "warm_up"]
@@ -172,7 +172,8 @@ def start_forkserver(preload: Iterable[str] = ()) -> None:
     try:
         forkserver.set_forkserver_preload([*_main_preload(), "augment.run.forkserver_guard", *preload,
                                            "augment.run.forkserver_ready"])
-        forkserver.ensure_running()
+        with children_born_deaf_to_ctrl_c():
+            forkserver.ensure_running()
     finally:
         if previous is None:
             os.environ.pop(PARENT_VAR, None)

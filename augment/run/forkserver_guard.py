@@ -12,7 +12,7 @@ import os
 import sys
 
 from augment.compile.import_guard import TORCH_HELPERS, UPDATE_CHECK_VAR
-from augment.run.worker import PARENT_VAR, set_parent_death_signal
+from augment.run.worker import PARENT_VAR, ignore_ctrl_c, set_parent_death_signal
 
 
 def _guard() -> None:
@@ -22,6 +22,9 @@ def _guard() -> None:
     set_parent_death_signal()
     if os.getppid() != int(parent):  # the run died before the signal was armed
         os._exit(1)
+    # started with SIGINT blocked (``engines.start_forkserver``): ignored from here on, and the forkserver hands
+    # an ignored SIGINT down to every worker it forks, so none can be interrupted before its initializer runs
+    ignore_ctrl_c()
     # This process is the run's forkserver: the modules preloaded after this one (the pipeline's backend, see
     # ``engines.start_forkserver``) are imported here once, and every worker forked from here starts with
     # them. Set up as ``worker.init_worker`` does in a worker: albumentations without its torch helpers, and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -42,6 +43,35 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def children_born_deaf_to_ctrl_c():
+    """Processes started inside this block begin life with SIGINT blocked; each calls :func:`ignore_ctrl_c` once it
+    runs our code. Ctrl-C reaches the terminal's whole process group, and this process stops its children
+    itself: a child interrupted while its interpreter starts (spawn, forkserver) prints ``Fatal Python error:
+    init_sys_streams ... KeyboardInterrupt`` under the run's one-line error, and one interrupted before its
+    handler is set prints a traceback. A blocked signal waits and an ignored one is dropped; unlike a handler,
+    the mask survives fork and exec.
+
+    Only this thread's mask changes, so Ctrl-C still reaches this process through its main thread (or right
+    after the block, when this is the main thread). multiprocessing's resource tracker unblocks SIGINT after
+    starting itself (the same technique, for its own process), so it is started first."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_ctrl_c() -> None:
+    """In a child started inside :func:`children_born_deaf_to_ctrl_c`: ignore SIGINT, then unblock it (a Ctrl-C
+    that came while it was blocked is dropped). The parent stops this process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def init_pool_worker(threads: int | None, run_pid: int) -> None:
     """Initializer of the local engine's pool processes: ``init_worker`` plus the guarantees that a worker
     never outlives the run.
@@ -56,7 +86,7 @@ def init_pool_worker(threads: int | None, run_pid: int) -> None:
     set_parent_death_signal()
     if not pid_alive(run_pid):
         os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_ctrl_c()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     init_worker(threads)
 
