@@ -477,15 +477,8 @@ def evaluate(pipeline, train, test, text_column, label_column, strict, train_siz
                    time_budget=config.time_budget)
     except (ValueError, ImportError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    try:
-        with _terminate_like_interrupt():
-            result = run_evaluation(config, progress=not quiet, started=started)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
-    except KeyboardInterrupt as exc:  # before any fit finished: nothing to report
-        _fail("terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted",
-              143 if type(exc).__name__ == "RunTerminated" else 130)
-    _finish_eval(result, write_report(result, out), format_summary, quiet, out)
+    _evaluate_and_report(lambda: run_evaluation(config, progress=not quiet, started=started),
+                         lambda result: write_report(result, out), format_summary, quiet, out)
 
 
 def _command_start() -> float:
@@ -500,6 +493,34 @@ def _command_start() -> float:
     except (OSError, ValueError, IndexError, AttributeError):
         return now
     return now - age if 0.0 <= age < 600.0 else now
+
+
+def _evaluate_and_report(evaluate, write, format_summary, quiet: bool, out: Path | None) -> None:
+    """Run an evaluation and write its report, SIGTERM acting as Ctrl-C throughout: a signal that lands outside
+    the fit loop (the data being read, the statistics or the report after the last fit) stops with one line, and
+    names the journal when fits are in it, since ``--resume`` then retrains none of them."""
+    try:
+        with _terminate_like_interrupt():
+            result = evaluate()
+            paths = write(result)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
+    except KeyboardInterrupt as exc:
+        sigterm = type(exc).__name__ == "RunTerminated"
+        fits = _journalled_fits(out)
+        _fail(("terminated (SIGTERM)" if sigterm else "interrupted")
+              + (f": {fits} finished fits are kept in {out / 'fits.jsonl'}; add --resume to the same command to "
+                 "continue" if fits else ""), 143 if sigterm else 130)
+    _finish_eval(result, paths, format_summary, quiet, out)
+
+
+def _journalled_fits(out: Path | None) -> int:
+    """Fits in ``OUT/fits.jsonl`` (its header line aside), 0 when there is none."""
+    try:
+        with open(Path(out) / "fits.jsonl", "rb") as f:
+            return max(0, sum(1 for line in f if line.endswith(b"\n")) - 1)
+    except (OSError, TypeError):
+        return 0
 
 
 def _finish_eval(result, paths: dict, format_summary, quiet: bool, out: Path) -> None:
@@ -575,17 +596,10 @@ def _evaluate_annotated(compiled, layouts, given: dict, started: float | None = 
         make_annotated_model(config.model, TASKS[layouts[0].format], config.model_options, config.threads)
     except ValueError as exc:
         _fail(str(exc).splitlines()[0])
-    try:
-        with _terminate_like_interrupt():
-            result = run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet,
-                                              pipe=compiled, started=started)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
-    except KeyboardInterrupt as exc:
-        _fail("terminated (SIGTERM)" if type(exc).__name__ == "RunTerminated" else "interrupted",
-              143 if type(exc).__name__ == "RunTerminated" else 130)
-    _finish_eval(result, write_annotated_report(result, config.out), format_annotated_summary, config.quiet,
-                 config.out)
+    _evaluate_and_report(lambda: run_annotated_evaluation(config, layouts[0], layouts[1], progress=not config.quiet,
+                                                          pipe=compiled, started=started),
+                         lambda result: write_annotated_report(result, config.out), format_annotated_summary,
+                         config.quiet, config.out)
 
 
 @main.command()

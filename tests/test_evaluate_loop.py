@@ -209,16 +209,17 @@ def test_a_signal_during_a_workers_fork_still_stops_the_loop(sig):
 
 
 def _eval_cmd(train: Path, out: Path, *extra: str) -> list[str]:
+    # half a second a fit: the signal, sent once two fits are journalled, lands inside the loop. With a model
+    # taking 10-40 ms a fit the loop could end first, on a loaded machine, and the signal hit the report's writing
     return [sys.executable, "-m", "augment.cli", "eval", str(PIPELINES / "eda.yaml"), "--train", str(train),
-            "--train-sizes", "full", "--copies", "1", "--repeats", "6", "--model", "ngram", "--model-option",
-            "max_epochs=3", "--model-option", "min_steps=0", "--jobs", "1", "--seed", "5", "--out", str(out),
-            "-q", *extra]
+            "--train-sizes", "full", "--copies", "1", "--repeats", "6", "--model", "search_models:slow_centroid",
+            "--jobs", "1", "--seed", "5", "--out", str(out), "-q", *extra]
 
 
 def test_sigterm_leaves_a_partial_report_and_resume_finishes_it(tmp_path):
     train = make_tsv(tmp_path / "train.tsv", 40, seed=2)
     out = tmp_path / "r"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     proc = subprocess.Popen(_eval_cmd(train, out), cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     journal = out / "fits.jsonl"
@@ -253,6 +254,49 @@ def test_sigterm_leaves_a_partial_report_and_resume_finishes_it(tmp_path):
     strip = lambda runs: [r["metrics"]["accuracy"] for r in runs]  # noqa: E731
     assert strip(resumed["runs"]) == strip(fresh_report["runs"])
     assert resumed["summary"][0]["decision"] == fresh_report["summary"][0]["decision"]
+
+
+_SIGNAL_AT = """
+import os, signal, sys
+import augment.evaluate as E
+import augment.evaluate.protocol as P
+where, sig = sys.argv[1], getattr(signal, sys.argv[2])
+module, name = (E, "write_report") if where == "report" else (P, "make_samples")
+real = getattr(module, name)
+def hit(*args, **kwargs):
+    os.kill(os.getpid(), sig)
+    return real(*args, **kwargs)
+setattr(module, name, hit)
+from augment.cli import main
+sys.argv = ["augment", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize("where", ["before-fits", "report"])
+def test_a_signal_outside_the_fit_loop_is_one_line_that_names_the_kept_fits(tmp_path, where, sig, code):
+    """A SIGTERM after the last fit (statistics, report) ended in a bare "terminated (SIGTERM)", silent about the
+    fits kept for --resume (CI); one while the report was written killed the process without a word."""
+    train = make_tsv(tmp_path / "train.tsv", 30, seed=2)
+    out = tmp_path / "r"
+    args = ["eval", str(PIPELINES / "eda.yaml"), "--train", str(train), "--train-sizes", "full", "--copies", "1",
+            "--repeats", "3", "--model", "tfidf-logreg", "--jobs", "1", "--seed", "5", "--out", str(out), "-q"]
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, sig, *args], capture_output=True, text=True,
+                          timeout=300, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    if where == "report":
+        assert lines[0].endswith(f"6 finished fits are kept in {out / 'fits.jsonl'}; add --resume to the same "
+                                 "command to continue"), lines[0]
+        again = subprocess.run([sys.executable, "-m", "augment.cli", *args, "--resume"], capture_output=True,
+                               text=True, timeout=300, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert again.returncode == 0, again.stderr
+        assert json.loads((out / "report.json").read_text())["protocol"]["fits"] == {"trained": 0,
+                                                                                       "from_journal": 6}
+    else:
+        assert lines[0] == ("error: terminated (SIGTERM)" if sig == "SIGTERM" else "error: interrupted")
 
 
 def test_a_report_renders_when_a_size_has_no_finished_run(tmp_path):
