@@ -27,6 +27,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("io/manifest.py", "read_run_record", ".read_text"): "OUTPUT's run.json",
     ("io/lock.py", "pid_alive", "open"): "/proc/PID/stat of the lock's owner, not a data file",
     ("cli.py", "_command_start", "open"): "/proc/self/stat: when this process started (the eval's time budget)",
+    ("cli.py", "_journalled_fits", "open"): "the eval's own fits.jsonl in the --out the user named, counted for "
+                                             "the interrupted message (written by this command, not data read)",
     ("io/lock.py", "acquire", "os.open"): "OUTPUT's lock file (created by augment)",
     ("io/fingerprint.py", "file_sha256", "open"): "hashes OUTPUT files and spec files augment wrote or was given",
     ("run/expander.py", "publish", ".read_bytes"): "a staged OUTPUT file (local staging for a URL OUTPUT)",

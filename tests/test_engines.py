@@ -176,3 +176,22 @@ def test_dask_engine_starts_and_closes_its_own_local_cluster(image_folder, tmp_p
     run_expand(image_folder, out_serial, engine="serial")
     assert files(out_dask) == files(out_serial)
     assert jsonl_set(out_dask / "manifest.jsonl") == jsonl_set(out_serial / "manifest.jsonl")
+
+
+def test_stopping_the_workers_leaves_no_pool_thread_for_the_exit_hook_to_race():
+    """Python 3.11's exit hook writes to a pool's wake-up pipe while the pool's manager thread may be closing it
+    ("Exception ignored ... OSError: [Errno 9] Bad file descriptor" under a SIGTERM'd run's one line, CI):
+    ``stop_workers`` returns once that thread has ended."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from augment.run.engines import stop_workers
+
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    futures = [pool.submit(time.sleep, 60) for _ in range(4)]
+    while not any(f.running() for f in futures):
+        time.sleep(0.01)
+    manager, wakeup = pool._executor_manager_thread, pool._executor_manager_thread_wakeup
+    stop_workers(pool)
+    assert not manager.is_alive() and wakeup._closed

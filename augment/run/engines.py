@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import sys
 import sysconfig
+import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -203,7 +204,14 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
             proc.kill()
         except (OSError, ValueError):  # already gone, or already closed
             pass
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
     pool.shutdown(wait=False, cancel_futures=True)
+    # The pool's manager thread closes its wake-up pipe as it notices the dead workers. Python 3.11's exit hook
+    # writes to that pipe after checking it is open, unlocked: exiting during the close printed "Exception
+    # ignored ... OSError: [Errno 9] Bad file descriptor" under the run's one-line error (CI). Once the thread has
+    # ended, the hook finds the pipe closed and writes nothing.
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(timeout=10)
 
 
 def make_engine(name: str, workers: int | None = None, scheduler: str | None = None,
