@@ -49,7 +49,7 @@ def array_to_pil(arr: np.ndarray, mode_hint: str | None = None) -> Image.Image:
 def _to_array(x: Any):
     """Normalise an input image to HxWxC uint8 and return a function that gives the caller's type back."""
     if type(x) is np.ndarray and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] in (1, 3, 4) and x.size:
-        return np.ascontiguousarray(x), _same  # the common case, without the checks below
+        return np.ascontiguousarray(x), lambda arr, applied=None: _detached(arr, x)  # the common case, unchecked
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
@@ -70,9 +70,13 @@ def _to_array(x: Any):
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ImageInputError(f"image has no pixels (shape {x.shape})")
     if x.ndim == 2:
-        return np.ascontiguousarray(x[:, :, None]), lambda arr, applied=None: arr[:, :, 0] if arr.shape[2] == 1 else arr
-    return np.ascontiguousarray(x), _same
+        return np.ascontiguousarray(x[:, :, None]), \
+            lambda arr, applied=None: _detached(arr[:, :, 0] if arr.shape[2] == 1 else arr, x)
+    return np.ascontiguousarray(x), lambda arr, applied=None: _detached(arr, x)
 
 
-def _same(arr: np.ndarray, applied=None) -> np.ndarray:
-    return arr
+def _detached(arr: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """``arr``, copied if it may share memory with the caller's ``source``. When no step changes the pixels (every
+    ``p`` missed) the output was the caller's own array, or a view of it: writing into the output then changed
+    the dataset the image came from, and only for the images whose draws missed."""
+    return arr.copy() if np.may_share_memory(arr, source) else arr
