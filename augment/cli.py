@@ -506,21 +506,14 @@ def _evaluate_and_report(evaluate, write, format_summary, quiet: bool, out: Path
     except (ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except KeyboardInterrupt as exc:
+        from augment.evaluate.loop import Journal
+
         sigterm = type(exc).__name__ == "RunTerminated"
-        fits = _journalled_fits(out)
+        fits = Journal.count(Path(out) / "fits.jsonl") if out is not None else 0
         _fail(("terminated (SIGTERM)" if sigterm else "interrupted")
               + (f": {fits} finished fits are kept in {out / 'fits.jsonl'}; add --resume to the same command to "
                  "continue" if fits else ""), 143 if sigterm else 130)
     _finish_eval(result, paths, format_summary, quiet, out)
-
-
-def _journalled_fits(out: Path | None) -> int:
-    """Fits in ``OUT/fits.jsonl`` (its header line aside), 0 when there is none."""
-    try:
-        with open(Path(out) / "fits.jsonl", "rb") as f:
-            return max(0, sum(1 for line in f if line.endswith(b"\n")) - 1)
-    except (OSError, TypeError):
-        return 0
 
 
 def _finish_eval(result, paths: dict, format_summary, quiet: bool, out: Path) -> None:

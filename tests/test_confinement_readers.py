@@ -27,8 +27,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("io/manifest.py", "read_run_record", ".read_text"): "OUTPUT's run.json",
     ("io/lock.py", "pid_alive", "open"): "/proc/PID/stat of the lock's owner, not a data file",
     ("cli.py", "_command_start", "open"): "/proc/self/stat: when this process started (the eval's time budget)",
-    ("cli.py", "_journalled_fits", "open"): "the eval's own fits.jsonl in the --out the user named, counted for "
-                                             "the interrupted message (written by this command, not data read)",
     ("io/lock.py", "acquire", "os.open"): "OUTPUT's lock file (created by augment)",
     ("io/fingerprint.py", "file_sha256", "open"): "hashes OUTPUT files and spec files augment wrote or was given",
     ("run/expander.py", "publish", ".read_bytes"): "a staged OUTPUT file (local staging for a URL OUTPUT)",
@@ -60,7 +58,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("compile/library_qualify.py", "main", ".read_text"): "developer tool: the package's qualification table",
     ("ops/library_ops.py", "qualification_table", ".read_text"): "package data file (albumentations_transforms.json)",
     ("text/spelling.py", "misspellings", ".read_text"): "nlpaug's data file (a dependency's resource)",
-    ("evaluate/loop.py", "__init__", ".read_text"): "eval's own fits.jsonl journal in its --out folder",
+    ("evaluate/loop.py", "read", ".read_text"): "eval's own fits.jsonl journal in its --out folder",
     ("io/atomic.py", "atomic_write_bytes", "os.open"): "creates (O_EXCL) the temporary of a file augment writes",
     ("io/atomic.py", "_fsync_folder", "os.open"): "opens a folder augment wrote into, only to fsync it (--durable)",
     ("text/llm_cache.py", "get", ".read_text"): "llm_paraphrase's answer cache (hash-named files) in OUTPUT or "

@@ -66,6 +66,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from augment.run.worker import ignore_ctrl_c
+
 from . import verdict
 
 __all__ = ["COMPLETE", "STOPPED_BUDGET", "INTERRUPTED", "Experiment", "LoopPlan", "LoopResult", "Journal",
@@ -162,19 +164,11 @@ class Journal:
         self.path, self.key = Path(path), key
         self.done: dict[tuple[str, int, str], dict] = {}
         if resume and self.path.exists():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            try:
-                header = json.loads(lines[0]) if lines else {}
-            except json.JSONDecodeError:
-                header = {}
+            header, records = self.read(self.path)
             if header.get("key") != key:
                 raise ValueError(f"{self.path} holds fits of another evaluation (different data, pipeline, model or "
                                  "options); drop --resume or use another --out")
-            for line in lines[1:]:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a kill: that fit is trained again
-                    continue
+            for rec in records:
                 self.done[(rec["size"], int(rec["repeat"]), rec["arm"])] = rec
         elif resume:
             raise ValueError(f"--resume: no evaluation to resume in {self.path.parent} (no {self.path.name})")
@@ -183,6 +177,31 @@ class Journal:
             f.write(json.dumps({"format": "augment-eval-fits", "key": key}) + "\n")
             for rec in self.done.values():
                 f.write(json.dumps(rec) + "\n")
+
+    @staticmethod
+    def read(path: Path) -> tuple[dict, list[dict]]:
+        """The header and the fits of a ``fits.jsonl``, without the lines a kill cut short (their fits are trained
+        again)."""
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        try:
+            header = json.loads(lines[0]) if lines else {}
+        except json.JSONDecodeError:
+            header = {}
+        records = []
+        for line in lines[1:]:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return header, records
+
+    @classmethod
+    def count(cls, path: Path) -> int:
+        """The fits ``--resume`` would find in ``path``; 0 when there is no journal there."""
+        try:
+            return len(cls.read(path)[1])
+        except OSError:
+            return 0
 
     def add(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
@@ -217,7 +236,7 @@ def _worker_fit(label: str, n: int, u: int, arm: str, epochs: int | None = None)
 
 
 def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    ignore_ctrl_c()  # the parent handles Ctrl-C and stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
