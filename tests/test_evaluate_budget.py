@@ -400,16 +400,21 @@ class _CurveEpochExp(_CurveExp):
         return {**rec, "epochs": self.configured_epochs}
 
 
+def _run_curve(monkeypatch, budget: float):
+    """The loop on ``_CurveEpochExp`` under a fake clock and a ``budget``: its result, the experiment, what it said."""
+    clock = _Clock()
+    monkeypatch.setattr(L, "time", clock)
+    said: list[str] = []
+    exp = _CurveEpochExp(clock)
+    return run_loop(exp, _curve_plan(budget), say=said.append), exp, said
+
+
 def test_epochs_are_planned_for_the_largest_sizes_looks_and_it_takes_them_first(monkeypatch):
     # pilot: size full's baseline at 5 epochs, 5 s (1 s an epoch). Planned for every size's two looks (4 runs of
     # 100, 500 and full: 2.6 s an epoch a run), 195 s would hold int(0.85 * 195 / 10.4) = 15 epochs; planned for
     # the largest size's two looks alone (2 s an epoch a run) they hold the configured 20: the learning curve
     # gets what is left instead of costing every fit a quarter of its epochs
-    clock = _Clock()
-    monkeypatch.setattr(L, "time", clock)
-    said = []
-    exp = _CurveEpochExp(clock)
-    out = run_loop(exp, _curve_plan(200.0), say=said.append)
+    out, exp, said = _run_curve(monkeypatch, 200.0)
     assert out.epochs["planned"] == 20 and out.epochs["target_runs"] == 4 and out.epochs["first_look_fits"]
     assert "4 runs of size full, the largest, at the configured 20 epochs" in out.epochs["why"]
     assert exp.fits[0][:3] == ("full", 0, "baseline") and exp.fits[0][4] - exp.fits[0][3] == 5.0  # the pilot
@@ -424,11 +429,7 @@ def test_epochs_are_planned_for_the_largest_sizes_looks_and_it_takes_them_first(
 def test_when_even_the_floor_cannot_give_the_largest_size_its_first_look_it_is_said_once_and_it_runs(monkeypatch):
     # 22 s: the pilot (5 s at the floor) leaves 17; the first look of size full (3 runs x 2 fits of 5 s, the pilot
     # kept) needs 25 s. Said up front, in one line; the budget still goes to size full, none to the smaller sizes
-    clock = _Clock()
-    monkeypatch.setattr(L, "time", clock)
-    said = []
-    exp = _CurveEpochExp(clock)
-    out = run_loop(exp, _curve_plan(22.0), say=said.append)
+    out, exp, said = _run_curve(monkeypatch, 22.0)
     assert out.epochs["planned"] == 5 and not out.epochs["first_look_fits"]
     warnings = [line for line in said if line.startswith("warning: even at 5 epochs the first look of size full")]
     assert len(warnings) == 1 and "\n" not in warnings[0] and "(3 runs, about 25 s of fits)" in warnings[0]
