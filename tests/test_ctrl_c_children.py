@@ -93,3 +93,75 @@ def test_the_forkserver_and_every_worker_it_forks_are_born_deaf_to_ctrl_c():
     assert proc.returncode == 0, proc.stderr
     server, workers, parent_blocked = json.loads(proc.stdout)
     assert server is True and workers == [[True, True]] * 4 and parent_blocked is False, proc.stdout
+
+
+_INTERRUPTED_START = """
+import gc, json, os, signal, threading, time
+from multiprocessing import util
+from augment.evaluate.custom import _Child
+
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()  # a thread that hears SIGINT (BLAS, torch)
+spawned = []
+real_spawn = util.spawnv_passfds
+
+def spawn_then_ctrl_c(path, args, fds):  # Ctrl-C lands after the child exists, before it has its start-up data
+    pid = real_spawn(path, args, fds)
+    if not any("spawn_main" in os.fsdecode(a) for a in args):  # the resource tracker, started first
+        return pid
+    spawned.append(pid)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+    return pid
+
+util.spawnv_passfds = spawn_then_ctrl_c
+try:
+    _Child("search_models:centroid", timeout=60)
+    interrupted = False
+except KeyboardInterrupt:
+    interrupted = True
+gc.collect()
+deadline, code = time.monotonic() + 5, None
+while time.monotonic() < deadline and code is None:  # a child left without its data ends at once, with a traceback
+    try:
+        pid, status = os.waitpid(spawned[0], os.WNOHANG)
+    except ChildProcessError:  # already reaped: the parent closed it
+        code = "closed"
+        break
+    code = os.waitstatus_to_exitcode(status) if pid else None
+    time.sleep(0.05)
+print(json.dumps({"interrupted": interrupted, "child_exit": code}))
+"""
+
+
+def test_ctrl_c_while_a_child_starts_is_acted_on_once_the_child_has_what_it_needs():
+    """CI: a search's Ctrl-C landed between spawning the custom model's child and writing its start-up data. The
+    child read an empty pipe and printed ``EOFError: Ran out of input`` under the one-line error. Blocking SIGINT
+    in the starting thread did not stop it: the kernel hands the signal to another thread and Python raises it
+    in the main thread at once."""
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPTED_START], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")])))
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the interrupt is not lost, and the half-started child does not outlive it
+    assert result == {"interrupted": True, "child_exit": "closed"}, proc.stdout
+
+
+_PARENT_GONE_MID_CALL = """
+import json
+from augment.evaluate.custom import _Child
+
+child = _Child("search_models:slow_centroid", timeout=60)
+child.conn.send(([("a b", "x"), ("c d", "y")], [("a", "x")], 0))
+child.conn.close()  # the parent stops listening (interrupted) while the child trains
+child.proc.join(30)
+print(json.dumps(child.proc.exitcode))
+"""
+
+
+def test_a_custom_models_child_whose_parent_stopped_listening_ends_quietly():
+    """The parent's error is the one line a user sees: a child whose answer has nowhere to go must not add a
+    ``BrokenPipeError`` traceback under it."""
+    proc = subprocess.run([sys.executable, "-c", _PARENT_GONE_MID_CALL], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")])))
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == 0, proc.stdout

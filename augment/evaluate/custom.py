@@ -112,25 +112,30 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _serve(conn, spec: str) -> None:
-    """Child process: resolve the function, then answer calls until the parent closes the pipe."""
+    """Child process: resolve the function, then answer calls until the parent closes the pipe. A parent that is
+    gone (interrupted, killed) ends the child quietly: its error is the parent's to report."""
     ignore_ctrl_c()
     try:
-        fn = resolve(spec)
-    except ValueError as exc:
-        conn.send(("error", str(exc)))
-        return
-    conn.send(("ready", None))
-    while True:
         try:
-            args = conn.recv()
-        except EOFError:
+            fn = resolve(spec)
+        except ValueError as exc:
+            conn.send(("error", str(exc)))
             return
-        train, test, seed = args
-        try:
-            result = fn(train, test, seed=seed)
-            conn.send(("ok", _plain(result)))
-        except BaseException as exc:  # anything the user's code raises, SystemExit included, becomes one line
-            conn.send(("error", f"raised {type(exc).__name__}: {_first_line(exc)}".rstrip(": ")))
+        conn.send(("ready", None))
+        while True:
+            try:
+                args = conn.recv()
+            except EOFError:
+                return
+            train, test, seed = args
+            try:
+                result = fn(train, test, seed=seed)
+                reply = ("ok", _plain(result))
+            except BaseException as exc:  # anything the user's code raises, SystemExit included, becomes one line
+                reply = ("error", f"raised {type(exc).__name__}: {_first_line(exc)}".rstrip(": "))
+            conn.send(reply)
+    except (BrokenPipeError, ConnectionResetError):
+        return
 
 
 def _plain(result: Any) -> Any:
@@ -148,10 +153,15 @@ class _Child:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child_conn, spec), daemon=True, name="augment-custom-model")
-        with children_born_deaf_to_ctrl_c():  # Ctrl-C is this process's to handle: it closes the child
-            self.proc.start()
-        child_conn.close()
-        kind, payload = self._receive(max(60.0, timeout), "starting")
+        try:
+            with children_born_deaf_to_ctrl_c():  # Ctrl-C is this process's to handle: it closes the child
+                self.proc.start()
+            child_conn.close()
+            kind, payload = self._receive(max(60.0, timeout), "starting")
+        except BaseException:  # interrupted while starting: the child must not outlive its unfinished start
+            child_conn.close()
+            self.close()
+            raise
         if kind == "error":
             self.close()
             raise CustomModelError(payload)

@@ -57,7 +57,6 @@ import math
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from augment.run.worker import ignore_ctrl_c
+from augment.run.worker import children_born_deaf_to_ctrl_c, ignore_ctrl_c
 
 from . import verdict
 
@@ -240,34 +239,6 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-@contextlib.contextmanager
-def _stop_signals_deferred():
-    """Ctrl-C or SIGTERM landing while the pool forks a worker is acted on after the fork. Its Python handler
-    would otherwise run inside an at-fork callback (logging's lock release), where the KeyboardInterrupt is
-    printed and dropped: a cancelled search ran on to the end. Only the main thread sets handlers; elsewhere
-    (a library caller's thread) nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig, handler in previous.items():
-        if handler not in (signal.SIG_IGN, None):  # an ignored signal stays ignored
-            signal.signal(sig, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-        if caught:
-            handler = previous[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)  # KeyboardInterrupt, or the CLI's RunTerminated, raised here
-            else:
-                os.kill(os.getpid(), caught[0])  # SIG_DFL: the default action, now that it is back
-
-
 class _Done:
     """A fit run in this process (jobs=1), shaped like a finished future."""
 
@@ -307,7 +278,7 @@ class _Pool:
 
     def start(self, label, n, u, arm) -> Future:
         epochs = getattr(_WORKER_EXPERIMENT, "configured_epochs", None)  # the parent's plan, for forked workers
-        with _stop_signals_deferred():  # the first submit forks the workers
+        with children_born_deaf_to_ctrl_c():  # the first submit forks the workers
             return self.executor.submit(_worker_fit, label, n, u, arm, epochs)
 
     def shutdown(self, kill: bool = False) -> None:

@@ -8,6 +8,7 @@ import ctypes.util
 import os
 import signal
 import sys
+import threading
 
 from augment.compile.import_guard import TORCH_HELPERS
 
@@ -44,25 +45,60 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def children_born_deaf_to_ctrl_c():
-    """Processes started inside this block begin life with SIGINT blocked; each calls :func:`ignore_ctrl_c` once it
-    runs our code. Ctrl-C reaches the terminal's whole process group, and this process stops its children
-    itself: a child interrupted while its interpreter starts (spawn, forkserver) prints ``Fatal Python error:
-    init_sys_streams ... KeyboardInterrupt`` under the run's one-line error, and one interrupted before its
-    handler is set prints a traceback. A blocked signal waits and an ignored one is dropped; unlike a handler,
-    the mask survives fork and exec.
+def stop_signals_deferred():
+    """Ctrl-C or SIGTERM landing inside this block is acted on when it ends, in this (the main) thread.
 
-    Only this thread's mask changes, so Ctrl-C still reaches this process through its main thread (or right
-    after the block, when this is the main thread). multiprocessing's resource tracker unblocks SIGINT after
-    starting itself (the same technique, for its own process), so it is started first."""
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    Python runs a signal's handler at the next bytecode of the main thread, wherever that is: inside an at-fork
+    callback (logging's lock release), where the KeyboardInterrupt is printed and dropped, so a cancelled search
+    ran on to the end; or inside ``Process.start`` between spawning the child and writing its start-up data,
+    which left the child reading an empty pipe and printing ``EOFError: Ran out of input`` under the run's
+    one-line error. Only the main thread sets handlers; elsewhere (a library caller's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):  # an ignored signal stays ignored
+            signal.signal(sig, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)  # KeyboardInterrupt, or the CLI's RunTerminated, raised here
+            else:
+                os.kill(os.getpid(), caught[0])  # SIG_DFL: the default action, now that it is back
+
+
+@contextlib.contextmanager
+def children_born_deaf_to_ctrl_c():
+    """Processes started inside this block begin life with SIGINT blocked, and this process finishes starting
+    them before it acts on Ctrl-C or SIGTERM (:func:`stop_signals_deferred`). Each child calls
+    :func:`ignore_ctrl_c` once it runs our code.
+
+    Ctrl-C reaches the terminal's whole process group, and this process stops its children itself: a child
+    interrupted while its interpreter starts (spawn, forkserver) prints ``Fatal Python error: init_sys_streams
+    ... KeyboardInterrupt`` under the run's one-line error, and one interrupted before its handler is set prints
+    a traceback. A blocked signal waits and an ignored one is dropped; unlike a handler, the mask survives fork
+    and exec. Blocking it in this thread is not enough for this process: the kernel then hands it to another
+    thread (BLAS, torch), and Python still runs the handler here at once, hence the deferral.
+
+    multiprocessing's resource tracker unblocks SIGINT after starting itself (the same technique, for its own
+    process), so it is started first."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    with stop_signals_deferred():
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def ignore_ctrl_c() -> None:
