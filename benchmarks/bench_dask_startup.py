@@ -5,7 +5,8 @@
 The ``bench_images.py`` job (flip + zoom, JPEG in and out) on a one-image input (the first file of the dataset's
 first class, copies 1), so nearly all of a run is start-up: ``augment run ... --workers 2 --engine local|dask``,
 interleaved round by round. Reported per run: wall clock and the CPU of the whole process tree (``RUSAGE_CHILDREN``
-of this process, which a child's reaped descendants add to). The difference is Dask's fixed cost (a
+of this process, made a subreaper so that the forkserver and its workers, which the CLI never waits for, are
+counted: ``tree_cpu.py``). The difference is Dask's fixed cost (a
 ``LocalCluster`` made for the run); with the local engine's time on a full benchmark it bounds the ratio a Dask
 run with no per-output overhead could reach: local / (local + extra wall).
 """
@@ -14,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tree_cpu import run_measured  # noqa: E402
+
 SPEC = """\
 version: 1
 name: bench-flip-zoom
@@ -41,15 +43,11 @@ steps:
 
 def run(spec: Path, src: Path, out: Path, engine: str) -> tuple[float, float]:
     shutil.rmtree(out, ignore_errors=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "augment.cli", "run", str(spec), str(src), str(out), "--workers", "2",
-                           "--engine", engine, "-q"], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc, wall, cpu = run_measured([sys.executable, "-m", "augment.cli", "run", str(spec), str(src), str(out),
+                                    "--workers", "2", "--engine", engine, "-q"], cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"augment run --engine {engine} failed: {proc.stderr.strip().splitlines()[-1]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:

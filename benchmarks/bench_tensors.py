@@ -108,10 +108,18 @@ def batch_cpu(n: int, size: int, rounds: int) -> None:
     }
     # the two must compute the same thing: the CPU batch promises each single call's bytes
     assert torch.equal(contenders["batch"](), contenders["loop"]()), "batch and loop differ"
-    med = _rounds(contenders, rounds)
+    med = _rounds(contenders, rounds, clock=time.perf_counter)
+    cpu = _rounds(contenders, rounds, clock=time.process_time)  # all of the process's threads
     print(f"CPU batch {n}x3x{size}x{size} (flip+affine+colour, {_workers(n)} threads): batch "
           f"{med['batch'] * 1e3:.0f} ms, per-image loop {med['loop'] * 1e3:.0f} ms: batch is "
           f"{med['loop'] / med['batch']:.2f}x faster")
+    # The loop is not one core's work: OpenCV's warpAffine and torch's ops run on their own thread pools. Cores
+    # busy = CPU / wall; the batch's wall is at least its CPU over the machine's cores, which bounds the ratio.
+    cores = len(os.sched_getaffinity(0))
+    print(f"  cores busy (process CPU / wall, separate rounds): batch {cpu['batch'] / med['batch']:.2f}, loop "
+          f"{cpu['loop'] / med['loop']:.2f}; CPU per batch: batch {cpu['batch'] * 1e3:.0f} ms, loop "
+          f"{cpu['loop'] * 1e3:.0f} ms; bound on {cores} cores with this CPU: batch <= "
+          f"{med['loop'] * cores / cpu['batch']:.2f}x the loop")
     # The same on one thread each (the batch's pool, torch's and OpenCV's): the work each does, apart from how
     # many cores it gets, which on a shared machine is what varies most
     import cv2
