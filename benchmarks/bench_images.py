@@ -301,8 +301,10 @@ def fmt_rate(res: dict) -> str:
     return text
 
 
-def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: Path | None = None) -> dict:
-    """Run every comparison; returns the measurements and the ratios (printed as they come)."""
+def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: Path | None = None,
+        only: tuple[str, ...] = ("sign_digits", "large", "memory")) -> dict:
+    """Run every comparison (or those in ``only``); returns the measurements and the ratios (printed as they
+    come)."""
     tmp = Path(tempfile.mkdtemp(prefix="augbench-", dir=work))
     bench = Bench(tmp)
     results: dict = {"dataset": str(dataset), "copies": copies, "measurements": {}, "ratios": {}}
@@ -331,46 +333,49 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
                                                   / m[prefix + "ours_local_w1"]["marginal_cpu_ms"])
 
     try:
-        spec = write_spec(tmp / "spec.yaml", copies)
-        print(f"sign_digits: {n_files} JPEGs x {copies} copies", flush=True)
-        record({
-            "plain_loop": bench.plain(dataset, copies),
-            "ours_local_w1": bench.ours(dataset, spec, 1),
-            "ours_local_w2": bench.ours(dataset, spec, 2),
-            "augmentor": bench.augmentor(dataset, n_files * copies),
-            "ours_dask_w2": bench.ours(dataset, spec, 2, engine="dask"),
-        })
-        r["w1_vs_plain"] = rate(m["ours_local_w1"]) / rate(m["plain_loop"])
-        r["w2_vs_plain"] = rate(m["ours_local_w2"]) / rate(m["plain_loop"])
-        r["w2_vs_augmentor"] = rate(m["ours_local_w2"]) / rate(m["augmentor"])
-        r["dask_vs_local_w2"] = rate(m["ours_dask_w2"]) / rate(m["ours_local_w2"])
-        r["cpu_w1_vs_plain"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["plain_loop"])
-        r["cpu_w1_vs_augmentor"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["augmentor"])
-        marginal("", dataset, spec, copies)
+        if "sign_digits" in only:
+            spec = write_spec(tmp / "spec.yaml", copies)
+            print(f"sign_digits: {n_files} JPEGs x {copies} copies", flush=True)
+            record({
+                "plain_loop": bench.plain(dataset, copies),
+                "ours_local_w1": bench.ours(dataset, spec, 1),
+                "ours_local_w2": bench.ours(dataset, spec, 2),
+                "augmentor": bench.augmentor(dataset, n_files * copies),
+                "ours_dask_w2": bench.ours(dataset, spec, 2, engine="dask"),
+            })
+            r["w1_vs_plain"] = rate(m["ours_local_w1"]) / rate(m["plain_loop"])
+            r["w2_vs_plain"] = rate(m["ours_local_w2"]) / rate(m["plain_loop"])
+            r["w2_vs_augmentor"] = rate(m["ours_local_w2"]) / rate(m["augmentor"])
+            r["dask_vs_local_w2"] = rate(m["ours_dask_w2"]) / rate(m["ours_local_w2"])
+            r["cpu_w1_vs_plain"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["plain_loop"])
+            r["cpu_w1_vs_augmentor"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["augmentor"])
+            marginal("", dataset, spec, copies)
 
-        large = make_large_images(tmp / "large", large_count)
-        large_spec = write_spec(tmp / "large_spec.yaml", large_copies)
-        print(f"512x512: {large_count} JPEGs x {large_copies} copies", flush=True)
-        record({
-            "large_plain_loop": bench.plain(large, large_copies),
-            "large_ours_local_w1": bench.ours(large, large_spec, 1),
-            "large_ours_local_w2": bench.ours(large, large_spec, 2),
-            "large_augmentor": bench.augmentor(large, large_count * large_copies),
-        })
-        r["large_w1_vs_plain"] = rate(m["large_ours_local_w1"]) / rate(m["large_plain_loop"])
-        r["large_w2_vs_plain"] = rate(m["large_ours_local_w2"]) / rate(m["large_plain_loop"])
-        r["large_w2_vs_augmentor"] = rate(m["large_ours_local_w2"]) / rate(m["large_augmentor"])
-        r["large_cpu_w1_vs_plain"] = cpu_rate(m["large_ours_local_w1"]) / cpu_rate(m["large_plain_loop"])
-        marginal("large_", large, large_spec, large_copies)
+        if "large" in only:
+            large = make_large_images(tmp / "large", large_count)
+            large_spec = write_spec(tmp / "large_spec.yaml", large_copies)
+            print(f"512x512: {large_count} JPEGs x {large_copies} copies", flush=True)
+            record({
+                "large_plain_loop": bench.plain(large, large_copies),
+                "large_ours_local_w1": bench.ours(large, large_spec, 1),
+                "large_ours_local_w2": bench.ours(large, large_spec, 2),
+                "large_augmentor": bench.augmentor(large, large_count * large_copies),
+            })
+            r["large_w1_vs_plain"] = rate(m["large_ours_local_w1"]) / rate(m["large_plain_loop"])
+            r["large_w2_vs_plain"] = rate(m["large_ours_local_w2"]) / rate(m["large_plain_loop"])
+            r["large_w2_vs_augmentor"] = rate(m["large_ours_local_w2"]) / rate(m["large_augmentor"])
+            r["large_cpu_w1_vs_plain"] = cpu_rate(m["large_ours_local_w1"]) / cpu_rate(m["large_plain_loop"])
+            marginal("large_", large, large_spec, large_copies)
 
-        print("memory: 1x and 10x the files, local engine, 2 workers, 1 copy", flush=True)
-        one_spec = write_spec(tmp / "one_spec.yaml", 1)
-        ten = replicate(dataset, tmp / "ten", 10)
-        record({
-            "memory_1x": bench.ours(dataset, one_spec, 2, label="mem1x"),
-            "memory_10x": bench.ours(ten, one_spec, 2, label="mem10x"),
-        })
-        r["memory_10x_vs_1x"] = m["memory_10x"]["peak_rss_mb"] / m["memory_1x"]["peak_rss_mb"]
+        if "memory" in only:
+            print("memory: 1x and 10x the files, local engine, 2 workers, 1 copy", flush=True)
+            one_spec = write_spec(tmp / "one_spec.yaml", 1)
+            ten = replicate(dataset, tmp / "ten", 10)
+            record({
+                "memory_1x": bench.ours(dataset, one_spec, 2, label="mem1x"),
+                "memory_10x": bench.ours(ten, one_spec, 2, label="mem10x"),
+            })
+            r["memory_10x_vs_1x"] = m["memory_10x"]["peak_rss_mb"] / m["memory_1x"]["peak_rss_mb"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
@@ -404,10 +409,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--copies", type=int, default=3, help="copies per sign_digits image (default 3)")
     parser.add_argument("--large-count", type=int, default=200, help="512x512 images to generate")
     parser.add_argument("--large-copies", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=["sign_digits", "large", "memory"],
+                        default=["sign_digits", "large", "memory"], help="comparisons to run (default: all)")
     args = parser.parse_args(argv)
     if not args.dataset.is_dir():
         sys.exit(f"dataset {args.dataset} not found")
-    results = run(args.dataset, args.copies, args.large_count, args.large_copies)
+    results = run(args.dataset, args.copies, args.large_count, args.large_copies, only=tuple(args.only))
     print("ratios:")
     for name, value in results["ratios"].items():
         print(f"  {name:<24} {value:6.2f}x  {verdict(name, value)}")
