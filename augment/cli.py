@@ -6,6 +6,11 @@ results go to stdout as JSON so the tool composes in scripts and pipelines.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m augment.cli: Ctrl-C while the imports below run is one line
+    from augment.interrupts import quiet_start
+
+    quiet_start()
+
 import contextlib
 import json
 import os
@@ -41,10 +46,34 @@ def _needs(extra: str, feature: str) -> None:
         _fail(str(exc), EXIT_MISSING_EXTRA)
 
 
+@contextlib.contextmanager
+def _interrupt_is_one_line():
+    """Ctrl-C (or SIGTERM in a command that turns it into ``RunTerminated``) outside a command's own handling: one
+    line and 130 (143), not click's "Aborted!" with exit code 1."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if type(exc).__name__ == "RunTerminated":
+            _fail("terminated (SIGTERM); run the same command again", 143)
+        _fail("interrupted (Ctrl-C); run the same command again", 130)
+
+
 class _Group(click.Group):
-    """Turns a missing optional dependency met anywhere in a command into the one-line 'install the extra' error."""
+    """Turns a missing optional dependency met anywhere in a command into the one-line 'install the extra' error,
+    and an interrupt the command does not handle itself into one line."""
+
+    def make_context(self, *args, **kwargs):
+        with _interrupt_is_one_line():  # --plugin imports the user's modules while the arguments are parsed
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
+        from augment import interrupts
+
+        interrupts.clear()  # one noted by an earlier command of this process (main() called twice) is not ours
+        with _interrupt_is_one_line():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         from augment.extras import MissingExtraError, extra_for_module, install_hint
         from augment.text.backtranslate import BackendUnavailableError
 
@@ -155,9 +184,11 @@ def _terminate_like_interrupt():
     import signal
     import threading
 
+    from augment import interrupts
     from augment.run.errors import RunTerminated
 
     def handler(signum, frame):
+        interrupts.note(RunTerminated)  # raised again at the next checkpoint if Python swallows this one
         raise RunTerminated()
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
@@ -168,6 +199,7 @@ def _terminate_like_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        interrupts.clear()  # raised already, or the work ended first: a later command in this process starts clean
 
 
 @main.command()
@@ -753,6 +785,9 @@ def search(train, test, space_path, out, budget, model, model_options, seed, fol
     click.echo(json.dumps(summary))
 
 if __name__ == "__main__":  # pragma: no cover
+    from augment.interrupts import ready
+
+    ready()
     main()
 
 

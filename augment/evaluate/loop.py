@@ -65,6 +65,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from augment import interrupts
 from augment.run.worker import children_born_deaf_to_ctrl_c, ignore_ctrl_c
 
 from . import verdict
@@ -585,6 +586,7 @@ def run_loop(experiment: Experiment, plan: LoopPlan, *, journal: Journal | None 
                 advance(s, now)
                 if s.finished and not s.ended:
                     s.ended = time.perf_counter()
+            interrupts.raise_if_pending()  # a Ctrl-C Python swallowed (augment.interrupts)
             dispatch()
             if not running:
                 if all(s.finished for s in sizes):

@@ -28,6 +28,7 @@ from collections import deque
 from typing import Iterable, Iterator
 
 from augment.run.engine_base import BusyMeter, available_cores, died_result
+from augment import interrupts
 from augment.run.errors import RunError
 
 
@@ -131,21 +132,30 @@ class DaskEngine:
                     return Client(self.scheduler, timeout=f"{self.scheduler_timeout}s"), None
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0}), warnings.catch_warnings():
-            # the scheduler's HTTP routes move to a free port when 8787 is taken (another cluster): not news
-            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-            )
-        try:
-            client = Client(cluster)
-            from augment.run.worker import init_worker
+        from augment.run.worker import children_born_deaf_to_ctrl_c, init_worker
 
-            # these workers are ours: their share of the cores, and no torch import by albumentations
-            client.run(init_worker, max(1, available_cores() // self.workers))
+        cluster = client = None
+        try:
+            # Ctrl-C reaches the whole process group: the cluster's processes are born deaf to it (this process
+            # closes them), and one that lands while the cluster starts is acted on once it is up, so it closes
+            # whole. Interrupted half-way, a start left worker processes running after the CLI exited, and
+            # distributed's tracebacks ("Nanny failed to start", its exit hook's) under the one-line error.
+            with children_born_deaf_to_ctrl_c(), dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+                    warnings.catch_warnings():
+                # the scheduler's HTTP routes move to a free port when 8787 is taken (another cluster): not news
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                )
+                client = Client(cluster)
+                # these workers are ours: their share of the cores, and no torch import by albumentations
+                client.run(init_worker, max(1, available_cores() // self.workers))
             return client, cluster
         except BaseException:
-            cluster.close()
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
             raise
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
@@ -186,6 +196,7 @@ class DaskEngine:
         meter = BusyMeter(threads)  # from the first task: cluster start-up is not in it
         submit_more()
         while inflight:
+            interrupts.raise_if_pending()  # a Ctrl-C Python swallowed (augment.interrupts)
             fut = next(pending)
             chunk = inflight.pop(fut.key)
             if fut.status == "error":

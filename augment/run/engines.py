@@ -18,9 +18,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
+from augment import interrupts
 from augment.run.engine_base import BusyMeter, available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c, init_pool_worker
+from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c, init_pool_worker, stop_signals_deferred
 
 __all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine",
            "preload_for", "preload_for_spec", "start_forkserver", "warm_up"]
@@ -39,6 +40,7 @@ class SerialEngine:
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
         for chunk in chunks:
+            interrupts.raise_if_pending()
             yield process_chunk(config, chunk)
 
 
@@ -80,12 +82,13 @@ class LocalEngine:
             inflight: dict = {}
             exhausted = False
             while True:
+                interrupts.raise_if_pending()  # a Ctrl-C Python swallowed (augment.interrupts)
                 while not suspects and not exhausted and len(inflight) < self.max_in_flight:
                     chunk = next(source, None)
                     if chunk is None:
                         exhausted = True
                         break
-                    inflight[pool.submit(process_chunk, config, chunk)] = chunk
+                    inflight[_submit(pool, config, chunk)] = chunk
                 if not inflight:
                     if suspects:
                         pool = yield from self._isolate(config, suspects, pool)
@@ -117,7 +120,7 @@ class LocalEngine:
         """Run each suspect item alone; the one that kills its worker alone is the poisoned one."""
         while suspects:
             task = suspects.popleft()
-            fut = pool.submit(process_chunk, config, [task])
+            fut = _submit(pool, config, [task])
             try:
                 yield fut.result()
             except BrokenProcessPool:
@@ -125,6 +128,15 @@ class LocalEngine:
                 pool = self._pool()
                 yield died_result(task, "the process exited abnormally")
         return pool
+
+
+def _submit(pool: ProcessPoolExecutor, config: JobConfig, chunk: list):
+    """``pool.submit``, which starts a worker when one is missing: Ctrl-C or SIGTERM then waits until the worker is
+    started and known to the pool, so ``stop_workers`` kills it. Interrupted half-way, a worker the pool did not
+    know yet went on starting after the run had cleaned up, and printed ``FileNotFoundError`` (its queue's
+    semaphore gone) under the run's one-line error."""
+    with stop_signals_deferred():
+        return pool.submit(process_chunk, config, chunk)
 
 
 # What a worker imports before its first item, by the spec's backend: preloaded by the forkserver, the imports
