@@ -65,18 +65,14 @@ print(json.dumps({"applied": applied, "kept": rss() - base}))
 """
 
 
-@pytest.mark.parametrize("apply", [True, False])
-def test_buffers_from_the_mmap_threshold_up_still_go_back_to_the_os(apply):
+def test_buffers_from_the_mmap_threshold_up_still_go_back_to_the_os():
     """What return_large_buffers is for: after a large photo, its buffers do not stay in the worker's heap (without
-    it glibc raises its thresholds after the first and keeps the memory; checked too, so the test sees the
-    difference it relies on)."""
+    it glibc usually raises its thresholds after the first and keeps the memory; not always, as where the heap can
+    grow depends on the address-space layout, so only the setting's side is asserted)."""
     proc = subprocess.run([sys.executable, "-c", _RSS], capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), APPLY="1" if apply else "0"))
+                          env=dict(os.environ, PYTHONPATH=str(REPO), APPLY="1"))
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     if got["applied"] is False:
         pytest.skip("not glibc: mallopt is not there")
-    if apply:
-        assert got["kept"] < 4 * 2**20, got
-    else:
-        assert got["kept"] > 16 * 2**20, got
+    assert got["kept"] < 4 * 2**20, got
