@@ -28,7 +28,19 @@ EXIT_OUTPUT_BUSY = 5  # `run`: OUTPUT is owned by another live run (retry when i
 EXIT_ANNOTATIONS_FOUND = 6  # `run`: INPUT would be read as class folders but holds annotation files
 
 
+def _interrupted(kind: type[BaseException]) -> tuple[str, int]:
+    """The line and exit code of an interrupt: SIGTERM (``RunTerminated``) or Ctrl-C (KeyboardInterrupt)."""
+    if kind.__name__ == "RunTerminated":
+        return "terminated (SIGTERM); run the same command again", 143
+    return "interrupted (Ctrl-C); run the same command again", 130
+
+
 def _fail(message: str, code: int = 2) -> None:
+    from augment import interrupts
+
+    noted = interrupts.pending()
+    if noted is not None and code not in (130, 143):  # an error the interrupt caused (see _interrupt_is_one_line)
+        message, code = _interrupted(noted)
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -49,13 +61,23 @@ def _needs(extra: str, feature: str) -> None:
 @contextlib.contextmanager
 def _interrupt_is_one_line():
     """Ctrl-C (or SIGTERM in a command that turns it into ``RunTerminated``) outside a command's own handling: one
-    line and 130 (143), not click's "Aborted!" with exit code 1."""
+    line and 130 (143), not click's "Aborted!" with exit code 1.
+
+    An interrupt can also come back as another exception: pybind11 turns a KeyboardInterrupt raised while a C
+    extension initialises into ``ImportError: initialization failed`` (scipy's HiGHS, imported by the first
+    verdict of an eval, printed its traceback). Once the CLI's handler has noted an interrupt
+    (``augment.interrupts``), any exception, and any error ``_fail`` reports, is the interrupt's."""
+    from augment import interrupts
+
     try:
         yield
     except KeyboardInterrupt as exc:
-        if type(exc).__name__ == "RunTerminated":
-            _fail("terminated (SIGTERM); run the same command again", 143)
-        _fail("interrupted (Ctrl-C); run the same command again", 130)
+        _fail(*_interrupted(type(exc)))
+    except Exception:
+        noted = interrupts.pending()
+        if noted is None:
+            raise
+        _fail(*_interrupted(noted))
 
 
 class _Group(click.Group):

@@ -61,6 +61,11 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_ctrl_c)
 
 
+def pending() -> type[BaseException] | None:
+    """The interrupt noted and not cleared, if any: errors raised after it are its consequences."""
+    return _pending[0] if _pending else None
+
+
 def raise_if_pending() -> None:
     """Raise the interrupt noted earlier, if any (once it ends the command, nothing clears it)."""
     if _pending:

@@ -219,3 +219,33 @@ def test_a_ctrl_c_python_swallowed_still_stops_the_run(tmp_path, engine):
     assert proc.stderr.strip().splitlines()[-1] == "error: interrupted; run the same command again to resume"
     written = sum(1 for p in out.rglob("*.jpg"))
     assert written < 12 * 40, "the run went on to the end"
+
+
+_INTERRUPT_TURNED_INTO = """
+import os, signal, sys
+import augment.cli
+from augment import interrupts
+
+def load_spec(*args, **kwargs):  # Ctrl-C while a C extension initialises: pybind11 raises ImportError instead
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10**6):
+            pass
+    except KeyboardInterrupt:
+        raise {raised} from None
+augment.cli.load_spec = load_spec
+{launch}
+"""
+
+
+@pytest.mark.parametrize("raised", ['ImportError("initialization failed")', 'ValueError("a value")'])
+def test_an_interrupt_that_came_back_as_another_error_is_one_line_and_130(raised):
+    """Seen on an eval interrupted while scipy's HiGHS extension initialised: its traceback, `ImportError:
+    initialization failed`. An error after a noted Ctrl-C is the Ctrl-C's, whether or not the command handles it
+    (ValueError becomes a one-line error of exit code 1 there)."""
+    script = _INTERRUPT_TURNED_INTO.format(raised=raised, launch=_launch_console_script(
+        ["validate", str(PIPELINES / "digits_safe.yaml")]))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env=_env())
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: interrupted (Ctrl-C); run the same command again"], proc.stderr
