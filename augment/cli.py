@@ -810,7 +810,14 @@ if __name__ == "__main__":  # pragma: no cover
     from augment.interrupts import ready
 
     ready()
-    main()
+    try:
+        main()
+    finally:
+        # Under `python -m`, CPython exits by SIGINT (-2), whatever exit code we chose, once a KeyboardInterrupt
+        # has ended a string exec/eval (dataclasses, namedtuple: an import Ctrl-C lands in), even one we caught:
+        # run_eval_code_obj sets a flag that Py_RunMain checks. The next string eval resets the flag (CI: exit -2
+        # after the one-line "interrupted" error, about once in a hundred Ctrl-Cs).
+        exec("None")
 
 
 __all__ = ["main", "validate", "ops", "run", "preview", "replay", "evaluate"]

@@ -14,6 +14,8 @@ import os
 import signal
 import threading
 
+__all__ = ["quiet_start", "ready", "install", "note", "pending", "raise_if_pending", "clear"]
+
 _pending: list[type[BaseException]] = []
 _STARTING = b"error: interrupted (Ctrl-C) while starting; nothing was done\n"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from augment import interrupts
 
+__all__ = ["main"]
+
 
 def main() -> None:
     interrupts.quiet_start()
