@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pos_probe import judge, load
+from pos_probe import judge, keeps_pos, load
 from text_fixtures import text_cache, texts, wn_index  # noqa: F401
 
 from augment.ops.text_ops import TEXT_OPS
@@ -82,6 +82,45 @@ def test_homographs_get_their_sentence_reading():
     assert got[(4, "lead")] == "v"
     assert got[(8, "saw")] == "v"
     assert got[(11, "saw")] != "v"  # a noun here (or left alone), never a verb after "a"
+
+
+SUBJECTS = ["The film", "The actor", "The novel", "This movie", "The director", "Our team", "The show", "The singer"]
+VERBS_S = ["stars", "lacks", "features", "needs", "plans", "offers", "wins", "tops"]
+OBJECTS = ["Tom Hanks.", "depth.", "great songs.", "a new ending.", "in three films this year."]
+
+
+def test_a_verb_the_tagger_misread_as_a_noun_is_never_replaced_by_a_noun(wn_index):  # noqa: F811
+    # "The film stars Tom Hanks": the tagger reads "stars" as a plural noun and the sentence has no verb; a noun
+    # synonym ("superstars") then broke the sentence. Over every subject x verb x object, the verb's position is
+    # either left alone or replaced by a verb.
+    texts_ = [f"{s} {v} {o}" for s in SUBJECTS for v in VERBS_S for o in OBJECTS]
+    results = _batch("synonym_replace", texts_, range(len(texts_)), rate=1.0)
+    checked = 0
+    for text, res in zip(texts_, results):
+        verb_at = len(WORD_RE.split(text.split(" ", 2)[0] + " " + text.split(" ", 2)[1])) // 2
+        for change in res.changes:
+            if change["action"] == "substitute" and change["position"] == verb_at:
+                checked += 1
+                assert keeps_pos(wn_index, change["before"], change["after"], "v"), (text, change)
+    assert checked  # the verbs the tagger reads as verbs are still replaced
+    tg = tagger.get_tagger()
+    verbs = context._LemmasOf(wn_index, "v")
+    for text, word in [("The film stars Tom Hanks.", "stars"), ("The novel lacks depth.", "lacks"),
+                       ("The novel lacks depth.", "novel")]:
+        (units,) = tg.tag([text])
+        words = WORD_RE.split(text)[1::2]
+        assert tagger.readings(text, units, verbs=verbs)[words.index(word)] is None, (text, word)
+    for fragment, word in [("The stars of the show.", "stars"), ("A great film.", "film")]:  # no verb, no misread
+        (units,) = tg.tag([fragment])
+        words = WORD_RE.split(fragment)[1::2]
+        assert tagger.readings(fragment, units, verbs=verbs)[words.index(word)] is not None, fragment
+
+
+def test_an_aspect_verb_before_an_ing_verb_stays(wn_index):  # noqa: F811
+    texts_ = ["The plot twists keep coming.", "They never stop talking about the film.", "She started laughing."]
+    for res in _batch("synonym_replace", texts_ * 10, range(30), rate=1.0):
+        for change in res.changes:
+            assert change["before"] not in ("keep", "stop", "started"), (res.text, change)
 
 
 def test_generator_inflects_to_the_tag():

@@ -151,14 +151,14 @@ class _Options:
 _OPTIONS = _Options()
 
 
-class _Adjectives:
-    """``word in adjectives``: the word is a WordNet adjective lemma as written."""
+class _LemmasOf:
+    """``word in lemmas``: the word is a WordNet lemma of part of speech ``pos`` as written."""
 
-    def __init__(self, index: WordNetIndex):
-        self.index = index
+    def __init__(self, index: WordNetIndex, pos: str):
+        self.index, self.bit = index, POS_BITS[pos]
 
     def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and bool(self.index._lemma_pos(word) & POS_BITS["a"])
+        return isinstance(word, str) and bool(self.index._lemma_pos(word) & self.bit)
 
 
 def sentence_readings(texts: Sequence[str], *, index: WordNetIndex,
@@ -167,11 +167,11 @@ def sentence_readings(texts: Sequence[str], *, index: WordNetIndex,
     the word, else None (as :func:`word_options` decides, before synonyms: also None where the tagged part of
     speech is a rare one for the lemma, a likely tagger slip). One tagger batch."""
     tagger = tagger or get_tagger()
-    adjectives = _Adjectives(index)
+    adjectives, verbs = _LemmasOf(index, "a"), _LemmasOf(index, "v")
     out = []
     for text, units in zip(texts, tagger.tag(list(texts))):
         row = []
-        for reading in readings(text, units, adjectives):
+        for reading in readings(text, units, adjectives, verbs):
             if reading is not None:
                 share = index.pos_share(reading.lemma, reading.pos, USUAL_POS_MIN_TAGS)
                 if share is not None and share < MIN_POS_SHARE:
@@ -208,8 +208,8 @@ def word_options(texts: Sequence[str], *, index: WordNetIndex, kind: str = "syno
             rows[text] = hit
     if todo:
         tagger = tagger or get_tagger()
-        adjectives = _Adjectives(index)
-        tagged = [readings(t, u, adjectives) for t, u in zip(todo, tagger.tag(todo))]
+        adjectives, verbs = _LemmasOf(index, "a"), _LemmasOf(index, "v")
+        tagged = [readings(t, u, adjectives, verbs) for t, u in zip(todo, tagger.tag(todo))]
         _OPTIONS.prefetch(index, tagger, [(r, kind, rules) for rs in tagged for r in rs if r is not None])
         if len(_ROWS) > _ROWS_MAX:
             _ROWS.clear()

@@ -333,6 +333,11 @@ PARTICLES = frozenset("up out off down away back over in on around round through
                       "forward together at for with into after upon across by".split())
 # Light verbs that make expressions rather than carry a sense ("get it", "let go", "have to").
 _LIGHT = frozenset("be have do get let".split())
+# Verbs of aspect before an -ing verb ("keep coming", "stop talking"): the pair is one expression ("hold getting",
+# "block talking" are not English), so the aspect verb stays.
+_ASPECT = frozenset("keep kept keeps keeping stop stops stopped stopping start starts started starting begin begins "
+                    "began beginning continue continues continued continuing quit quits quitting finish finishes "
+                    "finished finishing".split())
 _FIXED_PAIRS = frozenset({("kind", "of"), ("sort", "of"), ("of", "course"), ("at", "least"), ("at", "all"),
                           ("as", "well"), ("right", "now"), ("so", "far"), ("a", "lot"), ("lot", "of"),
                           ("at", "first"), ("at", "last"), ("in", "fact"), ("no", "longer"), ("ought", "to"),
@@ -373,9 +378,11 @@ def _parse_analysis(analysis: str) -> tuple[str, list[str]] | None:
 
 
 def readings(text: str, units: list[tuple[int, int, str, str]],
-             adjectives: "Container[str] | None" = None) -> list[Reading | None]:
+             adjectives: "Container[str] | None" = None,
+             verbs: "Container[str] | None" = None) -> list[Reading | None]:
     """For each word of ``WORD_RE.split(text)``, the :class:`Reading` that a word op may replace, or None.
-    ``adjectives``: words that are adjectives as written ("boring", "tired"), for the be + -ing/-ed rule."""
+    ``adjectives``: words that are adjectives as written ("boring", "tired"), for the be + -ing/-ed rule.
+    ``verbs``: lemmas that are also verbs, for the verbless-sentence rule (:func:`_misread_verbs`)."""
     pieces = WORD_RE.split(text)
     n = len(pieces) // 2
     out: list[Reading | None] = [None] * n
@@ -396,9 +403,10 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
     words = pieces[1::2]
     lower = [w.lower() for w in words]
     shouting = not any(c.islower() for c in text)
+    misread = _misread_verbs(pieces, word_unit, verbs) if verbs is not None else ()
     for k in range(n):
         parsed = word_unit[k]
-        if parsed is None:
+        if parsed is None or k in misread:
             continue
         lemma, tags = parsed
         pos = _POS.get(tags[0]) if tags else None
@@ -425,6 +433,8 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
         if pos == "v":
             if lemma.lower() in _LIGHT:
                 continue
+            if low in _ASPECT and k + 1 < n and word_unit[k + 1] is not None and "ger" in word_unit[k + 1][1]:
+                continue  # "keep coming"
             if nxt in PARTICLES or (k + 2 < n and lower[k + 2] in PARTICLES and _is_pronoun(word_unit[k + 1])):
                 continue  # phrasal verb: "gave up", "gave it up"
             j = k - 1
@@ -440,6 +450,47 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
         if low in PARTICLES and k and _verb(word_unit[k - 1]):
             continue
         out[k] = Reading(lemma.lower(), pos, "".join(f"<{t}>" for t in tags))
+    return out
+
+
+_VERB_HEADS = frozenset({"vblex", "vbser", "vbhaver", "vbmod", "vaux", "vbdo"})
+_NOUN_HEADS = frozenset({"n", "np", "unknown"})
+
+
+def _misread_verbs(pieces: list[str], word_unit: list, verbs: "Container[str]") -> set[int]:
+    """Words of a sentence the tagger left without a verb that are likely its verb, misread as a noun ("The film
+    stars Tom Hanks", "The actor stars in three films", "The novel lacks depth": star/lack as plural nouns, and
+    then "novel" as an adjective). A plural noun whose lemma is also a verb (the verb's -s form), right after a
+    noun or after a determiner + adjective, or such a singular noun right after a plural one ("dogs bark"), is
+    where the verb would be: it (and that adjective) stay unchanged. A fragment with no verb ("a great film.",
+    "the stars of the show") has no such noun and keeps every reading."""
+    out: set[int] = set()
+    sentence: list[int] = []
+
+    def close() -> None:
+        if not sentence or any(word_unit[k] is not None and word_unit[k][1][:1] and word_unit[k][1][0] in _VERB_HEADS
+                               for k in sentence):
+            return
+        for i, k in enumerate(sentence):
+            unit = word_unit[k]
+            if unit is None or unit[1][:1] != ["n"] or unit[0].lower() not in verbs or i == 0:
+                continue
+            before = word_unit[sentence[i - 1]]
+            head = before[1][0] if before is not None and before[1] else None
+            plural = "pl" in unit[1]  # "stars": a verb's -s form; a singular after a plural subject: "dogs bark"
+            if head in _NOUN_HEADS and (plural or "pl" in before[1]):
+                out.add(k)
+            elif head == "adj" and plural and i >= 2:
+                det = word_unit[sentence[i - 2]]
+                if det is not None and det[1][:1] and det[1][0] in _DETERMINERS:
+                    out.update((k, sentence[i - 1]))
+
+    for k in range(len(word_unit)):
+        if k and _SENTENCE_END.search(pieces[2 * k]):
+            close()
+            sentence = []
+        sentence.append(k)
+    close()
     return out
 
 
