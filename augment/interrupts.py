@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 
 __all__ = ["quiet_start", "ready", "install", "note", "pending", "raise_if_pending", "clear"]
@@ -57,10 +58,30 @@ def _on_ctrl_c(signum, frame) -> None:
 
 
 def install() -> None:
-    """Ctrl-C raises KeyboardInterrupt and is noted (main thread; only over Python's default handler)."""
+    """Ctrl-C raises KeyboardInterrupt and is noted (main thread; only over Python's default handler). An
+    interrupt Python swallows is not printed either (:func:`_quiet_unraisable`): the command's own line says it."""
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_ctrl_c)
+        if getattr(sys.unraisablehook, "__func__", sys.unraisablehook) is not _quiet_unraisable:
+            global _previous_hook
+            _previous_hook = sys.unraisablehook
+            sys.unraisablehook = _quiet_unraisable
+
+
+_previous_hook = sys.unraisablehook
+
+
+def _quiet_unraisable(unraisable) -> None:
+    """Python prints an exception raised where nothing can catch it (a weakref callback, ``__del__``, an at-fork
+    hook) as "Exception ignored in ..." with its traceback. A Ctrl-C or SIGTERM landing there is noted instead
+    (the next checkpoint acts on it, and the command ends in its one line); anything else is printed as before."""
+    exc_type = unraisable.exc_type
+    if exc_type is not None and (issubclass(exc_type, KeyboardInterrupt) or
+                                 (pending() is not None and issubclass(exc_type, pending()))):
+        note(exc_type)
+        return
+    _previous_hook(unraisable)
 
 
 def pending() -> type[BaseException] | None:
