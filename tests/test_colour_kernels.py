@@ -101,3 +101,31 @@ def test_backend_steps_match_the_albumentations_calls_they_replaced():
                                                            hsv["saturation"])
             old_hsv = fpixel.adjust_brightness_torchvision(old_hsv, np.array([hsv["value"]]))
             _same(backend.apply("hsv", img, hsv, None), old_hsv, img)
+
+
+@pytest.mark.parametrize("path", ["stringzilla out=", "copy then in place", "cv2.LUT"])
+def test_every_lookup_path_is_the_table_lookup(path, monkeypatch):
+    """``_lut`` is ``table[img]`` byte for byte on each of its paths (stringzilla writing into the output, the copy
+    and in-place pass of a stringzilla without ``out=``, OpenCV), for gray and RGB, contiguous and strided inputs,
+    with and without an output buffer, small and above the in-place path's size threshold."""
+    monkeypatch.setattr(ck, "_SZ_OUT", path == "stringzilla out=" and ck._SZ_OUT)
+    if path == "cv2.LUT":
+        monkeypatch.setattr(ck, "_LARGE", 1 << 62)
+    elif path == "copy then in place":
+        monkeypatch.setattr(ck, "_LARGE", 0)
+    rng = np.random.default_rng(7)
+    for i in range(40):
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        img = rng.integers(0, 256, (h, w, (1, 3)[i % 2]), dtype=np.uint8)
+        if i % 4 == 3:
+            img = img[::-1, ::2]  # strided: the lookup must not read it as contiguous bytes
+        table = rng.integers(0, 256, 256, dtype=np.uint8)
+        out = np.empty(img.shape, np.uint8) if i % 3 == 0 else None
+        got = ck._lut(img, table, out)
+        assert got.shape == img.shape and got.dtype == np.uint8
+        assert np.array_equal(got, table[img])
+        if out is not None:
+            assert np.shares_memory(got, out) or not img.flags.c_contiguous  # written where the caller asked
+    big = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    table = rng.integers(0, 256, 256, dtype=np.uint8)
+    assert np.array_equal(ck._lut(big, table), table[big])
