@@ -345,6 +345,10 @@ def test_a_verdict_carried_by_a_few_test_examples_says_it_holds_for_this_test_se
     assert s["test_set_caveat"] is True
     assert "Caution: this holds for this test set" in s["sentence"]
     assert "\n" not in s["sentence"]
+    # the CLI's table says it too, not only the HTML report
+    table = format_summary(res).splitlines()
+    assert table[1].endswith("helps*"), table
+    assert any(line.startswith(f"* on this test set of {res.data['test']['n']} examples only") for line in table), table
 
 
 def test_a_verdict_spread_over_many_test_examples_has_no_test_set_caveat(blob_dir):
@@ -355,6 +359,7 @@ def test_a_verdict_spread_over_many_test_examples_has_no_test_set_caveat(blob_di
     assert s["verdict"] == "hurts"
     assert s["metrics"]["accuracy"]["bootstrap_ci"][1] < 0
     assert s["test_set_caveat"] is False and "Caution" not in s["sentence"]
+    assert "*" not in format_summary(res)
 
 
 def _spec(tmp_path, extra: str = "") -> Path:

@@ -496,13 +496,24 @@ def format_summary(result: EvalResult) -> str:
     """A plain-text table of the verdicts (for the CLI)."""
     lines = [f"{'size':>10} {'arm':>16} {'runs':>4} {'baseline acc':>13} {'arm acc':>13} {'diff':>6} "
              f"{'interval':>15} {'MDE':>6}  verdict"]
+    caveats = []
     for s in result.summary:
         acc = s["metrics"]["accuracy"]
         size = f"all({s['n']})" if s["size"] == "full" else str(s["n"])
         mde = f"±{100 * acc['mde']:.1f}" if acc.get("mde") is not None else "–"
+        mark = ""
+        if s.get("test_set_caveat") and acc.get("bootstrap_ci") is not None:
+            mark = "*"
+            lo, hi = acc["bootstrap_ci"]
+            caveats.append(f"{size} {s['arm']}: {100 * lo:+.1f} to {100 * hi:+.1f}")
         lines.append(f"{size:>10} {s['arm']:>16} {s['repeats']:>4} {_fmt_ms(acc['baseline']):>13} "
                      f"{_fmt_ms(acc['augmented']):>13} {100 * acc['diff_mean']:>+6.1f} {_fmt_ci(acc['ci']):>15} "
-                     f"{mde:>6}  {s['verdict']}")
+                     f"{mde:>6}  {s['verdict']}{mark}")
+    if caveats:  # the verdict's interval is over training runs on this test set; the CLI must not hide that
+        test_n = ((result.data or {}).get("test") or {}).get("n")
+        lines.append(f"* on this test set{f' of {test_n} examples' if test_n else ''} only: with its own sampling "
+                     f"error (bootstrap over runs and test examples: {'; '.join(caveats)} points) a new test set "
+                     "of the same size may not show it; a larger --test would tell")
     st = result.protocol["statistics"]
     lines.append(f"rule: {st['test']}, alpha {st['alpha']:g}; {st['sequential']}")
     lines += [f"{line[0].lower()}{line[1:]}" for line in what_ran(result)]
