@@ -116,6 +116,31 @@ def test_a_verb_the_tagger_misread_as_a_noun_is_never_replaced_by_a_noun(wn_inde
         assert tagger.readings(fragment, units, verbs=verbs)[words.index(word)] is not None, fragment
 
 
+LOWER_NAMES = ["frank miller", "will smith", "mark strong", "jack black", "grace kelly", "rose byrne", "bill murray",
+               "jude law", "chris rock", "emma stone", "hugh grant", "kevin bacon", "robin wright", "tom hardy",
+               "jean-claude van damme", "forest whitaker"]
+LOWER_TEMPLATES = ["i am going to watch this film again with {} .", "{} gives a great performance in this funny movie .",
+                   "they hate the ending that {} wrote .", "the film stars {} as a lonely man .",
+                   "Great film, and {} is great in it."]
+
+
+def test_names_in_text_without_capitals_are_left_alone(wn_index):  # noqa: F811
+    # Lower-cased corpora (SST-2, CR) and typed chat carry no capitals to find names by: "frank miller" became
+    # "blunt miller" and "van damme" "avant-garde damme". Over first names x templates, no token of the name changes,
+    # while the other words still do.
+    texts_ = [t.format(name) for t in LOWER_TEMPLATES for name in LOWER_NAMES]
+    results = _batch("synonym_replace", texts_ * 3, range(3 * len(texts_)), rate=1.0)
+    changed = 0
+    for text, res in zip(texts_ * 3, results):
+        name = next(n for n in LOWER_NAMES if n in text)
+        start = text.index(name)
+        name_at = {len(WORD_RE.split(text[:start])) // 2 + i for i in range(len(WORD_RE.split(name)) // 2)}
+        for change in res.changes:
+            assert change["position"] not in name_at, (text, change)
+        changed += bool(res.changes)
+    assert changed > len(texts_)  # the other words are still replaced
+
+
 def test_an_aspect_verb_before_an_ing_verb_stays(wn_index):  # noqa: F811
     texts_ = ["The plot twists keep coming.", "They never stop talking about the film.", "She started laughing."]
     for res in _batch("synonym_replace", texts_ * 10, range(30), rate=1.0):

@@ -161,17 +161,35 @@ class _LemmasOf:
         return isinstance(word, str) and bool(self.index._lemma_pos(word) & self.bit)
 
 
+class _Known:
+    """``word in known``: the word is a WordNet lemma, as written or through its inflections ("filmmakers")."""
+
+    def __init__(self, index: WordNetIndex):
+        self.index = index
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        index = self.index
+        return bool(index._lemma_pos(word)) or any(index._lemma_pos(lemma) for lemma, _, _ in
+                                                   index.morphology.analyses(word))
+
+
+def _containers(index: WordNetIndex) -> tuple:
+    return _LemmasOf(index, "a"), _LemmasOf(index, "v"), _Known(index)
+
+
 def sentence_readings(texts: Sequence[str], *, index: WordNetIndex,
                       tagger: Tagger | None = None) -> list[list[Reading | None]]:
     """Per text, per word of ``WORD_RE.split(text)``: the tagger's :class:`Reading` where a word op may change
     the word, else None (as :func:`word_options` decides, before synonyms: also None where the tagged part of
     speech is a rare one for the lemma, a likely tagger slip). One tagger batch."""
     tagger = tagger or get_tagger()
-    adjectives, verbs = _LemmasOf(index, "a"), _LemmasOf(index, "v")
+    adjectives, verbs, known = _containers(index)
     out = []
     for text, units in zip(texts, tagger.tag(list(texts))):
         row = []
-        for reading in readings(text, units, adjectives, verbs):
+        for reading in readings(text, units, adjectives, verbs, known):
             if reading is not None:
                 share = index.pos_share(reading.lemma, reading.pos, USUAL_POS_MIN_TAGS)
                 if share is not None and share < MIN_POS_SHARE:
@@ -208,8 +226,8 @@ def word_options(texts: Sequence[str], *, index: WordNetIndex, kind: str = "syno
             rows[text] = hit
     if todo:
         tagger = tagger or get_tagger()
-        adjectives, verbs = _LemmasOf(index, "a"), _LemmasOf(index, "v")
-        tagged = [readings(t, u, adjectives, verbs) for t, u in zip(todo, tagger.tag(todo))]
+        adjectives, verbs, known = _containers(index)
+        tagged = [readings(t, u, adjectives, verbs, known) for t, u in zip(todo, tagger.tag(todo))]
         _OPTIONS.prefetch(index, tagger, [(r, kind, rules) for rs in tagged for r in rs if r is not None])
         if len(_ROWS) > _ROWS_MAX:
             _ROWS.clear()

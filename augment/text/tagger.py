@@ -379,10 +379,12 @@ def _parse_analysis(analysis: str) -> tuple[str, list[str]] | None:
 
 def readings(text: str, units: list[tuple[int, int, str, str]],
              adjectives: "Container[str] | None" = None,
-             verbs: "Container[str] | None" = None) -> list[Reading | None]:
+             verbs: "Container[str] | None" = None,
+             known: "Container[str] | None" = None) -> list[Reading | None]:
     """For each word of ``WORD_RE.split(text)``, the :class:`Reading` that a word op may replace, or None.
     ``adjectives``: words that are adjectives as written ("boring", "tired"), for the be + -ing/-ed rule.
-    ``verbs``: lemmas that are also verbs, for the verbless-sentence rule (:func:`_misread_verbs`)."""
+    ``verbs``: lemmas that are also verbs, for the verbless-sentence rule (:func:`_misread_verbs`); ``known``:
+    English words (WordNet, any form), for names in text without capitals (:func:`_lowercase_names`)."""
     pieces = WORD_RE.split(text)
     n = len(pieces) // 2
     out: list[Reading | None] = [None] * n
@@ -404,9 +406,10 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
     lower = [w.lower() for w in words]
     shouting = not any(c.islower() for c in text)
     misread = _misread_verbs(pieces, word_unit, verbs) if verbs is not None else ()
+    unseen_names = _lowercase_names(pieces, words, lower, word_unit, known) if not shouting else ()
     for k in range(n):
         parsed = word_unit[k]
-        if parsed is None or k in misread:
+        if parsed is None or k in misread or k in unseen_names:
             continue
         lemma, tags = parsed
         pos = _POS.get(tags[0]) if tags else None
@@ -450,6 +453,60 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
         if low in PARTICLES and k and _verb(word_unit[k - 1]):
             continue
         out[k] = Reading(lemma.lower(), pos, "".join(f"<{t}>" for t in tags))
+    return out
+
+
+# Common first names, among them those that are also English words ("frank miller", "will smith", "mark strong"):
+# in text without capitals the tagger reads them as words (or a dictionary name such as "john" as a noun), and the
+# surname after them as an ordinary noun or adjective.
+_FIRST_NAMES = frozenset(
+    "will frank grace mark rose bill jack faith hope joy dawn summer ruby pearl iris lily daisy holly ivy victor guy "
+    "earl chase hunter carter mason cooper taylor tucker wade miles reed rich rusty sandy april may june art bob bud "
+    "buck chuck cliff dean drew gene glen grant gray jay lance pat ray rob rod sue ted don nick max sterling robin "
+    "penny crystal amber heather dusty woody forest river sky august autumn kitty angel melody harmony destiny "
+    "christian norman brandy ginger jewel hazel olive violet heath "
+    "john james robert michael david richard joseph thomas charles christopher daniel matthew anthony donald steven "
+    "paul andrew joshua kenneth kevin brian george edward ronald timothy jason jeffrey ryan jacob gary nicholas eric "
+    "jonathan stephen larry justin scott brandon benjamin samuel gregory alexander raymond patrick dennis jerry "
+    "tyler aaron adam henry nathan douglas peter kyle walter ethan jeremy harold keith roger noah gerald carl terry "
+    "sean austin arthur lawrence jesse dylan bryan joe jordan billy bruce albert willie gabriel logan alan wayne roy "
+    "ralph randy eugene vincent russell louis bobby philip johnny hugh jude tom tim sam ben dan matt mike steve chris "
+    "tony harry jim bruce clint denzel brad leonardo kate mary patricia jennifer linda elizabeth barbara susan "
+    "jessica sarah karen nancy lisa betty margaret sandra ashley kimberly emily donna michelle dorothy carol amanda "
+    "melissa deborah stephanie rebecca sharon laura cynthia kathleen amy shirley angela helen anna brenda pamela "
+    "nicole emma samantha katherine christine rachel catherine carolyn janet ruth maria diane virginia julie joyce "
+    "victoria olivia kelly christina lauren joan evelyn judith megan cheryl andrea hannah martha frances gloria ann "
+    "teresa sara alice julia judy denise marilyn danielle sophia marie diana natalie charlotte meryl nicole "
+    "julianne cate halle reese renee jean".split())
+
+
+def _lowercase_names(pieces: list[str], words: list[str], lower: list[str], word_unit: list,
+                     known: "Container[str] | None") -> set[int]:
+    """Words of likely names in a text whose capitals say nothing about names (no capitalised word other than "I"
+    and sentence starts: lower-cased corpora such as SST-2, typed chat). There the tagger does not know most names
+    ("*hanks", "*damme") and reads the others as words ("frank miller": an adjective and a noun). A common first
+    name with the word after it ("frank miller", "will smith", "emma stone"), and a word next to one that neither the
+    tagger nor WordNet (``known``) knows ("van damme", "chris rock"), are left alone. (Most words the tagger does
+    not know are ordinary ones its dictionary lacks: "fascinating", "screenplay".)"""
+    n = len(words)
+    for k in range(1, n):
+        word = words[k]
+        if word[:1].isupper() and word != "I" and not word.startswith("I'") and \
+                not _SENTENCE_END.search(pieces[2 * k]):
+            return set()  # capitals mark names here: the capitalised-run rule covers them
+    out: set[int] = set()
+    for k in range(n):
+        unit = word_unit[k]
+        if unit is not None and unit[1] == ["unknown"] and len(words[k]) > 2 and words[k].replace("-", "").isalpha() \
+                and known is not None and lower[k] not in known:
+            if k and not _SENTENCE_END.search(pieces[2 * k]):
+                out.add(k - 1)
+            if k + 1 < n and not _SENTENCE_END.search(pieces[2 * k + 2]):
+                out.add(k + 1)
+        if lower[k] in _FIRST_NAMES and k + 1 < n and not _SENTENCE_END.search(pieces[2 * k + 2]):
+            after = word_unit[k + 1]
+            if after is not None and after[1][:1] and after[1][0] in ("n", "np", "adj", "unknown"):
+                out.update((k, k + 1))
     return out
 
 
