@@ -405,8 +405,9 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
     words = pieces[1::2]
     lower = [w.lower() for w in words]
     shouting = not any(c.islower() for c in text)
-    misread = _misread_verbs(pieces, word_unit, verbs) if verbs is not None else ()
-    unseen_names = _lowercase_names(pieces, words, lower, word_unit, known) if not shouting else ()
+    opens = [k == 0 or _SENTENCE_END.search(pieces[2 * k]) is not None for k in range(n)]  # word k starts a sentence
+    misread = _misread_verbs(opens, word_unit, verbs) if verbs is not None else ()
+    unseen_names = _lowercase_names(opens, words, lower, word_unit, known) if not shouting else ()
     for k in range(n):
         parsed = word_unit[k]
         if parsed is None or k in misread or k in unseen_names:
@@ -417,10 +418,8 @@ def readings(text: str, units: list[tuple[int, int, str, str]],
             continue
         word = words[k]
         if not shouting and not word.islower():
-            starts_sentence = k == 0 or _SENTENCE_END.search(pieces[2 * k]) is not None
-            next_capital = k + 1 < n and words[k + 1][:1].isupper() and words[k + 1] != "I" \
-                and not _SENTENCE_END.search(pieces[2 * k + 2])
-            if not starts_sentence or next_capital or (word.isupper() and len(word) > 1):
+            next_capital = k + 1 < n and words[k + 1][:1].isupper() and words[k + 1] != "I" and not opens[k + 1]
+            if not opens[k] or next_capital or (word.isupper() and len(word) > 1):
                 continue  # a name, a title, an acronym: any token of a capitalised run
         low = lower[k]
         nxt = lower[k + 1] if k + 1 < n else ""
@@ -471,16 +470,16 @@ _FIRST_NAMES = frozenset(
     "tyler aaron adam henry nathan douglas peter kyle walter ethan jeremy harold keith roger noah gerald carl terry "
     "sean austin arthur lawrence jesse dylan bryan joe jordan billy bruce albert willie gabriel logan alan wayne roy "
     "ralph randy eugene vincent russell louis bobby philip johnny hugh jude tom tim sam ben dan matt mike steve chris "
-    "tony harry jim bruce clint denzel brad leonardo kate mary patricia jennifer linda elizabeth barbara susan "
+    "tony harry jim clint denzel brad leonardo kate mary patricia jennifer linda elizabeth barbara susan "
     "jessica sarah karen nancy lisa betty margaret sandra ashley kimberly emily donna michelle dorothy carol amanda "
     "melissa deborah stephanie rebecca sharon laura cynthia kathleen amy shirley angela helen anna brenda pamela "
     "nicole emma samantha katherine christine rachel catherine carolyn janet ruth maria diane virginia julie joyce "
     "victoria olivia kelly christina lauren joan evelyn judith megan cheryl andrea hannah martha frances gloria ann "
-    "teresa sara alice julia judy denise marilyn danielle sophia marie diana natalie charlotte meryl nicole "
+    "teresa sara alice julia judy denise marilyn danielle sophia marie diana natalie charlotte meryl "
     "julianne cate halle reese renee jean".split())
 
 
-def _lowercase_names(pieces: list[str], words: list[str], lower: list[str], word_unit: list,
+def _lowercase_names(opens: list[bool], words: list[str], lower: list[str], word_unit: list,
                      known: "Container[str] | None") -> set[int]:
     """Words of likely names in a text whose capitals say nothing about names (no capitalised word other than "I"
     and sentence starts: lower-cased corpora such as SST-2, typed chat). There the tagger does not know most names
@@ -489,24 +488,20 @@ def _lowercase_names(pieces: list[str], words: list[str], lower: list[str], word
     tagger nor WordNet (``known``) knows ("van damme", "chris rock"), are left alone. (Most words the tagger does
     not know are ordinary ones its dictionary lacks: "fascinating", "screenplay".)"""
     n = len(words)
-    for k in range(1, n):
-        word = words[k]
-        if word[:1].isupper() and word != "I" and not word.startswith("I'") and \
-                not _SENTENCE_END.search(pieces[2 * k]):
-            return set()  # capitals mark names here: the capitalised-run rule covers them
+    if any(word[:1].isupper() and word != "I" and not word.startswith("I'") and not opens[k]
+           for k, word in enumerate(words)):
+        return set()  # capitals mark names here: the capitalised-run rule covers them
     out: set[int] = set()
     for k in range(n):
-        unit = word_unit[k]
-        if unit is not None and unit[1] == ["unknown"] and len(words[k]) > 2 and words[k].replace("-", "").isalpha() \
+        joined_to_next = k + 1 < n and not opens[k + 1]
+        if _head(word_unit[k]) == "unknown" and len(words[k]) > 2 and words[k].replace("-", "").isalpha() \
                 and known is not None and lower[k] not in known:
-            if k and not _SENTENCE_END.search(pieces[2 * k]):
+            if not opens[k]:
                 out.add(k - 1)
-            if k + 1 < n and not _SENTENCE_END.search(pieces[2 * k + 2]):
+            if joined_to_next:
                 out.add(k + 1)
-        if lower[k] in _FIRST_NAMES and k + 1 < n and not _SENTENCE_END.search(pieces[2 * k + 2]):
-            after = word_unit[k + 1]
-            if after is not None and after[1][:1] and after[1][0] in ("n", "np", "adj", "unknown"):
-                out.update((k, k + 1))
+        if lower[k] in _FIRST_NAMES and joined_to_next and _head(word_unit[k + 1]) in ("n", "np", "adj", "unknown"):
+            out.update((k, k + 1))
     return out
 
 
@@ -514,7 +509,7 @@ _VERB_HEADS = frozenset({"vblex", "vbser", "vbhaver", "vbmod", "vaux", "vbdo"})
 _NOUN_HEADS = frozenset({"n", "np", "unknown"})
 
 
-def _misread_verbs(pieces: list[str], word_unit: list, verbs: "Container[str]") -> set[int]:
+def _misread_verbs(opens: list[bool], word_unit: list, verbs: "Container[str]") -> set[int]:
     """Words of a sentence the tagger left without a verb that are likely its verb, misread as a noun ("The film
     stars Tom Hanks", "The actor stars in three films", "The novel lacks depth": star/lack as plural nouns, and
     then "novel" as an adjective). A plural noun whose lemma is also a verb (the verb's -s form), right after a
@@ -522,33 +517,25 @@ def _misread_verbs(pieces: list[str], word_unit: list, verbs: "Container[str]") 
     where the verb would be: it (and that adjective) stay unchanged. A fragment with no verb ("a great film.",
     "the stars of the show") has no such noun and keeps every reading."""
     out: set[int] = set()
-    sentence: list[int] = []
-
-    def close() -> None:
-        if not sentence or any(word_unit[k] is not None and word_unit[k][1][:1] and word_unit[k][1][0] in _VERB_HEADS
-                               for k in sentence):
-            return
-        for i, k in enumerate(sentence):
-            unit = word_unit[k]
-            if unit is None or unit[1][:1] != ["n"] or unit[0].lower() not in verbs or i == 0:
+    cuts = [k for k, opened in enumerate(opens) if opened] + [len(opens)]
+    for first, end in zip(cuts, cuts[1:]):
+        if any(_head(word_unit[k]) in _VERB_HEADS for k in range(first, end)):
+            continue
+        for k in range(first + 1, end):
+            unit, before = word_unit[k], word_unit[k - 1]
+            if _head(unit) != "n" or unit[0].lower() not in verbs:
                 continue
-            before = word_unit[sentence[i - 1]]
-            head = before[1][0] if before is not None and before[1] else None
             plural = "pl" in unit[1]  # "stars": a verb's -s form; a singular after a plural subject: "dogs bark"
-            if head in _NOUN_HEADS and (plural or "pl" in before[1]):
+            if _head(before) in _NOUN_HEADS and (plural or "pl" in before[1]):
                 out.add(k)
-            elif head == "adj" and plural and i >= 2:
-                det = word_unit[sentence[i - 2]]
-                if det is not None and det[1][:1] and det[1][0] in _DETERMINERS:
-                    out.update((k, sentence[i - 1]))
-
-    for k in range(len(word_unit)):
-        if k and _SENTENCE_END.search(pieces[2 * k]):
-            close()
-            sentence = []
-        sentence.append(k)
-    close()
+            elif _head(before) == "adj" and plural and k - 2 >= first and _head(word_unit[k - 2]) in _DETERMINERS:
+                out.update((k, k - 1))
     return out
+
+
+def _head(unit: tuple[str, list[str]] | None) -> str | None:
+    """The first tag of a parsed unit (its part of speech: "n", "vblex", "unknown"), or None."""
+    return unit[1][0] if unit is not None and unit[1] else None
 
 
 def _is_pronoun(parsed: tuple[str, list[str]] | None) -> bool:
