@@ -63,7 +63,7 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_ctrl_c)
-        if getattr(sys.unraisablehook, "__func__", sys.unraisablehook) is not _quiet_unraisable:
+        if sys.unraisablehook is not _quiet_unraisable:
             global _previous_hook
             _previous_hook = sys.unraisablehook
             sys.unraisablehook = _quiet_unraisable
@@ -77,8 +77,7 @@ def _quiet_unraisable(unraisable) -> None:
     hook) as "Exception ignored in ..." with its traceback. A Ctrl-C or SIGTERM landing there is noted instead
     (the next checkpoint acts on it, and the command ends in its one line); anything else is printed as before."""
     exc_type = unraisable.exc_type
-    if exc_type is not None and (issubclass(exc_type, KeyboardInterrupt) or
-                                 (pending() is not None and issubclass(exc_type, pending()))):
+    if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):  # SIGTERM's RunTerminated is one too
         note(exc_type)
         return
     _previous_hook(unraisable)

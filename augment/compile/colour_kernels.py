@@ -3,10 +3,11 @@ or three channels, without its per-call wrappers.
 
 albumentations 2.0.8 reaches these through albucore's dispatch (value conversion, channel-dim and contiguity
 decorators, a copy before every lookup-table pass): at 32x32 that costs more than the pixels. Here stringzilla
-translates straight into the output buffer, without albucore's copy. The lookup tables and OpenCV calls here are the same
-expressions in the same float32/float64 arithmetic, so every output byte is the same; ``tests/test_colour_kernels.py``
-holds each function to albumentations' own on generated images and factors (0, 1, and drawn values). The backend
-uses them for the shapes they cover and albumentations' functions for everything else.
+translates straight into the output buffer, without albucore's copy. The lookup tables and OpenCV calls here are
+the same expressions in the same float32/float64 arithmetic, so every output byte is the same;
+``tests/test_colour_kernels.py`` holds each function to albumentations' own on generated images and factors (0, 1,
+and drawn values). The backend uses them for the shapes they cover and albumentations' functions for everything
+else.
 """
 
 from __future__ import annotations
@@ -36,25 +37,25 @@ def _lut(img: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> n
         if _SZ_OUT:
             if out is None:
                 out = np.empty_like(img)
-            sz.translate(memoryview(img.reshape(-1)), _TABLE(table), out=memoryview(out.reshape(-1)))
+            sz.translate(memoryview(img.reshape(-1)), _table_bytes(table), out=memoryview(out.reshape(-1)))
             return out
         if img.size > _LARGE:
             if out is None:
                 out = img.copy()
             else:
                 np.copyto(out, img)
-            sz.translate(memoryview(out.reshape(-1)), _TABLE(table), inplace=True)
+            sz.translate(memoryview(out.reshape(-1)), _table_bytes(table), inplace=True)
             return out
     return cv2.LUT(img, table, dst=out).reshape(img.shape)  # cv2 drops a single channel axis: put it back
 
 
-def _TABLE(table: np.ndarray) -> memoryview:
+def _table_bytes(table: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(table, dtype=np.uint8).reshape(-1))
 
 
 def _translates_into_out() -> bool:
-    """Whether this stringzilla's translate writes into a given buffer (``out=``, stringzilla 4+), checked on a
-    few bytes against numpy's own lookup."""
+    """Whether this stringzilla's translate writes into a given buffer (``out=``; 5.3 does, older releases may
+    not), checked on a few bytes against numpy's own lookup."""
     src = np.arange(256, dtype=np.uint8)
     table = (255 - src).astype(np.uint8)
     dst = np.zeros(256, dtype=np.uint8)
