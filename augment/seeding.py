@@ -35,10 +35,34 @@ def stable_hash_words(key: str) -> list[int]:
 
 
 def derive_seed(pipeline_seed: int, key: str, copy_index: int) -> int:
-    """The seed of one output: copy ``copy_index`` of the item identified by ``key`` (its relative path)."""
-    seq = np.random.SeedSequence([pipeline_seed & _MASK64, *stable_hash_words(key), copy_index])
-    lo, hi = seq.generate_state(2, dtype=np.uint32)
-    return (int(hi) << 32 | int(lo)) & ((1 << 63) - 1)
+    """The seed of one output: copy ``copy_index`` of the item identified by ``key`` (its relative path).
+
+    ``SeedSequence([pipeline_seed & 2**64-1, *stable_hash_words(key), copy_index]).generate_state(2)``, computed on
+    Python integers: a ``SeedSequence`` cost ~30 µs of each output of a run. The pool after the seed's and the
+    key's words is the same for every copy of an item, which follow each other in a run, so it is kept; each copy
+    then mixes in its own index. ``tests/test_seed_identity.py`` holds it to numpy's."""
+    if type(copy_index) is not int or not 0 <= copy_index < _MAX_COPY_INDEX:  # numpy says what is wrong with it
+        seq = np.random.SeedSequence([pipeline_seed & _MASK64, *stable_hash_words(key), copy_index])
+        lo, hi = seq.generate_state(2, dtype=np.uint32)
+        return (int(hi) << 32 | int(lo)) & ((1 << 63) - 1)
+    (p0, p1, p2, p3), call = _item_pool(pipeline_seed & _MASK64, key)
+    while True:  # the index's little-endian words (at least one), each mixed into every pool word
+        word = copy_index & _M32
+        r = (_MIX_L * p0 - _MIX_R * _hashmix(word, call)) & _M32
+        p0 = r ^ (r >> 16)
+        r = (_MIX_L * p1 - _MIX_R * _hashmix(word, call + 1)) & _M32
+        p1 = r ^ (r >> 16)
+        r = (_MIX_L * p2 - _MIX_R * _hashmix(word, call + 2)) & _M32
+        p2 = r ^ (r >> 16)
+        r = (_MIX_L * p3 - _MIX_R * _hashmix(word, call + 3)) & _M32
+        p3 = r ^ (r >> 16)
+        call += 4
+        copy_index >>= 32
+        if not copy_index:
+            break
+    lo = (p0 ^ _HB[0]) * _HB[1] & _M32
+    hi = (p1 ^ _HB[1]) * _HB[2] & _M32
+    return ((hi ^ hi >> 16) << 32 | (lo ^ lo >> 16)) & ((1 << 63) - 1)
 
 
 def step_rng(seed: int, step_key: tuple[int, ...]) -> np.random.Generator:
@@ -79,6 +103,9 @@ def _constants(init: int, mult: int, count: int) -> tuple[int, ...]:
 
 _HA = _constants(_INIT_A, _MULT_A, 16 + 4 * _KEY_WORDS)
 _HB = _constants(_INIT_B, _MULT_B, 8)
+# derive_seed's entropy before the copy index is at most six words (a 64-bit seed, four hash words): hashmix calls
+# 0-23; the index's words take four calls each from there
+_MAX_COPY_INDEX = 1 << 32 * ((len(_HA) - 1 - 24) // 4)
 
 
 def _hashmix(value: int, call: int) -> int:
@@ -129,6 +156,33 @@ def _key_mixes(key: tuple) -> tuple[tuple[int, int, int, int], ...] | None:
         out.append(tuple(_hashmix(word, call + d) for d in range(4)))
         call += 4
     return tuple(out)
+
+
+@lru_cache(maxsize=1024)
+def _item_pool(seed: int, key: str) -> tuple[tuple[int, int, int, int], int]:
+    """``SeedSequence.mix_entropy`` of ``derive_seed``'s entropy up to the copy index (seed words, then the key's
+    four hash words; numpy turns each int into its little-endian 32-bit words): the first four words hashed into
+    the pool, the pool mixed with itself, each further word mixed into every pool word. Returns the pool and the
+    number of the next hashmix call (its constant)."""
+    words = [seed & _M32]
+    seed >>= 32
+    while seed:
+        words.append(seed & _M32)
+        seed >>= 32
+    words += stable_hash_words(key)
+    pool = [_hashmix(words[i], i) for i in range(4)]  # at least five words: the seed's one or two, the key's four
+    for src, dst, before, after in _POOL_STEPS:
+        v = (pool[src] ^ before) * after & _M32
+        v ^= v >> 16
+        r = (_MIX_L * pool[dst] - _MIX_R * v) & _M32
+        pool[dst] = r ^ (r >> 16)
+    call = 16
+    for word in words[4:]:
+        for dst in range(4):
+            r = (_MIX_L * pool[dst] - _MIX_R * _hashmix(word, call)) & _M32
+            pool[dst] = r ^ (r >> 16)
+            call += 1
+    return (pool[0], pool[1], pool[2], pool[3]), call
 
 
 def _pcg64_words(seed: int, mixes: tuple) -> np.ndarray:

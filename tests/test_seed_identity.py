@@ -55,6 +55,30 @@ def test_step_rng_is_numpys_seed_sequence(seed, key):
     assert ours.integers(0, 2**63, 4).tolist() == ref.integers(0, 2**63, 4).tolist()
 
 
+def reference_derive_seed(seed: int, key: str, copy_index) -> int:
+    seq = np.random.SeedSequence([seed & MASK64, *seeding.stable_hash_words(key), copy_index])
+    lo, hi = seq.generate_state(2, dtype=np.uint32)
+    return (int(hi) << 32 | int(lo)) & ((1 << 63) - 1)
+
+
+copy_indexes = st.one_of(st.integers(0, 40), st.integers(2**32 - 2, 2**32 + 2), st.integers(0, 2**200),
+                         st.just(seeding._MAX_COPY_INDEX - 1), st.just(seeding._MAX_COPY_INDEX), st.just(2**900))
+
+
+@settings(max_examples=400, deadline=None)
+@given(seed=seeds, key=st.text(max_size=40), copy_index=copy_indexes)
+def test_derive_seed_is_numpys_seed_sequence(seed, key, copy_index):
+    assert seeding.derive_seed(seed, key, copy_index) == reference_derive_seed(seed, key, copy_index)
+    assert seeding.derive_seed(seed, key, copy_index) == reference_derive_seed(seed, key, copy_index)  # kept pool
+
+
+def test_derive_seed_refuses_what_numpy_refuses():
+    with pytest.raises(ValueError):
+        seeding.derive_seed(1, "a.jpg", -1)
+    with pytest.raises(TypeError):
+        seeding.derive_seed(1, "a.jpg", 1.5)
+
+
 @settings(max_examples=200, deadline=None)
 @given(seed=st.one_of(st.integers(0, 2**33), st.integers(0, 2**64 - 1), st.integers(-5, -1), st.integers(2**64, 2**66)))
 def test_default_rng_is_numpys(seed):
