@@ -5,8 +5,8 @@
 Work for every contender: JPEG in -> horizontal flip (p=0.5) + zoom -> JPEG out (quality 95), same files, same
 number of outputs. Each contender runs as a fresh process and is timed from outside, start-up and imports
 included (albumentations imports torch, ~2.5 s, paid once per process), so throughput = outputs / wall seconds.
-Timed runs are unobserved, round-robin over the contenders of a comparison, best of ``TIMED_REPEATS``; one
-more run of the same command gives CPU seconds and peak memory.
+Timed runs are unobserved, round-robin over the contenders of a comparison, best of ``TIMED_REPEATS``
+(``--repeats``), each with its exact process-tree CPU; one more run of the same command gives peak memory.
 
 - ``plain``: one process, a loop of PIL decode -> ``A.Compose([A.HorizontalFlip(), A.Affine(scale=...)])`` ->
   PIL encode -> write; the floor our per-item overhead (seeding, manifest, atomic writes) is measured against.
@@ -26,6 +26,7 @@ import argparse
 import io
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,17 +95,25 @@ def augmentor_run(src: Path, out: Path, n: int) -> int:
 
 
 def timed_run(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` unobserved: wall seconds and the 1-minute load average before it started. Nothing else
-    runs meanwhile; an observer polling /proc every 20 ms takes a good part of a core from a 2-worker run on
-    a 2-core machine (it made 2 workers look no faster than 1 in earlier results)."""
+    """Run ``cmd`` unobserved: wall seconds, the CPU seconds of it and every process it started (exact: this
+    process is their subreaper and waits for each, ``tree_cpu.py``; nothing polls while it runs), and the 1-minute
+    load average before it started. Nothing else runs meanwhile; an observer polling /proc every 20 ms takes a
+    good part of a core from a 2-worker run on a 2-core machine (it made 2 workers look no faster than 1 in
+    earlier results)."""
+    from tree_cpu import become_subreaper, children_cpu, reap_all
+
+    become_subreaper()
+    reap_all()
+    cpu_before = children_cpu()
     load = os.getloadavg()[0]
     start = time.perf_counter()
     with open(log, "wb") as fh:
         code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT).returncode
     seconds = time.perf_counter() - start
+    reap_all()
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({code}); see {log}:\n{log.read_text()[-2000:]}")
-    return {"seconds": seconds, "load_before": load}
+    return {"seconds": seconds, "cpu_seconds": children_cpu() - cpu_before, "load_before": load}
 
 
 def observed_run(cmd: list[str], log: Path) -> dict:
@@ -151,7 +160,7 @@ def observed_run(cmd: list[str], log: Path) -> dict:
             "cpu_main_seconds": cpu_main, "peak_rss_mb": peak / 2**20, "observed_seconds": time.perf_counter() - start}
 
 
-TIMED_REPEATS = 3  # this VM's wall times vary by +-30% run to run; the best of 3 is the machine's speed
+TIMED_REPEATS = 3  # this VM's wall times vary by +-30% run to run (``--repeats`` sets it)
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,8 @@ class Job:
 def measure_all(jobs: dict[str, Job]) -> dict[str, dict]:
     """Time every job unobserved, round-robin ``TIMED_REPEATS`` times (a slow spell of the machine then hits
     every contender, not the one that happened to run during it), keep each job's best wall time and list
-    them all; then run each once more under observation for CPU and memory. ``out`` is emptied between runs."""
+    them all with each round's CPU; then run each once more under observation for memory. ``out`` is emptied
+    between runs. ``rounds`` keeps each round's wall and CPU, for ratios paired within a round."""
     runs: dict[str, list[dict]] = {name: [] for name in jobs}
     outputs: dict[str, int] = {}
     for _ in range(TIMED_REPEATS):
@@ -176,12 +186,31 @@ def measure_all(jobs: dict[str, Job]) -> dict[str, dict]:
     for name, job in jobs.items():
         res = dict(min(runs[name], key=lambda r: r["seconds"]))
         res["all_seconds"] = [round(r["seconds"], 3) for r in runs[name]]
+        res["all_cpu_seconds"] = [round(r["cpu_seconds"], 3) for r in runs[name]]
+        res["rounds"] = runs[name]
         res["outputs"] = outputs[name]
-        res.update(observed_run(job.cmd, job.log.with_suffix(".observed.log")))
+        observed = observed_run(job.cmd, job.log.with_suffix(".observed.log"))
+        res["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in runs[name])
+        res["observed_cpu_seconds"] = observed.pop("cpu_seconds")
+        res.update(observed)
         res["scheduling"] = scheduling_of(job.log.with_suffix(".observed.log"))
         shutil.rmtree(job.out, ignore_errors=True)
         results[name] = res
     return results
+
+
+def paired(m: dict, num: str, den: str) -> list[float]:
+    """``num``'s rate over ``den``'s, round by round (the two ran minutes apart, under the same spell of the
+    machine): the spread of these is what one ratio is worth on this machine."""
+    return [(m[num]["outputs"] / a["seconds"]) / (m[den]["outputs"] / b["seconds"])
+            for a, b in zip(m[num]["rounds"], m[den]["rounds"])]
+
+
+def full_cores_bound(m: dict, ours: str, peer: str, cores: int) -> float:
+    """The ratio ``ours`` would reach against ``peer`` if its measured CPU (median of its rounds) kept all
+    ``cores`` busy from start to end: above this, the run needs less CPU, not better scheduling."""
+    best_ours_seconds = m[ours]["cpu_seconds"] / cores
+    return statistics.median(b["seconds"] for b in m[peer]["rounds"]) / best_ours_seconds
 
 
 def count_outputs(out: Path) -> int:
@@ -291,7 +320,7 @@ def scheduling_of(log: Path) -> dict | None:
 def fmt_rate(res: dict) -> str:
     text = (f"{rate(res):8.0f} img/s  ({res['outputs']} outputs in {res['seconds']:.2f} s wall "
             f"(best of {', '.join(f'{t:.2f}' for t in res['all_seconds'])}), "
-            f"{res['cpu_seconds']:.2f} s CPU, peak RSS {res['peak_rss_mb']:.0f} MB, load before {res['load_before']:.1f})")
+            f"CPU s {', '.join(f'{c:.2f}' for c in res['all_cpu_seconds'])}, peak RSS {res['peak_rss_mb']:.0f} MB, load before {res['load_before']:.1f})")
     sched = res.get("scheduling")
     if sched:  # where the observed run's worker time went (docs/expanding.md, "Where the workers' time went")
         idle = sched.get("idle_seconds") or {}
@@ -349,6 +378,12 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
             r["dask_vs_local_w2"] = rate(m["ours_dask_w2"]) / rate(m["ours_local_w2"])
             r["cpu_w1_vs_plain"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["plain_loop"])
             r["cpu_w1_vs_augmentor"] = cpu_rate(m["ours_local_w1"]) / cpu_rate(m["augmentor"])
+            cores = os.cpu_count() or 1
+            r["w2_vs_augmentor_full_cores_bound"] = full_cores_bound(m, "ours_local_w2", "augmentor", cores)
+            r["w2_vs_plain_full_cores_bound"] = full_cores_bound(m, "ours_local_w2", "plain_loop", cores)
+            results["paired"] = {"w2_vs_plain": paired(m, "ours_local_w2", "plain_loop"),
+                                 "w2_vs_augmentor": paired(m, "ours_local_w2", "augmentor"),
+                                 "dask_vs_local_w2": paired(m, "ours_dask_w2", "ours_local_w2")}
             marginal("", dataset, spec, copies)
 
         if "large" in only:
@@ -365,6 +400,12 @@ def run(dataset: Path, copies: int, large_count: int, large_copies: int, work: P
             r["large_w2_vs_plain"] = rate(m["large_ours_local_w2"]) / rate(m["large_plain_loop"])
             r["large_w2_vs_augmentor"] = rate(m["large_ours_local_w2"]) / rate(m["large_augmentor"])
             r["large_cpu_w1_vs_plain"] = cpu_rate(m["large_ours_local_w1"]) / cpu_rate(m["large_plain_loop"])
+            cores = os.cpu_count() or 1
+            r["large_w2_vs_augmentor_full_cores_bound"] = full_cores_bound(m, "large_ours_local_w2", "large_augmentor",
+                                                                           cores)
+            results.setdefault("paired", {}).update(
+                large_w2_vs_plain=paired(m, "large_ours_local_w2", "large_plain_loop"),
+                large_w2_vs_augmentor=paired(m, "large_ours_local_w2", "large_augmentor"))
             marginal("large_", large, large_spec, large_copies)
 
         if "memory" in only:
@@ -411,13 +452,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--large-copies", type=int, default=3)
     parser.add_argument("--only", nargs="+", choices=["sign_digits", "large", "memory"],
                         default=["sign_digits", "large", "memory"], help="comparisons to run (default: all)")
+    parser.add_argument("--repeats", type=int, default=TIMED_REPEATS, help="timed rounds per comparison (default 3)")
     args = parser.parse_args(argv)
+    global TIMED_REPEATS
+    TIMED_REPEATS = max(1, args.repeats)
     if not args.dataset.is_dir():
         sys.exit(f"dataset {args.dataset} not found")
     results = run(args.dataset, args.copies, args.large_count, args.large_copies, only=tuple(args.only))
-    print("ratios:")
+    print("ratios (rates of each side's best wall time; CPU: median of the rounds):")
     for name, value in results["ratios"].items():
         print(f"  {name:<24} {value:6.2f}x  {verdict(name, value)}")
+    if results.get("paired"):
+        print("paired within each round (median; the rounds):")
+        for name, values in results["paired"].items():
+            print(f"  {name:<24} {statistics.median(values):6.2f}x  ({', '.join(f'{v:.2f}' for v in values)})")
     return results
 
 
