@@ -445,6 +445,7 @@ def verdict(name: str, value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    global TIMED_REPEATS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--copies", type=int, default=3, help="copies per sign_digits image (default 3)")
@@ -454,7 +455,6 @@ def main(argv: list[str] | None = None) -> dict:
                         default=["sign_digits", "large", "memory"], help="comparisons to run (default: all)")
     parser.add_argument("--repeats", type=int, default=TIMED_REPEATS, help="timed rounds per comparison (default 3)")
     args = parser.parse_args(argv)
-    global TIMED_REPEATS
     TIMED_REPEATS = max(1, args.repeats)
     if not args.dataset.is_dir():
         sys.exit(f"dataset {args.dataset} not found")
