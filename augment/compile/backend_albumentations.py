@@ -13,15 +13,16 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from augment.compile.import_guard import no_update_check
+from albucore import hflip, vflip
 
-with no_update_check():  # albumentations would ask PyPI for a newer version: never phone home
-    from albucore import hflip, vflip
-    from albumentations.augmentations.blur import functional as fblur
-    from albumentations.augmentations.crops import functional as fcrops
-    from albumentations.augmentations.dropout import functional as fdropout
-    from albumentations.augmentations.geometric import functional as fgeometric
-    from albumentations.augmentations.pixel import functional as fpixel
+from augment.compile.import_guard import LazyKernels
+
+# albumentations' kernels, imported when an op first calls one (LazyKernels: the package costs ~0.8 s to import)
+fblur = LazyKernels("albumentations.augmentations.blur.functional", globals(), "fblur")
+fcrops = LazyKernels("albumentations.augmentations.crops.functional", globals(), "fcrops")
+fdropout = LazyKernels("albumentations.augmentations.dropout.functional", globals(), "fdropout")
+fgeometric = LazyKernels("albumentations.augmentations.geometric.functional", globals(), "fgeometric")
+fpixel = LazyKernels("albumentations.augmentations.pixel.functional", globals(), "fpixel")
 
 from augment.compile.backend_albumentations_native import INTO as NATIVE_INTO
 from augment.compile.backend_albumentations_native import KERNELS as NATIVE_KERNELS

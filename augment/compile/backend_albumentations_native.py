@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import albucore  # albumentations' array library: importing it does not import albumentations
 import cv2
 import numpy as np
 
 from augment.compile import colour_kernels
 from augment.compile import geometry_native as gn
-from augment.compile.import_guard import no_update_check
+from augment.compile.import_guard import LazyKernels
 from augment.ops import image_ops_colour as colour
 from augment.ops import image_ops_degrade as degrade
 from augment.ops import image_ops_weather as weather
 
-with no_update_check():  # albumentations would ask PyPI for a newer version: never phone home
-    import albucore
-    from albumentations.augmentations.blur import functional as fblur
-    from albumentations.augmentations.crops import functional as fcrops
-    from albumentations.augmentations.dropout import functional as fdropout
-    from albumentations.augmentations.geometric import functional as fgeometric
-    from albumentations.augmentations.pixel import functional as fpixel
+# albumentations' kernels, imported when an op first calls one (LazyKernels: the package costs ~0.8 s to import)
+fblur = LazyKernels("albumentations.augmentations.blur.functional", globals(), "fblur")
+fcrops = LazyKernels("albumentations.augmentations.crops.functional", globals(), "fcrops")
+fdropout = LazyKernels("albumentations.augmentations.dropout.functional", globals(), "fdropout")
+fgeometric = LazyKernels("albumentations.augmentations.geometric.functional", globals(), "fgeometric")
+fpixel = LazyKernels("albumentations.augmentations.pixel.functional", globals(), "fpixel")
 
 __all__ = ["KERNELS", "INTO"]
 

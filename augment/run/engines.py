@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
 from augment import interrupts
+from augment.compile.import_guard import spec_needs_albumentations
 from augment.run.engine_base import BusyMeter, available_cores, died_result, task_source  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
 from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c, init_pool_worker, stop_signals_deferred
@@ -159,8 +160,11 @@ def preload_for_spec(spec: dict | None, annotated: bool = False) -> tuple[str, .
     spec = spec or {}
     if spec.get("modality", "image") != "image":
         return _WORKER_MODULES
+    backend = spec.get("backend", "albumentations")
+    # albumentations itself (~0.8 s) only where an op calls its kernels: once here, not once per worker
+    kernels = ("albumentations",) if backend == "albumentations" and spec_needs_albumentations(spec) else ()
     return (_WORKER_MODULES + (("augment.run.annotated_job",) if annotated else ())
-            + _BACKEND_MODULES.get(spec.get("backend", "albumentations"), ()))
+            + _BACKEND_MODULES.get(backend, ()) + kernels)
 
 
 def warm_up(engine: str, spec: dict | None, annotated: bool = False) -> None:
