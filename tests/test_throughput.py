@@ -196,15 +196,17 @@ def test_durable_changes_no_byte_of_outputs_or_manifest(image_folder, tmp_path):
 # ------------------------------------------------------------------------------------------ warm workers, chunks
 
 
-def test_the_forkserver_preloads_the_backend_so_workers_start_with_it():
-    """Workers are forked from a forkserver that imported the spec's backend once (albumentations without
-    torch); a worker's initializer imports neither, so finding them in a worker means they were inherited."""
+@pytest.mark.parametrize(("op", "albumentations"), [("clahe", True), ("horizontal_flip", False)])
+def test_the_forkserver_preloads_the_backend_so_workers_start_with_it(op, albumentations):
+    """Workers are forked from a forkserver that imported the spec's backend once, and albumentations (without
+    torch) where an op of the spec calls its kernels; a worker's initializer imports neither, so finding them in
+    a worker means they were inherited. A flip-only spec never imports albumentations (~0.8 s)."""
     code = (
         "import sys\n"
         "from augment.run.engines import LocalEngine\n"
         "from augment.run.job import JobConfig\n"
-        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations'}, spec_hash='x',\n"
-        "                   input_root='.', output_root='.')\n"
+        f"config = JobConfig(spec={{'modality': 'image', 'backend': 'albumentations', 'steps': [{{'op': {op!r}}}]}},\n"
+        "                   spec_hash='x', input_root='.', output_root='.')\n"
         "engine = LocalEngine(workers=1)\n"
         "with engine._pool(config) as pool:\n"
         "    print(pool.submit(eval, \"[m in __import__('sys').modules for m in ('albumentations', "
@@ -213,7 +215,7 @@ def test_the_forkserver_preloads_the_backend_so_workers_start_with_it():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:2] == ["[True, True, False]", "False"]  # the run's own process: untouched
+    assert proc.stdout.split("\n")[:2] == [f"[{albumentations}, True, False]", "False"]  # the run's process: untouched
 
 
 def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_workers_can_import_it():
@@ -223,8 +225,8 @@ def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_work
     code = (
         "from augment.run.engines import LocalEngine\n"
         "from augment.run.job import JobConfig\n"
-        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations'}, spec_hash='x',\n"
-        "                   input_root='.', output_root='.')\n"
+        "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations', 'steps': [{'op': 'clahe'}]},\n"
+        "                   spec_hash='x', input_root='.', output_root='.')\n"
         "probe = (\"[__import__('sys').modules.get('huggingface_hub', 0) is not None and 'huggingface_hub' in \"\n"
         "         \"__import__('sys').modules, __import__('albumentations.core.hub_mixin', fromlist=['x'])\"\n"
         "         \".is_huggingface_hub_available, hasattr(__import__('huggingface_hub'), 'HfApi')]\")\n"
