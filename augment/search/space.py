@@ -42,7 +42,8 @@ from augment.ops.catalog import registry
 from augment.spec import PipelineSpec, SpecError, load_spec, parse_spec
 from augment.spec.errors import SpecIssue, did_you_mean, show
 from augment.spec.errors import issue_from_pydantic, validate_model
-from augment.spec.load import _odd_keys, _read_text, parse_text
+from augment.spec.load import _odd_keys
+from augment.spec.text import parse_text, read_text
 
 MAX_CANDIDATES = 500
 
@@ -198,7 +199,7 @@ class SearchSpace(BaseModel):
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
-    return parse_space(parse_text(_read_text(path), str(path)), source=str(path), base=path.parent)
+    return parse_space(parse_text(read_text(path), str(path)), source=str(path), base=path.parent)
 
 
 def parse_space(data: Any, source: str | None = None, base: Path | None = None) -> SearchSpace:

@@ -25,7 +25,7 @@ from augment.search.space import SearchSpace, parse_space
 from augment.serve.jobs import SEARCH_OUT as OUT
 from augment.spec import SpecError, dump_spec, load_spec
 from augment.spec.errors import SpecIssue
-from augment.spec.load import _read_text, parse_text
+from augment.spec.text import parse_text, read_text
 
 SPACE = "space.yaml"  # the space as the job's command reads it (relative to the job's folder)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*$")
@@ -78,7 +78,7 @@ def prepare_space(roots: dict[str, Path], inline: Any, space_file: str | None) -
         if not path.is_file():
             raise SpecError([SpecIssue("space_file", f"{space_file} is not a file")])
         root = roots[space_file.strip("/").partition("/")[0]]
-        data = parse_text(_read_text(_confined(roots, path, "space_file")), space_file)
+        data = parse_text(read_text(_confined(roots, path, "space_file")), space_file)
 
         def locate(ref: str, where: str) -> Path:
             # relative to the space file, ".." included (a space beside its specs), but never out of its root
