@@ -244,7 +244,7 @@ def test_the_forkserver_skips_the_cli_module_but_keeps_a_users_script(monkeypatc
     import importlib.machinery
     import types
 
-    from augment.run.engines import _main_preload
+    from augment.run.forkserver import _main_preload
 
     cli = types.ModuleType("__main__")
     cli.__spec__ = importlib.machinery.ModuleSpec("augment.cli", None)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
-import sysconfig
 import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -19,10 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, Protocol
 
 from augment import interrupts
-from augment.compile.import_guard import spec_needs_albumentations
 from augment.run.engine_base import BusyMeter, available_cores, died_result, task_source  # noqa: F401 (re-exported)
+from augment.run.forkserver import preload_for_spec, start_forkserver, warm_up  # noqa: F401 (re-exported)
 from augment.run.job import ChunkResult, JobConfig, process_chunk
-from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c, init_pool_worker, stop_signals_deferred
+from augment.run.worker import init_pool_worker, stop_signals_deferred
 
 __all__ = ["Engine", "available_cores", "SerialEngine", "task_source", "died_result", "LocalEngine", "make_engine",
            "preload_for", "preload_for_spec", "start_forkserver", "warm_up"]
@@ -140,77 +138,10 @@ def _submit(pool: ProcessPoolExecutor, config: JobConfig, chunk: list):
         return pool.submit(process_chunk, config, chunk)
 
 
-# What a worker imports before its first item, by the spec's backend: preloaded by the forkserver, the imports
-# (albumentations and scipy: ~0.6 s of CPU) are paid once per run instead of once per worker.
-_WORKER_MODULES = ("augment.run.job",)
-_BACKEND_MODULES = {
-    "albumentations": ("augment.compile.backend_albumentations",),
-    "torchvision": ("augment.compile.backend_torchvision",),
-}
-
-
 def preload_for(config: JobConfig) -> tuple[str, ...]:
     """The modules the forkserver preloads for a run of ``config``: the worker's job modules and, for image
     runs, the backend of the spec (text runs load their models per worker, on demand)."""
     return preload_for_spec(config.spec, config.annotation_format is not None)
-
-
-def preload_for_spec(spec: dict | None, annotated: bool = False) -> tuple[str, ...]:
-    """``preload_for`` from what a run knows before its job config: the spec and whether INPUT is annotated."""
-    spec = spec or {}
-    if spec.get("modality", "image") != "image":
-        return _WORKER_MODULES
-    backend = spec.get("backend", "albumentations")
-    # albumentations itself (~0.8 s) only where an op calls its kernels: once here, not once per worker
-    kernels = ("albumentations",) if backend == "albumentations" and spec_needs_albumentations(spec) else ()
-    return (_WORKER_MODULES + (("augment.run.annotated_job",) if annotated else ())
-            + _BACKEND_MODULES.get(backend, ()) + kernels)
-
-
-def warm_up(engine: str, spec: dict | None, annotated: bool = False) -> None:
-    """Start the local engine's forkserver now, so that its imports (the backend: ~1 s of CPU) run on another
-    core while this process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait
-    for the preload; the first worker does). Call it from the thread that will run the engine (see
-    ``start_forkserver``). Other engines start nothing here. The forkserver keeps this preload for the rest of
-    the process: a later pool's ``preload_for`` adds nothing to it."""
-    if engine == "local":
-        start_forkserver(preload_for_spec(spec, annotated))
-
-
-def start_forkserver(preload: Iterable[str] = ()) -> None:
-    """Start the forkserver from this thread, tied to this process: it preloads ``forkserver_guard``, which
-    arms a parent-death signal when its parent is the pid in ``PARENT_VAR`` (set only while it starts), then
-    ``preload`` (modules every worker needs: imported once, inherited by each worker). A forkserver already
-    running (started earlier in this process) is left as it is."""
-    from multiprocessing import forkserver
-
-    previous = os.environ.get(PARENT_VAR)
-    os.environ[PARENT_VAR] = str(os.getpid())
-    try:
-        forkserver.set_forkserver_preload([*_main_preload(), "augment.run.forkserver_guard", *preload,
-                                           "augment.run.forkserver_ready"])
-        with children_born_deaf_to_ctrl_c():
-            forkserver.ensure_running()
-    finally:
-        if previous is None:
-            os.environ.pop(PARENT_VAR, None)
-        else:
-            os.environ[PARENT_VAR] = previous
-
-
-def _main_preload() -> list[str]:
-    """``__main__`` (multiprocessing's default preload: a script's own functions and ops reach the workers), except
-    when it is the CLI: workers never use its module, and importing it (click, the commands) delayed every
-    worker's first item by ~60 ms of the forkserver's start."""
-    main = sys.modules.get("__main__")
-    if getattr(getattr(main, "__spec__", None), "name", None) == "augment.cli":  # python -m augment.cli
-        return []
-    path = getattr(main, "__file__", None) or ""
-    # the `augment` console script pip writes into the environment's scripts folder: it only calls augment.cli.main
-    if os.path.basename(path) == "augment" and os.path.dirname(os.path.realpath(path)) == os.path.realpath(
-            sysconfig.get_path("scripts")):
-        return []
-    return ["__main__"]
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -22,11 +22,11 @@ def _guard() -> None:
     set_parent_death_signal()
     if os.getppid() != int(parent):  # the run died before the signal was armed
         os._exit(1)
-    # started with SIGINT blocked (``engines.start_forkserver``): ignored from here on, and the forkserver hands
+    # started with SIGINT blocked (``forkserver.start_forkserver``): ignored from here on, and the forkserver hands
     # an ignored SIGINT down to every worker it forks, so none can be interrupted before its initializer runs
     ignore_ctrl_c()
     # This process is the run's forkserver: the modules preloaded after this one (the pipeline's backend, see
-    # ``engines.start_forkserver``) are imported here once, and every worker forked from here starts with
+    # ``forkserver.start_forkserver``) are imported here once, and every worker forked from here starts with
     # them. Set up as ``worker.init_worker`` does in a worker: albumentations without its torch helpers, and
     # without its update check.
     sys.modules.setdefault(TORCH_HELPERS, None)
