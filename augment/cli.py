@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 from augment._version import __version__
-from augment.spec import SpecError, dump_spec, load_spec
 
 
 EXIT_OUTPUT_BUSY = 5  # `run`: OUTPUT is owned by another live run (retry when it has finished)
@@ -91,6 +90,11 @@ class _Group(click.Group):
     def invoke(self, ctx):
         from augment import interrupts
 
+        # the command and its arguments, not parsed yet (click keeps the command's name apart: ``_protected_args``
+        # from click 8.2, ``protected_args`` before)
+        pending = [*(ctx.__dict__.get("_protected_args") or ctx.__dict__.get("protected_args") or ()), *ctx.args]
+        if pending[:1] == ["run"]:
+            _start_workers_early(pending[1:])
         interrupts.clear()  # one noted by an earlier command of this process (main() called twice) is not ours
         with _interrupt_is_one_line():
             return self._invoke(ctx)
@@ -115,6 +119,7 @@ class _Group(click.Group):
 
 def _load(path: str, **overrides):
     from augment.compile.pipeline import Pipeline
+    from augment.spec import SpecError, load_spec
 
     try:
         spec = load_spec(path)
@@ -155,6 +160,50 @@ def main() -> None:
     """Declarative data augmentation for images and text."""
 
 
+def _start_workers_early(args: list[str]) -> None:
+    """Start ``augment run``'s forkserver before this process imports the op catalogue and plugins (~1 s): the two
+    then import on separate cores, and the workers can start as soon as the run has planned. It is read from the
+    spec file's text alone; anything unusual (no such file, invalid YAML, --help, a dry run, another engine)
+    leaves it to the run, which starts it later with the validated spec."""
+    positional, options = _split_run_args(args)
+    if not positional or {"--help", "-h", "--dry-run"} & options.keys():
+        return
+    engine = options.get("--engine") or ("dask" if options.get("--scheduler") else "local")
+    if engine != "local":
+        return
+    from augment.spec.errors import SpecError
+    from augment.spec.text import parse_text, read_text
+
+    try:
+        raw = parse_text(read_text(Path(positional[0])))
+    except (SpecError, OSError, ValueError):
+        return
+    if isinstance(raw, dict):
+        from augment.run.forkserver import warm_up
+
+        warm_up(engine, raw)
+
+
+def _split_run_args(args: list[str]) -> tuple[list[str], dict[str, str | None]]:
+    """``run``'s raw arguments as click will read them: positionals, and options with their values (the options
+    that take one are known from the command's own parameters)."""
+    takes_value = {name: not (p.is_flag or p.count) for p in run.params if isinstance(p, click.Option)
+                   for name in (*p.opts, *p.secondary_opts)}
+    positional: list[str] = []
+    options: dict[str, str | None] = {}
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            positional.extend(rest)
+            break
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            options[name] = value if eq else (next(rest, None) if takes_value.get(name) else None)
+        else:
+            positional.append(arg)
+    return positional, options
+
+
 @main.command()
 @_plugin_option
 @click.argument("pipeline", type=click.Path(dir_okay=False))
@@ -163,6 +212,8 @@ def validate(pipeline: str, dump: bool) -> None:
     """Check a pipeline spec; print its canonical hash, or every problem with its key."""
     pipe = _load(pipeline)
     if dump:
+        from augment.spec import dump_spec
+
         click.echo(dump_spec(pipe.spec), nl=False)
     else:
         click.echo(json.dumps({"valid": True, "name": pipe.spec.name, "modality": pipe.modality, "hash": pipe.spec_hash}))
@@ -769,6 +820,7 @@ def search(train, test, space_path, out, budget, model, model_options, seed, fol
     _needs("eval", "augment search")
     from augment.search.search import SearchConfig, SearchError, run_search
     from augment.search.space import load_space
+    from augment.spec import SpecError
 
     seconds = _parse_duration(budget) if budget is not None else None
     try:
