@@ -90,13 +90,13 @@ class _Group(click.Group):
     def invoke(self, ctx):
         from augment import interrupts
 
-        # the command and its arguments, not parsed yet (click keeps the command's name apart: ``_protected_args``
-        # from click 8.2, ``protected_args`` before)
-        pending = [*(ctx.__dict__.get("_protected_args") or ctx.__dict__.get("protected_args") or ()), *ctx.args]
-        if pending[:1] == ["run"]:
-            _start_workers_early(pending[1:])
         interrupts.clear()  # one noted by an earlier command of this process (main() called twice) is not ours
         with _interrupt_is_one_line():
+            # the command and its arguments, not parsed yet (click keeps the command's name apart:
+            # ``_protected_args`` from click 8.2, ``protected_args`` before)
+            pending = [*(ctx.__dict__.get("_protected_args") or ctx.__dict__.get("protected_args") or ()), *ctx.args]
+            if pending[:1] == ["run"]:
+                _start_workers_early(pending[1:])
             return self._invoke(ctx)
 
     def _invoke(self, ctx):
@@ -171,17 +171,15 @@ def _start_workers_early(args: list[str]) -> None:
     engine = options.get("--engine") or ("dask" if options.get("--scheduler") else "local")
     if engine != "local":
         return
-    from augment.spec.errors import SpecError
+    from augment.run.forkserver import warm_up
     from augment.spec.text import parse_text, read_text
 
     try:
         raw = parse_text(read_text(Path(positional[0])))
-    except (SpecError, OSError, ValueError):
+        if isinstance(raw, dict):
+            warm_up(engine, raw)
+    except Exception:  # noqa: BLE001 - only a head start: the run reads, validates and starts it again, and says why
         return
-    if isinstance(raw, dict):
-        from augment.run.forkserver import warm_up
-
-        warm_up(engine, raw)
 
 
 def _split_run_args(args: list[str]) -> tuple[list[str], dict[str, str | None]]:

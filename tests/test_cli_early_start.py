@@ -53,7 +53,8 @@ def test_no_early_forkserver_where_the_run_would_not_use_one(tmp_path, extra):
     assert probe([str(spec), "in", "out", *extra])["running"] is False
 
 
-@pytest.mark.parametrize("text", ["steps: [a: *x]\n", "- just\n- a list\n", "\xff\xfe not utf-8"])
+@pytest.mark.parametrize("text", ["steps: [a: *x]\n", "- just\n- a list\n", "\xff\xfe not utf-8",
+                                  "modality: image\nsteps: 5\n"])  # the last: the preload choice itself fails
 def test_an_unreadable_spec_is_left_to_the_run_to_report(tmp_path, text):
     spec = tmp_path / "bad.yaml"
     spec.write_bytes(text.encode("latin-1"))
