@@ -64,7 +64,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("text/llm_cache.py", "get", ".read_text"): "llm_paraphrase's answer cache (hash-named files) in OUTPUT or "
                                                 "the user's cache; the service refuses a client's cache_dir",
     # files the local user names on the command line (the CLI's own arguments, never a client's)
-    ("spec/load.py", "_read_text", ".read_text"): "the spec/space file: a CLI argument, or for the service a path "
+    ("spec/text.py", "read_text", ".read_text"): "the spec/space file: a CLI argument, or for the service a path "
                                                   "serve.search_jobs._confined resolved inside a data root",
     ("io/text_reader.py", "__enter__", "open"): "INPUT itself (a text dataset file): a CLI argument, or for the "
                                                 "service a dataset serve.datasets.resolve confined to a data root",

@@ -57,7 +57,7 @@ def _launch_python_m(argv: list[str]) -> str:
 
 @pytest.mark.parametrize("launch", [_launch_console_script, _launch_python_m], ids=["augment", "python -m"])
 def test_ctrl_c_while_the_cli_imports_is_one_line(launch):
-    script = _CTRL_C_AT_IMPORT.format(module="augment.spec", launch=launch(["validate",
+    script = _CTRL_C_AT_IMPORT.format(module="click", launch=launch(["validate",
                                                                             str(PIPELINES / "digits_safe.yaml")]))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
                           env=_env())
@@ -69,10 +69,11 @@ def test_ctrl_c_while_the_cli_imports_is_one_line(launch):
 _INTERRUPT_IN_COMMAND = """
 import sys
 import augment.cli
+import augment.spec
 
 def interrupted(*args, **kwargs):  # Ctrl-C inside a command, where it has no handling of its own
     raise KeyboardInterrupt
-augment.cli.load_spec = interrupted
+augment.spec.load_spec = interrupted  # what the command imports when it reads the spec
 {launch}
 """
 
@@ -227,6 +228,7 @@ def test_a_ctrl_c_python_swallowed_still_stops_the_run(tmp_path, engine):
 _INTERRUPT_TURNED_INTO = """
 import os, signal, sys
 import augment.cli
+import augment.spec
 from augment import interrupts
 
 def load_spec(*args, **kwargs):  # Ctrl-C while a C extension initialises: pybind11 raises ImportError instead
@@ -236,7 +238,7 @@ def load_spec(*args, **kwargs):  # Ctrl-C while a C extension initialises: pybin
             pass
     except KeyboardInterrupt:
         raise {raised} from None
-augment.cli.load_spec = load_spec
+augment.spec.load_spec = load_spec  # what the command imports when it reads the spec
 {launch}
 """
 
