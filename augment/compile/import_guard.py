@@ -55,8 +55,8 @@ class LazyKernels:
     clock before a run's workers could start, paid by every run although many specs (flips, affine, zoom, crops,
     colour) never call one of its kernels. The first attribute asked for imports the module (without the update
     check) and puts it in ``namespace`` under ``name`` in place of this stand-in, so later calls find the
-    module itself. Which ops need it is ``backend_albumentations.NEEDS_ALBUMENTATIONS``'s business: the run's
-    forkserver imports albumentations up front when the spec has one of them, once for all its workers."""
+    module itself. Which ops need it is ``WITHOUT_ALBUMENTATIONS``'s business (below): the run's forkserver
+    imports albumentations up front when the spec has an op outside it, once for all its workers."""
 
     __slots__ = ("_module", "_namespace", "_name")
 
