@@ -163,13 +163,14 @@ def main() -> None:
 def _start_workers_early(args: list[str]) -> None:
     """Start ``augment run``'s forkserver before this process imports the op catalogue and plugins (~1 s): the two
     then import on separate cores, and the workers can start as soon as the run has planned. It is read from the
-    spec file's text alone; anything unusual (no such file, invalid YAML, --help, a dry run, another engine)
-    leaves it to the run, which starts it later with the validated spec."""
+    spec file's text alone; anything unusual (no such file, invalid YAML, --help, a dry run, the serial engine, an
+    existing Dask cluster) leaves it to the run, which starts it later with the validated spec."""
     positional, options = _split_run_args(args)
     if not positional or {"--help", "-h", "--dry-run"} & options.keys():
         return
-    engine = options.get("--engine") or ("dask" if options.get("--scheduler") else "local")
-    if engine != "local":
+    scheduler = options.get("--scheduler")
+    engine = options.get("--engine") or ("dask" if scheduler else "local")
+    if engine not in ("local", "dask"):
         return
     from augment.run.forkserver import warm_up
     from augment.spec.text import parse_text, read_text
@@ -177,7 +178,7 @@ def _start_workers_early(args: list[str]) -> None:
     try:
         raw = parse_text(read_text(Path(positional[0])))
         if isinstance(raw, dict):
-            warm_up(engine, raw)
+            warm_up(engine, raw, scheduler=scheduler)
     except Exception:  # noqa: BLE001 - only a head start: the run reads, validates and starts it again, and says why
         return
 

@@ -45,8 +45,18 @@ def test_the_forkserver_starts_from_the_spec_text_before_the_catalogue_is_import
     assert report["catalogue_before"] is False and report["catalogue_after"] is False
 
 
-@pytest.mark.parametrize("extra", [["--engine", "serial"], ["--engine=dask"], ["--scheduler", "tcp://127.0.0.1:1"],
-                                   ["--dry-run"], ["--help"]])
+def test_a_dask_run_without_a_scheduler_preloads_distributed_for_its_cluster(tmp_path):
+    # the LocalCluster's worker processes are forked from it (dask_engine), with distributed already imported
+    spec = tmp_path / "flip.yaml"
+    spec.write_text(FLIP)
+    report = probe(["--engine=dask", str(spec), "in", "out"])
+    assert report["running"] is True
+    assert "distributed" in report["preload"] and "augment.compile.backend_albumentations" in report["preload"]
+    assert report["catalogue_after"] is False
+
+
+@pytest.mark.parametrize("extra", [["--engine", "serial"], ["--scheduler", "tcp://127.0.0.1:1"],
+                                   ["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"], ["--dry-run"], ["--help"]])
 def test_no_early_forkserver_where_the_run_would_not_use_one(tmp_path, extra):
     spec = tmp_path / "flip.yaml"
     spec.write_text(FLIP)

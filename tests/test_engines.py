@@ -147,16 +147,65 @@ def test_a_worker_dying_on_one_item_loses_only_that_item(engine_name, digits_fol
 
 
 def cluster_processes() -> set[int]:
-    """Our descendant processes, leaving out multiprocessing's long-lived helpers (forkserver, resource tracker)."""
+    """Our descendant processes, leaving out multiprocessing's long-lived helpers (the forkserver itself, the
+    resource tracker). Processes forked from the forkserver (the cluster's workers) share its command line, so
+    the forkserver is known by its pid."""
     psutil = pytest.importorskip("psutil")
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver._forkserver_pid
     found = set()
     for proc in psutil.Process().children(recursive=True):
         try:
-            if not any(h in " ".join(proc.cmdline()) for h in ("forkserver", "resource_tracker")):
+            if proc.pid != server and "resource_tracker" not in " ".join(proc.cmdline()):
                 found.add(proc.pid)
         except psutil.Error:
             pass
     return found
+
+
+# a fresh process: the forkserver is one per process, and one started earlier by another test keeps its preload
+FORKED_WORKERS_PROBE = r"""
+import json, os, sys
+from multiprocessing import forkserver
+from augment.compile.pipeline import Pipeline
+from augment.run.dask_engine import DaskEngine
+from augment.run.job import JobConfig
+from augment.spec import parse_spec
+
+def probe():
+    return os.getppid(), "distributed" in sys.modules and "augment.compile.backend_albumentations" in sys.modules
+
+if __name__ == "__main__":
+    pipe = Pipeline(parse_spec({"modality": "image", "steps": [{"op": "horizontal_flip"}]}))
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=sys.argv[1],
+                       output_root=sys.argv[2])
+    client, cluster = DaskEngine(workers=2)._connect(config)
+    try:
+        print(json.dumps({"server": forkserver._forkserver._forkserver_pid,
+                          "workers": list(client.run(probe).values())}))
+    finally:
+        client.close()
+        cluster.close()
+"""
+
+
+def test_the_dask_engines_own_cluster_forks_its_workers_from_the_preloaded_forkserver(image_folder, tmp_path):
+    # spawned, each worker process imported distributed and the pipeline itself before its first task (~1.5 s of
+    # a 2-worker run on 2 cores); forked from the run's forkserver it starts with them
+    pytest.importorskip("distributed")
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(FORKED_WORKERS_PROBE)
+    out = subprocess.run([sys.executable, str(script), str(image_folder), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(report["workers"]) == 2
+    assert all(parent == report["server"] for parent, _ in report["workers"]), report
+    assert all(preloaded for _, preloaded in report["workers"]), report
 
 
 def test_dask_engine_starts_and_closes_its_own_local_cluster(image_folder, tmp_path):

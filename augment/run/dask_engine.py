@@ -48,6 +48,18 @@ class SchedulerError(RunError):
     """The Dask scheduler named with --scheduler cannot be used; the message names it and what failed."""
 
 
+def _skip_distributed_preload_imports() -> None:
+    """distributed's ``get_mp_context`` for the forkserver method sets the forkserver's preload once per process,
+    importing each package it would list (pandas among them: ~0.5 s) in this process first. Ours is already
+    running with its own preload (``start_forkserver``), which that list would not change; distributed's flag
+    saying it has been set is all it checks. Without the flag (another distributed), it imports them: slower,
+    nothing else."""
+    import distributed.utils
+
+    if hasattr(distributed.utils, "_forkserver_preload_set"):
+        distributed.utils._forkserver_preload_set = True
+
+
 def _reason(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0] or type(exc).__name__
 
@@ -120,7 +132,7 @@ class DaskEngine:
         self.in_flight_per_worker = in_flight_per_worker
         self.stats: dict | None = None  # after a run: chunks, worker time, overhead per output (scheduling_stats)
 
-    def _connect(self):
+    def _connect(self, config: JobConfig | None = None):
         """A client and, when we made it, the LocalCluster to close afterwards."""
         import dask
         from distributed import Client, LocalCluster
@@ -132,16 +144,24 @@ class DaskEngine:
                     return Client(self.scheduler, timeout=f"{self.scheduler_timeout}s"), None
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
+        from augment.run.forkserver import DASK_PRELOAD, preload_for_spec, start_forkserver
         from augment.run.worker import children_born_deaf_to_ctrl_c, init_worker
 
+        # The cluster's worker processes are forked from the run's forkserver (already started by ``warm_up``
+        # while the CLI imported), with distributed and the pipeline's modules imported: spawned, each imported
+        # them itself before its first task, ~1.5 s of a run's wall clock on 2 cores.
+        preload = preload_for_spec(config.spec, config.annotation_format is not None) if config is not None else ()
+        start_forkserver(DASK_PRELOAD + preload)
+        _skip_distributed_preload_imports()
         cluster = client = None
         try:
             # Ctrl-C reaches the whole process group: the cluster's processes are born deaf to it (this process
             # closes them), and one that lands while the cluster starts is acted on once it is up, so it closes
             # whole. Interrupted half-way, a start left worker processes running after the CLI exited, and
             # distributed's tracebacks ("Nanny failed to start", its exit hook's) under the one-line error.
-            with children_born_deaf_to_ctrl_c(), dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-                    warnings.catch_warnings():
+            with children_born_deaf_to_ctrl_c(), warnings.catch_warnings(), \
+                    dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                     "distributed.worker.multiprocessing-method": "forkserver"}):
                 # the scheduler's HTTP routes move to a free port when 8787 is taken (another cluster): not news
                 warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
                 cluster = LocalCluster(
@@ -159,7 +179,7 @@ class DaskEngine:
             raise
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
-        client, cluster = self._connect()
+        client, cluster = self._connect(config)
         try:
             yield from self._run(client, config, chunks)
         finally:

@@ -515,7 +515,7 @@ def expand(
     # the workers' imports run on another core while this process walks INPUT, takes OUTPUT and plans. Whether
     # INPUT is annotated is known only after the walk: the annotated job (~90 ms of imports) is then imported by
     # each worker of an annotated run, rather than by the forkserver of every run
-    warm_up(opts.engine, pipe.spec.to_dict(), annotated=False)
+    warm_up(opts.engine, pipe.spec.to_dict(), annotated=False, scheduler=opts.scheduler)
     layout = layout_scan = None
     if pipe.modality == "image":  # before OUTPUT is touched: a refused INPUT leaves nothing behind
         from augment.run.annotated_expand import resolve_layout

@@ -1,6 +1,7 @@
-"""Starting the local engine's forkserver: the process every worker of a run is forked from, with the modules
-they all need imported once. Apart from the engines (which import the job, and with it every op), so that the CLI
-can start it before its own imports (``warm_up``): the two processes then import on separate cores."""
+"""Starting the forkserver every worker of a run is forked from, with the modules they all need imported once: the
+local engine's pool workers, and the worker processes of the ``LocalCluster`` the Dask engine makes (with
+``distributed`` preloaded too). Apart from the engines (which import the job, and with it every op), so that the
+CLI can start it before its own imports (``warm_up``): the two processes then import on separate cores."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Iterable
 from augment.compile.import_guard import spec_needs_albumentations
 from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c
 
-__all__ = ["preload_for_spec", "start_forkserver", "warm_up"]
+__all__ = ["preload_for_spec", "start_forkserver", "warm_up", "DASK_PRELOAD"]
 
 
 # What a worker imports before its first item, by the spec's backend: preloaded by the forkserver, the imports
-# (albumentations and scipy: ~0.6 s of CPU) are paid once per run instead of once per worker.
+# (the op catalogue and the backend; albumentations itself only where a kernel needs it) are paid once per run
+# instead of once per worker.
 _WORKER_MODULES = ("augment.run.job",)
 _BACKEND_MODULES = {
     "albumentations": ("augment.compile.backend_albumentations",),
@@ -36,14 +38,22 @@ def preload_for_spec(spec: dict | None, annotated: bool = False) -> tuple[str, .
             + _BACKEND_MODULES.get(backend, ()) + kernels)
 
 
-def warm_up(engine: str, spec: dict | None, annotated: bool = False) -> None:
-    """Start the local engine's forkserver now, so that its imports (the backend: ~1 s of CPU) run on another
-    core while this process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait
-    for the preload; the first worker does). Call it from the thread that will run the engine (see
-    ``start_forkserver``). Other engines start nothing here. The forkserver keeps this preload for the rest of
-    the process: a later pool's ``preload_for`` adds nothing to it."""
+# What a Dask worker process runs before any task: distributed's worker and nanny (~0.5 s of CPU per process
+# when each imports it after a spawn)
+DASK_PRELOAD = ("distributed",)
+
+
+def warm_up(engine: str, spec: dict | None, annotated: bool = False, scheduler: str | None = None) -> None:
+    """Start the forkserver now, so that its imports (the backend: ~1 s of CPU) run on another core while this
+    process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait for the preload;
+    the first worker does). Call it from the thread that will run the engine (see ``start_forkserver``). The local
+    engine's workers and the Dask engine's own ``LocalCluster`` (no ``scheduler``) are forked from it; the serial
+    engine and an existing Dask cluster start nothing here. The forkserver keeps this preload for the rest of the
+    process: a later pool's ``preload_for`` adds nothing to it."""
     if engine == "local":
         start_forkserver(preload_for_spec(spec, annotated))
+    elif engine == "dask" and not scheduler:
+        start_forkserver(DASK_PRELOAD + preload_for_spec(spec, annotated))
 
 
 def start_forkserver(preload: Iterable[str] = ()) -> None:
