@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := apertium apertium-eng-spa apertium-eng-cat wordnet-base wordnet-sense-index chromium chromium-driver apertium-en-gl apertium-eo-en apertium-hbs-eng
 
-.PHONY: demo test bench docs dist system-deps venv clean
+.PHONY: demo test bench docs dist system-deps venv bytecode clean
 
 # Debian packages: Apertium (back-translation), WordNet (synonyms), Chromium (the report test).
 system-deps:
@@ -22,7 +22,13 @@ $(STAMP): setup.cfg pyproject.toml examples/plugin/pyproject.toml
 
 venv: $(STAMP)
 
-demo: system-deps $(STAMP)
+# Bytecode for the package, as pip writes it for an installed one: every CLI process the demo, the tests and the
+# benchmarks start imports ~100 of its modules, which Python otherwise compiles again in each process where
+# PYTHONDONTWRITEBYTECODE is set (~0.3 s of CPU each). Incremental: only changed sources are compiled.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q augment examples/plugin/augment_stain
+
+demo: system-deps $(STAMP) bytecode
 	rm -rf demo-out
 	$(BIN)/augment validate pipelines/flip_zoom_noise.yaml
 	$(BIN)/augment run pipelines/flip_zoom_noise.yaml samples/digits demo-out/digits --include-originals
@@ -39,7 +45,7 @@ demo: system-deps $(STAMP)
 		--model tfidf-logreg --out demo-out/eval-text
 	@echo "demo outputs are in demo-out/"
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) bytecode
 	$(BIN)/python -m pytest -q -n auto
 
 # the documentation site (also built with --strict by tests/test_docs.py in `make test`)
@@ -52,8 +58,9 @@ dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/python -m twine check --strict dist/*
 
-bench: system-deps $(STAMP)
+bench: system-deps $(STAMP) bytecode
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf demo-out test-artifacts benchmarks/out .pytest_cache site dist build *.egg-info
+	find augment examples -name __pycache__ -prune -exec rm -rf {} +

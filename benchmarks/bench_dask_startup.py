@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_images import compile_package  # noqa: E402
 from tree_cpu import run_measured  # noqa: E402
 
 SPEC = """\
@@ -57,6 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     first_class = sorted(p for p in args.dataset.iterdir() if p.is_dir())[0]
     image = sorted(p for p in first_class.iterdir() if p.is_file())[0]
+    compile_package()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in" / first_class.name).mkdir(parents=True)
