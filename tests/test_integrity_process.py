@@ -479,14 +479,18 @@ def _consistent(out: Path, items: int, copies: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux-only")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_signal_to_the_run_leaves_no_process_and_the_run_resumes(slow_input, tmp_path, sig):
+@pytest.mark.parametrize("sig,engine", [(signal.SIGTERM, "local"), (signal.SIGKILL, "local"),
+                                        (signal.SIGKILL, "dask")], ids=["SIGTERM", "SIGKILL", "SIGKILL-dask"])
+def test_signal_to_the_run_leaves_no_process_and_the_run_resumes(slow_input, tmp_path, sig, engine):
+    # dask: the LocalCluster's worker processes are forked from the run's forkserver, not children of the run
     import uuid
 
+    if engine == "dask":
+        pytest.importorskip("distributed")
     spec, src = slow_input
     out = tmp_path / "out"
     mark = uuid.uuid4().hex
-    args = [PY, "-m", "augment.cli", "run", spec, src, out, "--workers", "2", "-q"]
+    args = [PY, "-m", "augment.cli", "run", spec, src, out, "--workers", "2", "-q", "--engine", engine]
     proc = subprocess.Popen(args, cwd=REPO, env={**ENV, "AUGMENT_TEST_MARK": mark}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
