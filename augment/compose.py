@@ -167,6 +167,11 @@ def _ops(transforms: Iterable[Transform]):
 
 
 def _typed(step) -> Transform:
+    # the built-in classes register themselves as their module is imported, which ``augment.ops`` does on first
+    # use (PEP 562): a Compose unpickled in a fresh process (a spawn or forkserver DataLoader worker) gets here
+    # before anything else imported them
+    import augment.ops.typed  # noqa: F401
+
     if isinstance(step, OpStep):
         return op_class(step.op).from_params(step.p, step.params)
     assert isinstance(step, GroupStep)

@@ -87,6 +87,7 @@ class AugmentResult:
 
     @property
     def ops(self) -> list:
+        import augment.ops.typed  # noqa: F401 (registers the built-in classes; see compose._typed)
         from augment.ops._typed_base import typed_applied
 
         return [typed_applied(entry) for entry in self.applied]
