@@ -341,6 +341,46 @@ def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_f
                                       "this is augment-stain 0.1.0" in other.stderr
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_run_with_plugin_flag_reaches_the_workers(tmp_path, rgb_folder, local_plugin, engine):
+    # --plugin alone (no $AUGMENT_PLUGINS): the workers were forked from a forkserver the CLI started before it
+    # read --plugin, and failed every chunk with a traceback; they import the run's plugin modules themselves
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    run = _cli("run", spec, rgb_folder, out, "--workers", "2", "--engine", engine, "-q", "--plugin", "localops",
+               env=local_plugin)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["written"] == 8
+    serial = _cli("run", spec, rgb_folder, ref, "--engine", "serial", "-q", "--plugin", "localops", env=local_plugin)
+    assert serial.returncode == 0, serial.stderr
+    assert {p.name: p.read_bytes() for p in out.rglob("*__aug*")} == {p.name: p.read_bytes() for p in ref.rglob("*__aug*")}
+
+
+def test_a_worker_that_cannot_compile_the_pipeline_stops_the_chunk_with_one_line(rgb_folder, tmp_path):
+    from augment.run.job import ImageTask, JobConfig, process_chunk
+
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "horizontal_flip"}]}))
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash="not-cached-" + pipe.spec_hash, input_root=str(rgb_folder),
+                       output_root=str(tmp_path / "out"), plugins=("no_such_plugin_module_xyz",))
+    result = process_chunk(config, [ImageTask("a/0.png", (0,))])
+    assert result.fatal is not None and "\n" not in result.fatal
+    assert "no_such_plugin_module_xyz" in result.fatal and "install the same augment version" in result.fatal
+    assert not result.records and not result.errors
+
+
+def test_spec_errors_cross_process_boundaries_whole():
+    import pickle
+
+    from augment.spec.errors import SpecIssue
+
+    err = augment.SpecError([SpecIssue("steps[0].op", "unknown op 'x'"), SpecIssue("seed", "not an int")], "a.yaml")
+    back = pickle.loads(pickle.dumps(err))
+    assert back.issues == err.issues and str(back) == str(err) and back.source == "a.yaml"
+
+
 def test_cli_eval_with_a_plugin_op(tmp_path):
     rng = np.random.default_rng(0)
     for c in ("a", "b"):

@@ -51,6 +51,7 @@ from augment.io.manifest import (
 from augment.io.naming import NAME_MAX, find_collision, name_max, overlong_part, reserved_name
 from augment.io.paths import UnsafePathError, is_within
 from augment.io.store import FsspecStore, LocalStore, OutputStore, output_location, storage_options_for
+from augment.ops import plugins
 from augment.run.engines import available_cores, make_engine, warm_up
 from augment.run.errors import RunError  # noqa: F401 (re-exported: callers catch expander.RunError)
 from augment.run.summary import RunSummary  # noqa: F401 (re-exported)
@@ -551,7 +552,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
         annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,
-        durable=opts.durable,
+        durable=opts.durable, plugins=tuple(plugins.loaded_modules()),
     )
     run_record = {
         "status": "running",

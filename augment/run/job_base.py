@@ -26,6 +26,10 @@ class JobConfig:
     annotation_format: dict | None = None  # annotated datasets: the detected layout (augment.io.annotations)
     keep_unchanged: bool = False  # write copies identical to their source or to another copy (no redraw)
     durable: bool = False  # fsync every output (and its folder entry) before it counts as written (--durable)
+    # plugin modules the run's process loaded (--plugin, $AUGMENT_PLUGINS): each worker imports them before it
+    # compiles the spec, whatever environment it was started with (a forkserver started before the CLI read
+    # --plugin, a Dask worker on another host)
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,8 +76,27 @@ def pipeline_for(config: JobConfig) -> Pipeline:
     """One compiled pipeline per worker process and spec (compiling per chunk would dominate small images)."""
     pipe = _PIPELINES.get(config.spec_hash)
     if pipe is None:
+        if config.plugins:
+            from augment.ops import plugins
+
+            plugins.load_modules(m for m in config.plugins if m not in plugins.loaded_modules())
         pipe = _PIPELINES[config.spec_hash] = Pipeline(parse_spec(config.spec))
     return pipe
+
+
+class PipelineUnavailableError(Exception):
+    """A worker cannot compile the run's pipeline (a plugin it cannot import, another augment version)."""
+
+
+def pipeline_or_fatal(config: JobConfig) -> Pipeline:
+    """``pipeline_for``, with any failure as one line: every chunk of the run would fail alike, so the run stops."""
+    try:
+        return pipeline_for(config)
+    except Exception as exc:  # noqa: BLE001 - whatever stops compiling, the worker reports it in one line
+        first = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise PipelineUnavailableError(
+            f"a worker cannot compile the pipeline ({first}); install the same augment version and plugins on "
+            "every worker") from None
 
 
 def output_record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,

@@ -29,6 +29,11 @@ class SpecError(ValueError):
         self.source = source
         super().__init__(self.render())
 
+    def __reduce__(self):
+        # rebuilt from its issues, not from the rendered text (``Exception``'s default): an error raised in a
+        # worker process and re-raised in the run's process rendered that text one character per line
+        return type(self), (self.issues, self.source)
+
     def render(self, limit: int = 20) -> str:
         where = f"{self.source}: " if self.source else ""
         lines = [f"{where}{issue}" for issue in self.issues[:limit]]
