@@ -85,6 +85,37 @@ def test_every_listed_torchvision_transform_replays_byte_exact_and_leaves_torch_
     _check_run_replay(pipe, _image())
 
 
+_SHAPES = [(40, 52), (40, 52, 1), (40, 52, 3), (40, 52, 4)]
+
+
+@pytest.mark.parametrize("name", [f"albumentations.{n}" for n in QUALIFYING]
+                         + [f"torchvision.{n}" for n in TORCHVISION_TRANSFORMS])
+def test_no_library_transform_writes_into_its_input_or_returns_a_view_of_it(name):
+    # albumentations' AutoContrast stretched a one-channel input in place (the same seed then gave another output,
+    # and a run's read-only decoded pixels failed every item); torchvision's RandomErasing(inplace=True) erased it
+    library, _, attr = name.partition(".")
+    params = dict(SAMPLE_KEYWORDS.get(attr, {}) if library == "albumentations" else TV_KEYWORDS.get(attr, {}))
+    if attr == "RandomErasing":
+        params["inplace"] = True
+    pipe = _pipe(name, params)
+    ran = 0
+    for shape in _SHAPES:
+        for writable in (True, False):
+            image = np.random.default_rng(len(shape)).integers(0, 60, shape, dtype=np.uint8)  # low contrast
+            image.flags.writeable = writable
+            keep = image.copy()
+            try:
+                first = pipe(image, seed=5)
+            except Exception as exc:  # noqa: BLE001 - a shape the library does not take (a run's item error)
+                assert "read-only" not in str(exc) and "not writable" not in str(exc), exc
+                continue
+            assert np.array_equal(image, keep), f"{name} changed its {shape} input"
+            assert not np.may_share_memory(first, image)
+            assert np.array_equal(pipe(image, seed=5), first)
+            ran += 1
+    assert ran >= 2
+
+
 def test_the_same_draws_on_either_backend_and_through_the_typed_api():
     spec = [{"op": "albumentations.CLAHE", "params": {"clip_limit": [1, 4]}},
             {"op": "torchvision.ColorJitter", "p": 0.8, "params": {"brightness": 0.3, "hue": 0.05}}]

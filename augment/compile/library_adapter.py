@@ -158,7 +158,7 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
         values = decode(drawn)
     _LOCAL.applied = (drawn, values)  # the annotations of this step move with the same values (Geometry)
     if library_of(op.name) == "albumentations":
-        out = t.apply_with_params(values, image=_album_image(image))["image"]
+        out = _album_apply(op, t, values, image)
     else:
         out = _hwc(t.transform(_tv_image(image), values))
     out = np.asarray(out)
@@ -173,11 +173,41 @@ def _album_image(image: np.ndarray) -> np.ndarray:
     return image[:, :, 0] if image.shape[2] == 1 else image
 
 
+# albumentations transforms found writing into their input (AutoContrast on one-channel images): given a copy
+_WRITES_INPUT: set[str] = set()
+
+
+def _album_apply(op: OpDef, t, values: dict, image: np.ndarray) -> np.ndarray:
+    """``apply_with_params`` on a read-only view of ``image``: a transform that writes into its input (some do, on
+    some shapes) raises instead of changing the caller's pixels, and runs again on a copy; the op is then given a
+    copy from the start. An output that is the input itself (a no-op draw) comes back as a copy, never as a view of
+    the caller's array."""
+    src = _album_image(image)
+    if op.name in _WRITES_INPUT:
+        return t.apply_with_params(values, image=src.copy())["image"]
+    view = src.view()
+    view.flags.writeable = False
+    try:
+        out = t.apply_with_params(values, image=view)["image"]
+    except (ValueError, TypeError) as exc:  # numpy: "assignment destination is read-only"; Cython/memoryviews and
+        # OpenCV's dst=: "... read-only" / "not writable"
+        if "read-only" not in str(exc) and "not writable" not in str(exc) and "readonly" not in str(exc):
+            raise
+        _WRITES_INPUT.add(op.name)
+        return t.apply_with_params(values, image=src.copy())["image"]
+    if isinstance(out, np.ndarray) and np.may_share_memory(out, src):
+        out = out.copy()
+    return out
+
+
 def _tv_image(image: np.ndarray):
+    """The pixels as a CxHxW ``tv_tensors.Image`` over a copy: torch has no read-only tensors, and a transform
+    may write into its input (``RandomErasing(inplace=True)``; ``torch.from_numpy`` of a read-only array also
+    warned on every call). A copy costs ~1 % of the cheapest torchvision transform's call at 256x256."""
     import torch
     from torchvision import tv_tensors
 
-    return tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+    return tv_tensors.Image(torch.from_numpy(np.array(image, order="C", copy=True)).permute(2, 0, 1))
 
 
 def _hwc(chw) -> np.ndarray:
