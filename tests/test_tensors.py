@@ -129,3 +129,54 @@ def test_constant_fill_reaches_every_channel(op, backend):
         out = augment.Compose([op], backend=backend)(np.full((32, 40, c), 50, np.uint8), seed=1)
         filled = out[(out != 50).any(axis=2)]
         assert len(filled) and (filled == filled[:, :1]).all(), f"{c} channels: {filled[:3].tolist()}"
+
+
+# --- nested torchvision samples: the image, its boxes and their per-box entries move together -----------------
+
+def _nested_cases():
+    import collections
+
+    Sample = collections.namedtuple("Sample", "image target")
+    return {
+        "dict": lambda img, boxes, labels, extra: {"image": img, "boxes": boxes, "labels": labels, "note": extra},
+        "image-target tuple": lambda img, boxes, labels, extra: (img, {"boxes": boxes, "labels": labels,
+                                                                        "image_id": extra}),
+        "namedtuple": lambda img, boxes, labels, extra: Sample(img, {"boxes": boxes, "class_labels": labels,
+                                                                    "size": extra}),
+        "flat tuple": lambda img, boxes, labels, extra: (img, boxes, labels),
+        "list in dict": lambda img, boxes, labels, extra: {"sample": [img, {"boxes": boxes, "labels": labels}],
+                                                           "meta": extra},
+    }
+
+
+@pytest.mark.parametrize("shape", list(_nested_cases()))
+@pytest.mark.parametrize("seed", range(6))
+def test_nested_samples_move_boxes_and_keep_labels_in_step(shape, seed):
+    from torchvision import tv_tensors
+
+    rng = np.random.default_rng(seed)
+    h, w = 40, 48
+    n = int(rng.integers(1, 6))
+    xy = rng.uniform(0, [w - 4, h - 4], size=(n, 2))
+    wh = rng.uniform(2, 12, size=(n, 2))
+    xyxy = np.concatenate([xy, np.minimum(xy + wh, [w, h])], axis=1)
+    img = tv_tensors.Image(torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor(xyxy, dtype=torch.float32), format="XYXY", canvas_size=(h, w))
+    labels = torch.arange(n) * 10 + 1  # a box's label names it: 1, 11, 21, ...
+    extra = torch.tensor([h, w])
+    pipe = augment.Compose([augment.ops.HorizontalFlip(p=0.5),
+                            augment.ops.CenterCrop(height=24, width=28)], seed=1)  # the crop drops some boxes
+    sample = _nested_cases()[shape](img, boxes, labels, extra)
+    out = pipe(sample, seed=seed)
+    assert type(out) is type(sample)
+    flat = pipe(img, seed=seed, boxes=boxes, labels=labels)  # the flat call: the reference
+    leaves = [v for _, v in augment.compile.tensors._walk(out)]
+    got_img = next(v for v in leaves if isinstance(v, tv_tensors.Image))
+    got_boxes = next(v for v in leaves if isinstance(v, tv_tensors.BoundingBoxes))
+    assert torch.equal(got_img, flat["image"]) and torch.equal(got_boxes, flat["boxes"])
+    assert got_boxes.format == boxes.format and tuple(got_boxes.canvas_size) == (24, 28)
+    got_labels = next(v for v in leaves if torch.is_tensor(v) and v.ndim == 1 and v.dtype == labels.dtype
+                      and not torch.equal(v, extra) and v is not extra and (len(v) != 2 or (v % 10 == 1).all()))
+    assert torch.equal(got_labels, flat["labels"]) and len(got_labels) == len(got_boxes)
+    if shape != "flat tuple":
+        assert any(v is extra for v in leaves)  # not a per-box entry: untouched

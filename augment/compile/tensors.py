@@ -187,54 +187,111 @@ def _kind(v: Any) -> str | None:
     return None
 
 
+def _containers(x: Any) -> bool:
+    return isinstance(x, (dict, list, tuple)) and not is_tensor(x)
+
+
+def _walk(x: Any, path: tuple = ()):
+    """(path, value) of every value in nested dicts, lists and tuples (the structures torchvision v2 takes)."""
+    items = x.items() if isinstance(x, dict) else enumerate(x)
+    for k, v in items:
+        yield path + (k,), v
+        if _containers(v):
+            yield from _walk(v, path + (k,))
+
+
 def is_structured(x: Any) -> bool:
-    """A tuple, list or dict that holds tv_tensors (one image and its annotations)."""
-    if isinstance(x, dict):
-        values = list(x.values())
-    elif isinstance(x, (tuple, list)):
-        values = list(x)
+    """A tuple, list or dict that holds tv_tensors anywhere inside it (one image and its annotations, as
+    torchvision v2 takes them: ``{"image": ..., "boxes": ...}``, ``(image, {"boxes": ..., "labels": ...})``)."""
+    return _containers(x) and any(_kind(v) is not None for _, v in _walk(x))
+
+
+# Entries of the boxes' own dict kept in step with them when boxes leave the image: torchvision's labels rule
+# (a key "labels", else one containing "label", any case) and the per-object fields of COCO-style targets.
+_PER_BOX_KEYS = ("area", "iscrowd", "scores", "ids", "track_ids", "instance_ids")
+
+
+def _per_box_entries(x: Any, boxes_path: tuple, count: int) -> list[tuple]:
+    """Paths of the values that hold one entry per box beside the boxes: in a dict, ``labels`` (or a key containing
+    ``label``) and ``_PER_BOX_KEYS``; in a tuple or list, any other one-dimensional sequence of ``count`` entries
+    (``(image, boxes, labels)``)."""
+    parent_path = boxes_path[:-1]
+    parent = _get(x, parent_path)
+    if isinstance(parent, dict):
+        keys = [k for k in parent if isinstance(k, str) and k.lower() == "labels"] or \
+               [k for k in parent if isinstance(k, str) and "label" in k.lower()]
+        keys += [k for k in parent if isinstance(k, str) and k.lower() in _PER_BOX_KEYS and k not in keys]
+        candidates = [(k, parent[k]) for k in keys]
     else:
-        return False
-    return any(_kind(v) is not None for v in values)
+        candidates = [(i, v) for i, v in enumerate(parent) if i != boxes_path[-1]]
+    return [parent_path + (k,) for k, v in candidates if _kind(v) is None and _per_box(v, count)]
+
+
+def _per_box(v: Any, count: int) -> bool:
+    if is_tensor(v) or isinstance(v, np.ndarray):
+        return v.ndim == 1 and len(v) == count
+    return isinstance(v, (list, tuple)) and len(v) == count and all(not _containers(e) for e in v)
 
 
 def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
-    """Augment the image of a tuple/list/dict and move its annotations with it; the same structure comes back."""
-    items = list(x.items()) if isinstance(x, dict) else list(enumerate(x))
-    where: dict[str, Any] = {}
+    """Augment the image of a (nested) tuple/list/dict and move its annotations with it; the same structure comes
+    back. Boxes that leave the image take their per-box entries (labels, ...) with them (``_per_box_entries``)."""
+    from augment.compile.annotated import _select
+
+    where: dict[str, tuple] = {}
     image_at = None
-    for k, v in items:
+    plain_image = None  # a plain CxHxW tensor stands for the image when no tv_tensors.Image is there (torchvision)
+    for path, v in _walk(x):
         kind = _kind(v)
-        if kind == "image" or (kind is None and image_at is None and is_tensor(v) and v.ndim == 3):
+        if kind == "image":
             if image_at is not None:
                 raise ImageInputError("the input holds two images: pass one image with its annotations")
-            image_at = k
+            image_at = path
         elif kind is not None:
             if kind in where:
                 raise ImageInputError(f"the input holds two {kind}: pass one of each (boxes, masks, keypoints)")
-            where[kind] = k
+            where[kind] = path
+        elif plain_image is None and is_tensor(v) and v.ndim == 3:
+            plain_image = path
+    if image_at is None:
+        image_at = plain_image
     if image_at is None:
         raise ImageInputError("the input holds annotations but no image: add a tv_tensors.Image (or a CxHxW tensor)")
-    image = x[image_at]
+    image = _get(x, image_at)
     if _tv_class(image, "Video"):
         if where:
             raise ImageInputError("annotations of videos are not supported: pass the video alone")
         out_video, _ = call_video(pipe, image, seed)
         return _replace(x, {image_at: out_video})
-    ann = {key: x[k] for key, k in where.items()}
-    if isinstance(x, dict) and "labels" in x and "boxes" in ann:
-        ann["labels"] = x["labels"]
+    ann = {key: _get(x, path) for key, path in where.items()}
     if not ann:
         return _replace(x, {image_at: pipe(image, seed=seed)})
+    companions = _per_box_entries(x, where["boxes"], len(ann["boxes"])) if "boxes" in ann else []
+    if companions:
+        ann["labels"] = list(range(len(ann["boxes"])))  # which boxes are kept, to select every companion with
     res = pipe(image, seed=seed, **ann)
-    changed = {image_at: res["image"], **{k: res[key] for key, k in where.items()}}
-    if "labels" in ann:
-        changed["labels"] = res["labels"]
+    changed = {image_at: res["image"], **{path: res[key] for key, path in where.items()}}
+    for path in companions:
+        changed[path] = _select(_get(x, path), list(res["labels"]))
     return _replace(x, changed)
 
 
-def _replace(x: Any, changed: dict) -> Any:
+def _get(x: Any, path: tuple) -> Any:
+    for k in path:
+        x = x[k]
+    return x
+
+
+def _replace(x: Any, changed: dict, path: tuple = ()) -> Any:
+    """``x`` with the values at the ``changed`` paths replaced: the same containers (types kept, namedtuples too),
+    rebuilt only along the changed paths."""
+    if path in changed:
+        return changed[path]
+    if not any(p[:len(path)] == path for p in changed):
+        return x
     if isinstance(x, dict):
-        return type(x)({k: changed.get(k, v) for k, v in x.items()})
-    out = [changed.get(i, v) for i, v in enumerate(x)]
-    return tuple(out) if isinstance(x, tuple) else out
+        return type(x)({k: _replace(v, changed, path + (k,)) for k, v in x.items()})
+    out = [_replace(v, changed, path + (i,)) for i, v in enumerate(x)]
+    if isinstance(x, tuple):
+        return type(x)(*out) if hasattr(x, "_fields") else type(x)(out)
+    return out if type(x) is list else type(x)(out)
