@@ -53,6 +53,53 @@ def _from_xyxy(arr: np.ndarray, fmt: str | None) -> np.ndarray:
     return arr
 
 
+_AXIS_ALIGNED = (None, "XYXY", "XYWH", "CXCYWH")
+
+
+def boxes_xyxy(boxes: Any, hw: tuple[int, int]) -> tuple[np.ndarray, str | None]:
+    """Boxes as float64 XYXY pixels of an image of size ``hw``, and the format to give them back in. Refused in one
+    line: rotated boxes, and ``BoundingBoxes`` whose ``canvas_size`` is not the image's (read as pixels of the
+    image, they moved to the wrong place)."""
+    fmt = _box_format(boxes)
+    if fmt not in _AXIS_ALIGNED:
+        raise ValueError(f"boxes in format {fmt} (rotated) are not supported: pass axis-aligned boxes "
+                         "(XYXY, XYWH or CXCYWH)")
+    canvas = getattr(boxes, "canvas_size", None)
+    if canvas is not None and tuple(int(v) for v in canvas) != tuple(hw):
+        raise ValueError(f"the boxes' canvas_size {tuple(int(v) for v in canvas)} is not the image's size {tuple(hw)} "
+                         "(height, width): give BoundingBoxes the size of the image they belong to")
+    return _to_xyxy(_numpy(boxes), fmt), fmt
+
+
+def semantic_in(mask: Any, ignore_index: int = 255) -> tuple[np.ndarray, Any]:
+    """A semantic mask (class ids per pixel) as the uint8 map the ops move (ignore index 255), and a function that
+    gives a moved map back in the mask's own dtype and ignore index. Class ids must fit: 0-255 with the default
+    ignore index, 0-254 plus the ignore index (any value, -1 say) otherwise; casting wrapped 300 to 44 and -1 to
+    255 before."""
+    m = _numpy(mask)
+    ignore = int(ignore_index)
+    if m.dtype == np.uint8 and ignore == 255:
+        return m, lambda out: out
+    if m.dtype.kind not in "iub":
+        raise ValueError(f"a semantic mask holds integer class ids, not {m.dtype} values")
+    if m.size:
+        ids = m[m != ignore]
+        top = 255 if ignore == 255 else 254
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) > top):
+            raise ValueError(f"semantic mask class ids must be 0-{top} (ignore index {ignore}); this one holds "
+                             f"{int(ids.min())}..{int(ids.max())}")
+    inner = np.where(m == ignore, 255, m).astype(np.uint8)
+    dtype = m.dtype
+
+    def back(out: np.ndarray) -> np.ndarray:
+        wide = out.astype(dtype)  # before the ignore index goes back in: -1 does not fit uint8
+        if ignore != 255:
+            wide[out == 255] = ignore
+        return wide
+
+    return inner, back
+
+
 def _identity(a):
     return a
 
@@ -78,14 +125,16 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     back = _identity
     h, w = arr.shape[:2]
     boxes_in = ann.get("boxes")
-    fmt = _box_format(boxes_in)
+    fmt = None
     masks_in = ann.get("masks")
     semantic = None
     instance = None
+    semantic_back = None
+    ignore_index = ann.get("ignore_index", 255)
     if masks_in is not None:
         m = _numpy(masks_in)
         if m.ndim == 2:
-            semantic = m.astype(np.uint8)
+            semantic, semantic_back = semantic_in(m, ignore_index)
         else:
             instance = m
     n = None
@@ -96,7 +145,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     if n is None:
         n = len(instance) if instance is not None else 0
     if boxes_in is not None:
-        boxes = _to_xyxy(_numpy(boxes_in), fmt)
+        boxes, fmt = boxes_xyxy(boxes_in, (h, w))
     elif instance is not None:
         from augment.compile.targets import mask_box
 
@@ -111,7 +160,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     targets = Targets(
         boxes=boxes, labels=labels, polygons=ann.get("polygons"), masks=instance,
         keypoints=_numpy(kp_in) if kp_in is not None else None, keypoint_names=ann.get("keypoint_names"),
-        semantic=semantic, ignore_index=ann.get("ignore_index", 255) if semantic is not None else None,
+        semantic=semantic, ignore_index=255 if semantic is not None else None,
         extras=tuple({"i": i} for i in range(n)),
     )
     out, moved, applied, report = pipe.run_targets(arr, targets, seed=seed)
@@ -132,7 +181,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
     if ann.get("polygons") is not None:
         result["polygons"] = [list(p) for p in moved.polygons]
     if masks_in is not None:
-        data = moved.semantic if semantic is not None else moved.masks.astype(_numpy(masks_in).dtype)
+        data = semantic_back(moved.semantic) if semantic is not None else moved.masks.astype(_numpy(masks_in).dtype)
         if _is_torch(masks_in):
             import torch
 
@@ -141,8 +190,11 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
             result["masks"] = data
     if kp_in is not None:
         kp = moved.keypoints
-        cols = _numpy(kp_in).shape[-1]
+        kp_shape = _numpy(kp_in).shape
+        cols = kp_shape[-1]
         data = kp[..., :cols]
+        if len(kp_shape) == 2:  # one point per object (torchvision's KeyPoints of N x 2): the same shape back
+            data = data.reshape(-1, cols)
         if _is_torch(kp_in):
             import torch
 
@@ -158,13 +210,9 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
 
 
 def _select(values, keep: list[int]):
-    if _is_torch(values):
-        import torch
+    from augment.compile.tensors import select_rows
 
-        return values[torch.as_tensor(keep, dtype=torch.long)]
-    if isinstance(values, np.ndarray):
-        return values[np.asarray(keep, dtype=np.int64)]
-    return type(values)(values[i] for i in keep) if isinstance(values, (list, tuple)) else [values[i] for i in keep]
+    return select_rows(values, keep)
 
 
 def detection_collate(batch: list) -> tuple:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from augment.compile.annotated import _from_xyxy, _rewrap, boxes_xyxy, semantic_in
 from augment.compile.batch import run_tensor_batch
 from augment.compile.targets import TargetTracker, Targets
 
@@ -55,25 +56,39 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
               if kp_in is not None else None for i in range(n)]
     per_polys = [[[np.asarray(_np(part), dtype=np.float64).reshape(-1, 2) for part in obj] for obj in polys_in[i]]
                  if polys_in is not None else None for i in range(n)]
-    if boxes_in is not None:
-        per_boxes = [(_np(boxes_in[i])[: counts[i]] if padded else _np(boxes_in[i])).astype(np.float64).reshape(-1, 4)
-                     for i in range(n)]
+    in_hw = tuple(images.shape[-2:]) if hasattr(images, "shape") else tuple(images[0].shape[-2:])
+    formats = [None] * n
+    if boxes_in is not None and padded:  # a plain N x M x 4 tensor: XYXY pixels
+        per_boxes = [_np(boxes_in[i])[: counts[i]].astype(np.float64).reshape(-1, 4) for i in range(n)]
+    elif boxes_in is not None:  # each sample's own BoundingBoxes (any axis-aligned format), tensor or array
+        per_boxes = []
+        for i in range(n):
+            xyxy, formats[i] = boxes_xyxy(boxes_in[i], in_hw)
+            per_boxes.append(xyxy)
     else:  # as a single call: the polygons' extent, else the whole image per object (keypoints alone)
         h, w = images.shape[-2:] if hasattr(images, "shape") else images[0].shape[-2:]
         per_boxes = [np.array([[*np.concatenate(o).min(0), *np.concatenate(o).max(0)] for o in per_polys[i]],
                               dtype=np.float64).reshape(-1, 4) if per_polys[i] is not None
                      else np.array([[0, 0, w, h]] * len(per_kp[i]), dtype=np.float64).reshape(-1, 4)
                      if per_kp[i] is not None else np.zeros((0, 4)) for i in range(n)]
-    ignore = int(ann.get("ignore_index", 255))
+    ignore = int(ann.get("ignore_index", 255))  # the input masks' own; inside, semantic_in makes it 255
     out_boxes, kept_all, out_masks, out_kp, out_polys = [], [], [], [], []
     leaves = {leaf.path: leaf for leaf in pipe.leaves()}
+    backs = [None] * n
     for i in range(n):
-        semantic = _np(masks_in[i]).astype(np.uint8) if masks_in is not None else None
-        if semantic is not None and semantic.ndim == 3:
-            semantic = semantic[0]
+        semantic = None
+        if masks_in is not None:
+            m = _np(masks_in[i])
+            if m.ndim == 3 and m.shape[0] == 1:
+                m = m[0]
+            if m.ndim != 2:
+                raise ValueError("batch masks are semantic maps (N x H x W or N x 1 x H x W of class ids); instance "
+                                 f"masks (here {tuple(m.shape)} for one sample) go through single calls: "
+                                 "pipe(image, boxes=..., masks=...)")
+            semantic, backs[i] = semantic_in(m, ignore)
         b = per_boxes[i]
         targets = Targets(boxes=b, labels=tuple(range(len(b))), semantic=semantic,
-                          ignore_index=ignore if semantic is not None else None,
+                          ignore_index=255 if semantic is not None else None,
                           polygons=per_polys[i], keypoints=per_kp[i], keypoint_names=ann.get("keypoint_names"),
                           extras=tuple({"i": k} for k in range(len(b))))
         tracker = TargetTracker(targets)
@@ -81,7 +96,7 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
             targets = pipe._step_targets(tracker, leaves[entry["path"]], entry["params"], hw, targets)
         kept_all.append([e["i"] for e in targets.extras])
         out_boxes.append(targets.boxes.reshape(-1, 4))
-        out_masks.append(targets.semantic)
+        out_masks.append(backs[i](targets.semantic) if semantic is not None else None)
         out_kp.append(targets.keypoints[..., : per_kp[i].shape[-1]] if per_kp[i] is not None else None)
         out_polys.append([list(obj) for obj in targets.polygons] if per_polys[i] is not None else None)
     result: dict = {"image": res.output}
@@ -97,7 +112,9 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
             result["boxes"] = out
             result["box_counts"] = torch.as_tensor([len(b) for b in out_boxes], device=_device(counts_in))
         else:
-            result["boxes"] = [_like(boxes_in[i], b, dtype) for i, b in enumerate(out_boxes)]
+            out_hw = [tuple(res.output[i].shape[-2:]) for i in range(n)]
+            result["boxes"] = [_like_boxes(boxes_in[i], _from_xyxy(b, formats[i]), dtype, out_hw[i])
+                               for i, b in enumerate(out_boxes)]
     if kp_in is not None:
         like = kp_in if kp_padded else kp_in[0] if len(kp_in) else None
         dtype = like.dtype if hasattr(like, "is_floating_point") and like.is_floating_point() else torch.float32
@@ -122,11 +139,12 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
                 lab[i, : len(keep)] = labels_in[i, torch.as_tensor(keep, dtype=torch.long)]
             result["labels"] = lab
     if masks_in is not None:
-        stacked = torch.from_numpy(np.stack(out_masks))
+        stacked = torch.from_numpy(np.stack(out_masks))  # each in its input's dtype (semantic_in)
         if _np(masks_in[0]).ndim == 3:
             stacked = stacked[:, None]
-        dtype = masks_in.dtype if hasattr(masks_in, "dtype") else torch.uint8
-        result["masks"] = stacked.to(dtype).to(_device(masks_in))
+        stacked = stacked.to(_device(masks_in))
+        # a batch of tv_tensors.Mask comes back as one; a list of masks as the stacked tensor
+        result["masks"] = _rewrap(masks_in, stacked) if hasattr(masks_in, "as_subclass") else stacked
     return result, res
 
 
@@ -142,6 +160,18 @@ def _like(orig: Any, b: np.ndarray, dtype):
     if hasattr(orig, "detach"):
         return torch.as_tensor(b, dtype=dtype).to(orig.device)
     return b
+
+
+def _like_boxes(orig: Any, b: np.ndarray, dtype, hw: tuple[int, int]):
+    """A sample's moved boxes as it gave them: ``BoundingBoxes`` keep their format with the output's canvas size."""
+    import torch
+
+    if not hasattr(orig, "detach"):
+        return b
+    t = torch.as_tensor(b, dtype=dtype)
+    if getattr(orig, "format", None) is not None:
+        return _rewrap(orig, t, format=orig.format, canvas_size=hw)
+    return t.to(orig.device)
 
 
 def _select(values: Any, keep: list[int]):

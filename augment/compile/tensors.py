@@ -236,8 +236,6 @@ def _per_box(v: Any, count: int) -> bool:
 def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
     """Augment the image of a (nested) tuple/list/dict and move its annotations with it; the same structure comes
     back. Boxes that leave the image take their per-box entries (labels, ...) with them (``_per_box_entries``)."""
-    from augment.compile.annotated import _select
-
     where: dict[str, tuple] = {}
     image_at = None
     plain_image = None  # a plain CxHxW tensor stands for the image when no tv_tensors.Image is there (torchvision)
@@ -272,8 +270,19 @@ def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
     res = pipe(image, seed=seed, **ann)
     changed = {image_at: res["image"], **{path: res[key] for key, path in where.items()}}
     for path in companions:
-        changed[path] = _select(_get(x, path), list(res["labels"]))
+        changed[path] = select_rows(_get(x, path), list(res["labels"]))
     return _replace(x, changed)
+
+
+def select_rows(values: Any, keep: list[int]) -> Any:
+    """The entries of ``values`` (a tensor, array, list or tuple) at ``keep``, in the same kind of container."""
+    if is_tensor(values):
+        import torch
+
+        return values[torch.as_tensor(keep, dtype=torch.long, device=values.device)]
+    if isinstance(values, np.ndarray):
+        return values[np.asarray(keep, dtype=np.int64)]
+    return type(values)(values[i] for i in keep) if isinstance(values, (list, tuple)) else [values[i] for i in keep]
 
 
 def _get(x: Any, path: tuple) -> Any:
