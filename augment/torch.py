@@ -30,8 +30,9 @@ __all__ = ["GPUAugment", "collate", "detection_collate", "mix_batch", "soft_labe
 def collate(samples: list, *, pad_boxes: bool = False) -> dict:
     """Batch annotated samples (dicts from ``pipe(image, boxes=..., labels=..., masks=...)`` or ``(image,
     target)`` pairs): ``image`` stacked (NxCxHxW), ``masks`` stacked when they share a size, ``boxes`` and
-    ``labels`` as lists per sample, or with ``pad_boxes=True`` padded to the largest count (NxMx4, zeros) with
-    ``box_counts``: the two forms ``pipe.batch`` and ``GPUAugment`` take."""
+    ``labels`` as lists per sample, or with ``pad_boxes=True`` padded to the largest count (NxMx4 XYXY pixels,
+    zeros; ``BoundingBoxes`` of other formats are converted) with ``box_counts``: the two forms ``pipe.batch`` and
+    ``GPUAugment`` take."""
     if not samples:
         raise ValueError("collate got an empty batch")
     if not isinstance(samples[0], dict):
@@ -48,7 +49,8 @@ def collate(samples: list, *, pad_boxes: bool = False) -> dict:
         if key == "masks" and same_size:
             out[key] = torch.stack([torch.as_tensor(v).as_subclass(torch.Tensor) for v in values])
         elif key in ("boxes", "labels") and pad_boxes:
-            ts = [torch.as_tensor(v if v is not None else []) for v in values]
+            # a padded tensor has no format: BoundingBoxes of another format are converted to the XYXY it means
+            ts = [_xyxy(v) if key == "boxes" else torch.as_tensor(v if v is not None else []) for v in values]
             width = 4 if key == "boxes" else None
             m = max((len(t) for t in ts), default=0)
             like = next((t for t in ts if t.numel()), None)
@@ -64,6 +66,18 @@ def collate(samples: list, *, pad_boxes: bool = False) -> dict:
         else:
             out[key] = values
     return out
+
+
+def _xyxy(boxes) -> torch.Tensor:
+    if boxes is None:
+        return torch.as_tensor([])
+    fmt = getattr(getattr(boxes, "format", None), "name", None)
+    if fmt in (None, "XYXY"):
+        return torch.as_tensor(boxes)
+    from torchvision.transforms.v2 import functional as F
+    from torchvision.tv_tensors import BoundingBoxFormat
+
+    return F.convert_bounding_box_format(boxes, new_format=BoundingBoxFormat.XYXY)
 
 
 class GPUAugment(torch.nn.Module):

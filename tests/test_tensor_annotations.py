@@ -111,3 +111,26 @@ def test_boxes_of_another_canvas_or_rotated_are_refused():
                                            canvas_size=(8, 8))
         with pytest.raises(ValueError, match="rotated"):
             pipe(image, seed=0, boxes=rotated)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_collate_pads_boxes_as_xyxy_whatever_their_format_and_the_batch_moves_them_right(fmt):
+    from augment.torch import collate
+
+    rng = np.random.default_rng(2)
+    h, w = 24, 32
+    samples = [{"image": torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)),
+                "boxes": _boxes(rng, k, h, w, fmt), "labels": torch.arange(k)} for k in (1, 3)]
+    batch = collate(samples, pad_boxes=True)
+    flip = augment.Compose([ops.HorizontalFlip(p=1.0)], seed=1)
+    out = flip.batch(batch["image"], seeds=[0, 1], boxes=batch["boxes"], box_counts=batch["box_counts"])
+    for i, s in enumerate(samples):
+        single = flip(s["image"], seed=i, boxes=s["boxes"])["boxes"]
+        want = torch.as_tensor(_to_xyxy_np(single, fmt), dtype=torch.float32)
+        assert torch.allclose(out["boxes"][i, : len(want)], want, atol=1e-4)
+
+
+def _to_xyxy_np(boxes, fmt):
+    from augment.compile.annotated import _to_xyxy
+
+    return _to_xyxy(boxes.as_subclass(torch.Tensor).numpy(), fmt)
