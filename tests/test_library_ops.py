@@ -202,7 +202,9 @@ def test_albumentations_moves_boxes_keypoints_and_masks_with_its_own_target_func
     assert np.array_equal(again_image, image) and np.allclose(again.boxes, out.boxes)
 
 
-DROPS_POINTS = {"GridDistortion", "ThinPlateSpline"}
+# albumentations' distortions remap points through a raster and drop those at the border (a box touching the edge)
+# or squeezed together: refused on annotated data before any item, in one line (not an error per item)
+DROPS_POINTS = {"GridDistortion", "ThinPlateSpline", "ElasticTransform", "OpticalDistortion", "PiecewiseAffine"}
 DUAL = [n for n in QUALIFYING if not issubclass(getattr(__import__("albumentations"), n),
                                                  __import__("albumentations").ImageOnlyTransform)]
 
@@ -218,8 +220,10 @@ def test_every_qualifying_geometric_transform_moves_a_box_where_it_moves_the_mas
     pipe = _pipe(f"albumentations.{name}", SAMPLE_KEYWORDS.get(name, {}))
     for seed in (0, 1):
         if name in DROPS_POINTS:  # their keypoint functions drop points: refused in one line, not misaligned
-            with pytest.raises(ValueError, match=f"^albumentations.{name} dropped keypoints itself"):
+            with pytest.raises(ValueError, match=f"^steps\\[0\\]: albumentations.{name} moves points by remapping"):
                 pipe.run_targets(_image(), targets, seed=seed)
+            with pytest.raises(ValueError, match="moves points by remapping"):
+                pipe.check_moves_annotations()
             return
         _, out, _, _ = pipe.run_targets(_image(), targets, seed=seed)
         if len(out.boxes) == 0 or not out.masks[0].any():
@@ -277,3 +281,26 @@ def test_ops_lists_the_usable_library_transforms_and_why_the_others_are_not():
     assert {n for n, i in listing.items() if i["usable"]} == {f"albumentations.{n}" for n in QUALIFYING}
     assert "clip_limit" in listing["albumentations.CLAHE"]["keywords"]
     assert listing["albumentations.Lambda"]["reason"].startswith("runs arbitrary Python functions")
+
+
+@pytest.mark.parametrize("name", sorted(DROPS_POINTS))
+def test_a_box_touching_the_border_never_fails_an_item_it_is_refused_up_front(name, tmp_path):
+    # VOC's xmax equal to the width: each such item went to errors.jsonl ("dropped keypoints itself")
+    image = np.zeros((40, 48, 3), np.uint8)
+    pipe = _pipe(f"albumentations.{name}", SAMPLE_KEYWORDS.get(name, {}))
+    with pytest.raises(ValueError, match="grid_distortion, elastic or optical_distortion"):
+        pipe(image, seed=0, boxes=np.array([[0.0, 0.0, 48.0, 40.0]]), labels=["whole"])
+    assert pipe(image, seed=0).shape == image.shape  # images alone: as before
+
+
+@pytest.mark.parametrize("op", ["horizontal_flip", "vertical_flip", "transpose", "d4"])
+def test_a_visible_keypoint_on_an_edge_stays_visible_through_a_mirror_and_back(op):
+    from augment.compile.targets import Targets
+
+    h, w = 30, 50
+    kp = np.array([[[0.0, 15.0, 2.0], [25.0, 0.0, 2.0], [50.0, 7.0, 2.0], [10.0, 30.0, 2.0]]])
+    targets = Targets(boxes=np.array([[0.0, 0.0, 50.0, 30.0]]), labels=("p",), keypoints=kp)
+    pipe = _pipe(op, {}) if op != "d4" else _pipe(op, {})
+    for seed in range(4):
+        _, once, _, _ = pipe.run_targets(np.zeros((h, w, 3), np.uint8), targets, seed=seed)
+        assert (once.keypoints[0, :, 2] == 2.0).all(), (op, seed, once.keypoints)

@@ -504,7 +504,9 @@ def apply_map(targets: Targets, m: _Map, params: Any, log: StepLog | None = None
         if kp.shape[1]:
             flat = m.points(kp[:, :, :2].reshape(-1, 2)).reshape(kp.shape[0], kp.shape[1], 2)
             kp[:, :, :2] = flat
-            outside = (flat[..., 0] < 0) | (flat[..., 0] >= ow) | (flat[..., 1] < 0) | (flat[..., 1] >= oh)
+            # the image spans [0, W] x [0, H] (continuous coordinates: a flip maps x to W - x), edges included: a
+            # visible point on the left edge stayed visible only until a flip put it on the right one
+            outside = (flat[..., 0] < 0) | (flat[..., 0] > ow) | (flat[..., 1] < 0) | (flat[..., 1] > oh)
             kp[:, :, 2] = np.where(outside, 0.0, kp[:, :, 2])
         if m.mirror:
             pairs = _params_rule(params, "flip_pairs", ())

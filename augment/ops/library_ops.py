@@ -495,6 +495,16 @@ def build(name: str, cls: type, keywords: dict):
     return cls(**keywords)
 
 
+def _remaps_points(cls) -> bool:
+    """albumentations' distortions (Grid, Elastic, Optical, PiecewiseAffine, ThinPlateSpline): their
+    ``apply_to_keypoints`` remaps through the displacement map and drops every point it cannot place."""
+    try:
+        from albumentations.augmentations.geometric.distortion import BaseDistortion
+    except ImportError:  # another albumentations layout: judged by the name of the base class
+        return any(base.__name__ == "BaseDistortion" for base in cls.__mro__)
+    return issubclass(cls, BaseDistortion)
+
+
 def _library_geometry(drawn, params, hw):
     raise RuntimeError("library transforms move annotations through augment.compile.library_adapter")
 
@@ -551,6 +561,11 @@ def definition(name: str) -> OpDef:
     geometry = None
     if pixel:
         annotations = "pixel"
+    elif library == "albumentations" and _remaps_points(cls):
+        annotations = (f"{name} moves points by remapping a raster of them, which loses those at the border or "
+                       "squeezed together (a box touching the edge, a VOC xmax equal to the width), so boxes and "
+                       "keypoints cannot follow it; on annotated data use the native grid_distortion, elastic or "
+                       "optical_distortion ops")
     elif library == "albumentations" or name in {f"torchvision.{n}" for n in TORCHVISION_GEOMETRIC}:
         # albumentations: boxes, polygons and keypoints through the transform's own apply_to_keypoints, masks
         # through its apply_to_mask; torchvision: through its tv_tensors kernels (augment.compile.library_adapter,
