@@ -304,3 +304,19 @@ def test_a_visible_keypoint_on_an_edge_stays_visible_through_a_mirror_and_back(o
     for seed in range(4):
         _, once, _, _ = pipe.run_targets(np.zeros((h, w, 3), np.uint8), targets, seed=seed)
         assert (once.keypoints[0, :, 2] == 2.0).all(), (op, seed, once.keypoints)
+
+
+@pytest.mark.parametrize("name", [f"albumentations.{n}" for n in DUAL if n not in DROPS_POINTS]
+                         + [f"torchvision.{n}" for n in __import__("augment.ops.library_ops", fromlist=["x"])
+                            .TORCHVISION_GEOMETRIC])
+def test_pixels_a_library_warp_cannot_see_get_the_ignore_index_not_class_0(name):
+    # the libraries fill a mask's unseen pixels with 0, a real class: rotation corners and padding were labelled
+    # background in segmentation data; native ops give them the ignore index
+    library, _, attr = name.partition(".")
+    params = dict(SAMPLE_KEYWORDS.get(attr, {}) if library == "albumentations" else TV_KEYWORDS.get(attr, {}))
+    pipe = _pipe(name, params)
+    sem = np.full((40, 52), 3, np.uint8)  # no class 0 anywhere: a 0 in the output is a fill read as a class
+    sem[0, 0] = 255
+    for seed in range(3):
+        out = pipe(_image(40, 52), seed=seed, masks=sem)["masks"]
+        assert set(np.unique(out).tolist()) <= {3, 255}, (name, seed, np.unique(out))

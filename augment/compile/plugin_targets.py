@@ -21,10 +21,13 @@ __all__ = ["step_plugin"]
 
 def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw: tuple[int, int],
                 targets: Targets) -> Targets:
+    lift = False
     if op.origin is not None and op.origin.get("library"):
         from augment.compile.library_adapter import geometry
 
         inst, values, image_hw = geometry(op, params, drawn, hw), drawn, hw
+        # the library fills what its warp cannot see with 0 (a class) unless the spec chose a mask fill
+        lift = not ({"fill_mask", "fill"} & set(params.keywords()))
     else:
         inst, values, image_hw = op.geometry(drawn, params, hw)
     out_hw = tuple(int(v) for v in inst.output_size(values, tuple(image_hw)))
@@ -36,12 +39,17 @@ def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw:
         return out
 
     def warp(label: np.ndarray, fill: int, border: str) -> np.ndarray:
+        # a class-id map whose unseen pixels get the ignore index (``fill``): the labels travel one up, so the
+        # library's 0 marks exactly what it could not see
+        lifted = lift and fill != 0 and label.dtype == np.uint8
         try:
-            out = inst.map_mask(label.copy(), values)
+            out = inst.map_mask(label.astype(np.uint16) + 1 if lifted else label.copy(), values)
         except NotImplementedError:
             raise ValueError(f"op {op.name} has no map_mask hook, so it cannot move masks: use it on boxes, "
                              "polygons or keypoints only") from None
         out = np.asarray(out)
+        if lifted:
+            out = np.where(out == 0, fill, out.astype(np.int32) - 1).astype(label.dtype)
         return out[:, :, None] if out.ndim == 2 else out
 
     log = StepLog()
