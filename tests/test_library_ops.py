@@ -144,7 +144,7 @@ def test_the_same_draws_on_either_backend_and_through_the_typed_api():
     ({"op": "albumentations.Compose"}, "albumentations has no transform 'Compose'"),
     ({"op": "albumentations.__class__"}, "albumentations has no transform '__class__'"),
     ({"op": "torchvision.ColorJitter", "params": {"brightnes": 0.2}}, "(did you mean 'brightness'?)"),
-    ({"op": "torchvision.ColorJitter", "params": {"brightness": -1}}, "steps[0].params: If brightness is a single number, it must be non negative"),
+    ({"op": "torchvision.ColorJitter", "params": {"brightness": -1}}, "steps[0].params.brightness: If brightness is a single number, it must be non negative"),
     ({"op": "torchvision.ToTensor"}, "steps[0].op: "),
 ])
 def test_validation_errors_name_the_key_and_say_why(step, message):
@@ -320,3 +320,36 @@ def test_pixels_a_library_warp_cannot_see_get_the_ignore_index_not_class_0(name)
     for seed in range(3):
         out = pipe(_image(40, 52), seed=seed, masks=sem)["masks"]
         assert set(np.unique(out).tolist()) <= {3, 255}, (name, seed, np.unique(out))
+
+
+def _perturbed(params: dict):
+    for key, value in params.items():
+        if isinstance(value, list) and len(value) == 2 and value[0] != value[1]:
+            yield key, {**params, key: value[::-1]}
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield key, {**params, key: -abs(value) - 1}
+
+
+_TV_BAD = [(name, key, bad) for name in TORCHVISION_TRANSFORMS for key, bad in _perturbed(TV_KEYWORDS.get(name, {}))]
+
+
+@pytest.mark.parametrize("name,key,params", _TV_BAD, ids=[f"{n}-{k}" for n, k, _ in _TV_BAD])
+def test_torchvision_keywords_either_fail_validation_at_their_key_or_run(name, key, params):
+    # torchvision checks some keywords only when it draws: RandomRotation(degrees=[30, 10]) validated and then
+    # failed every item of a run
+    try:
+        pipe = _pipe(f"torchvision.{name}", params)
+    except augment.SpecError as exc:
+        assert len(exc.issues) == 1 and exc.issues[0].path.startswith("steps[0].params."), str(exc)
+        return
+    for seed in range(5):
+        pipe(_image(), seed=seed)
+
+
+def test_a_refused_torchvision_keyword_is_named_in_one_line_by_the_cli(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("modality: image\nsteps:\n  - op: torchvision.RandomRotation\n    params: {degrees: [30, 10]}\n")
+    out = subprocess.run([sys.executable, "-m", "augment.cli", "validate", str(spec)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "steps[0].params.degrees:" in out.stderr

@@ -390,7 +390,7 @@ class LibraryParams(OpParams):
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, problems)
         try:
-            build(cls.transform_name, cls.transform_cls, obj)
+            _build_and_try(cls, obj)
         except Exception as exc:  # noqa: BLE001 - the library's own check, whatever it raises, is one line
             schema_error = exc if isinstance(exc, ValidationError) else exc.__cause__
             if isinstance(schema_error, ValidationError):  # albumentations' own schema: keep its key paths
@@ -398,7 +398,9 @@ class LibraryParams(OpParams):
                     _details(".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "),
                              e.get("input")) for e in schema_error.errors(include_url=False)]) from None
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise ValidationError.from_exception_data(cls.__name__, [_details("", first, obj)]) from None
+            key = _named_key(first, _keywords(cls.transform_cls)) or _culprit(cls, obj)
+            raise ValidationError.from_exception_data(cls.__name__, [
+                _details(key or "", first, obj.get(key, obj) if key else obj)]) from None
         return super().model_validate(obj, *args, **kwargs)
 
     def keywords(self) -> dict:
@@ -482,6 +484,55 @@ def _error(kind: str, loc: tuple, message: str, value: Any) -> ValidationError:
 def _keywords(cls: type) -> list[str]:
     sig = inspect.signature(cls.__init__)
     return [n for n, p in sig.parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _build_and_try(cls, keywords: dict) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # what the library warns about a keyword, its trial call then raises
+        warnings.simplefilter("ignore")
+        built = build(cls.transform_name, cls.transform_cls, keywords)
+        if cls.transform_name.startswith("torchvision."):
+            _trial(built)
+
+
+def _culprit(cls, keywords: dict) -> str | None:
+    """The keyword whose value the library refused, where its message names none: the only one given, else the
+    one whose removal (its default instead) makes the transform build and draw."""
+    if len(keywords) == 1:
+        return next(iter(keywords))
+    for key in keywords:
+        try:
+            _build_and_try(cls, {k: v for k, v in keywords.items() if k != key})
+        except Exception:  # noqa: BLE001 - still refused without it (or required): not this one
+            continue
+        return key
+    return None
+
+
+def _named_key(message: str, keys: list[str]) -> str | None:
+    """The one constructor keyword a library's error message names (torchvision's checks say "If brightness is a
+    single number, ..." or "missing 1 required positional argument: 'degrees'"), so the error names its key."""
+    import re
+
+    def names(k: str) -> bool:  # "kernel_size" also as "Kernel size"
+        return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])", message, re.IGNORECASE)
+                   for form in {k, k.replace("_", " ")})
+
+    named = [k for k in keys if names(k)]
+    return named[0] if len(named) == 1 else None
+
+
+def _trial(transform) -> None:
+    """One draw and call of a torchvision transform on a small image: torchvision checks some keywords only when
+    it draws (reversed ranges, negative sizes), so a spec that passed validation failed every item of a run.
+    Under a forked CPU generator: the global torch RNG is left as it was."""
+    import torch
+    from torchvision import tv_tensors
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        transform(tv_tensors.Image(torch.zeros((3, 32, 32), dtype=torch.uint8)))
 
 
 def build(name: str, cls: type, keywords: dict):
