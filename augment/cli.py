@@ -126,9 +126,9 @@ def _load(path: str, **overrides):
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if overrides:
             spec = spec.with_overrides(**overrides)
+        return Pipeline(spec)  # checks what needs the op catalogue (the finishing ops' order)
     except SpecError as exc:
-        _fail(exc.render())
-    return Pipeline(spec)
+        _fail((exc if exc.source else SpecError(exc.issues, source=path)).render())
 
 
 def _load_plugins(ctx, param, modules: tuple[str, ...]) -> None:

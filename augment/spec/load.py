@@ -16,6 +16,7 @@ import yaml
 from augment.ops.catalog import registry
 from augment.spec.errors import SpecError, SpecIssue, did_you_mean, join_path, show
 from augment.spec.errors import validate_model as _validate
+from augment.spec.finishing import check_finishing_order
 from augment.spec.schema import (
     MAX_DEPTH,
     MAX_STEPS,
@@ -59,6 +60,8 @@ def parse_spec(data: Any, source: str | None = None) -> PipelineSpec:
         steps = [_parse_step(raw, f"steps[{i}]", modality, 1, counter, issues) for i, raw in enumerate(raw_steps)]
     if issues:
         raise SpecError(issues, source)
+    if modality == "image":
+        check_finishing_order(tuple(steps), source)  # normalize and to_dtype, on every path a seed can take
     return PipelineSpec(
         version=top.version,
         name=top.name,
