@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -137,7 +138,7 @@ def test_the_same_draws_on_either_backend_and_through_the_typed_api():
     ({"op": "albumentations.CLAHE", "params": {"p": 0.5}}, "steps[0].params.p: probability is the step's p"),
     ({"op": "albumentations.CLAHE", "params": {"tile_grid_size": [0, 8]}}, "steps[0].params.tile_grid_size"),
     ({"op": "albumentations.CLAHEE"}, "steps[0].op: albumentations has no transform 'CLAHEE' (did you mean "
-                                      "albumentations.'CLAHE'?)"),
+                                      "'albumentations.CLAHE'?)"),
     ({"op": "albumentations.Normalize"}, "steps[0].op: albumentations.Normalize cannot be used by name: returns "
                                          "float pixels"),
     ({"op": "albumentations.Lambda"}, "runs arbitrary Python functions"),
@@ -353,3 +354,30 @@ def test_a_refused_torchvision_keyword_is_named_in_one_line_by_the_cli(tmp_path)
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "steps[0].params.degrees:" in out.stderr
+
+
+@pytest.mark.parametrize("name,key,value", [
+    ("Affine", "scale", {"x": [0.9, 1.1], "y": "z"}), ("Affine", "rotate", "x"), ("Affine", "translate_px", [1, "a"]),
+    ("RandomBrightnessContrast", "brightness_limit", "x"), ("CLAHE", "clip_limit", {"a": 1}),
+    ("GaussNoise", "std_range", "wide"), ("CoarseDropout", "num_holes_range", [1, "many"]),
+])
+def test_a_bad_union_value_is_one_issue_at_its_key_without_branch_names(name, key, value):
+    # a value matching no branch of albumentations' union types gave one line per branch, with paths such as
+    # scale.float and scale.y.tuple[float, float]
+    with pytest.raises(augment.SpecError) as err:
+        _pipe(f"albumentations.{name}", {key: value})
+    issues = err.value.issues
+    assert len(issues) == 1, str(err.value)
+    path = issues[0].path
+    assert path.startswith(f"steps[0].params.{key}"), path
+    assert re.fullmatch(r"steps\[0\]\.params(\.[a-z_]+|\[\d+\])+", path), path  # keys and list indexes only
+    assert not any(part in ("float", "int", "tuple", "list") for part in path.split(".")), path
+
+
+@pytest.mark.parametrize("given,meant", [("albumentations.clahe", "albumentations.CLAHE"),
+                                         ("albumentations.Clahe", "albumentations.CLAHE"),
+                                         ("torchvision.colorjitter", "torchvision.ColorJitter"),
+                                         ("albumentations.HorizntalFlip", "albumentations.HorizontalFlip")])
+def test_a_misspelled_or_miscased_transform_name_gets_the_right_suggestion(given, meant):
+    with pytest.raises(augment.SpecError, match=re.escape(f"(did you mean '{meant}'?)")):
+        _pipe(given, {})

@@ -343,8 +343,11 @@ def transform_class(name: str) -> type:
     cls = getattr(module, attr, None) if attr.isidentifier() and not attr.startswith("_") else None
     if not (inspect.isclass(cls) and issubclass(cls, base)):
         names = _candidates(library)
-        match = difflib.get_close_matches(attr, names, n=1, cutoff=0.6)
-        hint = f" (did you mean {library}.{match[0]!r}?)" if match else ""
+        # case first (albumentations.clahe, .Clahe: CLAHE), then spelling
+        match = [n for n in names if n.lower() == attr.lower()] or \
+            [next(n for n in names if n.lower() == m)
+             for m in difflib.get_close_matches(attr.lower(), [n.lower() for n in names], n=1, cutoff=0.6)]
+        hint = f" (did you mean '{library}.{match[0]}'?)" if match else ""
         raise LookupError(f"{library} has no transform {attr!r}{hint}")
     return cls
 
@@ -395,8 +398,8 @@ class LibraryParams(OpParams):
             schema_error = exc if isinstance(exc, ValidationError) else exc.__cause__
             if isinstance(schema_error, ValidationError):  # albumentations' own schema: keep its key paths
                 raise ValidationError.from_exception_data(cls.__name__, [
-                    _details(".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "),
-                             e.get("input")) for e in schema_error.errors(include_url=False)]) from None
+                    _details(path, message.removeprefix("Value error, "), value)
+                    for path, message, value in _schema_issues(schema_error.errors(include_url=False))]) from None
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             key = _named_key(first, _keywords(cls.transform_cls)) or _culprit(cls, obj)
             raise ValidationError.from_exception_data(cls.__name__, [
@@ -472,7 +475,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _details(key: str, message: str, value: Any) -> InitErrorDetails:
-    loc = tuple(part for part in key.split(".") if part) if key else ()
+    loc = tuple(int(part) if part.isdigit() else part for part in key.split(".") if part) if key else ()
     return InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
 
 
@@ -484,6 +487,28 @@ def _error(kind: str, loc: tuple, message: str, value: Any) -> ValidationError:
 def _keywords(cls: type) -> list[str]:
     sig = inspect.signature(cls.__init__)
     return [n for n, p in sig.parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _type_tag(part: Any) -> bool:
+    """A location part pydantic adds for a union's branch (``float``, ``tuple[float, float]``), not a key."""
+    return isinstance(part, str) and (part in ("float", "int", "str", "bool", "list", "tuple", "dict", "none")
+                                      or "[" in part or "," in part)
+
+
+def _schema_issues(errors: list[dict]) -> list[tuple[str, str, Any]]:
+    """One issue per keyword from albumentations' schema errors: a value that matches no branch of a union got an
+    error per branch (``scale: Input should be a valid tuple`` and ``scale.float: ...``); the branch that got
+    deepest into the value says what is wrong (``scale.y: Input should be a valid number``), with the branch
+    names left out of its path."""
+    best: dict[Any, tuple[int, list, list, Any]] = {}
+    for e in errors:
+        loc = [part for part in e["loc"] if not _type_tag(part)]
+        top = loc[0] if loc else ""
+        if top not in best or len(loc) > best[top][0]:
+            best[top] = (len(loc), loc, [e["msg"]], e.get("input"))
+        elif len(loc) == best[top][0] and loc == best[top][1] and e["msg"] not in best[top][2]:
+            best[top][2].append(e["msg"])  # branches as deep as each other: what each wanted
+    return [(".".join(str(p) for p in loc), "; or ".join(msgs), value) for _, loc, msgs, value in best.values()]
 
 
 def _build_and_try(cls, keywords: dict) -> None:
