@@ -381,3 +381,19 @@ def test_a_bad_union_value_is_one_issue_at_its_key_without_branch_names(name, ke
 def test_a_misspelled_or_miscased_transform_name_gets_the_right_suggestion(given, meant):
     with pytest.raises(augment.SpecError, match=re.escape(f"(did you mean '{meant}'?)")):
         _pipe(given, {})
+
+
+_PIXEL_ONLY = [n for n in QUALIFYING if n not in DUAL]
+
+
+@pytest.mark.parametrize("name", _PIXEL_ONLY)
+def test_a_pixel_transform_on_a_tiny_image_gives_its_size_or_an_error(name):
+    # albumentations' ToGray returned a (3,) array for a 1x1 image, which came back as the "image"
+    pipe = _pipe(f"albumentations.{name}", SAMPLE_KEYWORDS.get(name, {}))
+    for shape in [(1, 1, 3), (1, 37, 3), (23, 1, 3), (2, 2, 1)]:
+        image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        try:
+            out = pipe(image, seed=1)
+        except Exception:  # noqa: BLE001 - a library limit: the run reports it as the item's error
+            continue
+        assert out.ndim == 3 and out.shape[:2] == shape[:2], (name, shape, out.shape)

@@ -164,6 +164,10 @@ def apply(op: OpDef, params: Any, image: np.ndarray, drawn: dict) -> np.ndarray:
     out = np.asarray(out)
     if out.ndim == 2:
         out = out[:, :, None]
+    if out.ndim != 3 or (op.annotations == "pixel" and out.shape[:2] != image.shape[:2]):
+        # albumentations' ToGray on a 1x1 image gave shape (3,), on 1x37 (37, 3, 1): a pixel transform keeps the size
+        raise ValueError(f"{op.name} returned pixels of shape {out.shape} for a {image.shape[0]}x{image.shape[1]} "
+                         f"image with {image.shape[2]} channels (a limit of the library on such images)")
     if out.dtype != np.uint8:
         raise ValueError(f"{op.name} returned {out.dtype} pixels; augment writes uint8 images")
     return np.ascontiguousarray(out)
