@@ -180,3 +180,23 @@ def test_nested_samples_move_boxes_and_keep_labels_in_step(shape, seed):
     assert torch.equal(got_labels, flat["labels"]) and len(got_labels) == len(got_boxes)
     if shape != "flat tuple":
         assert any(v is extra for v in leaves)  # not a per-box entry: untouched
+
+
+def test_run_of_a_video_records_the_values_every_frame_got():
+    from torchvision import tv_tensors
+
+    pipe = augment.Compose([augment.ops.HorizontalFlip(p=0.5), augment.ops.Rotate()], seed=1)
+    video = tv_tensors.Video(torch.randint(0, 255, (3, 3, 8, 8), dtype=torch.uint8))
+    res = pipe.run(video, seed=2)
+    assert isinstance(res.output, tv_tensors.Video) and torch.equal(res.output, pipe(video, seed=2))
+    for t in range(3):  # each frame is the replay of the one record
+        frame = video[t].as_subclass(torch.Tensor)
+        assert torch.equal(pipe.replay(frame, res), res.output[t].as_subclass(torch.Tensor))
+    with pytest.raises(augment.compile.ImageInputError, match="tv_tensors.Video"):
+        pipe.run(torch.zeros((2, 3, 8, 8), dtype=torch.uint8))
+
+
+def test_a_misspelled_batch_keyword_gets_a_suggestion():
+    pipe = augment.Compose([augment.ops.HorizontalFlip()], seed=1)
+    with pytest.raises(TypeError, match=r"unknown batch keyword 'seed' \(did you mean 'seeds'\?\)"):
+        pipe.batch(torch.zeros((2, 3, 8, 8), dtype=torch.uint8), seed=[1, 2])

@@ -33,7 +33,12 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
 
     unknown = set(ann) - set(ANNOTATION_KEYS)
     if unknown:
-        raise TypeError(f"unknown batch annotation keys: {', '.join(sorted(unknown))}; use "
+        import difflib
+
+        key = sorted(unknown)[0]
+        match = difflib.get_close_matches(key, [*ANNOTATION_KEYS, "seeds", "kernels"], n=1, cutoff=0.6)
+        hint = f" (did you mean {match[0]!r}?)" if match else ""
+        raise TypeError(f"unknown batch keyword {key!r}{hint}; batch takes seeds=, kernels= and the annotations "
                         f"{', '.join(ANNOTATION_KEYS)}")
     pipe.check_moves_annotations()
     res = run_tensor_batch(pipe, images, seeds, kernels=kernels)

@@ -249,6 +249,9 @@ class Pipeline:
             seed = self._next_seed()
         if self.modality == "text":
             return self.run_batch([x], [seed], labels=[label])[0]
+        if tensors.is_video(x):  # every frame with the first frame's values: those are the record
+            video, first = tensors.call_video(self, x, seed)
+            return AugmentResult(video, first.applied, seed)
         return self._run_image(x, seed)
 
     def _run_image(self, x: Any, seed: int, record: bool = True) -> AugmentResult:

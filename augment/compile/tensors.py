@@ -43,8 +43,10 @@ def _check_tensor(x: Any) -> None:
     import torch
 
     if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[0] not in (1, 2, 3, 4)):
-        raise ImageInputError(f"tensor images must be CxHxW (C in 1-4) or HxW, got shape {tuple(x.shape)}: "
-                              "use pipe.batch for NxCxHxW batches")
+        hint = ("use pipe.batch for NxCxHxW batches (each sample its own values), or wrap frames in "
+                "tv_tensors.Video (every frame the same values)" if x.ndim == 4 else "")
+        raise ImageInputError(f"tensor images must be CxHxW (C in 1-4) or HxW, got shape {tuple(x.shape)}"
+                              + (f": {hint}" if hint else ""))
     if x.shape[-1] < 1 or x.shape[-2] < 1:
         raise ImageInputError(f"image has no pixels (shape {tuple(x.shape)})")
     if x.dtype != torch.uint8 and not x.is_floating_point():
