@@ -16,6 +16,9 @@ YAML text), with the steps as typed ops again (``pipe.transforms``).
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 from pathlib import Path
 from typing import Iterable, Literal, Union
 
@@ -28,9 +31,27 @@ from augment.spec.schema import GroupStep, OpStep
 __all__ = ["Compose", "OneOf", "SomeOf", "Sequence", "Transform"]
 
 
+def _keywords_checked(init):
+    """A misspelled keyword (``Compose(sed=1)``, ``OneOf(weight=...)``) says which was meant, as the typed ops and
+    the YAML validator do, instead of Python's bare "unexpected keyword argument"."""
+    names = [n for n in inspect.signature(init).parameters if n != "self"]
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            match = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.6)
+            hint = f" (did you mean {match[0]!r}?)" if match else f"; it takes {', '.join(names)}"
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}{hint}")
+        return init(self, *args, **kwargs)
+
+    return checked
+
+
 class _Group:
     kind: str = ""
 
+    @_keywords_checked
     def __init__(self, transforms: Iterable["Transform"], p: float = 1.0) -> None:
         self.transforms = list(transforms)
         self.p = p
@@ -64,6 +85,7 @@ class OneOf(_Group):
 
     kind = "one_of"
 
+    @_keywords_checked
     def __init__(self, transforms: Iterable["Transform"], weights: Iterable[float] | None = None, p: float = 1.0):
         super().__init__(transforms, p)
         self.weights = list(weights) if weights is not None else None
@@ -83,6 +105,7 @@ class SomeOf(_Group):
 
     kind = "some_of"
 
+    @_keywords_checked
     def __init__(self, transforms: Iterable["Transform"], n: int | tuple[int, int] | None = None, p: float = 1.0):
         super().__init__(transforms, p)
         self.n = n
@@ -103,6 +126,7 @@ Transform = Union[Op, _Group]
 class Compose(Pipeline):
     """A pipeline built from typed ops and groups. ``modality`` is taken from the ops when omitted."""
 
+    @_keywords_checked
     def __init__(
         self,
         transforms: Iterable[Transform],

@@ -88,3 +88,13 @@ class _Flipped:
         import torch
 
         return torch.from_numpy(self.PIPE(IMG, seed=i))
+
+
+@pytest.mark.parametrize("make,bad,meant", [
+    (lambda: augment.Compose([ops.HorizontalFlip()], sed=1), "sed", "seed"),
+    (lambda: augment.OneOf([ops.HorizontalFlip()], weight=[1.0]), "weight", "weights"),
+    (lambda: augment.SomeOf([ops.HorizontalFlip()], nn=1), "nn", "n"),
+])
+def test_a_misspelled_group_or_compose_keyword_says_which_was_meant(make, bad, meant):
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '{bad}' \(did you mean '{meant}'\?\)"):
+        make()
