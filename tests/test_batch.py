@@ -18,7 +18,7 @@ from augment.ops.image_ops_native import NATIVE_GEOMETRIC
 
 N = 6
 EXACT = {"horizontal_flip", "vertical_flip", "crop", "cutout"}
-# hsv: the batched kernel is torchvision's formula; the albumentations backend's version differs by a few levels
+# hsv: the batched kernel is torchvision's formula in float; OpenCV's 8-bit hue (2-degree steps) differs by up to ~12
 LOOSE = {"hsv"}
 
 
@@ -57,8 +57,8 @@ def test_each_sample_equals_its_single_call(op, kernels):
         diff = (res.output[i].int() - single.output.int()).abs()
         if kernels == "auto" or op.name in EXACT or op.name not in BATCHED_OPS:
             assert int(diff.max()) == 0, op.name
-        elif op.name in LOOSE:
-            assert float(diff.float().mean()) < 2.0
+        elif op.name in LOOSE:  # the bound docs/training.md states
+            assert float(diff.float().mean()) < 2.0 and int(diff.max()) <= 16, (op.name, int(diff.max()))
         else:
             assert int(diff.max()) <= 1, (op.name, int(diff.max()))
     assert torch.equal(pipe.replay_batch(x, res, kernels=kernels), res.output)  # on the same device: exactly
