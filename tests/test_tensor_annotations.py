@@ -134,3 +134,14 @@ def _to_xyxy_np(boxes, fmt):
     from augment.compile.annotated import _to_xyxy
 
     return _to_xyxy(boxes.as_subclass(torch.Tensor).numpy(), fmt)
+
+
+def test_a_batch_with_a_label_count_that_does_not_match_its_boxes_is_one_line():
+    pipe = augment.Compose([ops.HorizontalFlip()], seed=1)
+    images = torch.zeros((2, 3, 8, 8), dtype=torch.uint8)
+    boxes = [torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]]), torch.tensor([[0.0, 0.0, 2.0, 2.0]])]
+    with pytest.raises(ValueError, match="sample 0: 1 labels for 2 objects"):
+        pipe.batch(images, seeds=[1, 2], boxes=boxes, labels=[[1], [2]])
+    with pytest.raises(ValueError, match="2 images but labels for 1"):
+        pipe.batch(images, seeds=[1, 2], boxes=boxes, labels=[[1, 2]])
+    assert pipe.batch(images, seeds=[1, 2], boxes=boxes, labels=[[1, 2], [3]])["labels"] == [[1, 2], [3]]

@@ -76,6 +76,14 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
                               dtype=np.float64).reshape(-1, 4) if per_polys[i] is not None
                      else np.array([[0, 0, w, h]] * len(per_kp[i]), dtype=np.float64).reshape(-1, 4)
                      if per_kp[i] is not None else np.zeros((0, 4)) for i in range(n)]
+    if labels_in is not None:
+        if len(labels_in) != n:
+            raise ValueError(f"{n} images but labels for {len(labels_in)}")
+        for i in range(n):
+            want = counts[i] if (padded or kp_padded) else len(per_boxes[i])
+            have = len(labels_in[i]) if not (padded or kp_padded) else labels_in[i].shape[0]
+            if have < want if (padded or kp_padded) else have != want:
+                raise ValueError(f"sample {i}: {have} labels for {want} objects; give one label per box")
     ignore = int(ann.get("ignore_index", 255))  # the input masks' own; inside, semantic_in makes it 255
     out_boxes, kept_all, out_masks, out_kp, out_polys = [], [], [], [], []
     leaves = {leaf.path: leaf for leaf in pipe.leaves()}
