@@ -146,7 +146,9 @@ def test_ctrl_c_at_any_moment_of_a_local_run_is_one_line(tmp_path, delay):
     a traceback, another exit code or a process left behind."""
     src = _images(tmp_path / "in", 24, 192)
     spec = tmp_path / "spec.yaml"
-    spec.write_text("version: 1\nname: t\nmodality: image\nseed: 0\ncopies: 30\nsteps:\n  - op: rotate\n"
+    # enough work that the last moment of the sweep still falls inside the run (a run of 720 outputs had ended
+    # before 2.2 s once the package's bytecode was written ahead)
+    spec.write_text("version: 1\nname: t\nmodality: image\nseed: 0\ncopies: 100\nsteps:\n  - op: rotate\n"
                     "    params: {degrees: [-20, 20]}\n")
     proc = subprocess.Popen([sys.executable, "-m", "augment.cli", "run", str(spec), str(src), str(tmp_path / "out"),
                              "--workers", "2", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -397,3 +397,9 @@ def test_a_pixel_transform_on_a_tiny_image_gives_its_size_or_an_error(name):
         except Exception:  # noqa: BLE001 - a library limit: the run reports it as the item's error
             continue
         assert out.ndim == 3 and out.shape[:2] == shape[:2], (name, shape, out.shape)
+
+
+def test_the_validation_draw_uses_an_image_large_enough_for_the_keywords():
+    # a 32x32 trial image refused RandomCrop(size=[92, 120]), which runs on any image that large
+    pipe = _pipe("torchvision.RandomCrop", {"size": [92, 120]})
+    assert pipe(_image(100, 130), seed=0).shape == (92, 120, 3)

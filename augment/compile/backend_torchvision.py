@@ -195,6 +195,8 @@ INTO: dict[str, Callable] = {}  # no kernel here writes into a given array (see 
 
 
 def apply(op: str, image: np.ndarray, drawn: dict, params: Any) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    # torch has no read-only tensors: decoded pixels (read-only) are copied, rather than warned about
+    src = image if image.flags.writeable else image.copy()
+    t = torch.from_numpy(np.ascontiguousarray(src)).permute(2, 0, 1)
     out = KERNELS[op](t, drawn, params)
     return np.ascontiguousarray(out.permute(1, 2, 0).numpy())

@@ -518,7 +518,7 @@ def _build_and_try(cls, keywords: dict) -> None:
         warnings.simplefilter("ignore")
         built = build(cls.transform_name, cls.transform_cls, keywords)
         if cls.transform_name.startswith("torchvision."):
-            _trial(built)
+            _trial(built, keywords)
 
 
 def _culprit(cls, keywords: dict) -> str | None:
@@ -548,16 +548,35 @@ def _named_key(message: str, keys: list[str]) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _trial(transform) -> None:
-    """One draw and call of a torchvision transform on a small image: torchvision checks some keywords only when
-    it draws (reversed ranges, negative sizes), so a spec that passed validation failed every item of a run.
-    Under a forked CPU generator: the global torch RNG is left as it was."""
+def _trial(transform, keywords: dict) -> None:
+    """One draw and call of a torchvision transform on a blank image: torchvision checks some keywords only when
+    it draws (reversed ranges, negative sizes), so a spec that passed validation failed every item of a run. The
+    image is as large as the largest number among the keywords (a crop of 92x120 needs that much image; up to
+    ``_TRIAL_MAX_SIDE``), so only what fails on every image is refused. Under a forked CPU generator: the global
+    torch RNG is left as it was."""
     import torch
     from torchvision import tv_tensors
 
+    side = min(_TRIAL_MAX_SIDE, max([32, *(int(v) + 1 for v in _numbers(keywords) if 0 < v < 1e9)]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        transform(tv_tensors.Image(torch.zeros((3, 32, 32), dtype=torch.uint8)))
+        transform(tv_tensors.Image(torch.zeros((3, side, side), dtype=torch.uint8)))
+
+
+_TRIAL_MAX_SIDE = 4096
+
+
+def _numbers(value: Any):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
 
 
 def build(name: str, cls: type, keywords: dict):
