@@ -144,3 +144,22 @@ def test_a_batch_with_a_label_count_that_does_not_match_its_boxes_is_one_line():
     with pytest.raises(ValueError, match="2 images but labels for 1"):
         pipe.batch(images, seeds=[1, 2], boxes=boxes, labels=[[1, 2]])
     assert pipe.batch(images, seeds=[1, 2], boxes=boxes, labels=[[1, 2], [3]])["labels"] == [[1, 2], [3]]
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float64])
+def test_box_tensors_keep_their_dtype_integer_ones_rounded(dtype):
+    rng = np.random.default_rng(3)
+    h, w = 30, 40
+    xyxy = torch.tensor([[2, 3, 20, 25], [10, 1, 39, 29]])
+    boxes = tv_tensors.BoundingBoxes(xyxy.to(dtype), format="XYXY", canvas_size=(h, w))
+    floats = tv_tensors.BoundingBoxes(xyxy.to(torch.float64), format="XYXY", canvas_size=(h, w))
+    image = torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8))
+    pipe = augment.Compose([ops.Affine(degrees=(-10, 10), scale=(0.8, 1.2))], seed=2)
+    for seed in range(3):
+        got = pipe(image, seed=seed, boxes=boxes)["boxes"]
+        ref = pipe(image, seed=seed, boxes=floats)["boxes"]
+        assert got.dtype == dtype and isinstance(got, tv_tensors.BoundingBoxes)
+        want = ref if dtype.is_floating_point else torch.round(ref)
+        assert torch.allclose(got.double(), want.double(), atol=1e-6)
+        batch = pipe.batch(image[None], seeds=[seed], boxes=[boxes], kernels="per_sample")["boxes"][0]
+        assert batch.dtype == dtype and torch.equal(batch, got)

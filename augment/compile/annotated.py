@@ -71,6 +71,16 @@ def boxes_xyxy(boxes: Any, hw: tuple[int, int]) -> tuple[np.ndarray, str | None]
     return _to_xyxy(_numpy(boxes), fmt), fmt
 
 
+def boxes_like(xyxy: np.ndarray, dtype):
+    """Moved boxes as a tensor of the caller's dtype: integer boxes are rounded to the nearest pixel (torchvision
+    v2 keeps a box tensor's dtype too), float ones kept."""
+    import torch
+
+    if dtype.is_floating_point:
+        return torch.as_tensor(xyxy, dtype=dtype)
+    return torch.as_tensor(np.rint(xyxy), dtype=dtype)
+
+
 def semantic_in(mask: Any, ignore_index: int = 255) -> tuple[np.ndarray, Any]:
     """A semantic mask (class ids per pixel) as the uint8 map the ops move (ignore index 255), and a function that
     gives a moved map back in the mask's own dtype and ignore index. Class ids must fit: 0-255 with the default
@@ -172,7 +182,7 @@ def call_annotated(pipe, x: Any, seed: int | None, ann: dict) -> dict:
         if _is_torch(boxes_in):
             import torch
 
-            t = torch.as_tensor(xyxy, dtype=boxes_in.dtype if boxes_in.is_floating_point() else torch.float32)
+            t = boxes_like(xyxy, boxes_in.dtype)
             result["boxes"] = _rewrap(boxes_in, t, format=boxes_in.format, canvas_size=(oh, ow)) if fmt else t.to(boxes_in.device)
         else:
             result["boxes"] = xyxy.astype(np.asarray(boxes_in).dtype if np.asarray(boxes_in).dtype.kind == "f" else np.float64)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.compile.annotated import _from_xyxy, _rewrap, boxes_xyxy, semantic_in
+from augment.compile.annotated import _from_xyxy, _rewrap, boxes_like, boxes_xyxy, semantic_in
 from augment.compile.batch import run_tensor_batch
 from augment.compile.targets import TargetTracker, Targets
 
@@ -181,7 +181,7 @@ def _like_boxes(orig: Any, b: np.ndarray, dtype, hw: tuple[int, int]):
 
     if not hasattr(orig, "detach"):
         return b
-    t = torch.as_tensor(b, dtype=dtype)
+    t = boxes_like(b, orig.dtype)
     if getattr(orig, "format", None) is not None:
         return _rewrap(orig, t, format=orig.format, canvas_size=hw)
     return t.to(orig.device)
