@@ -200,3 +200,13 @@ def test_a_misspelled_batch_keyword_gets_a_suggestion():
     pipe = augment.Compose([augment.ops.HorizontalFlip()], seed=1)
     with pytest.raises(TypeError, match=r"unknown batch keyword 'seed' \(did you mean 'seeds'\?\)"):
         pipe.batch(torch.zeros((2, 3, 8, 8), dtype=torch.uint8), seed=[1, 2])
+
+
+def test_an_empty_tensor_batch_comes_back_empty():
+    pipe = augment.Compose([augment.ops.HorizontalFlip(), augment.ops.Rotate()], seed=0)
+    empty = torch.zeros((0, 3, 8, 8), dtype=torch.uint8)
+    out = pipe.batch(empty)
+    assert out.shape == empty.shape and out.dtype == empty.dtype and out is not empty
+    assert len(pipe.run_batch(empty)) == 0
+    with pytest.raises(ValueError, match="0 images but 2 seeds"):
+        pipe.batch(empty, seeds=[1, 2])

@@ -115,6 +115,11 @@ def run_tensor_batch(pipe: Any, x: Any, seeds: list[int] | None = None, records:
     if kernels not in KERNELS_CHOICES:
         raise ValueError(f"kernels must be one of {', '.join(KERNELS_CHOICES)}, got {kernels!r}")
     batch, was_list = _stack(x)
+    if batch.shape[0] == 0 and batch.ndim == 4 and batch.shape[1] in (1, 2, 3, 4):
+        # an empty batch (the last of a sampler, a filtered one): nothing to draw, an empty batch back
+        if seeds is not None and len(seeds) or records is not None and len(records):
+            raise ValueError(f"0 images but {len(seeds or records)} seeds or records")
+        return BatchResult(batch.clone(), [], [], [], [])
     _check_batch(batch)
     n = batch.shape[0]
     if records is not None:
