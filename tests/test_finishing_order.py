@@ -117,3 +117,19 @@ def test_typed_compose_refuses_it_at_construction():
     ok = augment.Compose([ops.HorizontalFlip(), ops.ToDtype(dtype="float32"), ops.Normalize(max_pixel_value=1.0)], seed=0)
     out = ok(np.zeros((4, 4, 3), np.uint8), seed=0)
     assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("steps", [
+    [{"some_of": [OPS["f32"], OPS["u8"]], "n": 2}, OPS["flip"]],  # both always run, in order
+    [{"some_of": [OPS["f32"], OPS["u8"]], "n": [2, 2]}, OPS["flip"]],
+    [{"one_of": [OPS["flip"], OPS["norm255"]], "weights": [1, 0]}, OPS["flip"]],  # normalize is never drawn
+])
+def test_paths_no_seed_can_take_are_not_refused(steps):
+    pipe = augment.Pipeline(parse_spec({"modality": "image", "steps": steps}))
+    for seed in range(20):
+        assert pipe(np.zeros((4, 4, 3), np.uint8), seed=seed).dtype == np.uint8
+
+
+def test_some_of_with_fewer_children_than_all_is_still_refused():
+    with pytest.raises(SpecError, match=r"steps\[1\]: horizontal_flip may run after steps\[0\]\.some_of\[0\]"):
+        parse_spec({"modality": "image", "steps": [{"some_of": [OPS["f32"], OPS["u8"]], "n": 1}, OPS["flip"]]})

@@ -210,3 +210,61 @@ def test_an_empty_tensor_batch_comes_back_empty():
     assert len(pipe.run_batch(empty)) == 0
     with pytest.raises(ValueError, match="0 images but 2 seeds"):
         pipe.batch(empty, seeds=[1, 2])
+
+
+def _two_boxes():
+    from torchvision import tv_tensors
+
+    img = tv_tensors.Image(torch.zeros((3, 64, 64), dtype=torch.uint8))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[2.0, 2, 10, 10], [28, 28, 36, 36]]), format="XYXY",
+                                     canvas_size=(64, 64))
+    return img, boxes, augment.Compose([augment.ops.CenterCrop(height=20, width=20)], seed=0)  # drops box 0
+
+
+def test_per_box_rows_drop_with_their_boxes_and_a_wrong_count_is_refused():
+    import collections
+
+    img, boxes, crop = _two_boxes()
+    assert torch.equal(crop({"image": img, "boxes": boxes, "labels": torch.eye(2)}, seed=0)["labels"],
+                       torch.eye(2)[1:])  # one-hot rows
+    assert crop({"image": img, "boxes": boxes, "labels": [[1], [2]]}, seed=0)["labels"] == [[2]]
+    with pytest.raises(augment.compile.ImageInputError, match="'labels' has 3 entries for 2 boxes"):
+        crop({"image": img, "boxes": boxes, "labels": [1, 2, 3]}, seed=0)
+    with pytest.raises(augment.compile.ImageInputError, match="'area' has 1 entries for 2 boxes"):
+        crop({"image": img, "boxes": boxes, "labels": [1, 2], "area": [1.0]}, seed=0)
+    out = crop(collections.defaultdict(list, image=img, boxes=boxes, labels=[1, 2]), seed=0)
+    assert type(out) is collections.defaultdict and out.default_factory is list and out["labels"] == [2]
+
+
+def test_a_tuple_with_several_candidates_for_per_box_values_is_refused_when_boxes_drop():
+    img, boxes, crop = _two_boxes()
+    assert torch.equal(crop((img, boxes, torch.tensor([5, 6])), seed=0)[2], torch.tensor([6]))
+    with pytest.raises(augment.compile.ImageInputError, match="pass the target as a dict with 'labels'"):
+        crop((img, boxes, torch.tensor([5, 6]), torch.tensor([64, 64])), seed=0)  # labels, or an image size?
+    flip = augment.Compose([augment.ops.HorizontalFlip(p=1.0)], seed=0)  # nothing dropped: nothing to tell apart
+    assert torch.equal(flip((img, boxes, torch.tensor([5, 6]), torch.tensor([64, 64])), seed=0)[3],
+                       torch.tensor([64, 64]))
+
+
+def test_a_nested_sample_takes_the_ignore_index_of_its_mask():
+    from torchvision import tv_tensors
+
+    img, _, _ = _two_boxes()
+    mask = torch.zeros((64, 64), dtype=torch.int64)
+    mask[5:10, 5:10] = 3
+    rot = augment.Compose([augment.ops.Rotate(degrees=(30, 30))], seed=0)
+    out = rot((img, {"masks": tv_tensors.Mask(mask)}), seed=0, ignore_index=-1)[1]["masks"]
+    assert out.dtype == torch.int64 and set(out.unique().tolist()) <= {-1, 0, 3} and (out == -1).any()
+    with pytest.raises(ValueError, match="ignore_index -1 does not fit the mask's uint8"):
+        rot(img, seed=0, masks=mask.to(torch.uint8), ignore_index=-1)
+    with pytest.raises(ValueError, match="not bool values"):
+        rot(img, seed=0, masks=mask.bool())
+
+
+def test_point_keypoints_beside_boxes_are_refused_in_one_line():
+    from torchvision import tv_tensors
+
+    img, boxes, crop = _two_boxes()
+    with pytest.raises(augment.compile.ImageInputError, match=r"KeyPoints of shape \(N, 2\) beside boxes"):
+        crop({"image": img, "boxes": boxes, "keypoints": tv_tensors.KeyPoints(torch.zeros(3, 2), canvas_size=(64, 64))},
+             seed=0)

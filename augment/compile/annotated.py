@@ -90,8 +90,10 @@ def semantic_in(mask: Any, ignore_index: int = 255) -> tuple[np.ndarray, Any]:
     ignore = int(ignore_index)
     if m.dtype == np.uint8 and ignore == 255:
         return m, lambda out: out
-    if m.dtype.kind not in "iub":
-        raise ValueError(f"a semantic mask holds integer class ids, not {m.dtype} values")
+    if m.dtype.kind not in "iu":  # a bool map cannot hold an ignore index for what an op cannot see
+        raise ValueError(f"a semantic mask holds integer class ids, not {m.dtype} values (pass a bool mask as uint8)")
+    if not np.can_cast(np.min_scalar_type(ignore), m.dtype):
+        raise ValueError(f"ignore_index {ignore} does not fit the mask's {m.dtype}")
     if m.size:
         ids = m[m != ignore]
         top = 255 if ignore == 255 else 254

@@ -230,6 +230,8 @@ class Pipeline:
     def __call__(self, x: Any, seed: int | None = None, **annotations) -> Any:
         """Augment ``x``; with annotations (``boxes``, ``labels``, ``polygons``, ``masks``, ``keypoints``, ...)
         returns a dict of the same keys plus ``image`` (see ``augment.compile.annotated``)."""
+        if self.modality == "image" and set(annotations) <= {"ignore_index"} and tensors.is_structured(x):
+            return tensors.call_structured(self, x, seed, **annotations)  # the mask's ignore index beside it
         if annotations:
             from augment.compile.annotated import call_annotated
 

@@ -213,31 +213,48 @@ def is_structured(x: Any) -> bool:
 _PER_BOX_KEYS = ("area", "iscrowd", "scores", "ids", "track_ids", "instance_ids")
 
 
-def _per_box_entries(x: Any, boxes_path: tuple, count: int) -> list[tuple]:
-    """Paths of the values that hold one entry per box beside the boxes: in a dict, ``labels`` (or a key containing
-    ``label``) and ``_PER_BOX_KEYS``; in a tuple or list, any other one-dimensional sequence of ``count`` entries
-    (``(image, boxes, labels)``)."""
+def _per_box_entries(x: Any, boxes_path: tuple, count: int) -> tuple[list[tuple], list[tuple]]:
+    """Paths of the values that hold one entry (a row: a one-hot label, a list) per box beside the boxes: in a dict,
+    ``labels`` (or a key containing ``label``) and ``_PER_BOX_KEYS``, which must then have one row per box; in a
+    tuple or list, the other one-dimensional sequences of ``count`` entries (``(image, boxes, labels)``). Returns
+    (entries, ambiguous): in a tuple, several such sequences cannot be told apart from, say, an image size."""
     parent_path = boxes_path[:-1]
     parent = _get(x, parent_path)
     if isinstance(parent, dict):
         keys = [k for k in parent if isinstance(k, str) and k.lower() == "labels"] or \
                [k for k in parent if isinstance(k, str) and "label" in k.lower()]
         keys += [k for k in parent if isinstance(k, str) and k.lower() in _PER_BOX_KEYS and k not in keys]
-        candidates = [(k, parent[k]) for k in keys]
-    else:
-        candidates = [(i, v) for i, v in enumerate(parent) if i != boxes_path[-1]]
-    return [parent_path + (k,) for k, v in candidates if _kind(v) is None and _per_box(v, count)]
+        out = []
+        for k in keys:
+            v = parent[k]
+            if _kind(v) is not None or not _rows(v):
+                continue
+            if len(v) != count:
+                raise ImageInputError(f"{k!r} has {len(v)} entries for {count} boxes: give one per box")
+            out.append(parent_path + (k,))
+        return out, []
+    found = [parent_path + (i,) for i, v in enumerate(parent) if i != boxes_path[-1] and _kind(v) is None
+             and _flat(v) and len(v) == count]
+    return (found, []) if len(found) <= 1 else ([], found)
 
 
-def _per_box(v: Any, count: int) -> bool:
+def _rows(v: Any) -> bool:
+    """A sequence with one row per object: a tensor or array of at least one dimension, a list or tuple."""
     if is_tensor(v) or isinstance(v, np.ndarray):
-        return v.ndim == 1 and len(v) == count
-    return isinstance(v, (list, tuple)) and len(v) == count and all(not _containers(e) for e in v)
+        return v.ndim >= 1
+    return isinstance(v, (list, tuple))
 
 
-def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
+def _flat(v: Any) -> bool:
+    if is_tensor(v) or isinstance(v, np.ndarray):
+        return v.ndim == 1
+    return isinstance(v, (list, tuple)) and all(not _containers(e) for e in v)
+
+
+def call_structured(pipe: Any, x: Any, seed: int | None, **options) -> Any:
     """Augment the image of a (nested) tuple/list/dict and move its annotations with it; the same structure comes
-    back. Boxes that leave the image take their per-box entries (labels, ...) with them (``_per_box_entries``)."""
+    back. Boxes that leave the image take their per-box entries (labels, ...) with them (``_per_box_entries``).
+    ``options``: ``ignore_index`` of a class-id mask."""
     where: dict[str, tuple] = {}
     image_at = None
     plain_image = None  # a plain CxHxW tensor stands for the image when no tv_tensors.Image is there (torchvision)
@@ -266,10 +283,18 @@ def call_structured(pipe: Any, x: Any, seed: int | None) -> Any:
     ann = {key: _get(x, path) for key, path in where.items()}
     if not ann:
         return _replace(x, {image_at: pipe(image, seed=seed)})
-    companions = _per_box_entries(x, where["boxes"], len(ann["boxes"])) if "boxes" in ann else []
-    if companions:
-        ann["labels"] = list(range(len(ann["boxes"])))  # which boxes are kept, to select every companion with
-    res = pipe(image, seed=seed, **ann)
+    companions, ambiguous = _per_box_entries(x, where["boxes"], len(ann["boxes"])) if "boxes" in ann else ([], [])
+    kp = ann.get("keypoints")
+    if kp is not None and "boxes" in ann and kp.ndim == 2:
+        raise ImageInputError("tv_tensors.KeyPoints of shape (N, 2) beside boxes: give the keypoints per object, "
+                              "(number of boxes, K, 2), so that they follow their boxes")
+    ann["labels"] = list(range(len(ann["boxes"]))) if "boxes" in ann else None  # which boxes are kept
+    if ann["labels"] is None:
+        del ann["labels"]
+    res = pipe(image, seed=seed, **ann, **options)
+    if ambiguous and len(res["labels"]) != len(ann["boxes"]):
+        raise ImageInputError(f"boxes left the image, and {len(ambiguous)} other entries of the sample have one value "
+                              "per box: which are per-box cannot be told; pass the target as a dict with 'labels'")
     changed = {image_at: res["image"], **{path: res[key] for key, path in where.items()}}
     for path in companions:
         changed[path] = select_rows(_get(x, path), list(res["labels"]))
@@ -300,8 +325,13 @@ def _replace(x: Any, changed: dict, path: tuple = ()) -> Any:
         return changed[path]
     if not any(p[:len(path)] == path for p in changed):
         return x
-    if isinstance(x, dict):
-        return type(x)({k: _replace(v, changed, path + (k,)) for k, v in x.items()})
+    if isinstance(x, dict):  # a copy keeps the dict's own kind (OrderedDict, defaultdict's factory, a subclass)
+        import copy
+
+        out_dict = copy.copy(x)
+        for k, v in x.items():
+            out_dict[k] = _replace(v, changed, path + (k,))
+        return out_dict
     out = [_replace(v, changed, path + (i,)) for i, v in enumerate(x)]
     if isinstance(x, tuple):
         return type(x)(*out) if hasattr(x, "_fields") else type(x)(out)

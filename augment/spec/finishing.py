@@ -38,13 +38,45 @@ def _node(step, path: str, states: dict, source) -> dict:
         after = _through(children, f"{path}.sequence", states, source)
     elif step.kind == "one_of":
         after = {}
+        weights = step.weights or [1.0] * len(children)
         for i, child in enumerate(children):
-            after.update(_node(child, f"{path}.one_of[{i}]", states, source))
-    else:  # some_of: any subset of the children, in spec order
+            if weights[i] > 0:  # a child of weight 0 is never drawn
+                after.update(_node(child, f"{path}.one_of[{i}]", states, source))
+    else:  # some_of: n children (n between its bounds), in spec order
+        after = _some_of(step, path, states, source)
+    return {**states, **after} if step.p < 1.0 else after
+
+
+_MAX_SUBSETS = 1024
+
+
+def _some_of(step, path: str, states: dict, source) -> dict:
+    """Every subset of the allowed sizes, each run in spec order (exact up to ``_MAX_SUBSETS`` subsets; beyond, any
+    subset, which can only refuse more)."""
+    import itertools
+
+    children = step.steps
+    lo, hi = step.n if step.n is not None else (1, len(children))
+    sizes = [k for k in range(lo, min(hi, len(children)) + 1)]
+    if sum(_comb(len(children), k) for k in sizes) > _MAX_SUBSETS:
         after = dict(states)
         for i, child in enumerate(children):
             after.update(_node(child, f"{path}.some_of[{i}]", after, source))
-    return {**states, **after} if step.p < 1.0 else after
+        return after
+    after: dict = {}
+    for k in sizes:
+        for chosen in itertools.combinations(range(len(children)), k):
+            here = dict(states)
+            for i in chosen:
+                here = _node(children[i], f"{path}.some_of[{i}]", here, source)
+            after.update(here)
+    return after
+
+
+def _comb(n: int, k: int) -> int:
+    import math
+
+    return math.comb(n, k)
 
 
 def _leaf(step, path: str, states: dict, source) -> dict:
