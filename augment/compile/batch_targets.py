@@ -71,7 +71,7 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
             xyxy, formats[i] = boxes_xyxy(boxes_in[i], in_hw)
             per_boxes.append(xyxy)
     else:  # as a single call: the polygons' extent, else the whole image per object (keypoints alone)
-        h, w = images.shape[-2:] if hasattr(images, "shape") else images[0].shape[-2:]
+        h, w = in_hw
         per_boxes = [np.array([[*np.concatenate(o).min(0), *np.concatenate(o).max(0)] for o in per_polys[i]],
                               dtype=np.float64).reshape(-1, 4) if per_polys[i] is not None
                      else np.array([[0, 0, w, h]] * len(per_kp[i]), dtype=np.float64).reshape(-1, 4)
@@ -126,7 +126,7 @@ def run_annotated_batch(pipe: Any, images: Any, seeds, ann: dict, kernels: str =
             result["box_counts"] = torch.as_tensor([len(b) for b in out_boxes], device=_device(counts_in))
         else:
             out_hw = [tuple(res.output[i].shape[-2:]) for i in range(n)]
-            result["boxes"] = [_like_boxes(boxes_in[i], _from_xyxy(b, formats[i]), dtype, out_hw[i])
+            result["boxes"] = [_like_boxes(boxes_in[i], _from_xyxy(b, formats[i]), out_hw[i])
                                for i, b in enumerate(out_boxes)]
     if kp_in is not None:
         like = kp_in if kp_padded else kp_in[0] if len(kp_in) else None
@@ -175,10 +175,9 @@ def _like(orig: Any, b: np.ndarray, dtype):
     return b
 
 
-def _like_boxes(orig: Any, b: np.ndarray, dtype, hw: tuple[int, int]):
-    """A sample's moved boxes as it gave them: ``BoundingBoxes`` keep their format with the output's canvas size."""
-    import torch
-
+def _like_boxes(orig: Any, b: np.ndarray, hw: tuple[int, int]):
+    """A sample's moved boxes as it gave them: its dtype, and ``BoundingBoxes`` their format with the output's
+    canvas size."""
     if not hasattr(orig, "detach"):
         return b
     t = boxes_like(b, orig.dtype)

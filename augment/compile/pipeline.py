@@ -230,16 +230,15 @@ class Pipeline:
     def __call__(self, x: Any, seed: int | None = None, **annotations) -> Any:
         """Augment ``x``; with annotations (``boxes``, ``labels``, ``polygons``, ``masks``, ``keypoints``, ...)
         returns a dict of the same keys plus ``image`` (see ``augment.compile.annotated``)."""
-        if self.modality == "image" and set(annotations) <= {"ignore_index"} and tensors.is_structured(x):
-            return tensors.call_structured(self, x, seed, **annotations)  # the mask's ignore index beside it
+        if self.modality == "image" and set(annotations) <= {"ignore_index"}:
+            if not annotations and tensors.is_video(x):
+                return tensors.call_video(self, x, seed)[0]
+            if tensors.is_structured(x):  # torchvision's samples; a mask's ignore index may come beside them
+                return tensors.call_structured(self, x, seed, **annotations)
         if annotations:
             from augment.compile.annotated import call_annotated
 
             return call_annotated(self, x, seed, annotations)
-        if self.modality == "image" and tensors.is_video(x):
-            return tensors.call_video(self, x, seed)[0]
-        if self.modality == "image" and tensors.is_structured(x):
-            return tensors.call_structured(self, x, seed)
         if self.modality == "image":  # the image alone: library transforms' values need no JSON record
             return self._run_image(x, self._next_seed() if seed is None else seed, record=False).output
         return self.run(x, seed=seed).output

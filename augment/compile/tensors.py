@@ -288,9 +288,8 @@ def call_structured(pipe: Any, x: Any, seed: int | None, **options) -> Any:
     if kp is not None and "boxes" in ann and kp.ndim == 2:
         raise ImageInputError("tv_tensors.KeyPoints of shape (N, 2) beside boxes: give the keypoints per object, "
                               "(number of boxes, K, 2), so that they follow their boxes")
-    ann["labels"] = list(range(len(ann["boxes"]))) if "boxes" in ann else None  # which boxes are kept
-    if ann["labels"] is None:
-        del ann["labels"]
+    if "boxes" in ann:
+        ann["labels"] = list(range(len(ann["boxes"])))  # which boxes are kept
     res = pipe(image, seed=seed, **ann, **options)
     if ambiguous and len(res["labels"]) != len(ann["boxes"]):
         raise ImageInputError(f"boxes left the image, and {len(ambiguous)} other entries of the sample have one value "

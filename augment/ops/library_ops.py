@@ -518,7 +518,19 @@ def _build_and_try(cls, keywords: dict) -> None:
         warnings.simplefilter("ignore")
         built = build(cls.transform_name, cls.transform_cls, keywords)
         if cls.transform_name.startswith("torchvision."):
-            _trial(built, keywords)
+            try:
+                seen = (cls.transform_name, json.dumps(keywords, sort_keys=True))
+            except (TypeError, ValueError):  # keywords JSON cannot hold: tried every time
+                seen = None
+            if seen is None or seen not in _TRIED:  # every worker and service request parses the spec again
+                _trial(built, keywords)
+                if seen is not None:
+                    if len(_TRIED) >= 1024:
+                        _TRIED.clear()
+                    _TRIED.add(seen)
+
+
+_TRIED: set[tuple[str, str]] = set()  # (transform, keywords) whose trial draw passed in this process
 
 
 def _culprit(cls, keywords: dict) -> str | None:

@@ -144,14 +144,14 @@ class DaskEngine:
                     return Client(self.scheduler, timeout=f"{self.scheduler_timeout}s"), None
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
-        from augment.run.forkserver import DASK_PRELOAD, preload_for_spec, start_forkserver
+        from augment.run.forkserver import DASK_PRELOAD, dask_preload, start_forkserver
         from augment.run.worker import children_born_deaf_to_ctrl_c, init_worker
 
         # The cluster's worker processes are forked from the run's forkserver (already started by ``warm_up``
         # while the CLI imported), with distributed and the pipeline's modules imported: spawned, each imported
         # them itself before its first task, ~1.5 s of a run's wall clock on 2 cores.
-        preload = preload_for_spec(config.spec, config.annotation_format is not None) if config is not None else ()
-        start_forkserver(DASK_PRELOAD + preload)
+        start_forkserver(dask_preload(config.spec, config.annotation_format is not None) if config is not None
+                         else DASK_PRELOAD)
         _skip_distributed_preload_imports()
         cluster = client = None
         try:

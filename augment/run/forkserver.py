@@ -13,7 +13,7 @@ from typing import Iterable
 from augment.compile.import_guard import spec_needs_albumentations
 from augment.run.worker import PARENT_VAR, children_born_deaf_to_ctrl_c
 
-__all__ = ["preload_for_spec", "start_forkserver", "warm_up", "DASK_PRELOAD"]
+__all__ = ["preload_for_spec", "dask_preload", "start_forkserver", "warm_up", "DASK_PRELOAD"]
 
 
 # What a worker imports before its first item, by the spec's backend: preloaded by the forkserver, the imports
@@ -43,6 +43,11 @@ def preload_for_spec(spec: dict | None, annotated: bool = False) -> tuple[str, .
 DASK_PRELOAD = ("distributed",)
 
 
+def dask_preload(spec: dict | None, annotated: bool = False) -> tuple[str, ...]:
+    """What the forkserver of the Dask engine's own ``LocalCluster`` preloads: distributed and the run's modules."""
+    return DASK_PRELOAD + preload_for_spec(spec, annotated)
+
+
 def warm_up(engine: str, spec: dict | None, annotated: bool = False, scheduler: str | None = None) -> None:
     """Start the forkserver now, so that its imports (the backend: ~1 s of CPU) run on another core while this
     process scans INPUT and prepares OUTPUT, instead of after (``ensure_running`` does not wait for the preload;
@@ -53,7 +58,7 @@ def warm_up(engine: str, spec: dict | None, annotated: bool = False, scheduler: 
     if engine == "local":
         start_forkserver(preload_for_spec(spec, annotated))
     elif engine == "dask" and not scheduler:
-        start_forkserver(DASK_PRELOAD + preload_for_spec(spec, annotated))
+        start_forkserver(dask_preload(spec, annotated))
 
 
 def start_forkserver(preload: Iterable[str] = ()) -> None:

@@ -23,11 +23,10 @@ from augment.io.store import LocalStore, OutputStore, OutputWriteError, open_sto
 from augment.run.job_base import (  # noqa: F401 (re-exported: the engines and tests import them from here)
     ChunkResult,
     JobConfig,
-    PipelineUnavailableError,
     augmentation_failure,
     output_record as _record,
+    pipeline_failure,
     pipeline_for,
-    pipeline_or_fatal,
     store_for,
     write_output,
 )
@@ -76,10 +75,8 @@ _HOST = platform.node()
 
 
 def _process_tasks(config: JobConfig, tasks: list, result: ChunkResult) -> None:
-    try:
-        pipeline_or_fatal(config)  # once per worker and spec (cached): the tasks below use it
-    except PipelineUnavailableError as exc:
-        result.fatal = str(exc)  # nothing written: a resume redoes this chunk
+    result.fatal = pipeline_failure(config)  # compiled once per worker and spec: the tasks below use it
+    if result.fatal:  # nothing written: a resume redoes this chunk
         return
     for task in tasks:
         try:

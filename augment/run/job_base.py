@@ -84,19 +84,16 @@ def pipeline_for(config: JobConfig) -> Pipeline:
     return pipe
 
 
-class PipelineUnavailableError(Exception):
-    """A worker cannot compile the run's pipeline (a plugin it cannot import, another augment version)."""
-
-
-def pipeline_or_fatal(config: JobConfig) -> Pipeline:
-    """``pipeline_for``, with any failure as one line: every chunk of the run would fail alike, so the run stops."""
+def pipeline_failure(config: JobConfig) -> str | None:
+    """Compile the run's pipeline in this worker (``pipeline_for``); the one line that stops the run if it cannot
+    (a plugin it cannot import, another augment version): every chunk would fail alike."""
     try:
-        return pipeline_for(config)
+        pipeline_for(config)
     except Exception as exc:  # noqa: BLE001 - whatever stops compiling, the worker reports it in one line
         first = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-        raise PipelineUnavailableError(
-            f"a worker cannot compile the pipeline ({first}); install the same augment version and plugins on "
-            "every worker") from None
+        return (f"a worker cannot compile the pipeline ({first}); install the same augment version and plugins on "
+                "every worker")
+    return None
 
 
 def output_record(config: JobConfig, source: str, output: str, copy, seed, ops: list, data: bytes,

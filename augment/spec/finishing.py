@@ -10,6 +10,9 @@ pipeline is built, not at the odd image of a training run where that path came u
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from augment.spec.errors import SpecError, SpecIssue
 
 __all__ = ["check_finishing_order"]
@@ -53,12 +56,10 @@ _MAX_SUBSETS = 1024
 def _some_of(step, path: str, states: dict, source) -> dict:
     """Every subset of the allowed sizes, each run in spec order (exact up to ``_MAX_SUBSETS`` subsets; beyond, any
     subset, which can only refuse more)."""
-    import itertools
-
     children = step.steps
     lo, hi = step.n if step.n is not None else (1, len(children))
     sizes = [k for k in range(lo, min(hi, len(children)) + 1)]
-    if sum(_comb(len(children), k) for k in sizes) > _MAX_SUBSETS:
+    if sum(math.comb(len(children), k) for k in sizes) > _MAX_SUBSETS:
         after = dict(states)
         for i, child in enumerate(children):
             after.update(_node(child, f"{path}.some_of[{i}]", after, source))
@@ -71,12 +72,6 @@ def _some_of(step, path: str, states: dict, source) -> dict:
                 here = _node(children[i], f"{path}.some_of[{i}]", here, source)
             after.update(here)
     return after
-
-
-def _comb(n: int, k: int) -> int:
-    import math
-
-    return math.comb(n, k)
 
 
 def _leaf(step, path: str, states: dict, source) -> dict:
