@@ -170,27 +170,41 @@ import json, os, sys
 from multiprocessing import forkserver
 from augment.compile.pipeline import Pipeline
 from augment.run.dask_engine import DaskEngine
-from augment.run.job import JobConfig
+from augment.run.job import ImageTask, JobConfig
 from augment.spec import parse_spec
 
 def probe():
-    return os.getppid(), "distributed" in sys.modules and "augment.compile.backend_albumentations" in sys.modules
+    import dask
+    return (os.getppid(), "distributed" in sys.modules and "augment.compile.backend_albumentations" in sys.modules,
+            dask.config.get("distributed.worker.profile.enabled"))
+
+rebuilt = []  # items unpickled in this process (by the in-process scheduler)
+real_setstate = ImageTask.__setstate__
+def counting_setstate(self, state):
+    rebuilt.append(1)
+    real_setstate(self, state)
 
 if __name__ == "__main__":
     pipe = Pipeline(parse_spec({"modality": "image", "steps": [{"op": "horizontal_flip"}]}))
     config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=sys.argv[1],
                        output_root=sys.argv[2])
-    client, cluster = DaskEngine(workers=2)._connect(config)
+    engine = DaskEngine(workers=2)
+    client, cluster = engine._connect(config)
     try:
+        ImageTask.__setstate__ = counting_setstate
+        tasks = [ImageTask(f"{c}/img{i}.jpg", (0,)) for c in ("cat", "dog") for i in range(3)]
+        results = list(engine._run(client, config, [tasks[:3], tasks[3:]]))
         print(json.dumps({"server": forkserver._forkserver._forkserver_pid,
-                          "workers": list(client.run(probe).values())}))
+                          "workers": list(client.run(probe).values()), "rebuilt": len(rebuilt),
+                          "written": sum(len(r.records) for r in results)}))
     finally:
         client.close()
         cluster.close()
 """
 
 
-def test_the_dask_engines_own_cluster_forks_its_workers_from_the_preloaded_forkserver(image_folder, tmp_path):
+def test_the_dask_engines_own_cluster_forks_its_workers_from_the_preloaded_forkserver_and_runs_quietly(image_folder,
+                                                                                                       tmp_path):
     # spawned, each worker process imported distributed and the pipeline itself before its first task (~1.5 s of
     # a 2-worker run on 2 cores); forked from the run's forkserver it starts with them
     pytest.importorskip("distributed")
@@ -204,8 +218,12 @@ def test_the_dask_engines_own_cluster_forks_its_workers_from_the_preloaded_forks
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(report["workers"]) == 2
-    assert all(parent == report["server"] for parent, _ in report["workers"]), report
-    assert all(preloaded for _, preloaded in report["workers"]), report
+    assert all(parent == report["server"] for parent, _, _ in report["workers"]), report
+    assert all(preloaded for _, preloaded, _ in report["workers"]), report
+    # no dashboard, so no statistical profiler sampling every worker's stacks every 10 ms
+    assert not any(profiling for _, _, profiling in report["workers"]), report
+    # tasks reach the scheduler (in this process) as bytes: it never rebuilt the items only to pickle them again
+    assert report["written"] == 6 and report["rebuilt"] == 0, report
 
 
 def test_dask_engine_starts_and_closes_its_own_local_cluster(image_folder, tmp_path):
