@@ -174,9 +174,10 @@ from augment.run.job import ImageTask, JobConfig
 from augment.spec import parse_spec
 
 def probe():
-    import dask
+    import cv2, dask
+    from augment.run import dask_engine
     return (os.getppid(), "distributed" in sys.modules and "augment.compile.backend_albumentations" in sys.modules,
-            dask.config.get("distributed.worker.profile.enabled"))
+            dask.config.get("distributed.worker.profile.enabled"), dask_engine._SET_UP, cv2.getNumThreads())
 
 rebuilt = []  # items unpickled in this process (by the in-process scheduler)
 real_setstate = ImageTask.__setstate__
@@ -218,10 +219,14 @@ def test_the_dask_engines_own_cluster_forks_its_workers_from_the_preloaded_forks
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(report["workers"]) == 2
-    assert all(parent == report["server"] for parent, _, _ in report["workers"]), report
-    assert all(preloaded for _, preloaded, _ in report["workers"]), report
+    assert all(parent == report["server"] for parent, _, *_ in report["workers"]), report
+    assert all(preloaded for _, preloaded, *_ in report["workers"]), report
     # no dashboard, so no statistical profiler sampling every worker's stacks every 10 ms
-    assert not any(profiling for _, _, profiling in report["workers"]), report
+    assert not any(profiling for _, _, profiling, *_ in report["workers"]), report
+    # a worker sets itself up on its first task: its share of the cores (OpenCV's pool), not all of them
+    share = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) // 2)
+    set_up = [threads for *_, done, threads in report["workers"] if done]
+    assert set_up and all(threads == share for threads in set_up), report
     # tasks reach the scheduler (in this process) as bytes: it never rebuilt the items only to pickle them again
     assert report["written"] == 6 and report["rebuilt"] == 0, report
 

@@ -115,6 +115,7 @@ from augment.run.job import ChunkResult, JobConfig, process_chunk
 __all__ = ["DaskEngine", "scheduling_stats", "run_packed"]
 
 _CONFIGS: dict[bytes, JobConfig] = {}
+_SET_UP = False
 
 # The cluster made for a run has no dashboard to feed, so none of its sampling: each worker's statistical profiler
 # (every 10 ms it walks every thread's stack) and the system and event-loop monitors of every process cost the run
@@ -124,11 +125,18 @@ _QUIET = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.i
           "distributed.admin.system-monitor.interval": "10s"}
 
 
-def run_packed(config: bytes, chunk: bytes) -> ChunkResult:
+def run_packed(config: bytes, chunk: bytes, own_threads: int | None = None) -> ChunkResult:
     """``process_chunk`` of a config and a chunk the client pickled. The scheduler unpickles every task it is
     given: as objects, the spec and each item's dataclass were rebuilt there (in the run's own process, on the
     workers' cores) only to be pickled again for a worker; as bytes they pass through. A worker unpickles the
-    config once per run."""
+    config once per run. ``own_threads``: the worker is one of the run's own cluster, set up on its first task
+    (``worker.init_worker``) rather than by a round trip to every worker before the first task is sent."""
+    global _SET_UP
+    if own_threads is not None and not _SET_UP:
+        from augment.run.worker import init_worker
+
+        init_worker(own_threads)
+        _SET_UP = True
     job = _CONFIGS.get(config)
     if job is None:
         _CONFIGS.clear()
@@ -167,7 +175,7 @@ class DaskEngine:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
         from augment.run.forkserver import DASK_PRELOAD, dask_preload, start_forkserver
-        from augment.run.worker import children_born_deaf_to_ctrl_c, init_worker
+        from augment.run.worker import children_born_deaf_to_ctrl_c
 
         # The cluster's worker processes are forked from the run's forkserver (already started by ``warm_up``
         # while the CLI imported), with distributed and the pipeline's modules imported: spawned, each imported
@@ -190,8 +198,6 @@ class DaskEngine:
                     n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
                 )
                 client = Client(cluster)
-                # these workers are ours: their share of the cores, and no torch import by albumentations
-                client.run(init_worker, max(1, available_cores() // self.workers))
             return client, cluster
         except BaseException:
             if client is not None:
@@ -223,6 +229,8 @@ class DaskEngine:
         threads = sum(client.nthreads().values()) or max_in_flight // self.in_flight_per_worker or 1
         source = iter(chunks)
         packed = pickle.dumps(config, pickle.HIGHEST_PROTOCOL)
+        # workers of a cluster made here are ours: their share of the cores, and no torch import by albumentations
+        own = None if self.scheduler else max(1, available_cores() // self.workers)
         suspects: deque = deque()
         inflight: dict = {}
         pending = as_completed()
@@ -232,7 +240,7 @@ class DaskEngine:
                 chunk = next(source, None)
                 if chunk is None:
                     return
-                fut = client.submit(run_packed, packed, pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL), pure=False)
+                fut = client.submit(run_packed, packed, pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL), own, pure=False)
                 inflight[fut.key] = chunk
                 pending.add(fut)
 
@@ -255,15 +263,15 @@ class DaskEngine:
             fut.release()
             submit_more()
         self.stats = meter.report()
-        yield from self._isolate(client, packed, suspects)
+        yield from self._isolate(client, packed, own, suspects)
 
-    def _isolate(self, client, packed: bytes, suspects: deque) -> Iterator[ChunkResult]:
+    def _isolate(self, client, packed: bytes, own: int | None, suspects: deque) -> Iterator[ChunkResult]:
         """Run each suspect item alone, one at a time, so a death can only be blamed on the item that caused it."""
         from distributed import KilledWorker
 
         while suspects:
             task = suspects.popleft()
-            fut = client.submit(run_packed, packed, pickle.dumps([task], pickle.HIGHEST_PROTOCOL), pure=False)
+            fut = client.submit(run_packed, packed, pickle.dumps([task], pickle.HIGHEST_PROTOCOL), own, pure=False)
             try:
                 yield fut.result()
             except KilledWorker:
