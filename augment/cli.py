@@ -176,6 +176,8 @@ def _start_workers_early(args: list[str]) -> None:
     from augment.spec.text import parse_text, read_text
 
     try:
+        if not Path(positional[0]).is_file():  # a pipe (<(...), /dev/stdin) can be read once: by the run
+            return
         raw = parse_text(read_text(Path(positional[0])))
         if isinstance(raw, dict):
             warm_up(engine, raw, scheduler=scheduler)

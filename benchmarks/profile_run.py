@@ -140,7 +140,7 @@ def _pair_worker(args) -> dict:
 
     init_worker(threads)
     pipe = Pipeline(load_spec(spec_path))
-    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=src, output_root=out)
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=os.path.abspath(src), output_root=os.path.abspath(out))
     process_chunk(config, tasks[:2])  # warm: imports and the first pipeline build are start-up, not per item
     before, wall = os.times(), time.perf_counter()
     result = process_chunk(config, tasks[2:])
@@ -216,7 +216,7 @@ def stages(spec_path: str, src: str, out: str, every: str = "3") -> None:
     init_worker(1)
     pipe = Pipeline(load_spec(spec_path))
     copies = pipe.spec.copies
-    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=src, output_root=out)
+    config = JobConfig(spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=os.path.abspath(src), output_root=os.path.abspath(out))
     plain = A.Compose([A.HorizontalFlip(p=0.5), A.Affine(scale=ZOOM, p=1.0)], seed=7)
     rels = scan_image_folder(Path(src)).images[:: int(every)]
     blobs = [(Path(src) / rel).read_bytes() for rel in rels]

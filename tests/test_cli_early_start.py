@@ -89,6 +89,36 @@ def test_the_run_with_an_early_forkserver_writes_its_outputs(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1])["written"] == 3
 
 
+@pytest.mark.parametrize("how", ["stdin", "fifo"])
+def test_a_spec_that_can_be_read_once_reaches_the_run(tmp_path, how):
+    # `augment run <(cat spec.yaml) ...` / `cat spec.yaml | augment run /dev/stdin ...`: the early start read the
+    # pipe to choose its preload, and the run then found it empty ("a spec must be a mapping, got NoneType")
+    import os
+    import threading
+
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "in" / "a"
+    src.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(src / f"{i}.png")
+    cmd = [sys.executable, "-m", "augment.cli", "run", "/dev/stdin", str(tmp_path / "in"), str(tmp_path / "out"),
+           "--workers", "2", "-q"]
+    if how == "stdin":
+        out = subprocess.run(cmd, input=FLIP, capture_output=True, text=True, cwd=REPO, timeout=300)
+    else:
+        fifo = tmp_path / "spec.fifo"
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda: fifo.write_text(FLIP), daemon=True)
+        writer.start()
+        cmd[4] = str(fifo)
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+        writer.join(5)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["written"] == 2
+
+
 @pytest.mark.parametrize(("args", "positional", "options"), [
     (["spec.yaml", "in", "out"], ["spec.yaml", "in", "out"], {}),
     (["--workers", "2", "spec.yaml", "in", "out", "-q"], ["spec.yaml", "in", "out"], {"--workers": "2", "-q": None}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -113,6 +114,38 @@ def test_all_engines_write_identical_files_manifests_and_errors(inputs, tmp_path
         assert [k for k in ref_files if got_files[k] != ref_files[k]] == [], name
         assert got_manifest == ref_manifest, name
         assert got_errors == ref_errors, name
+
+
+def test_relative_input_and_output_reach_a_cluster_whose_workers_run_in_another_folder(image_folder, tmp_path,
+                                                                                      monkeypatch):
+    # a cluster's workers run in folders of their own: with the roots as typed, every item failed to read (a
+    # relative INPUT), or the files went under the worker's folder while the run reported them written
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    elsewhere, user = tmp_path / "worker_home", tmp_path / "user"
+    elsewhere.mkdir()
+    user.mkdir()
+    shutil.copytree(image_folder, user / "in")
+    monkeypatch.chdir(elsewhere)  # the worker processes start (and stay) here
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        monkeypatch.chdir(user)
+        summary = run_expand(Path("in"), Path("out"), engine="dask", workers=1, scheduler=cluster.scheduler_address)
+    finally:
+        cluster.close()
+    assert summary.errors == 0 and summary.written == 8
+    assert len([k for k in files(user / "out") if "__aug0" in k]) == 8
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_job_config_refuses_relative_roots():
+    from augment.run.job import JobConfig
+
+    for roots in ({"input_root": "in", "output_root": "/out"}, {"input_root": "/in", "output_root": "./out"}):
+        with pytest.raises(ValueError, match="absolute"):
+            JobConfig(spec={}, spec_hash="x", **roots)
+    JobConfig(spec={}, spec_hash="x", input_root="/in", output_root="s3://bucket/out")
 
 
 @pytest.mark.parametrize("engine_name", ["local", "dask"])

@@ -247,7 +247,7 @@ def test_store_confinement_locations_and_pickling(monkeypatch):
     monkeypatch.setenv("AUGMENT_STORAGE_OPTIONS", "{}")
     assert storage_options_for("s3://b/p") == {"endpoint_url": "http://from-aws-env"}
     assert storage_options_for("gs://b/p") == {}
-    config = JobConfig(spec={}, spec_hash="h", input_root="in", output_root="memory://augment-confine/y",
+    config = JobConfig(spec={}, spec_hash="h", input_root="/in", output_root="memory://augment-confine/y",
                        storage_options={"skip_instance_cache": False})
     assert isinstance(store_for(pickle.loads(pickle.dumps(config))), FsspecStore)
 

@@ -206,7 +206,7 @@ def test_the_forkserver_preloads_the_backend_so_workers_start_with_it(op, albume
         "from augment.run.engines import LocalEngine\n"
         "from augment.run.job import JobConfig\n"
         f"config = JobConfig(spec={{'modality': 'image', 'backend': 'albumentations', 'steps': [{{'op': {op!r}}}]}},\n"
-        "                   spec_hash='x', input_root='.', output_root='.')\n"
+        "                   spec_hash='x', input_root='/', output_root='/')\n"
         "engine = LocalEngine(workers=1)\n"
         "with engine._pool(config) as pool:\n"
         "    print(pool.submit(eval, \"[m in __import__('sys').modules for m in ('albumentations', "
@@ -226,7 +226,7 @@ def test_the_forkserver_preloads_albumentations_without_huggingface_hub_yet_work
         "from augment.run.engines import LocalEngine\n"
         "from augment.run.job import JobConfig\n"
         "config = JobConfig(spec={'modality': 'image', 'backend': 'albumentations', 'steps': [{'op': 'clahe'}]},\n"
-        "                   spec_hash='x', input_root='.', output_root='.')\n"
+        "                   spec_hash='x', input_root='/', output_root='/')\n"
         "probe = (\"[__import__('sys').modules.get('huggingface_hub', 0) is not None and 'huggingface_hub' in \"\n"
         "         \"__import__('sys').modules, __import__('albumentations.core.hub_mixin', fromlist=['x'])\"\n"
         "         \".is_huggingface_hub_available, hasattr(__import__('huggingface_hub'), 'HfApi')]\")\n"
@@ -269,12 +269,12 @@ def test_preload_follows_the_spec():
     from augment.run.job import JobConfig
 
     def config(**spec):
-        return JobConfig(spec=spec, spec_hash="x", input_root=".", output_root=".")
+        return JobConfig(spec=spec, spec_hash="x", input_root="/", output_root="/")
 
     assert "augment.compile.backend_torchvision" in preload_for(config(modality="image", backend="torchvision"))
     assert not any("backend" in m for m in preload_for(config(modality="text")))
     assert "augment.run.annotated_job" not in preload_for(config(modality="image"))
-    annotated = JobConfig(spec={"modality": "image"}, spec_hash="x", input_root=".", output_root=".",
+    annotated = JobConfig(spec={"modality": "image"}, spec_hash="x", input_root="/", output_root="/",
                           annotation_format={"kind": "yolo"})
     assert "augment.run.annotated_job" in preload_for(annotated)
 

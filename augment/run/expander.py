@@ -546,9 +546,9 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         from augment.run.text_expand import resolve_text_format
 
         text_format = resolve_text_format(opts.input, opts.text_format)
-    config = JobConfig(
-        spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(opts.input),
-        output_root=str(opts.output), quality=opts.quality,
+    config = JobConfig(  # absolute roots: a Dask worker on a cluster runs in a folder of its own
+        spec=pipe.spec.to_dict(), spec_hash=pipe.spec_hash, input_root=str(Path(opts.input).absolute()),
+        output_root=str(opts.output.absolute() if isinstance(opts.output, Path) else opts.output), quality=opts.quality,
         text_format=dataclasses.asdict(text_format) if text_format else None,
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
         annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,

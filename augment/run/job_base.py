@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from augment.compile.pipeline import Pipeline
-from augment.io.store import LocalStore, OutputStore, open_store
+from augment.io.store import LocalStore, OutputStore, is_url, open_store
 from augment.spec import parse_spec
 
 
@@ -30,6 +31,14 @@ class JobConfig:
     # compiles the spec, whatever environment it was started with (a forkserver started before the CLI read
     # --plugin, a Dask worker on another host)
     plugins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # workers resolve the roots themselves, and a cluster's workers run in folders of their own: a relative
+        # root read another INPUT or wrote OUTPUT's files somewhere else while the run reported them written
+        for name in ("input_root", "output_root"):
+            root = getattr(self, name)
+            if not (is_url(root) or os.path.isabs(root)):
+                raise ValueError(f"JobConfig.{name} must be absolute or a URL, got {root!r}")
 
 
 @dataclass
