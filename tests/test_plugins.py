@@ -262,6 +262,80 @@ def test_annotations_pixel_only_unchanged_geometric_hooks_move_them_and_undeclar
         pipe.run_targets(image, targets, seed=0)
 
 
+@pytest.mark.parametrize("failure", ["KeyError", "TypeError", "ufunc", "RuntimeError", "multiline"])
+def test_a_plugin_op_failing_on_a_recorded_draw_is_one_line_naming_the_step(failure):
+    # another release of the plugin (a drawn value renamed) or a hand-edited record: the op's own code fails in
+    # its own way, and replay printed its traceback
+    class Picky(augment.ImageOp):
+        name = "picky"
+        namespace = "mylab"
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {"level": int(rng.integers(0, 50))}
+
+        def apply(self, image, drawn):
+            if failure == "KeyError":
+                return image + drawn["renamed"]
+            if failure == "TypeError":
+                return image + len(drawn["level"])
+            if failure == "ufunc":
+                return np.add(image, drawn["level"]).astype(np.uint8)
+            if failure == "multiline":
+                raise ValueError("first line\nsecond line")
+            raise RuntimeError("boom")
+
+    augment.register_op(Picky)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.picky"}]}))
+    record = [{"op": "mylab.picky", "path": "steps[0]", "params": {"level": "x" if failure == "ufunc" else 3}}]
+    targets = Targets(boxes=np.array([[1.0, 1.0, 5.0, 5.0]]), labels=("a",))
+    for replay in (lambda: pipe.replay(_image(), record), lambda: pipe.replay_targets(_image(), targets, record)):
+        with pytest.raises(augment.ops.drawn.DrawnValueError) as err:
+            replay()
+        message = str(err.value)
+        assert message.startswith("ops[0] (mylab.picky at steps[0]): the recorded values could not be applied (")
+        assert "\n" not in message
+
+
+def test_the_drawn_values_recorded_are_those_sampled_whatever_apply_and_the_hooks_do_with_them():
+    # an op that consumed its drawn values in apply() (popped a list) emptied the manifest's record: replay then
+    # applied nothing and differed
+    class Consuming(augment.ImageOp):
+        name = "consuming"
+        namespace = "mylab"
+
+        def sample(self, params, rng, ctx):
+            return {"offsets": [int(v) for v in rng.integers(1, 4, 3)]}
+
+        def apply(self, image, drawn):
+            total = 0
+            while drawn["offsets"]:
+                total += drawn["offsets"].pop()
+            drawn["extra"] = total
+            return np.roll(image, total, axis=1)
+
+        def map_points(self, points, drawn, hw):
+            total = 0
+            while drawn["offsets"]:
+                total += drawn["offsets"].pop()
+            out = points.copy()
+            out[:, 0] = (out[:, 0] + total) % hw[1]
+            return out
+
+    augment.register_op(Consuming)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.consuming"}]}))
+    image = _image()
+    result = pipe.run(image, seed=4)
+    drawn = result.applied[0]["params"]
+    assert set(drawn) == {"offsets"} and len(drawn["offsets"]) == 3
+    assert np.array_equal(result.output, np.roll(image, sum(drawn["offsets"]), axis=1))
+    assert np.array_equal(pipe.replay(image, json.loads(json.dumps(result.applied))), result.output)
+    targets = Targets(boxes=np.array([[1.0, 1.0, 5.0, 5.0]]), labels=("a",))
+    _, moved, applied, _ = pipe.run_targets(image, targets, seed=4)
+    assert applied[0]["params"] == drawn
+    assert np.allclose(moved.boxes[0, [0, 2]], np.array([1.0, 5.0]) + sum(drawn["offsets"]))
+
+
 def test_text_plugin_op_runs_and_replays_from_its_seed():
     pipe = augment.Compose([ShoutWord(words=2)], seed=1)
     res = pipe.run("the quick brown fox jumps", seed=3)
@@ -339,6 +413,16 @@ def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_f
     other = _cli("replay", out, rec["output"], "--plugin", "localops", env=local_plugin)
     assert other.returncode == 0 and "warning: op augment_stain.stain_jitter: the run used augment-stain 0.0.9, " \
                                       "this is augment-stain 0.1.0" in other.stderr
+    # a record the plugin's own code cannot apply (hand-edited here): one line, not the plugin's traceback
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["output"] == rec["output"])
+    edited = json.loads(lines[at])
+    next(op for op in edited["ops"] if op["op"] == "localops.invert")["params"]["level"] = "x"
+    lines[at] = json.dumps(edited)
+    (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    broken = _cli("replay", out, rec["output"], "--plugin", "localops", env=local_plugin)
+    assert broken.returncode == 1 and len(broken.stderr.strip().splitlines()) == 1, broken.stderr
+    assert "localops.invert at steps[1]): the recorded values could not be applied" in broken.stderr
 
 
 @pytest.mark.parametrize("engine", ["local", "dask"])

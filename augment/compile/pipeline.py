@@ -8,6 +8,8 @@ kept apart from applying, so the drawn values can be recorded in a manifest and 
 
 from __future__ import annotations
 
+import contextlib
+
 import importlib
 import threading
 from dataclasses import dataclass, field
@@ -138,6 +140,22 @@ def _plan(nodes: tuple, seed: int, out: list) -> list:
             picked = sorted(rng.choice(len(node.children), size=count, replace=False).tolist())
             _plan(tuple(node.children[i] for i in picked), seed, out)
     return out
+
+
+@contextlib.contextmanager
+def _replaying(i: int, leaf: _Leaf):
+    """Replaying step ``i``: whatever the op raises on recorded values becomes one line naming the step. A plugin's
+    or library's code may fail in its own way on a record it did not make (another release renamed a value, a
+    hand-edited manifest); its traceback reached the user."""
+    try:
+        yield
+    except DrawnValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the op's own code, said in one line
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        hint = f"; was the output made with another version of {leaf.provider}?" if leaf.provider else ""
+        raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): the recorded values could not be applied "
+                              f"({type(exc).__name__}: {detail}){hint}") from None
 
 
 class Pipeline:
@@ -316,7 +334,8 @@ class Pipeline:
                     check_drawn(leaf.op.name, leaf.params, entry["params"], ctx)
             except DrawnValueError as exc:
                 raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): {exc}") from None
-            image = self._apply_image(leaf, image, entry["params"])
+            with _replaying(i, leaf):
+                image = self._apply_image(leaf, image, entry["params"])
         return restore(image, applied)
 
     # -- annotated images ----------------------------------------------------------------------------------
@@ -379,16 +398,17 @@ class Pipeline:
         leaves = {leaf.path: leaf for leaf in _leaves(self._nodes)}
         image, _ = tensors.image_in(image)
         tracker = TargetTracker(targets)
-        for entry in applied:
+        for i, entry in enumerate(applied):
             leaf = leaves.get(entry["path"])
             if leaf is None or leaf.op.name != entry["op"]:
                 raise ValueError(f"record names {entry['op']} at {entry['path']}, which this pipeline does not have")
             hw = image.shape[:2]
-            if leaf.op.name in MULTI_IMAGE_OPS:
-                image, targets = self._apply_multi(leaf, image, targets, entry["params"], partners, tracker)
-            else:
-                image = self._apply_image(leaf, image, entry["params"])
-                targets = self._step_targets(tracker, leaf, entry["params"], hw, targets)
+            with _replaying(i, leaf):
+                if leaf.op.name in MULTI_IMAGE_OPS:
+                    image, targets = self._apply_multi(leaf, image, targets, entry["params"], partners, tracker)
+                else:
+                    image = self._apply_image(leaf, image, entry["params"])
+                    targets = self._step_targets(tracker, leaf, entry["params"], hw, targets)
         return image, targets, tracker.finish()
 
     @staticmethod

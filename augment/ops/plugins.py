@@ -15,6 +15,8 @@ registered yet (so worker processes, which start clean, find the ops their spec 
 
 from __future__ import annotations
 
+import copy
+
 import contextlib
 import importlib
 import importlib.metadata as md
@@ -199,11 +201,12 @@ def _image_def(cls: type, name: str, params: type, origin: dict) -> OpDef:
         return _json_values(name, bound(p).sample(p, rng, ctx))
 
     def apply(image, drawn, p):
-        # a copy: an op must never change its input, and a plugin's in-place edit would reach the caller's array
-        return _image_out(name, bound(p).apply(image.copy(), drawn), image)
+        # copies: an op must never change its input, and a plugin's in-place edit would reach the caller's array,
+        # or the drawn values the manifest records after the step (replay then failed)
+        return _image_out(name, bound(p).apply(image.copy(), copy.deepcopy(drawn)), image)
 
     def geometry(drawn, p, hw):
-        return bound(p), drawn, hw
+        return bound(p), copy.deepcopy(drawn), hw
 
     return OpDef(name=name, modality="image", params=params, summary=_summary(cls), sample=sample,
                  apply_image=apply, annotations=annotations, geometry=geometry if geometric else None,
