@@ -336,6 +336,61 @@ def test_the_drawn_values_recorded_are_those_sampled_whatever_apply_and_the_hook
     assert np.allclose(moved.boxes[0, [0, 2]], np.array([1.0, 5.0]) + sum(drawn["offsets"]))
 
 
+@pytest.mark.parametrize("flaw", ["output_size", "mask_dtype", "mask_shape", "nan_points", "bad_size"])
+def test_geometric_hooks_that_disagree_with_the_image_are_an_error_not_moved_annotations(flaw):
+    # a plugin's hooks are its author's code: a rotation without output_size clipped boxes to the old canvas, a
+    # float mask came back as other classes, a mask of another shape was written beside the image, NaN points
+    # dropped every object; each silently
+    class Turn(augment.ImageOp):
+        name = "turn"
+        namespace = "mylab"
+
+        def sample(self, params, rng, ctx):
+            return {}
+
+        def apply(self, image, drawn):
+            return np.ascontiguousarray(np.rot90(image))
+
+        def map_points(self, xy, drawn, image_hw):
+            out = np.stack([xy[:, 1], image_hw[1] - xy[:, 0]], axis=1)
+            return out * np.nan if flaw == "nan_points" else out
+
+        def map_mask(self, mask, drawn):
+            out = np.ascontiguousarray(np.rot90(mask))
+            if flaw == "mask_dtype":
+                return out.astype(np.float64)
+            return out[:-1] if flaw == "mask_shape" else out
+
+        def output_size(self, drawn, image_hw):
+            if flaw == "output_size":
+                return image_hw  # forgot that the image turns
+            return "tall" if flaw == "bad_size" else (image_hw[1], image_hw[0])
+
+    augment.register_op(Turn)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.turn"}]}))
+    semantic = np.zeros((40, 48), np.uint8)
+    semantic[5:15, 6:20] = 2
+    targets = Targets(boxes=np.array([[6.0, 5.0, 20.0, 15.0]]), labels=("a",), semantic=semantic, ignore_index=255)
+    with pytest.raises(ValueError, match=r"op mylab\.turn: (output_size|map_mask|map_points)"):
+        pipe.run_targets(_image(40, 48), targets, seed=0)
+
+
+def test_a_plugins_geometric_op_gives_unseen_mask_pixels_the_ignore_index():
+    # the example Translate fills what it shifts in with 0, which is a class: those pixels are unseen, as with
+    # the built-in ops, and take the ignore index; boxes are unaffected by the check
+    semantic = np.ones((40, 48), np.uint8)
+    semantic[10:20, 10:20] = 3
+    targets = Targets(boxes=np.array([[10.0, 10.0, 20.0, 20.0]]), labels=("a",), semantic=semantic,
+                      ignore_index=255)
+    pipe = augment.Compose([Translate(max_shift=(3, 3))], seed=0)
+    image, out, applied, _ = pipe.run_targets(_image(40, 48), targets, seed=5)
+    assert applied[0]["params"] == {"dx": 3, "dy": 3}
+    moved = out.semantic[..., 0] if out.semantic.ndim == 3 else out.semantic
+    assert (moved[:3] == 255).all() and (moved[:, :3] == 255).all()
+    assert (moved[3:, 3:] == semantic[:-3, :-3]).all()
+    assert 0 not in moved
+
+
 def test_text_plugin_op_runs_and_replays_from_its_seed():
     pipe = augment.Compose([ShoutWord(words=2)], seed=1)
     res = pipe.run("the quick brown fox jumps", seed=3)

@@ -363,7 +363,7 @@ class Pipeline:
                 image, targets = self._apply_multi(leaf, image, targets, drawn, partners, tracker)
             else:
                 image = self._apply_image(leaf, image, drawn)
-                targets = self._step_targets(tracker, leaf, drawn, hw, targets)
+                targets = self._step_targets(tracker, leaf, drawn, hw, targets, image.shape[:2])
             applied.append(_entry(leaf, drawn))
         return image, targets, applied, tracker.finish()
 
@@ -408,17 +408,18 @@ class Pipeline:
                     image, targets = self._apply_multi(leaf, image, targets, entry["params"], partners, tracker)
                 else:
                     image = self._apply_image(leaf, image, entry["params"])
-                    targets = self._step_targets(tracker, leaf, entry["params"], hw, targets)
+                    targets = self._step_targets(tracker, leaf, entry["params"], hw, targets, image.shape[:2])
         return image, targets, tracker.finish()
 
     @staticmethod
-    def _step_targets(tracker, leaf: _Leaf, drawn: dict, hw: tuple[int, int], targets):
+    def _step_targets(tracker, leaf: _Leaf, drawn: dict, hw: tuple[int, int], targets, out_hw=None):
         """Move the annotations by one op; a chain preset moves them by each recorded sub-op in turn, with the
-        sub-op's own rules (its defaults, as the image is warped with them)."""
+        sub-op's own rules (its defaults, as the image is warped with them). ``out_hw``: the size of the image the
+        step made, which a plugin's hooks must agree with."""
         if leaf.op.geometry is not None:  # a plugin op's own hooks
             from augment.compile.plugin_targets import step_plugin
 
-            return step_plugin(tracker, leaf.op, drawn, leaf.params, hw, targets)
+            return step_plugin(tracker, leaf.op, drawn, leaf.params, hw, targets, out_hw)
         if leaf.op.name not in CHAIN_PRESETS:
             return tracker.step(leaf.op.name, drawn, leaf.params, hw, targets)
         reg = registry()

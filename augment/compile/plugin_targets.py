@@ -20,9 +20,12 @@ __all__ = ["step_plugin"]
 
 
 def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw: tuple[int, int],
-                targets: Targets) -> Targets:
-    lift = False
-    if op.origin is not None and op.origin.get("library"):
+                targets: Targets, image_out_hw: tuple[int, int] | None = None) -> Targets:
+    """Move ``targets`` by one plugin or library op. The hooks are the op author's code, checked as ``apply``'s
+    output is: a size that is not the image's, a mask of another shape or type, or points that are not finite
+    moved annotations somewhere else than the pixels, silently (``image_out_hw``: the size ``apply`` gave)."""
+    library = bool(op.origin is not None and op.origin.get("library"))
+    if library:
         from augment.compile.library_adapter import geometry
 
         inst, values, image_hw = geometry(op, params, drawn, hw), drawn, hw
@@ -30,29 +33,56 @@ def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw:
         lift = not ({"fill_mask", "fill"} & set(params.keywords()))
     else:
         inst, values, image_hw = op.geometry(drawn, params, hw)
-    out_hw = tuple(int(v) for v in inst.output_size(values, tuple(image_hw)))
+        lift = False
+    out_hw = _size(op.name, inst.output_size(values, tuple(image_hw)))
+    if image_out_hw is not None and out_hw != tuple(image_out_hw):
+        raise ValueError(f"op {op.name}: output_size() gives {out_hw[0]}x{out_hw[1]} but apply() returned a "
+                         f"{image_out_hw[0]}x{image_out_hw[1]} image: the op's output_size must match its apply")
 
     def points(xy: np.ndarray) -> np.ndarray:
         out = np.asarray(inst.map_points(np.array(xy, dtype=np.float64), values, tuple(image_hw)), dtype=np.float64)
         if out.shape != np.shape(xy):
             raise ValueError(f"op {op.name}: map_points returned shape {out.shape} for points of shape {np.shape(xy)}")
+        if not np.isfinite(out).all():
+            raise ValueError(f"op {op.name}: map_points returned coordinates that are not finite (NaN or inf)")
         return out
 
-    def warp(label: np.ndarray, fill: int, border: str) -> np.ndarray:
-        # a class-id map whose unseen pixels get the ignore index (``fill``): the labels travel one up, so the
-        # library's 0 marks exactly what it could not see
-        lifted = lift and fill != 0 and label.dtype == np.uint8
+    def moved(mask: np.ndarray) -> np.ndarray:
         try:
-            out = inst.map_mask(label.astype(np.uint16) + 1 if lifted else label.copy(), values)
+            out = np.asarray(inst.map_mask(mask, values))
         except NotImplementedError:
             raise ValueError(f"op {op.name} has no map_mask hook, so it cannot move masks: use it on boxes, "
                              "polygons or keypoints only") from None
-        out = np.asarray(out)
+        out = out[:, :, None] if out.ndim == 2 and mask.ndim == 3 else out
+        if out.dtype != mask.dtype or out.shape != (*out_hw, *mask.shape[2:]):
+            raise ValueError(f"op {op.name}: map_mask returned a {out.dtype} mask of shape {out.shape} for a "
+                             f"{mask.dtype} mask of shape {mask.shape}; expected {mask.dtype} of shape "
+                             f"{(*out_hw, *mask.shape[2:])} (the output image's size, nearest-neighbour labels)")
+        return out
+
+    def warp(label: np.ndarray, fill: int, border: str) -> np.ndarray:
+        # a class-id map whose unseen pixels get the ignore index (``fill``). A library's labels travel one up, so
+        # its 0 marks exactly what it could not see; a plugin's map_mask keeps its uint8 contract, and what it
+        # could not see is where a mask of ones comes back 0
+        lifted = lift and fill != 0 and label.dtype == np.uint8
+        out = moved(label.astype(np.uint16) + 1 if lifted else label.copy())
         if lifted:
             out = np.where(out == 0, fill, out.astype(np.int32) - 1).astype(label.dtype)
+        elif not library and fill != 0:
+            out = np.where(moved(np.ones_like(label)) == 0, np.asarray(fill, label.dtype), out)
         return out[:, :, None] if out.ndim == 2 else out
 
     log = StepLog()
     out = apply_map(targets, _Map(points, warp, out_hw, straight=False), params, log)
     tracker.record(log, list(tracker.ids), [])
     return out
+
+
+def _size(name: str, hw: Any) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"op {name}: output_size() must return (height, width), got {hw!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"op {name}: output_size() returned {h}x{w}")
+    return h, w
