@@ -535,6 +535,91 @@ def test_cli_eval_with_a_plugin_op(tmp_path):
     assert json.loads((tmp_path / "r" / "report.json").read_text())["pipeline"]
 
 
+FAILING_TEXT_PLUGIN = textwrap.dedent('''
+    import augment
+
+
+    class Boom(augment.TextOp):
+        """Fails on every text."""
+
+        name = "boom"
+
+        def apply(self, text, rng):
+            raise RuntimeError("text boom")
+''')
+
+
+def test_cli_eval_with_a_plugin_op_that_fails_is_one_line(tmp_path):
+    # a RuntimeError from a text op's apply() went through eval as a 60-line traceback (ValueErrors were one line)
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "boomops.py").write_text(FAILING_TEXT_PLUGIN)
+    data = tmp_path / "reviews.tsv"
+    data.write_text("".join(f"{i % 2}\treview number {i} was {'good' if i % 2 else 'bad'}\n" for i in range(40)))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("modality: text\nsteps:\n  - op: boomops.boom\n")
+    proc = _cli("eval", spec, "--train", data, "--train-sizes", "full", "--copies", "1", "--repeats", "2",
+                "--jobs", "1", "--model", "tfidf-logreg", "--plugin", "boomops", "--out", tmp_path / "r", "-q",
+                env={"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path / "mods")])})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: op boomops.boom: apply() raised RuntimeError: text boom"
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error")]) == 1
+
+
+@pytest.mark.parametrize("where", ["sample", "apply", "map_points", "map_mask", "output_size", "text"])
+def test_whatever_an_ops_own_code_raises_is_one_line_naming_the_op(where):
+    class Raising(augment.ImageOp):
+        name = "raising"
+        namespace = "mylab"
+
+        def sample(self, params, rng, ctx):
+            if where == "sample":
+                return {}["missing"]
+            return {}
+
+        def apply(self, image, drawn):
+            if where == "apply":
+                return image // 0 if False else 1 / 0
+            return image
+
+        def map_points(self, xy, drawn, image_hw):
+            if where == "map_points":
+                raise RuntimeError("lost\nin two lines")
+            return xy
+
+        def map_mask(self, mask, drawn):
+            if where == "map_mask":
+                raise IndexError("no such index")
+            return mask
+
+        def output_size(self, drawn, image_hw):
+            if where == "output_size":
+                raise AttributeError("no size")
+            return image_hw
+
+    class Shout(augment.TextOp):
+        name = "raising_text"
+        namespace = "mylab"
+
+        def apply(self, text, rng):
+            raise LookupError("no words")
+
+    augment.register_op(Raising)
+    augment.register_op(Shout)
+    if where == "text":
+        pipe = augment.Pipeline(augment.parse_spec({"modality": "text", "steps": [{"op": "mylab.raising_text"}]}))
+        call = lambda: pipe.run("some words here", seed=0)  # noqa: E731
+    else:
+        pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.raising"}]}))
+        mask = np.zeros((40, 48), np.uint8)
+        targets = Targets(boxes=np.array([[1.0, 1.0, 5.0, 5.0]]), labels=("a",), semantic=mask, ignore_index=255)
+        call = lambda: pipe.run_targets(_image(), targets, seed=0)  # noqa: E731
+    with pytest.raises(ValueError) as err:
+        call()
+    assert isinstance(err.value, plugins.PluginOpFailed)
+    assert str(err.value).startswith(f"op mylab.{'raising_text' if where == 'text' else 'raising'}: ")
+    assert "\n" not in str(err.value)
+
+
 def test_serve_lists_and_applies_plugin_ops_as_the_cli_does(tmp_path, rgb_folder, local_plugin):
     import base64
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from augment.compile.targets import StepLog, Targets, TargetTracker, _Map, apply_map
+from augment.ops.plugins import op_code
 from augment.ops.registry import OpDef
 
 __all__ = ["step_plugin"]
@@ -34,13 +35,16 @@ def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw:
     else:
         inst, values, image_hw = op.geometry(drawn, params, hw)
         lift = False
-    out_hw = _size(op.name, inst.output_size(values, tuple(image_hw)))
+    with op_code(op.name, "output_size()"):
+        size = inst.output_size(values, tuple(image_hw))
+    out_hw = _size(op.name, size)
     if image_out_hw is not None and out_hw != tuple(image_out_hw):
         raise ValueError(f"op {op.name}: output_size() gives {out_hw[0]}x{out_hw[1]} but apply() returned a "
                          f"{image_out_hw[0]}x{image_out_hw[1]} image: the op's output_size must match its apply")
 
     def points(xy: np.ndarray) -> np.ndarray:
-        out = np.asarray(inst.map_points(np.array(xy, dtype=np.float64), values, tuple(image_hw)), dtype=np.float64)
+        with op_code(op.name, "map_points()"):
+            out = np.asarray(inst.map_points(np.array(xy, dtype=np.float64), values, tuple(image_hw)), dtype=np.float64)
         if out.shape != np.shape(xy):
             raise ValueError(f"op {op.name}: map_points returned shape {out.shape} for points of shape {np.shape(xy)}")
         if not np.isfinite(out).all():
@@ -49,7 +53,8 @@ def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw:
 
     def moved(mask: np.ndarray) -> np.ndarray:
         try:
-            out = np.asarray(inst.map_mask(mask, values))
+            with op_code(op.name, "map_mask()"):
+                out = np.asarray(inst.map_mask(mask, values))
         except NotImplementedError:
             raise ValueError(f"op {op.name} has no map_mask hook, so it cannot move masks: use it on boxes, "
                              "polygons or keypoints only") from None

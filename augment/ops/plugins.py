@@ -198,12 +198,16 @@ def _image_def(cls: type, name: str, params: type, origin: dict) -> OpDef:
         return op
 
     def sample(p, rng, ctx):
-        return _json_values(name, bound(p).sample(p, rng, ctx))
+        with op_code(name, "sample()"):
+            drawn = bound(p).sample(p, rng, ctx)
+        return _json_values(name, drawn)
 
     def apply(image, drawn, p):
         # copies: an op must never change its input, and a plugin's in-place edit would reach the caller's array,
         # or the drawn values the manifest records after the step (replay then failed)
-        return _image_out(name, bound(p).apply(image.copy(), copy.deepcopy(drawn)), image)
+        with op_code(name, "apply()"):
+            out = bound(p).apply(image.copy(), copy.deepcopy(drawn))
+        return _image_out(name, out, image)
 
     def geometry(drawn, p, hw):
         return bound(p), copy.deepcopy(drawn), hw
@@ -218,7 +222,8 @@ def _text_def(cls: type, name: str, params: type, origin: dict) -> OpDef:
         op = object.__new__(cls)
         object.__setattr__(op, "params", p)
         object.__setattr__(op, "p", 1.0)
-        out = op.apply(text, rng)
+        with op_code(name, "apply()"):
+            out = op.apply(text, rng)
         if isinstance(out, TextOpResult):
             return out
         if not isinstance(out, str):
@@ -229,6 +234,24 @@ def _text_def(cls: type, name: str, params: type, origin: dict) -> OpDef:
 
     return OpDef(name=name, modality="text", params=params, summary=_summary(cls), apply_text=apply_text,
                  origin=origin)
+
+
+class PluginOpFailed(ValueError):
+    """An op's own code raised: what every caller already handles as a failed item (a run's errors.jsonl, eval
+    and the service's one line), instead of whatever the author's code threw."""
+
+
+@contextlib.contextmanager
+def op_code(name: str, where: str) -> Iterator[None]:
+    """Around a call into an op author's code: an exception other than ``ValueError`` (a ``RuntimeError``, a
+    ``KeyError``, numpy's errors) becomes ``PluginOpFailed``, one line naming the op. Reached eval as a traceback."""
+    try:
+        yield
+    except (ValueError, NotImplementedError):  # NotImplementedError: a hook the op does not have
+        raise
+    except Exception as exc:  # noqa: BLE001 - the author's code may raise anything
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise PluginOpFailed(f"op {name}: {where} raised {type(exc).__name__}: {detail}") from exc
 
 
 def _summary(cls: type) -> str:
