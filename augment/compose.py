@@ -175,7 +175,7 @@ class Compose(Pipeline):
         return dump_spec(self.spec)
 
     def __setstate__(self, state: dict) -> None:
-        Pipeline.__init__(self, state["spec"])
+        Pipeline.__setstate__(self, state)  # its plugin modules and op classes first (it skipped them)
         self.transforms = [_typed(step) for step in self.spec.steps]
 
     def __repr__(self) -> str:

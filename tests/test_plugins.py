@@ -415,6 +415,54 @@ def test_a_pickled_pipeline_brings_its_plugin_modules(tmp_path, local_plugin, mo
         assert np.array_equal(again(_image(), seed=2), pipe(_image(), seed=2))
 
 
+CODE_ONLY_PLUGIN = textwrap.dedent('''
+    """Ops registered in code only: importing this module registers nothing."""
+    import numpy as np
+    import augment
+
+
+    class Lift(augment.ImageOp):
+        name = "lift"
+        namespace = "codeonly"
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {"v": int(rng.integers(1, 60))}
+
+        def apply(self, image, drawn):
+            return np.clip(image.astype(np.int16) + drawn["v"], 0, 255).astype(np.uint8)
+''')
+
+
+@pytest.mark.parametrize("build", ["compose", "pipeline", "module"])
+def test_a_pipeline_with_plugin_ops_unpickles_in_a_fresh_interpreter(tmp_path, local_plugin, monkeypatch, build):
+    # what a spawn DataLoader worker (macOS, Windows; Linux from Python 3.14) or forkserver does: a Compose dropped
+    # its plugin modules, and an op registered in code (register_op, a typed op in a Compose) was known nowhere
+    import pickle
+
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "codeonly.py").write_text(CODE_ONLY_PLUGIN)
+    paths = [str(tmp_path / "mods"), local_plugin["PYTHONPATH"].split(os.pathsep)[1]]
+    for path in paths:
+        monkeypatch.syspath_prepend(path)
+    import codeonly
+
+    if build == "module":  # --plugin / $AUGMENT_PLUGINS
+        plugins.load_module("localops")
+        pipe = augment.Compose([augment.ops.op_class("localops.invert")()], seed=1)
+    else:
+        augment.register_op(codeonly.Lift)
+        pipe = (augment.Compose([codeonly.Lift()], seed=1) if build == "compose" else
+                augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "codeonly.lift"}]})))
+    image = _image()
+    code = ("import pickle, sys; pipe, image = pickle.loads(sys.stdin.buffer.read()); "
+            "sys.stdout.buffer.write(pickle.dumps(pipe(image, seed=3)))")
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps((pipe, image)), capture_output=True,
+                          timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *paths])})
+    assert proc.returncode == 0, proc.stderr.decode()[-1500:]
+    assert np.array_equal(pickle.loads(proc.stdout), pipe(image, seed=3))
+
+
 # --- the CLI, the service, eval ----------------------------------------------------------------------------------
 
 

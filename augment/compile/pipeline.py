@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 
 import importlib
+import pickle
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,12 +207,29 @@ class Pipeline:
     # -- pickling: modules, locks and streams are per process ----------------------------------------------
     def __getstate__(self) -> dict:
         # plugin modules named by --plugin / $AUGMENT_PLUGINS travel with the pipeline: a worker that starts clean
-        # (spawn, forkserver, a Dask worker) registers them before compiling (entry points it finds by itself)
-        return {"spec": self.spec, "plugins": plugins.loaded_modules()}
+        # (spawn, forkserver, a Dask worker) registers them before compiling (entry points it finds by itself).
+        # So do the classes of ops registered in code (register_op, a typed op in a Compose), by reference: their
+        # modules register nothing when imported, and a spawned DataLoader worker knew none of them
+        return {"spec": self.spec, "plugins": plugins.loaded_modules(), "op_classes": self._op_classes()}
 
     def __setstate__(self, state: dict) -> None:
         plugins.load_modules(m for m in state.get("plugins", ()) if m not in plugins.loaded_modules())
-        self.__init__(state["spec"])
+        for cls in state.get("op_classes", ()):
+            plugins.register_op(cls)  # the same class again does nothing
+        Pipeline.__init__(self, state["spec"])
+
+    def _op_classes(self) -> list[type]:
+        out = []
+        for leaf in _leaves(self._nodes):
+            cls = plugins.plugin_class(leaf.op.name)
+            if cls is None or cls in out:
+                continue
+            try:  # a class defined inside a function cannot travel; such a pipeline pickles as before
+                pickle.dumps(cls)
+            except Exception:  # noqa: BLE001 - pickle raises several kinds for unpicklable classes
+                continue
+            out.append(cls)
+        return out
 
     def plugin_origins(self) -> dict[str, dict]:
         """``{op name: {distribution, version, module}}`` of every plugin or library op this pipeline uses."""
