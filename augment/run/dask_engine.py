@@ -174,6 +174,7 @@ class DaskEngine:
                     return Client(self.scheduler, timeout=f"{self.scheduler_timeout}s"), None
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"Dask scheduler {self.scheduler}: {_reason(exc)}") from None
+        from augment.run.dask_logs import SILENT
         from augment.run.forkserver import DASK_PRELOAD, dask_preload, start_forkserver
         from augment.run.worker import children_born_deaf_to_ctrl_c
 
@@ -196,6 +197,7 @@ class DaskEngine:
                 warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
                 cluster = LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=SILENT,  # its default (WARNING) would let the lines ``quiet`` hides through
                 )
                 client = Client(cluster)
             return client, cluster
@@ -207,13 +209,18 @@ class DaskEngine:
             raise
 
     def run(self, config: JobConfig, chunks: Iterable[list]) -> Iterator[ChunkResult]:
-        client, cluster = self._connect(config)
-        try:
-            yield from self._run(client, config, chunks)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        import distributed  # noqa: F401 (its logging set up before it is silenced)
+
+        from augment.run.dask_logs import quiet
+
+        with quiet():  # one line from the run, not distributed's (augment.run.dask_logs)
+            client, cluster = self._connect(config)
+            try:
+                yield from self._run(client, config, chunks)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
 
     def _max_in_flight(self, client) -> int:
         if self.scheduler:  # an existing cluster: size the window to the threads it has now

@@ -32,6 +32,7 @@ from typing import Callable, Iterator
 from augment._version import __version__
 from augment.compile.pipeline import Pipeline
 from augment.io.fingerprint import compare
+from augment.io import journal
 from augment.io.image_folder import scan_image_folder
 from augment.io.images import codec_versions
 from augment.io.lock import FolderLock, OutputBusyError, StoreLease, new_run_id
@@ -536,6 +537,8 @@ def expand(
             if out.remote:
                 shutil.rmtree(out.meta, ignore_errors=True)  # the store holds what a resume needs
     finally:
+        if not out.remote:
+            journal.end(out.meta, lock.run_id)  # before the lock goes: no task of this run writes any more
         lock.release()
 
 
@@ -553,6 +556,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         storage_options=out.store.options if out.remote else None, output_format=opts.output_format,
         annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,
         durable=opts.durable, plugins=tuple(plugins.loaded_modules()),
+        run_id=None if out.remote else lock.run_id,  # workers journal their writes (augment.io.journal)
     )
     run_record = {
         "status": "running",
@@ -593,6 +597,11 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
     scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" and layout is None else None
     previous, previous_run = _prepare_output(pipe, opts, out, run_record)
     out.store.remove_stale_temporaries()
+    if not out.remote:
+        if opts.overwrite:  # what a stopped earlier run wrote but never recorded goes with the rest
+            _note_unrecorded(summary, journal.remove_journalled(out.store, out.meta, set()), "the earlier run")
+            journal.clear(out.meta)
+        journal.begin(out.meta, lock.run_id)
     changed: set[str] = set()
     gone: set[str] = set()
     text_complete = None
@@ -717,6 +726,10 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
     if pipe.modality == "text":
         out.store.remove_tree(PARTS_DIR)  # joined into the output; the manifest keeps every row's record
     out.store.remove_stale_temporaries()  # e.g. of a worker killed mid-write: no writer of this run is left
+    if not out.remote:  # files a stopped chunk wrote (this run's or an earlier one's) that no record lists
+        _note_unrecorded(summary, journal.remove_journalled(out.store, out.meta, _listed(out.meta / MANIFEST)),
+                         "a stopped chunk")
+        journal.clear(out.meta)
     summary.seconds = time.perf_counter() - started
     summary.status = "complete"
     summary.outputs_in_manifest = count
@@ -735,6 +748,19 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         out.store.remove_tree(SEGMENTS_DIR)  # all in the manifest now
         out.publish(RUN_RECORD)  # last: "complete" means the manifest above is final
     return summary
+
+
+def _listed(manifest: Path) -> set[str]:
+    names: set[str] = set()
+    for rec in read_jsonl(manifest):
+        names.update(rec[k] for k in ("output", "shard", "annotation") if isinstance(rec.get(k), str))
+    return names
+
+
+def _note_unrecorded(summary: RunSummary, removed: int, who: str) -> None:
+    if removed:
+        summary.notes.append(f"removed {removed} file(s) that {who} wrote but never recorded in the manifest "
+                             "(it was stopped mid-chunk)")
 
 
 def _collect(result: ChunkResult, manifest: JsonlAppender, errors: _ErrorLog, summary: RunSummary,

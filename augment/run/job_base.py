@@ -31,6 +31,9 @@ class JobConfig:
     # compiles the spec, whatever environment it was started with (a forkserver started before the CLI read
     # --plugin, a Dask worker on another host)
     plugins: tuple[str, ...] = ()
+    # the run that owns a folder OUTPUT (its lock's run id): workers journal each write and stop once the run no
+    # longer owns OUTPUT (``augment.io.journal``); None: neither (URL OUTPUTs, library callers)
+    run_id: str | None = None
 
     def __post_init__(self) -> None:
         # workers resolve the roots themselves, and a cluster's workers run in folders of their own: a relative
@@ -74,10 +77,17 @@ _STORES: dict[tuple, OutputStore] = {}
 
 def store_for(config: JobConfig) -> OutputStore:
     """One output store per worker process and location, rebuilt from the config (stores are never shipped open)."""
-    key = (config.output_root, json.dumps(config.storage_options or {}, sort_keys=True, default=str))
+    key = (config.output_root, json.dumps(config.storage_options or {}, sort_keys=True, default=str), config.run_id)
     store = _STORES.get(key)
     if store is None:
-        store = _STORES[key] = open_store(config.output_root, config.storage_options)
+        if len(_STORES) > 8:  # a long-lived Dask worker serves one run after another
+            _STORES.clear()
+        store = open_store(config.output_root, config.storage_options)
+        if config.run_id is not None and isinstance(store, LocalStore):
+            from augment.io.journal import JournalledStore
+
+            store = JournalledStore(store.root, config.run_id)
+        store = _STORES[key] = store
     return store
 
 
