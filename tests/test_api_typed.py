@@ -57,6 +57,16 @@ def test_every_op_has_a_class_whose_arguments_are_its_schema(name):
     assert made.to_step() == {"op": name, "p": 1.0, "params": opdef.params(**required).model_dump(mode="json")}
 
 
+def test_op_class_and_typed_values_work_first_thing_in_a_fresh_process():
+    # the built-in classes register as augment.ops.typed is imported: op_class("affine") raised "no typed op"
+    # in a process that had not touched an op class yet (this file, run alone, failed 83 of its tests)
+    code = ("from augment.ops import op_class, typed_values; print(op_class('affine').__name__, "
+            "type(typed_values('horizontal_flip', {})).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Affine", "HorizontalFlipDrawn"]
+
+
 def test_every_registry_op_is_exported_and_nothing_else():
     typed = [n for n in ops.typed.__all__ if not n.endswith("Drawn") and n != "NoValues"]
     assert sorted(ops.op_class(n).op_name for n in registry().names()) == sorted(

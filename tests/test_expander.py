@@ -52,6 +52,32 @@ def test_expands_an_image_folder_in_the_same_layout(image_folder, tmp_path):
     assert run["versions"]["albumentations"].startswith("2.0") and run["spec"]["name"] == "flip-zoom-noise"
 
 
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_a_resume_with_more_copies_gives_the_fresh_runs_manifest(image_folder, tmp_path, modality):
+    # records written before the resume carried the hash of the spec with the old copies: the manifest depended on
+    # the run's history, though copies decide no output's bytes
+    from augment.compile.pipeline import Pipeline
+    from augment.run.expander import RunOptions, expand
+    from augment.spec import load_spec
+
+    if modality == "text":
+        source = tmp_path / "texts.tsv"
+        source.write_text("".join(f"{i % 2}\tthe quick brown fox number {i} jumps over the lazy dog\n" for i in range(6)))
+        spec = load_spec(PIPELINES / "eda.yaml")
+    else:
+        source, spec = image_folder, load_spec(FLIP_ZOOM)
+
+    def run(out, copies):
+        return expand(Pipeline(spec.with_overrides(copies=copies)), RunOptions(input=source, output=out, engine="serial"))
+
+    run(tmp_path / "resumed", 1)
+    run(tmp_path / "resumed", 3)
+    run(tmp_path / "fresh", 3)
+    resumed, fresh = manifest(tmp_path / "resumed"), manifest(tmp_path / "fresh")
+    assert sorted(map(json.dumps, resumed)) == sorted(map(json.dumps, fresh))
+    assert len({r["pipeline_hash"] for r in resumed}) == 1
+
+
 def test_same_seed_gives_identical_bytes_whatever_the_workers_or_engine(digits_folder, tmp_path):
     outs = {}
     for name, extra in [("w1", ["--workers", "1"]), ("w2", ["--workers", "2"]), ("serial", ["--engine", "serial"])]:

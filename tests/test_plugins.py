@@ -131,6 +131,62 @@ def test_params_are_strict_and_errors_name_the_key():
         augment.parse_spec({"modality": "image", "steps": [{"op": "nopkg.nothing"}]})
 
 
+def test_nested_and_union_params_are_validated_and_listed_as_written():
+    # a nested model's unknown key listed the outer model's keys, a union value gave one error per member (one
+    # at pydantic's own "amount.int"), and `augment ops` showed a nested model as "any", a default_factory as
+    # None and a union's range without its bounds
+    from typing import Literal, Optional, Union
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from augment.ops.describe import describe_ops, format_ops
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+        gain: float = 1.0
+        mode: Literal["add", "mul"] = "add"
+
+    class NestedParams(augment.OpParams):
+        inner: Inner = Inner()
+        amount: Union[int, FloatRange(ge=0, le=50)] = 5
+        choice: Optional[Literal["r", "g", "b"]] = None
+        weights: list[float] = Field(default_factory=lambda: [1.0, 2.0])
+
+    class Nested(augment.ImageOp):
+        """Nested params."""
+
+        name = "nested"
+        namespace = "mylab"
+        Params = NestedParams
+        pixel_only = True
+
+        def sample(self, params, rng, ctx):
+            return {}
+
+        def apply(self, image, drawn):
+            return image
+
+    augment.register_op(Nested)
+
+    def issues(params):
+        with pytest.raises(augment.SpecError) as err:
+            augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.nested", "params": params}]})
+        return str(err.value).strip().splitlines()
+
+    assert issues({"inner": {"gain": 2.0, "mod": "mul"}}) == [
+        "steps[0].params.inner.mod: unknown key 'mod' (did you mean 'mode'?); allowed keys: gain, mode"]
+    union = issues({"amount": [1, 99]})
+    assert len(union) == 1 and union[0].startswith("steps[0].params.amount[1]: ") and "50" in union[0]
+    assert issues({"amount": "lots"})[0].startswith("steps[0].params.amount: ")
+    entry = next(op for op in describe_ops("image") if op["op"] == "mylab.nested")
+    shown = {p["name"]: p for p in entry["params"]}
+    assert shown["inner"]["type"] == "{gain: number, mode: one of add, mul}"
+    assert shown["amount"]["type"] == "integer or [number (>= 0, <= 50), number (>= 0, <= 50)] range"
+    assert shown["choice"]["type"] == "one of r, g, b or null"
+    assert shown["weights"]["type"] == "list of number" and shown["weights"]["default"] == [1.0, 2.0]
+    assert "weights: list of number; default [1.0, 2.0]" in format_ops([entry])
+
+
 def test_register_op_explicitly_and_a_clash_names_both():
     class GainParams(augment.OpParams):
         gain: FloatRange(ge=0, le=4) = (0.5, 1.5)
@@ -227,6 +283,51 @@ def test_badly_made_ops_fail_with_one_line():
     pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.bad_out"}]}))
     with pytest.raises(ValueError, match="must return an HxW or HxWxC uint8 array, got float32"):
         pipe(_image(), seed=0)
+
+
+def test_plugin_modules_as_people_write_them(tmp_path, monkeypatch):
+    # a package whose __init__ re-exports its ops module, and a module whose ops share a base class of their own:
+    # both were refused ("defines no augment ops" / "set name = ..."); an import error's message is one line
+    pkg = tmp_path / "labops"
+    pkg.mkdir()
+    (pkg / "ops.py").write_text(textwrap.dedent('''
+        import numpy as np
+        import augment
+
+
+        class _Shifting(augment.ImageOp):
+            pixel_only = True
+
+            def sample(self, params, rng, ctx):
+                return {"v": int(rng.integers(1, 9))}
+
+
+        class Up(_Shifting):
+            name = "up"
+
+            def apply(self, image, drawn):
+                return np.clip(image.astype(np.int16) + drawn["v"], 0, 255).astype(np.uint8)
+
+
+        class Down(_Shifting):
+            name = "down"
+
+            def apply(self, image, drawn):
+                return np.clip(image.astype(np.int16) - drawn["v"], 0, 255).astype(np.uint8)
+    '''))
+    (pkg / "__init__.py").write_text("from labops.ops import Down, Up\n")
+    (tmp_path / "brokenops.py").write_text("raise RuntimeError('first line\\nsecond line')\n")
+    (tmp_path / "lonelybase.py").write_text("import augment\n\n\nclass Forgot(augment.ImageOp):\n"
+                                            "    pixel_only = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert sorted(plugins.load_module("labops")) == ["labops.down", "labops.up"]
+    with plugins.scoped():
+        assert sorted(plugins.load_module("labops.ops")) == ["labops.down", "labops.up"]
+    with pytest.raises(augment.PluginError) as err:
+        plugins.load_module("brokenops")
+    assert str(err.value) == "--plugin brokenops: importing it failed: RuntimeError: first line"
+    with pytest.raises(augment.PluginError, match="set name ="):  # an op that forgot its name is still told so
+        plugins.load_module("lonelybase")
 
 
 def test_annotations_pixel_only_unchanged_geometric_hooks_move_them_and_undeclared_is_refused():
@@ -526,6 +627,30 @@ def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_f
     broken = _cli("replay", out, rec["output"], "--plugin", "localops", env=local_plugin)
     assert broken.returncode == 1 and len(broken.stderr.strip().splitlines()) == 1, broken.stderr
     assert "localops.invert at steps[1]): the recorded values could not be applied" in broken.stderr
+
+
+def test_a_resume_under_another_plugin_or_library_version_says_so_and_keeps_the_earlier_versions(tmp_path, rgb_folder):
+    # outputs made by two releases of a plugin were mixed in one OUTPUT without a word, and run.json named only the
+    # last one
+    from augment.run.expander import RunOptions, expand
+
+    pipe = augment.Compose([StainJitter()], seed=3, copies=1)
+    out = tmp_path / "out"
+    expand(pipe, RunOptions(input=rgb_folder, output=out, engine="serial"))
+    record = json.loads((out / "run.json").read_text())
+    record["plugins"]["augment_stain.stain_jitter"]["version"] = "0.0.1"
+    record["versions"]["numpy"] = "1.0.0"
+    (out / "run.json").write_text(json.dumps(record))
+    more = augment.Compose([StainJitter()], seed=3, copies=2)
+    summary = expand(more, RunOptions(input=rgb_folder, output=out, engine="serial"))
+    notes = [n for n in summary.notes if n.startswith("the outputs already in OUTPUT were made with")]
+    assert len(notes) == 1 and "augment-stain 0.0.1 for augment_stain.stain_jitter (now 0.1.0)" in notes[0]
+    assert "numpy 1.0.0 (now " in notes[0]
+    earlier = json.loads((out / "run.json").read_text())["earlier"]
+    assert earlier[0]["plugins"]["augment_stain.stain_jitter"]["version"] == "0.0.1"
+    again = expand(more, RunOptions(input=rgb_folder, output=out, engine="serial"))  # nothing new: no note, kept
+    assert not any(n.startswith("the outputs already") for n in again.notes)
+    assert json.loads((out / "run.json").read_text())["earlier"] == earlier
 
 
 @pytest.mark.parametrize("engine", ["local", "dask"])

@@ -192,6 +192,11 @@ class Pipeline:
         return cls(load_spec(path))
 
     @property
+    def output_hash(self) -> str:
+        """The spec's hash without ``copies``: what decides each output's bytes (the manifest's pipeline_hash)."""
+        return spec_hash(self.spec.model_copy(update={"copies": 1}))
+
+    @property
     def modality(self) -> str:
         return self.spec.modality
 

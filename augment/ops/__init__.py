@@ -33,6 +33,8 @@ def __getattr__(name: str):
         globals()["__all__"] = names
         return names
     if name in _FROM_BASE:
+        if name in ("op_class", "typed_values", "typed_applied"):  # they look up the built-in classes, which
+            importlib.import_module("augment.ops.typed")  # register as their module is imported
         value = getattr(importlib.import_module("augment.ops._typed_base"), name)
     elif name == "TextOpResult":
         value = importlib.import_module("augment.ops.registry").TextOpResult

@@ -9,8 +9,30 @@ from augment.ops.catalog import registry
 __all__ = ["describe_ops", "format_ops", "describe_library", "format_library"]
 
 
-def _field_info(name: str, prop: dict, required: bool) -> dict:
+def _type_text(prop: dict, defs: dict) -> str:
+    """A schema's type in words, whatever its nesting: a nested model's keys, a union's members with their
+    bounds and choices, a list's items (a plugin's params may use any of them)."""
+    if "$ref" in prop:
+        sub = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
+        return "{" + ", ".join(f"{n}: {_type_text(p, defs)}" for n, p in sub.get("properties", {}).items()) + "}"
+    if "enum" in prop:
+        return "one of " + ", ".join(map(str, prop["enum"]))
+    if "const" in prop:
+        return repr(prop["const"])
+    if "anyOf" in prop:
+        return " or ".join(_type_text(p, defs) for p in prop["anyOf"])
+    if "prefixItems" in prop:
+        text = "[" + ", ".join(_type_text(p, defs) for p in prop["prefixItems"]) + "]"
+        return f"{text} range" if prop.get("range") else text
+    if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+        return f"list of {_type_text(prop['items'], defs)}"
+    bounds = {k: prop[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in prop}
+    return prop.get("type", "any") + (f" ({_bounds_text(bounds)})" if bounds else "")
+
+
+def _field_info(name: str, prop: dict, required: bool, defs: dict | None = None) -> dict:
     info: dict[str, Any] = {"name": name}
+    defs = defs or {}
     if "prefixItems" in prop and not prop.get("range"):  # a fixed-length tuple (a region, a colour, a grid)
         info["type"] = "[" + ", ".join(p.get("type", "any") for p in prop["prefixItems"]) + "]"
         bounds = {}
@@ -21,8 +43,8 @@ def _field_info(name: str, prop: dict, required: bool) -> dict:
     elif "enum" in prop:
         info["type"] = "one of " + ", ".join(map(str, prop["enum"]))
         bounds = {}
-    elif "anyOf" in prop:
-        info["type"] = " or ".join(p.get("type", "?") if "prefixItems" not in p else "[int, int]" for p in prop["anyOf"])
+    elif "anyOf" in prop or "$ref" in prop or (prop.get("type") == "array" and "items" in prop):
+        info["type"] = _type_text(prop, defs)
         bounds = {}
     else:
         info["type"] = prop.get("type", "any")
@@ -42,12 +64,25 @@ def describe_ops(modality: str | None = None, batched: frozenset[str] | None = N
     for op in registry().ops(modality):
         schema = op.params.model_json_schema()
         required = set(schema.get("required", []))
-        params = [_field_info(n, p, n in required) for n, p in schema.get("properties", {}).items()]
+        params = [_field_info(n, p, n in required, schema.get("$defs")) for n, p in schema.get("properties", {}).items()]
+        for info in params:  # a default_factory's value is not in the schema
+            field = op.params.model_fields.get(info["name"])
+            if info["default"] is None and field is not None and field.default_factory is not None:
+                info["default"] = _plain(field.get_default(call_default_factory=True))
         entry = {"op": op.name, "modality": op.modality, "summary": op.summary, "params": params}
         if batched is not None and op.modality == "image":
             entry["tensor_batch"] = "batched" if op.name in batched else "per sample"
         listing.append(entry)
     return listing
+
+
+def _plain(value: Any) -> Any:
+    """A default as JSON would show it (the listing is also printed with --json)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _bounds_text(bounds: dict) -> str:

@@ -297,13 +297,20 @@ def _register(cls: type, origin: dict | None) -> str:
 
 
 def _ops_in(module) -> list[type]:
+    """The op classes a module offers: its ``AUGMENT_OPS``, else the ImageOp / TextOp subclasses defined in it or,
+    for a package, in its submodules (``--plugin mypkg`` whose ``__init__`` re-exports ``mypkg.ops``'s classes).
+    A class without a ``name`` that others here derive from is their shared base, not an op."""
     listed = getattr(module, "AUGMENT_OPS", None)
     if listed is not None:
         return list(listed)
-    return [obj for obj in vars(module).values()
-            if inspect.isclass(obj) and obj.__module__ == module.__name__
-            and getattr(obj, "_augment_kind", None) in ("image", "text")
-            and getattr(obj, "_augment_base", None) is not obj]
+    prefix = module.__name__ + "."
+    found = [obj for obj in dict.fromkeys(v for v in vars(module).values() if inspect.isclass(v))
+             if (obj.__module__ == module.__name__ or obj.__module__.startswith(prefix))
+             and getattr(obj, "_augment_kind", None) in ("image", "text")
+             and getattr(obj, "_augment_base", None) is not obj]
+    return [cls for cls in found
+            if isinstance(getattr(cls, "name", None), str) and cls.name
+            or not any(other is not cls and issubclass(other, cls) for other in found)]
 
 
 def load_module(module_name: str) -> list[str]:
@@ -314,10 +321,12 @@ def load_module(module_name: str) -> list[str]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise PluginError(f"--plugin {module_name}: cannot import it ({exc}); install the package or add its folder "
-                          "to PYTHONPATH") from None
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise PluginError(f"--plugin {module_name}: cannot import it ({detail}); install the package or add its "
+                          "folder to PYTHONPATH") from None
     except Exception as exc:  # a plugin's own import-time failure: one line, not its traceback
-        raise PluginError(f"--plugin {module_name}: importing it failed: {type(exc).__name__}: {exc}") from None
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise PluginError(f"--plugin {module_name}: importing it failed: {type(exc).__name__}: {detail}") from None
     classes = _ops_in(module)
     if not classes:
         raise PluginError(f"--plugin {module_name}: it defines no augment ops (ImageOp / TextOp subclasses, or a "

@@ -557,6 +557,7 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         annotation_format=layout.to_dict() if layout is not None else None, keep_unchanged=opts.keep_unchanged,
         durable=opts.durable, plugins=tuple(plugins.loaded_modules()),
         run_id=None if out.remote else lock.run_id,  # workers journal their writes (augment.io.journal)
+        pipeline_hash=pipe.output_hash,
     )
     run_record = {
         "status": "running",
@@ -596,6 +597,14 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
                        "in their own format")
     scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" and layout is None else None
     previous, previous_run = _prepare_output(pipe, opts, out, run_record)
+    drift = _code_drift(previous_run, run_record) if previous and previous_run else []
+    if drift:  # a resume under other code: its outputs and the earlier ones may differ, and that is said and kept
+        summary.notes.append(f"the outputs already in OUTPUT were made with {'; '.join(drift)}: outputs made now may "
+                             "differ from them (--overwrite remakes all with this version)")
+        run_record["earlier"] = [*previous_run.get("earlier", []),
+                                 {k: previous_run[k] for k in ("versions", "codec", "plugins") if k in previous_run}]
+    elif previous_run and previous and previous_run.get("earlier"):
+        run_record["earlier"] = previous_run["earlier"]
     out.store.remove_stale_temporaries()
     if not out.remote:
         if opts.overwrite:  # what a stopped earlier run wrote but never recorded goes with the rest
@@ -748,6 +757,21 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         out.store.remove_tree(SEGMENTS_DIR)  # all in the manifest now
         out.publish(RUN_RECORD)  # last: "complete" means the manifest above is final
     return summary
+
+
+def _code_drift(previous: dict, current: dict) -> list[str]:
+    """What code a resumed run's earlier outputs were made with that this run's differs from: library versions,
+    the image codecs, plugin and library ops' providers (``name old -> new``)."""
+    out = []
+    for key in ("versions", "codec"):
+        old, new = previous.get(key) or {}, current.get(key) or {}
+        out += [f"{name} {old[name]} (now {new.get(name)})" for name in sorted(old) if name in new and old[name] != new[name]]
+    old_ops, new_ops = previous.get("plugins") or {}, current.get("plugins") or {}
+    for op in sorted(set(old_ops) & set(new_ops)):
+        before, now = old_ops[op].get("version"), new_ops[op].get("version")
+        if before != now:
+            out.append(f"{old_ops[op].get('distribution') or old_ops[op].get('module')} {before} for {op} (now {now})")
+    return out
 
 
 def _listed(manifest: Path) -> set[str]:

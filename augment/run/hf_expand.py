@@ -342,7 +342,7 @@ def _expand_owned(pipe: Pipeline, opts, kind: str, library_versions: dict, error
                                                          *_image_columns_of(columns)])):
             manifest_lines.append(dumps({
                 "source": source_name, "row": row["source_index"], "output": name or ".", "output_row": j,
-                "copy": row["copy"], "seed": row["seed"], "pipeline_hash": pipe.spec_hash,
+                "copy": row["copy"], "seed": row["seed"], "pipeline_hash": pipe.output_hash,
                 "ops": json.loads(row["augment_ops"]) if row["copy"] is not None else [],
                 "sha256": _value_hash(row[columns[0]]),
             }))

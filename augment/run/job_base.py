@@ -34,6 +34,9 @@ class JobConfig:
     # the run that owns a folder OUTPUT (its lock's run id): workers journal each write and stop once the run no
     # longer owns OUTPUT (``augment.io.journal``); None: neither (URL OUTPUTs, library callers)
     run_id: str | None = None
+    # what the manifest records as each output's pipeline_hash: the spec's without ``copies`` (which decides no
+    # output's bytes), so a resume with more copies records the same hash as a fresh run; "" -> spec_hash
+    pipeline_hash: str = ""
 
     def __post_init__(self) -> None:
         # workers resolve the roots themselves, and a cluster's workers run in folders of their own: a relative
@@ -126,7 +129,7 @@ def output_record(config: JobConfig, source: str, output: str, copy, seed, ops: 
         "output": output,
         "copy": copy,
         "seed": seed,
-        "pipeline_hash": config.spec_hash,
+        "pipeline_hash": config.pipeline_hash or config.spec_hash,
         "ops": ops,
         "sha256": hashlib.sha256(data).hexdigest(),
     }

@@ -256,7 +256,7 @@ def _emit(config, fmt, task, row, copy, seed, out_row, pieces, records, result, 
         emitted.append((out_row, copy, seed))
     records.append({
         "source": task.source, "row": row.index, "line": row.line, "copy": copy, "seed": seed,
-        "pipeline_hash": config.spec_hash, "ops": list(ops), "output": task.source, "part": task.part,
+        "pipeline_hash": config.pipeline_hash or config.spec_hash, "ops": list(ops), "output": task.source, "part": task.part,
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         **({"attempt": attempt} if attempt else {}),
     })

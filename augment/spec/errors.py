@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -92,18 +94,57 @@ def validate_model(model: type[BaseModel], data: Any, path: str, issues: list, r
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        # a value matching no member of a union fails once per member: one issue per key, from the member that
+        # got furthest into the value (its loc is the longest)
+        best: dict[tuple, dict] = {}
         for err in exc.errors(include_url=False):
+            key = tuple(_real_loc(model, err["loc"])[2])
+            if key not in best or len(err["loc"]) > len(best[key]["loc"]):
+                best[key] = err
+        for err in best.values():
             issues.append(issue_from_pydantic(model, err, path, rename or {}))
         return None
 
 
+def _real_loc(model: type[BaseModel], loc: Sequence) -> tuple[list, type[BaseModel] | None, list]:
+    """``loc`` without pydantic's union member tags (``amount.int``) and validator names; the nested model
+    whose keys its last part is one of (None where the walk leaves models: a list, a dict, a plain value); and
+    the key the error belongs to (``loc`` up to a union field: its members' errors are one issue)."""
+    out: list = []
+    key: list | None = None
+    models: list = [model]  # the models the next part may be a key of
+    owner: list = [model]  # those the last part kept was looked up in
+    tagged = False  # the last key is a union of several members: pydantic names the member next
+    for part in loc:
+        if tagged and isinstance(part, str):
+            tagged = False
+            if not any(part in m.model_fields for m in models):  # a member's tag, not a key
+                key = list(out) if key is None else key
+                models = [m for m in models if m.__name__ == part] or models
+                continue
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        out.append(part)
+        owner = models
+        field = next((m.model_fields[part] for m in models if isinstance(part, str) and part in m.model_fields), None)
+        if field is None:
+            models, tagged = [], False
+            continue
+        origin = typing.get_origin(field.annotation)
+        members = ([a for a in typing.get_args(field.annotation) if a is not type(None)]
+                   if origin in (typing.Union, types.UnionType) else [field.annotation])
+        tagged = len(members) > 1  # Optional[X] is X to pydantic: no tag
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    return out, (owner[0] if owner else None), out if key is None else key
+
+
 def issue_from_pydantic(model: type[BaseModel], err: dict, prefix: str, rename: dict) -> SpecIssue:
-    loc = [rename.get(part, part) if isinstance(part, str) else part for part in err["loc"]]
-    # pydantic reports tuple-typed ranges' union members and function validators in loc; keep only real keys
-    loc = [part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))]
+    real, owner, _ = _real_loc(model, err["loc"])
+    loc = [rename.get(part, part) if isinstance(part, str) else part for part in real]
     path = join_path(prefix, loc)
     kind = err["type"]
-    allowed = [rename.get(name, name) for name in model.model_fields if name != "kind"]
+    keys_of = owner if owner is not None else model
+    allowed = [rename.get(name, name) for name in keys_of.model_fields if name != "kind"]
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
         return SpecIssue(path, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed) or 'none'}")
