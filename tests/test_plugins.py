@@ -476,6 +476,34 @@ def test_geometric_hooks_that_disagree_with_the_image_are_an_error_not_moved_ann
         pipe.run_targets(_image(40, 48), targets, seed=0)
 
 
+@pytest.mark.parametrize("straight", [True, False])
+def test_a_plugin_map_that_keeps_lines_straight_keeps_polygon_vertices(straight):
+    # a plugin flip turned a 4-point rectangle into 40 points in COCO output (densified for a map that might bend)
+    class Mirror(augment.ImageOp):
+        name = "mirror"
+        namespace = "mylab"
+        straight_lines = straight
+
+        def sample(self, params, rng, ctx):
+            return {}
+
+        def apply(self, image, drawn):
+            return np.ascontiguousarray(image[:, ::-1])
+
+        def map_points(self, xy, drawn, image_hw):
+            return np.stack([image_hw[1] - xy[:, 0], xy[:, 1]], axis=1)
+
+    augment.register_op(Mirror)
+    pipe = augment.Pipeline(augment.parse_spec({"modality": "image", "steps": [{"op": "mylab.mirror"}]}))
+    square = np.array([[10.0, 10.0], [20.0, 10.0], [20.0, 20.0], [10.0, 20.0]])
+    targets = Targets(boxes=np.array([[10.0, 10.0, 20.0, 20.0]]), labels=("a",), polygons=[[square]])
+    _, out, _, _ = pipe.run_targets(_image(40, 48), targets, seed=0)
+    polygon = np.asarray(out.polygons[0][0])
+    assert np.allclose(out.boxes, [[28.0, 10.0, 38.0, 20.0]])
+    assert (len(polygon) == 4) is straight and len(polygon) >= 4
+    assert np.allclose(polygon.min(axis=0), [28.0, 10.0]) and np.allclose(polygon.max(axis=0), [38.0, 20.0])
+
+
 def test_a_plugins_geometric_op_gives_unseen_mask_pixels_the_ignore_index():
     # the example Translate fills what it shifts in with 0, which is a class: those pixels are unseen, as with
     # the built-in ops, and take the ignore index; boxes are unaffected by the check

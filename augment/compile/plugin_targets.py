@@ -78,7 +78,8 @@ def step_plugin(tracker: TargetTracker, op: OpDef, drawn: dict, params: Any, hw:
         return out[:, :, None] if out.ndim == 2 else out
 
     log = StepLog()
-    out = apply_map(targets, _Map(points, warp, out_hw, straight=False), params, log)
+    straight = not library and getattr(inst, "straight_lines", False) is True  # the author says its map keeps lines
+    out = apply_map(targets, _Map(points, warp, out_hw, straight=straight), params, log)
     tracker.record(log, list(tracker.ids), [])
     return out
 

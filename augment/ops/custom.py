@@ -80,6 +80,9 @@ class ImageOp(_PluginOp):
     _augment_kind: ClassVar[str] = "image"
     modality: ClassVar[str] = "image"
     pixel_only: ClassVar[bool] = False  # True: pixel values change, geometry does not (annotations unchanged)
+    # True: map_points keeps straight lines straight (flips, shifts, rotations, affine and perspective maps), so
+    # polygons keep their vertices; False: polygons and boxes move through densified outlines (a map may bend them)
+    straight_lines: ClassVar[bool] = False
 
     def sample(self, params: Any, rng: np.random.Generator, ctx: ImageContext) -> dict:
         """Draw this op's random values from ``rng`` (and nothing else) as a dict of JSON values."""

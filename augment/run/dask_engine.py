@@ -120,9 +120,11 @@ _SET_UP = False
 # The cluster made for a run has no dashboard to feed, so none of its sampling: each worker's statistical profiler
 # (every 10 ms it walks every thread's stack) and the system and event-loop monitors of every process cost the run
 # ~0.1 ms of worker CPU and ~0.03 ms of the run process's per output (sign_digits, flip + zoom: workers 1.51 -> 1.41
-# CPU-ms per output, the local engine's 1.37). An existing cluster keeps its own settings.
+# CPU-ms per output, the local engine's 1.37). The memory monitor (psutil reading /proc every 100 ms: a quarter
+# of what a worker's event loop still costs, py-spy) runs every 500 ms: a run's tasks hold no data to spill, and
+# the nanny's limit is checked as often. An existing cluster keeps its own settings.
 _QUIET = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
-          "distributed.admin.system-monitor.interval": "10s"}
+          "distributed.admin.system-monitor.interval": "10s", "distributed.worker.memory.monitor-interval": "500ms"}
 
 
 def run_packed(config: bytes, chunk: bytes, own_threads: int | None = None) -> ChunkResult:

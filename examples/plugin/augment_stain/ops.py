@@ -48,6 +48,7 @@ class Translate(augment.ImageOp):
 
     name = "translate"
     Params = TranslateParams
+    straight_lines = True  # a shift: polygons keep their vertices
 
     def sample(self, params, rng, ctx):
         return {"dx": integer(rng, params.max_shift), "dy": integer(rng, params.max_shift)}
