@@ -445,7 +445,10 @@ def replay(output_dir, output_file, target, row, copy_index) -> None:
         try:
             target.write_bytes(result.data)
             if result.annotation is not None:  # annotated runs: the annotation beside it (copy.jpg -> copy.xml)
-                target.with_suffix(result.annotation_suffix or ".ann").write_bytes(result.annotation)
+                beside = target.with_suffix(result.annotation_suffix or ".ann")
+                if beside == target:  # a mask with the image's own suffix: copy.png -> copy.mask.png, not over it
+                    beside = target.with_name(f"{target.stem}.mask{target.suffix}")
+                beside.write_bytes(result.annotation)
         except OSError as exc:
             _fail(f"cannot write {target}: {exc.strerror or exc}", 1)
     click.echo(json.dumps({"output": output_file, "identical": result.identical, "sha256": result.sha256,

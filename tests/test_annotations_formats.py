@@ -131,6 +131,11 @@ def test_round_trip_through_the_cli(fmt, tmp_path):
     rec = next(r for r in records if r["copy"] == 1)
     rp = cli("replay", out, rec["output"], "--to", tmp_path / "copy.jpg")
     assert rp.returncode == 0 and json.loads(rp.stdout)["identical"], rp.stdout + rp.stderr
+    if fmt == "masks":  # the mask has the target's own suffix: it goes beside the image (it was written over it)
+        again, mask = tmp_path / "again.png", out / "masks" / (Path(rec["output"]).stem + ".png")
+        assert cli("replay", out, rec["output"], "--to", again).returncode == 0
+        assert again.read_bytes() == (out / rec["output"]).read_bytes()
+        assert (tmp_path / "again.mask.png").read_bytes() == mask.read_bytes()
     # resume: delete two outputs, run again, the same files come back
     before = tree(out)
     (out / records[1]["output"]).unlink()

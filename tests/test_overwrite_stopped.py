@@ -16,12 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from annotation_fixtures import make_voc, make_yolo
 from cli_helpers import REPO
 from conftest import PIPELINES
 from augment.compile.pipeline import Pipeline
-from augment.io.journal import JOURNAL_DIR
+from augment.io import journal
+from augment.io.journal import JOURNAL_DIR, JournalledStore
 from augment.run import expander
 from augment.run.expander import RunOptions, expand
 from augment.spec import load_spec
@@ -97,6 +100,50 @@ def test_a_users_own_file_in_output_survives_overwrite(tmp_path, digits_folder, 
     expand(Pipeline(spec.with_overrides(copies=1, seed=7)),
            RunOptions(input=digits_folder, output=out, engine="serial", overwrite=True))
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(alphabet="ab \n\r\u00e9\u2028\\\"", min_size=1, max_size=8), min_size=1, max_size=4,
+                      unique=True))
+def test_the_journal_reads_back_exactly_the_names_written(tmp_path, names):
+    # a name holding a newline was read back as two names, the second one a file of OUTPUT's root that a
+    # completed run then deleted (a user's own file)
+    root = tmp_path / f"j{abs(hash(tuple(names)))}"
+    root.mkdir()
+    journal.begin(root, "run1")
+    store = JournalledStore(root, "run1")
+    written = {f"d/{name}.png" for name in names}
+    for rel in written:
+        store.write_bytes(rel, b"x")
+    assert journal.journalled(root) == written
+
+
+def test_a_source_name_with_a_newline_costs_no_users_file(tmp_path, digits_folder):
+    src = tmp_path / "src"
+    (src / "cat").mkdir(parents=True)
+    image = next(digits_folder.rglob("*.png")).read_bytes()
+    (src / "cat" / "a.png").write_bytes(image)
+    (src / "cat" / "x\nkeep.png").write_bytes(image)
+    spec, out = load_spec(FLIP_ZOOM), tmp_path / "out"
+    expand(Pipeline(spec.with_overrides(copies=1)), RunOptions(input=src, output=out, engine="local", workers=1))
+    (out / "keep__aug1.png").write_bytes(b"mine")
+    summary = expand(Pipeline(spec.with_overrides(copies=2)), RunOptions(input=src, output=out, engine="local",
+                                                                         workers=1))
+    assert (out / "keep__aug1.png").read_bytes() == b"mine"
+    assert not any("never recorded" in note for note in summary.notes)
+
+
+def test_an_overwrite_that_cannot_journal_removes_nothing(tmp_path, digits_folder):
+    # the earlier run's outputs went first, then the journal could not be written: an empty OUTPUT and an error
+    spec, out = load_spec(FLIP_ZOOM), tmp_path / "out"
+    expand(Pipeline(spec.with_overrides(copies=1)), RunOptions(input=digits_folder, output=out, engine="serial"))
+    before = files(out)
+    (out / JOURNAL_DIR).write_text("in the way")  # a file where the journal's folder goes
+    with pytest.raises(Exception):
+        expand(Pipeline(spec.with_overrides(copies=1, seed=9)),
+               RunOptions(input=digits_folder, output=out, engine="serial", overwrite=True))
+    assert {k: v for k, v in files(out).items() if k != JOURNAL_DIR} == before
+    assert (out / "manifest.jsonl").is_file() and (out / "run.json").is_file()
 
 
 def _augment(*args: str, **kw) -> subprocess.Popen:

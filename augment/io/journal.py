@@ -3,7 +3,7 @@
 The manifest lists what a run finished; a chunk whose result never reached the run's process (the run
 interrupted, terminated or killed mid-chunk, a worker that died) may still have written some of its files.
 So every write of a run's workers is journalled first: ``JournalledStore.write_bytes`` appends the output's name
-to ``OUTPUT/.augment-journal/<run id>.<host>.<pid>.txt`` (one ``write`` per output, no fsync: a killed process
+to ``OUTPUT/.augment-journal/<run id>.<host>.<pid>.txt`` as a JSON string (one ``write`` per output, no fsync: a killed process
 loses nothing the kernel has) and only then writes the file. ``--overwrite`` removes every journalled name
 besides the manifest's, and a run that completes removes the journalled names its manifest does not list, then
 the journal. Only names an augment run was about to write are ever removed.
@@ -18,6 +18,7 @@ URL OUTPUTs (object stores) keep neither: their writes are single PUTs listed on
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -66,9 +67,14 @@ def journalled(root: Path) -> set[str]:
         return names
     for entry in os.scandir(folder):
         if entry.name.endswith(".txt") and entry.is_file(follow_symlinks=False):
-            with open(entry.path, encoding="utf-8", errors="replace") as fh:
-                names.update(line.rstrip("\n") for line in fh if line.endswith("\n"))
-    names.discard("")
+            with open(entry.path, encoding="utf-8", errors="surrogateescape") as fh:
+                for line in fh:
+                    try:  # one JSON string a line: a name may hold a newline; a killed writer's last line is cut
+                        name = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(name, str) and name:
+                        names.add(name)
     return names
 
 
@@ -113,7 +119,7 @@ class JournalledStore(LocalStore):
             if self._fd is None or self._pid != os.getpid():
                 self._fd = os.open(f"{self._journal}{os.getpid()}.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 self._pid = os.getpid()
-            os.write(self._fd, (rel + "\n").encode("utf-8", "surrogateescape"))
+            os.write(self._fd, (json.dumps(rel) + "\n").encode("utf-8"))  # a name may hold a newline
         except OSError as exc:
             raise OutputWriteError(f"cannot write to OUTPUT's journal: {exc.strerror or exc}") from None
         super().write_bytes(rel, data, fsync=fsync)

@@ -596,6 +596,8 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
         raise RunError(f"--output-format {opts.output_format} is for image folders; annotated datasets are written "
                        "in their own format")
     scan = _scan_images(pipe, opts, out.remote) if pipe.modality == "image" and layout is None else None
+    if not out.remote:  # before anything of an earlier run is removed: a journal that cannot be written stops here
+        journal.begin(out.meta, lock.run_id)
     previous, previous_run = _prepare_output(pipe, opts, out, run_record)
     drift = _code_drift(previous_run, run_record) if previous and previous_run else []
     if drift:  # a resume under other code: its outputs and the earlier ones may differ, and that is said and kept
