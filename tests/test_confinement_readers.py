@@ -28,6 +28,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("io/lock.py", "pid_alive", "open"): "/proc/PID/stat of the lock's owner, not a data file",
     ("cli.py", "_command_start", "open"): "/proc/self/stat: when this process started (the eval's time budget)",
     ("io/lock.py", "acquire", "os.open"): "OUTPUT's lock file (created by augment)",
+    ("io/journal.py", "journalled", "open"): "OUTPUT's write journal (augment's workers write it; the names read "
+                                             "back are removed only through the confined OUTPUT store)",
+    ("io/journal.py", "write_bytes", "os.open"): "appends to OUTPUT's write journal (O_WRONLY: a write)",
     ("io/fingerprint.py", "file_sha256", "open"): "hashes OUTPUT files and spec files augment wrote or was given",
     ("run/expander.py", "publish", ".read_bytes"): "a staged OUTPUT file (local staging for a URL OUTPUT)",
     ("run/shard_job.py", "publish", ".read_bytes"): "a shard augment wrote in its staging folder",

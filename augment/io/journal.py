@@ -63,7 +63,7 @@ def journalled(root: Path) -> set[str]:
     """Every name any run's workers were about to write since the journal was last cleared."""
     names: set[str] = set()
     folder = _dir(root)
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():  # a journal is a plain folder augment made, never a link
         return names
     for entry in os.scandir(folder):
         if entry.name.endswith(".txt") and entry.is_file(follow_symlinks=False):
