@@ -26,6 +26,14 @@ def _interrupted_while_starting(signum, frame) -> None:
     os._exit(130)
 
 
+_TERMINATED = b"error: terminated (SIGTERM); run the same command again\n"
+
+
+def _terminated_before_handling(signum, frame) -> None:
+    os.write(2, _TERMINATED)
+    os._exit(143)
+
+
 def quiet_start() -> None:
     """For the CLI's start (the console script, ``python -m augment.cli``): importing it takes about a second
     (numpy, pydantic, the op catalog), and Ctrl-C then raised KeyboardInterrupt inside an import and printed its
@@ -35,6 +43,10 @@ def quiet_start() -> None:
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted_while_starting)
+    # SIGTERM's default killed the process without a word until a command that handles it (run, eval) took
+    # over, ~1 s of imports and plugin loading; the commands put this back when they are done
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated_before_handling)
 
 
 def ready() -> None:

@@ -66,6 +66,22 @@ def test_ctrl_c_while_the_cli_imports_is_one_line(launch):
         proc.stderr
 
 
+_SIGTERM_AT_IMPORT = _CTRL_C_AT_IMPORT.replace("signal.SIGINT", "signal.SIGTERM").replace("Ctrl-C", "SIGTERM")
+
+
+@pytest.mark.parametrize("launch", [_launch_console_script, _launch_python_m], ids=["augment", "python -m"])
+@pytest.mark.parametrize("module", ["click", "augment.ops.catalog"])
+def test_sigterm_before_a_command_handles_it_is_one_line(launch, module):
+    # SIGTERM's default action killed the CLI without a word during its first second (imports, plugin loading)
+    script = _SIGTERM_AT_IMPORT.format(module=module, launch=launch(["validate",
+                                                                       str(PIPELINES / "digits_safe.yaml")]))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env=_env())
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: terminated (SIGTERM); run the same command again"], \
+        proc.stderr
+
+
 _INTERRUPT_IN_COMMAND = """
 import sys
 import augment.cli
