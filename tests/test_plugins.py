@@ -623,6 +623,9 @@ def test_cli_run_replay_ops_with_an_installed_and_a_local_plugin(tmp_path, rgb_f
     assert preview.returncode == 0 and (tmp_path / "preview.png").is_file(), preview.stderr
     bad = _cli("validate", spec, "--plugin", "no_such_module_xyz")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no_such_module_xyz" in bad.stderr
+    from_env = _cli("validate", spec, env={"AUGMENT_PLUGINS": "no_such_module_xyz"})  # no --plugin was typed
+    assert from_env.returncode == 2 and len(from_env.stderr.strip().splitlines()) == 1
+    assert from_env.stderr.startswith("error: $AUGMENT_PLUGINS: no_such_module_xyz: cannot import it"), from_env.stderr
     out = tmp_path / "out"
     run = _cli("run", spec, rgb_folder, out, "--workers", "2", "-q", env={**local_plugin, "AUGMENT_PLUGINS": "localops"})
     assert run.returncode == 0, run.stderr

@@ -372,7 +372,10 @@ def load_env() -> list[str]:
         if _STORE.env_done == value:
             return []
         _STORE.env_done = value
-    return load_modules(value.split())
+    try:
+        return load_modules(value.split())
+    except PluginError as exc:  # say where the name came from: the user typed no --plugin
+        raise PluginError(str(exc).replace("--plugin ", f"${ENV_VAR}: ", 1)) from None
 
 
 def load_installed() -> list[str]:
