@@ -84,6 +84,18 @@ def _cli_outputs(spec: str, src: Path, out: Path, seed: int, copies: int) -> dic
 # ---------------------------------------------------------------------------------------------- registry, specs
 
 
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_the_service_stops_cleanly_on_sigint_and_sigterm(sig):
+    # docker stop, systemd and Kubernetes send SIGTERM: a clean stop with exit 0, as Ctrl-C (it died by the signal
+    # uvicorn raised again after its shutdown)
+    import signal as _signal
+
+    srv = Server()
+    code = srv.stop(getattr(_signal, sig))
+    assert code == 0
+
+
 def test_ops_is_what_the_cli_prints(server):
     for query, flags in (("", []), ("?modality=text", ["--modality", "text"])):
         reply = server.get("/v1/ops" + query)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+import threading
 from typing import Callable
 
 from augment.serve.config import ServeConfig
@@ -35,12 +38,32 @@ def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None
     sock = bind(config.host, config.port)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, server_header=False,
                                            proxy_headers=False, timeout_keep_alive=30))
-    if on_listening is not None:
-        on_listening(url_of(sock))
+    # uvicorn shuts down cleanly on SIGINT or SIGTERM, then raises the signal again for the handler it found:
+    # for a service, being stopped (Ctrl-C, docker stop, systemd) is the normal end, not an error, also when the
+    # signal comes as soon as it says it listens
+    stopped = _SigtermStops() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled after a clean shutdown: stopping is normal
+        with stopped:
+            if on_listening is not None:
+                on_listening(url_of(sock))
+            server.run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
         pass
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _SigtermStops:
+    def __enter__(self):
+        def stop(signum, frame):
+            raise _Stopped
+
+        self.previous = signal.signal(signal.SIGTERM, stop)
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
 
 
 __all__ = ["bind", "url_of", "serve"]
