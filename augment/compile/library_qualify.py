@@ -21,6 +21,7 @@ import numpy as np
 
 from augment.compile import library_adapter
 from augment.ops.library_ops import TABLE, LibraryParams, definition
+from augment.ops.plugins import first_line
 
 __all__ = ["SAMPLE_KEYWORDS", "KNOWN_REASONS", "albumentations_names", "qualify", "build_table", "MAX_RECORD_CHARS"]
 
@@ -86,7 +87,7 @@ def _reseed_globals(seed: int) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [""])[0]
+    text = first_line(exc)
     return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 

@@ -153,7 +153,7 @@ def _replaying(i: int, leaf: _Leaf):
     except DrawnValueError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the op's own code, said in one line
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        detail = plugins.first_line(exc)[:200]
         hint = f"; was the output made with another version of {leaf.provider}?" if leaf.provider else ""
         raise DrawnValueError(f"ops[{i}] ({leaf.op.name} at {leaf.path}): the recorded values could not be applied "
                               f"({type(exc).__name__}: {detail}){hint}") from None

@@ -236,6 +236,11 @@ def _text_def(cls: type, name: str, params: type, origin: dict) -> OpDef:
                  origin=origin)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: what a one-line error quotes of code augment does not own."""
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
 class PluginOpFailed(ValueError):
     """An op's own code raised: what every caller already handles as a failed item (a run's errors.jsonl, eval
     and the service's one line), instead of whatever the author's code threw."""
@@ -250,7 +255,7 @@ def op_code(name: str, where: str) -> Iterator[None]:
     except (ValueError, NotImplementedError):  # NotImplementedError: a hook the op does not have
         raise
     except Exception as exc:  # noqa: BLE001 - the author's code may raise anything
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        detail = first_line(exc)[:200]
         raise PluginOpFailed(f"op {name}: {where} raised {type(exc).__name__}: {detail}") from exc
 
 
@@ -321,11 +326,11 @@ def load_module(module_name: str) -> list[str]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        detail = (str(exc).strip().splitlines() or [""])[0]
+        detail = first_line(exc)
         raise PluginError(f"--plugin {module_name}: cannot import it ({detail}); install the package or add its "
                           "folder to PYTHONPATH") from None
     except Exception as exc:  # a plugin's own import-time failure: one line, not its traceback
-        detail = (str(exc).strip().splitlines() or [""])[0]
+        detail = first_line(exc)
         raise PluginError(f"--plugin {module_name}: importing it failed: {type(exc).__name__}: {detail}") from None
     classes = _ops_in(module)
     if not classes:
