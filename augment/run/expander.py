@@ -608,11 +608,10 @@ def _expand_owned(pipe, opts, out: _Output, lock, started, progress, on_total, l
     elif previous_run and previous and previous_run.get("earlier"):
         run_record["earlier"] = previous_run["earlier"]
     out.store.remove_stale_temporaries()
-    if not out.remote:
-        if opts.overwrite:  # what a stopped earlier run wrote but never recorded goes with the rest
-            _note_unrecorded(summary, journal.remove_journalled(out.store, out.meta, set()), "the earlier run")
-            journal.clear(out.meta)
-        journal.begin(out.meta, lock.run_id)
+    if not out.remote and opts.overwrite:  # what a stopped earlier run wrote but never recorded goes with the rest
+        _note_unrecorded(summary, journal.remove_journalled(out.store, out.meta, set()), "the earlier run")
+        journal.clear(out.meta)
+        journal.begin(out.meta, lock.run_id)  # its marker went with the earlier journal
     changed: set[str] = set()
     gone: set[str] = set()
     text_complete = None
